@@ -1,0 +1,101 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static const char *log_ident = "enclave-fs";
+static int log_level = LOG_WARNING;
+static bool log_syslog;
+
+void log_setup(const char *ident, int level, bool use_syslog)
+{
+	log_ident = ident;
+	log_level = level;
+	log_syslog = use_syslog;
+	if (use_syslog)
+		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void log_set_level(int level)
+{
+	log_level = level;
+}
+
+int log_get_level(void)
+{
+	return log_level;
+}
+
+void log_more_verbose(void)
+{
+	if (log_level < LOG_INFO)
+		log_level = LOG_INFO;
+	else if (log_level < LOG_DEBUG)
+		log_level = LOG_DEBUG;
+}
+
+static void log_emit(int level, const char *msg)
+{
+	static const char *const names[] = {
+		[LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",
+		[LOG_ERR] = "error",   [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
+		[LOG_INFO] = "info",   [LOG_DEBUG] = "debug",
+	};
+	char line[4096];
+	int n;
+
+	if (log_syslog) {
+		syslog(level, "%s", msg);
+		return;
+	}
+	n = snprintf(line, sizeof(line) - 1, "%s: %s: %s", log_ident, names[level & 7], msg);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	/* One write per line; a failure to log has nowhere to be reported. */
+	if (write(STDERR_FILENO, line, (size_t)n) < 0)
+		return;
+}
+
+static void log_vmsg(int level, int err, const char *fmt, va_list ap)
+{
+	char msg[3072];
+	int saved = errno;
+	int n;
+
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n >= 0 && err < 0 && (size_t)n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(-err));
+	log_emit(level, msg);
+	errno = saved;
+}
+
+void log_msg(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	va_start(ap, fmt);
+	log_vmsg(level, 0, fmt, ap);
+	va_end(ap);
+}
+
+int log_errno_at(int level, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level <= log_level) {
+		va_start(ap, fmt);
+		log_vmsg(level, err, fmt, ap);
+		va_end(ap);
+	}
+	return err;
+}

@@ -1,0 +1,36 @@
+/* Small helpers shared by every module: errno conventions and whole-buffer I/O. */
+#ifndef EFS_UTIL_H
+#define EFS_UTIL_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* The current errno as a negative value, never 0. */
+static inline int neg_errno(void)
+{
+	return errno > 0 ? -errno : -EIO;
+}
+
+/* Read or write exactly n bytes, retrying on EINTR and short transfers.
+ * io_read_all returns the bytes read (less than n only at end of file) or -errno. */
+ssize_t io_read_all(int fd, void *buf, size_t n);
+int io_write_all(int fd, const void *buf, size_t n);
+ssize_t io_pread_all(int fd, void *buf, size_t n, off_t off);
+int io_pwrite_all(int fd, const void *buf, size_t n, off_t off);
+
+/* Closes fd if it is >= 0 and returns -1, for `fd = safe_close(fd);`. */
+int safe_close(int fd);
+
+/* Parses a decimal unsigned integer in [min, max]; the whole string must be a number. */
+int parse_u64(const char *s, unsigned long long min, unsigned long long max, unsigned long long *out);
+
+/* Tells a supervisor (NOTIFY_SOCKET, as sd_notify does) that startup is complete.
+ * Returns 0 when there is no supervisor. */
+int notify_ready(void);
+
+#endif
