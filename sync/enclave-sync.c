@@ -1,11 +1,39 @@
-/* enclave-sync: mirror a plain directory to an enclave without FUSE. */
+/* enclave-sync: mirror a plain directory to an enclave without FUSE.
+ *
+ * Host role (--connect): DIR/encrypted, DIR/dataset and DIR/model go to the
+ * enclave, DIR/output comes back; it watches DIR and reconnects after a
+ * disconnect, or with --once makes one pass and exits. Enclave role
+ * (--listen): a standalone mirror target serving one host at a time. */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "engine.h"
 #include "log.h"
+#include "transport.h"
+#include "util.h"
+
+enum exit_code {
+	EXIT_OK = 0,
+	EXIT_PARTIAL = 1,  /* some files or operations failed (each reported) */
+	EXIT_USAGE = 2,
+	EXIT_CONN = 3,     /* could not connect or listen, or the connection was lost */
+	EXIT_PROTO = 4,    /* protocol violation by either side */
+};
+
+struct opts {
+	const char *connect, *listen, *dir;
+	bool once, stats;
+};
 
 static void usage(FILE *f)
 {
@@ -13,36 +41,286 @@ static void usage(FILE *f)
 		"usage: enclave-sync --connect ADDR [--once] [--stats] [-v] DIR\n"
 		"       enclave-sync --listen ADDR [--stats] [-v] DIR\n"
 		"\n"
-		"ADDR is vsock:CID:PORT, vsock:PORT, unix:PATH or fd:N.\n");
+		"Mirrors DIR/encrypted, DIR/dataset and DIR/model (created if missing) from the\n"
+		"host to the enclave and DIR/output back, sending only the chunks the other side\n"
+		"lacks. ADDR is vsock:CID:PORT, vsock:PORT (listen on any CID), unix:PATH or fd:N.\n"
+		"\n"
+		"  -c, --connect ADDR  host role: connect to the enclave, watch DIR, reconnect\n"
+		"                      after a disconnect\n"
+		"  -l, --listen ADDR   enclave role: accept one host at a time\n"
+		"  -1, --once          with --connect: one pass both ways, then exit\n"
+		"  -s, --stats         print transfer statistics at exit\n"
+		"  -v, --verbose       more log output (repeat for debug)\n"
+		"  -h, --help          this text\n"
+		"  -V, --version       the version\n"
+		"\n"
+		"Exit status: 0 success; 1 some files could not be transferred (each is\n"
+		"reported with its path and reason); 2 usage error; 3 could not connect or\n"
+		"listen, or the connection was lost during --once; 4 protocol violation.\n");
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void print_stats(const struct engine_stats *s, double secs)
+{
+	double mb = (double)(s->file_bytes_sent + s->file_bytes_received) / 1e6;
+
+	fprintf(stderr,
+		"enclave-sync stats:\n"
+		"  files sent:          %llu (%llu bytes)\n"
+		"  files received:      %llu (%llu bytes)\n"
+		"  wire bytes sent:     %llu\n"
+		"  wire bytes received: %llu\n"
+		"  chunks sent:         %llu\n"
+		"  chunks deduplicated: %llu\n"
+		"  chunks reused:       %llu\n"
+		"  errors:              %llu\n"
+		"  seconds:             %.3f\n"
+		"  MB/s:                %.1f\n",
+		(unsigned long long)s->files_sent, (unsigned long long)s->file_bytes_sent,
+		(unsigned long long)s->files_received, (unsigned long long)s->file_bytes_received,
+		(unsigned long long)s->wire_sent, (unsigned long long)s->wire_received,
+		(unsigned long long)s->chunks_sent, (unsigned long long)s->chunks_dedup,
+		(unsigned long long)s->chunks_local, (unsigned long long)s->errors, secs,
+		secs > 0 ? mb / secs : 0.0);
+}
+
+/* Progress on a terminal, at most once a second. */
+static void progress(const struct engine_stats *s, double start, double *last)
+{
+	double t = now_s();
+	double mb = (double)(s->wire_sent + s->wire_received) / 1e6;
+
+	if (t - *last < 1.0)
+		return;
+	*last = t;
+	fprintf(stderr, "\r%llu files sent, %llu received, %.1f MB on the wire (%.1f MB/s)   ",
+		(unsigned long long)s->files_sent, (unsigned long long)s->files_received, mb,
+		mb / (t - start));
+}
+
+static int signals_fd(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+/* Runs the engine on its connection until it ends, a signal arrives, or
+ * (stop_when_done) both initial passes are complete. */
+static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_progress,
+		 double start, bool *signalled)
+{
+	double last = now_s();
+	bool announced = false;
+
+	for (;;) {
+		struct pollfd fds[4];
+		int n = engine_pollfds(e, fds, 3), timeout = engine_timeout_ms(e), r;
+
+		fds[n++] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
+		if (show_progress && (timeout < 0 || timeout > 1000))
+			timeout = 1000;
+		if (poll(fds, (nfds_t)n, timeout) < 0 && errno != EINTR)
+			return neg_errno();
+		if (fds[n - 1].revents & POLLIN) {
+			*signalled = true;
+			return 0;
+		}
+		r = engine_step(e, fds, n - 1);
+		if (show_progress)
+			progress(engine_stats(e), start, &last);
+		if (r < 0)
+			return r;
+		if (engine_initial_done(e)) {
+			if (stop_when_done)
+				return 0;
+			if (!announced)
+				log_info("in sync");
+			announced = true;
+		}
+	}
+}
+
+static int run_host(const struct opts *o, const struct addr *a, int sigfd)
+{
+	struct engine_config cfg = { .role = ROLE_HOST, .root = o->dir, .name = "enclave-sync",
+				     .watch = !o->once, .fsync = true };
+	bool tty = isatty(STDERR_FILENO), signalled = false;
+	double start = now_s();
+	struct engine *e;
+	int backoff_ms = 100, code = EXIT_OK, r;
+
+	r = engine_new(&cfg, &e);
+	if (r < 0) {
+		log_errno(r, "%s", o->dir);
+		return EXIT_CONN;
+	}
+	for (;;) {
+		int fd = transport_connect(a);
+
+		if (fd >= 0) {
+			backoff_ms = 100;
+			r = engine_attach(e, fd);
+			if (r == 0)
+				r = serve(e, sigfd, o->once, tty, start, &signalled);
+			if (r == 0 && (signalled || o->once))
+				(void)engine_goodbye(e);
+		} else {
+			r = fd;
+			log_errno(r, "cannot connect to %s", o->connect);
+		}
+		if (r == 0 || signalled)
+			break;
+		if (o->once) {
+			code = r == -EPROTO ? EXIT_PROTO : EXIT_CONN;
+			if (r != -EPROTO)
+				log_error("connection to %s lost", o->connect);
+			break;
+		}
+		engine_detach(e);
+		log_warn("connection to %s ended (%s); reconnecting in %d ms", o->connect,
+			 strerror(-r), backoff_ms);
+		{
+			struct pollfd p = { .fd = sigfd, .events = POLLIN };
+			if (poll(&p, 1, backoff_ms) > 0)
+				break;
+		}
+		backoff_ms = MIN(backoff_ms * 2, 5000);
+	}
+	if (tty)
+		fputc('\n', stderr);
+	if (o->stats)
+		print_stats(engine_stats(e), now_s() - start);
+	if (code == EXIT_OK && engine_stats(e)->errors)
+		code = EXIT_PARTIAL;
+	engine_free(e);
+	return code;
+}
+
+static int run_listen(const struct opts *o, const struct addr *a, int sigfd)
+{
+	struct engine_config cfg = { .role = ROLE_ENCLAVE, .root = o->dir, .name = "enclave-sync",
+				     .watch = true, .fsync = false };
+	double start = now_s();
+	bool signalled = false;
+	struct engine *e;
+	int lfd = -1, code = EXIT_OK, r;
+
+	r = engine_new(&cfg, &e);
+	if (r < 0) {
+		log_errno(r, "%s", o->dir);
+		return EXIT_CONN;
+	}
+	if (a->kind != ADDR_FD) {
+		lfd = transport_listen(a);
+		if (lfd < 0) {
+			log_errno(lfd, "cannot listen on %s", o->listen);
+			engine_free(e);
+			return EXIT_CONN;
+		}
+	}
+	(void)notify_ready();
+	while (!signalled) {
+		int fd;
+
+		if (lfd >= 0) {
+			struct pollfd p[2] = { { .fd = lfd, .events = POLLIN },
+					       { .fd = sigfd, .events = POLLIN } };
+			if (poll(p, 2, -1) < 0 && errno != EINTR)
+				break;
+			if (p[1].revents & POLLIN)
+				break;
+			if (!(p[0].revents & POLLIN))
+				continue;
+			fd = transport_accept(lfd);
+			if (fd < 0) {
+				log_errno(fd, "accept");
+				continue;
+			}
+		} else {
+			fd = transport_connect(a);
+			if (fd < 0) {
+				log_errno(fd, "%s", o->listen);
+				code = EXIT_CONN;
+				break;
+			}
+		}
+		r = engine_attach(e, fd);
+		if (r == 0)
+			r = serve(e, sigfd, false, false, start, &signalled);
+		if (r < 0 && r != -ESHUTDOWN)
+			log_info("connection ended: %s", strerror(-r));
+		engine_detach(e);
+		if (lfd < 0)
+			break;
+	}
+	safe_close(lfd);
+	if (o->stats)
+		print_stats(engine_stats(e), now_s() - start);
+	engine_free(e);
+	return code;
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
+	static const struct option lopts[] = {
+		{ "connect", required_argument, NULL, 'c' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "once", no_argument, NULL, '1' },
+		{ "stats", no_argument, NULL, 's' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
-		{ "verbose", no_argument, NULL, 'v' },
 		{ 0 },
 	};
-	int c;
+	struct opts o = { 0 };
+	struct addr a;
+	char err[256];
+	struct stat st;
+	int c, sigfd;
 
 	log_setup("enclave-sync", LOG_WARNING, false);
-	while ((c = getopt_long(argc, argv, "hVv", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:l:1svhV", lopts, NULL)) != -1) {
 		switch (c) {
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("enclave-sync %s\n", PACKAGE_VERSION);
-			return 0;
-		case 'v':
-			log_more_verbose();
-			break;
-		default:
-			usage(stderr);
-			return 2;
+		case 'c': o.connect = optarg; break;
+		case 'l': o.listen = optarg; break;
+		case '1': o.once = true; break;
+		case 's': o.stats = true; break;
+		case 'v': log_more_verbose(); break;
+		case 'h': usage(stdout); return EXIT_OK;
+		case 'V': printf("enclave-sync %s\n", PACKAGE_VERSION); return EXIT_OK;
+		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
-	usage(stderr);
-	return 2;
+	if (optind != argc - 1 || !!o.connect == !!o.listen || (o.once && o.listen)) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	o.dir = argv[optind];
+	if (addr_parse(o.connect ? o.connect : o.listen, &a, err, sizeof(err)) < 0) {
+		fprintf(stderr, "enclave-sync: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (stat(o.dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "enclave-sync: %s: not a directory\n", o.dir);
+		return EXIT_USAGE;
+	}
+	sigfd = signals_fd();
+	if (sigfd < 0) {
+		log_errno(neg_errno(), "signalfd");
+		return EXIT_CONN;
+	}
+	return o.connect ? run_host(&o, &a, sigfd) : run_listen(&o, &a, sigfd);
 }

@@ -1,0 +1,185 @@
+/* Internals shared by engine.c (connection and conversation), engine-rx.c
+ * (receiving trees the peer writes) and engine-tx.c (sending trees we write).
+ * Single-threaded: every field is touched only from engine_step() and the
+ * public calls made between steps. */
+#ifndef EFS_ENGINE_INT_H
+#define EFS_ENGINE_INT_H
+
+#include <sys/stat.h>
+
+#include "chunker.h"
+#include "engine.h"
+#include "hash.h"
+#include "index.h"
+#include "strmap.h"
+#include "watch.h"
+#include "wire.h"
+
+#define OUT_HIGH_WATER (4u << 20)   /* stop producing above this much queued output */
+#define TX_WINDOW (16u << 20)       /* chunk bytes held until the peer's WANT */
+#define TX_MAX_OPEN 4096            /* files sent but not yet acknowledged */
+#define RX_MAX_OPEN 16384
+#define ID_BUCKETS 4096
+#define READ_BUF (2u << 20)
+
+enum conn_state { ST_IDLE, ST_HELLO, ST_SUMMARY, ST_RUNNING, ST_CLOSED };
+
+/* --- receiving ------------------------------------------------------------------- */
+
+enum { RXC_WANTED = 1, RXC_DONE = 2 };
+
+struct rx_chunk {
+	struct hash128 h;
+	uint64_t off;
+	uint32_t len;
+	uint8_t state;
+};
+
+struct rx_file {
+	uint32_t id, mode;
+	uint64_t size, mtime;
+	char *path;
+	int fd;                 /* O_TMPFILE in the root */
+	struct rx_chunk *c;
+	uint32_t n, cap;        /* chunks announced */
+	uint64_t announced;     /* sum of their lengths */
+	uint32_t wanted;        /* wanted and not yet received */
+	uint32_t cursor;        /* chunks [0, cursor) fed to hs */
+	struct hash_stream *hs;
+	bool ended;
+	uint32_t end_n;
+	struct hash128 end_hash;
+	int err;                /* local failure: drop the data, report at commit */
+	struct rx_file *hnext;
+};
+
+enum rx_op_kind { RXOP_FILE, RXOP_META, RXOP_BARRIER };
+
+struct rx_op {
+	enum rx_op_kind kind;
+	uint16_t type;          /* META: MSG_MKDIR, MSG_RENAME, ... */
+	struct rx_file *file;
+	char *path, *to;
+	uint32_t mode;
+	uint64_t mtime, seq;
+	struct rx_op *next;
+};
+
+/* --- sending --------------------------------------------------------------------- */
+
+struct tx_batch {
+	uint32_t first, count;
+	size_t bytes;
+	uint8_t *data[BATCH_MAX];
+	uint32_t len[BATCH_MAX];
+	struct tx_batch *next;
+};
+
+struct tx_file {
+	uint32_t id;
+	char *path;
+	struct stat st;
+	struct tx_batch *head, *tail;
+	bool ended, aborted;
+	struct tx_file *hnext;
+};
+
+/* The file being read and chunked now. */
+struct tx_cur {
+	struct tx_file *f;      /* NULL: none */
+	int fd;
+	uint64_t off;           /* bytes read so far */
+	struct chunker ck;
+	struct hash_stream *hs;
+	uint8_t *buf;
+	size_t start, scanned, have; /* current chunk is buf[start, ...); scanned up to; read up to */
+	uint32_t nchunks;
+	struct tx_batch *batch;
+};
+
+enum wq_kind { WQ_PATH, WQ_TREE, WQ_REMOVE, WQ_RENAME, WQ_BARRIER, WQ_APPEND };
+
+struct wq_item {
+	enum wq_kind kind;
+	char *path, *to;
+	uint64_t seq;
+	struct wq_item *next;
+};
+
+/* What we believe the peer holds of our trees (from its summary, then from
+ * what it acknowledged). */
+struct peer_entry {
+	uint8_t kind;
+	uint32_t mode;
+	uint64_t size, mtime;
+	dev_t dev;
+	ino_t ino;              /* 0 when known only from the summary */
+	uint32_t gen;           /* scan generation that last saw it locally */
+};
+
+struct engine {
+	struct engine_config cfg;
+	char *root;
+	int rootfd;
+	const char *const *own;  /* trees we write */
+	const char *const *peer; /* trees the peer writes */
+
+	/* connection */
+	int fd;
+	enum conn_state st;
+	struct wbuf in, out;
+	bool peer_goodbye;
+	int fail;               /* set when a fatal error was sent or received */
+
+	/* receiver */
+	struct chunk_index *ix;
+	struct rx_file *rx_ids[ID_BUCKETS];
+	unsigned rx_open;
+	struct rx_op *ops_head, *ops_tail;
+	bool peer_initial_done;
+	uint32_t summary_total;
+	uint64_t tmp_seq;
+
+	/* sender */
+	struct strmap *model;    /* path -> struct peer_entry */
+	uint32_t scan_gen;
+	struct wq_item *wq_head, *wq_tail;
+	struct strmap *queued;   /* paths with a WQ_PATH pending */
+	struct strmap *inflight; /* path -> struct tx_file being sent */
+	struct strmap *skipped;  /* non-regular files already reported */
+	struct tx_cur cur;
+	struct tx_file *tx_ids[ID_BUCKETS];
+	unsigned tx_open;
+	uint64_t tx_held;
+	uint32_t next_id;
+	uint64_t barrier_next, barrier_acked, initial_seq;
+	bool initial_queued;
+
+	struct watch *watch;
+	struct engine_stats stats;
+};
+
+/* engine.c */
+int engine_fatal(struct engine *e, int err, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+bool engine_is_peer_path(const struct engine *e, const char *path);
+bool engine_is_own_path(const struct engine *e, const char *path);
+int engine_open_beneath(void *ud, const char *path);
+
+/* engine-rx.c */
+int rx_handle(struct engine *e, const struct frame *f);
+int rx_send_summary(struct engine *e);
+void rx_reset(struct engine *e);
+bool rx_idle(const struct engine *e);
+
+/* engine-tx.c */
+int tx_handle(struct engine *e, const struct frame *f);
+int tx_start(struct engine *e);  /* after the peer's summary: initial pass */
+int tx_produce(struct engine *e);
+int tx_summary_entry(struct engine *e, const struct msg_entry *m);
+void tx_reset(struct engine *e);
+bool tx_idle(const struct engine *e);
+int tx_queue(struct engine *e, enum wq_kind kind, const char *path, const char *to, uint64_t seq);
+void tx_watch_event(const struct watch_event *ev, void *ud);
+
+#endif

@@ -1,0 +1,692 @@
+/* Receiving the trees the peer writes: files built from local and received
+ * chunks in an anonymous temporary file and renamed into place once the
+ * whole-file hash matches; metadata applied strictly in the order sent. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine-int.h"
+#include "log.h"
+#include "pathsafe.h"
+#include "tree.h"
+#include "util.h"
+
+static struct rx_file **rx_slot(struct engine *e, uint32_t id)
+{
+	struct rx_file **p = &e->rx_ids[id % ID_BUCKETS];
+
+	while (*p && (*p)->id != id)
+		p = &(*p)->hnext;
+	return p;
+}
+
+static struct rx_file *rx_find(struct engine *e, uint32_t id)
+{
+	return *rx_slot(e, id);
+}
+
+static void rx_unlink_id(struct engine *e, struct rx_file *f)
+{
+	struct rx_file **p = rx_slot(e, f->id);
+
+	if (*p == f) {
+		*p = f->hnext;
+		e->rx_open--;
+	}
+}
+
+static void rx_file_free(struct rx_file *f)
+{
+	if (!f)
+		return;
+	safe_close(f->fd);
+	hash_stream_free(f->hs);
+	free(f->c);
+	free(f->path);
+	free(f);
+}
+
+static void rx_op_free(struct rx_op *op)
+{
+	if (!op)
+		return;
+	rx_file_free(op->file);
+	free(op->path);
+	free(op->to);
+	free(op);
+}
+
+void rx_reset(struct engine *e)
+{
+	struct rx_op *op = e->ops_head;
+
+	while (op) {
+		struct rx_op *next = op->next;
+		rx_op_free(op);
+		op = next;
+	}
+	e->ops_head = e->ops_tail = NULL;
+	memset(e->rx_ids, 0, sizeof(e->rx_ids));
+	e->rx_open = 0;
+	e->peer_initial_done = false;
+}
+
+bool rx_idle(const struct engine *e)
+{
+	return !e->ops_head;
+}
+
+static void rx_enqueue(struct engine *e, struct rx_op *op)
+{
+	if (e->ops_tail)
+		e->ops_tail->next = op;
+	else
+		e->ops_head = op;
+	e->ops_tail = op;
+}
+
+/* The new version is built in an anonymous temporary file (O_TMPFILE) in
+ * the root: it has no name until it is complete, and a crash leaves nothing. */
+static int rx_tmpfile(struct engine *e)
+{
+	int fd = openat(e->rootfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	return fd >= 0 ? fd : neg_errno();
+}
+
+/* Feeds the whole-file hash in order: chunk i has just been written from p
+ * (or p is NULL); completed chunks after it are read back. */
+static int rx_advance(struct rx_file *f, uint32_t i, const uint8_t *p)
+{
+	static __thread uint8_t buf[CHUNK_MAX_SIZE];
+
+	if (i != f->cursor)
+		return 0;
+	if (p) {
+		hash_stream_update(f->hs, p, f->c[i].len);
+		f->cursor++;
+	}
+	while (f->cursor < f->n && f->c[f->cursor].state == RXC_DONE) {
+		struct rx_chunk *c = &f->c[f->cursor];
+		ssize_t n = io_pread_all(f->fd, buf, c->len, (off_t)c->off);
+		if (n < 0)
+			return (int)n;
+		if ((size_t)n != c->len)
+			return -EIO;
+		hash_stream_update(f->hs, buf, c->len);
+		f->cursor++;
+	}
+	return 0;
+}
+
+static int rx_file_begin(struct engine *e, struct wbuf *b)
+{
+	struct msg_file_begin m;
+	struct rx_file *f;
+	struct rx_op *op;
+	int r = msg_decode_file_begin(b, &m);
+
+	if (r < 0)
+		return engine_fatal(e, r, NULL, "malformed FILE_BEGIN");
+	if (!engine_is_peer_path(e, m.path))
+		return engine_fatal(e, -EPERM, m.path, "FILE_BEGIN outside the peer's trees");
+	if (rx_find(e, m.id))
+		return engine_fatal(e, -EPROTO, m.path, "FILE_BEGIN reuses open id %u", m.id);
+	if (e->rx_open >= RX_MAX_OPEN)
+		return engine_fatal(e, -EPROTO, m.path, "more than %d open transfers", RX_MAX_OPEN);
+
+	f = calloc(1, sizeof(*f));
+	op = calloc(1, sizeof(*op));
+	if (!f || !op || !(f->path = strdup(m.path)) || !(f->hs = hash_stream_new())) {
+		free(op);
+		rx_file_free(f);
+		return engine_fatal(e, -ENOMEM, m.path, "out of memory");
+	}
+	f->id = m.id;
+	f->mode = m.mode;
+	f->size = m.size;
+	f->mtime = m.mtime;
+	f->fd = rx_tmpfile(e);
+	if (f->fd < 0) {
+		f->err = f->fd;
+		log_errno(f->err, "%s: cannot create a temporary file", m.path);
+	} else if (m.size > 0 && posix_fallocate(f->fd, 0, (off_t)m.size) == ENOSPC) {
+		f->err = -ENOSPC;
+	}
+	/* The previous version of the file seeds the new one. */
+	if (!chunk_index_has_file(e->ix, m.path))
+		(void)chunk_index_add_file(e->ix, m.path);
+
+	f->hnext = e->rx_ids[m.id % ID_BUCKETS];
+	e->rx_ids[m.id % ID_BUCKETS] = f;
+	e->rx_open++;
+	op->kind = RXOP_FILE;
+	op->file = f;
+	rx_enqueue(e, op);
+	return 0;
+}
+
+static int rx_file_chunks(struct engine *e, struct wbuf *b)
+{
+	static __thread uint8_t buf[CHUNK_MAX_SIZE];
+	struct msg_chunks m;
+	struct rx_file *f;
+	size_t mark;
+	uint32_t nwant = 0;
+	int r = msg_decode_chunks(b, &m);
+
+	if (r < 0)
+		return engine_fatal(e, r, NULL, "malformed FILE_CHUNKS");
+	f = rx_find(e, m.id);
+	if (!f || f->ended)
+		return engine_fatal(e, -EPROTO, NULL, "FILE_CHUNKS for %s id %u",
+				    f ? "ended" : "unknown", m.id);
+	if (m.first != f->n)
+		return engine_fatal(e, -EPROTO, f->path, "FILE_CHUNKS first %u, expected %u", m.first,
+				    f->n);
+	if ((uint64_t)f->n + m.count > f->size / CHUNK_MIN_SIZE + 1)
+		return engine_fatal(e, -EBADMSG, f->path, "more chunks than the size allows");
+	if (f->n + m.count > f->cap) {
+		uint32_t cap = MAX(f->cap * 2, f->n + m.count);
+		struct rx_chunk *c = realloc(f->c, cap * sizeof(*c));
+		if (!c)
+			return engine_fatal(e, -ENOMEM, f->path, "out of memory");
+		f->c = c;
+		f->cap = cap;
+	}
+
+	r = msg_begin(&e->out, MSG_WANT, &mark);
+	if (r < 0 || (r = wbuf_put_u32(&e->out, m.id)) < 0 ||
+	    (r = wbuf_put_u32(&e->out, m.first)) < 0 || (r = wbuf_put_u32(&e->out, 0)) < 0)
+		return engine_fatal(e, r, f->path, "cannot queue WANT");
+
+	for (uint32_t i = 0; i < m.count; i++) {
+		struct rx_chunk *c = &f->c[f->n];
+
+		msg_chunk_at(&m, i, &c->h, &c->len);
+		if (f->announced + c->len > f->size) {
+			msg_cancel(&e->out, mark);
+			return engine_fatal(e, -EBADMSG, f->path, "chunks exceed the announced size");
+		}
+		c->off = f->announced;
+		f->announced += c->len;
+		f->n++;
+		if (!f->err && chunk_index_fetch(e->ix, &c->h, c->len, buf) == 0) {
+			r = io_pwrite_all(f->fd, buf, c->len, (off_t)c->off);
+			if (r == 0) {
+				c->state = RXC_DONE;
+				e->stats.chunks_local++;
+				r = rx_advance(f, f->n - 1, buf);
+				if (r < 0)
+					f->err = r;
+				continue;
+			}
+			f->err = r;
+		}
+		c->state = RXC_WANTED;
+		f->wanted++;
+		nwant++;
+		if ((r = wbuf_put_u32(&e->out, f->n - 1)) < 0) {
+			msg_cancel(&e->out, mark);
+			return engine_fatal(e, r, f->path, "cannot queue WANT");
+		}
+	}
+	le32_put(e->out.d + e->out.off + mark + FRAME_HDR_LEN + 8, nwant);
+	return msg_finish(&e->out, mark);
+}
+
+static int rx_file_end(struct engine *e, struct wbuf *b)
+{
+	struct msg_file_end m;
+	struct rx_file *f;
+	int r = msg_decode_file_end(b, &m);
+
+	if (r < 0)
+		return engine_fatal(e, r, NULL, "malformed FILE_END");
+	f = rx_find(e, m.id);
+	if (!f || f->ended)
+		return engine_fatal(e, -EPROTO, NULL, "FILE_END for %s id %u",
+				    f ? "ended" : "unknown", m.id);
+	if (m.nchunks != f->n)
+		return engine_fatal(e, -EBADMSG, f->path, "FILE_END says %u chunks, %u were announced",
+				    m.nchunks, f->n);
+	if (f->announced != f->size)
+		return engine_fatal(e, -EBADMSG, f->path, "chunks add up to %llu bytes, not %llu",
+				    (unsigned long long)f->announced, (unsigned long long)f->size);
+	f->ended = true;
+	f->end_n = m.nchunks;
+	f->end_hash = m.hash;
+	return 0;
+}
+
+static int rx_file_abort(struct engine *e, struct wbuf *b)
+{
+	struct rx_file *f;
+	uint32_t id;
+	int r = msg_decode_u32(b, &id);
+
+	if (r < 0)
+		return engine_fatal(e, r, NULL, "malformed FILE_ABORT");
+	f = rx_find(e, id);
+	if (!f)
+		return engine_fatal(e, -EPROTO, NULL, "FILE_ABORT for unknown id %u", id);
+	rx_unlink_id(e, f);
+	f->ended = true;
+	f->wanted = 0;
+	f->err = -ECANCELED;
+	return 0;
+}
+
+static int rx_data(struct engine *e, struct wbuf *b)
+{
+	struct msg_data m;
+	struct rx_file *f;
+	struct rx_chunk *c;
+	struct hash128 h;
+	int r = msg_decode_data(b, &m);
+
+	if (r < 0)
+		return engine_fatal(e, r, NULL, "malformed DATA");
+	f = rx_find(e, m.id);
+	if (!f)
+		return engine_fatal(e, -EPROTO, NULL, "DATA for unknown id %u", m.id);
+	if (m.index >= f->n || f->c[m.index].state != RXC_WANTED)
+		return engine_fatal(e, -EPROTO, f->path, "DATA for chunk %u that was not wanted",
+				    m.index);
+	c = &f->c[m.index];
+	if (m.len != c->len)
+		return engine_fatal(e, -EBADMSG, f->path, "chunk %u has %zu bytes, announced %u",
+				    m.index, m.len, c->len);
+	hash128_buf(m.p, m.len, &h);
+	if (!hash128_eq(&h, &c->h))
+		return engine_fatal(e, -EBADMSG, f->path, "chunk %u does not match its hash",
+				    m.index);
+	c->state = RXC_DONE;
+	f->wanted--;
+	if (!f->err) {
+		r = io_pwrite_all(f->fd, m.p, m.len, (off_t)c->off);
+		if (r == 0)
+			r = rx_advance(f, m.index, m.p);
+		if (r < 0)
+			f->err = r;
+	}
+	return 0;
+}
+
+/* --- applying, in order ------------------------------------------------------------ */
+
+static void rx_report(struct engine *e, int err, const char *path, const char *what)
+{
+	e->stats.errors++;
+	log_errno(err, "%s: %s", path, what);
+	(void)msg_put_error(&e->out, err, false, path, what);
+}
+
+/* Renames `tmp` (in tmpdir) over `base` (in dirfd), replacing whatever is there. */
+static int rx_rename_over(int tmpdir, const char *tmp, int dirfd, const char *base)
+{
+	if (renameat(tmpdir, tmp, dirfd, base) == 0)
+		return 0;
+	if (errno != EISDIR && errno != ENOTEMPTY && errno != EEXIST && errno != ENOTDIR)
+		return neg_errno();
+	(void)path_remove_tree(dirfd, base);
+	return renameat(tmpdir, tmp, dirfd, base) == 0 ? 0 : neg_errno();
+}
+
+static int rx_commit(struct engine *e, struct rx_file *f)
+{
+	struct timespec ts[2];
+	struct hash128 h;
+	char proc[64], tmp[64];
+	const char *base;
+	int dirfd, r;
+
+	rx_unlink_id(e, f);
+	if (f->err == -ECANCELED)
+		return 0;
+	if (f->err)
+		goto failed;
+
+	r = rx_advance(f, f->cursor, NULL);
+	if (r < 0 || f->cursor != f->n) {
+		f->err = r < 0 ? r : -EIO;
+		goto failed;
+	}
+	hash_stream_digest(f->hs, &h);
+	if (!hash128_eq(&h, &f->end_hash))
+		return engine_fatal(e, -EBADMSG, f->path, "the whole-file hash does not match");
+
+	ts[0].tv_sec = ts[1].tv_sec = (time_t)(f->mtime / 1000000000u);
+	ts[0].tv_nsec = ts[1].tv_nsec = (long)(f->mtime % 1000000000u);
+	if (fchmod(f->fd, f->mode & 0777) < 0 || futimens(f->fd, ts) < 0 ||
+	    ftruncate(f->fd, (off_t)f->size) < 0 || (e->cfg.fsync && fsync(f->fd) < 0)) {
+		f->err = neg_errno();
+		goto failed;
+	}
+	dirfd = path_open_parent(e->rootfd, f->path, true, &base);
+	if (dirfd < 0) {
+		f->err = dirfd;
+		goto failed;
+	}
+	snprintf(tmp, sizeof(tmp), TMP_PREFIX ".%d.%llu", (int)getpid(),
+		 (unsigned long long)++e->tmp_seq);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f->fd);
+	if (linkat(AT_FDCWD, proc, dirfd, tmp, AT_SYMLINK_FOLLOW) < 0) {
+		f->err = neg_errno();
+		close(dirfd);
+		goto failed;
+	}
+	r = rx_rename_over(dirfd, tmp, dirfd, base);
+	if (r < 0) {
+		unlinkat(dirfd, tmp, 0);
+		close(dirfd);
+		f->err = r;
+		goto failed;
+	}
+	close(dirfd);
+
+	chunk_index_forget(e->ix, f->path);
+	for (uint32_t i = 0; i < f->n; i++)
+		(void)chunk_index_add(e->ix, &f->c[i].h, f->path, f->c[i].off, f->c[i].len);
+	e->stats.files_received++;
+	e->stats.file_bytes_received += f->size;
+	log_debug("received %s (%llu bytes)", f->path, (unsigned long long)f->size);
+	return msg_put_ack(&e->out, f->id, 0, "");
+
+failed:
+	e->stats.errors++;
+	log_errno(f->err, "%s: cannot store the received file", f->path);
+	return msg_put_ack(&e->out, f->id, f->err, strerror(-f->err));
+}
+
+static void rx_set_attrs(int dirfd, const char *base, uint32_t mode, uint64_t mtime)
+{
+	struct timespec ts[2] = { { (time_t)(mtime / 1000000000u), (long)(mtime % 1000000000u) },
+				  { (time_t)(mtime / 1000000000u), (long)(mtime % 1000000000u) } };
+
+	(void)fchmodat(dirfd, base, mode & 0777, 0);
+	(void)utimensat(dirfd, base, ts, AT_SYMLINK_NOFOLLOW);
+}
+
+static int rx_apply_meta(struct engine *e, struct rx_op *op)
+{
+	const char *base, *tobase;
+	struct stat st;
+	int dirfd, todir, r = 0;
+
+	switch (op->type) {
+	case MSG_MKDIR:
+		dirfd = path_open_parent(e->rootfd, op->path, true, &base);
+		if (dirfd < 0) {
+			rx_report(e, dirfd, op->path, "cannot create the directory");
+			return 0;
+		}
+		if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
+			(void)path_remove_tree(dirfd, base);
+		if (mkdirat(dirfd, base, op->mode & 0777) < 0 && errno != EEXIST)
+			rx_report(e, neg_errno(), op->path, "cannot create the directory");
+		else
+			rx_set_attrs(dirfd, base, op->mode, op->mtime);
+		close(dirfd);
+		return 0;
+	case MSG_SETATTR:
+		dirfd = path_open_parent(e->rootfd, op->path, false, &base);
+		if (dirfd < 0 || fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    S_ISLNK(st.st_mode)) {
+			r = dirfd < 0 ? dirfd : -ENOENT;
+			(void)msg_put_error(&e->out, -ENOENT, false, op->path, "no such file to update");
+		} else {
+			rx_set_attrs(dirfd, base, op->mode, op->mtime);
+		}
+		if (dirfd >= 0)
+			close(dirfd);
+		return 0;
+	case MSG_REMOVE:
+		dirfd = path_open_parent(e->rootfd, op->path, false, &base);
+		if (dirfd == -ENOENT)
+			return 0;
+		if (dirfd < 0) {
+			rx_report(e, dirfd, op->path, "cannot remove");
+			return 0;
+		}
+		r = path_remove_tree(dirfd, base);
+		close(dirfd);
+		if (r < 0 && r != -ENOENT)
+			rx_report(e, r, op->path, "cannot remove");
+		chunk_index_forget(e->ix, op->path);
+		return 0;
+	case MSG_RENAME:
+		dirfd = path_open_parent(e->rootfd, op->path, false, &base);
+		todir = path_open_parent(e->rootfd, op->to, true, &tobase);
+		if (dirfd >= 0 && todir >= 0) {
+			r = rx_rename_over(dirfd, base, todir, tobase);
+		} else {
+			r = dirfd < 0 ? dirfd : todir;
+		}
+		if (dirfd >= 0)
+			close(dirfd);
+		if (todir >= 0)
+			close(todir);
+		if (r == 0) {
+			(void)chunk_index_rename(e->ix, op->path, op->to);
+		} else {
+			/* The sender resends the target in full. */
+			log_debug("rename %s -> %s: %s; asking for %s", op->path, op->to,
+				  strerror(-r), op->to);
+			(void)msg_put_error(&e->out, -ENOENT, false, op->to, "rename source missing");
+		}
+		return 0;
+	}
+	return 0;
+}
+
+/* Applies queued operations from the head while they are complete. */
+static int rx_run(struct engine *e)
+{
+	int r = 0;
+
+	while (e->ops_head && r >= 0) {
+		struct rx_op *op = e->ops_head;
+
+		if (op->kind == RXOP_FILE) {
+			if (!op->file->ended || op->file->wanted)
+				break;
+			r = rx_commit(e, op->file);
+		} else if (op->kind == RXOP_META) {
+			r = rx_apply_meta(e, op);
+		} else {
+			r = msg_put_u64(&e->out, MSG_BARRIER_ACK, op->seq);
+			e->peer_initial_done = true;
+		}
+		e->ops_head = op->next;
+		if (!e->ops_head)
+			e->ops_tail = NULL;
+		rx_op_free(op);
+	}
+	return r;
+}
+
+static int rx_meta(struct engine *e, const struct frame *f)
+{
+	struct msg_meta m;
+	struct wbuf b = f->body;
+	struct rx_op *op;
+	int r;
+
+	switch (f->type) {
+	case MSG_MKDIR:
+	case MSG_SETATTR: r = msg_decode_mkdir(&b, &m); break;
+	case MSG_RENAME: r = msg_decode_rename(&b, &m); break;
+	default: r = msg_decode_remove(&b, &m); break;
+	}
+	if (r < 0)
+		return engine_fatal(e, r, NULL, "malformed %s", msg_type_name(f->type));
+	if (!engine_is_peer_path(e, m.path) || (f->type == MSG_RENAME && !engine_is_peer_path(e, m.to)))
+		return engine_fatal(e, -EPERM, m.path, "%s outside the peer's trees",
+				    msg_type_name(f->type));
+	/* The top of a tree is never removed or renamed. */
+	if ((f->type == MSG_REMOVE || f->type == MSG_RENAME) && !strchr(m.path, '/'))
+		return engine_fatal(e, -EPERM, m.path, "%s of a tree root", msg_type_name(f->type));
+
+	op = calloc(1, sizeof(*op));
+	if (!op || !(op->path = strdup(m.path)) || (m.to[0] && !(op->to = strdup(m.to)))) {
+		rx_op_free(op);
+		return engine_fatal(e, -ENOMEM, m.path, "out of memory");
+	}
+	op->kind = RXOP_META;
+	op->type = f->type;
+	op->mode = m.mode;
+	op->mtime = m.mtime;
+	rx_enqueue(e, op);
+	return 0;
+}
+
+static int rx_append(struct engine *e, const struct frame *f)
+{
+	struct msg_append m;
+	struct wbuf b = f->body;
+	struct stat st;
+	struct timespec ts[2];
+	int fd, r = msg_decode_append(&b, &m);
+
+	if (r < 0)
+		return engine_fatal(e, r, NULL, "malformed APPEND");
+	if (!engine_is_peer_path(e, m.path))
+		return engine_fatal(e, -EPERM, m.path, "APPEND outside the peer's trees");
+	/* Appends are applied at once: the sender only appends to a file whose
+	 * transfer was acknowledged, so nothing queued can concern it. */
+	fd = path_openat(e->rootfd, m.path, O_WRONLY | O_CLOEXEC, 0);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		safe_close(fd);
+		return msg_put_error(&e->out, -ESTALE, false, m.path, "no such file to append to");
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != m.offset) {
+		close(fd);
+		return msg_put_error(&e->out, -ESTALE, false, m.path, "file differs from the sender's");
+	}
+	r = io_pwrite_all(fd, m.p, m.len, (off_t)m.offset);
+	ts[0].tv_sec = ts[1].tv_sec = (time_t)(m.mtime / 1000000000u);
+	ts[0].tv_nsec = ts[1].tv_nsec = (long)(m.mtime % 1000000000u);
+	if (r == 0 && futimens(fd, ts) < 0)
+		r = neg_errno();
+	close(fd);
+	if (r < 0)
+		return msg_put_error(&e->out, -ESTALE, false, m.path, strerror(-r));
+	e->stats.file_bytes_received += m.len;
+	return 0;
+}
+
+int rx_handle(struct engine *e, const struct frame *f)
+{
+	struct wbuf b = f->body;
+	struct rx_op *op;
+	uint64_t seq;
+	int r;
+
+	switch (f->type) {
+	case MSG_FILE_BEGIN: r = rx_file_begin(e, &b); break;
+	case MSG_FILE_CHUNKS: r = rx_file_chunks(e, &b); break;
+	case MSG_FILE_END: r = rx_file_end(e, &b); break;
+	case MSG_FILE_ABORT: r = rx_file_abort(e, &b); break;
+	case MSG_DATA: r = rx_data(e, &b); break;
+	case MSG_APPEND: r = rx_append(e, f); break;
+	case MSG_MKDIR:
+	case MSG_RENAME:
+	case MSG_REMOVE:
+	case MSG_SETATTR: r = rx_meta(e, f); break;
+	case MSG_BARRIER:
+		r = msg_decode_u64(&b, &seq);
+		if (r < 0)
+			return engine_fatal(e, r, NULL, "malformed BARRIER");
+		op = calloc(1, sizeof(*op));
+		if (!op)
+			return engine_fatal(e, -ENOMEM, NULL, "out of memory");
+		op->kind = RXOP_BARRIER;
+		op->seq = seq;
+		rx_enqueue(e, op);
+		break;
+	default:
+		return engine_fatal(e, -EPROTO, NULL, "unexpected %s", msg_type_name(f->type));
+	}
+	if (r < 0)
+		return r;
+	return rx_run(e);
+}
+
+/* --- summary of what we hold of the peer's trees ----------------------------------- */
+
+struct summary_ctx {
+	struct engine *e;
+	size_t mark;
+	uint32_t in_frame, total;
+	int err;
+};
+
+static int summary_flush(struct summary_ctx *s)
+{
+	int r;
+
+	if (!s->in_frame)
+		return 0;
+	le32_put(s->e->out.d + s->e->out.off + s->mark + FRAME_HDR_LEN, s->in_frame);
+	r = msg_finish(&s->e->out, s->mark);
+	s->in_frame = 0;
+	return r;
+}
+
+static int summary_cb(void *ud, const char *path, const struct stat *st)
+{
+	struct summary_ctx *s = ud;
+	uint8_t kind;
+	int r;
+
+	if (S_ISREG(st->st_mode))
+		kind = ENTRY_FILE;
+	else if (S_ISDIR(st->st_mode))
+		kind = ENTRY_DIR;
+	else
+		return 0;
+	if (path_check(path) < 0)
+		return 0;
+	if (s->in_frame == 0) {
+		r = msg_begin(&s->e->out, MSG_SUMMARY, &s->mark);
+		if (r < 0 || (r = wbuf_put_u32(&s->e->out, 0)) < 0)
+			return r;
+	}
+	r = msg_put_entry(&s->e->out, kind, path, st->st_mode & 07777,
+			  kind == ENTRY_FILE ? (uint64_t)st->st_size : 0,
+			  (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec);
+	if (r < 0)
+		return r;
+	s->in_frame++;
+	s->total++;
+	if (s->in_frame == SUMMARY_MAX || wbuf_len(&s->e->out) - s->mark > FRAME_MAX_BODY - 8192)
+		return summary_flush(s);
+	return 0;
+}
+
+int rx_send_summary(struct engine *e)
+{
+	struct summary_ctx s = { .e = e };
+	int r = 0;
+
+	for (const char *const *t = e->peer; *t && r >= 0; t++) {
+		(void)mkdirat(e->rootfd, *t, 0755);
+		r = tree_walk(e->rootfd, *t, summary_cb, &s);
+	}
+	if (r >= 0)
+		r = summary_flush(&s);
+	if (r < 0) {
+		if (s.in_frame)
+			msg_cancel(&e->out, s.mark);
+		return r;
+	}
+	return msg_put_u32(&e->out, MSG_SUMMARY_END, s.total);
+}

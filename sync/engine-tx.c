@@ -1,0 +1,853 @@
+/* Sending the trees we write: a work queue of paths (from the initial pass,
+ * the watcher or the FUSE layer) turned into chunked, pipelined transfers.
+ * What the peer holds is tracked in a model (its summary, then every
+ * acknowledged change), so unchanged files are never read again. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine-int.h"
+#include "log.h"
+#include "pathsafe.h"
+#include "tree.h"
+#include "util.h"
+
+#define BATCH_BYTES (1u << 20) /* flush a FILE_CHUNKS batch at this much data */
+#define STEP_BYTES (8u << 20)  /* file bytes read per tx_produce() call */
+#define STEP_ITEMS 512         /* work items taken per tx_produce() call */
+
+static uint64_t st_mtime_ns(const struct stat *st)
+{
+	return (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
+}
+
+/* --- the model of the peer ----------------------------------------------------------- */
+
+static struct peer_entry *model_get(struct engine *e, const char *path)
+{
+	return strmap_get(e->model, path);
+}
+
+static int model_set(struct engine *e, const char *path, uint8_t kind, const struct stat *st)
+{
+	struct peer_entry *pe = model_get(e, path);
+
+	if (!pe) {
+		int r;
+		pe = calloc(1, sizeof(*pe));
+		if (!pe)
+			return -ENOMEM;
+		r = strmap_put(e->model, path, pe, NULL);
+		if (r < 0) {
+			free(pe);
+			return r;
+		}
+	}
+	pe->kind = kind;
+	pe->mode = st->st_mode & 07777;
+	pe->size = kind == ENTRY_FILE ? (uint64_t)st->st_size : 0;
+	pe->mtime = st_mtime_ns(st);
+	pe->dev = st->st_dev;
+	pe->ino = st->st_ino;
+	pe->gen = e->scan_gen;
+	return 0;
+}
+
+static bool is_under(const char *path, const char *prefix, size_t plen)
+{
+	return strncmp(path, prefix, plen) == 0 && (path[plen] == '\0' || path[plen] == '/');
+}
+
+static void model_remove(struct engine *e, const char *prefix)
+{
+	size_t plen = strlen(prefix), pos = 0;
+	const char *k;
+	void *v;
+
+	free(strmap_del(e->model, prefix));
+	while (strmap_next(e->model, &pos, &k, &v))
+		if (is_under(k, prefix, plen))
+			free(strmap_del(e->model, k));
+}
+
+static void model_rename(struct engine *e, const char *from, const char *to)
+{
+	size_t flen = strlen(from), pos = 0, n = 0;
+	const char *k;
+	void *v;
+	char **keys = NULL;
+
+	model_remove(e, to);
+	while (strmap_next(e->model, &pos, &k, &v))
+		if (is_under(k, from, flen))
+			n++;
+	if (n == 0 || !(keys = calloc(n, sizeof(*keys))))
+		return;
+	pos = n = 0;
+	while (strmap_next(e->model, &pos, &k, &v))
+		if (is_under(k, from, flen))
+			keys[n++] = strdup(k);
+	for (size_t i = 0; i < n; i++) {
+		char buf[PATH_MAX];
+		struct peer_entry *pe;
+
+		if (!keys[i])
+			continue;
+		pe = strmap_del(e->model, keys[i]);
+		if (pe && snprintf(buf, sizeof(buf), "%s%s", to, keys[i] + flen) < (int)sizeof(buf) &&
+		    strmap_put(e->model, buf, pe, NULL) == 0)
+			pe = NULL;
+		free(pe);
+		free(keys[i]);
+	}
+	free(keys);
+}
+
+int tx_summary_entry(struct engine *e, const struct msg_entry *m)
+{
+	struct peer_entry *pe;
+	int r;
+
+	if (!engine_is_own_path(e, m->path))
+		return -EPERM;
+	pe = calloc(1, sizeof(*pe));
+	if (!pe)
+		return -ENOMEM;
+	pe->kind = m->kind;
+	pe->mode = m->mode;
+	pe->size = m->size;
+	pe->mtime = m->mtime;
+	r = strmap_put(e->model, m->path, pe, NULL);
+	if (r < 0)
+		free(pe);
+	return r;
+}
+
+/* --- the work queue -------------------------------------------------------------------- */
+
+static void wq_free(struct wq_item *w)
+{
+	if (!w)
+		return;
+	free(w->path);
+	free(w->to);
+	free(w);
+}
+
+int tx_queue(struct engine *e, enum wq_kind kind, const char *path, const char *to, uint64_t seq)
+{
+	struct wq_item *w;
+
+	if (kind == WQ_PATH && strmap_get(e->queued, path))
+		return 0;
+	w = calloc(1, sizeof(*w));
+	if (!w || (path && !(w->path = strdup(path))) || (to && !(w->to = strdup(to)))) {
+		wq_free(w);
+		return -ENOMEM;
+	}
+	w->kind = kind;
+	w->seq = seq;
+	if (kind == WQ_PATH && strmap_put(e->queued, path, w, NULL) < 0) {
+		wq_free(w);
+		return -ENOMEM;
+	}
+	if (e->wq_tail)
+		e->wq_tail->next = w;
+	else
+		e->wq_head = w;
+	e->wq_tail = w;
+	return 0;
+}
+
+static void wq_push_front(struct engine *e, struct wq_item *w)
+{
+	w->next = e->wq_head;
+	e->wq_head = w;
+	if (!e->wq_tail)
+		e->wq_tail = w;
+}
+
+static struct wq_item *wq_pop(struct engine *e)
+{
+	struct wq_item *w = e->wq_head;
+
+	if (!w)
+		return NULL;
+	e->wq_head = w->next;
+	if (!e->wq_head)
+		e->wq_tail = NULL;
+	if (w->kind == WQ_PATH)
+		strmap_del(e->queued, w->path);
+	return w;
+}
+
+/* --- files in flight ------------------------------------------------------------------- */
+
+static struct tx_file **tx_slot(struct engine *e, uint32_t id)
+{
+	struct tx_file **p = &e->tx_ids[id % ID_BUCKETS];
+
+	while (*p && (*p)->id != id)
+		p = &(*p)->hnext;
+	return p;
+}
+
+static void tx_batch_free(struct engine *e, struct tx_batch *b)
+{
+	for (uint32_t i = 0; i < b->count; i++) {
+		e->tx_held -= b->len[i];
+		free(b->data[i]);
+	}
+	free(b);
+}
+
+static void tx_file_drop(struct engine *e, struct tx_file *f)
+{
+	struct tx_file **p = tx_slot(e, f->id);
+
+	if (*p == f) {
+		*p = f->hnext;
+		e->tx_open--;
+	}
+	if (strmap_get(e->inflight, f->path) == f)
+		strmap_del(e->inflight, f->path);
+	while (f->head) {
+		struct tx_batch *b = f->head;
+		f->head = b->next;
+		tx_batch_free(e, b);
+	}
+	free(f->path);
+	free(f);
+}
+
+static void tx_cur_close(struct engine *e)
+{
+	struct tx_cur *c = &e->cur;
+
+	c->fd = safe_close(c->fd);
+	if (c->batch) {
+		tx_batch_free(e, c->batch);
+		c->batch = NULL;
+	}
+	c->f = NULL;
+}
+
+void tx_reset(struct engine *e)
+{
+	struct wq_item *w;
+	size_t pos = 0;
+	const char *k;
+	void *v;
+
+	if (e->cur.f) {
+		struct tx_file *f = e->cur.f;
+		tx_cur_close(e);
+		tx_file_drop(e, f);
+	}
+	for (int i = 0; i < ID_BUCKETS; i++)
+		while (e->tx_ids[i])
+			tx_file_drop(e, e->tx_ids[i]);
+	while ((w = wq_pop(e)))
+		wq_free(w);
+	while (strmap_next(e->model, &pos, &k, &v))
+		free(strmap_del(e->model, k));
+	e->initial_seq = 0;
+	e->initial_queued = false;
+}
+
+bool tx_idle(const struct engine *e)
+{
+	return !e->cur.f && !e->wq_head && e->tx_open == 0;
+}
+
+/* --- producing --------------------------------------------------------------------- */
+
+static void report_skip(struct engine *e, const char *path, const char *why)
+{
+	if (strmap_get(e->skipped, path))
+		return;
+	(void)strmap_put(e->skipped, path, (void *)1, NULL);
+	log_warn("%s: not transferred (%s)", path, why);
+}
+
+static int tx_flush_batch(struct engine *e)
+{
+	struct tx_cur *c = &e->cur;
+	struct tx_batch *b = c->batch;
+	size_t mark;
+	int r;
+
+	if (!b)
+		return 0;
+	r = msg_begin(&e->out, MSG_FILE_CHUNKS, &mark);
+	if (r < 0)
+		return r;
+	if ((r = wbuf_put_u32(&e->out, c->f->id)) < 0 || (r = wbuf_put_u32(&e->out, b->first)) < 0 ||
+	    (r = wbuf_put_u32(&e->out, b->count)) < 0)
+		goto fail;
+	for (uint32_t i = 0; i < b->count; i++) {
+		struct hash128 h;
+		hash128_buf(b->data[i], b->len[i], &h);
+		if ((r = msg_put_chunk(&e->out, &h, b->len[i])) < 0)
+			goto fail;
+	}
+	r = msg_finish(&e->out, mark);
+	if (r < 0)
+		return r;
+	if (c->f->tail)
+		c->f->tail->next = b;
+	else
+		c->f->head = b;
+	c->f->tail = b;
+	c->batch = NULL;
+	return 0;
+fail:
+	msg_cancel(&e->out, mark);
+	return r;
+}
+
+static int tx_emit_chunk(struct engine *e, const uint8_t *p, size_t len)
+{
+	struct tx_cur *c = &e->cur;
+	struct tx_batch *b = c->batch;
+	uint8_t *copy;
+
+	if (!b) {
+		b = calloc(1, sizeof(*b));
+		if (!b)
+			return -ENOMEM;
+		b->first = c->nchunks;
+		c->batch = b;
+	}
+	copy = malloc(len);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, p, len);
+	b->data[b->count] = copy;
+	b->len[b->count] = (uint32_t)len;
+	b->count++;
+	b->bytes += len;
+	c->nchunks++;
+	e->tx_held += len;
+	/* Small batches keep several in flight inside the window. */
+	if (b->count == BATCH_MAX || b->bytes >= BATCH_BYTES)
+		return tx_flush_batch(e);
+	return 0;
+}
+
+/* The file changed or vanished while it was read: drop this transfer and
+ * look at the path again. */
+static int tx_abort_cur(struct engine *e, int err)
+{
+	struct tx_file *f = e->cur.f;
+	int r;
+
+	log_debug("%s: changed while read (%s), sending again", f->path, strerror(-err));
+	r = msg_put_u32(&e->out, MSG_FILE_ABORT, f->id);
+	tx_cur_close(e);
+	f->ended = f->aborted = true;
+	if (!f->head)
+		tx_file_drop(e, f);
+	else if (strmap_get(e->inflight, f->path) == f)
+		strmap_del(e->inflight, f->path); /* WANTs still due: dropped when drained */
+	return r < 0 ? r : 0;
+}
+
+static int tx_finish_cur(struct engine *e)
+{
+	struct tx_cur *c = &e->cur;
+	struct tx_file *f = c->f;
+	struct hash128 h;
+	int r;
+
+	if (c->start < c->have) {
+		r = tx_emit_chunk(e, c->buf + c->start, c->have - c->start);
+		if (r < 0)
+			return r;
+	}
+	r = tx_flush_batch(e);
+	if (r < 0)
+		return r;
+	hash_stream_digest(c->hs, &h);
+	r = msg_put_file_end(&e->out, f->id, c->nchunks, &h);
+	if (r < 0)
+		return r;
+	f->ended = true;
+	c->fd = safe_close(c->fd);
+	c->f = NULL;
+	return 0;
+}
+
+/* Reads and chunks up to `budget` bytes of the current file. */
+static int tx_step_cur(struct engine *e, size_t *budget)
+{
+	struct tx_cur *c = &e->cur;
+	uint64_t size = (uint64_t)c->f->st.st_size;
+
+	while (c->f && *budget > 0 && e->tx_held < TX_WINDOW &&
+	       wbuf_len(&e->out) < OUT_HIGH_WATER) {
+		size_t k;
+
+		if (c->scanned == c->have) {
+			size_t want;
+			ssize_t n;
+
+			if (c->off == size)
+				return tx_finish_cur(e);
+			if (c->have == READ_BUF) {
+				memmove(c->buf, c->buf + c->start, c->have - c->start);
+				c->have -= c->start;
+				c->scanned -= c->start;
+				c->start = 0;
+			}
+			want = (size_t)MIN((uint64_t)(READ_BUF - c->have), size - c->off);
+			n = io_read_all(c->fd, c->buf + c->have, want);
+			if (n <= 0)
+				return tx_abort_cur(e, n < 0 ? (int)n : -ESTALE);
+			hash_stream_update(c->hs, c->buf + c->have, (size_t)n);
+			c->have += (size_t)n;
+			c->off += (uint64_t)n;
+			*budget = *budget > (size_t)n ? *budget - (size_t)n : 0;
+		}
+		k = chunker_scan(&c->ck, c->buf + c->scanned, c->have - c->scanned);
+		if (k == 0) {
+			c->scanned = c->have;
+			continue;
+		}
+		c->scanned += k;
+		{
+			int r = tx_emit_chunk(e, c->buf + c->start, c->scanned - c->start);
+			if (r < 0)
+				return r;
+		}
+		c->start = c->scanned;
+	}
+	return 0;
+}
+
+static int tx_start_file(struct engine *e, const char *path, int fd, const struct stat *st)
+{
+	struct tx_cur *c = &e->cur;
+	struct tx_file *f = calloc(1, sizeof(*f));
+	int r;
+
+	if (!f || !(f->path = strdup(path))) {
+		free(f);
+		close(fd);
+		return -ENOMEM;
+	}
+	f->id = ++e->next_id;
+	f->st = *st;
+	r = msg_put_file_begin(&e->out, f->id, path, st->st_mode & 07777, (uint64_t)st->st_size,
+			       st_mtime_ns(st));
+	if (r < 0) {
+		free(f->path);
+		free(f);
+		close(fd);
+		return r;
+	}
+	f->hnext = e->tx_ids[f->id % ID_BUCKETS];
+	e->tx_ids[f->id % ID_BUCKETS] = f;
+	e->tx_open++;
+	(void)strmap_put(e->inflight, path, f, NULL);
+	c->f = f;
+	c->fd = fd;
+	c->off = 0;
+	c->start = c->scanned = c->have = 0;
+	c->nchunks = 0;
+	chunker_reset(&c->ck);
+	hash_stream_reset(c->hs);
+	return 0;
+}
+
+/* Looks at one path of ours and sends what the peer lacks of it. */
+static int tx_path(struct engine *e, const char *path)
+{
+	struct peer_entry *pe = model_get(e, path);
+	struct tx_file *fl;
+	struct stat st;
+	int fd, r;
+
+	fd = path_openat(e->rootfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0);
+	if (fd == -ELOOP)
+		report_skip(e, path, "symbolic link");
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		safe_close(fd);
+		if (pe || strmap_get(e->inflight, path)) {
+			model_remove(e, path);
+			return msg_put_meta(&e->out, MSG_REMOVE, path, 0, 0);
+		}
+		return 0;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		close(fd);
+		if (pe && pe->kind == ENTRY_DIR && pe->mode == (st.st_mode & 07777))
+			return 0;
+		r = msg_put_meta(&e->out, MSG_MKDIR, path, st.st_mode & 07777, st_mtime_ns(&st));
+		return r < 0 ? r : model_set(e, path, ENTRY_DIR, &st);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		report_skip(e, path, S_ISFIFO(st.st_mode) ? "fifo" :
+				     S_ISSOCK(st.st_mode) ? "socket" : "device");
+		return 0;
+	}
+	fl = strmap_get(e->inflight, path);
+	if (fl && fl->st.st_ino == st.st_ino && fl->st.st_size == st.st_size &&
+	    st_mtime_ns(&fl->st) == st_mtime_ns(&st) && fl->st.st_mode == st.st_mode) {
+		close(fd); /* already on its way */
+		return 0;
+	}
+	if (!fl && pe && pe->kind == ENTRY_FILE && pe->size == (uint64_t)st.st_size &&
+	    pe->mtime == st_mtime_ns(&st)) {
+		close(fd);
+		if (pe->mode == (st.st_mode & 07777))
+			return 0;
+		r = msg_put_meta(&e->out, MSG_SETATTR, path, st.st_mode & 07777, st_mtime_ns(&st));
+		pe->mode = st.st_mode & 07777;
+		return r;
+	}
+	/* O_NONBLOCK was only for opening; reads of regular files ignore it. */
+	return tx_start_file(e, path, fd, &st);
+}
+
+/* A file that is still being written: stream what was appended since the
+ * peer acknowledged it, or send it whole if it is new to the peer. */
+static int tx_append(struct engine *e, struct wq_item *w)
+{
+	static __thread uint8_t buf[APPEND_MAX];
+	struct peer_entry *pe = model_get(e, w->path);
+	struct stat st;
+	uint64_t sent = 0;
+	int fd, r = 0;
+
+	if (strmap_get(e->inflight, w->path))
+		return 0;
+	if (!pe || pe->kind != ENTRY_FILE || pe->ino == 0)
+		return tx_path(e, w->path);
+	fd = path_openat(e->rootfd, w->path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != pe->ino ||
+	    st.st_dev != pe->dev || (uint64_t)st.st_size < pe->size) {
+		safe_close(fd);
+		return tx_path(e, w->path);
+	}
+	while (pe->size < (uint64_t)st.st_size && sent < STEP_BYTES) {
+		size_t want = (size_t)MIN((uint64_t)APPEND_MAX, (uint64_t)st.st_size - pe->size);
+		ssize_t n = io_pread_all(fd, buf, want, (off_t)pe->size);
+
+		if (n <= 0)
+			break;
+		r = msg_put_append(&e->out, w->path, pe->size, st_mtime_ns(&st), buf, (size_t)n);
+		if (r < 0)
+			break;
+		pe->size += (uint64_t)n;
+		pe->mtime = st_mtime_ns(&st);
+		sent += (uint64_t)n;
+		e->stats.file_bytes_sent += (uint64_t)n;
+	}
+	close(fd);
+	if (r == 0 && pe->size < (uint64_t)st.st_size)
+		r = tx_queue(e, WQ_APPEND, w->path, NULL, 0);
+	return r;
+}
+
+static int tree_queue_cb(void *ud, const char *path, const struct stat *st)
+{
+	(void)st;
+	return tx_queue(ud, WQ_PATH, path, NULL, 0);
+}
+
+static bool tx_path_at_peer(struct engine *e, const char *path)
+{
+	return model_get(e, path) || strmap_get(e->inflight, path);
+}
+
+static int tx_item(struct engine *e, struct wq_item *w)
+{
+	struct stat st;
+	int r;
+
+	switch (w->kind) {
+	case WQ_PATH:
+		return tx_path(e, w->path);
+	case WQ_APPEND:
+		return tx_append(e, w);
+	case WQ_TREE:
+		r = tx_path(e, w->path);
+		if (r < 0)
+			return r;
+		if (fstatat(e->rootfd, w->path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+			return tree_walk(e->rootfd, w->path, tree_queue_cb, e);
+		return 0;
+	case WQ_REMOVE:
+		if (!tx_path_at_peer(e, w->path))
+			return 0;
+		model_remove(e, w->path);
+		return msg_put_meta(&e->out, MSG_REMOVE, w->path, 0, 0);
+	case WQ_RENAME:
+		if (!tx_path_at_peer(e, w->path)) {
+			/* The peer never had the source (a short-lived temporary
+			 * file, say): send the target itself. */
+			return tx_queue(e, WQ_TREE, w->to, NULL, 0);
+		}
+		/* A source still in flight lands first: the peer applies in order. */
+		model_rename(e, w->path, w->to);
+		return msg_put_rename(&e->out, w->path, w->to);
+	case WQ_BARRIER:
+		return msg_put_u64(&e->out, MSG_BARRIER, w->seq);
+	}
+	return 0;
+}
+
+int tx_produce(struct engine *e)
+{
+	size_t budget = STEP_BYTES;
+	int items = STEP_ITEMS, r = 0;
+
+	if (e->st != ST_RUNNING)
+		return 0;
+	while (r >= 0 && budget > 0 && items > 0 && wbuf_len(&e->out) < OUT_HIGH_WATER &&
+	       e->tx_held < TX_WINDOW) {
+		if (e->cur.f) {
+			r = tx_step_cur(e, &budget);
+			continue;
+		}
+		if (!e->wq_head || e->tx_open >= TX_MAX_OPEN)
+			break;
+		{
+			struct wq_item *w = wq_pop(e);
+			r = tx_item(e, w);
+			wq_free(w);
+			items--;
+		}
+	}
+	if (r < 0)
+		return engine_fatal(e, r, NULL, "cannot send");
+	return 0;
+}
+
+/* --- the initial pass and rescans ---------------------------------------------------- */
+
+static int scan_cb(void *ud, const char *path, const struct stat *st)
+{
+	struct engine *e = ud;
+	struct peer_entry *pe;
+
+	if (path_check(path) < 0) {
+		report_skip(e, path, "name not transferable");
+		return 0;
+	}
+	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode)) {
+		report_skip(e, path, S_ISLNK(st->st_mode) ? "symbolic link" : "not a regular file");
+		return 0;
+	}
+	pe = model_get(e, path);
+	if (pe) {
+		pe->gen = e->scan_gen;
+		if (S_ISDIR(st->st_mode) && pe->kind == ENTRY_DIR && pe->mode == (st->st_mode & 07777))
+			return 0;
+		if (S_ISREG(st->st_mode) && pe->kind == ENTRY_FILE &&
+		    pe->size == (uint64_t)st->st_size && pe->mtime == st_mtime_ns(st) &&
+		    pe->mode == (st->st_mode & 07777))
+			return 0;
+	}
+	return tx_queue(e, WQ_PATH, path, NULL, 0);
+}
+
+/* Compares our trees with the model and queues every difference: removals
+ * first (they free space and clear type changes), then the rest in
+ * pre-order so directories precede their contents. */
+static int tx_rescan(struct engine *e)
+{
+	struct wq_item *rest = e->wq_head, *rest_tail = e->wq_tail;
+	size_t pos = 0;
+	const char *k;
+	void *v;
+	int r = 0;
+
+	e->scan_gen++;
+	e->wq_head = e->wq_tail = NULL;
+	for (const char *const *t = e->own; *t && r >= 0; t++) {
+		(void)mkdirat(e->rootfd, *t, 0755);
+		r = tree_walk(e->rootfd, *t, scan_cb, e);
+	}
+	if (r < 0) {
+		log_errno(r, "cannot scan %s", e->root);
+		r = 0;
+	}
+	while (strmap_next(e->model, &pos, &k, &v)) {
+		struct peer_entry *pe = v;
+		struct wq_item *w;
+
+		if (pe->gen == e->scan_gen)
+			continue;
+		w = calloc(1, sizeof(*w));
+		if (!w || !(w->path = strdup(k))) {
+			wq_free(w);
+			return -ENOMEM;
+		}
+		w->kind = WQ_REMOVE;
+		wq_push_front(e, w);
+	}
+	/* Work that was already queued keeps its place after the scan. */
+	if (rest) {
+		if (e->wq_tail)
+			e->wq_tail->next = rest;
+		else
+			e->wq_head = rest;
+		e->wq_tail = rest_tail;
+	}
+	return r;
+}
+
+int tx_start(struct engine *e)
+{
+	int r = tx_rescan(e);
+
+	if (r < 0)
+		return r;
+	r = engine_barrier(e, &e->initial_seq);
+	e->initial_queued = true;
+	return r;
+}
+
+void tx_watch_event(const struct watch_event *ev, void *ud)
+{
+	struct engine *e = ud;
+	int r = 0;
+
+	if (e->st != ST_RUNNING)
+		return; /* the summaries on the next connection catch up */
+	switch (ev->kind) {
+	case WATCH_FILE_CHANGED:
+	case WATCH_DIR_ADDED: r = tx_queue(e, WQ_PATH, ev->path, NULL, 0); break;
+	case WATCH_FILE_GROWING: r = tx_queue(e, WQ_APPEND, ev->path, NULL, 0); break;
+	case WATCH_REMOVED: r = tx_queue(e, WQ_REMOVE, ev->path, NULL, 0); break;
+	case WATCH_MOVED: r = tx_queue(e, WQ_RENAME, ev->path, ev->to, 0); break;
+	case WATCH_RESCAN:
+		log_info("change notifications overflowed: rescanning");
+		r = tx_rescan(e);
+		break;
+	}
+	if (r < 0)
+		log_errno(r, "cannot queue a change of %s", ev->path ? ev->path : e->root);
+}
+
+/* --- what the peer says about our transfers --------------------------------------------- */
+
+static int tx_want(struct engine *e, struct wbuf *b)
+{
+	struct msg_want m;
+	struct tx_file *f;
+	struct tx_batch *bt;
+	int r = msg_decode_want(b, &m);
+
+	if (r < 0)
+		return engine_fatal(e, r, NULL, "malformed WANT");
+	f = *tx_slot(e, m.id);
+	if (!f || !f->head || f->head->first != m.first)
+		return engine_fatal(e, -EPROTO, f ? f->path : NULL, "WANT for no pending batch (id %u)",
+				    m.id);
+	bt = f->head;
+	for (uint32_t i = 0; i < m.n; i++) {
+		uint32_t idx = msg_want_at(&m, i);
+		if (idx - bt->first >= bt->count)
+			return engine_fatal(e, -EPROTO, f->path, "WANT index %u outside its batch", idx);
+	}
+	/* An aborted file's batches are only drained. */
+	if (!f->aborted) {
+		for (uint32_t i = 0; i < m.n; i++) {
+			uint32_t idx = msg_want_at(&m, i), j = idx - bt->first;
+			r = msg_put_data(&e->out, f->id, idx, bt->data[j], bt->len[j]);
+			if (r < 0)
+				return engine_fatal(e, r, f->path, "cannot queue DATA");
+		}
+		e->stats.chunks_sent += m.n;
+		e->stats.chunks_dedup += bt->count - m.n;
+	}
+	f->head = bt->next;
+	if (!f->head)
+		f->tail = NULL;
+	tx_batch_free(e, bt);
+	if (f->aborted && !f->head)
+		tx_file_drop(e, f);
+	return 0;
+}
+
+static int tx_ack(struct engine *e, struct wbuf *b)
+{
+	struct msg_ack m;
+	struct tx_file *f;
+	int r = msg_decode_ack(b, &m);
+
+	if (r < 0)
+		return engine_fatal(e, r, NULL, "malformed FILE_ACK");
+	f = *tx_slot(e, m.id);
+	if (!f || !f->ended || f->aborted || f->head)
+		return engine_fatal(e, -EPROTO, f ? f->path : NULL, "FILE_ACK for id %u out of turn",
+				    m.id);
+	if (m.err) {
+		e->stats.errors++;
+		log_error("%s: the peer could not store it: %s", f->path, m.text);
+	} else {
+		e->stats.files_sent++;
+		e->stats.file_bytes_sent += (uint64_t)f->st.st_size;
+		r = model_set(e, f->path, ENTRY_FILE, &f->st);
+		if (r < 0)
+			return engine_fatal(e, r, f->path, "out of memory");
+	}
+	tx_file_drop(e, f);
+	return 0;
+}
+
+static int tx_error(struct engine *e, struct wbuf *b)
+{
+	struct msg_error m;
+	int r = msg_decode_error(b, &m);
+
+	if (r < 0)
+		return engine_fatal(e, r, NULL, "malformed ERROR");
+	if (m.fatal) {
+		log_error("peer: %s%s%s (%s)", m.path, m.path[0] ? ": " : "", m.text,
+			  strerror((int)m.err));
+		e->fail = -(int)m.err;
+		return -EPROTO;
+	}
+	if ((m.err == ENOENT || m.err == ESTALE) && m.path[0] && engine_is_own_path(e, m.path)) {
+		log_debug("peer asks for %s again: %s", m.path, m.text);
+		model_remove(e, m.path);
+		return tx_queue(e, WQ_TREE, m.path, NULL, 0);
+	}
+	e->stats.errors++;
+	log_error("peer: %s%s%s", m.path, m.path[0] ? ": " : "", m.text);
+	return 0;
+}
+
+int tx_handle(struct engine *e, const struct frame *f)
+{
+	struct wbuf b = f->body;
+	uint64_t seq;
+	int r;
+
+	switch (f->type) {
+	case MSG_WANT: return tx_want(e, &b);
+	case MSG_FILE_ACK: return tx_ack(e, &b);
+	case MSG_ERROR: return tx_error(e, &b);
+	case MSG_BARRIER_ACK:
+		r = msg_decode_u64(&b, &seq);
+		if (r < 0)
+			return engine_fatal(e, r, NULL, "malformed BARRIER_ACK");
+		if (seq <= e->barrier_acked || seq > e->barrier_next)
+			return engine_fatal(e, -EPROTO, NULL, "BARRIER_ACK %llu out of order",
+					    (unsigned long long)seq);
+		e->barrier_acked = seq;
+		return 0;
+	}
+	return engine_fatal(e, -EPROTO, NULL, "unexpected %s", msg_type_name(f->type));
+}

@@ -1,0 +1,463 @@
+/* The connection and the conversation of the sync engine: HELLO, the
+ * summaries, then dispatch of every frame to the receiving (engine-rx.c) or
+ * sending (engine-tx.c) half, with output written as the socket allows. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine-int.h"
+#include "log.h"
+#include "pathsafe.h"
+#include "transport.h"
+#include "util.h"
+
+#define IN_MAX (FRAME_HDR_LEN + FRAME_MAX_BODY + (1u << 20))
+#define OUT_MAX (96u << 20)
+#define READ_STEP (256u * 1024)
+#define READS_PER_STEP 64
+
+static const char *const host_trees[] = { "encrypted", "dataset", "model", NULL };
+static const char *const enclave_trees[] = { "output", NULL };
+
+static bool in_trees(const char *const *trees, const char *path)
+{
+	const char *slash = strchr(path, '/');
+	size_t n;
+
+	/* A tree's top itself is never transferred: only what lies beneath. */
+	if (!slash)
+		return false;
+	n = (size_t)(slash - path);
+	for (; *trees; trees++)
+		if (strlen(*trees) == n && memcmp(*trees, path, n) == 0)
+			return slash[1] != '\0';
+	return false;
+}
+
+bool engine_is_peer_path(const struct engine *e, const char *path)
+{
+	return in_trees(e->peer, path);
+}
+
+bool engine_is_own_path(const struct engine *e, const char *path)
+{
+	return in_trees(e->own, path);
+}
+
+int engine_open_beneath(void *ud, const char *path)
+{
+	struct engine *e = ud;
+
+	return path_openat(e->rootfd, path, O_RDONLY | O_CLOEXEC, 0);
+}
+
+int engine_fatal(struct engine *e, int err, const char *path, const char *fmt, ...)
+{
+	char msg[WIRE_TEXT_MAX + 1];
+	va_list ap;
+
+	if (err >= 0)
+		err = -EPROTO;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_error("%s%s%s: %s", path ? path : "", path ? ": " : "", msg, strerror(-err));
+	if (!e->fail) {
+		e->fail = err;
+		(void)msg_put_error(&e->out, err, true, path && path_check(path) == 0 ? path : "", msg);
+	}
+	return -EPROTO;
+}
+
+int engine_new(const struct engine_config *cfg, struct engine **out)
+{
+	struct engine *e = calloc(1, sizeof(*e));
+	int r;
+
+	if (!e)
+		return -ENOMEM;
+	e->cfg = *cfg;
+	e->fd = -1;
+	e->cur.fd = -1;
+	e->own = cfg->role == ROLE_HOST ? host_trees : enclave_trees;
+	e->peer = cfg->role == ROLE_HOST ? enclave_trees : host_trees;
+	wbuf_init(&e->in, IN_MAX);
+	wbuf_init(&e->out, OUT_MAX);
+	e->root = strdup(cfg->root);
+	e->cfg.root = e->root;
+	e->rootfd = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (!e->root || e->rootfd < 0) {
+		r = e->root ? neg_errno() : -ENOMEM;
+		goto fail;
+	}
+	for (const char *const *t = host_trees; *t; t++)
+		if (mkdirat(e->rootfd, *t, 0755) < 0 && errno != EEXIST) {
+			r = neg_errno();
+			goto fail;
+		}
+	if (mkdirat(e->rootfd, enclave_trees[0], 0755) < 0 && errno != EEXIST) {
+		r = neg_errno();
+		goto fail;
+	}
+	e->ix = chunk_index_new(engine_open_beneath, e);
+	e->model = strmap_new();
+	e->queued = strmap_new();
+	e->inflight = strmap_new();
+	e->skipped = strmap_new();
+	e->cur.buf = malloc(READ_BUF);
+	e->cur.hs = hash_stream_new();
+	if (!e->ix || !e->model || !e->queued || !e->inflight || !e->skipped || !e->cur.buf ||
+	    !e->cur.hs) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if (cfg->watch) {
+		r = watch_open(cfg->root, e->own, &e->watch);
+		if (r < 0)
+			goto fail;
+	}
+	*out = e;
+	return 0;
+fail:
+	engine_free(e);
+	return r;
+}
+
+void engine_free(struct engine *e)
+{
+	if (!e)
+		return;
+	engine_detach(e);
+	watch_close(e->watch);
+	chunk_index_free(e->ix);
+	strmap_free(e->model, free);
+	strmap_free(e->queued, NULL);
+	strmap_free(e->inflight, NULL);
+	strmap_free(e->skipped, NULL);
+	free(e->cur.buf);
+	hash_stream_free(e->cur.hs);
+	wbuf_release(&e->in);
+	wbuf_release(&e->out);
+	safe_close(e->rootfd);
+	free(e->root);
+	free(e);
+}
+
+int engine_attach(struct engine *e, int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return neg_errno();
+	(void)transport_tune(fd);
+	engine_detach(e);
+	e->fd = fd;
+	e->fail = 0;
+	e->peer_goodbye = false;
+	e->summary_total = 0;
+	e->st = ST_HELLO;
+	return msg_put_hello(&e->out, (uint8_t)e->cfg.role, e->cfg.name ? e->cfg.name : "");
+}
+
+/* Writes what is queued, waiting up to timeout_ms for the socket. */
+static void engine_flush(struct engine *e, int timeout_ms)
+{
+	while (e->fd >= 0 && wbuf_len(&e->out) > 0) {
+		struct pollfd p = { .fd = e->fd, .events = POLLOUT };
+		ssize_t n;
+
+		if (poll(&p, 1, timeout_ms) <= 0)
+			return;
+		n = write(e->fd, wbuf_ptr(&e->out), wbuf_len(&e->out));
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return;
+		if (n > 0) {
+			e->out.off += (size_t)n;
+			e->stats.wire_sent += (uint64_t)n;
+		}
+	}
+}
+
+void engine_detach(struct engine *e)
+{
+	if (e->fd >= 0) {
+		/* A fatal ERROR should reach the peer before the close. */
+		if (e->fail)
+			engine_flush(e, 1000);
+		close(e->fd);
+	}
+	e->fd = -1;
+	e->st = ST_IDLE;
+	wbuf_clear(&e->in);
+	wbuf_clear(&e->out);
+	rx_reset(e);
+	tx_reset(e);
+}
+
+bool engine_connected(const struct engine *e)
+{
+	return e->fd >= 0 && e->st != ST_CLOSED;
+}
+
+int engine_pollfds(struct engine *e, struct pollfd *fds, int max)
+{
+	int n = 0;
+
+	if (e->fd >= 0 && n < max)
+		fds[n++] = (struct pollfd){ .fd = e->fd,
+					    .events = (short)(POLLIN |
+							      (wbuf_len(&e->out) ? POLLOUT : 0)) };
+	if (e->watch && n < max)
+		fds[n++] = (struct pollfd){ .fd = watch_fd(e->watch), .events = POLLIN };
+	return n;
+}
+
+int engine_timeout_ms(const struct engine *e)
+{
+	/* Work that waits only for the output queue to drain is resumed by
+	 * POLLOUT; work that waits for nothing must run at once. */
+	if (e->st == ST_RUNNING && wbuf_len(&e->out) < OUT_HIGH_WATER && e->tx_held < TX_WINDOW &&
+	    (e->cur.f || (e->wq_head && e->tx_open < TX_MAX_OPEN)))
+		return 0;
+	return -1;
+}
+
+static int engine_hello(struct engine *e, struct wbuf *b)
+{
+	struct msg_hello m;
+	int r = msg_decode_hello(b, &m);
+
+	if (r < 0)
+		return engine_fatal(e, r, NULL, "malformed HELLO");
+	if (m.magic != PROTO_MAGIC)
+		return engine_fatal(e, -EPROTO, NULL, "not an enclave-fs peer (magic %08x)", m.magic);
+	if (m.version != PROTO_VERSION)
+		return engine_fatal(e, -EPROTONOSUPPORT, NULL, "protocol version %u, we speak %u",
+				    m.version, PROTO_VERSION);
+	if (m.role == e->cfg.role)
+		return engine_fatal(e, -EPROTO, NULL, "peer has our role (%s)",
+				    m.role == ROLE_HOST ? "host" : "enclave");
+	log_info("connected to %s '%s'", m.role == ROLE_HOST ? "host" : "enclave", m.name);
+	e->st = ST_SUMMARY;
+	r = rx_send_summary(e);
+	if (r < 0)
+		return engine_fatal(e, r, NULL, "cannot summarize %s", e->root);
+	return 0;
+}
+
+static int engine_summary(struct engine *e, struct wbuf *b)
+{
+	struct msg_entry m;
+	uint32_t count;
+	int r = msg_decode_summary(b, &count);
+
+	if (r < 0)
+		return engine_fatal(e, r, NULL, "malformed SUMMARY");
+	for (uint32_t i = 0; i < count; i++) {
+		r = msg_decode_entry(b, &m);
+		if (r < 0)
+			return engine_fatal(e, r, NULL, "malformed SUMMARY entry %u", i);
+		r = tx_summary_entry(e, &m);
+		if (r < 0)
+			return engine_fatal(e, r, m.path, "SUMMARY entry outside our trees");
+		e->summary_total++;
+	}
+	r = wbuf_end(b);
+	return r < 0 ? engine_fatal(e, r, NULL, "trailing bytes in SUMMARY") : 0;
+}
+
+static int engine_dispatch(struct engine *e, const struct frame *f)
+{
+	struct wbuf b = f->body;
+	uint32_t total;
+	int r;
+
+	if (f->type == MSG_GOODBYE) {
+		if (wbuf_len(&b))
+			return engine_fatal(e, -EBADMSG, NULL, "trailing bytes in GOODBYE");
+		e->peer_goodbye = true;
+		return -ESHUTDOWN;
+	}
+	switch (e->st) {
+	case ST_HELLO:
+		if (f->type != MSG_HELLO)
+			break;
+		return engine_hello(e, &b);
+	case ST_SUMMARY:
+		if (f->type == MSG_SUMMARY)
+			return engine_summary(e, &b);
+		if (f->type == MSG_SUMMARY_END) {
+			r = msg_decode_u32(&b, &total);
+			if (r < 0)
+				return engine_fatal(e, r, NULL, "malformed SUMMARY_END");
+			if (total != e->summary_total)
+				return engine_fatal(e, -EBADMSG, NULL, "SUMMARY_END says %u entries, got %u",
+						    total, e->summary_total);
+			e->st = ST_RUNNING;
+			r = tx_start(e);
+			return r < 0 ? engine_fatal(e, r, NULL, "cannot scan %s", e->root) : 0;
+		}
+		if (f->type == MSG_ERROR)
+			return tx_handle(e, f);
+		break;
+	case ST_RUNNING:
+		switch (f->type) {
+		case MSG_HELLO:
+		case MSG_SUMMARY:
+		case MSG_SUMMARY_END:
+			break;
+		case MSG_WANT:
+		case MSG_FILE_ACK:
+		case MSG_ERROR:
+		case MSG_BARRIER_ACK:
+			return tx_handle(e, f);
+		default:
+			return rx_handle(e, f);
+		}
+		break;
+	default:
+		break;
+	}
+	return engine_fatal(e, -EPROTO, NULL, "%s not allowed now", msg_type_name(f->type));
+}
+
+static int engine_read(struct engine *e)
+{
+	for (int i = 0; i < READS_PER_STEP; i++) {
+		struct frame f;
+		uint8_t *p;
+		ssize_t n;
+		int r;
+
+		wbuf_compact(&e->in);
+		r = wbuf_reserve(&e->in, READ_STEP, &p);
+		if (r < 0)
+			return engine_fatal(e, r, NULL, "input buffer full");
+		n = read(e->fd, p, READ_STEP);
+		wbuf_truncate_end(&e->in, READ_STEP - (n > 0 ? (size_t)n : 0));
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return 0;
+			return -ECONNRESET;
+		}
+		e->stats.wire_received += (uint64_t)n;
+		while ((r = frame_next(&e->in, &f)) == 0) {
+			r = engine_dispatch(e, &f);
+			if (r < 0)
+				return r;
+		}
+		if (r != -EAGAIN)
+			return engine_fatal(e, r, NULL, "bad frame header");
+		if ((size_t)n < READ_STEP)
+			return 0;
+	}
+	return 0;
+}
+
+static int engine_write(struct engine *e)
+{
+	while (wbuf_len(&e->out) > 0) {
+		ssize_t n = write(e->fd, wbuf_ptr(&e->out), wbuf_len(&e->out));
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return 0;
+			return -ECONNRESET;
+		}
+		e->out.off += (size_t)n;
+		e->stats.wire_sent += (uint64_t)n;
+	}
+	wbuf_clear(&e->out);
+	return 0;
+}
+
+int engine_step(struct engine *e, const struct pollfd *fds, int n)
+{
+	int r = 0;
+
+	if (e->fd < 0)
+		return -ENOTCONN;
+	for (int i = 0; i < n; i++) {
+		if (fds[i].fd == e->fd && fds[i].revents & (POLLIN | POLLHUP | POLLERR))
+			r = engine_read(e);
+		else if (e->watch && fds[i].fd == watch_fd(e->watch) && fds[i].revents & POLLIN)
+			(void)watch_dispatch(e->watch, tx_watch_event, e);
+		if (r < 0)
+			break;
+	}
+	if (r == 0)
+		r = tx_produce(e);
+	if (r == 0 || r == -ESHUTDOWN)
+		if (engine_write(e) < 0 && r == 0)
+			r = -ECONNRESET;
+	if (r == 0 && e->fail)
+		r = -EPROTO;
+	if (r < 0)
+		e->st = ST_CLOSED;
+	return r;
+}
+
+int engine_barrier(struct engine *e, uint64_t *seq)
+{
+	uint64_t s = ++e->barrier_next;
+	int r = tx_queue(e, WQ_BARRIER, NULL, NULL, s);
+
+	if (r < 0)
+		return r;
+	if (seq)
+		*seq = s;
+	return 0;
+}
+
+bool engine_barrier_acked(const struct engine *e, uint64_t seq)
+{
+	return e->barrier_acked >= seq;
+}
+
+bool engine_initial_done(const struct engine *e)
+{
+	return e->st == ST_RUNNING && e->initial_seq && e->barrier_acked >= e->initial_seq &&
+	       e->peer_initial_done;
+}
+
+bool engine_idle(const struct engine *e)
+{
+	return e->st == ST_RUNNING && tx_idle(e) && rx_idle(e) && wbuf_len(&e->out) == 0 &&
+	       e->barrier_acked == e->barrier_next;
+}
+
+int engine_goodbye(struct engine *e)
+{
+	int r;
+
+	if (e->fd < 0)
+		return -ENOTCONN;
+	r = msg_put_empty(&e->out, MSG_GOODBYE);
+	if (r < 0)
+		return r;
+	engine_flush(e, 5000);
+	return wbuf_len(&e->out) ? -ETIMEDOUT : 0;
+}
+
+int engine_path_changed(struct engine *e, const char *path)
+{
+	if (!engine_is_own_path(e, path))
+		return -EINVAL;
+	if (e->st != ST_RUNNING)
+		return 0;
+	return tx_queue(e, WQ_PATH, path, NULL, 0);
+}
+
+const struct engine_stats *engine_stats(const struct engine *e)
+{
+	return &e->stats;
+}

@@ -1,0 +1,77 @@
+/* The sync engine: one side of a host <-> enclave conversation over one
+ * stream (doc/PROTOCOL.md). It sends the trees its role writes, receives the
+ * trees the peer writes, and is driven by the caller's poll() loop:
+ *
+ *     engine_new(&cfg, &e);
+ *     engine_attach(e, fd);                 // after connect or accept
+ *     for (;;) {
+ *         n = engine_pollfds(e, fds, N);
+ *         poll(fds, n, engine_timeout_ms(e));
+ *         r = engine_step(e, fds, n);       // < 0: the connection ended
+ *     }
+ *
+ * Nothing blocks on the peer: reads, writes and file production happen in
+ * bounded steps. The engine owns the connection fd after attach.
+ */
+#ifndef EFS_ENGINE_H
+#define EFS_ENGINE_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+struct engine_config {
+	enum role role;
+	const char *root; /* the tree root; its owned subtrees are created if missing */
+	const char *name; /* sent in HELLO */
+	bool watch;       /* watch owned subtrees with inotify */
+	bool fsync;       /* fsync received files before they are renamed into place */
+};
+
+struct engine_stats {
+	uint64_t files_sent, file_bytes_sent;
+	uint64_t files_received, file_bytes_received;
+	uint64_t wire_sent, wire_received;
+	uint64_t chunks_sent, chunks_dedup;   /* sender: chunks the peer wanted / already had */
+	uint64_t chunks_local;                /* receiver: chunks taken from its own files */
+	uint64_t errors;                      /* files or operations that failed (reported) */
+};
+
+struct engine;
+
+int engine_new(const struct engine_config *cfg, struct engine **out);
+void engine_free(struct engine *e);
+
+/* Takes a connected stream socket and sends HELLO. */
+int engine_attach(struct engine *e, int fd);
+/* Drops the connection; open transfers are discarded. */
+void engine_detach(struct engine *e);
+bool engine_connected(const struct engine *e);
+
+/* Fills up to max pollfds (at most 2: connection, watcher). */
+int engine_pollfds(struct engine *e, struct pollfd *fds, int max);
+/* Milliseconds until the engine needs a step without I/O (-1: none). */
+int engine_timeout_ms(const struct engine *e);
+/* Does all the work the poll results allow. 0, or a negative errno when the
+ * connection ended: -ECONNRESET (peer closed or vanished), -EPROTO (a protocol
+ * violation, by either side; logged), -ESHUTDOWN (peer said GOODBYE). */
+int engine_step(struct engine *e, const struct pollfd *fds, int n);
+
+/* Queues a barrier behind everything queued so far. */
+int engine_barrier(struct engine *e, uint64_t *seq);
+bool engine_barrier_acked(const struct engine *e, uint64_t seq);
+/* Our initial pass is acknowledged and the peer's initial pass is applied. */
+bool engine_initial_done(const struct engine *e);
+/* Nothing queued, in flight, or unacknowledged in either direction. */
+bool engine_idle(const struct engine *e);
+/* Sends GOODBYE and flushes (blocking, bounded by the socket). */
+int engine_goodbye(struct engine *e);
+
+/* Tells the engine a path in an owned tree changed (file, dir or gone). */
+int engine_path_changed(struct engine *e, const char *path);
+
+const struct engine_stats *engine_stats(const struct engine *e);
+
+#endif

@@ -1,0 +1,183 @@
+/* The sync protocol's frames and messages (doc/PROTOCOL.md is the spec).
+ *
+ * Frames are `u32 length | u16 type | u16 flags | body`. frame_next() checks
+ * the header before anything reads the body; each msg_decode_*() validates one
+ * body completely (sizes, then every field, then no trailing bytes) and
+ * returns -EBADMSG, -EMSGSIZE or -EINVAL without side effects when it is
+ * malformed. Decoded strings are copied into the message struct; byte spans
+ * (chunk lists, DATA) borrow the frame. msg_put_*() append one whole frame or
+ * nothing.
+ */
+#ifndef EFS_PROTO_H
+#define EFS_PROTO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hash.h"
+#include "wire.h"
+
+#define PROTO_MAGIC 0x01534645u /* "EFS\1" */
+#define PROTO_VERSION 1
+#define FRAME_HDR_LEN 8
+#define FRAME_MAX_BODY ((1u << 20) + 64)
+#define WIRE_PATH_MAX 4095
+#define WIRE_TEXT_MAX 1024
+#define WIRE_NAME_MAX 64
+#define BATCH_MAX 256     /* chunks per FILE_CHUNKS / WANT */
+#define SUMMARY_MAX 4096  /* entries per SUMMARY */
+#define APPEND_MAX (256u * 1024)
+#define CHUNK_ENTRY_LEN (HASH128_LEN + 4)
+
+enum msg_type {
+	MSG_HELLO = 0x0001,
+	MSG_ERROR = 0x0002,
+	MSG_GOODBYE = 0x0003,
+	MSG_SUMMARY = 0x0010,
+	MSG_SUMMARY_END = 0x0011,
+	MSG_FILE_BEGIN = 0x0020,
+	MSG_FILE_CHUNKS = 0x0021,
+	MSG_FILE_END = 0x0022,
+	MSG_FILE_ABORT = 0x0023,
+	MSG_WANT = 0x0024,
+	MSG_DATA = 0x0025,
+	MSG_FILE_ACK = 0x0026,
+	MSG_APPEND = 0x0027,
+	MSG_MKDIR = 0x0030,
+	MSG_RENAME = 0x0031,
+	MSG_REMOVE = 0x0032,
+	MSG_SETATTR = 0x0033,
+	MSG_BARRIER = 0x0040,
+	MSG_BARRIER_ACK = 0x0041,
+};
+
+enum role { ROLE_HOST = 1, ROLE_ENCLAVE = 2 };
+enum entry_kind { ENTRY_FILE = 1, ENTRY_DIR = 2 };
+
+const char *msg_type_name(uint16_t type);
+
+/* One frame taken from an input buffer; body borrows the buffer. */
+struct frame {
+	uint16_t type;
+	struct wbuf body;
+};
+
+/* Takes the next whole frame from `in` (consuming it). -EAGAIN: not enough
+ * bytes yet (nothing consumed); -EMSGSIZE: length over FRAME_MAX_BODY;
+ * -EPROTO: nonzero flags; -ENOTSUP: unknown type. */
+int frame_next(struct wbuf *in, struct frame *f);
+
+struct msg_hello {
+	uint32_t magic;
+	uint16_t version;
+	uint8_t role;
+	char name[WIRE_NAME_MAX + 1];
+};
+
+struct msg_error {
+	uint32_t err;
+	bool fatal;
+	char path[WIRE_PATH_MAX + 1];
+	char text[WIRE_TEXT_MAX + 1];
+};
+
+struct msg_entry { /* one SUMMARY entry */
+	uint8_t kind;
+	uint32_t mode;
+	uint64_t size, mtime;
+	char path[WIRE_PATH_MAX + 1];
+};
+
+struct msg_file_begin {
+	uint32_t id, mode;
+	uint64_t size, mtime;
+	char path[WIRE_PATH_MAX + 1];
+};
+
+struct msg_chunks {
+	uint32_t id, first, count;
+	const uint8_t *entries; /* count × (hash, u32 len), validated */
+};
+
+struct msg_file_end {
+	uint32_t id, nchunks;
+	struct hash128 hash;
+};
+
+struct msg_want {
+	uint32_t id, first, n;
+	const uint8_t *idx; /* n × u32, ascending, validated */
+};
+
+struct msg_data {
+	uint32_t id, index;
+	const uint8_t *p;
+	size_t len;
+};
+
+struct msg_ack {
+	uint32_t id, err;
+	char text[WIRE_TEXT_MAX + 1];
+};
+
+struct msg_append {
+	uint64_t offset, mtime;
+	const uint8_t *p;
+	size_t len;
+	char path[WIRE_PATH_MAX + 1];
+};
+
+struct msg_meta { /* MKDIR, REMOVE, SETATTR, RENAME */
+	uint32_t mode;
+	uint64_t mtime;
+	char path[WIRE_PATH_MAX + 1];
+	char to[WIRE_PATH_MAX + 1];
+};
+
+int msg_decode_hello(struct wbuf *b, struct msg_hello *m);
+int msg_decode_error(struct wbuf *b, struct msg_error *m);
+/* SUMMARY: msg_decode_summary() checks the count, then msg_decode_entry() is
+ * called count times, then wbuf_end(). */
+int msg_decode_summary(struct wbuf *b, uint32_t *count);
+int msg_decode_entry(struct wbuf *b, struct msg_entry *e);
+int msg_decode_u32(struct wbuf *b, uint32_t *v); /* SUMMARY_END, FILE_ABORT */
+int msg_decode_u64(struct wbuf *b, uint64_t *v); /* BARRIER, BARRIER_ACK */
+int msg_decode_file_begin(struct wbuf *b, struct msg_file_begin *m);
+int msg_decode_chunks(struct wbuf *b, struct msg_chunks *m);
+void msg_chunk_at(const struct msg_chunks *m, uint32_t i, struct hash128 *h, uint32_t *len);
+int msg_decode_file_end(struct wbuf *b, struct msg_file_end *m);
+int msg_decode_want(struct wbuf *b, struct msg_want *m);
+uint32_t msg_want_at(const struct msg_want *m, uint32_t i);
+int msg_decode_data(struct wbuf *b, struct msg_data *m);
+int msg_decode_ack(struct wbuf *b, struct msg_ack *m);
+int msg_decode_append(struct wbuf *b, struct msg_append *m);
+int msg_decode_mkdir(struct wbuf *b, struct msg_meta *m);   /* also SETATTR */
+int msg_decode_rename(struct wbuf *b, struct msg_meta *m);
+int msg_decode_remove(struct wbuf *b, struct msg_meta *m);
+
+int msg_put_hello(struct wbuf *o, uint8_t role, const char *name);
+int msg_put_error(struct wbuf *o, int err, bool fatal, const char *path, const char *text);
+int msg_put_empty(struct wbuf *o, uint16_t type);
+int msg_put_u32(struct wbuf *o, uint16_t type, uint32_t v);
+int msg_put_u64(struct wbuf *o, uint16_t type, uint64_t v);
+int msg_put_file_begin(struct wbuf *o, uint32_t id, const char *path, uint32_t mode, uint64_t size,
+		       uint64_t mtime);
+int msg_put_file_end(struct wbuf *o, uint32_t id, uint32_t nchunks, const struct hash128 *h);
+int msg_put_data(struct wbuf *o, uint32_t id, uint32_t index, const void *p, size_t len);
+int msg_put_ack(struct wbuf *o, uint32_t id, int err, const char *text);
+int msg_put_append(struct wbuf *o, const char *path, uint64_t offset, uint64_t mtime, const void *p,
+		   size_t len);
+int msg_put_meta(struct wbuf *o, uint16_t type, const char *path, uint32_t mode, uint64_t mtime);
+int msg_put_rename(struct wbuf *o, const char *from, const char *to);
+
+/* Frames whose bodies are built piece by piece (SUMMARY, FILE_CHUNKS, WANT):
+ * msg_begin() reserves the header, the caller appends, msg_finish() writes
+ * the length. On error the caller drops the frame with msg_cancel(). */
+int msg_begin(struct wbuf *o, uint16_t type, size_t *mark);
+int msg_finish(struct wbuf *o, size_t mark);
+void msg_cancel(struct wbuf *o, size_t mark);
+int msg_put_entry(struct wbuf *o, uint8_t kind, const char *path, uint32_t mode, uint64_t size,
+		  uint64_t mtime);
+int msg_put_chunk(struct wbuf *o, const struct hash128 *h, uint32_t len);
+
+#endif
