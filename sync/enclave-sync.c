@@ -112,9 +112,46 @@ static int signals_fd(void)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+/* Reads one pending signal: true for SIGINT/SIGTERM. A SIGUSR1 while not
+ * connected has nothing to synchronize and is dropped. */
+static bool stop_signal(int sigfd)
+{
+	struct signalfd_siginfo si;
+
+	return read(sigfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGUSR1;
+}
+
+/* SIGUSR1 asks for a sync point: every change made before the signal is
+ * applied by the peer when "synced N" (N counting the requests) is logged.
+ * Tests wait for that line instead of sleeping. */
+struct sync_points {
+	uint64_t requested, seq[64];
+	unsigned n;
+};
+
+static void sync_point_request(struct engine *e, struct sync_points *sp)
+{
+	uint64_t seq;
+
+	sp->requested++;
+	engine_drain_watch(e);
+	if (sp->n < 64 && engine_barrier(e, &seq) == 0)
+		sp->seq[sp->n++] = seq;
+}
+
+static void sync_point_check(struct engine *e, struct sync_points *sp)
+{
+	while (sp->n && engine_barrier_acked(e, sp->seq[0])) {
+		log_msg(LOG_NOTICE, "synced %llu",
+			(unsigned long long)(sp->requested - sp->n + 1));
+		memmove(sp->seq, sp->seq + 1, --sp->n * sizeof(sp->seq[0]));
+	}
 }
 
 /* Runs the engine on its connection until it ends, a signal arrives, or
@@ -122,6 +159,7 @@ static int signals_fd(void)
 static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_progress,
 		 double start, bool *signalled)
 {
+	struct sync_points sp = { 0 };
 	double last = now_s();
 	bool announced = false;
 
@@ -135,10 +173,17 @@ static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_pro
 		if (poll(fds, (nfds_t)n, timeout) < 0 && errno != EINTR)
 			return neg_errno();
 		if (fds[n - 1].revents & POLLIN) {
-			*signalled = true;
-			return 0;
+			struct signalfd_siginfo si;
+
+			if (read(sigfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo == SIGUSR1) {
+				sync_point_request(e, &sp);
+			} else {
+				*signalled = true;
+				return 0;
+			}
 		}
 		r = engine_step(e, fds, n - 1);
+		sync_point_check(e, &sp);
 		if (show_progress)
 			progress(engine_stats(e), start, &last);
 		if (r < 0)
@@ -147,7 +192,7 @@ static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_pro
 			if (stop_when_done)
 				return 0;
 			if (!announced)
-				log_info("in sync");
+				log_msg(LOG_NOTICE, "in sync");
 			announced = true;
 		}
 	}
@@ -194,7 +239,7 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 			 strerror(-r), backoff_ms);
 		{
 			struct pollfd p = { .fd = sigfd, .events = POLLIN };
-			if (poll(&p, 1, backoff_ms) > 0)
+			if (poll(&p, 1, backoff_ms) > 0 && stop_signal(sigfd))
 				break;
 		}
 		backoff_ms = MIN(backoff_ms * 2, 5000);
@@ -240,7 +285,7 @@ static int run_listen(const struct opts *o, const struct addr *a, int sigfd)
 					       { .fd = sigfd, .events = POLLIN } };
 			if (poll(p, 2, -1) < 0 && errno != EINTR)
 				break;
-			if (p[1].revents & POLLIN)
+			if ((p[1].revents & POLLIN) && stop_signal(sigfd))
 				break;
 			if (!(p[0].revents & POLLIN))
 				continue;
@@ -291,7 +336,7 @@ int main(int argc, char **argv)
 	struct stat st;
 	int c, sigfd;
 
-	log_setup("enclave-sync", LOG_WARNING, false);
+	log_setup("enclave-sync", LOG_NOTICE, false);
 	while ((c = getopt_long(argc, argv, "c:l:1svhV", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': o.connect = optarg; break;

@@ -448,6 +448,12 @@ int engine_goodbye(struct engine *e)
 	return wbuf_len(&e->out) ? -ETIMEDOUT : 0;
 }
 
+void engine_drain_watch(struct engine *e)
+{
+	if (e->watch)
+		(void)watch_dispatch(e->watch, tx_watch_event, e);
+}
+
 int engine_path_changed(struct engine *e, const char *path)
 {
 	if (!engine_is_own_path(e, path))

@@ -69,6 +69,10 @@ bool engine_idle(const struct engine *e);
 /* Sends GOODBYE and flushes (blocking, bounded by the socket). */
 int engine_goodbye(struct engine *e);
 
+/* Reads every pending change notification of the watcher now, so that a
+ * barrier queued next follows them. */
+void engine_drain_watch(struct engine *e);
+
 /* Tells the engine a path in an owned tree changed (file, dir or gone). */
 int engine_path_changed(struct engine *e, const char *path);
 

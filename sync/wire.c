@@ -39,29 +39,34 @@ void wbuf_compact(struct wbuf *b)
 
 static int wbuf_grow(struct wbuf *b, size_t need)
 {
-	size_t cap;
+	size_t unread = b->len - b->off, cap;
 	uint8_t *d;
 
 	if (b->borrowed)
 		return -EROFS;
 	if (b->cap - b->len >= need)
 		return 0;
-	/* Reuse consumed space before allocating. */
-	if (b->off > 0 && b->cap - (b->len - b->off) >= need) {
+	if (b->max - unread < need)
+		return -EMSGSIZE;
+	/* Compact only when at least as much was consumed as is left, so a
+	 * queue that drains slowly is not moved again and again. */
+	if (b->off >= unread && b->cap - unread >= need) {
 		wbuf_compact(b);
 		return 0;
 	}
-	if (b->max - (b->len - b->off) < need)
-		return -EMSGSIZE;
-	wbuf_compact(b);
 	cap = b->cap ? b->cap : (b->max < 256 ? b->max : 256);
-	while (cap - b->len < need)
+	while (cap - unread < need || cap - b->len < need) {
+		if (cap >= b->max)
+			break;
 		cap = cap > b->max / 2 ? b->max : cap * 2;
+	}
 	d = realloc(b->d, cap);
 	if (!d)
 		return -ENOMEM;
 	b->d = d;
 	b->cap = cap;
+	if (b->cap - b->len < need)
+		wbuf_compact(b);
 	return 0;
 }
 

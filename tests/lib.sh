@@ -164,3 +164,12 @@ test_done() {
 	[ "$test_failed" -eq 0 ]
 	exit $?
 }
+
+# sync_point NAME N: asks the enclave-sync daemon NAME (started with
+# start_daemon) for its N-th sync point (SIGUSR1) and waits until it logs
+# "synced N": every change made before the call is then applied by its peer.
+sync_point() {
+	eval "pid=\${${1}_pid:-}"
+	kill -USR1 "$pid" &&
+	waitline -t "${SYNC_TIMEOUT:-120}" "$SCRATCH/$1.log" "synced $2"
+}
