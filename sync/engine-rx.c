@@ -365,8 +365,10 @@ static int rx_commit(struct engine *e, struct rx_file *f)
 
 	ts[0].tv_sec = ts[1].tv_sec = (time_t)(f->mtime / 1000000000u);
 	ts[0].tv_nsec = ts[1].tv_nsec = (long)(f->mtime % 1000000000u);
+	/* Setuid, setgid and sticky bits never cross. The size is exact already
+	 * (fallocate, then every chunk written); mtime is set last. */
 	if (fchmod(f->fd, f->mode & 0777) < 0 || futimens(f->fd, ts) < 0 ||
-	    ftruncate(f->fd, (off_t)f->size) < 0 || (e->cfg.fsync && fsync(f->fd) < 0)) {
+	    (e->cfg.fsync && fsync(f->fd) < 0)) {
 		f->err = neg_errno();
 		goto failed;
 	}
