@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -103,6 +104,17 @@ static void progress(const struct engine_stats *s, double start, double *last)
 	fprintf(stderr, "\r%llu files sent, %llu received, %.1f MB on the wire (%.1f MB/s)   ",
 		(unsigned long long)s->files_sent, (unsigned long long)s->files_received, mb,
 		mb / (t - start));
+}
+
+/* Up to 1024 transfers in each direction hold a file open. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 8192 && rl.rlim_max > rl.rlim_cur) {
+		rl.rlim_cur = rl.rlim_max < 8192 ? rl.rlim_max : 8192;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 static int signals_fd(void)
@@ -362,6 +374,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "enclave-sync: %s: not a directory\n", o.dir);
 		return EXIT_USAGE;
 	}
+	raise_fd_limit();
 	sigfd = signals_fd();
 	if (sigfd < 0) {
 		log_errno(neg_errno(), "signalfd");

@@ -16,9 +16,9 @@
 #include "wire.h"
 
 #define OUT_HIGH_WATER (4u << 20)   /* stop producing above this much queued output */
-#define TX_WINDOW (16u << 20)       /* chunk bytes held until the peer's WANT */
-#define TX_MAX_OPEN 4096            /* files sent but not yet acknowledged */
-#define RX_MAX_OPEN 16384
+#define TX_WINDOW (16u << 20)       /* chunk bytes announced and not yet wanted or refused */
+#define TX_MAX_OPEN 1024            /* files sent but not yet acknowledged */
+#define RX_MAX_OPEN 1024            /* each holds a temporary file open */
 #define ID_BUCKETS 4096
 #define READ_BUF (2u << 20)
 
@@ -67,27 +67,39 @@ struct rx_op {
 
 /* --- sending --------------------------------------------------------------------- */
 
+/* WQ_CHANGED is WQ_PATH for a path a change notification named: its
+ * contents are checked even if size and mtime look unchanged. */
+enum wq_kind { WQ_NONE, WQ_PATH, WQ_CHANGED, WQ_TREE, WQ_REMOVE, WQ_RENAME, WQ_BARRIER, WQ_APPEND };
+
+/* Announced chunks waiting for the peer's WANT. Only where they are and
+ * what they hash to is kept: wanted chunks are read again from the file
+ * straight into the DATA frame, and checked against the hash. */
 struct tx_batch {
 	uint32_t first, count;
 	size_t bytes;
-	uint8_t *data[BATCH_MAX];
+	uint64_t off[BATCH_MAX];
 	uint32_t len[BATCH_MAX];
+	struct hash128 h[BATCH_MAX];
 	struct tx_batch *next;
 };
 
 struct tx_file {
 	uint32_t id;
 	char *path;
+	int fd;                 /* open until every batch is resolved */
 	struct stat st;
 	struct tx_batch *head, *tail;
 	bool ended, aborted;
+	/* Changed again while in flight: WQ_APPEND or WQ_CHANGED once it is
+	 * acknowledged, so one file never has overlapping transfers. */
+	enum wq_kind requeue;
+	uint64_t fp_head, fp_tail; /* see file_fingerprint() */
 	struct tx_file *hnext;
 };
 
 /* The file being read and chunked now. */
 struct tx_cur {
-	struct tx_file *f;      /* NULL: none */
-	int fd;
+	struct tx_file *f;      /* NULL: none; reads f->fd */
 	uint64_t off;           /* bytes read so far */
 	struct chunker ck;
 	struct hash_stream *hs;
@@ -97,7 +109,6 @@ struct tx_cur {
 	struct tx_batch *batch;
 };
 
-enum wq_kind { WQ_PATH, WQ_TREE, WQ_REMOVE, WQ_RENAME, WQ_BARRIER, WQ_APPEND };
 
 struct wq_item {
 	enum wq_kind kind;
@@ -115,6 +126,8 @@ struct peer_entry {
 	dev_t dev;
 	ino_t ino;              /* 0 when known only from the summary */
 	uint32_t gen;           /* scan generation that last saw it locally */
+	bool fp;                /* fp_head/fp_tail describe the acknowledged content */
+	uint64_t fp_head, fp_tail;
 };
 
 struct engine {

@@ -92,12 +92,18 @@ static void rx_enqueue(struct engine *e, struct rx_op *op)
 	e->ops_tail = op;
 }
 
-/* The new version is built in an anonymous temporary file (O_TMPFILE) in
- * the root: it has no name until it is complete, and a crash leaves nothing. */
-static int rx_tmpfile(struct engine *e)
+/* The new version is built in an anonymous temporary file (O_TMPFILE): it
+ * has no name until it is complete, and a crash leaves nothing. It is made in
+ * the target's directory when that exists (inodes then sit near their
+ * directory, as the file system expects), else in the root; either way it
+ * is linked under its name only at commit, resolved again then. */
+static int rx_tmpfile(struct engine *e, const char *path)
 {
-	int fd = openat(e->rootfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	const char *base;
+	int dirfd = path_open_parent(e->rootfd, path, false, &base), fd;
 
+	fd = openat(dirfd >= 0 ? dirfd : e->rootfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	safe_close(dirfd);
 	return fd >= 0 ? fd : neg_errno();
 }
 
@@ -153,7 +159,7 @@ static int rx_file_begin(struct engine *e, struct wbuf *b)
 	f->mode = m.mode;
 	f->size = m.size;
 	f->mtime = m.mtime;
-	f->fd = rx_tmpfile(e);
+	f->fd = rx_tmpfile(e, m.path);
 	if (f->fd < 0) {
 		f->err = f->fd;
 		log_errno(f->err, "%s: cannot create a temporary file", m.path);
@@ -564,7 +570,7 @@ static int rx_append(struct engine *e, const struct frame *f)
 		return engine_fatal(e, -EPERM, m.path, "APPEND outside the peer's trees");
 	/* Appends are applied at once: the sender only appends to a file whose
 	 * transfer was acknowledged, so nothing queued can concern it. */
-	fd = path_openat(e->rootfd, m.path, O_WRONLY | O_CLOEXEC, 0);
+	fd = path_openat(e->rootfd, m.path, O_WRONLY | O_NONBLOCK | O_CLOEXEC, 0);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		safe_close(fd);
 		return msg_put_error(&e->out, -ESTALE, false, m.path, "no such file to append to");

@@ -56,6 +56,28 @@ static int model_set(struct engine *e, const char *path, uint8_t kind, const str
 	pe->dev = st->st_dev;
 	pe->ino = st->st_ino;
 	pe->gen = e->scan_gen;
+	pe->fp = false;
+	return 0;
+}
+
+/* Hashes of the first and of the last 4 KiB of the file's first `size`
+ * bytes. An append is streamed only while both still match what the peer
+ * acknowledged: a writer that rewrites the start or the end of the file gets
+ * a whole (deduplicated) transfer instead. */
+static int file_fingerprint(int fd, uint64_t size, uint64_t *head, uint64_t *tail)
+{
+	uint8_t buf[4096];
+	size_t n = (size_t)MIN(size, (uint64_t)sizeof(buf));
+	struct hash128 h;
+
+	if (io_pread_all(fd, buf, n, 0) != (ssize_t)n)
+		return -ESTALE;
+	hash128_buf(buf, n, &h);
+	memcpy(head, h.b, sizeof(*head));
+	if (io_pread_all(fd, buf, n, (off_t)(size - n)) != (ssize_t)n)
+		return -ESTALE;
+	hash128_buf(buf, n, &h);
+	memcpy(tail, h.b, sizeof(*tail));
 	return 0;
 }
 
@@ -123,6 +145,10 @@ int tx_summary_entry(struct engine *e, const struct msg_entry *m)
 	pe->mode = m->mode;
 	pe->size = m->size;
 	pe->mtime = m->mtime;
+	if (strmap_get(e->model, m->path)) {
+		free(pe);
+		return -EEXIST;
+	}
 	r = strmap_put(e->model, m->path, pe, NULL);
 	if (r < 0)
 		free(pe);
@@ -143,9 +169,15 @@ static void wq_free(struct wq_item *w)
 int tx_queue(struct engine *e, enum wq_kind kind, const char *path, const char *to, uint64_t seq)
 {
 	struct wq_item *w;
+	bool by_path = kind == WQ_PATH || kind == WQ_CHANGED || kind == WQ_APPEND;
 
-	if (kind == WQ_PATH && strmap_get(e->queued, path))
+	/* One pending look per path; the strongest kind wins
+	 * (CHANGED > PATH > APPEND: a full look covers an append). */
+	if (by_path && (w = strmap_get(e->queued, path))) {
+		if (kind == WQ_CHANGED || (kind == WQ_PATH && w->kind == WQ_APPEND))
+			w->kind = kind;
 		return 0;
+	}
 	w = calloc(1, sizeof(*w));
 	if (!w || (path && !(w->path = strdup(path))) || (to && !(w->to = strdup(to)))) {
 		wq_free(w);
@@ -153,7 +185,7 @@ int tx_queue(struct engine *e, enum wq_kind kind, const char *path, const char *
 	}
 	w->kind = kind;
 	w->seq = seq;
-	if (kind == WQ_PATH && strmap_put(e->queued, path, w, NULL) < 0) {
+	if (by_path && strmap_put(e->queued, path, w, NULL) < 0) {
 		wq_free(w);
 		return -ENOMEM;
 	}
@@ -182,7 +214,7 @@ static struct wq_item *wq_pop(struct engine *e)
 	e->wq_head = w->next;
 	if (!e->wq_head)
 		e->wq_tail = NULL;
-	if (w->kind == WQ_PATH)
+	if (w->kind == WQ_PATH || w->kind == WQ_CHANGED || w->kind == WQ_APPEND)
 		strmap_del(e->queued, w->path);
 	return w;
 }
@@ -200,10 +232,7 @@ static struct tx_file **tx_slot(struct engine *e, uint32_t id)
 
 static void tx_batch_free(struct engine *e, struct tx_batch *b)
 {
-	for (uint32_t i = 0; i < b->count; i++) {
-		e->tx_held -= b->len[i];
-		free(b->data[i]);
-	}
+	e->tx_held -= b->bytes;
 	free(b);
 }
 
@@ -222,6 +251,7 @@ static void tx_file_drop(struct engine *e, struct tx_file *f)
 		f->head = b->next;
 		tx_batch_free(e, b);
 	}
+	safe_close(f->fd);
 	free(f->path);
 	free(f);
 }
@@ -230,7 +260,6 @@ static void tx_cur_close(struct engine *e)
 {
 	struct tx_cur *c = &e->cur;
 
-	c->fd = safe_close(c->fd);
 	if (c->batch) {
 		tx_batch_free(e, c->batch);
 		c->batch = NULL;
@@ -291,12 +320,9 @@ static int tx_flush_batch(struct engine *e)
 	if ((r = wbuf_put_u32(&e->out, c->f->id)) < 0 || (r = wbuf_put_u32(&e->out, b->first)) < 0 ||
 	    (r = wbuf_put_u32(&e->out, b->count)) < 0)
 		goto fail;
-	for (uint32_t i = 0; i < b->count; i++) {
-		struct hash128 h;
-		hash128_buf(b->data[i], b->len[i], &h);
-		if ((r = msg_put_chunk(&e->out, &h, b->len[i])) < 0)
+	for (uint32_t i = 0; i < b->count; i++)
+		if ((r = msg_put_chunk(&e->out, &b->h[i], b->len[i])) < 0)
 			goto fail;
-	}
 	r = msg_finish(&e->out, mark);
 	if (r < 0)
 		return r;
@@ -312,11 +338,11 @@ fail:
 	return r;
 }
 
-static int tx_emit_chunk(struct engine *e, const uint8_t *p, size_t len)
+/* Records the chunk p[0, len) that starts at file offset off. */
+static int tx_emit_chunk(struct engine *e, const uint8_t *p, size_t len, uint64_t off)
 {
 	struct tx_cur *c = &e->cur;
 	struct tx_batch *b = c->batch;
-	uint8_t *copy;
 
 	if (!b) {
 		b = calloc(1, sizeof(*b));
@@ -325,11 +351,8 @@ static int tx_emit_chunk(struct engine *e, const uint8_t *p, size_t len)
 		b->first = c->nchunks;
 		c->batch = b;
 	}
-	copy = malloc(len);
-	if (!copy)
-		return -ENOMEM;
-	memcpy(copy, p, len);
-	b->data[b->count] = copy;
+	hash128_buf(p, len, &b->h[b->count]);
+	b->off[b->count] = off;
 	b->len[b->count] = (uint32_t)len;
 	b->count++;
 	b->bytes += len;
@@ -341,22 +364,25 @@ static int tx_emit_chunk(struct engine *e, const uint8_t *p, size_t len)
 	return 0;
 }
 
-/* The file changed or vanished while it was read: drop this transfer and
- * look at the path again. */
-static int tx_abort_cur(struct engine *e, int err)
+/* The file changed or vanished while it was being sent: drop this transfer
+ * (batches still due a WANT are drained without data) and look at the path
+ * again. */
+static int tx_abort(struct engine *e, struct tx_file *f, int err)
 {
-	struct tx_file *f = e->cur.f;
 	int r;
 
-	log_debug("%s: changed while read (%s), sending again", f->path, strerror(-err));
+	log_debug("%s: changed while sent (%s), sending again", f->path, strerror(-err));
 	r = msg_put_u32(&e->out, MSG_FILE_ABORT, f->id);
-	tx_cur_close(e);
+	if (f == e->cur.f)
+		tx_cur_close(e);
 	f->ended = f->aborted = true;
+	if (strmap_get(e->inflight, f->path) == f)
+		strmap_del(e->inflight, f->path);
+	if (r == 0)
+		r = tx_queue(e, WQ_PATH, f->path, NULL, 0);
 	if (!f->head)
 		tx_file_drop(e, f);
-	else if (strmap_get(e->inflight, f->path) == f)
-		strmap_del(e->inflight, f->path); /* WANTs still due: dropped when drained */
-	return r < 0 ? r : 0;
+	return r;
 }
 
 static int tx_finish_cur(struct engine *e)
@@ -367,7 +393,8 @@ static int tx_finish_cur(struct engine *e)
 	int r;
 
 	if (c->start < c->have) {
-		r = tx_emit_chunk(e, c->buf + c->start, c->have - c->start);
+		r = tx_emit_chunk(e, c->buf + c->start, c->have - c->start,
+				  c->off - (c->have - c->start));
 		if (r < 0)
 			return r;
 	}
@@ -378,9 +405,12 @@ static int tx_finish_cur(struct engine *e)
 	r = msg_put_file_end(&e->out, f->id, c->nchunks, &h);
 	if (r < 0)
 		return r;
+	if (file_fingerprint(f->fd, (uint64_t)f->st.st_size, &f->fp_head, &f->fp_tail) < 0)
+		f->fp_head = f->fp_tail = 0;
 	f->ended = true;
-	c->fd = safe_close(c->fd);
 	c->f = NULL;
+	if (!f->head)
+		f->fd = safe_close(f->fd);
 	return 0;
 }
 
@@ -407,9 +437,9 @@ static int tx_step_cur(struct engine *e, size_t *budget)
 				c->start = 0;
 			}
 			want = (size_t)MIN((uint64_t)(READ_BUF - c->have), size - c->off);
-			n = io_read_all(c->fd, c->buf + c->have, want);
+			n = io_read_all(c->f->fd, c->buf + c->have, want);
 			if (n <= 0)
-				return tx_abort_cur(e, n < 0 ? (int)n : -ESTALE);
+				return tx_abort(e, c->f, n < 0 ? (int)n : -ESTALE);
 			hash_stream_update(c->hs, c->buf + c->have, (size_t)n);
 			c->have += (size_t)n;
 			c->off += (uint64_t)n;
@@ -422,7 +452,8 @@ static int tx_step_cur(struct engine *e, size_t *budget)
 		}
 		c->scanned += k;
 		{
-			int r = tx_emit_chunk(e, c->buf + c->start, c->scanned - c->start);
+			int r = tx_emit_chunk(e, c->buf + c->start, c->scanned - c->start,
+					      c->off - (c->have - c->start));
 			if (r < 0)
 				return r;
 		}
@@ -443,6 +474,7 @@ static int tx_start_file(struct engine *e, const char *path, int fd, const struc
 		return -ENOMEM;
 	}
 	f->id = ++e->next_id;
+	f->fd = fd;
 	f->st = *st;
 	r = msg_put_file_begin(&e->out, f->id, path, st->st_mode & 07777, (uint64_t)st->st_size,
 			       st_mtime_ns(st));
@@ -457,7 +489,6 @@ static int tx_start_file(struct engine *e, const char *path, int fd, const struc
 	e->tx_open++;
 	(void)strmap_put(e->inflight, path, f, NULL);
 	c->f = f;
-	c->fd = fd;
 	c->off = 0;
 	c->start = c->scanned = c->have = 0;
 	c->nchunks = 0;
@@ -466,8 +497,10 @@ static int tx_start_file(struct engine *e, const char *path, int fd, const struc
 	return 0;
 }
 
-/* Looks at one path of ours and sends what the peer lacks of it. */
-static int tx_path(struct engine *e, const char *path)
+/* Looks at one path of ours and sends what the peer lacks of it. With
+ * force (a change notification named it) the contents are always compared;
+ * the peer's dedup keeps that cheap. */
+static int tx_path(struct engine *e, const char *path, bool force)
 {
 	struct peer_entry *pe = model_get(e, path);
 	struct tx_file *fl;
@@ -499,12 +532,14 @@ static int tx_path(struct engine *e, const char *path)
 		return 0;
 	}
 	fl = strmap_get(e->inflight, path);
-	if (fl && fl->st.st_ino == st.st_ino && fl->st.st_size == st.st_size &&
-	    st_mtime_ns(&fl->st) == st_mtime_ns(&st) && fl->st.st_mode == st.st_mode) {
-		close(fd); /* already on its way */
+	if (fl) {
+		close(fd);
+		if (force || fl->st.st_ino != st.st_ino || fl->st.st_size != st.st_size ||
+		    st_mtime_ns(&fl->st) != st_mtime_ns(&st) || fl->st.st_mode != st.st_mode)
+			fl->requeue = WQ_CHANGED;
 		return 0;
 	}
-	if (!fl && pe && pe->kind == ENTRY_FILE && pe->size == (uint64_t)st.st_size &&
+	if (!force && pe && pe->kind == ENTRY_FILE && pe->size == (uint64_t)st.st_size &&
 	    pe->mtime == st_mtime_ns(&st)) {
 		close(fd);
 		if (pe->mode == (st.st_mode & 07777))
@@ -523,19 +558,25 @@ static int tx_append(struct engine *e, struct wq_item *w)
 {
 	static __thread uint8_t buf[APPEND_MAX];
 	struct peer_entry *pe = model_get(e, w->path);
+	struct tx_file *fl = strmap_get(e->inflight, w->path);
+	uint64_t sent = 0, head, tail;
 	struct stat st;
-	uint64_t sent = 0;
 	int fd, r = 0;
 
-	if (strmap_get(e->inflight, w->path))
+	if (fl) {
+		if (fl->requeue != WQ_CHANGED)
+			fl->requeue = WQ_APPEND;
 		return 0;
-	if (!pe || pe->kind != ENTRY_FILE || pe->ino == 0)
-		return tx_path(e, w->path);
-	fd = path_openat(e->rootfd, w->path, O_RDONLY | O_CLOEXEC, 0);
+	}
+	if (!pe || pe->kind != ENTRY_FILE || pe->ino == 0 || !pe->fp)
+		return tx_path(e, w->path, true);
+	fd = path_openat(e->rootfd, w->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != pe->ino ||
-	    st.st_dev != pe->dev || (uint64_t)st.st_size < pe->size) {
+	    st.st_dev != pe->dev || (uint64_t)st.st_size < pe->size ||
+	    file_fingerprint(fd, pe->size, &head, &tail) < 0 || head != pe->fp_head ||
+	    tail != pe->fp_tail) {
 		safe_close(fd);
-		return tx_path(e, w->path);
+		return tx_path(e, w->path, true);
 	}
 	while (pe->size < (uint64_t)st.st_size && sent < STEP_BYTES) {
 		size_t want = (size_t)MIN((uint64_t)APPEND_MAX, (uint64_t)st.st_size - pe->size);
@@ -551,6 +592,8 @@ static int tx_append(struct engine *e, struct wq_item *w)
 		sent += (uint64_t)n;
 		e->stats.file_bytes_sent += (uint64_t)n;
 	}
+	if (file_fingerprint(fd, pe->size, &pe->fp_head, &pe->fp_tail) < 0)
+		pe->fp = false;
 	close(fd);
 	if (r == 0 && pe->size < (uint64_t)st.st_size)
 		r = tx_queue(e, WQ_APPEND, w->path, NULL, 0);
@@ -575,11 +618,12 @@ static int tx_item(struct engine *e, struct wq_item *w)
 
 	switch (w->kind) {
 	case WQ_PATH:
-		return tx_path(e, w->path);
+	case WQ_CHANGED:
+		return tx_path(e, w->path, w->kind == WQ_CHANGED);
 	case WQ_APPEND:
 		return tx_append(e, w);
 	case WQ_TREE:
-		r = tx_path(e, w->path);
+		r = tx_path(e, w->path, false);
 		if (r < 0)
 			return r;
 		if (fstatat(e->rootfd, w->path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
@@ -601,6 +645,8 @@ static int tx_item(struct engine *e, struct wq_item *w)
 		return msg_put_rename(&e->out, w->path, w->to);
 	case WQ_BARRIER:
 		return msg_put_u64(&e->out, MSG_BARRIER, w->seq);
+	case WQ_NONE:
+		break;
 	}
 	return 0;
 }
@@ -725,8 +771,9 @@ void tx_watch_event(const struct watch_event *ev, void *ud)
 	if (e->st != ST_RUNNING)
 		return; /* the summaries on the next connection catch up */
 	switch (ev->kind) {
-	case WATCH_FILE_CHANGED:
-	case WATCH_DIR_ADDED: r = tx_queue(e, WQ_PATH, ev->path, NULL, 0); break;
+	case WATCH_FILE_CHANGED: r = tx_queue(e, WQ_CHANGED, ev->path, NULL, 0); break;
+	case WATCH_DIR_ADDED:
+	case WATCH_DIR_CHANGED: r = tx_queue(e, WQ_PATH, ev->path, NULL, 0); break;
 	case WATCH_FILE_GROWING: r = tx_queue(e, WQ_APPEND, ev->path, NULL, 0); break;
 	case WATCH_REMOVED: r = tx_queue(e, WQ_REMOVE, ev->path, NULL, 0); break;
 	case WATCH_MOVED: r = tx_queue(e, WQ_RENAME, ev->path, ev->to, 0); break;
@@ -740,6 +787,34 @@ void tx_watch_event(const struct watch_event *ev, void *ud)
 }
 
 /* --- what the peer says about our transfers --------------------------------------------- */
+
+/* Reads chunk j of batch b again, straight into a DATA frame. If the file
+ * no longer holds those bytes, the transfer is aborted instead. */
+static int tx_send_chunk(struct engine *e, struct tx_file *f, struct tx_batch *b, uint32_t j)
+{
+	struct hash128 h;
+	size_t mark;
+	uint8_t *p;
+	ssize_t n;
+	int r;
+
+	r = msg_begin(&e->out, MSG_DATA, &mark);
+	if (r < 0)
+		return r;
+	if ((r = wbuf_put_u32(&e->out, f->id)) < 0 || (r = wbuf_put_u32(&e->out, b->first + j)) < 0 ||
+	    (r = wbuf_reserve(&e->out, b->len[j], &p)) < 0) {
+		msg_cancel(&e->out, mark);
+		return r;
+	}
+	n = io_pread_all(f->fd, p, b->len[j], (off_t)b->off[j]);
+	if (n == (ssize_t)b->len[j])
+		hash128_buf(p, b->len[j], &h);
+	if (n != (ssize_t)b->len[j] || !hash128_eq(&h, &b->h[j])) {
+		msg_cancel(&e->out, mark);
+		return tx_abort(e, f, n < 0 ? (int)n : -ESTALE);
+	}
+	return msg_finish(&e->out, mark);
+}
 
 static int tx_want(struct engine *e, struct wbuf *b)
 {
@@ -761,13 +836,13 @@ static int tx_want(struct engine *e, struct wbuf *b)
 			return engine_fatal(e, -EPROTO, f->path, "WANT index %u outside its batch", idx);
 	}
 	/* An aborted file's batches are only drained. */
+	for (uint32_t i = 0; i < m.n && !f->aborted; i++) {
+		uint32_t idx = msg_want_at(&m, i);
+		r = tx_send_chunk(e, f, bt, idx - bt->first);
+		if (r < 0)
+			return engine_fatal(e, r, f->path, "cannot queue DATA");
+	}
 	if (!f->aborted) {
-		for (uint32_t i = 0; i < m.n; i++) {
-			uint32_t idx = msg_want_at(&m, i), j = idx - bt->first;
-			r = msg_put_data(&e->out, f->id, idx, bt->data[j], bt->len[j]);
-			if (r < 0)
-				return engine_fatal(e, r, f->path, "cannot queue DATA");
-		}
 		e->stats.chunks_sent += m.n;
 		e->stats.chunks_dedup += bt->count - m.n;
 	}
@@ -775,13 +850,18 @@ static int tx_want(struct engine *e, struct wbuf *b)
 	if (!f->head)
 		f->tail = NULL;
 	tx_batch_free(e, bt);
-	if (f->aborted && !f->head)
+	if (f->head)
+		return 0;
+	if (f->aborted)
 		tx_file_drop(e, f);
+	else if (f->ended)
+		f->fd = safe_close(f->fd);
 	return 0;
 }
 
 static int tx_ack(struct engine *e, struct wbuf *b)
 {
+	struct peer_entry *pe;
 	struct msg_ack m;
 	struct tx_file *f;
 	int r = msg_decode_ack(b, &m);
@@ -801,7 +881,13 @@ static int tx_ack(struct engine *e, struct wbuf *b)
 		r = model_set(e, f->path, ENTRY_FILE, &f->st);
 		if (r < 0)
 			return engine_fatal(e, r, f->path, "out of memory");
+		pe = model_get(e, f->path);
+		pe->fp = true;
+		pe->fp_head = f->fp_head;
+		pe->fp_tail = f->fp_tail;
 	}
+	if (f->requeue != WQ_NONE && (r = tx_queue(e, f->requeue, f->path, NULL, 0)) < 0)
+		return engine_fatal(e, r, f->path, "out of memory");
 	tx_file_drop(e, f);
 	return 0;
 }

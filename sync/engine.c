@@ -55,7 +55,8 @@ int engine_open_beneath(void *ud, const char *path)
 {
 	struct engine *e = ud;
 
-	return path_openat(e->rootfd, path, O_RDONLY | O_CLOEXEC, 0);
+	/* Never block on a fifo someone put where a file was. */
+	return path_openat(e->rootfd, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
 }
 
 int engine_fatal(struct engine *e, int err, const char *path, const char *fmt, ...)
@@ -85,7 +86,6 @@ int engine_new(const struct engine_config *cfg, struct engine **out)
 		return -ENOMEM;
 	e->cfg = *cfg;
 	e->fd = -1;
-	e->cur.fd = -1;
 	e->own = cfg->role == ROLE_HOST ? host_trees : enclave_trees;
 	e->peer = cfg->role == ROLE_HOST ? enclave_trees : host_trees;
 	wbuf_init(&e->in, IN_MAX);
@@ -265,6 +265,8 @@ static int engine_summary(struct engine *e, struct wbuf *b)
 		if (r < 0)
 			return engine_fatal(e, r, NULL, "malformed SUMMARY entry %u", i);
 		r = tx_summary_entry(e, &m);
+		if (r == -EEXIST)
+			return engine_fatal(e, -EBADMSG, m.path, "duplicate SUMMARY entry");
 		if (r < 0)
 			return engine_fatal(e, r, m.path, "SUMMARY entry outside our trees");
 		e->summary_total++;

@@ -98,13 +98,19 @@ static void emit(watch_cb cb, void *ud, enum watch_kind kind, bool is_dir, const
 		cb(&ev, ud);
 }
 
-static bool is_regular(const struct watch *w, const char *rel)
+static bool stat_regular(const struct watch *w, const char *rel, struct stat *st)
 {
 	char abs[PATH_MAX];
+
+	return join(abs, sizeof(abs), w->root, rel) == 0 && lstat(abs, st) == 0 &&
+	       S_ISREG(st->st_mode);
+}
+
+static bool is_regular(const struct watch *w, const char *rel)
+{
 	struct stat st;
 
-	return join(abs, sizeof(abs), w->root, rel) == 0 && lstat(abs, &st) == 0 &&
-	       S_ISREG(st.st_mode);
+	return stat_regular(w, rel, &st);
 }
 
 /* --- the wd -> path table ----------------------------------------------------- */
@@ -497,12 +503,21 @@ static int handle(struct watch *w, const struct inotify_event *ev, watch_cb cb, 
 			dirs_forget(w, rel, true);
 		emit(cb, ud, WATCH_REMOVED, is_dir, rel, NULL);
 	} else if (ev->mask & IN_CREATE) {
-		/* A new file is reported when it is closed after writing. */
+		struct stat st;
+
 		if (is_dir)
 			return moved_in(w, rel, true, cb, ud);
+		/* A file being written is reported when it is closed; a new hard
+		 * link gets no close, so it is reported now. (A file linked in
+		 * from O_TMPFILE is indistinguishable from one being written and
+		 * is reported at its next change.) */
+		if (stat_regular(w, rel, &st) && st.st_nlink > 1)
+			emit(cb, ud, WATCH_FILE_CHANGED, false, rel, NULL);
 	} else if ((ev->mask & (IN_CLOSE_WRITE | IN_ATTRIB)) && !is_dir) {
 		if (is_regular(w, rel))
 			emit(cb, ud, WATCH_FILE_CHANGED, false, rel, NULL);
+	} else if ((ev->mask & IN_ATTRIB) && is_dir) {
+		emit(cb, ud, WATCH_DIR_CHANGED, true, rel, NULL);
 	}
 	return 0;
 }

@@ -39,6 +39,8 @@ enum watch_kind {
 	/* Events were lost (queue overflow): the caller must rescan every
 	 * watched directory; the watches have been re-established. */
 	WATCH_RESCAN,
+	/* A directory's attributes (mode, times) changed: path. */
+	WATCH_DIR_CHANGED,
 };
 
 struct watch_event {

@@ -1,0 +1,1703 @@
+/* The sync engine against a hand-crafted hostile host.
+ *
+ * Each test runs a real engine in the enclave role on one end of a socketpair
+ * and plays the host on the other, writing raw frames (built with the
+ * msg_put_* encoders, or by hand when malformed) and reading what the engine
+ * answers. A protocol violation must end the connection with a fatal ERROR
+ * carrying the expected errno, and afterwards nothing may exist outside the
+ * root, and nothing under it but what the test put there: no partial target,
+ * no temporary file. The world of every test:
+ *
+ *     w.XXXXXX/outside/secret
+ *     w.XXXXXX/root/{encrypted,dataset,model,output}/
+ *     w.XXXXXX/root/dataset/link -> ../../outside
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "sync/chunker.h"
+#include "sync/engine.h"
+#include "sync/hash.h"
+#include "sync/log.h"
+#include "sync/pathsafe.h"
+#include "sync/proto.h"
+#include "sync/util.h"
+#include "sync/wire.h"
+
+#define WAIT_MS 5000     /* no progress for this long fails the test */
+#define MAX_ROUNDS 10000 /* poll rounds per wait */
+#define MAX_CHUNKS 128
+#define MTIME_NS 1600000000123456789ull
+
+static char tmpdir[200];
+
+/* --- the world ----------------------------------------------------------------------------- */
+
+struct got {
+	uint16_t type;
+	uint8_t *p;
+	size_t n;
+};
+
+struct peer {
+	char dir[256], root[288], outside[288];
+	struct stat secret_st, outside_st;
+	struct engine *e;
+	int fd;             /* the fake host's end */
+	struct wbuf in, out;
+	struct got *got;    /* frames the engine sent, BARRIERs excepted */
+	size_t ngot, taken; /* received; handed out by peer_next() */
+	unsigned barriers;  /* BARRIERs received (each answered at once) */
+	int result;         /* engine_step()'s first negative result, or 0 */
+	bool eof;
+};
+
+static struct peer P;
+
+/* out = a/b, which must fit. */
+static void join(char *out, size_t n, const char *a, const char *b)
+{
+	ck_assert_uint_lt((size_t)snprintf(out, n, "%s/%s", a, b), n);
+}
+
+static void write_file(const char *path, const void *p, size_t n, mode_t mode)
+{
+	int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, mode);
+
+	ck_assert_msg(fd >= 0, "create %s: %s", path, strerror(errno));
+	ck_assert_int_eq(io_write_all(fd, p, n), 0);
+	close(fd);
+}
+
+/* Writes a file under the root (before the engine looks at it). */
+static void put_root_file(struct peer *p, const char *rel, const void *data, size_t n)
+{
+	char path[512];
+
+	join(path, sizeof(path), p->root, rel);
+	write_file(path, data, n, 0644);
+}
+
+static void peer_setup(void)
+{
+	struct peer *p = &P;
+	char path[512];
+	struct engine_config cfg = {
+		.role = ROLE_ENCLAVE, .name = "test-enclave", .watch = false, .fsync = false
+	};
+	int sv[2];
+
+	memset(p, 0, sizeof(*p));
+	p->fd = -1;
+	path_force_fallback(false);
+	join(p->dir, sizeof(p->dir), tmpdir, "w.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(p->dir));
+	join(p->root, sizeof(p->root), p->dir, "root");
+	join(p->outside, sizeof(p->outside), p->dir, "outside");
+	ck_assert_int_eq(mkdir(p->root, 0755), 0);
+	ck_assert_int_eq(mkdir(p->outside, 0755), 0);
+	join(path, sizeof(path), p->outside, "secret");
+	write_file(path, "secret", 6, 0644);
+	ck_assert_int_eq(stat(path, &p->secret_st), 0);
+	ck_assert_int_eq(stat(p->outside, &p->outside_st), 0);
+	join(path, sizeof(path), p->root, "dataset");
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	join(path, sizeof(path), p->root, "dataset/link");
+	ck_assert_int_eq(symlink("../../outside", path), 0);
+
+	wbuf_init(&p->in, 8u << 20);
+	wbuf_init(&p->out, 8u << 20);
+	cfg.root = p->root;
+	ck_assert_int_eq(engine_new(&cfg, &p->e), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
+	ck_assert_int_eq(engine_attach(p->e, sv[0]), 0);
+	p->fd = sv[1];
+}
+
+static void peer_teardown(void)
+{
+	struct peer *p = &P;
+
+	/* The engine first: detaching may still flush to our end. */
+	engine_free(p->e);
+	safe_close(p->fd);
+	for (size_t i = 0; i < p->ngot; i++)
+		free(p->got[i].p);
+	free(p->got);
+	wbuf_release(&p->in);
+	wbuf_release(&p->out);
+	path_force_fallback(false);
+}
+
+/* --- the fake host's side of the socket ---------------------------------------------------- */
+
+static void peer_flush(struct peer *p)
+{
+	while (wbuf_len(&p->out) > 0) {
+		ssize_t n = send(p->fd, wbuf_ptr(&p->out), wbuf_len(&p->out), MSG_NOSIGNAL);
+
+		if (n < 0) {
+			/* A gone engine (EPIPE) just never reads the rest. */
+			ck_assert_msg(errno == EAGAIN || errno == EPIPE || errno == ECONNRESET,
+				      "send: %s", strerror(errno));
+			if (errno != EAGAIN)
+				wbuf_clear(&p->out);
+			return;
+		}
+		p->out.off += (size_t)n;
+	}
+	wbuf_clear(&p->out);
+}
+
+static void peer_keep(struct peer *p, const struct frame *f)
+{
+	struct got *g;
+
+	if (p->ngot % 64 == 0) {
+		g = realloc(p->got, (p->ngot + 64) * sizeof(*g));
+		ck_assert_ptr_nonnull(g);
+		p->got = g;
+	}
+	g = &p->got[p->ngot++];
+	g->type = f->type;
+	g->n = wbuf_len(&f->body);
+	g->p = malloc(g->n ? g->n : 1);
+	ck_assert_ptr_nonnull(g->p);
+	memcpy(g->p, wbuf_ptr(&f->body), g->n);
+}
+
+/* Reads what the engine wrote; BARRIERs are acknowledged at once. */
+static void peer_read(struct peer *p)
+{
+	struct frame f;
+	int r;
+
+	while (!p->eof) {
+		uint8_t *q;
+		ssize_t n;
+
+		wbuf_compact(&p->in);
+		ck_assert_int_eq(wbuf_reserve(&p->in, 65536, &q), 0);
+		n = read(p->fd, q, 65536);
+		wbuf_truncate_end(&p->in, 65536 - (n > 0 ? (size_t)n : 0));
+		if (n < 0) {
+			ck_assert_msg(errno == EAGAIN || errno == ECONNRESET, "read: %s",
+				      strerror(errno));
+			if (errno == ECONNRESET)
+				p->eof = true;
+			break;
+		}
+		if (n == 0)
+			p->eof = true;
+		while ((r = frame_next(&p->in, &f)) == 0) {
+			if (f.type == MSG_BARRIER) {
+				uint64_t seq;
+
+				ck_assert_int_eq(msg_decode_u64(&f.body, &seq), 0);
+				ck_assert_int_eq(msg_put_u64(&p->out, MSG_BARRIER_ACK, seq), 0);
+				p->barriers++;
+				continue;
+			}
+			peer_keep(p, &f);
+		}
+		ck_assert_msg(r == -EAGAIN, "the engine sent a bad frame header (%d)", r);
+	}
+}
+
+/* One round: our output, one poll over both ends, one engine step, our input. */
+static void peer_pump(struct peer *p)
+{
+	struct pollfd fds[3];
+	int n = 0, timeout = WAIT_MS, r;
+
+	peer_flush(p);
+	if (p->result == 0) {
+		n = engine_pollfds(p->e, fds, 2);
+		if (engine_timeout_ms(p->e) == 0)
+			timeout = 0;
+	}
+	fds[n] = (struct pollfd){ .fd = p->fd,
+				  .events = (short)(POLLIN | (wbuf_len(&p->out) ? POLLOUT : 0)) };
+	r = poll(fds, (nfds_t)n + 1, timeout);
+	ck_assert_int_ge(r, 0);
+	ck_assert_msg(r > 0 || timeout == 0, "nothing happened for %d ms", WAIT_MS);
+	if (p->result == 0) {
+		r = engine_step(p->e, fds, n);
+		if (r < 0)
+			p->result = r;
+	}
+	peer_flush(p);
+	peer_read(p);
+}
+
+/* The engine's next frame; false when the connection ended first. */
+static bool peer_next(struct peer *p, struct frame *f)
+{
+	for (int i = 0; i < MAX_ROUNDS; i++) {
+		if (p->taken < p->ngot) {
+			struct got *g = &p->got[p->taken++];
+
+			f->type = g->type;
+			wbuf_from(&f->body, g->p, g->n);
+			return true;
+		}
+		if (p->result < 0)
+			return false;
+		peer_pump(p);
+	}
+	ck_abort_msg("no frame after %d rounds", MAX_ROUNDS);
+	return false;
+}
+
+static struct wbuf peer_expect(struct peer *p, uint16_t type)
+{
+	struct frame f;
+
+	ck_assert_msg(peer_next(p, &f), "connection ended (%d) while waiting for %s", p->result,
+		      msg_type_name(type));
+	ck_assert_msg(f.type == type, "got %s, expected %s", msg_type_name(f.type),
+		      msg_type_name(type));
+	return f.body;
+}
+
+/* Runs the engine until it ends the connection, then collects all it sent. */
+static void peer_until_end(struct peer *p)
+{
+	for (int i = 0; i < MAX_ROUNDS && p->result == 0; i++)
+		peer_pump(p);
+	ck_assert_msg(p->result < 0, "the engine did not end the connection");
+	/* A fatal ERROR still queued is flushed by the detach. */
+	engine_detach(p->e);
+	for (int i = 0; i < MAX_ROUNDS && !p->eof; i++) {
+		struct pollfd pf = { .fd = p->fd, .events = POLLIN };
+
+		ck_assert_msg(poll(&pf, 1, WAIT_MS) == 1, "no EOF after the engine closed");
+		peer_read(p);
+	}
+	ck_assert(p->eof);
+}
+
+/* The engine must end with a protocol error and a fatal ERROR(err) as the
+ * last thing it sent. */
+static void expect_fatal(struct peer *p, int err)
+{
+	struct msg_error m;
+	struct wbuf b;
+
+	peer_until_end(p);
+	ck_assert_msg(p->result == -EPROTO, "engine_step returned %d (%s), expected -EPROTO",
+		      p->result, strerror(-p->result));
+	ck_assert_msg(p->ngot > 0 && p->got[p->ngot - 1].type == MSG_ERROR,
+		      "the engine's last frame is %s, not ERROR",
+		      p->ngot ? msg_type_name(p->got[p->ngot - 1].type) : "(none)");
+	wbuf_from(&b, p->got[p->ngot - 1].p, p->got[p->ngot - 1].n);
+	ck_assert_int_eq(msg_decode_error(&b, &m), 0);
+	ck_assert_msg(m.fatal, "ERROR(%s) is not fatal", strerror((int)m.err));
+	ck_assert_msg(m.err == (uint32_t)err, "ERROR errno %u (%s), expected %d (%s): %s", m.err,
+		      strerror((int)m.err), err, strerror(err), m.text);
+}
+
+/* The engine's next frame is a non-fatal ERROR(err) about path. */
+static void expect_error(struct peer *p, int err, const char *path)
+{
+	struct wbuf b = peer_expect(p, MSG_ERROR);
+	struct msg_error m;
+
+	ck_assert_int_eq(msg_decode_error(&b, &m), 0);
+	ck_assert_msg(!m.fatal, "ERROR(%s) about %s is fatal", strerror((int)m.err), m.path);
+	ck_assert_msg(m.err == (uint32_t)err, "ERROR errno %u (%s), expected %d (%s)", m.err,
+		      strerror((int)m.err), err, strerror(err));
+	ck_assert_str_eq(m.path, path);
+}
+
+enum stage {
+	STAGE_HELLO,   /* nothing sent: the engine waits for HELLO */
+	STAGE_SUMMARY, /* HELLO exchanged, the engine's summary read */
+	STAGE_RUNNING, /* our empty summary sent, the engine's first BARRIER answered */
+};
+
+static void peer_start(struct peer *p, enum stage s)
+{
+	struct msg_hello h;
+	struct frame f;
+	struct wbuf b;
+	uint32_t total;
+
+	if (s == STAGE_HELLO)
+		return;
+	ck_assert_int_eq(msg_put_hello(&p->out, ROLE_HOST, "fake-host"), 0);
+	b = peer_expect(p, MSG_HELLO);
+	ck_assert_int_eq(msg_decode_hello(&b, &h), 0);
+	ck_assert_uint_eq(h.magic, PROTO_MAGIC);
+	ck_assert_uint_eq(h.version, PROTO_VERSION);
+	ck_assert_uint_eq(h.role, ROLE_ENCLAVE);
+	ck_assert_str_eq(h.name, "test-enclave");
+	do
+		ck_assert_msg(peer_next(p, &f), "no SUMMARY_END (%d)", p->result);
+	while (f.type == MSG_SUMMARY);
+	ck_assert_uint_eq(f.type, MSG_SUMMARY_END);
+	ck_assert_int_eq(msg_decode_u32(&f.body, &total), 0);
+	if (s == STAGE_SUMMARY)
+		return;
+	ck_assert_int_eq(msg_put_u32(&p->out, MSG_SUMMARY_END, 0), 0);
+	for (int i = 0; i < MAX_ROUNDS && p->barriers == 0 && p->result == 0; i++)
+		peer_pump(p);
+	ck_assert_msg(p->barriers == 1, "no initial BARRIER (%d)", p->result);
+}
+
+/* Queues a whole frame built in o. */
+static void peer_send(struct peer *p, struct wbuf *o)
+{
+	ck_assert_int_eq(wbuf_put(&p->out, wbuf_ptr(o), wbuf_len(o)), 0);
+	wbuf_release(o);
+}
+
+/* --- what must not have changed ------------------------------------------------------------ */
+
+struct listing {
+	char *names[256];
+	size_t n;
+	size_t skip;         /* prefix length to drop */
+	const char *exclude; /* entries under this (relative) prefix are left out */
+};
+
+static struct listing *walk_into;
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void listing_add(struct listing *l, const char *name)
+{
+	ck_assert_uint_lt(l->n, ARRAY_SIZE(l->names));
+	l->names[l->n] = strdup(name);
+	ck_assert_ptr_nonnull(l->names[l->n]);
+	l->n++;
+}
+
+/* The names sorted, one per line; frees them. */
+static char *listing_join(struct listing *l)
+{
+	size_t len = 1;
+	char *s;
+
+	qsort(l->names, l->n, sizeof(l->names[0]), cmp_str);
+	for (size_t i = 0; i < l->n; i++)
+		len += strlen(l->names[i]) + 1;
+	s = calloc(1, len);
+	ck_assert_ptr_nonnull(s);
+	for (size_t i = 0; i < l->n; i++) {
+		strcat(s, l->names[i]);
+		strcat(s, "\n");
+		free(l->names[i]);
+	}
+	return s;
+}
+
+static int walk_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	struct listing *l = walk_into;
+	const char *rel = path + l->skip;
+
+	(void)st;
+	(void)flag;
+	if (ftw->level == 0)
+		return 0;
+	if (l->exclude && strncmp(rel, l->exclude, strlen(l->exclude)) == 0)
+		return 0;
+	listing_add(l, rel);
+	return 0;
+}
+
+/* Every entry beneath dir but those under `exclude`, relative, sorted. */
+static char *list_tree(const char *dir, const char *exclude)
+{
+	struct listing l = { .n = 0, .skip = strlen(dir) + 1, .exclude = exclude };
+
+	walk_into = &l;
+	ck_assert_int_eq(nftw(dir, walk_cb, 16, FTW_PHYS), 0);
+	return listing_join(&l);
+}
+
+/* Nothing outside the root changed, and the root holds exactly the fresh
+ * tree plus the NULL-terminated `extra` entries. */
+static void check_untouched(struct peer *p, const char *const *extra)
+{
+	static const char *const base[] = { "dataset", "dataset/link", "encrypted", "model",
+					    "output" };
+	struct listing want = { .n = 0 };
+	char path[512], buf[16], *got, *exp;
+	struct stat st;
+	int fd;
+
+	got = list_tree(p->dir, "root/");
+	ck_assert_str_eq(got, "outside\noutside/secret\nroot\n");
+	free(got);
+	ck_assert_int_eq(stat(p->outside, &st), 0);
+	ck_assert_uint_eq(st.st_mode, p->outside_st.st_mode);
+	ck_assert_int_eq(st.st_mtim.tv_sec, p->outside_st.st_mtim.tv_sec);
+	ck_assert_int_eq(st.st_mtim.tv_nsec, p->outside_st.st_mtim.tv_nsec);
+	join(path, sizeof(path), p->outside, "secret");
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert_uint_eq(st.st_ino, p->secret_st.st_ino);
+	ck_assert_uint_eq(st.st_mode, p->secret_st.st_mode);
+	ck_assert_int_eq(st.st_size, 6);
+	ck_assert_int_eq(st.st_mtim.tv_sec, p->secret_st.st_mtim.tv_sec);
+	ck_assert_int_eq(st.st_mtim.tv_nsec, p->secret_st.st_mtim.tv_nsec);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(io_read_all(fd, buf, sizeof(buf)), 6);
+	ck_assert_mem_eq(buf, "secret", 6);
+	close(fd);
+
+	for (size_t i = 0; i < ARRAY_SIZE(base); i++)
+		listing_add(&want, base[i]);
+	for (; extra && *extra; extra++)
+		listing_add(&want, *extra);
+	exp = listing_join(&want);
+	got = list_tree(p->root, NULL);
+	ck_assert_str_eq(got, exp);
+	free(got);
+	free(exp);
+}
+
+/* What dataset/link is now (it starts as a symlink to ../../outside). */
+static mode_t link_type(struct peer *p)
+{
+	char path[512];
+	struct stat st;
+
+	join(path, sizeof(path), p->root, "dataset/link");
+	ck_assert_int_eq(lstat(path, &st), 0);
+	return st.st_mode & S_IFMT;
+}
+
+static void check_file(struct peer *p, const char *rel, const void *data, size_t n, mode_t mode,
+		       uint64_t mtime)
+{
+	char path[512];
+	struct stat st;
+	uint8_t *buf = malloc(n + 1);
+	int fd;
+
+	ck_assert_ptr_nonnull(buf);
+	join(path, sizeof(path), p->root, rel);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ck_assert_msg(fd >= 0, "%s: %s", rel, strerror(errno));
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_int_eq(st.st_size, (off_t)n);
+	ck_assert_int_eq(io_read_all(fd, buf, n + 1), (ssize_t)n);
+	ck_assert_msg(memcmp(buf, data, n) == 0, "%s: wrong content", rel);
+	ck_assert_uint_eq(st.st_mode & 07777, mode);
+	if (mtime) {
+		ck_assert_uint_eq((uint64_t)st.st_mtim.tv_sec * 1000000000u +
+					  (uint64_t)st.st_mtim.tv_nsec,
+				  mtime);
+	}
+	close(fd);
+	free(buf);
+}
+
+/* --- building transfers -------------------------------------------------------------------- */
+
+static const char small[] = "id,value\n1,42\n2,43\n";
+#define SMALL_LEN (sizeof(small) - 1)
+
+struct chunks {
+	uint32_t n;
+	uint32_t len[MAX_CHUNKS];
+	uint64_t off[MAX_CHUNKS];
+};
+
+/* Cuts data as a real sender does. */
+static void cut(const uint8_t *data, size_t n, struct chunks *c)
+{
+	struct chunker ck = CHUNKER_INIT;
+	size_t pos = 0;
+
+	c->n = 0;
+	while (pos < n) {
+		size_t k = chunker_scan(&ck, data + pos, n - pos);
+
+		ck_assert_uint_lt(c->n, MAX_CHUNKS);
+		if (k == 0)
+			k = n - pos;
+		c->off[c->n] = pos;
+		c->len[c->n++] = (uint32_t)k;
+		pos += k;
+	}
+}
+
+static void fill_random(uint8_t *p, size_t n, uint64_t seed)
+{
+	uint64_t x = seed | 1;
+
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[i] = (uint8_t)(x >> 24);
+	}
+}
+
+/* FILE_CHUNKS announcing chunks [first, first + count) of data. */
+static void put_chunks(struct wbuf *o, uint32_t id, const uint8_t *data, const struct chunks *c,
+		       uint32_t first, uint32_t count)
+{
+	size_t mark;
+
+	ck_assert_int_eq(msg_begin(o, MSG_FILE_CHUNKS, &mark), 0);
+	ck_assert_int_eq(wbuf_put_u32(o, id), 0);
+	ck_assert_int_eq(wbuf_put_u32(o, first), 0);
+	ck_assert_int_eq(wbuf_put_u32(o, count), 0);
+	for (uint32_t i = first; i < first + count; i++) {
+		struct hash128 h;
+
+		hash128_buf(data + c->off[i], c->len[i], &h);
+		ck_assert_int_eq(msg_put_chunk(o, &h, c->len[i]), 0);
+	}
+	ck_assert_int_eq(msg_finish(o, mark), 0);
+}
+
+/* FILE_CHUNKS with one entry of any hash and length. */
+static void put_chunk_raw(struct wbuf *o, uint32_t id, uint32_t first, const struct hash128 *h,
+			  uint32_t len)
+{
+	size_t mark;
+
+	ck_assert_int_eq(msg_begin(o, MSG_FILE_CHUNKS, &mark), 0);
+	ck_assert_int_eq(wbuf_put_u32(o, id), 0);
+	ck_assert_int_eq(wbuf_put_u32(o, first), 0);
+	ck_assert_int_eq(wbuf_put_u32(o, 1), 0);
+	ck_assert_int_eq(msg_put_chunk(o, h, len), 0);
+	ck_assert_int_eq(msg_finish(o, mark), 0);
+}
+
+/* Reads the WANT for batch `first` of file id into idx[]; returns its count. */
+static uint32_t expect_want(struct peer *p, uint32_t id, uint32_t first, uint32_t *idx)
+{
+	struct wbuf b = peer_expect(p, MSG_WANT);
+	struct msg_want w;
+
+	ck_assert_int_eq(msg_decode_want(&b, &w), 0);
+	ck_assert_uint_eq(w.id, id);
+	ck_assert_uint_eq(w.first, first);
+	for (uint32_t i = 0; i < w.n; i++)
+		idx[i] = msg_want_at(&w, i);
+	return w.n;
+}
+
+static uint32_t expect_ack(struct peer *p, uint32_t id)
+{
+	struct wbuf b = peer_expect(p, MSG_FILE_ACK);
+	struct msg_ack a;
+
+	ck_assert_int_eq(msg_decode_ack(&b, &a), 0);
+	ck_assert_uint_eq(a.id, id);
+	return a.err;
+}
+
+/* A whole correct transfer as a real host makes it (DATA in the order
+ * wanted, or in reverse); returns the FILE_ACK's errno and in *nwanted how
+ * many chunks the engine asked for. */
+static uint32_t send_file_order(struct peer *p, uint32_t id, const char *path, uint32_t mode,
+				const uint8_t *data, size_t n, uint32_t *nwanted, bool reverse)
+{
+	struct chunks c;
+	struct hash128 h;
+	uint32_t idx[BATCH_MAX], nw;
+	struct wbuf o;
+
+	cut(data, n, &c);
+	ck_assert_uint_le(c.n, BATCH_MAX);
+	wbuf_init(&o, 4u << 20);
+	ck_assert_int_eq(msg_put_file_begin(&o, id, path, mode, n, MTIME_NS), 0);
+	put_chunks(&o, id, data, &c, 0, c.n);
+	hash128_buf(data, n, &h);
+	ck_assert_int_eq(msg_put_file_end(&o, id, c.n, &h), 0);
+	peer_send(p, &o);
+	nw = expect_want(p, id, 0, idx);
+	wbuf_init(&o, 4u << 20);
+	for (uint32_t k = 0; k < nw; k++) {
+		uint32_t i = idx[reverse ? nw - 1 - k : k];
+
+		ck_assert_int_eq(msg_put_data(&o, id, i, data + c.off[i], c.len[i]), 0);
+	}
+	peer_send(p, &o);
+	if (nwanted)
+		*nwanted = nw;
+	return expect_ack(p, id);
+}
+
+static uint32_t send_file(struct peer *p, uint32_t id, const char *path, uint32_t mode,
+			  const uint8_t *data, size_t n, uint32_t *nwanted)
+{
+	return send_file_order(p, id, path, mode, data, n, nwanted, false);
+}
+
+/* A barrier round trip: everything sent before it has been applied. */
+static void barrier(struct peer *p, uint64_t seq)
+{
+	struct wbuf b;
+	uint64_t got;
+
+	ck_assert_int_eq(msg_put_u64(&p->out, MSG_BARRIER, seq), 0);
+	b = peer_expect(p, MSG_BARRIER_ACK);
+	ck_assert_int_eq(msg_decode_u64(&b, &got), 0);
+	ck_assert_uint_eq(got, seq);
+}
+
+/* Offset (from wbuf_ptr) of the last frame in o. */
+static size_t last_frame(const struct wbuf *o)
+{
+	size_t at = 0, last = 0;
+
+	while (at < wbuf_len(o)) {
+		last = at;
+		at += FRAME_HDR_LEN + le32_get(wbuf_ptr(o) + at);
+	}
+	return last;
+}
+
+/* Grows (delta > 0: zero bytes appended) or shrinks the last frame's body. */
+static void resize_last(struct wbuf *o, int delta)
+{
+	size_t at = last_frame(o);
+	uint32_t len = le32_get(wbuf_ptr(o) + at);
+
+	if (delta > 0) {
+		for (int i = 0; i < delta; i++)
+			ck_assert_int_eq(wbuf_put_u8(o, 0), 0);
+	} else {
+		ck_assert_uint_ge(len, (uint32_t)-delta);
+		o->len -= (size_t)-delta;
+	}
+	le32_put(o->d + o->off + at, len + (uint32_t)delta);
+}
+
+static void put_raw_header(struct wbuf *o, uint32_t len, uint16_t type, uint16_t flags)
+{
+	uint8_t h[FRAME_HDR_LEN];
+
+	le32_put(h, len);
+	le16_put(h + 4, type);
+	le16_put(h + 6, flags);
+	ck_assert_int_eq(wbuf_put(o, h, sizeof(h)), 0);
+}
+
+static void put_hello_raw(struct wbuf *o, uint32_t magic, uint16_t version, uint8_t role,
+			  const char *name)
+{
+	size_t mark;
+
+	ck_assert_int_eq(msg_begin(o, MSG_HELLO, &mark), 0);
+	ck_assert_int_eq(wbuf_put_u32(o, magic), 0);
+	ck_assert_int_eq(wbuf_put_u16(o, version), 0);
+	ck_assert_int_eq(wbuf_put_u8(o, role), 0);
+	ck_assert_int_eq(wbuf_put_str(o, name), 0);
+	ck_assert_int_eq(msg_finish(o, mark), 0);
+}
+
+static void put_summary(struct wbuf *o, uint32_t count, const char *path)
+{
+	size_t mark;
+
+	ck_assert_int_eq(msg_begin(o, MSG_SUMMARY, &mark), 0);
+	ck_assert_int_eq(wbuf_put_u32(o, count), 0);
+	for (uint32_t i = 0; i < count; i++)
+		ck_assert_int_eq(msg_put_entry(o, ENTRY_FILE, path, 0644, 3, MTIME_NS), 0);
+	ck_assert_int_eq(msg_finish(o, mark), 0);
+}
+
+static void put_want(struct wbuf *o, uint32_t id, uint32_t first, uint32_t n)
+{
+	size_t mark;
+
+	ck_assert_int_eq(msg_begin(o, MSG_WANT, &mark), 0);
+	ck_assert_int_eq(wbuf_put_u32(o, id), 0);
+	ck_assert_int_eq(wbuf_put_u32(o, first), 0);
+	ck_assert_int_eq(wbuf_put_u32(o, n), 0);
+	for (uint32_t i = 0; i < n; i++)
+		ck_assert_int_eq(wbuf_put_u32(o, first + i), 0);
+	ck_assert_int_eq(msg_finish(o, mark), 0);
+}
+
+/* The small file as one chunk: FILE_BEGIN and FILE_CHUNKS. */
+static void put_small_head(struct wbuf *o, uint32_t id, const char *path)
+{
+	struct hash128 h;
+
+	hash128_buf(small, SMALL_LEN, &h);
+	ck_assert_int_eq(msg_put_file_begin(o, id, path, 0644, SMALL_LEN, MTIME_NS), 0);
+	put_chunk_raw(o, id, 0, &h, SMALL_LEN);
+}
+
+static void put_small_end(struct wbuf *o, uint32_t id, uint32_t nchunks)
+{
+	struct hash128 h;
+
+	hash128_buf(small, SMALL_LEN, &h);
+	ck_assert_int_eq(msg_put_file_end(o, id, nchunks, &h), 0);
+}
+
+/* --- paths that are not canonical ---------------------------------------------------------- */
+
+static void long_name(char *buf, size_t bufsz, size_t n)
+{
+	size_t k = (size_t)snprintf(buf, bufsz, "dataset/");
+
+	ck_assert_uint_lt(k + n, bufsz);
+	memset(buf + k, 'a', n);
+	buf[k + n] = '\0';
+}
+
+START_TEST(test_bad_path)
+{
+	struct peer *p = &P;
+	char abs[512], big[WIRE_PATH_MAX + 64];
+	struct wbuf o;
+	int err = EINVAL;
+
+	join(abs, sizeof(abs), p->outside, "x");
+	peer_start(p, STAGE_RUNNING);
+	wbuf_init(&o, 1u << 20);
+	switch (_i) {
+	case 0: ck_assert_int_eq(msg_put_file_begin(&o, 1, abs, 0644, 1, 0), 0); break;
+	case 1: ck_assert_int_eq(msg_put_file_begin(&o, 1, "dataset/../../x", 0644, 1, 0), 0); break;
+	case 2: ck_assert_int_eq(msg_put_rename(&o, "dataset/a", "dataset/../x"), 0); break;
+	case 3: ck_assert_int_eq(msg_put_meta(&o, MSG_REMOVE, "../x", 0, 0), 0); break;
+	case 4: ck_assert_int_eq(msg_put_meta(&o, MSG_MKDIR, "dataset/./d", 0755, 0), 0); break;
+	case 5: ck_assert_int_eq(msg_put_meta(&o, MSG_SETATTR, "dataset//x", 0644, 0), 0); break;
+	case 6: ck_assert_int_eq(msg_put_append(&o, abs, 0, 0, "x", 1), 0); break;
+	case 7: ck_assert_int_eq(msg_put_meta(&o, MSG_MKDIR, "dataset/d/", 0755, 0), 0); break;
+	case 8: ck_assert_int_eq(msg_put_meta(&o, MSG_REMOVE, "", 0, 0), 0); break;
+	case 9: ck_assert_int_eq(msg_put_rename(&o, "dataset/..", "dataset/x"), 0); break;
+	case 10:
+		long_name(big, sizeof(big), NAME_MAX + 1);
+		ck_assert_int_eq(msg_put_file_begin(&o, 1, big, 0644, 1, 0), 0);
+		err = ENAMETOOLONG;
+		break;
+	case 11: /* longer than a path on the wire may be */
+		long_name(big, sizeof(big), WIRE_PATH_MAX + 1 - strlen("dataset/"));
+		for (size_t i = 100; i < strlen(big); i += 100)
+			big[i] = '/';
+		ck_assert_int_eq(msg_put_meta(&o, MSG_MKDIR, big, 0755, 0), 0);
+		err = EMSGSIZE;
+		break;
+	case 12: ck_assert_int_eq(msg_put_file_begin(&o, 1, "/tmp/x", 0644, 1, 0), 0); break;
+	}
+	peer_send(p, &o);
+	expect_fatal(p, err);
+	check_untouched(p, NULL);
+}
+END_TEST
+
+/* --- symlinks in the way ------------------------------------------------------------------- */
+
+START_TEST(test_through_symlink)
+{
+	struct peer *p = &P;
+	static const char *const extra[] = { "dataset/a", NULL };
+	struct hash128 h;
+	uint32_t idx[1];
+	struct wbuf o;
+
+	path_force_fallback(_i == 1);
+	put_root_file(p, "dataset/a", "aaa", 3);
+	peer_start(p, STAGE_RUNNING);
+
+	/* A whole valid transfer whose target lies behind the symlink. */
+	wbuf_init(&o, 1u << 20);
+	put_small_head(&o, 1, "dataset/link/x");
+	peer_send(p, &o);
+	ck_assert_uint_eq(expect_want(p, 1, 0, idx), 1);
+	ck_assert_uint_eq(idx[0], 0);
+	wbuf_init(&o, 1u << 20);
+	ck_assert_int_eq(msg_put_data(&o, 1, 0, small, SMALL_LEN), 0);
+	put_small_end(&o, 1, 1);
+	peer_send(p, &o);
+	ck_assert_uint_eq(expect_ack(p, 1), ELOOP);
+
+	/* Metadata through it. */
+	ck_assert_int_eq(msg_put_rename(&p->out, "dataset/a", "dataset/link/a"), 0);
+	expect_error(p, ENOENT, "dataset/link/a");
+	ck_assert_int_eq(msg_put_rename(&p->out, "dataset/link/secret", "dataset/b"), 0);
+	expect_error(p, ENOENT, "dataset/b");
+	ck_assert_int_eq(msg_put_meta(&p->out, MSG_REMOVE, "dataset/link/secret", 0, 0), 0);
+	expect_error(p, ELOOP, "dataset/link/secret");
+	ck_assert_int_eq(msg_put_meta(&p->out, MSG_MKDIR, "dataset/link/d", 0700, 0), 0);
+	expect_error(p, ELOOP, "dataset/link/d");
+	ck_assert_int_eq(msg_put_meta(&p->out, MSG_SETATTR, "dataset/link/secret", 0600, 0), 0);
+	expect_error(p, ENOENT, "dataset/link/secret");
+	ck_assert_int_eq(msg_put_meta(&p->out, MSG_SETATTR, "dataset/link", 0700, 0), 0);
+	expect_error(p, ENOENT, "dataset/link");
+	ck_assert_int_eq(msg_put_append(&p->out, "dataset/link/secret", 6, 0, "!", 1), 0);
+	expect_error(p, ESTALE, "dataset/link/secret");
+	ck_assert_int_eq(msg_put_append(&p->out, "dataset/link", 0, 0, "!", 1), 0);
+	expect_error(p, ESTALE, "dataset/link");
+
+	/* A chunk named after the secret's bytes is not found outside. */
+	hash128_buf("secret", 6, &h);
+	wbuf_init(&o, 1u << 20);
+	ck_assert_int_eq(msg_put_file_begin(&o, 2, "dataset/s", 0644, 6, MTIME_NS), 0);
+	put_chunk_raw(&o, 2, 0, &h, 6);
+	peer_send(p, &o);
+	ck_assert_uint_eq(expect_want(p, 2, 0, idx), 1);
+	ck_assert_int_eq(msg_put_u32(&p->out, MSG_FILE_ABORT, 2), 0);
+
+	/* MKDIR over the symlink replaces the link, not its target. */
+	ck_assert_int_eq(msg_put_meta(&p->out, MSG_MKDIR, "dataset/link", 0700, MTIME_NS), 0);
+	barrier(p, 7);
+	ck_assert_int_eq(p->result, 0);
+	ck_assert_uint_eq(link_type(p), S_IFDIR);
+	check_untouched(p, extra);
+}
+END_TEST
+
+/* Operations on the symlink's own name act on the link, never on its
+ * target: a file or directory replaces it, REMOVE and RENAME take the link. */
+START_TEST(test_symlink_itself)
+{
+	static const char *const moved[] = { "dataset/moved", NULL };
+	struct peer *p = &P;
+	char path[512];
+	struct stat st;
+
+	path_force_fallback(_i % 2);
+	peer_start(p, STAGE_RUNNING);
+	switch (_i / 2) {
+	case 0:
+		ck_assert_uint_eq(send_file(p, 1, "dataset/link", 0600, (const uint8_t *)small,
+					    SMALL_LEN, NULL),
+				  0);
+		ck_assert_uint_eq(link_type(p), S_IFREG);
+		check_file(p, "dataset/link", small, SMALL_LEN, 0600, MTIME_NS);
+		check_untouched(p, NULL);
+		break;
+	case 1:
+		ck_assert_int_eq(msg_put_meta(&p->out, MSG_SETATTR, "dataset/link", 0700, 0), 0);
+		expect_error(p, ENOENT, "dataset/link");
+		ck_assert_int_eq(msg_put_meta(&p->out, MSG_REMOVE, "dataset/link", 0, 0), 0);
+		barrier(p, 1);
+		join(path, sizeof(path), p->root, "dataset/link");
+		ck_assert_int_eq(lstat(path, &st), -1);
+		/* With the link back, the root must be the fresh tree. */
+		ck_assert_int_eq(symlink("../../outside", path), 0);
+		check_untouched(p, NULL);
+		break;
+	case 2:
+		ck_assert_int_eq(msg_put_rename(&p->out, "dataset/link", "dataset/moved"), 0);
+		barrier(p, 1);
+		join(path, sizeof(path), p->root, "dataset/moved");
+		ck_assert_int_eq(lstat(path, &st), 0);
+		ck_assert(S_ISLNK(st.st_mode));
+		/* With the link back, the root must be the fresh tree plus moved. */
+		join(path, sizeof(path), p->root, "dataset/link");
+		ck_assert_int_eq(symlink("../../outside", path), 0);
+		check_untouched(p, moved);
+		break;
+	}
+	ck_assert_int_eq(p->result, 0);
+}
+END_TEST
+
+/* --- frame headers ------------------------------------------------------------------------- */
+
+static const struct {
+	uint32_t len;
+	uint16_t type, flags;
+	int err;
+} header_cases[] = {
+	{ FRAME_MAX_BODY + 1, MSG_DATA, 0, EMSGSIZE },
+	{ UINT32_MAX, MSG_FILE_BEGIN, 0, EMSGSIZE },
+	{ 4, 0x7777, 0, ENOTSUP },
+	{ 0, 0x0000, 0, ENOTSUP },
+	{ 0, 0x0050, 0, ENOTSUP },
+	{ 8, MSG_BARRIER, 1, EPROTO },
+	{ 8, MSG_BARRIER, 0x8000, EPROTO },
+};
+
+/* Each header while running (even _i) and as the very first frame (odd _i). */
+START_TEST(test_bad_header)
+{
+	struct peer *p = &P;
+	struct wbuf o;
+	int k = _i / 2;
+
+	peer_start(p, _i % 2 ? STAGE_HELLO : STAGE_RUNNING);
+	wbuf_init(&o, 1u << 20);
+	/* Only the header is sent: the engine must not wait for the body. */
+	put_raw_header(&o, header_cases[k].len, header_cases[k].type, header_cases[k].flags);
+	peer_send(p, &o);
+	expect_fatal(p, header_cases[k].err);
+	check_untouched(p, NULL);
+}
+END_TEST
+
+/* The largest allowed frame is read whole before it is judged. */
+START_TEST(test_max_frame)
+{
+	struct peer *p = &P;
+	struct wbuf o;
+	uint8_t *body = calloc(1, FRAME_MAX_BODY);
+
+	ck_assert_ptr_nonnull(body);
+	peer_start(p, STAGE_RUNNING);
+	wbuf_init(&o, 4u << 20);
+	put_raw_header(&o, FRAME_MAX_BODY, MSG_DATA, 0);
+	ck_assert_int_eq(wbuf_put(&o, body, FRAME_MAX_BODY), 0);
+	peer_send(p, &o);
+	free(body);
+	expect_fatal(p, EINVAL); /* DATA over 256 KiB */
+	check_untouched(p, NULL);
+}
+END_TEST
+
+/* --- messages in the wrong state, from the wrong writer, malformed ------------------------- */
+
+typedef void build_fn(struct wbuf *o);
+
+static void b_file_begin(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_file_begin(o, 1, "dataset/x", 0644, 3, 0), 0);
+}
+
+static void b_summary_end0(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_u32(o, MSG_SUMMARY_END, 0), 0);
+}
+
+static void b_summary_end3(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_u32(o, MSG_SUMMARY_END, 3), 0);
+}
+
+static void b_hello(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_hello(o, ROLE_HOST, "again"), 0);
+}
+
+static void b_summary_own(struct wbuf *o)
+{
+	put_summary(o, 1, "output/x");
+}
+
+static void b_summary_foreign(struct wbuf *o)
+{
+	put_summary(o, 1, "dataset/x");
+}
+
+static void b_summary_empty(struct wbuf *o)
+{
+	put_summary(o, 0, NULL);
+}
+
+static void b_barrier(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_u64(o, MSG_BARRIER, 1), 0);
+}
+
+static void b_data_unknown(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_data(o, 9, 0, small, SMALL_LEN), 0);
+}
+
+static void b_data_beyond(struct wbuf *o)
+{
+	put_small_head(o, 1, "dataset/x");
+	ck_assert_int_eq(msg_put_data(o, 1, 1, small, SMALL_LEN), 0);
+}
+
+static void b_data_twice(struct wbuf *o)
+{
+	put_small_head(o, 1, "dataset/x");
+	ck_assert_int_eq(msg_put_data(o, 1, 0, small, SMALL_LEN), 0);
+	ck_assert_int_eq(msg_put_data(o, 1, 0, small, SMALL_LEN), 0);
+}
+
+static void b_data_before_chunks(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_file_begin(o, 1, "dataset/x", 0644, SMALL_LEN, 0), 0);
+	ck_assert_int_eq(msg_put_data(o, 1, 0, small, SMALL_LEN), 0);
+}
+
+static void b_chunks_unknown(struct wbuf *o)
+{
+	struct hash128 h;
+
+	hash128_buf(small, SMALL_LEN, &h);
+	put_chunk_raw(o, 5, 0, &h, SMALL_LEN);
+}
+
+static void b_chunks_wrong_first(struct wbuf *o)
+{
+	struct hash128 h;
+
+	hash128_buf(small, SMALL_LEN, &h);
+	ck_assert_int_eq(msg_put_file_begin(o, 1, "dataset/x", 0644, 100000, 0), 0);
+	put_chunk_raw(o, 1, 0, &h, SMALL_LEN);
+	put_chunk_raw(o, 1, 2, &h, SMALL_LEN);
+}
+
+static void b_chunks_after_end(struct wbuf *o)
+{
+	struct hash128 h;
+
+	hash128_buf(small, SMALL_LEN, &h);
+	put_small_head(o, 1, "dataset/x");
+	put_small_end(o, 1, 1);
+	put_chunk_raw(o, 1, 1, &h, SMALL_LEN);
+}
+
+static void b_end_wrong_count(struct wbuf *o)
+{
+	put_small_head(o, 1, "dataset/x");
+	put_small_end(o, 1, 2);
+}
+
+static void b_end_unknown(struct wbuf *o)
+{
+	put_small_end(o, 3, 1);
+}
+
+static void b_end_twice(struct wbuf *o)
+{
+	put_small_head(o, 1, "dataset/x");
+	put_small_end(o, 1, 1);
+	put_small_end(o, 1, 1);
+}
+
+static void b_begin_reuses_id(struct wbuf *o)
+{
+	put_small_head(o, 1, "dataset/x");
+	put_small_head(o, 1, "dataset/y");
+}
+
+static void b_abort_unknown(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_u32(o, MSG_FILE_ABORT, 4), 0);
+}
+
+static void b_want_unknown(struct wbuf *o)
+{
+	put_want(o, 42, 0, 1);
+}
+
+static void b_ack_unknown(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_ack(o, 42, 0, ""), 0);
+}
+
+static void b_barrier_ack_ahead(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_u64(o, MSG_BARRIER_ACK, 9), 0);
+}
+
+static void b_barrier_ack_again(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_u64(o, MSG_BARRIER_ACK, 1), 0);
+}
+
+static void b_file_own_tree(struct wbuf *o)
+{
+	put_small_head(o, 1, "output/x");
+}
+
+static void b_file_tree_top(struct wbuf *o)
+{
+	put_small_head(o, 1, "dataset");
+}
+
+static void b_file_no_tree(struct wbuf *o)
+{
+	put_small_head(o, 1, "etc/passwd");
+}
+
+static void b_remove_tree_top(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_meta(o, MSG_REMOVE, "dataset", 0, 0), 0);
+}
+
+static void b_rename_into_own(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_rename(o, "dataset/a", "output/a"), 0);
+}
+
+static void b_rename_out_of_own(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_rename(o, "output/a", "dataset/a"), 0);
+}
+
+static void b_mkdir_no_tree(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_meta(o, MSG_MKDIR, "etc/x", 0755, 0), 0);
+}
+
+static void b_setattr_own(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_meta(o, MSG_SETATTR, "output/x", 0755, 0), 0);
+}
+
+static void b_append_own(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_append(o, "output/x", 0, 0, "x", 1), 0);
+}
+
+static void b_bad_mode(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_file_begin(o, 1, "dataset/x", 0100644, 3, 0), 0);
+}
+
+static void b_error_bad_errno(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_error(o, 0, false, "", "zero"), 0);
+}
+
+static void b_error_ok(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_error(o, ENOSPC, false, "dataset/x", "full"), 0);
+}
+
+static void b_goodbye(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_empty(o, MSG_GOODBYE), 0);
+}
+
+static const struct conv_case {
+	const char *name;
+	enum stage stage;
+	build_fn *build;
+	int resize; /* of the last frame: +n trailing bytes, -n truncated */
+	int err;
+} conv_cases[] = {
+	/* the wrong state */
+	{ "FILE_BEGIN before HELLO", STAGE_HELLO, b_file_begin, 0, EPROTO },
+	{ "SUMMARY_END before HELLO", STAGE_HELLO, b_summary_end0, 0, EPROTO },
+	{ "BARRIER before HELLO", STAGE_HELLO, b_barrier, 0, EPROTO },
+	{ "FILE_BEGIN during the summary", STAGE_SUMMARY, b_file_begin, 0, EPROTO },
+	{ "HELLO during the summary", STAGE_SUMMARY, b_hello, 0, EPROTO },
+	{ "BARRIER during the summary", STAGE_SUMMARY, b_barrier, 0, EPROTO },
+	{ "SUMMARY_END with a wrong total", STAGE_SUMMARY, b_summary_end3, 0, EBADMSG },
+	{ "SUMMARY of the host's own trees", STAGE_SUMMARY, b_summary_foreign, 0, EPERM },
+	{ "SUMMARY with no entry", STAGE_SUMMARY, b_summary_empty, 0, EINVAL },
+	{ "second HELLO", STAGE_RUNNING, b_hello, 0, EPROTO },
+	{ "SUMMARY while running", STAGE_RUNNING, b_summary_own, 0, EPROTO },
+	{ "SUMMARY_END while running", STAGE_RUNNING, b_summary_end0, 0, EPROTO },
+	{ "DATA for an unknown id", STAGE_RUNNING, b_data_unknown, 0, EPROTO },
+	{ "DATA beyond the chunks", STAGE_RUNNING, b_data_beyond, 0, EPROTO },
+	{ "DATA twice", STAGE_RUNNING, b_data_twice, 0, EPROTO },
+	{ "DATA before FILE_CHUNKS", STAGE_RUNNING, b_data_before_chunks, 0, EPROTO },
+	{ "FILE_CHUNKS for an unknown id", STAGE_RUNNING, b_chunks_unknown, 0, EPROTO },
+	{ "FILE_CHUNKS with a wrong first", STAGE_RUNNING, b_chunks_wrong_first, 0, EPROTO },
+	{ "FILE_CHUNKS after FILE_END", STAGE_RUNNING, b_chunks_after_end, 0, EPROTO },
+	{ "FILE_END with a wrong count", STAGE_RUNNING, b_end_wrong_count, 0, EBADMSG },
+	{ "FILE_END for an unknown id", STAGE_RUNNING, b_end_unknown, 0, EPROTO },
+	{ "FILE_END twice", STAGE_RUNNING, b_end_twice, 0, EPROTO },
+	{ "FILE_BEGIN reusing an open id", STAGE_RUNNING, b_begin_reuses_id, 0, EPROTO },
+	{ "FILE_ABORT for an unknown id", STAGE_RUNNING, b_abort_unknown, 0, EPROTO },
+	{ "WANT for an unknown id", STAGE_RUNNING, b_want_unknown, 0, EPROTO },
+	{ "FILE_ACK for an unknown id", STAGE_RUNNING, b_ack_unknown, 0, EPROTO },
+	{ "BARRIER_ACK ahead", STAGE_RUNNING, b_barrier_ack_ahead, 0, EPROTO },
+	{ "BARRIER_ACK again", STAGE_RUNNING, b_barrier_ack_again, 0, EPROTO },
+	/* writers: each tree has one */
+	{ "FILE_BEGIN in the enclave's tree", STAGE_RUNNING, b_file_own_tree, 0, EPERM },
+	{ "FILE_BEGIN of a tree top", STAGE_RUNNING, b_file_tree_top, 0, EPERM },
+	{ "FILE_BEGIN outside every tree", STAGE_RUNNING, b_file_no_tree, 0, EPERM },
+	{ "REMOVE of a tree top", STAGE_RUNNING, b_remove_tree_top, 0, EPERM },
+	{ "RENAME into the enclave's tree", STAGE_RUNNING, b_rename_into_own, 0, EPERM },
+	{ "RENAME out of the enclave's tree", STAGE_RUNNING, b_rename_out_of_own, 0, EPERM },
+	{ "MKDIR outside every tree", STAGE_RUNNING, b_mkdir_no_tree, 0, EPERM },
+	{ "SETATTR in the enclave's tree", STAGE_RUNNING, b_setattr_own, 0, EPERM },
+	{ "APPEND in the enclave's tree", STAGE_RUNNING, b_append_own, 0, EPERM },
+	/* fields */
+	{ "FILE_BEGIN with a file type in the mode", STAGE_RUNNING, b_bad_mode, 0, EINVAL },
+	{ "ERROR with errno 0", STAGE_RUNNING, b_error_bad_errno, 0, EINVAL },
+	/* trailing garbage and truncation */
+	{ "HELLO + 1", STAGE_HELLO, b_hello, 1, EBADMSG },
+	{ "HELLO - 1", STAGE_HELLO, b_hello, -1, EBADMSG },
+	{ "SUMMARY_END + 1", STAGE_SUMMARY, b_summary_end0, 1, EBADMSG },
+	{ "SUMMARY + 1", STAGE_SUMMARY, b_summary_own, 1, EBADMSG },
+	{ "FILE_BEGIN + 1", STAGE_RUNNING, b_file_begin, 1, EBADMSG },
+	{ "FILE_BEGIN - 1", STAGE_RUNNING, b_file_begin, -1, EBADMSG },
+	{ "FILE_CHUNKS + 1", STAGE_RUNNING, b_chunks_unknown, 1, EBADMSG },
+	{ "FILE_CHUNKS - 1", STAGE_RUNNING, b_chunks_unknown, -1, EBADMSG },
+	{ "FILE_END + 1", STAGE_RUNNING, b_end_unknown, 1, EBADMSG },
+	{ "FILE_END - 1", STAGE_RUNNING, b_end_unknown, -1, EBADMSG },
+	{ "FILE_ABORT + 1", STAGE_RUNNING, b_abort_unknown, 1, EBADMSG },
+	{ "WANT + 1", STAGE_RUNNING, b_want_unknown, 1, EBADMSG },
+	{ "FILE_ACK + 1", STAGE_RUNNING, b_ack_unknown, 1, EBADMSG },
+	{ "BARRIER + 1", STAGE_RUNNING, b_barrier, 1, EBADMSG },
+	{ "BARRIER_ACK + 1", STAGE_RUNNING, b_barrier_ack_again, 1, EBADMSG },
+	{ "REMOVE + 1", STAGE_RUNNING, b_remove_tree_top, 1, EBADMSG },
+	{ "RENAME + 1", STAGE_RUNNING, b_rename_into_own, 1, EBADMSG },
+	{ "MKDIR + 1", STAGE_RUNNING, b_mkdir_no_tree, 1, EBADMSG },
+	{ "ERROR + 1", STAGE_RUNNING, b_error_ok, 1, EBADMSG },
+	{ "GOODBYE + 1 before HELLO", STAGE_HELLO, b_goodbye, 1, EBADMSG },
+	{ "GOODBYE + 1", STAGE_RUNNING, b_goodbye, 1, EBADMSG },
+};
+
+START_TEST(test_conversation)
+{
+	const struct conv_case *c = &conv_cases[_i];
+	struct peer *p = &P;
+	struct wbuf o;
+
+	peer_start(p, c->stage);
+	wbuf_init(&o, 1u << 20);
+	c->build(&o);
+	if (c->resize)
+		resize_last(&o, c->resize);
+	peer_send(p, &o);
+	ck_assert_msg(p->result == 0, "%s: the engine ended before the test frames", c->name);
+	expect_fatal(p, c->err);
+	check_untouched(p, NULL);
+}
+END_TEST
+
+/* A summary that names one path twice is taken as naming it once (and the
+ * replaced entry is not leaked: LeakSanitizer checks that). */
+/* A summary that names a path twice is refused: otherwise a hostile host
+ * could grow the enclave's model without bound. */
+START_TEST(test_summary_duplicates)
+{
+	struct peer *p = &P;
+	struct wbuf o;
+
+	peer_start(p, STAGE_SUMMARY);
+	wbuf_init(&o, 1u << 20);
+	put_summary(&o, 2, "output/x");
+	ck_assert_int_eq(msg_put_u32(&o, MSG_SUMMARY_END, 2), 0);
+	peer_send(p, &o);
+	expect_fatal(p, EBADMSG);
+	check_untouched(p, NULL);
+}
+END_TEST
+
+/* --- chunks and files that do not add up --------------------------------------------------- */
+
+START_TEST(test_data_mismatch)
+{
+	struct peer *p = &P;
+	char bad[SMALL_LEN + 1];
+	uint32_t idx[1];
+	struct wbuf o;
+
+	memcpy(bad, small, sizeof(bad));
+	bad[3] ^= 1;
+	peer_start(p, STAGE_RUNNING);
+	wbuf_init(&o, 1u << 20);
+	put_small_head(&o, 1, "dataset/x");
+	put_small_end(&o, 1, 1);
+	peer_send(p, &o);
+	ck_assert_uint_eq(expect_want(p, 1, 0, idx), 1);
+	ck_assert_int_eq(msg_put_data(&p->out, 1, 0, bad, _i == 0 ? SMALL_LEN : SMALL_LEN - 1),
+			 0);
+	expect_fatal(p, EBADMSG);
+	check_untouched(p, NULL);
+}
+END_TEST
+
+START_TEST(test_file_hash_mismatch)
+{
+	static const char *const extra[] = { "dataset/x", NULL };
+	struct peer *p = &P;
+	struct hash128 h;
+	uint32_t idx[1];
+	struct wbuf o;
+
+	if (_i == 1)
+		put_root_file(p, "dataset/x", "old", 3);
+	peer_start(p, STAGE_RUNNING);
+	wbuf_init(&o, 1u << 20);
+	put_small_head(&o, 1, "dataset/x");
+	hash128_buf(small, SMALL_LEN - 1, &h);
+	ck_assert_int_eq(msg_put_file_end(&o, 1, 1, &h), 0);
+	peer_send(p, &o);
+	ck_assert_uint_eq(expect_want(p, 1, 0, idx), 1);
+	ck_assert_int_eq(msg_put_data(&p->out, 1, 0, small, SMALL_LEN), 0);
+	expect_fatal(p, EBADMSG);
+	check_untouched(p, _i == 1 ? extra : NULL);
+	if (_i == 1)
+		check_file(p, "dataset/x", "old", 3, 0644, 0);
+}
+END_TEST
+
+START_TEST(test_size_mismatch)
+{
+	struct peer *p = &P;
+	struct hash128 h;
+	struct wbuf o;
+
+	memset(&h, 0x5a, sizeof(h));
+	peer_start(p, STAGE_RUNNING);
+	wbuf_init(&o, 1u << 20);
+	switch (_i) {
+	case 0: /* one chunk longer than the file */
+		ck_assert_int_eq(msg_put_file_begin(&o, 1, "dataset/x", 0644, 100, 0), 0);
+		put_chunk_raw(&o, 1, 0, &h, 200);
+		break;
+	case 1: /* more chunks than 100 bytes can hold */
+		ck_assert_int_eq(msg_put_file_begin(&o, 1, "dataset/x", 0644, 100, 0), 0);
+		put_chunk_raw(&o, 1, 0, &h, 50);
+		put_chunk_raw(&o, 1, 1, &h, 50);
+		break;
+	case 2: /* chunks short of the size at FILE_END */
+		ck_assert_int_eq(msg_put_file_begin(&o, 1, "dataset/x", 0644, 100, 0), 0);
+		put_chunk_raw(&o, 1, 0, &h, 50);
+		ck_assert_int_eq(msg_put_file_end(&o, 1, 1, &h), 0);
+		break;
+	case 3: /* over the size across two batches */
+		ck_assert_int_eq(msg_put_file_begin(&o, 1, "dataset/x", 0644, 40000, 0), 0);
+		put_chunk_raw(&o, 1, 0, &h, 30000);
+		put_chunk_raw(&o, 1, 1, &h, 30000);
+		break;
+	case 4: /* an empty file has no chunk */
+		ck_assert_int_eq(msg_put_file_begin(&o, 1, "dataset/x", 0644, 0, 0), 0);
+		put_chunk_raw(&o, 1, 0, &h, 1);
+		break;
+	}
+	peer_send(p, &o);
+	expect_fatal(p, EBADMSG);
+	check_untouched(p, NULL);
+}
+END_TEST
+
+/* --- HELLO --------------------------------------------------------------------------------- */
+
+START_TEST(test_bad_hello)
+{
+	struct peer *p = &P;
+	struct wbuf o;
+	char name[WIRE_NAME_MAX + 2];
+	int err = EPROTO;
+
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	wbuf_init(&o, 1u << 20);
+	switch (_i) {
+	case 0: put_hello_raw(&o, 0x02534645, PROTO_VERSION, ROLE_HOST, "h"); break;
+	case 1:
+		put_hello_raw(&o, PROTO_MAGIC, PROTO_VERSION + 1, ROLE_HOST, "h");
+		err = EPROTONOSUPPORT;
+		break;
+	case 2: put_hello_raw(&o, PROTO_MAGIC, PROTO_VERSION, ROLE_ENCLAVE, "h"); break;
+	case 3:
+		put_hello_raw(&o, PROTO_MAGIC, PROTO_VERSION, 3, "h");
+		err = EINVAL;
+		break;
+	case 4:
+		put_hello_raw(&o, PROTO_MAGIC, PROTO_VERSION, ROLE_HOST, name);
+		err = EMSGSIZE;
+		break;
+	case 12: ck_assert_int_eq(msg_put_file_begin(&o, 1, "/tmp/x", 0644, 1, 0), 0); break;
+	}
+	peer_send(p, &o);
+	expect_fatal(p, err);
+	check_untouched(p, NULL);
+}
+END_TEST
+
+/* --- the engine as sender, against a hostile receiver -------------------------------------- */
+
+/* The engine sends output/r (one chunk); the host answers as _i says. */
+START_TEST(test_hostile_receiver)
+{
+	static const char *const extra[] = { "output/r", NULL };
+	struct peer *p = &P;
+	struct msg_file_begin fb;
+	struct msg_chunks mc;
+	struct msg_file_end fe;
+	struct hash128 h, want_h;
+	uint32_t len;
+	struct wbuf b, o;
+	int err = EPROTO;
+
+	put_root_file(p, "output/r", small, SMALL_LEN);
+	peer_start(p, STAGE_RUNNING);
+	b = peer_expect(p, MSG_FILE_BEGIN);
+	ck_assert_int_eq(msg_decode_file_begin(&b, &fb), 0);
+	ck_assert_str_eq(fb.path, "output/r");
+	ck_assert_uint_eq(fb.size, SMALL_LEN);
+	b = peer_expect(p, MSG_FILE_CHUNKS);
+	ck_assert_int_eq(msg_decode_chunks(&b, &mc), 0);
+	ck_assert_uint_eq(mc.id, fb.id);
+	ck_assert_uint_eq(mc.first, 0);
+	ck_assert_uint_eq(mc.count, 1);
+	msg_chunk_at(&mc, 0, &h, &len);
+	hash128_buf(small, SMALL_LEN, &want_h);
+	ck_assert(hash128_eq(&h, &want_h));
+	ck_assert_uint_eq(len, SMALL_LEN);
+	b = peer_expect(p, MSG_FILE_END);
+	ck_assert_int_eq(msg_decode_file_end(&b, &fe), 0);
+	ck_assert_uint_eq(fe.nchunks, 1);
+	ck_assert(hash128_eq(&fe.hash, &want_h));
+
+	wbuf_init(&o, 1u << 20);
+	switch (_i) {
+	case 0: /* a correct receiver */
+		put_want(&o, fb.id, 0, 1);
+		peer_send(p, &o);
+		b = peer_expect(p, MSG_DATA);
+		{
+			struct msg_data d;
+
+			ck_assert_int_eq(msg_decode_data(&b, &d), 0);
+			ck_assert_uint_eq(d.id, fb.id);
+			ck_assert_uint_eq(d.index, 0);
+			ck_assert_uint_eq(d.len, SMALL_LEN);
+			ck_assert_mem_eq(d.p, small, SMALL_LEN);
+		}
+		ck_assert_int_eq(msg_put_ack(&p->out, fb.id, 0, ""), 0);
+		barrier(p, 1);
+		ck_assert_uint_eq(engine_stats(p->e)->files_sent, 1);
+		ck_assert(engine_initial_done(p->e));
+		ck_assert(engine_idle(p->e));
+		check_untouched(p, extra);
+		return;
+	case 1: put_want(&o, fb.id, 1, 0); break;
+	case 2: put_want(&o, fb.id, 0, 2); break; /* index 1 of a 1-chunk batch */
+	case 3:
+		put_want(&o, fb.id, 0, 1);
+		put_want(&o, fb.id, 0, 1);
+		break;
+	case 4: ck_assert_int_eq(msg_put_ack(&o, fb.id, 0, ""), 0); break;
+	case 5:
+		put_want(&o, fb.id, 0, 1);
+		ck_assert_int_eq(msg_put_ack(&o, fb.id, 0, ""), 0);
+		ck_assert_int_eq(msg_put_ack(&o, fb.id, 0, ""), 0);
+		break;
+	case 6: put_want(&o, fb.id + 1, 0, 0); break;
+	case 7: /* an index beyond any batch */
+		put_want(&o, fb.id, 0, 1);
+		le32_put(o.d + o.len - 4, BATCH_MAX);
+		err = EINVAL;
+		break;
+	case 8: /* indices not ascending */
+		put_want(&o, fb.id, 0, 2);
+		le32_put(o.d + o.len - 4, 0);
+		err = EINVAL;
+		break;
+	case 9:
+		put_want(&o, fb.id, 0, 1);
+		ck_assert_int_eq(msg_put_ack(&o, fb.id, 5000, ""), 0);
+		err = EINVAL;
+		break;
+	}
+	peer_send(p, &o);
+	expect_fatal(p, err);
+	check_untouched(p, extra);
+	check_file(p, "output/r", small, SMALL_LEN, 0644, 0);
+}
+END_TEST
+
+/* --- correct transfers (the positive controls) --------------------------------------------- */
+
+START_TEST(test_good_transfer)
+{
+	static const char *const extra[] = { "dataset/a.csv", "dataset/sub", "dataset/sub/b.csv",
+					     NULL };
+	struct peer *p = &P;
+	uint32_t nwanted;
+
+	peer_start(p, STAGE_RUNNING);
+	ck_assert_uint_eq(send_file(p, 1, "dataset/a.csv", 0640, (const uint8_t *)small, SMALL_LEN,
+				    &nwanted),
+			  0);
+	ck_assert_uint_eq(nwanted, 1);
+	check_file(p, "dataset/a.csv", small, SMALL_LEN, 0640, MTIME_NS);
+
+	/* The same bytes again: taken from a.csv; setuid and setgid are dropped. */
+	ck_assert_uint_eq(send_file(p, 2, "dataset/sub/b.csv", 06750, (const uint8_t *)small,
+				    SMALL_LEN, &nwanted),
+			  0);
+	ck_assert_uint_eq(nwanted, 0);
+	ck_assert_uint_eq(engine_stats(p->e)->chunks_local, 1);
+	ck_assert_uint_eq(engine_stats(p->e)->files_received, 2);
+	check_file(p, "dataset/sub/b.csv", small, SMALL_LEN, 0750, MTIME_NS);
+
+	barrier(p, 1);
+	ck_assert_int_eq(msg_put_empty(&p->out, MSG_GOODBYE), 0);
+	peer_until_end(p);
+	ck_assert_int_eq(p->result, -ESHUTDOWN);
+	for (size_t i = p->taken; i < p->ngot; i++)
+		ck_assert_uint_ne(p->got[i].type, MSG_ERROR);
+	check_untouched(p, extra);
+}
+END_TEST
+
+/* A multi-chunk file, in full and then again with one edit, its DATA in
+ * reverse order the first time. */
+START_TEST(test_good_big_transfer)
+{
+	static const char *const extra[] = { "dataset/big", "dataset/big2", NULL };
+	struct peer *p = &P;
+	size_t n = 600u * 1024;
+	uint8_t *data = malloc(n);
+	struct chunks c;
+	uint32_t nwanted;
+
+	ck_assert_ptr_nonnull(data);
+	fill_random(data, n, 1);
+	cut(data, n, &c);
+	ck_assert_uint_ge(c.n, 3);
+	peer_start(p, STAGE_RUNNING);
+	ck_assert_uint_eq(send_file_order(p, 1, "dataset/big", 0644, data, n, &nwanted, true), 0);
+	ck_assert_uint_eq(nwanted, c.n);
+	check_file(p, "dataset/big", data, n, 0644, MTIME_NS);
+
+	data[n / 2] ^= 0xff;
+	ck_assert_uint_eq(send_file(p, 2, "dataset/big2", 0644, data, n, &nwanted), 0);
+	ck_assert_uint_ge(nwanted, 1);
+	ck_assert_uint_le(nwanted, 2);
+	check_file(p, "dataset/big2", data, n, 0644, MTIME_NS);
+	check_untouched(p, extra);
+	free(data);
+}
+END_TEST
+
+/* --- an error in the middle of a transfer -------------------------------------------------- */
+
+START_TEST(test_error_mid_transfer)
+{
+	static const char *const extra[] = { "dataset/big", NULL };
+	static const char old[] = "the previous version";
+	struct peer *p = &P;
+	size_t n = 600u * 1024;
+	uint8_t *data = malloc(n);
+	uint32_t idx[BATCH_MAX], nw;
+	struct chunks c;
+	struct hash128 h;
+	struct wbuf o;
+
+	ck_assert_ptr_nonnull(data);
+	fill_random(data, n, 2);
+	cut(data, n, &c);
+	ck_assert_uint_ge(c.n, 3);
+	put_root_file(p, "dataset/big", old, sizeof(old) - 1);
+	peer_start(p, STAGE_RUNNING);
+
+	wbuf_init(&o, 4u << 20);
+	ck_assert_int_eq(msg_put_file_begin(&o, 1, "dataset/big", 0644, n, MTIME_NS), 0);
+	put_chunks(&o, 1, data, &c, 0, c.n);
+	hash128_buf(data, n, &h);
+	ck_assert_int_eq(msg_put_file_end(&o, 1, c.n, &h), 0);
+	peer_send(p, &o);
+	nw = expect_want(p, 1, 0, idx);
+	ck_assert_uint_eq(nw, c.n);
+
+	wbuf_init(&o, 4u << 20);
+	for (uint32_t i = 0; i < 2; i++)
+		ck_assert_int_eq(msg_put_data(&o, 1, i, data + c.off[i], c.len[i]), 0);
+	switch (_i) {
+	case 0: /* a corrupted chunk */
+		data[c.off[2]] ^= 1;
+		ck_assert_int_eq(msg_put_data(&o, 1, 2, data + c.off[2], c.len[2]), 0);
+		break;
+	case 1: put_raw_header(&o, 0, 0x7777, 0); break;
+	case 2: ck_assert_int_eq(msg_put_hello(&o, ROLE_HOST, "x"), 0); break;
+	case 3: break; /* the host vanishes */
+	}
+	peer_send(p, &o);
+	if (_i == 3) {
+		/* Let the two chunks land before the connection drops. */
+		for (int i = 0; i < MAX_ROUNDS && wbuf_len(&p->out) && p->result == 0; i++)
+			peer_pump(p);
+		ck_assert_int_eq(wbuf_len(&p->out), 0);
+		ck_assert_int_eq(shutdown(p->fd, SHUT_WR), 0);
+		peer_until_end(p);
+		ck_assert_int_eq(p->result, -ECONNRESET);
+	} else {
+		expect_fatal(p, _i == 0 ? EBADMSG : _i == 1 ? ENOTSUP : EPROTO);
+	}
+	check_untouched(p, extra);
+	check_file(p, "dataset/big", old, sizeof(old) - 1, 0644, 0);
+	free(data);
+}
+END_TEST
+
+static Suite *engine_suite(void)
+{
+	Suite *s = suite_create("engine");
+	TCase *tp = tcase_create("paths");
+	TCase *tf = tcase_create("frames");
+	TCase *tc = tcase_create("conversation");
+	TCase *tx = tcase_create("transfers");
+
+	tcase_add_checked_fixture(tp, peer_setup, peer_teardown);
+	tcase_add_loop_test(tp, test_bad_path, 0, 13);
+	tcase_add_loop_test(tp, test_through_symlink, 0, 2);
+	tcase_add_loop_test(tp, test_symlink_itself, 0, 6);
+	suite_add_tcase(s, tp);
+
+	tcase_add_checked_fixture(tf, peer_setup, peer_teardown);
+	tcase_add_loop_test(tf, test_bad_header, 0, 2 * (int)ARRAY_SIZE(header_cases));
+	tcase_add_test(tf, test_max_frame);
+	tcase_add_loop_test(tf, test_bad_hello, 0, 5);
+	suite_add_tcase(s, tf);
+
+	tcase_add_checked_fixture(tc, peer_setup, peer_teardown);
+	tcase_add_loop_test(tc, test_conversation, 0, (int)ARRAY_SIZE(conv_cases));
+	tcase_add_test(tc, test_summary_duplicates);
+	suite_add_tcase(s, tc);
+
+	tcase_add_checked_fixture(tx, peer_setup, peer_teardown);
+	tcase_set_timeout(tx, 30);
+	tcase_add_loop_test(tx, test_data_mismatch, 0, 2);
+	tcase_add_loop_test(tx, test_file_hash_mismatch, 0, 2);
+	tcase_add_loop_test(tx, test_size_mismatch, 0, 5);
+	tcase_add_test(tx, test_good_transfer);
+	tcase_add_loop_test(tx, test_hostile_receiver, 0, 10);
+	tcase_add_test(tx, test_good_big_transfer);
+	tcase_add_loop_test(tx, test_error_mid_transfer, 0, 4);
+	suite_add_tcase(s, tx);
+	return s;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+int main(void)
+{
+	const char *t = getenv("TMPDIR");
+	SRunner *sr;
+	int failed;
+
+	/* The engine's expected complaints only clutter the log; CHECK_ENGINE_DEBUG shows them. */
+	log_setup("check_engine", getenv("CHECK_ENGINE_DEBUG") ? LOG_DEBUG : LOG_CRIT, false);
+	signal(SIGPIPE, SIG_IGN);
+	umask(022);
+	if ((size_t)snprintf(tmpdir, sizeof(tmpdir), "%s/check_engine.XXXXXX",
+			     t && *t ? t : "/tmp") >= sizeof(tmpdir) ||
+	    !mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return EXIT_FAILURE;
+	}
+	sr = srunner_create(engine_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
