@@ -143,6 +143,7 @@ struct engine {
 	struct wbuf in, out;
 	bool peer_goodbye;
 	int fail;               /* set when a fatal error was sent or received */
+	uint32_t peer_flags;    /* from the peer's HELLO */
 
 	/* receiver */
 	struct chunk_index *ix;
@@ -171,6 +172,13 @@ struct engine {
 	struct watch *watch;
 	struct engine_stats stats;
 };
+
+/* Modes as stored: a receiver with HELLO_F_READABLE adds read (and search)
+ * for everyone, so the sender compares modes with those bits added. */
+static inline uint32_t stored_mode(uint32_t mode, bool dir, bool readable)
+{
+	return readable ? mode | (dir ? 0555u : 0444u) : mode;
+}
 
 /* engine.c */
 int engine_fatal(struct engine *e, int err, const char *path, const char *fmt, ...)

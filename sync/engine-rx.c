@@ -373,7 +373,8 @@ static int rx_commit(struct engine *e, struct rx_file *f)
 	ts[0].tv_nsec = ts[1].tv_nsec = (long)(f->mtime % 1000000000u);
 	/* Setuid, setgid and sticky bits never cross. The size is exact already
 	 * (fallocate, then every chunk written); mtime is set last. */
-	if (fchmod(f->fd, f->mode & 0777) < 0 || futimens(f->fd, ts) < 0 ||
+	if (fchmod(f->fd, stored_mode(f->mode & 0777, false, e->cfg.readable)) < 0 ||
+	    futimens(f->fd, ts) < 0 ||
 	    (e->cfg.fsync && fsync(f->fd) < 0)) {
 		f->err = neg_errno();
 		goto failed;
@@ -414,12 +415,16 @@ failed:
 	return msg_put_ack(&e->out, f->id, f->err, strerror(-f->err));
 }
 
-static void rx_set_attrs(int dirfd, const char *base, uint32_t mode, uint64_t mtime)
+static void rx_set_attrs(struct engine *e, int dirfd, const char *base, uint32_t mode,
+			 uint64_t mtime)
 {
 	struct timespec ts[2] = { { (time_t)(mtime / 1000000000u), (long)(mtime % 1000000000u) },
 				  { (time_t)(mtime / 1000000000u), (long)(mtime % 1000000000u) } };
+	struct stat st;
 
-	(void)fchmodat(dirfd, base, mode & 0777, 0);
+	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISLNK(st.st_mode))
+		return;
+	(void)fchmodat(dirfd, base, stored_mode(mode & 0777, S_ISDIR(st.st_mode), e->cfg.readable), 0);
 	(void)utimensat(dirfd, base, ts, AT_SYMLINK_NOFOLLOW);
 }
 
@@ -438,10 +443,11 @@ static int rx_apply_meta(struct engine *e, struct rx_op *op)
 		}
 		if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
 			(void)path_remove_tree(dirfd, base);
-		if (mkdirat(dirfd, base, op->mode & 0777) < 0 && errno != EEXIST)
+		if (mkdirat(dirfd, base, stored_mode(op->mode & 0777, true, e->cfg.readable)) < 0 &&
+		    errno != EEXIST)
 			rx_report(e, neg_errno(), op->path, "cannot create the directory");
 		else
-			rx_set_attrs(dirfd, base, op->mode, op->mtime);
+			rx_set_attrs(e, dirfd, base, op->mode, op->mtime);
 		close(dirfd);
 		return 0;
 	case MSG_SETATTR:
@@ -451,7 +457,7 @@ static int rx_apply_meta(struct engine *e, struct rx_op *op)
 			r = dirfd < 0 ? dirfd : -ENOENT;
 			(void)msg_put_error(&e->out, -ENOENT, false, op->path, "no such file to update");
 		} else {
-			rx_set_attrs(dirfd, base, op->mode, op->mtime);
+			rx_set_attrs(e, dirfd, base, op->mode, op->mtime);
 		}
 		if (dirfd >= 0)
 			close(dirfd);
@@ -668,7 +674,7 @@ static int summary_cb(void *ud, const char *path, const struct stat *st)
 		if (r < 0 || (r = wbuf_put_u32(&s->e->out, 0)) < 0)
 			return r;
 	}
-	r = msg_put_entry(&s->e->out, kind, path, st->st_mode & 07777,
+	r = msg_put_entry(&s->e->out, kind, path, st->st_mode & 0777,
 			  kind == ENTRY_FILE ? (uint64_t)st->st_size : 0,
 			  (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec);
 	if (r < 0)

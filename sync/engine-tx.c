@@ -29,6 +29,15 @@ static uint64_t st_mtime_ns(const struct stat *st)
 
 /* --- the model of the peer ----------------------------------------------------------- */
 
+/* The mode the peer stores for a local file or directory: permission bits
+ * only (setuid, setgid and sticky never cross), plus what a HELLO_F_READABLE
+ * receiver adds. Summaries report stored modes, so comparisons use this. */
+static uint32_t want_mode(const struct engine *e, const struct stat *st)
+{
+	return stored_mode(st->st_mode & 0777, S_ISDIR(st->st_mode),
+			   e->peer_flags & HELLO_F_READABLE);
+}
+
 static struct peer_entry *model_get(struct engine *e, const char *path)
 {
 	return strmap_get(e->model, path);
@@ -50,7 +59,7 @@ static int model_set(struct engine *e, const char *path, uint8_t kind, const str
 		}
 	}
 	pe->kind = kind;
-	pe->mode = st->st_mode & 07777;
+	pe->mode = want_mode(e, st);
 	pe->size = kind == ENTRY_FILE ? (uint64_t)st->st_size : 0;
 	pe->mtime = st_mtime_ns(st);
 	pe->dev = st->st_dev;
@@ -520,7 +529,7 @@ static int tx_path(struct engine *e, const char *path, bool force)
 	}
 	if (S_ISDIR(st.st_mode)) {
 		close(fd);
-		if (pe && pe->kind == ENTRY_DIR && pe->mode == (st.st_mode & 07777))
+		if (pe && pe->kind == ENTRY_DIR && pe->mode == want_mode(e, &st))
 			return 0;
 		r = msg_put_meta(&e->out, MSG_MKDIR, path, st.st_mode & 07777, st_mtime_ns(&st));
 		return r < 0 ? r : model_set(e, path, ENTRY_DIR, &st);
@@ -542,10 +551,10 @@ static int tx_path(struct engine *e, const char *path, bool force)
 	if (!force && pe && pe->kind == ENTRY_FILE && pe->size == (uint64_t)st.st_size &&
 	    pe->mtime == st_mtime_ns(&st)) {
 		close(fd);
-		if (pe->mode == (st.st_mode & 07777))
+		if (pe->mode == want_mode(e, &st))
 			return 0;
 		r = msg_put_meta(&e->out, MSG_SETATTR, path, st.st_mode & 07777, st_mtime_ns(&st));
-		pe->mode = st.st_mode & 07777;
+		pe->mode = want_mode(e, &st);
 		return r;
 	}
 	/* O_NONBLOCK was only for opening; reads of regular files ignore it. */
@@ -696,11 +705,11 @@ static int scan_cb(void *ud, const char *path, const struct stat *st)
 	pe = model_get(e, path);
 	if (pe) {
 		pe->gen = e->scan_gen;
-		if (S_ISDIR(st->st_mode) && pe->kind == ENTRY_DIR && pe->mode == (st->st_mode & 07777))
+		if (S_ISDIR(st->st_mode) && pe->kind == ENTRY_DIR && pe->mode == want_mode(e, st))
 			return 0;
 		if (S_ISREG(st->st_mode) && pe->kind == ENTRY_FILE &&
 		    pe->size == (uint64_t)st->st_size && pe->mtime == st_mtime_ns(st) &&
-		    pe->mode == (st->st_mode & 07777))
+		    pe->mode == want_mode(e, st))
 			return 0;
 	}
 	return tx_queue(e, WQ_PATH, path, NULL, 0);

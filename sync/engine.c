@@ -163,7 +163,9 @@ int engine_attach(struct engine *e, int fd)
 	e->peer_goodbye = false;
 	e->summary_total = 0;
 	e->st = ST_HELLO;
-	return msg_put_hello(&e->out, (uint8_t)e->cfg.role, e->cfg.name ? e->cfg.name : "");
+	e->peer_flags = 0;
+	return msg_put_hello(&e->out, (uint8_t)e->cfg.role, e->cfg.readable ? HELLO_F_READABLE : 0,
+			     e->cfg.name ? e->cfg.name : "");
 }
 
 /* Writes what is queued, waiting up to timeout_ms for the socket. */
@@ -245,7 +247,10 @@ static int engine_hello(struct engine *e, struct wbuf *b)
 		return engine_fatal(e, -EPROTO, NULL, "peer has our role (%s)",
 				    m.role == ROLE_HOST ? "host" : "enclave");
 	log_info("connected to %s '%s'", m.role == ROLE_HOST ? "host" : "enclave", m.name);
+	e->peer_flags = m.flags;
 	e->st = ST_SUMMARY;
+	if (e->cfg.hooks && e->cfg.hooks->connected)
+		e->cfg.hooks->connected(e->cfg.hooks_ud);
 	r = rx_send_summary(e);
 	if (r < 0)
 		return engine_fatal(e, r, NULL, "cannot summarize %s", e->root);
@@ -273,6 +278,38 @@ static int engine_summary(struct engine *e, struct wbuf *b)
 	}
 	r = wbuf_end(b);
 	return r < 0 ? engine_fatal(e, r, NULL, "trailing bytes in SUMMARY") : 0;
+}
+
+/* Which side may send each package and job message. */
+static bool app_sent_by(uint16_t type, enum role role)
+{
+	switch (type) {
+	case MSG_STATUS:
+	case MSG_PKG_STATE:
+	case MSG_RUN_REPLY:
+	case MSG_JOB_STATE:
+	case MSG_JOB_LOG: return role == ROLE_ENCLAVE;
+	case MSG_RUN:
+	case MSG_JOB_CANCEL: return role == ROLE_HOST;
+	}
+	return false;
+}
+
+static int engine_app(struct engine *e, const struct frame *f)
+{
+	enum role peer = e->cfg.role == ROLE_HOST ? ROLE_ENCLAVE : ROLE_HOST;
+	int r;
+
+	if (!app_sent_by(f->type, peer))
+		return engine_fatal(e, -EPROTO, NULL, "%s from the %s", msg_type_name(f->type),
+				    peer == ROLE_HOST ? "host" : "enclave");
+	if (!e->cfg.hooks || !e->cfg.hooks->message)
+		return engine_fatal(e, -EOPNOTSUPP, NULL, "%s: this peer runs no packages",
+				    msg_type_name(f->type));
+	r = e->cfg.hooks->message(e->cfg.hooks_ud, f);
+	if (r < 0)
+		return engine_fatal(e, r, NULL, "bad %s", msg_type_name(f->type));
+	return 0;
 }
 
 static int engine_dispatch(struct engine *e, const struct frame *f)
@@ -321,6 +358,8 @@ static int engine_dispatch(struct engine *e, const struct frame *f)
 		case MSG_BARRIER_ACK:
 			return tx_handle(e, f);
 		default:
+			if (f->type >= MSG_APP_FIRST)
+				return engine_app(e, f);
 			return rx_handle(e, f);
 		}
 		break;
@@ -468,4 +507,14 @@ int engine_path_changed(struct engine *e, const char *path)
 const struct engine_stats *engine_stats(const struct engine *e)
 {
 	return &e->stats;
+}
+
+struct wbuf *engine_out(struct engine *e)
+{
+	return &e->out;
+}
+
+int engine_rootfd(const struct engine *e)
+{
+	return e->rootfd;
 }

@@ -22,12 +22,29 @@
 
 #include "proto.h"
 
+/* What a daemon built on the engine (enclaved, enclave-fs) hears from it. */
+struct engine_hooks {
+	/* The conversation is established (HELLO received). */
+	void (*connected)(void *ud);
+	/* A package or job message (type >= MSG_APP_FIRST) from the peer; a
+	 * negative return is a protocol violation. */
+	int (*message)(void *ud, const struct frame *f);
+	/* A received file was renamed into place; a received path was removed
+	 * (a whole tree: path may be a directory); a received path was renamed. */
+	void (*committed)(void *ud, const char *path);
+	void (*removed)(void *ud, const char *path);
+	void (*renamed)(void *ud, const char *from, const char *to);
+};
+
 struct engine_config {
 	enum role role;
 	const char *root; /* the tree root; its owned subtrees are created if missing */
 	const char *name; /* sent in HELLO */
 	bool watch;       /* watch owned subtrees with inotify */
 	bool fsync;       /* fsync received files before they are renamed into place */
+	bool readable;    /* store received files readable by all (HELLO_F_READABLE) */
+	const struct engine_hooks *hooks;
+	void *hooks_ud;
 };
 
 struct engine_stats {
@@ -77,5 +94,10 @@ void engine_drain_watch(struct engine *e);
 int engine_path_changed(struct engine *e, const char *path);
 
 const struct engine_stats *engine_stats(const struct engine *e);
+
+/* The output queue, for package and job messages built with msg_put_*(). */
+struct wbuf *engine_out(struct engine *e);
+/* The root directory fd (owned by the engine). */
+int engine_rootfd(const struct engine *e);
 
 #endif

@@ -29,6 +29,13 @@ const char *msg_type_name(uint16_t type)
 	case MSG_SETATTR: return "SETATTR";
 	case MSG_BARRIER: return "BARRIER";
 	case MSG_BARRIER_ACK: return "BARRIER_ACK";
+	case MSG_STATUS: return "STATUS";
+	case MSG_PKG_STATE: return "PKG_STATE";
+	case MSG_RUN: return "RUN";
+	case MSG_RUN_REPLY: return "RUN_REPLY";
+	case MSG_JOB_STATE: return "JOB_STATE";
+	case MSG_JOB_LOG: return "JOB_LOG";
+	case MSG_JOB_CANCEL: return "JOB_CANCEL";
 	default: return NULL;
 	}
 }
@@ -98,11 +105,102 @@ int msg_decode_hello(struct wbuf *b, struct msg_hello *m)
 	int r;
 
 	if ((r = wbuf_get_u32(b, &m->magic)) < 0 || (r = wbuf_get_u16(b, &m->version)) < 0 ||
-	    (r = wbuf_get_u8(b, &m->role)) < 0 || (r = wbuf_get_str(b, m->name, sizeof(m->name))) < 0)
+	    (r = wbuf_get_u8(b, &m->role)) < 0 || (r = wbuf_get_u32(b, &m->flags)) < 0 ||
+	    (r = wbuf_get_str(b, m->name, sizeof(m->name))) < 0)
 		return r;
+	if (m->flags & ~HELLO_F_READABLE)
+		return -EINVAL;
 	if (m->role != ROLE_HOST && m->role != ROLE_ENCLAVE)
 		return -EINVAL;
 	return wbuf_end(b);
+}
+
+int msg_decode_status(struct wbuf *b, const uint8_t **json, size_t *len)
+{
+	int r = wbuf_get_bytes_peek(b, json, len, STATUS_MAX);
+
+	if (r < 0)
+		return r;
+	if (*len == 0 || memchr(*json, '\0', *len))
+		return -EINVAL;
+	return wbuf_end(b);
+}
+
+/* Package names are single path components (a file directly in encrypted/). */
+static int get_name(struct wbuf *b, char *out, size_t outsz)
+{
+	size_t off = b->off;
+	int r = wbuf_get_str(b, out, outsz);
+
+	if (r < 0)
+		return r;
+	if (path_check(out) < 0 || strchr(out, '/')) {
+		b->off = off;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int msg_decode_pkg_state(struct wbuf *b, struct msg_pkg_state *m)
+{
+	int r;
+
+	if ((r = get_name(b, m->name, sizeof(m->name))) < 0 || (r = wbuf_get_u8(b, &m->state)) < 0 ||
+	    (r = wbuf_get_u32(b, &m->err)) < 0 || (r = wbuf_get(b, m->digest, sizeof(m->digest))) < 0 ||
+	    (r = wbuf_get_str(b, m->text, sizeof(m->text))) < 0)
+		return r;
+	if (m->state < PKG_RECEIVED || m->state > PKG_REMOVED || m->err > 4095)
+		return -EINVAL;
+	return wbuf_end(b);
+}
+
+int msg_decode_run(struct wbuf *b, struct msg_run *m)
+{
+	int r;
+
+	if ((r = wbuf_get_u32(b, &m->req)) < 0 || (r = wbuf_get_str(b, m->line, sizeof(m->line))) < 0)
+		return r;
+	return wbuf_end(b);
+}
+
+int msg_decode_run_reply(struct wbuf *b, struct msg_run_reply *m)
+{
+	int r;
+
+	if ((r = wbuf_get_u32(b, &m->req)) < 0 || (r = wbuf_get_u32(b, &m->job)) < 0 ||
+	    (r = wbuf_get_u32(b, &m->err)) < 0 || (r = wbuf_get_str(b, m->text, sizeof(m->text))) < 0)
+		return r;
+	if (m->err > 4095 || (m->job == 0) == (m->err == 0))
+		return -EINVAL;
+	return wbuf_end(b);
+}
+
+int msg_decode_job_state(struct wbuf *b, struct msg_job_state *m)
+{
+	uint32_t code;
+	int r;
+
+	if ((r = wbuf_get_u32(b, &m->job)) < 0 || (r = wbuf_get_u8(b, &m->state)) < 0 ||
+	    (r = wbuf_get_u32(b, &code)) < 0 || (r = wbuf_get_str(b, m->text, sizeof(m->text))) < 0)
+		return r;
+	m->code = (int32_t)code;
+	if (m->job == 0 || m->state < JOB_RUNNING || m->state > JOB_FAILED)
+		return -EINVAL;
+	return wbuf_end(b);
+}
+
+int msg_decode_job_log(struct wbuf *b, struct msg_job_log *m)
+{
+	int r;
+
+	if ((r = wbuf_get_u32(b, &m->job)) < 0 || (r = wbuf_get_u8(b, &m->stream)) < 0)
+		return r;
+	m->len = wbuf_len(b);
+	if (m->job == 0 || (m->stream != 1 && m->stream != 2) || m->len == 0 || m->len > JOB_LOG_MAX)
+		return -EINVAL;
+	m->p = wbuf_ptr(b);
+	b->off = b->len;
+	return 0;
 }
 
 int msg_decode_error(struct wbuf *b, struct msg_error *m)
@@ -368,13 +466,79 @@ fail:                                                                           
 	msg_cancel((o), mark);                                                                    \
 	return r
 
-int msg_put_hello(struct wbuf *o, uint8_t role, const char *name)
+int msg_put_hello(struct wbuf *o, uint8_t role, uint32_t flags, const char *name)
 {
 	BEGIN(o, MSG_HELLO);
 	TRY(wbuf_put_u32(o, PROTO_MAGIC));
 	TRY(wbuf_put_u16(o, PROTO_VERSION));
 	TRY(wbuf_put_u8(o, role));
+	TRY(wbuf_put_u32(o, flags));
 	TRY(wbuf_put_str(o, name));
+	FINISH(o);
+}
+
+int msg_put_status(struct wbuf *o, const char *json, size_t len)
+{
+	BEGIN(o, MSG_STATUS);
+	TRY(wbuf_put_bytes(o, json, len));
+	FINISH(o);
+}
+
+int msg_put_pkg_state(struct wbuf *o, const char *name, uint8_t state, int err,
+		      const uint8_t digest[static 32], const char *text)
+{
+	char t[WIRE_TEXT_MAX + 1];
+
+	snprintf(t, sizeof(t), "%s", text ? text : "");
+	BEGIN(o, MSG_PKG_STATE);
+	TRY(wbuf_put_str(o, name));
+	TRY(wbuf_put_u8(o, state));
+	TRY(wbuf_put_u32(o, (uint32_t)(err < 0 ? -err : err)));
+	TRY(wbuf_put(o, digest, 32));
+	TRY(wbuf_put_str(o, t));
+	FINISH(o);
+}
+
+int msg_put_run(struct wbuf *o, uint32_t req, const char *line)
+{
+	BEGIN(o, MSG_RUN);
+	TRY(wbuf_put_u32(o, req));
+	TRY(wbuf_put_str(o, line));
+	FINISH(o);
+}
+
+int msg_put_run_reply(struct wbuf *o, uint32_t req, uint32_t job, int err, const char *text)
+{
+	char t[WIRE_TEXT_MAX + 1];
+
+	snprintf(t, sizeof(t), "%s", text ? text : "");
+	BEGIN(o, MSG_RUN_REPLY);
+	TRY(wbuf_put_u32(o, req));
+	TRY(wbuf_put_u32(o, job));
+	TRY(wbuf_put_u32(o, (uint32_t)(err < 0 ? -err : err)));
+	TRY(wbuf_put_str(o, t));
+	FINISH(o);
+}
+
+int msg_put_job_state(struct wbuf *o, uint32_t job, uint8_t state, int32_t code, const char *text)
+{
+	char t[WIRE_TEXT_MAX + 1];
+
+	snprintf(t, sizeof(t), "%s", text ? text : "");
+	BEGIN(o, MSG_JOB_STATE);
+	TRY(wbuf_put_u32(o, job));
+	TRY(wbuf_put_u8(o, state));
+	TRY(wbuf_put_u32(o, (uint32_t)code));
+	TRY(wbuf_put_str(o, t));
+	FINISH(o);
+}
+
+int msg_put_job_log(struct wbuf *o, uint32_t job, uint8_t stream, const void *p, size_t len)
+{
+	BEGIN(o, MSG_JOB_LOG);
+	TRY(wbuf_put_u32(o, job));
+	TRY(wbuf_put_u8(o, stream));
+	TRY(wbuf_put(o, p, len));
 	FINISH(o);
 }
 

@@ -49,6 +49,40 @@ enum msg_type {
 	MSG_SETATTR = 0x0033,
 	MSG_BARRIER = 0x0040,
 	MSG_BARRIER_ACK = 0x0041,
+	/* Packages and jobs (the enclave daemon and its clients). */
+	MSG_STATUS = 0x0050,
+	MSG_PKG_STATE = 0x0051,
+	MSG_RUN = 0x0052,
+	MSG_RUN_REPLY = 0x0053,
+	MSG_JOB_STATE = 0x0054,
+	MSG_JOB_LOG = 0x0055,
+	MSG_JOB_CANCEL = 0x0056,
+};
+
+#define MSG_APP_FIRST MSG_STATUS
+#define STATUS_MAX (64u * 1024)
+#define JOB_LOG_MAX (64u * 1024)
+#define RUN_LINE_MAX 65535
+
+/* HELLO flags */
+#define HELLO_F_READABLE 1u /* received files are stored readable by all (mode | 0444, dirs | 0555) */
+
+enum pkg_state {
+	PKG_RECEIVED = 1,
+	PKG_VERIFIED = 2,
+	PKG_READY = 3,
+	PKG_FAILED = 4,
+	PKG_REMOVED = 5,
+};
+
+enum job_state {
+	JOB_RUNNING = 1,
+	JOB_EXITED = 2,    /* code: exit status */
+	JOB_KILLED = 3,    /* code: signal */
+	JOB_TIMEOUT = 4,
+	JOB_CANCELLED = 5,
+	JOB_FAILED = 6,    /* could not start; code: errno */
+	JOB_LOST = 7,      /* the enclave went away (host side only) */
 };
 
 enum role { ROLE_HOST = 1, ROLE_ENCLAVE = 2 };
@@ -71,6 +105,7 @@ struct msg_hello {
 	uint32_t magic;
 	uint16_t version;
 	uint8_t role;
+	uint32_t flags;
 	char name[WIRE_NAME_MAX + 1];
 };
 
@@ -134,7 +169,46 @@ struct msg_meta { /* MKDIR, REMOVE, SETATTR, RENAME */
 	char to[WIRE_PATH_MAX + 1];
 };
 
+struct msg_pkg_state {
+	uint8_t state;
+	uint32_t err;
+	uint8_t digest[32];
+	char name[WIRE_NAME_MAX * 4 + 1];
+	char text[WIRE_TEXT_MAX + 1];
+};
+
+struct msg_run {
+	uint32_t req;
+	char line[RUN_LINE_MAX + 1];
+};
+
+struct msg_run_reply {
+	uint32_t req, job, err;
+	char text[WIRE_TEXT_MAX + 1];
+};
+
+struct msg_job_state {
+	uint32_t job;
+	uint8_t state;
+	int32_t code;
+	char text[WIRE_TEXT_MAX + 1];
+};
+
+struct msg_job_log {
+	uint32_t job;
+	uint8_t stream; /* 1 stdout, 2 stderr */
+	const uint8_t *p;
+	size_t len;
+};
+
 int msg_decode_hello(struct wbuf *b, struct msg_hello *m);
+/* STATUS: a JSON object of at most STATUS_MAX bytes (*json borrows the frame, not NUL-terminated). */
+int msg_decode_status(struct wbuf *b, const uint8_t **json, size_t *len);
+int msg_decode_pkg_state(struct wbuf *b, struct msg_pkg_state *m);
+int msg_decode_run(struct wbuf *b, struct msg_run *m);
+int msg_decode_run_reply(struct wbuf *b, struct msg_run_reply *m);
+int msg_decode_job_state(struct wbuf *b, struct msg_job_state *m);
+int msg_decode_job_log(struct wbuf *b, struct msg_job_log *m);
 int msg_decode_error(struct wbuf *b, struct msg_error *m);
 /* SUMMARY: msg_decode_summary() checks the count, then msg_decode_entry() is
  * called count times, then wbuf_end(). */
@@ -155,7 +229,14 @@ int msg_decode_mkdir(struct wbuf *b, struct msg_meta *m);   /* also SETATTR */
 int msg_decode_rename(struct wbuf *b, struct msg_meta *m);
 int msg_decode_remove(struct wbuf *b, struct msg_meta *m);
 
-int msg_put_hello(struct wbuf *o, uint8_t role, const char *name);
+int msg_put_hello(struct wbuf *o, uint8_t role, uint32_t flags, const char *name);
+int msg_put_status(struct wbuf *o, const char *json, size_t len);
+int msg_put_pkg_state(struct wbuf *o, const char *name, uint8_t state, int err,
+		      const uint8_t digest[static 32], const char *text);
+int msg_put_run(struct wbuf *o, uint32_t req, const char *line);
+int msg_put_run_reply(struct wbuf *o, uint32_t req, uint32_t job, int err, const char *text);
+int msg_put_job_state(struct wbuf *o, uint32_t job, uint8_t state, int32_t code, const char *text);
+int msg_put_job_log(struct wbuf *o, uint32_t job, uint8_t stream, const void *p, size_t len);
 int msg_put_error(struct wbuf *o, int err, bool fatal, const char *path, const char *text);
 int msg_put_empty(struct wbuf *o, uint16_t type);
 int msg_put_u32(struct wbuf *o, uint16_t type, uint32_t v);

@@ -340,7 +340,7 @@ static void peer_start(struct peer *p, enum stage s)
 
 	if (s == STAGE_HELLO)
 		return;
-	ck_assert_int_eq(msg_put_hello(&p->out, ROLE_HOST, "fake-host"), 0);
+	ck_assert_int_eq(msg_put_hello(&p->out, ROLE_HOST, 0, "fake-host"), 0);
 	b = peer_expect(p, MSG_HELLO);
 	ck_assert_int_eq(msg_decode_hello(&b, &h), 0);
 	ck_assert_uint_eq(h.magic, PROTO_MAGIC);
@@ -711,6 +711,7 @@ static void put_hello_raw(struct wbuf *o, uint32_t magic, uint16_t version, uint
 	ck_assert_int_eq(wbuf_put_u32(o, magic), 0);
 	ck_assert_int_eq(wbuf_put_u16(o, version), 0);
 	ck_assert_int_eq(wbuf_put_u8(o, role), 0);
+	ck_assert_int_eq(wbuf_put_u32(o, 0), 0); /* flags */
 	ck_assert_int_eq(wbuf_put_str(o, name), 0);
 	ck_assert_int_eq(msg_finish(o, mark), 0);
 }
@@ -929,7 +930,7 @@ static const struct {
 	{ UINT32_MAX, MSG_FILE_BEGIN, 0, EMSGSIZE },
 	{ 4, 0x7777, 0, ENOTSUP },
 	{ 0, 0x0000, 0, ENOTSUP },
-	{ 0, 0x0050, 0, ENOTSUP },
+	{ 0, 0x00ff, 0, ENOTSUP },
 	{ 8, MSG_BARRIER, 1, EPROTO },
 	{ 8, MSG_BARRIER, 0x8000, EPROTO },
 };
@@ -991,7 +992,7 @@ static void b_summary_end3(struct wbuf *o)
 
 static void b_hello(struct wbuf *o)
 {
-	ck_assert_int_eq(msg_put_hello(o, ROLE_HOST, "again"), 0);
+	ck_assert_int_eq(msg_put_hello(o, ROLE_HOST, 0, "again"), 0);
 }
 
 static void b_summary_own(struct wbuf *o)
@@ -1611,7 +1612,7 @@ START_TEST(test_error_mid_transfer)
 		ck_assert_int_eq(msg_put_data(&o, 1, 2, data + c.off[2], c.len[2]), 0);
 		break;
 	case 1: put_raw_header(&o, 0, 0x7777, 0); break;
-	case 2: ck_assert_int_eq(msg_put_hello(&o, ROLE_HOST, "x"), 0); break;
+	case 2: ck_assert_int_eq(msg_put_hello(&o, ROLE_HOST, 0, "x"), 0); break;
 	case 3: break; /* the host vanishes */
 	}
 	peer_send(p, &o);

@@ -83,7 +83,7 @@ START_TEST(test_roundtrips)
 	memset(hash.b, 0xab, sizeof(hash.b));
 	wbuf_init(&o, 1 << 20);
 
-	ck_assert_int_eq(msg_put_hello(&o, ROLE_HOST, "host-1"), 0);
+	ck_assert_int_eq(msg_put_hello(&o, ROLE_HOST, 0, "host-1"), 0);
 	b = one_frame(&o, MSG_HELLO);
 	ck_assert_int_eq(msg_decode_hello(&b, &h), 0);
 	ck_assert_uint_eq(h.magic, PROTO_MAGIC);
@@ -286,7 +286,7 @@ START_TEST(test_truncated_and_trailing)
 	struct frame f;
 
 	wbuf_init(&o, 1 << 20);
-	ck_assert_int_eq(msg_put_hello(&o, ROLE_ENCLAVE, "e"), 0);
+	ck_assert_int_eq(msg_put_hello(&o, ROLE_ENCLAVE, 0, "e"), 0);
 	ck_assert_int_eq(msg_put_error(&o, EIO, false, "", "x"), 0);
 	ck_assert_int_eq(msg_put_file_begin(&o, 1, "dataset/f", 0600, 1, 1), 0);
 	ck_assert_int_eq(msg_put_file_end(&o, 1, 1, &h), 0);
@@ -362,7 +362,7 @@ START_TEST(test_hostile_fields)
 
 	/* Unknown role. */
 	wbuf_clear(&o);
-	ck_assert_int_eq(msg_put_hello(&o, 3, "x"), 0);
+	ck_assert_int_eq(msg_put_hello(&o, 3, 0, "x"), 0);
 	b = one_frame(&o, MSG_HELLO);
 	ck_assert_int_eq(msg_decode_hello(&b, &hello), -EINVAL);
 
