@@ -407,7 +407,10 @@ static int rx_commit(struct engine *e, struct rx_file *f)
 	e->stats.files_received++;
 	e->stats.file_bytes_received += f->size;
 	log_debug("received %s (%llu bytes)", f->path, (unsigned long long)f->size);
-	return msg_put_ack(&e->out, f->id, 0, "");
+	r = msg_put_ack(&e->out, f->id, 0, "");
+	if (e->cfg.hooks && e->cfg.hooks->committed)
+		e->cfg.hooks->committed(e->cfg.hooks_ud, f->path);
+	return r;
 
 failed:
 	e->stats.errors++;
@@ -475,6 +478,8 @@ static int rx_apply_meta(struct engine *e, struct rx_op *op)
 		if (r < 0 && r != -ENOENT)
 			rx_report(e, r, op->path, "cannot remove");
 		chunk_index_forget(e->ix, op->path);
+		if (e->cfg.hooks && e->cfg.hooks->removed)
+			e->cfg.hooks->removed(e->cfg.hooks_ud, op->path);
 		return 0;
 	case MSG_RENAME:
 		dirfd = path_open_parent(e->rootfd, op->path, false, &base);
@@ -490,6 +495,8 @@ static int rx_apply_meta(struct engine *e, struct rx_op *op)
 			close(todir);
 		if (r == 0) {
 			(void)chunk_index_rename(e->ix, op->path, op->to);
+			if (e->cfg.hooks && e->cfg.hooks->renamed)
+				e->cfg.hooks->renamed(e->cfg.hooks_ud, op->path, op->to);
 		} else {
 			/* The sender resends the target in full. */
 			log_debug("rename %s -> %s: %s; asking for %s", op->path, op->to,
