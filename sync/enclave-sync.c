@@ -32,9 +32,25 @@ enum exit_code {
 };
 
 struct opts {
-	const char *connect, *listen, *dir;
+	const char *connect, *listen, *dir, *run;
 	bool once, stats;
 };
+
+/* --run: the job this client started and how it ended. */
+enum run_phase { RUN_SYNCING, RUN_STARTING, RUN_RUNNING, RUN_DONE };
+
+struct runner {
+	const char *line;
+	enum run_phase phase;
+	uint32_t job;
+	int exit_code;
+	bool cancel_sent;
+	struct engine *e;
+};
+
+#define RUN_EXIT_TIMEOUT 124
+#define RUN_EXIT_REFUSED 125
+#define RUN_EXIT_FAILED 255
 
 static void usage(FILE *f)
 {
@@ -50,6 +66,10 @@ static void usage(FILE *f)
 		"                      after a disconnect\n"
 		"  -l, --listen ADDR   enclave role: accept one host at a time\n"
 		"  -1, --once          with --connect: one pass both ways, then exit\n"
+		"  -r, --run LINE      with --connect: one pass, then run the job line\n"
+		"                      'PACKAGE [ENTRY] [ARG...]' in the enclave, stream its\n"
+		"                      stdout and stderr, bring DIR/output up to date and exit\n"
+		"                      with the job's status\n"
 		"  -s, --stats         print transfer statistics at exit\n"
 		"  -v, --verbose       more log output (repeat for debug)\n"
 		"  -h, --help          this text\n"
@@ -57,7 +77,10 @@ static void usage(FILE *f)
 		"\n"
 		"Exit status: 0 success; 1 some files could not be transferred (each is\n"
 		"reported with its path and reason); 2 usage error; 3 could not connect or\n"
-		"listen, or the connection was lost during --once; 4 protocol violation.\n");
+		"listen, or the connection was lost during --once; 4 protocol violation.\n"
+		"With --run: the job's exit status; 128+N if a signal N killed it; 124 if it\n"
+		"timed out; 125 if the enclave refused or could not start it (its message is\n"
+		"printed); 255 if the connection failed or was lost. SIGINT cancels the job.\n");
 }
 
 static double now_s(void)
@@ -130,6 +153,82 @@ static int signals_fd(void)
 	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
+static int run_message(void *ud, const struct frame *f)
+{
+	struct runner *rn = ud;
+	struct wbuf b = f->body;
+	union {
+		struct msg_run_reply rr;
+		struct msg_job_state js;
+		struct msg_job_log jl;
+		struct msg_pkg_state ps;
+	} *m = malloc(sizeof(*m));
+	const uint8_t *json;
+	size_t len;
+	int r = -ENOMEM;
+
+	if (!m)
+		return r;
+	switch (f->type) {
+	case MSG_STATUS:
+		r = msg_decode_status(&b, &json, &len);
+		if (r == 0)
+			log_info("enclave status: %.*s", (int)len, (const char *)json);
+		break;
+	case MSG_PKG_STATE:
+		r = msg_decode_pkg_state(&b, &m->ps);
+		if (r == 0 && m->ps.state == PKG_FAILED)
+			log_warn("package %s: %s (%s)", m->ps.name, m->ps.text, strerror((int)m->ps.err));
+		else if (r == 0)
+			log_info("package %s: %s", m->ps.name, m->ps.text);
+		break;
+	case MSG_RUN_REPLY:
+		r = msg_decode_run_reply(&b, &m->rr);
+		if (r < 0 || rn->phase != RUN_STARTING || m->rr.req != 1) {
+			r = r < 0 ? r : -EPROTO;
+			break;
+		}
+		if (m->rr.err) {
+			fprintf(stderr, "enclave-sync: %s: %s (%s)\n", rn->line, m->rr.text,
+				strerror((int)m->rr.err));
+			rn->exit_code = RUN_EXIT_REFUSED;
+			rn->phase = RUN_DONE;
+		} else {
+			rn->job = m->rr.job;
+			rn->phase = RUN_RUNNING;
+			log_info("job %u started", rn->job);
+		}
+		break;
+	case MSG_JOB_LOG:
+		r = msg_decode_job_log(&b, &m->jl);
+		if (r == 0 && m->jl.job == rn->job)
+			(void)io_write_all(m->jl.stream == 1 ? STDOUT_FILENO : STDERR_FILENO, m->jl.p,
+					   m->jl.len);
+		break;
+	case MSG_JOB_STATE:
+		r = msg_decode_job_state(&b, &m->js);
+		if (r < 0 || m->js.job != rn->job || m->js.state == JOB_RUNNING)
+			break;
+		switch (m->js.state) {
+		case JOB_EXITED: rn->exit_code = m->js.code & 0xff; break;
+		case JOB_KILLED: rn->exit_code = 128 + (m->js.code & 0x7f); break;
+		case JOB_TIMEOUT: rn->exit_code = RUN_EXIT_TIMEOUT; break;
+		case JOB_CANCELLED: rn->exit_code = 128 + SIGINT; break;
+		default: rn->exit_code = RUN_EXIT_REFUSED; break;
+		}
+		if (m->js.state != JOB_EXITED)
+			fprintf(stderr, "enclave-sync: job %u %s\n", rn->job, m->js.text);
+		rn->phase = RUN_DONE;
+		break;
+	default:
+		r = -EPROTO;
+	}
+	free(m);
+	return r;
+}
+
+static const struct engine_hooks run_hooks = { .message = run_message };
+
 /* Reads one pending signal: true for SIGINT/SIGTERM. A SIGUSR1 while not
  * connected has nothing to synchronize and is dropped. */
 static bool stop_signal(int sigfd)
@@ -169,7 +268,7 @@ static void sync_point_check(struct engine *e, struct sync_points *sp)
 /* Runs the engine on its connection until it ends, a signal arrives, or
  * (stop_when_done) both initial passes are complete. */
 static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_progress,
-		 double start, bool *signalled)
+		 double start, bool *signalled, struct runner *rn)
 {
 	struct sync_points sp = { 0 };
 	double last = now_s();
@@ -189,6 +288,10 @@ static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_pro
 
 			if (read(sigfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo == SIGUSR1) {
 				sync_point_request(e, &sp);
+			} else if (rn && rn->phase == RUN_RUNNING && !rn->cancel_sent) {
+				/* The first interrupt cancels the job; its end is awaited. */
+				(void)msg_put_u32(engine_out(e), MSG_JOB_CANCEL, rn->job);
+				rn->cancel_sent = true;
 			} else {
 				*signalled = true;
 				return 0;
@@ -200,8 +303,15 @@ static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_pro
 			progress(engine_stats(e), start, &last);
 		if (r < 0)
 			return r;
+		if (rn && rn->phase == RUN_DONE)
+			return 0;
 		if (engine_initial_done(e)) {
-			if (stop_when_done)
+			if (rn && rn->phase == RUN_SYNCING) {
+				(void)msg_put_run(engine_out(e), 1, rn->line);
+				rn->phase = RUN_STARTING;
+				continue;
+			}
+			if (stop_when_done && !rn)
 				return 0;
 			if (!announced)
 				log_msg(LOG_NOTICE, "in sync");
@@ -212,9 +322,11 @@ static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_pro
 
 static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 {
+	struct runner rn = { .line = o->run, .exit_code = RUN_EXIT_FAILED };
 	struct engine_config cfg = { .role = ROLE_HOST, .root = o->dir, .name = "enclave-sync",
-				     .watch = !o->once, .fsync = true };
-	bool tty = isatty(STDERR_FILENO), signalled = false;
+				     .watch = !o->once, .fsync = true,
+				     .hooks = o->run ? &run_hooks : NULL, .hooks_ud = &rn };
+	bool tty = isatty(STDERR_FILENO) && !o->run, signalled = false;
 	double start = now_s();
 	struct engine *e;
 	int backoff_ms = 100, code = EXIT_OK, r;
@@ -231,7 +343,7 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 			backoff_ms = 100;
 			r = engine_attach(e, fd);
 			if (r == 0)
-				r = serve(e, sigfd, o->once, tty, start, &signalled);
+				r = serve(e, sigfd, o->once, tty, start, &signalled, o->run ? &rn : NULL);
 			if (r == 0 && (signalled || o->once))
 				(void)engine_goodbye(e);
 		} else {
@@ -262,6 +374,8 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 		print_stats(engine_stats(e), now_s() - start);
 	if (code == EXIT_OK && engine_stats(e)->errors)
 		code = EXIT_PARTIAL;
+	if (o->run)
+		code = rn.phase == RUN_DONE ? rn.exit_code : RUN_EXIT_FAILED;
 	engine_free(e);
 	return code;
 }
@@ -316,7 +430,7 @@ static int run_listen(const struct opts *o, const struct addr *a, int sigfd)
 		}
 		r = engine_attach(e, fd);
 		if (r == 0)
-			r = serve(e, sigfd, false, false, start, &signalled);
+			r = serve(e, sigfd, false, false, start, &signalled, NULL);
 		if (r < 0 && r != -ESHUTDOWN)
 			log_info("connection ended: %s", strerror(-r));
 		engine_detach(e);
@@ -336,6 +450,7 @@ int main(int argc, char **argv)
 		{ "connect", required_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "once", no_argument, NULL, '1' },
+		{ "run", required_argument, NULL, 'r' },
 		{ "stats", no_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -349,8 +464,9 @@ int main(int argc, char **argv)
 	int c, sigfd;
 
 	log_setup("enclave-sync", LOG_NOTICE, false);
-	while ((c = getopt_long(argc, argv, "c:l:1svhV", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:l:1r:svhV", lopts, NULL)) != -1) {
 		switch (c) {
+		case 'r': o.run = optarg; o.once = true; break;
 		case 'c': o.connect = optarg; break;
 		case 'l': o.listen = optarg; break;
 		case '1': o.once = true; break;
@@ -361,7 +477,8 @@ int main(int argc, char **argv)
 		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
-	if (optind != argc - 1 || !!o.connect == !!o.listen || (o.once && o.listen)) {
+	if (optind != argc - 1 || !!o.connect == !!o.listen || (o.once && o.listen) ||
+	    (o.run && strlen(o.run) > RUN_LINE_MAX)) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}

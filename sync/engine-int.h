@@ -112,6 +112,7 @@ struct tx_cur {
 
 struct wq_item {
 	enum wq_kind kind;
+	bool overlap;            /* may start while the same path is still in flight */
 	char *path, *to;
 	uint64_t seq;
 	struct wq_item *next;
@@ -160,6 +161,7 @@ struct engine {
 	struct wq_item *wq_head, *wq_tail;
 	struct strmap *queued;   /* paths with a WQ_PATH pending */
 	struct strmap *inflight; /* path -> struct tx_file being sent */
+	struct strmap *appended; /* paths streamed with APPEND since their last transfer */
 	struct strmap *skipped;  /* non-regular files already reported */
 	struct tx_cur cur;
 	struct tx_file *tx_ids[ID_BUCKETS];
@@ -201,6 +203,9 @@ int tx_summary_entry(struct engine *e, const struct msg_entry *m);
 void tx_reset(struct engine *e);
 bool tx_idle(const struct engine *e);
 int tx_queue(struct engine *e, enum wq_kind kind, const char *path, const char *to, uint64_t seq);
+/* Before a barrier: changes waiting on in-flight transfers, and files that
+ * were only appended to, are queued so that the barrier covers them. */
+int tx_before_barrier(struct engine *e);
 void tx_watch_event(const struct watch_event *ev, void *ud);
 
 #endif

@@ -175,7 +175,16 @@ static void wq_free(struct wq_item *w)
 	free(w);
 }
 
+static int tx_queue_item(struct engine *e, enum wq_kind kind, const char *path, const char *to,
+			 uint64_t seq, bool overlap);
+
 int tx_queue(struct engine *e, enum wq_kind kind, const char *path, const char *to, uint64_t seq)
+{
+	return tx_queue_item(e, kind, path, to, seq, false);
+}
+
+static int tx_queue_item(struct engine *e, enum wq_kind kind, const char *path, const char *to,
+			 uint64_t seq, bool overlap)
 {
 	struct wq_item *w;
 	bool by_path = kind == WQ_PATH || kind == WQ_CHANGED || kind == WQ_APPEND;
@@ -185,6 +194,7 @@ int tx_queue(struct engine *e, enum wq_kind kind, const char *path, const char *
 	if (by_path && (w = strmap_get(e->queued, path))) {
 		if (kind == WQ_CHANGED || (kind == WQ_PATH && w->kind == WQ_APPEND))
 			w->kind = kind;
+		w->overlap |= overlap;
 		return 0;
 	}
 	w = calloc(1, sizeof(*w));
@@ -194,6 +204,7 @@ int tx_queue(struct engine *e, enum wq_kind kind, const char *path, const char *
 	}
 	w->kind = kind;
 	w->seq = seq;
+	w->overlap = overlap;
 	if (by_path && strmap_put(e->queued, path, w, NULL) < 0) {
 		wq_free(w);
 		return -ENOMEM;
@@ -293,6 +304,8 @@ void tx_reset(struct engine *e)
 			tx_file_drop(e, e->tx_ids[i]);
 	while ((w = wq_pop(e)))
 		wq_free(w);
+	while (strmap_next(e->appended, &(size_t){ 0 }, &k, &v))
+		strmap_del(e->appended, k);
 	while (strmap_next(e->model, &pos, &k, &v))
 		free(strmap_del(e->model, k));
 	e->initial_seq = 0;
@@ -305,6 +318,15 @@ bool tx_idle(const struct engine *e)
 }
 
 /* --- producing --------------------------------------------------------------------- */
+
+static const char *special_kind(mode_t mode)
+{
+	return S_ISLNK(mode)	? "symbolic link" :
+	       S_ISFIFO(mode)	? "fifo" :
+	       S_ISSOCK(mode)	? "socket" :
+	       S_ISCHR(mode) || S_ISBLK(mode) ? "device" :
+					  "not a regular file";
+}
 
 static void report_skip(struct engine *e, const char *path, const char *why)
 {
@@ -509,18 +531,25 @@ static int tx_start_file(struct engine *e, const char *path, int fd, const struc
 /* Looks at one path of ours and sends what the peer lacks of it. With
  * force (a change notification named it) the contents are always compared;
  * the peer's dedup keeps that cheap. */
-static int tx_path(struct engine *e, const char *path, bool force)
+static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 {
 	struct peer_entry *pe = model_get(e, path);
 	struct tx_file *fl;
 	struct stat st;
 	int fd, r;
 
-	fd = path_openat(e->rootfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0);
+	/* Looked at through O_PATH first: opening a device or fifo for reading
+	 * could have effects. */
+	fd = path_openat(e->rootfd, path, O_PATH | O_CLOEXEC, 0);
 	if (fd == -ELOOP)
 		report_skip(e, path, "symbolic link");
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		safe_close(fd);
+	if (fd >= 0 && fstat(fd, &st) < 0)
+		fd = safe_close(fd);
+	if (fd >= 0 && !S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+		report_skip(e, path, special_kind(st.st_mode));
+		fd = safe_close(fd);
+	}
+	if (fd < 0) {
 		if (pe || strmap_get(e->inflight, path)) {
 			model_remove(e, path);
 			return msg_put_meta(&e->out, MSG_REMOVE, path, 0, 0);
@@ -534,21 +563,22 @@ static int tx_path(struct engine *e, const char *path, bool force)
 		r = msg_put_meta(&e->out, MSG_MKDIR, path, st.st_mode & 07777, st_mtime_ns(&st));
 		return r < 0 ? r : model_set(e, path, ENTRY_DIR, &st);
 	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		report_skip(e, path, S_ISFIFO(st.st_mode) ? "fifo" :
-				     S_ISSOCK(st.st_mode) ? "socket" : "device");
+	close(fd);
+	fd = path_openat(e->rootfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		/* Replaced while we looked: its own notification follows. */
+		safe_close(fd);
 		return 0;
 	}
 	fl = strmap_get(e->inflight, path);
-	if (fl) {
+	if (fl && !overlap) {
 		close(fd);
 		if (force || fl->st.st_ino != st.st_ino || fl->st.st_size != st.st_size ||
 		    st_mtime_ns(&fl->st) != st_mtime_ns(&st) || fl->st.st_mode != st.st_mode)
 			fl->requeue = WQ_CHANGED;
 		return 0;
 	}
-	if (!force && pe && pe->kind == ENTRY_FILE && pe->size == (uint64_t)st.st_size &&
+	if (!force && !fl && pe && pe->kind == ENTRY_FILE && pe->size == (uint64_t)st.st_size &&
 	    pe->mtime == st_mtime_ns(&st)) {
 		close(fd);
 		if (pe->mode == want_mode(e, &st))
@@ -572,20 +602,22 @@ static int tx_append(struct engine *e, struct wq_item *w)
 	struct stat st;
 	int fd, r = 0;
 
-	if (fl) {
+	if (fl && !w->overlap) {
 		if (fl->requeue != WQ_CHANGED)
 			fl->requeue = WQ_APPEND;
 		return 0;
 	}
+	if (fl)
+		return tx_path(e, w->path, true, true);
 	if (!pe || pe->kind != ENTRY_FILE || pe->ino == 0 || !pe->fp)
-		return tx_path(e, w->path, true);
+		return tx_path(e, w->path, true, w->overlap);
 	fd = path_openat(e->rootfd, w->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != pe->ino ||
 	    st.st_dev != pe->dev || (uint64_t)st.st_size < pe->size ||
 	    file_fingerprint(fd, pe->size, &head, &tail) < 0 || head != pe->fp_head ||
 	    tail != pe->fp_tail) {
 		safe_close(fd);
-		return tx_path(e, w->path, true);
+		return tx_path(e, w->path, true, w->overlap);
 	}
 	while (pe->size < (uint64_t)st.st_size && sent < STEP_BYTES) {
 		size_t want = (size_t)MIN((uint64_t)APPEND_MAX, (uint64_t)st.st_size - pe->size);
@@ -599,6 +631,7 @@ static int tx_append(struct engine *e, struct wq_item *w)
 		pe->size += (uint64_t)n;
 		pe->mtime = st_mtime_ns(&st);
 		sent += (uint64_t)n;
+		(void)strmap_put(e->appended, w->path, (void *)1, NULL);
 		e->stats.file_bytes_sent += (uint64_t)n;
 	}
 	if (file_fingerprint(fd, pe->size, &pe->fp_head, &pe->fp_tail) < 0)
@@ -628,11 +661,11 @@ static int tx_item(struct engine *e, struct wq_item *w)
 	switch (w->kind) {
 	case WQ_PATH:
 	case WQ_CHANGED:
-		return tx_path(e, w->path, w->kind == WQ_CHANGED);
+		return tx_path(e, w->path, w->kind == WQ_CHANGED, w->overlap);
 	case WQ_APPEND:
 		return tx_append(e, w);
 	case WQ_TREE:
-		r = tx_path(e, w->path, false);
+		r = tx_path(e, w->path, false, false);
 		if (r < 0)
 			return r;
 		if (fstatat(e->rootfd, w->path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
@@ -699,7 +732,7 @@ static int scan_cb(void *ud, const char *path, const struct stat *st)
 		return 0;
 	}
 	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode)) {
-		report_skip(e, path, S_ISLNK(st->st_mode) ? "symbolic link" : "not a regular file");
+		report_skip(e, path, special_kind(st->st_mode));
 		return 0;
 	}
 	pe = model_get(e, path);
@@ -782,7 +815,8 @@ void tx_watch_event(const struct watch_event *ev, void *ud)
 	switch (ev->kind) {
 	case WATCH_FILE_CHANGED: r = tx_queue(e, WQ_CHANGED, ev->path, NULL, 0); break;
 	case WATCH_DIR_ADDED:
-	case WATCH_DIR_CHANGED: r = tx_queue(e, WQ_PATH, ev->path, NULL, 0); break;
+	case WATCH_DIR_CHANGED:
+	case WATCH_SPECIAL: r = tx_queue(e, WQ_PATH, ev->path, NULL, 0); break;
 	case WATCH_FILE_GROWING: r = tx_queue(e, WQ_APPEND, ev->path, NULL, 0); break;
 	case WATCH_REMOVED: r = tx_queue(e, WQ_REMOVE, ev->path, NULL, 0); break;
 	case WATCH_MOVED: r = tx_queue(e, WQ_RENAME, ev->path, ev->to, 0); break;
@@ -793,6 +827,32 @@ void tx_watch_event(const struct watch_event *ev, void *ud)
 	}
 	if (r < 0)
 		log_errno(r, "cannot queue a change of %s", ev->path ? ev->path : e->root);
+}
+
+int tx_before_barrier(struct engine *e)
+{
+	size_t pos = 0;
+	const char *k;
+	void *v;
+	int r = 0;
+
+	/* Work already queued must not wait for acknowledgements either. */
+	for (struct wq_item *w = e->wq_head; w; w = w->next)
+		w->overlap = true;
+
+	while (r == 0 && strmap_next(e->inflight, &pos, &k, &v)) {
+		struct tx_file *f = v;
+		if (f->requeue == WQ_NONE)
+			continue;
+		f->requeue = WQ_NONE;
+		r = tx_queue_item(e, WQ_CHANGED, k, NULL, 0, true);
+	}
+	pos = 0;
+	while (r == 0 && strmap_next(e->appended, &pos, &k, &v))
+		r = tx_queue_item(e, WQ_CHANGED, k, NULL, 0, true);
+	while (r == 0 && strmap_next(e->appended, &(size_t){ 0 }, &k, &v))
+		strmap_del(e->appended, k);
+	return r;
 }
 
 /* --- what the peer says about our transfers --------------------------------------------- */
@@ -891,6 +951,8 @@ static int tx_ack(struct engine *e, struct wbuf *b)
 		if (r < 0)
 			return engine_fatal(e, r, f->path, "out of memory");
 		pe = model_get(e, f->path);
+		if (strmap_get(e->inflight, f->path) == f)
+			strmap_del(e->appended, f->path);
 		pe->fp = true;
 		pe->fp_head = f->fp_head;
 		pe->fp_tail = f->fp_tail;

@@ -110,10 +110,11 @@ int engine_new(const struct engine_config *cfg, struct engine **out)
 	e->model = strmap_new();
 	e->queued = strmap_new();
 	e->inflight = strmap_new();
+	e->appended = strmap_new();
 	e->skipped = strmap_new();
 	e->cur.buf = malloc(READ_BUF);
 	e->cur.hs = hash_stream_new();
-	if (!e->ix || !e->model || !e->queued || !e->inflight || !e->skipped || !e->cur.buf ||
+	if (!e->ix || !e->model || !e->queued || !e->inflight || !e->appended || !e->skipped || !e->cur.buf ||
 	    !e->cur.hs) {
 		r = -ENOMEM;
 		goto fail;
@@ -140,6 +141,7 @@ void engine_free(struct engine *e)
 	strmap_free(e->model, free);
 	strmap_free(e->queued, NULL);
 	strmap_free(e->inflight, NULL);
+	strmap_free(e->appended, NULL);
 	strmap_free(e->skipped, NULL);
 	free(e->cur.buf);
 	hash_stream_free(e->cur.hs);
@@ -449,9 +451,13 @@ int engine_step(struct engine *e, const struct pollfd *fds, int n)
 
 int engine_barrier(struct engine *e, uint64_t *seq)
 {
-	uint64_t s = ++e->barrier_next;
-	int r = tx_queue(e, WQ_BARRIER, NULL, NULL, s);
+	uint64_t s;
+	int r = tx_before_barrier(e);
 
+	if (r < 0)
+		return r;
+	s = ++e->barrier_next;
+	r = tx_queue(e, WQ_BARRIER, NULL, NULL, s);
 	if (r < 0)
 		return r;
 	if (seq)

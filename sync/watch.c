@@ -106,6 +106,14 @@ static bool stat_regular(const struct watch *w, const char *rel, struct stat *st
 	       S_ISREG(st->st_mode);
 }
 
+static bool exists(const struct watch *w, const char *rel)
+{
+	char abs[PATH_MAX];
+	struct stat st;
+
+	return join(abs, sizeof(abs), w->root, rel) == 0 && lstat(abs, &st) == 0;
+}
+
 static bool is_regular(const struct watch *w, const char *rel)
 {
 	struct stat st;
@@ -361,6 +369,8 @@ static int moved_in(struct watch *w, const char *rel, bool is_dir, watch_cb cb, 
 	}
 	if (is_regular(w, rel))
 		emit(cb, ud, WATCH_FILE_CHANGED, false, rel, NULL);
+	else if (exists(w, rel))
+		emit(cb, ud, WATCH_SPECIAL, false, rel, NULL);
 	return 0;
 }
 
@@ -416,8 +426,10 @@ static int rename_pair(struct watch *w, const char *to, bool is_dir, bool to_ign
 		return 0;
 	}
 	if (!is_dir && !is_regular(w, to)) {
-		/* A symlink or special file: not reported under its new name. */
+		/* A symlink or special file: gone from its old name, and
+		 * whatever stood under the new one is replaced. */
 		emit(cb, ud, WATCH_REMOVED, false, from, NULL);
+		emit(cb, ud, WATCH_SPECIAL, false, to, NULL);
 		return 0;
 	}
 	if (is_dir)
@@ -511,8 +523,12 @@ static int handle(struct watch *w, const struct inotify_event *ev, watch_cb cb, 
 		 * link gets no close, so it is reported now. (A file linked in
 		 * from O_TMPFILE is indistinguishable from one being written and
 		 * is reported at its next change.) */
-		if (stat_regular(w, rel, &st) && st.st_nlink > 1)
-			emit(cb, ud, WATCH_FILE_CHANGED, false, rel, NULL);
+		if (stat_regular(w, rel, &st)) {
+			if (st.st_nlink > 1)
+				emit(cb, ud, WATCH_FILE_CHANGED, false, rel, NULL);
+		} else if (exists(w, rel)) {
+			emit(cb, ud, WATCH_SPECIAL, false, rel, NULL);
+		}
 	} else if ((ev->mask & (IN_CLOSE_WRITE | IN_ATTRIB)) && !is_dir) {
 		if (is_regular(w, rel))
 			emit(cb, ud, WATCH_FILE_CHANGED, false, rel, NULL);

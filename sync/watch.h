@@ -41,6 +41,10 @@ enum watch_kind {
 	WATCH_RESCAN,
 	/* A directory's attributes (mode, times) changed: path. */
 	WATCH_DIR_CHANGED,
+	/* path is now a symlink, fifo, socket or device (created, or renamed
+	 * into place, possibly over a regular file): not transferred, but
+	 * whatever the peer held under that name is stale. */
+	WATCH_SPECIAL,
 };
 
 struct watch_event {

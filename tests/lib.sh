@@ -71,16 +71,18 @@ test_require() {
 	esac
 }
 
+# Bodies run in a subshell, so cleanup commands and daemon pids are kept in
+# files the script itself reads back.
 test_when_finished() {
-	test_cleanup="{ $*
-	} ; $test_cleanup"
+	printf '{ %s\n} ; ' "$*" | cat - "$SCRATCH/.cleanup" >"$SCRATCH/.cleanup.new" 2>/dev/null
+	mv "$SCRATCH/.cleanup.new" "$SCRATCH/.cleanup"
 }
 
 test_expect_success() {
 	desc=$1
 	body=$2
 	test_count=$((test_count + 1))
-	test_cleanup=:
+	: >"$SCRATCH/.cleanup"
 	say "running: $desc"
 	if (eval "set -e; $body") >"$SCRATCH/.out.$test_count" 2>&1; then
 		result=ok
@@ -88,6 +90,7 @@ test_expect_success() {
 		result="not ok"
 		test_failed=$((test_failed + 1))
 	fi
+	test_cleanup="$(cat "$SCRATCH/.cleanup") :"
 	if ! (eval "$test_cleanup") >>"$SCRATCH/.out.$test_count" 2>&1 && [ "$result" = ok ]; then
 		echo "cleanup failed" >>"$SCRATCH/.out.$test_count"
 		result="not ok"
@@ -132,6 +135,7 @@ start_daemon() {
 	rm -f "$fifo"
 	eval "${name}_pid=$pid"
 	daemon_pids="$daemon_pids $pid"
+	echo "$pid" >>"$SCRATCH/.daemons"
 	if [ "$status" != ready ]; then
 		echo "daemon $name did not become ready: ${status:-no status}" >&2
 		sed 's/^/  | /' "$SCRATCH/$name.log" >&2
@@ -140,21 +144,20 @@ start_daemon() {
 }
 
 # stop_daemon NAME [SIGNAL]: signals the daemon (TERM by default) and waits for
-# it to exit; returns its exit status.
+# it to exit; returns its exit status. (A daemon started inside a test body
+# is only known by pid there: start daemons at the top level of a script.)
 stop_daemon() {
 	eval "pid=\${${1}_pid:-}"
 	[ -n "$pid" ] || return 0
 	kill "-${2:-TERM}" "$pid" 2>/dev/null || true
-	set +e
-	wait "$pid" 2>/dev/null
-	rc=$?
-	set -e
+	rc=0
+	wait "$pid" 2>/dev/null || rc=$?
 	eval "${1}_pid="
 	return $rc
 }
 
 test_done() {
-	for pid in $daemon_pids; do
+	for pid in $daemon_pids $(cat "$SCRATCH/.daemons" 2>/dev/null); do
 		kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	done
 	echo "1..$test_count"

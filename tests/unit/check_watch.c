@@ -410,11 +410,31 @@ START_TEST(test_not_regular)
 	ck_assert_int_eq(write(fd, "x", 1), 1);
 	ck_assert_int_eq(close(fd), 0);
 	ck_assert_int_eq(rename(at("dataset/link"), at("dataset/link2")), 0);
+	/* ln -sf over a regular file: a link renamed over it. */
+	put("dataset/plain", "regular");
 	sync_point();
-	ck_assert(!mentions("fifo"));
-	ck_assert(!mentions("link2"));
-	/* A renamed symlink leaves its old name, which the engine may know. */
-	ck_assert_ptr_nonnull(find(WATCH_REMOVED, "dataset/link"));
+	rec_clear();
+	ck_assert_int_eq(symlink("target", at("dataset/plain.tmp")), 0);
+	ck_assert_int_eq(rename(at("dataset/plain.tmp"), at("dataset/plain")), 0);
+	sync_point();
+	/* Special files are named once each (the engine reports them), never
+	 * as changed files, and never as moves. */
+	ck_assert_ptr_null(find(WATCH_FILE_CHANGED, "dataset/fifo"));
+	ck_assert_ptr_null(find(WATCH_FILE_CHANGED, "dataset/link2"));
+	ck_assert_ptr_nonnull(find(WATCH_SPECIAL, "dataset/plain"));
+	ck_assert_ptr_nonnull(find(WATCH_REMOVED, "dataset/plain.tmp"));
+	ck_assert_uint_eq(count(WATCH_MOVED), 0);
+}
+END_TEST
+
+START_TEST(test_special_created)
+{
+	ck_assert_int_eq(symlink("target", at("dataset/link")), 0);
+	ck_assert_int_eq(mkfifo(at("dataset/fifo"), 0644), 0);
+	sync_point();
+	ck_assert_ptr_nonnull(find(WATCH_SPECIAL, "dataset/link"));
+	ck_assert_ptr_nonnull(find(WATCH_SPECIAL, "dataset/fifo"));
+	ck_assert_ptr_null(find(WATCH_FILE_CHANGED, "dataset/link"));
 	ck_assert_uint_eq(count(WATCH_MOVED), 0);
 }
 END_TEST
@@ -612,6 +632,7 @@ static Suite *watch_suite(void)
 	tcase_add_test(tc, test_top_removed);
 	tcase_add_test(tc, test_chmod);
 	tcase_add_test(tc, test_not_regular);
+	tcase_add_test(tc, test_special_created);
 	tcase_add_test(tc, test_tmp_ignored);
 	tcase_add_test(tc, test_sibling_ignored);
 	suite_add_tcase(s, tc);
