@@ -45,7 +45,7 @@ struct runner {
 	uint32_t job;
 	int exit_code;
 	bool cancel_sent;
-	struct engine *e;
+	double sent_at, started_at; /* RUN sent, RUN_REPLY received */
 };
 
 #define RUN_EXIT_TIMEOUT 124
@@ -196,6 +196,7 @@ static int run_message(void *ud, const struct frame *f)
 		} else {
 			rn->job = m->rr.job;
 			rn->phase = RUN_RUNNING;
+			rn->started_at = now_s();
 			log_info("job %u started", rn->job);
 		}
 		break;
@@ -309,6 +310,7 @@ static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_pro
 			if (rn && rn->phase == RUN_SYNCING) {
 				(void)msg_put_run(engine_out(e), 1, rn->line);
 				rn->phase = RUN_STARTING;
+				rn->sent_at = now_s();
 				continue;
 			}
 			if (stop_when_done && !rn)
@@ -372,6 +374,8 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 		fputc('\n', stderr);
 	if (o->stats)
 		print_stats(engine_stats(e), now_s() - start);
+	if (o->stats && rn.started_at > 0)
+		fprintf(stderr, "  job start ms:        %.2f\n", (rn.started_at - rn.sent_at) * 1e3);
 	if (code == EXIT_OK && engine_stats(e)->errors)
 		code = EXIT_PARTIAL;
 	if (o->run)

@@ -347,6 +347,8 @@ static int engine_dispatch(struct engine *e, const struct frame *f)
 		}
 		if (f->type == MSG_ERROR)
 			return tx_handle(e, f);
+		if (f->type >= MSG_APP_FIRST)
+			return engine_app(e, f);
 		break;
 	case ST_RUNNING:
 		switch (f->type) {

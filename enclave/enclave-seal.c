@@ -1,0 +1,510 @@
+/* enclave-seal: the application owner's tool. keygen makes a key-encryption
+ * key; seal packs an application directory (tar, pax, optionally zstd) and
+ * encrypts it segment by segment into a sealed package; inspect prints a
+ * package's header facts without decrypting anything. */
+#include "config.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jobline.h"
+#include "kek.h"
+#include "log.h"
+#include "manifest.h"
+#include "package.h"
+#include "util.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: enclave-seal keygen -o FILE\n"
+		"       enclave-seal seal --kek FILE [--entry NAME=COMMAND]... [--zstd] -o PACKAGE APPDIR\n"
+		"       enclave-seal inspect PACKAGE\n"
+		"\n"
+		"keygen   writes a new 256-bit key-encryption key (mode 0600, never overwrites)\n"
+		"seal     packs APPDIR and encrypts it for the enclave. APPDIR/enclave.json is the\n"
+		"         manifest; without one, each --entry NAME=COMMAND adds an entry (COMMAND is\n"
+		"         split like a shell splits words, no expansion; the first is the default;\n"
+		"         host arguments are allowed)\n"
+		"inspect  prints the header of PACKAGE; never decrypts\n"
+		"\n"
+		"Exit status: 0 success, 1 failure, 2 usage error.\n");
+}
+
+/* --- keygen ------------------------------------------------------------------------ */
+
+static int cmd_keygen(int argc, char **argv)
+{
+	const char *out = NULL;
+	uint8_t kek[KEK_LEN];
+	char id[KEK_ID_LEN + 1];
+	int c, r;
+
+	while ((c = getopt(argc, argv, "o:")) != -1) {
+		if (c != 'o') {
+			usage(stderr);
+			return 2;
+		}
+		out = optarg;
+	}
+	if (!out || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	r = kek_generate(kek);
+	if (r == 0)
+		r = kek_write_file(out, kek);
+	kek_id(kek, id);
+	explicit_bzero(kek, sizeof(kek));
+	if (r < 0) {
+		log_errno(r, "%s", out);
+		return 1;
+	}
+	printf("%s: key-encryption key %s\n", out, id);
+	return 0;
+}
+
+/* --- seal -------------------------------------------------------------------------- */
+
+struct sealer {
+	struct archive *a;
+	struct pkg_writer *w;
+	int dirfd;
+	bool progress;
+	uint64_t files, skipped;
+	time_t last;
+	int err;
+};
+
+static la_ssize_t seal_write(struct archive *a, void *ud, const void *buf, size_t n)
+{
+	struct sealer *s = ud;
+	int r = pkg_writer_write(s->w, buf, n);
+
+	(void)a;
+	if (r < 0) {
+		s->err = r;
+		return -1;
+	}
+	if (s->progress && time(NULL) != s->last) {
+		s->last = time(NULL);
+		fprintf(stderr, "\rsealed %.1f MB, %llu files",
+			(double)pkg_writer_bytes_in(s->w) / 1e6, (unsigned long long)s->files);
+	}
+	return (la_ssize_t)n;
+}
+
+static int add_bytes(struct sealer *s, const char *name, const void *p, size_t n)
+{
+	struct archive_entry *e = archive_entry_new();
+	int r = 0;
+
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_size(e, (la_int64_t)n);
+	archive_entry_set_mtime(e, time(NULL), 0);
+	if (archive_write_header(s->a, e) != ARCHIVE_OK ||
+	    archive_write_data(s->a, p, n) != (la_ssize_t)n)
+		r = s->err ? s->err : -EIO;
+	archive_entry_free(e);
+	return r;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Adds dir (relative to the app dir, "" for the top) in sorted order, so the
+ * same tree always gives the same archive layout. */
+static int add_dir(struct sealer *s, int dfd, const char *rel)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int r = 0;
+
+	if (!d) {
+		close(dfd);
+		return neg_errno();
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (n == cap) {
+			char **nn = realloc(names, (cap = cap ? cap * 2 : 64) * sizeof(*names));
+			if (!nn) {
+				r = -ENOMEM;
+				goto out;
+			}
+			names = nn;
+		}
+		if (!(names[n] = strdup(de->d_name))) {
+			r = -ENOMEM;
+			goto out;
+		}
+		n++;
+	}
+	qsort(names, n, sizeof(*names), cmp_names);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		char path[PATH_MAX];
+		struct archive_entry *e;
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s%s%s", rel, *rel ? "/" : "", names[i]);
+		if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = log_errno(neg_errno(), "%s", path);
+			break;
+		}
+		if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode)) {
+			log_warn("%s: not a file, directory or symlink; left out", path);
+			s->skipped++;
+			continue;
+		}
+		e = archive_entry_new();
+		archive_entry_copy_stat(e, &st);
+		archive_entry_set_pathname(e, path);
+		archive_entry_set_uid(e, 0);
+		archive_entry_set_gid(e, 0);
+		archive_entry_set_uname(e, "");
+		archive_entry_set_gname(e, "");
+		archive_entry_set_perm(e, st.st_mode & 0755);
+		if (S_ISLNK(st.st_mode)) {
+			char target[PATH_MAX];
+			ssize_t len = readlinkat(dirfd(d), names[i], target, sizeof(target) - 1);
+			if (len < 0) {
+				r = log_errno(neg_errno(), "%s", path);
+				archive_entry_free(e);
+				break;
+			}
+			target[len] = '\0';
+			archive_entry_set_symlink(e, target);
+		}
+		if (archive_write_header(s->a, e) != ARCHIVE_OK) {
+			r = s->err ? s->err : -EIO;
+			log_error("%s: %s", path, archive_error_string(s->a));
+		} else if (S_ISREG(st.st_mode)) {
+			int fd = openat(dirfd(d), names[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			static uint8_t buf[1 << 20];
+			ssize_t got;
+
+			if (fd < 0)
+				r = log_errno(neg_errno(), "%s", path);
+			while (r == 0 && (got = io_read_all(fd, buf, sizeof(buf))) > 0)
+				if (archive_write_data(s->a, buf, (size_t)got) != got)
+					r = s->err ? s->err : -EIO;
+			safe_close(fd);
+			s->files++;
+		} else if (S_ISDIR(st.st_mode)) {
+			int sub = openat(dirfd(d), names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			r = sub < 0 ? log_errno(neg_errno(), "%s", path) : add_dir(s, sub, path);
+		}
+		archive_entry_free(e);
+	}
+out:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	closedir(d);
+	return r;
+}
+
+/* The manifest written for --entry options. */
+static char *manifest_from_entries(const char *appdir, char **entries, size_t n)
+{
+	struct manifest m = { 0 };
+	char base[PATH_MAX], name[65], err[256], *json = NULL;
+	size_t k = 0;
+
+	snprintf(base, sizeof(base), "%s", appdir);
+	/* The manifest name comes from the directory's name, made valid. */
+	for (const char *p = basename(base); *p && k < 64; p++) {
+		bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			  (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || (*p == '.' && k > 0);
+		name[k] = ok ? *p : '_';
+		k++;
+	}
+	name[k] = '\0';
+	m.name = k ? name : "app";
+	m.version = "0";
+	m.entries = calloc(n, sizeof(*m.entries));
+	m.nentries = n;
+	if (!m.entries)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		char *eq = strchr(entries[i], '=');
+		struct jobline jl = { 0 };
+
+		if (!eq || eq == entries[i]) {
+			log_error("--entry %s: expected NAME=COMMAND", entries[i]);
+			goto out;
+		}
+		*eq = '\0';
+		if (jobline_split(eq + 1, strlen(eq + 1), &jl, err, sizeof(err)) < 0) {
+			log_error("--entry %s: %s", entries[i], err);
+			goto out;
+		}
+		m.entries[i].name = entries[i];
+		m.entries[i].argv = jl.words;
+		m.entries[i].argc = jl.nwords;
+		m.entries[i].host_args = true;
+		m.entries[i].timeout_s = 3600;
+	}
+	m.default_entry = m.entries[0].name;
+	json = manifest_to_json(&m);
+	if (json) {
+		/* Checked by the same parser the enclave uses. */
+		struct manifest *check;
+		if (manifest_parse(json, strlen(json), &check, err, sizeof(err)) < 0) {
+			log_error("the manifest from --entry is not valid: %s", err);
+			free(json);
+			json = NULL;
+		} else {
+			manifest_free(check);
+		}
+	}
+out:
+	for (size_t i = 0; i < n; i++) {
+		if (m.entries[i].argv) {
+			struct jobline jl = { .words = m.entries[i].argv, .nwords = m.entries[i].argc };
+			jobline_release(&jl);
+		}
+	}
+	free(m.entries);
+	return json;
+}
+
+static int cmd_seal(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "kek", required_argument, NULL, 'k' },
+		{ "entry", required_argument, NULL, 'e' },
+		{ "zstd", no_argument, NULL, 'z' },
+		{ "output", required_argument, NULL, 'o' },
+		{ 0 },
+	};
+	const char *kekfile = NULL, *out = NULL, *appdir;
+	char **entries = NULL, tmp[PATH_MAX], err[256], *json = NULL;
+	struct sealer s = { .dirfd = -1 };
+	struct manifest *m = NULL;
+	uint8_t kek[KEK_LEN];
+	size_t nentries = 0;
+	bool zstd = false, loose;
+	int c, r, ofd = -1, code = 1;
+
+	while ((c = getopt_long(argc, argv, "k:e:zo:", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'k': kekfile = optarg; break;
+		case 'e':
+			entries = realloc(entries, (nentries + 1) * sizeof(*entries));
+			if (!entries)
+				return 1;
+			entries[nentries++] = optarg;
+			break;
+		case 'z': zstd = true; break;
+		case 'o': out = optarg; break;
+		default: usage(stderr); free(entries); return 2;
+		}
+	}
+	if (!kekfile || !out || optind != argc - 1) {
+		usage(stderr);
+		free(entries);
+		return 2;
+	}
+	appdir = argv[optind];
+	s.dirfd = open(appdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s.dirfd < 0) {
+		log_errno(neg_errno(), "%s", appdir);
+		free(entries);
+		return 1;
+	}
+	r = manifest_load(s.dirfd, "enclave.json", &m, err, sizeof(err));
+	if (r == 0 && nentries) {
+		log_error("%s has an enclave.json: --entry would contradict it", appdir);
+		goto out;
+	}
+	if (r < 0 && r != -ENOENT) {
+		log_error("%s/enclave.json: %s", appdir, err);
+		goto out;
+	}
+	if (r == -ENOENT) {
+		if (!nentries) {
+			log_error("%s has no enclave.json: give at least one --entry NAME=COMMAND", appdir);
+			goto out;
+		}
+		json = manifest_from_entries(appdir, entries, nentries);
+		if (!json)
+			goto out;
+	}
+	r = kek_read_file(kekfile, kek, &loose);
+	if (r < 0) {
+		log_errno(r, "%s: not a key-encryption key file", kekfile);
+		goto out;
+	}
+	if (loose)
+		log_warn("%s is readable by other users", kekfile);
+
+	/* Never leave a half-written package under the output name. */
+	snprintf(tmp, sizeof(tmp), "%s.tmp-%d", out, (int)getpid());
+	ofd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (ofd < 0) {
+		log_errno(neg_errno(), "%s", tmp);
+		explicit_bzero(kek, sizeof(kek));
+		goto out;
+	}
+	r = pkg_writer_new(ofd, kek, zstd, 0, &s.w, err, sizeof(err));
+	explicit_bzero(kek, sizeof(kek));
+	if (r < 0) {
+		log_error("%s: %s", out, err);
+		goto fail;
+	}
+	s.progress = isatty(STDERR_FILENO);
+	s.a = archive_write_new();
+	archive_write_set_format_pax_restricted(s.a);
+	if (zstd && archive_write_add_filter_zstd(s.a) != ARCHIVE_OK) {
+		log_error("zstd compression is not available: %s", archive_error_string(s.a));
+		goto fail;
+	}
+	archive_write_set_bytes_in_last_block(s.a, 1);
+	if (archive_write_open2(s.a, &s, NULL, seal_write, NULL, NULL) != ARCHIVE_OK) {
+		log_error("%s", archive_error_string(s.a));
+		goto fail;
+	}
+	if (json && add_bytes(&s, "enclave.json", json, strlen(json)) < 0)
+		goto fail;
+	r = add_dir(&s, dup(s.dirfd), "");
+	if (r < 0 || archive_write_close(s.a) != ARCHIVE_OK) {
+		if (s.err)
+			log_errno(s.err, "%s", out);
+		goto fail;
+	}
+	r = pkg_writer_finish(s.w);
+	s.w = NULL;
+	if (r < 0 || fsync(ofd) < 0 || rename(tmp, out) < 0) {
+		log_errno(r < 0 ? r : neg_errno(), "%s", out);
+		goto fail;
+	}
+	if (s.progress)
+		fputc('\n', stderr);
+	fprintf(stderr, "%s: %llu files sealed%s\n", out, (unsigned long long)s.files,
+		zstd ? " (zstd)" : "");
+	code = 0;
+	goto out;
+fail:
+	pkg_writer_abort(s.w);
+	s.w = NULL;
+	unlink(tmp);
+out:
+	if (s.a)
+		archive_write_free(s.a);
+	safe_close(ofd);
+	safe_close(s.dirfd);
+	manifest_free(m);
+	free(json);
+	free(entries);
+	return code;
+}
+
+/* --- inspect ------------------------------------------------------------------------ */
+
+static int cmd_inspect(int argc, char **argv)
+{
+	struct pkg_header h;
+	struct stat st;
+	uint8_t *buf;
+	char err[256];
+	ssize_t n;
+	int fd, r;
+
+	if (argc != 2) {
+		usage(stderr);
+		return 2;
+	}
+	fd = open(argv[1], O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		log_errno(neg_errno(), "%s", argv[1]);
+		return 1;
+	}
+	buf = malloc(PKG_PREFIX_LEN + PKG_HEADER_MAX);
+	n = buf ? io_pread_all(fd, buf, PKG_PREFIX_LEN + PKG_HEADER_MAX, 0) : -ENOMEM;
+	close(fd);
+	if (n < 0) {
+		log_errno((int)n, "%s", argv[1]);
+		free(buf);
+		return 1;
+	}
+	r = pkg_header_parse(buf, (size_t)n, &h, err, sizeof(err));
+	free(buf);
+	if (r < 0) {
+		log_error("%s: %s (%s)", argv[1], err, strerror(-r));
+		return 1;
+	}
+	{
+		uint64_t body = (uint64_t)st.st_size - h.body_offset, full = h.segment + 16;
+		uint64_t segs = body ? (body + full - 1) / full : 1;
+		char digest[65];
+
+		for (int i = 0; i < 32; i++)
+			snprintf(digest + 2 * i, 3, "%02x", h.digest[i]);
+		printf("file:         %s\n"
+		       "format:       %u\n"
+		       "provider:     %s\n"
+		       "key id:       %s\n"
+		       "aead:         AES-256-GCM\n"
+		       "segment size: %u\n"
+		       "segments:     %llu\n"
+		       "compression:  %s\n"
+		       "created:      %s\n"
+		       "header bytes: %zu\n"
+		       "file bytes:   %llu\n"
+		       "payload:      about %llu bytes (tar%s)\n"
+		       "header sha256: %s\n",
+		       argv[1], h.format, h.key.provider, h.key.id, h.segment,
+		       (unsigned long long)segs, h.zstd ? "zstd" : "none", h.created, h.header_len,
+		       (unsigned long long)st.st_size,
+		       (unsigned long long)(body > segs * 16 ? body - segs * 16 : 0),
+		       h.zstd ? ", zstd" : "", digest);
+	}
+	pkg_header_release(&h);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	log_setup("enclave-seal", LOG_NOTICE, false);
+	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc >= 2 && (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version"))) {
+		printf("enclave-seal %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "keygen"))
+		return cmd_keygen(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "seal"))
+		return cmd_seal(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "inspect"))
+		return cmd_inspect(argc - 1, argv + 1);
+	fprintf(stderr, "enclave-seal: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,373 @@
+/* enclaved: the daemon inside the enclave. It receives encrypted/, dataset/
+ * and model/ from one host at a time with the sync engine, opens the sealed
+ * packages that arrive, runs jobs from them in per-job sandboxes and sends
+ * output/ back. With --dev it first isolates itself (no network) so that a
+ * development enclave behaves like a Nitro one. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "kek.h"
+#include "log.h"
+#include "pathsafe.h"
+#include "transport.h"
+#include "util.h"
+
+#define MAX_POLL 512
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: enclaved --listen ADDR --state DIR [--kek FILE]... [--max-jobs N] [--dev] [-v]\n"
+		"\n"
+		"The enclave daemon: receives DIR/encrypted, DIR/dataset and DIR/model from a host,\n"
+		"opens the sealed packages in encrypted/ into DIR/app, runs jobs from them in\n"
+		"sandboxes, and sends DIR/output back. ADDR is vsock:PORT, vsock:CID:PORT,\n"
+		"unix:PATH or fd:N (an inherited connected socket: serve it, then exit).\n"
+		"\n"
+		"  -l, --listen ADDR   where hosts connect\n"
+		"  -s, --state DIR     the state directory (created if missing)\n"
+		"  -k, --kek FILE      a key-encryption key (enclave-seal keygen); repeatable\n"
+		"  -j, --max-jobs N    jobs that may run at once (default 4)\n"
+		"  -d, --dev           development enclave: isolate this process (no network)\n"
+		"  -v, --verbose       more log output (repeat for debug)\n"
+		"  -h, --help, -V, --version\n"
+		"\n"
+		"Exit status: 0 after SIGTERM or SIGINT (or the end of an fd: connection);\n"
+		"1 runtime failure; 2 usage error.\n");
+}
+
+/* The development enclave: no network namespace interfaces, own IPC and
+ * hostname; the process must not gain privileges through exec either. */
+static int isolate_dev(void)
+{
+	if (unshare(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
+		return neg_errno();
+	(void)sethostname("enclave", 7);
+	return 0;
+}
+
+static int signals_fd(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+/* --- engine hooks ------------------------------------------------------------------ */
+
+static void on_connected(void *ud)
+{
+	struct daemon *d = ud;
+	char json[256];
+	int n;
+
+	d->connected = true;
+	n = snprintf(json, sizeof(json),
+		     "{\"isolation\":\"%s\",\"version\":\"%s\",\"max_jobs\":%u,\"keys\":\"kek\"}",
+		     d->dev ? "dev" : "nitro", PACKAGE_VERSION, d->max_jobs);
+	(void)msg_put_status(engine_out(d->engine), json, (size_t)n);
+	packages_send_all(d);
+}
+
+static int on_message(void *ud, const struct frame *f)
+{
+	struct daemon *d = ud;
+	struct wbuf b = f->body;
+	struct msg_run *run;
+	uint32_t id;
+	int r;
+
+	switch (f->type) {
+	case MSG_RUN:
+		run = malloc(sizeof(*run));
+		if (!run)
+			return -ENOMEM;
+		r = msg_decode_run(&b, run);
+		if (r == 0)
+			jobs_run(d, run->req, run->line);
+		free(run);
+		return r;
+	case MSG_JOB_CANCEL:
+		r = msg_decode_u32(&b, &id);
+		if (r == 0)
+			jobs_cancel(d, id);
+		return r;
+	}
+	return -EPROTO;
+}
+
+static void on_committed(void *ud, const char *path)
+{
+	packages_file_changed(ud, path);
+}
+
+static void on_removed(void *ud, const char *path)
+{
+	packages_file_removed(ud, path);
+}
+
+static void on_renamed(void *ud, const char *from, const char *to)
+{
+	packages_file_removed(ud, from);
+	packages_file_changed(ud, to);
+}
+
+static const struct engine_hooks hooks = {
+	.connected = on_connected,
+	.message = on_message,
+	.committed = on_committed,
+	.removed = on_removed,
+	.renamed = on_renamed,
+};
+
+/* --- the loop ---------------------------------------------------------------------- */
+
+/* Runs jobs, package installs and (when attached) the engine. Returns 1
+ * when a host is waiting on lfd (only while none is attached), 0 when a
+ * signal asks us to stop (*stop), or the engine's error when its
+ * connection ended. */
+static int serve(struct daemon *d, int lfd, int sigfd, bool *stop)
+{
+	static struct pollfd fds[MAX_POLL];
+	static struct job *owners[MAX_POLL];
+
+	for (;;) {
+		bool attached = engine_connected(d->engine);
+		int n, ne, nl = -1, nj, timeout, r;
+
+		ne = attached ? engine_pollfds(d->engine, fds, 2) : 0;
+		n = ne;
+		fds[n++] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
+		fds[n++] = (struct pollfd){ .fd = d->done_fd, .events = POLLIN };
+		if (!attached && lfd >= 0) {
+			nl = n;
+			fds[n++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+		}
+		nj = jobs_pollfds(d, fds + n, MAX_POLL - n, owners);
+		timeout = attached ? engine_timeout_ms(d->engine) : -1;
+		r = jobs_timeout_ms(d);
+		if (r >= 0 && (timeout < 0 || r < timeout))
+			timeout = r;
+
+		if (poll(fds, (nfds_t)(n + nj), timeout) < 0 && errno != EINTR)
+			return neg_errno();
+		if (fds[ne].revents & POLLIN) {
+			*stop = true;
+			return 0;
+		}
+		if (fds[ne + 1].revents & POLLIN)
+			packages_results(d);
+		jobs_step(d, fds + n, owners, nj);
+		jobs_check_timers(d);
+		if (attached) {
+			r = engine_step(d->engine, fds, ne);
+			if (r < 0)
+				return r;
+			jobs_finish(d);
+		} else if (nl >= 0 && (fds[nl].revents & POLLIN)) {
+			return 1;
+		}
+	}
+}
+
+static int run(struct daemon *d, const struct addr *a, int sigfd)
+{
+	bool stop = false;
+	int lfd = -1, fd, r;
+
+	if (a->kind == ADDR_FD) {
+		fd = transport_connect(a);
+		if (fd < 0)
+			return log_errno(fd, "fd address");
+		(void)notify_ready();
+		r = engine_attach(d->engine, fd);
+		if (r == 0)
+			r = serve(d, -1, sigfd, &stop);
+		if (r < 0 && r != -ESHUTDOWN)
+			log_info("connection ended: %s", strerror(-r));
+		return 0;
+	}
+	lfd = transport_listen(a);
+	if (lfd < 0)
+		return log_errno(lfd, "cannot listen");
+	(void)notify_ready();
+	while (!stop) {
+		r = serve(d, lfd, sigfd, &stop);
+		if (stop)
+			break;
+		if (r == 1) {
+			fd = transport_accept(lfd);
+			if (fd < 0) {
+				log_errno(fd, "accept");
+				continue;
+			}
+			r = engine_attach(d->engine, fd);
+			if (r == 0)
+				continue;
+		}
+		if (r < 0 && r != -ESHUTDOWN)
+			log_info("connection ended: %s", strerror(-r));
+		d->connected = false;
+		engine_detach(d->engine);
+		jobs_disconnected(d);
+	}
+	safe_close(lfd);
+	return 0;
+}
+
+static int prepare_state(struct daemon *d)
+{
+	static const char *const dirs[] = { "encrypted", "dataset", "model", "output", "app" };
+
+	if (mkdir(d->state_dir, 0700) < 0 && errno != EEXIST)
+		return log_errno(neg_errno(), "%s", d->state_dir);
+	d->state_fd = open(d->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->state_fd < 0)
+		return log_errno(neg_errno(), "%s", d->state_dir);
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+		if (mkdirat(d->state_fd, dirs[i], 0755) < 0 && errno != EEXIST)
+			return log_errno(neg_errno(), "%s/%s", d->state_dir, dirs[i]);
+	/* Extracted packages never outlive the daemon: they are opened again
+	 * from encrypted/ at start. */
+	(void)path_remove_tree(d->state_fd, "app");
+	if (mkdirat(d->state_fd, "app", 0755) < 0)
+		return log_errno(neg_errno(), "%s/app", d->state_dir);
+	d->app_fd = openat(d->state_fd, "app", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->app_fd < 0)
+		return log_errno(neg_errno(), "%s/app", d->state_dir);
+	/* Jobs write /output as the unprivileged job user. The state directory
+	 * itself stays closed to them (they never see it: sandbox.c). */
+	if (fchownat(d->state_fd, "output", JOB_UID, JOB_GID, AT_SYMLINK_NOFOLLOW) < 0)
+		return log_errno(neg_errno(), "%s/output", d->state_dir);
+	(void)fchmodat(d->state_fd, "output", 0755, 0);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "state", required_argument, NULL, 's' },
+		{ "kek", required_argument, NULL, 'k' },
+		{ "max-jobs", required_argument, NULL, 'j' },
+		{ "dev", no_argument, NULL, 'd' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	struct daemon d = { .max_jobs = 4, .state_fd = -1, .app_fd = -1, .done_fd = -1 };
+	struct engine_config cfg = { .role = ROLE_ENCLAVE, .name = "enclaved", .watch = true,
+				     .readable = true, .hooks = &hooks, .hooks_ud = &d };
+	const char *listen = NULL;
+	unsigned long long v;
+	struct addr a;
+	char err[256];
+	int c, sigfd, r, code = 1;
+
+	log_setup("enclaved", LOG_NOTICE, false);
+	d.keys = kek_provider_new();
+	if (!d.keys)
+		return 1;
+	while ((c = getopt_long(argc, argv, "l:s:k:j:dvhV", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'l': listen = optarg; break;
+		case 's': d.state_dir = optarg; break;
+		case 'k': {
+			uint8_t kek[KEK_LEN];
+			char id[KEK_ID_LEN + 1];
+			bool loose = false;
+
+			r = kek_read_file(optarg, kek, &loose);
+			if (r < 0) {
+				log_errno(r, "%s: not a key-encryption key file", optarg);
+				return 2;
+			}
+			if (loose)
+				log_warn("%s: readable by other users", optarg);
+			r = kek_provider_add(d.keys, kek);
+			kek_id(kek, id);
+			explicit_bzero(kek, sizeof(kek));
+			if (r < 0)
+				return 1;
+			log_info("key-encryption key %s loaded", id);
+			break;
+		}
+		case 'j':
+			if (parse_u64(optarg, 1, 1024, &v) < 0) {
+				fprintf(stderr, "enclaved: --max-jobs takes a number from 1 to 1024\n");
+				return 2;
+			}
+			d.max_jobs = (unsigned)v;
+			break;
+		case 'd': d.dev = true; break;
+		case 'v': log_more_verbose(); break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("enclaved %s\n", PACKAGE_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!listen || !d.state_dir || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (addr_parse(listen, &a, err, sizeof(err)) < 0) {
+		fprintf(stderr, "enclaved: %s\n", err);
+		return 2;
+	}
+	d.limits = (struct extract_limits){ .max_total_bytes = 16ull << 30,
+					    .max_entries = 100000,
+					    .max_file_bytes = 16ull << 30 };
+
+	if (d.dev) {
+		r = isolate_dev();
+		if (r < 0) {
+			log_errno(r, "cannot isolate the development enclave (needs root)");
+			return 1;
+		}
+	}
+	sigfd = signals_fd();
+	if (sigfd < 0 || prepare_state(&d) < 0)
+		return 1;
+	cfg.root = d.state_dir;
+	r = engine_new(&cfg, &d.engine);
+	if (r < 0) {
+		log_errno(r, "%s", d.state_dir);
+		return 1;
+	}
+	r = packages_start(&d);
+	if (r < 0) {
+		log_errno(r, "cannot start");
+		goto out;
+	}
+	log_info("serving %s from %s (isolation %s)", listen, d.state_dir, d.dev ? "dev" : "nitro");
+	code = run(&d, &a, sigfd) < 0 ? 1 : 0;
+	jobs_stop_all(&d);
+	packages_stop(&d);
+out:
+	engine_free(d.engine);
+	if (d.keys)
+		d.keys->free(d.keys);
+	safe_close(d.app_fd);
+	safe_close(d.state_fd);
+	return code;
+}

@@ -1,0 +1,328 @@
+/* Jobs: a RUN line is checked against its package's manifest and started in
+ * a sandbox (sandbox.c); stdout and stderr stream to the host while it runs;
+ * when it ends, everything it wrote to /output is synced (a barrier) before
+ * the final JOB_STATE, so the host can read the results at once. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "jobline.h"
+#include "log.h"
+#include "util.h"
+
+#define LOG_READ (64u * 1024)
+#define OUT_BACKLOG (8u << 20) /* stop reading job output above this much queued */
+
+uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void reply(struct daemon *d, uint32_t req, uint32_t job, int err, const char *text)
+{
+	if (d->connected)
+		(void)msg_put_run_reply(engine_out(d->engine), req, job, err, text);
+}
+
+static unsigned running(const struct daemon *d)
+{
+	unsigned n = 0;
+
+	for (const struct job *j = d->jobs; j; j = j->next)
+		n += !j->ended;
+	return n;
+}
+
+void jobs_run(struct daemon *d, uint32_t req, const char *line)
+{
+	const struct manifest_entry *entry;
+	struct sandbox_spec spec = { 0 };
+	char err[MSG_TEXT + 320], dataset[PATH_MAX], model[PATH_MAX], output[PATH_MAX];
+	struct jobline jl = { 0 };
+	struct package *p;
+	struct job *j = NULL;
+	char **argv = NULL;
+	int r;
+
+	r = jobline_split(line, strlen(line), &jl, err, sizeof(err));
+	if (r < 0) {
+		reply(d, req, 0, r, err);
+		return;
+	}
+	p = package_find(d, jl.words[0]);
+	if (!p) {
+		snprintf(err, sizeof(err), "no package '%s' in encrypted/", jl.words[0]);
+		reply(d, req, 0, -ENOENT, err);
+		goto out;
+	}
+	if (p->installing) {
+		if (package_wait(p, req, line) < 0)
+			reply(d, req, 0, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if (p->state != PKG_READY) {
+		snprintf(err, sizeof(err), "package %s: %s", p->name, p->msg);
+		reply(d, req, 0, p->err ? -p->err : -EIO, err);
+		goto out;
+	}
+	r = jobline_resolve(&jl, p->manifest, &entry, &argv, err, sizeof(err));
+	if (r < 0) {
+		reply(d, req, 0, r, err);
+		goto out;
+	}
+	if (running(d) >= d->max_jobs) {
+		snprintf(err, sizeof(err), "%u jobs are running (--max-jobs)", d->max_jobs);
+		reply(d, req, 0, -EBUSY, err);
+		goto out;
+	}
+
+	j = calloc(1, sizeof(*j));
+	if (!j || !(j->app_dir = strdup(p->app_dir))) {
+		reply(d, req, 0, -ENOMEM, "out of memory");
+		goto out;
+	}
+	snprintf(dataset, sizeof(dataset), "%s/dataset", d->state_dir);
+	snprintf(model, sizeof(model), "%s/model", d->state_dir);
+	snprintf(output, sizeof(output), "%s/output", d->state_dir);
+	spec.argv = argv;
+	spec.app_dir = j->app_dir;
+	spec.dataset_dir = dataset;
+	spec.model_dir = model;
+	spec.output_dir = output;
+	spec.uid = JOB_UID;
+	spec.gid = JOB_GID;
+	r = sandbox_start(&spec, &j->sb, &j->out_fd, &j->err_fd, err, sizeof(err));
+	if (r < 0) {
+		log_errno(r, "package %s: cannot start %s: %s", p->name, argv[0], err);
+		reply(d, req, 0, r, err);
+		goto out;
+	}
+	j->id = ++d->next_job;
+	j->pkg = p;
+	j->deadline_ms = now_ms() + (uint64_t)entry->timeout_s * 1000u;
+	p->jobs++;
+	j->next = d->jobs;
+	d->jobs = j;
+	log_info("job %u: %s started", j->id, line);
+	reply(d, req, j->id, 0, "");
+	if (d->connected)
+		(void)msg_put_job_state(engine_out(d->engine), j->id, JOB_RUNNING, 0, "");
+	j = NULL;
+out:
+	if (j) {
+		free(j->app_dir);
+		free(j);
+	}
+	free(argv);
+	jobline_release(&jl);
+}
+
+static struct job *job_find(struct daemon *d, uint32_t id)
+{
+	for (struct job *j = d->jobs; j; j = j->next)
+		if (j->id == id)
+			return j;
+	return NULL;
+}
+
+void jobs_cancel(struct daemon *d, uint32_t id)
+{
+	struct job *j = job_find(d, id);
+
+	if (!j || j->ended)
+		return;
+	j->cancelled = true;
+	(void)sandbox_kill(j->sb);
+}
+
+/* Forwards what the job wrote; false at end of file. */
+static bool forward(struct daemon *d, struct job *j, int *fd, uint8_t stream)
+{
+	static uint8_t buf[LOG_READ];
+	ssize_t n = read(*fd, buf, sizeof(buf));
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return true;
+	if (n <= 0) {
+		*fd = safe_close(*fd);
+		return false;
+	}
+	if (d->connected)
+		(void)msg_put_job_log(engine_out(d->engine), j->id, stream, buf, (size_t)n);
+	return true;
+}
+
+static void job_final_state(struct daemon *d, struct job *j)
+{
+	uint8_t state;
+	int32_t code;
+	char text[128] = "";
+
+	if (j->timed_out) {
+		state = JOB_TIMEOUT;
+		code = 0;
+		snprintf(text, sizeof(text), "timed out");
+	} else if (j->cancelled) {
+		state = JOB_CANCELLED;
+		code = 0;
+		snprintf(text, sizeof(text), "cancelled");
+	} else if (WIFSIGNALED(j->status)) {
+		state = JOB_KILLED;
+		code = WTERMSIG(j->status);
+		snprintf(text, sizeof(text), "killed by signal %d", code);
+	} else {
+		state = JOB_EXITED;
+		code = WEXITSTATUS(j->status);
+		snprintf(text, sizeof(text), "exited with status %d", code);
+	}
+	log_info("job %u: %s", j->id, text);
+	if (d->connected)
+		(void)msg_put_job_state(engine_out(d->engine), j->id, state, code, text);
+}
+
+static void job_free(struct daemon *d, struct job *j)
+{
+	struct job **pp = &d->jobs;
+
+	while (*pp && *pp != j)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = j->next;
+	safe_close(j->out_fd);
+	safe_close(j->err_fd);
+	sandbox_free(j->sb);
+	package_release(d, j->pkg, j->app_dir);
+	free(j->app_dir);
+	free(j);
+}
+
+int jobs_pollfds(struct daemon *d, struct pollfd *fds, int max, struct job **owners)
+{
+	bool backlog = d->connected && wbuf_len(engine_out(d->engine)) > OUT_BACKLOG;
+	int n = 0;
+
+	for (struct job *j = d->jobs; j && n + 3 <= max; j = j->next) {
+		if (j->ended)
+			continue;
+		if (!backlog && j->out_fd >= 0) {
+			owners[n] = j;
+			fds[n++] = (struct pollfd){ .fd = j->out_fd, .events = POLLIN };
+		}
+		if (!backlog && j->err_fd >= 0) {
+			owners[n] = j;
+			fds[n++] = (struct pollfd){ .fd = j->err_fd, .events = POLLIN };
+		}
+		owners[n] = j;
+		fds[n++] = (struct pollfd){ .fd = sandbox_fd(j->sb), .events = POLLIN };
+	}
+	return n;
+}
+
+/* The job's processes are gone: drain its pipes, then ask for a sync
+ * point so that its output reaches the host before its final state. */
+static void job_ended(struct daemon *d, struct job *j)
+{
+	while (j->out_fd >= 0 && forward(d, j, &j->out_fd, 1))
+		;
+	while (j->err_fd >= 0 && forward(d, j, &j->err_fd, 2))
+		;
+	j->ended = true;
+	if (!d->connected) {
+		log_info("job %u ended while no host was connected", j->id);
+		job_free(d, j);
+		return;
+	}
+	engine_drain_watch(d->engine);
+	if (engine_barrier(d->engine, &j->barrier) < 0) {
+		job_final_state(d, j);
+		job_free(d, j);
+	}
+}
+
+void jobs_step(struct daemon *d, const struct pollfd *fds, struct job *const *owners, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct job *j = owners[i];
+
+		if (!fds[i].revents || j->ended)
+			continue;
+		if (fds[i].fd == j->out_fd)
+			forward(d, j, &j->out_fd, 1);
+		else if (fds[i].fd == j->err_fd)
+			forward(d, j, &j->err_fd, 2);
+	}
+	/* Reap, then finish jobs whose output has reached the host. */
+	for (struct job *j = d->jobs, *next; j; j = next) {
+		next = j->next;
+		if (!j->ended && sandbox_reap(j->sb, &j->status) == 1)
+			job_ended(d, j);
+	}
+}
+
+void jobs_finish(struct daemon *d)
+{
+	for (struct job *j = d->jobs, *next; j; j = next) {
+		next = j->next;
+		if (j->ended && j->barrier && engine_barrier_acked(d->engine, j->barrier)) {
+			job_final_state(d, j);
+			job_free(d, j);
+		}
+	}
+}
+
+int jobs_timeout_ms(const struct daemon *d)
+{
+	uint64_t now = now_ms(), next = UINT64_MAX;
+
+	for (const struct job *j = d->jobs; j; j = j->next)
+		if (!j->ended && j->deadline_ms < next)
+			next = j->deadline_ms;
+	if (next == UINT64_MAX)
+		return -1;
+	return next <= now ? 0 : (int)MIN(next - now, (uint64_t)INT32_MAX);
+}
+
+void jobs_check_timers(struct daemon *d)
+{
+	uint64_t now = now_ms();
+
+	for (struct job *j = d->jobs; j; j = j->next) {
+		if (!j->ended && !j->timed_out && j->deadline_ms <= now) {
+			log_warn("job %u: timed out", j->id);
+			j->timed_out = true;
+			(void)sandbox_kill(j->sb);
+		}
+	}
+}
+
+/* The host went away: jobs keep running, but nothing waits for their
+ * final state any more (their output syncs on the next connection). */
+void jobs_disconnected(struct daemon *d)
+{
+	for (struct job *j = d->jobs, *next; j; j = next) {
+		next = j->next;
+		if (j->ended)
+			job_free(d, j);
+	}
+}
+
+void jobs_stop_all(struct daemon *d)
+{
+	for (struct job *j = d->jobs; j; j = j->next)
+		if (!j->ended)
+			(void)sandbox_kill(j->sb);
+	while (d->jobs)
+		job_free(d, d->jobs);
+}
