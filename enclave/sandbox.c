@@ -1,0 +1,754 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+#include "util.h"
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+
+#define START_TIMEOUT_MS  10000
+#define DEFAULT_MAX_PROCS 256
+#define JOB_NOFILE        1024
+#define JOB_FSIZE         (64ULL << 30)
+
+/* Where the children's fds live once moved (see move_fds). */
+enum { FD_OUT = 1, FD_ERR, FD_STATUS, FD_RESULT, FD_PARENT, FD_COUNT = FD_PARENT };
+
+/* One record on the status pipe; smaller than PIPE_BUF, so written atomically. */
+struct child_msg {
+	int32_t err; /* positive errno of the failing step; 0: the job is about to exec */
+	uint32_t pad;
+	int64_t exec_ns; /* CLOCK_MONOTONIC just before execve */
+	char what[240];  /* the failing step, e.g. "bind /app from /x" */
+};
+
+/* Everything the children need, prepared by the parent so that they only
+ * make system calls: no malloc, no stdio, no locks. */
+struct child_ctx {
+	const struct sandbox_spec *spec;
+	int fds[FD_COUNT]; /* become FD_OUT .. FD_PARENT */
+	char passwd[160];
+	char group[96];
+};
+
+struct sandbox_job {
+	pid_t pid; /* the job's init, our child */
+	int pidfd;
+	int result_fd; /* init writes the job's wait status here before it exits */
+	bool reaped;
+	int status;
+	double exec_ms;
+};
+
+static char *const job_env[] = {
+    "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "TMPDIR=/tmp", "LANG=C.UTF-8",
+    "PYTHONDONTWRITEBYTECODE=1",         NULL,
+};
+static const char *const job_path[] = {"/usr/local/bin", "/usr/bin", "/bin"};
+
+/* Host paths mirrored into the new root when they exist: a symlink is copied,
+ * a directory or file is bound read-only. lib* are merged-usr symlinks on
+ * Debian 12; localtime is usually a symlink into /usr/share/zoneinfo. */
+static const char *const mirrored[] = {
+    "bin",
+    "sbin",
+    "lib",
+    "lib32",
+    "lib64",
+    "libx32",
+    "etc/ld.so.cache",
+    "etc/alternatives",
+    "etc/localtime",
+};
+static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom"};
+
+/* clone_args as of Linux 5.3 (CLONE_ARGS_SIZE_VER0). */
+struct clone_args_v0 {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+};
+
+/* fork() without glibc's bookkeeping: the child continues on a copy of this
+ * stack. Safe because the children only make system calls. Seccomp filters
+ * such as Docker's answer clone3 with ENOSYS; clone takes the same flags
+ * (on every architecture but s390 the pidfd pointer is the third argument). */
+static pid_t raw_clone(uint64_t flags, int *pidfd)
+{
+	struct clone_args_v0 a = {
+	    .flags = flags,
+	    .pidfd = (uint64_t)(uintptr_t)pidfd,
+	    .exit_signal = SIGCHLD,
+	};
+	pid_t pid = (pid_t)syscall(SYS_clone3, &a, sizeof(a));
+
+#ifndef __s390__
+	if (pid < 0 && errno == ENOSYS)
+		pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, 0UL, pidfd, NULL,
+		                     0UL);
+#endif
+	return pid;
+}
+
+__attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t errsz, const char *fmt,
+                                                         ...)
+{
+	va_list ap;
+
+	if (!err || errsz == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
+}
+
+/* --- the children: system calls only ------------------------------------------ */
+
+static void str_append(char *dst, size_t cap, const char *s)
+{
+	size_t n = strlen(dst), m = strlen(s);
+
+	if (m > cap - 1 - n)
+		m = cap - 1 - n;
+	memcpy(dst + n, s, m);
+	dst[n + m] = '\0';
+}
+
+static void fmt_uint(char out[static 12], unsigned v)
+{
+	char tmp[12];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	out[n] = '\0';
+}
+
+static _Noreturn void child_fail(int err, const char *step, const char *arg)
+{
+	struct child_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.err = err > 0 ? err : EIO;
+	str_append(m.what, sizeof(m.what), step);
+	if (arg) {
+		str_append(m.what, sizeof(m.what), " ");
+		str_append(m.what, sizeof(m.what), arg);
+	}
+	(void)!write(FD_STATUS, &m, sizeof(m));
+	_exit(127);
+}
+
+/* Moves the inherited fds to FD_OUT..FD_PARENT and closes everything else the
+ * caller had open (its sockets, keys, other jobs' pipes), including stdin. */
+static void move_fds(const int fds[static FD_COUNT])
+{
+	int tmp[FD_COUNT];
+	int i;
+
+	for (i = 0; i < FD_COUNT; i++) {
+		tmp[i] = fcntl(fds[i], F_DUPFD, FD_COUNT + 1);
+		if (tmp[i] < 0)
+			_exit(127);
+	}
+	for (i = 0; i < FD_COUNT; i++) {
+		int to = FD_OUT + i;
+		if (dup3(tmp[i], to, to == FD_OUT || to == FD_ERR ? 0 : O_CLOEXEC) < 0)
+			_exit(127);
+	}
+	close_range(FD_COUNT + 1, ~0U, 0);
+	close(0);
+}
+
+static void reset_signals(void)
+{
+	struct sigaction sa;
+	sigset_t none;
+	int s;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (s = 1; s < _NSIG; s++)
+		(void)sigaction(s, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Binds src on dst (relative to the new root) and applies flags
+ * (MS_RDONLY, MS_NOSUID, ...), which a bind mount only takes on remount. */
+static void bind_at(const char *src, const char *dst, unsigned long flags, const char *label)
+{
+	if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
+		child_fail(errno, "bind", label);
+	if (flags && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0)
+		child_fail(errno, "remount", label);
+}
+
+/* Binds the directory open as O_PATH fd on dst. */
+static void bind_fd(int fd, const char *dst, unsigned long flags, const char *label)
+{
+	char src[32] = "/proc/self/fd/", num[12];
+
+	fmt_uint(num, (unsigned)fd);
+	str_append(src, sizeof(src), num);
+	bind_at(src, dst, flags, label);
+}
+
+static void make_file(const char *path, const char *content)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		child_fail(errno, "create", path);
+	if (content && write(fd, content, strlen(content)) != (ssize_t)strlen(content))
+		child_fail(errno, "write", path);
+	close(fd);
+}
+
+static void make_dir(const char *path)
+{
+	if (mkdir(path, 0755) < 0)
+		child_fail(errno, "mkdir", path);
+}
+
+/* Mirrors host "/rel" at "rel" in the new root, as described at `mirrored`. */
+static void mirror(const char *rel)
+{
+	char host[64] = "/", link[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+
+	str_append(host, sizeof(host), rel);
+	if (lstat(host, &st) < 0) {
+		if (errno == ENOENT)
+			return;
+		child_fail(errno, "stat", host);
+	}
+	if (S_ISLNK(st.st_mode)) {
+		n = readlink(host, link, sizeof(link) - 1);
+		if (n < 0)
+			child_fail(errno, "readlink", host);
+		link[n] = '\0';
+		if (symlink(link, rel) < 0)
+			child_fail(errno, "symlink", rel);
+		return;
+	}
+	if (S_ISDIR(st.st_mode))
+		make_dir(rel);
+	else
+		make_file(rel, NULL);
+	bind_at(host, rel, MS_RDONLY | MS_NOSUID | MS_NODEV, host);
+}
+
+static int open_dir(const char *path, const char *label)
+{
+	int fd;
+
+	if (!path)
+		return -1;
+	fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		child_fail(errno, label, path);
+	return fd;
+}
+
+/* Builds the job's root on a tmpfs and pivots into it. The spec's dirs are
+ * opened first and bound through /proc/self/fd, so where the tmpfs goes
+ * (over /tmp, in this private namespace) cannot hide them. */
+static void build_root(const struct child_ctx *c)
+{
+	const struct sandbox_spec *s = c->spec;
+	const unsigned long ro = MS_RDONLY | MS_NOSUID | MS_NODEV;
+	int app, dataset, model, output;
+	size_t i;
+
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		child_fail(errno, "make / private", NULL);
+	app = open_dir(s->app_dir, "open app_dir");
+	dataset = open_dir(s->dataset_dir, "open dataset_dir");
+	model = open_dir(s->model_dir, "open model_dir");
+	output = open_dir(s->output_dir, "open output_dir");
+
+	if (mount("sandbox", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=4m") < 0)
+		child_fail(errno, "mount root tmpfs on", "/tmp");
+	if (chdir("/tmp") < 0)
+		child_fail(errno, "chdir", "/tmp");
+
+	make_dir("usr");
+	bind_at("/usr", "usr", ro, "/usr");
+	make_dir("etc");
+	for (i = 0; i < ARRAY_SIZE(mirrored); i++)
+		mirror(mirrored[i]);
+	make_file("etc/passwd", c->passwd);
+	make_file("etc/group", c->group);
+	make_file("etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost\n");
+
+	make_dir("app");
+	bind_fd(app, "app", ro, "/app");
+	make_dir("dataset");
+	if (dataset >= 0)
+		bind_fd(dataset, "dataset", ro | MS_NOEXEC, "/dataset");
+	make_dir("model");
+	if (model >= 0)
+		bind_fd(model, "model", ro | MS_NOEXEC, "/model");
+	make_dir("output");
+	bind_fd(output, "output", MS_NOSUID | MS_NODEV | MS_NOEXEC, "/output");
+	close(app);
+	close(output);
+	if (dataset >= 0)
+		close(dataset);
+	if (model >= 0)
+		close(model);
+
+	make_dir("tmp");
+	if (mount("tmp", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=1g") < 0)
+		child_fail(errno, "mount", "/tmp");
+
+	make_dir("dev");
+	if (mount("dev", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") < 0)
+		child_fail(errno, "mount", "/dev");
+	for (i = 0; i < ARRAY_SIZE(dev_nodes); i++) {
+		char host[16] = "/dev/", rel[16] = "dev/";
+		str_append(host, sizeof(host), dev_nodes[i]);
+		str_append(rel, sizeof(rel), dev_nodes[i]);
+		make_file(rel, NULL);
+		bind_at(host, rel, 0, host);
+	}
+	if (symlink("/proc/self/fd", "dev/fd") < 0 || symlink("/proc/self/fd/0", "dev/stdin") < 0 ||
+	    symlink("/proc/self/fd/1", "dev/stdout") < 0 ||
+	    symlink("/proc/self/fd/2", "dev/stderr") < 0)
+		child_fail(errno, "symlink in", "/dev");
+	make_dir("dev/shm");
+	if (mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m") < 0)
+		child_fail(errno, "mount", "/dev/shm");
+	if (mount(NULL, "dev", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
+	          NULL) < 0)
+		child_fail(errno, "remount", "/dev");
+
+	/* We are PID 1 of the new PID namespace, so this procfs shows only the job. */
+	make_dir("proc");
+	if (mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		child_fail(errno, "mount", "/proc");
+
+	/* pivot_root(".", ".") stacks the old root on the new one; detaching it
+	 * leaves only the new root. An initramfs root cannot be pivoted: there,
+	 * move the new root over / and chroot, which a process without
+	 * CAP_SYS_CHROOT cannot leave. */
+	if (syscall(SYS_pivot_root, ".", ".") == 0) {
+		if (umount2(".", MNT_DETACH) < 0)
+			child_fail(errno, "detach the old root", NULL);
+	} else if (errno == EINVAL) {
+		if (mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0)
+			child_fail(errno, "move the new root over /", NULL);
+	} else {
+		child_fail(errno, "pivot_root", NULL);
+	}
+	if (chdir("/") < 0)
+		child_fail(errno, "chdir", "/");
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | ro, NULL) < 0)
+		child_fail(errno, "remount", "/");
+}
+
+static void set_limit(int resource, uint64_t v, const char *label)
+{
+	struct rlimit rl = {.rlim_cur = v, .rlim_max = v};
+
+	if (setrlimit(resource, &rl) < 0)
+		child_fail(errno, "setrlimit", label);
+}
+
+static void drop_privileges(const struct sandbox_spec *s)
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2];
+	int cap;
+
+	set_limit(RLIMIT_CORE, 0, "CORE");
+	set_limit(RLIMIT_NOFILE, JOB_NOFILE, "NOFILE");
+	set_limit(RLIMIT_FSIZE, JOB_FSIZE, "FSIZE");
+	set_limit(RLIMIT_NPROC, s->max_procs ? s->max_procs : DEFAULT_MAX_PROCS, "NPROC");
+	if (s->mem_bytes)
+		set_limit(RLIMIT_AS, s->mem_bytes, "AS");
+
+	for (cap = 0; prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0; cap++)
+		;
+	if (errno != EINVAL)
+		child_fail(errno, "drop the capability bounding set", NULL);
+	/* Raw system calls: glibc's set*id would try to signal threads that
+	 * only existed in the caller. */
+	if (syscall(SYS_setgroups, 0, NULL) < 0)
+		child_fail(errno, "setgroups", NULL);
+	if (syscall(SYS_setresgid, s->gid, s->gid, s->gid) < 0)
+		child_fail(errno, "setresgid", NULL);
+	if (syscall(SYS_setresuid, s->uid, s->uid, s->uid) < 0)
+		child_fail(errno, "setresuid", NULL);
+	/* The uid change cleared the permitted and effective sets; this also
+	 * clears the inheritable one. */
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		child_fail(errno, "capset", NULL);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		child_fail(errno, "PR_SET_NO_NEW_PRIVS", NULL);
+}
+
+static _Noreturn void job_exec(char *const *argv)
+{
+	char path[PATH_MAX];
+	int saved = ENOENT;
+	size_t i;
+
+	if (strchr(argv[0], '/')) {
+		execve(argv[0], argv, job_env);
+		child_fail(errno, "exec", argv[0]);
+	}
+	for (i = 0; i < ARRAY_SIZE(job_path); i++) {
+		if (strlen(job_path[i]) + 1 + strlen(argv[0]) >= sizeof(path))
+			child_fail(ENAMETOOLONG, "exec", argv[0]);
+		path[0] = '\0';
+		str_append(path, sizeof(path), job_path[i]);
+		str_append(path, sizeof(path), "/");
+		str_append(path, sizeof(path), argv[0]);
+		execve(path, argv, job_env);
+		if (errno == EACCES)
+			saved = EACCES;
+		else if (errno != ENOENT && errno != ENOTDIR)
+			child_fail(errno, "exec", path);
+	}
+	child_fail(saved, "exec", argv[0]);
+}
+
+static _Noreturn void job_main(const struct child_ctx *c)
+{
+	struct child_msg m;
+	struct timespec ts;
+	int fd;
+
+	fd = open("/dev/null", O_RDONLY);
+	if (fd < 0)
+		child_fail(errno, "open", "/dev/null");
+	if (fd != 0 && (dup2(fd, 0) < 0 || close(fd) < 0))
+		child_fail(errno, "dup2", "/dev/null");
+	setsid();
+	drop_privileges(c->spec);
+	if (chdir("/app") < 0)
+		child_fail(errno, "chdir", "/app");
+
+	memset(&m, 0, sizeof(m));
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	m.exec_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	(void)!write(FD_STATUS, &m, sizeof(m));
+	job_exec(c->spec->argv);
+}
+
+/* PID 1 of the job's namespaces. */
+static _Noreturn void init_main(const struct child_ctx *c)
+{
+	struct pollfd pfd = {.fd = FD_PARENT, .events = POLLIN};
+	pid_t job;
+	int st;
+
+	move_fds(c->fds);
+	reset_signals();
+	umask(022);
+	/* Die with the caller; if it died before the prctl, its pidfd says so. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || poll(&pfd, 1, 0) != 0)
+		_exit(127);
+	close(FD_PARENT);
+	if (sethostname("sandbox", 7) < 0)
+		child_fail(errno, "sethostname", NULL);
+	build_root(c);
+
+	job = raw_clone(0, NULL);
+	if (job < 0)
+		child_fail(errno, "fork the job", NULL);
+	if (job == 0)
+		job_main(c);
+	close(FD_OUT);
+	close(FD_ERR);
+	close(FD_STATUS);
+	/* Reap everything; the job's main process ending ends the sandbox. */
+	for (;;) {
+		pid_t p = wait4(-1, &st, 0, NULL);
+		if (p == job) {
+			(void)!write(FD_RESULT, &st, sizeof(st));
+			_exit(0);
+		}
+		if (p < 0 && errno != EINTR)
+			_exit(127);
+	}
+}
+
+/* --- the caller's side ------------------------------------------------------ */
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Blocking: after SIGKILL to init the kernel takes down the whole namespace. */
+static void kill_and_wait(pid_t pid, int pidfd, siginfo_t *si)
+{
+	siginfo_t dummy;
+
+	(void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+	if (!si)
+		si = &dummy;
+	while (waitid(P_PID, pid, si, WEXITED) < 0 && errno == EINTR)
+		;
+}
+
+/* Reads status records until EOF (exec happened) or an error record.
+ * Returns 0 with *exec_ns set, a positive errno from the child with m->what
+ * set, or a negative errno (-ETIMEDOUT, -EPIPE: the child died silently). */
+static int read_status(int fd, int64_t deadline, struct child_msg *m, int64_t *exec_ns)
+{
+	bool exec_seen = false;
+
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		int64_t left = (deadline - now_ns()) / 1000000;
+		ssize_t n;
+		int r;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		r = poll(&pfd, 1, (int)left);
+		if (r < 0 && errno != EINTR)
+			return neg_errno();
+		if (r <= 0)
+			continue;
+		n = io_read_all(fd, m, sizeof(*m));
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			return exec_seen ? 0 : -EPIPE;
+		if (n != sizeof(*m))
+			return -EPIPE;
+		m->what[sizeof(m->what) - 1] = '\0';
+		if (m->err)
+			return m->err;
+		*exec_ns = m->exec_ns;
+		exec_seen = true;
+	}
+}
+
+int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int *out_fd,
+                  int *err_fd, char *err, size_t errsz)
+{
+	const int64_t t0 = now_ns();
+	struct child_ctx c;
+	struct child_msg m;
+	struct sandbox_job *j = NULL;
+	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, statp[2] = {-1, -1}, resp[2] = {-1, -1};
+	int ppidfd = -1, pidfd = -1, r;
+	int64_t exec_ns = 0;
+	siginfo_t si;
+	pid_t pid;
+
+	seterr(err, errsz, "%s", "");
+	if (!spec || !spec->argv || !spec->argv[0] || !spec->argv[0][0] || !spec->app_dir ||
+	    !spec->output_dir) {
+		seterr(err, errsz, "sandbox: argv, app_dir and output_dir are required");
+		return -EINVAL;
+	}
+	if (spec->uid == 0 || spec->gid == 0 || spec->uid == (uid_t)-1 || spec->gid == (gid_t)-1) {
+		seterr(err, errsz, "sandbox: refusing to run a job as uid %u gid %u",
+		       (unsigned)spec->uid, (unsigned)spec->gid);
+		return -EINVAL;
+	}
+
+	memset(&c, 0, sizeof(c));
+	c.spec = spec;
+	snprintf(
+	    c.passwd, sizeof(c.passwd),
+	    "root:x:0:0:root:/root:/usr/sbin/nologin\njob:x:%u:%u:job:/tmp:/usr/sbin/nologin\n",
+	    (unsigned)spec->uid, (unsigned)spec->gid);
+	snprintf(c.group, sizeof(c.group), "root:x:0:\njob:x:%u:\n", (unsigned)spec->gid);
+
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		seterr(err, errsz, "sandbox: out of memory");
+		return -ENOMEM;
+	}
+	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
+	    pipe2(statp, O_CLOEXEC) < 0 || pipe2(resp, O_CLOEXEC) < 0) {
+		r = neg_errno();
+		seterr(err, errsz, "sandbox: pipe: %s", strerror(-r));
+		goto fail;
+	}
+	ppidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (ppidfd < 0) {
+		r = neg_errno();
+		seterr(err, errsz, "sandbox: pidfd_open: %s", strerror(-r));
+		goto fail;
+	}
+	c.fds[FD_OUT - 1] = outp[1];
+	c.fds[FD_ERR - 1] = errp[1];
+	c.fds[FD_STATUS - 1] = statp[1];
+	c.fds[FD_RESULT - 1] = resp[1];
+	c.fds[FD_PARENT - 1] = ppidfd;
+
+	pid = raw_clone(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
+	                    CLONE_NEWCGROUP | CLONE_PIDFD,
+	                &pidfd);
+	if (pid < 0) {
+		r = neg_errno();
+		seterr(err, errsz, "sandbox: clone: %s", strerror(-r));
+		goto fail;
+	}
+	if (pid == 0)
+		init_main(&c);
+
+	outp[1] = safe_close(outp[1]);
+	errp[1] = safe_close(errp[1]);
+	statp[1] = safe_close(statp[1]);
+	resp[1] = safe_close(resp[1]);
+	ppidfd = safe_close(ppidfd);
+
+	r = read_status(statp[0], t0 + (int64_t)START_TIMEOUT_MS * 1000000, &m, &exec_ns);
+	if (r != 0) {
+		memset(&si, 0, sizeof(si));
+		kill_and_wait(pid, pidfd, &si);
+		if (r > 0) {
+			seterr(err, errsz, "sandbox: %s: %s", m.what, strerror(r));
+			r = -r;
+		} else if (r == -ETIMEDOUT) {
+			seterr(err, errsz, "sandbox: setup did not finish in %d ms",
+			       START_TIMEOUT_MS);
+		} else {
+			seterr(err, errsz, "sandbox: setup died (code %d, status %d)", si.si_code,
+			       si.si_status);
+			r = -ECHILD;
+		}
+		goto fail;
+	}
+	statp[0] = safe_close(statp[0]);
+
+	if (fcntl(outp[0], F_SETFL, O_NONBLOCK) < 0 || fcntl(errp[0], F_SETFL, O_NONBLOCK) < 0) {
+		r = neg_errno();
+		kill_and_wait(pid, pidfd, NULL);
+		seterr(err, errsz, "sandbox: fcntl: %s", strerror(-r));
+		goto fail;
+	}
+	j->pid = pid;
+	j->pidfd = pidfd;
+	j->result_fd = resp[0];
+	j->exec_ms = (double)(exec_ns - t0) / 1e6;
+	*out = j;
+	*out_fd = outp[0];
+	*err_fd = errp[0];
+	return 0;
+
+fail:
+	safe_close(pidfd);
+	safe_close(ppidfd);
+	for (int i = 0; i < 2; i++) {
+		safe_close(outp[i]);
+		safe_close(errp[i]);
+		safe_close(statp[i]);
+		safe_close(resp[i]);
+	}
+	free(j);
+	return r;
+}
+
+int sandbox_fd(const struct sandbox_job *j)
+{
+	return j->pidfd;
+}
+
+static int status_from_siginfo(const siginfo_t *si)
+{
+	switch (si->si_code) {
+	case CLD_EXITED: return (si->si_status & 0xff) << 8;
+	case CLD_DUMPED: return (si->si_status & 0x7f) | 0x80;
+	default: return si->si_status & 0x7f;
+	}
+}
+
+/* init's own status stands in when it was killed before it could report. */
+static void finish(struct sandbox_job *j, const siginfo_t *si)
+{
+	int st;
+
+	j->reaped = true;
+	if (io_read_all(j->result_fd, &st, sizeof(st)) == (ssize_t)sizeof(st))
+		j->status = st;
+	else
+		j->status = status_from_siginfo(si);
+}
+
+int sandbox_reap(struct sandbox_job *j, int *status)
+{
+	siginfo_t si;
+
+	if (!j->reaped) {
+		memset(&si, 0, sizeof(si));
+		while (waitid(P_PID, j->pid, &si, WEXITED | WNOHANG) < 0) {
+			if (errno != EINTR)
+				return neg_errno();
+		}
+		if (si.si_pid == 0)
+			return 0;
+		finish(j, &si);
+	}
+	*status = j->status;
+	return 1;
+}
+
+int sandbox_kill(struct sandbox_job *j)
+{
+	if (j->reaped)
+		return 0;
+	if (syscall(SYS_pidfd_send_signal, j->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+		return neg_errno();
+	return 0;
+}
+
+double sandbox_exec_ms(const struct sandbox_job *j)
+{
+	return j->exec_ms;
+}
+
+void sandbox_free(struct sandbox_job *j)
+{
+	siginfo_t si;
+
+	if (!j)
+		return;
+	if (!j->reaped) {
+		memset(&si, 0, sizeof(si));
+		kill_and_wait(j->pid, j->pidfd, &si);
+		finish(j, &si);
+	}
+	safe_close(j->pidfd);
+	safe_close(j->result_fd);
+	free(j);
+}

@@ -1,0 +1,101 @@
+/* One job in its own sandbox (DESIGN §7).
+ *
+ * sandbox_start() clones a child into new mount, PID, network, IPC, UTS and
+ * cgroup namespaces. That child is PID 1 of the job's PID namespace ("init"):
+ * it builds a root on a fresh tmpfs, pivots into it, forks the job and reaps
+ * every process until the job's main process ends; it then reports the job's
+ * wait status and exits, and the kernel kills whatever the job left behind.
+ *
+ * What the job sees:
+ *   /usr            host /usr, read-only (bin, sbin, lib* are the host's
+ *                   merged-usr symlinks, or read-only binds where they are dirs)
+ *   /app            spec->app_dir, read-only, nosuid (exec allowed); the cwd
+ *   /dataset /model read-only, nosuid, noexec (an empty dir when NULL)
+ *   /output         read-write, nosuid, nodev, noexec
+ *   /tmp            private tmpfs (1 GiB), /dev/shm private tmpfs (64 MiB)
+ *   /etc            passwd, group (uid/gid named "job"), hosts; read-only binds
+ *                   of ld.so.cache, alternatives and localtime if the host has
+ *                   them. Nothing else of the host's /etc.
+ *   /dev            null zero full random urandom, fd and std* links
+ *   /proc           a procfs of its PID namespace. No /sys.
+ *   network         a new namespace with no interface up (not even lo)
+ *   hostname        "sandbox" (own UTS namespace); own IPC and cgroup namespaces
+ * Everything else, including the rest of /, is absent; the root itself is a
+ * read-only tmpfs.
+ *
+ * The job runs as spec->uid/gid with no supplementary groups, no capabilities
+ * (empty bounding set), no_new_privs, default signal dispositions, an empty
+ * signal mask, stdin on /dev/null, umask 022, a fresh session, and only the
+ * environment PATH, HOME=/tmp, TMPDIR=/tmp, LANG=C.UTF-8 and
+ * PYTHONDONTWRITEBYTECODE=1. rlimits: CORE 0, NOFILE 1024, FSIZE 64 GiB,
+ * AS mem_bytes (if not 0), NPROC max_procs (default 256). RLIMIT_NPROC counts
+ * every process of a uid on the machine, so it is a per-job limit only when
+ * the caller gives each concurrent job its own uid; that is the caller's job.
+ *
+ * The caller prepares the directories: sandbox_start() does not chown or
+ * create anything on the host. The job's uid must be able to read app_dir,
+ * dataset_dir and model_dir and to write output_dir.
+ * The caller enforces the manifest's timeout (a timer and sandbox_kill()).
+ *
+ * sandbox_start() blocks until the job has exec'ed or setup failed (a CLOEXEC
+ * status pipe: the child writes an errno and the failing step; EOF means
+ * exec succeeded); it gives up after 10 s. Everything else is non-blocking
+ * and driven by poll() on sandbox_fd(). Between clone and exec the children
+ * make only plain system calls (no locks, no malloc), so a caller with
+ * threads is safe too. The child is a SIGCHLD child of the caller: the caller
+ * must not reap it with waitpid(-1)/wait() nor set SIGCHLD to SIG_IGN or
+ * SA_NOCLDWAIT. If the caller dies, the sandbox
+ * gets SIGKILL (PR_SET_PDEATHSIG, tied to the calling thread).
+ *
+ * Needs root (CAP_SYS_ADMIN) in the initial user namespace and Linux >= 5.3.
+ * Ownership: the job owns its pidfd; the caller owns *out_fd and *err_fd
+ * (O_NONBLOCK|O_CLOEXEC read ends of the job's stdout and stderr) and closes
+ * them. sandbox_free() kills a job still running, reaps it and frees it.
+ */
+#ifndef EFS_SANDBOX_H
+#define EFS_SANDBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct sandbox_spec {
+	char *const *argv;       /* argv[0] is looked up in PATH inside the sandbox */
+	const char *app_dir;     /* bound read-only at /app, the working directory */
+	const char *dataset_dir; /* bound read-only at /dataset; NULL: empty dir */
+	const char *model_dir;   /* bound read-only at /model; NULL: empty dir */
+	const char *output_dir;  /* bound read-write at /output */
+	uid_t uid;               /* unprivileged ids to run as; 0 is refused */
+	gid_t gid;
+	uint64_t mem_bytes; /* RLIMIT_AS, 0 = unlimited */
+	uint32_t max_procs; /* RLIMIT_NPROC of spec->uid, 0 = 256 */
+};
+
+struct sandbox_job;
+
+/* Starts the job. Returns 0, or -errno with a message in err (which names the
+ * failing step, e.g. "bind /app from /x: No such file or directory"); a
+ * failure to set up or to exec is such an error, never a job that ran. */
+int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int *out_fd,
+                  int *err_fd, char *err, size_t errsz);
+
+/* A pidfd that becomes readable when the job has ended. */
+int sandbox_fd(const struct sandbox_job *j);
+
+/* Non-blocking: 0 while the job runs; 1 once it ended, with *status in
+ * waitpid() form (the job's main process; SIGKILL after sandbox_kill()).
+ * May be called again after it returned 1. */
+int sandbox_reap(struct sandbox_job *j, int *status);
+
+/* SIGKILL to the job's init, which takes every process of the job with it.
+ * 0 also when the job has already ended. */
+int sandbox_kill(struct sandbox_job *j);
+
+/* Milliseconds from the call of sandbox_start() to the job's execve(),
+ * measured inside the sandbox (for benchmarks). */
+double sandbox_exec_ms(const struct sandbox_job *j);
+
+/* Kills the job if it still runs, reaps it and frees j. Accepts NULL. */
+void sandbox_free(struct sandbox_job *j);
+
+#endif

@@ -1,0 +1,745 @@
+/* The job sandbox, run for real (needs root): what a job sees, what it cannot
+ * see or do, how it ends, and how setup failures surface. Every job is
+ * /bin/sh or python3 from the host's /usr. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "enclave/sandbox.h"
+
+#define GUARD_MS 30000 /* failure guard for waits, never reached when things work */
+#define PLEN     256   /* fixture paths: root (< 192) plus a short name */
+
+static struct {
+	char root[192];
+	char app[PLEN], dataset[PLEN], model[PLEN], output[PLEN];
+	char other[PLEN], encrypted[PLEN], state[PLEN];
+	uid_t uid;
+	gid_t gid;
+} fx;
+
+struct result {
+	char out[16384], err[16384];
+	size_t outlen, errlen;
+	int status;
+	double exec_ms;
+};
+
+static void write_file(const char *dir, const char *name, const char *content, mode_t mode)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	ck_assert_msg(fd >= 0, "create %s: %s", path, strerror(errno));
+	ck_assert_int_eq(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+	ck_assert_int_eq(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+static void make_dir(char *out, const char *name, bool job_owned)
+{
+	snprintf(out, PLEN, "%s/%s", fx.root, name);
+	ck_assert_int_eq(mkdir(out, 0755), 0);
+	/* Owned by the job, so that only the mount can make it read-only. */
+	if (job_owned)
+		ck_assert_int_eq(chown(out, fx.uid, fx.gid), 0);
+}
+
+static void setup(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(fx.root, sizeof(fx.root), "%s/check_sandbox.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(fx.root));
+	fx.uid = (uid_t)(100000 + getpid() % 50000);
+	fx.gid = fx.uid;
+
+	make_dir(fx.app, "app", true);
+	write_file(fx.app, "x", "app-x\n", 0644);
+	write_file(fx.app, "run.sh", "#!/bin/sh\necho \"run $*\"\n", 0755);
+	make_dir(fx.dataset, "dataset", true);
+	write_file(fx.dataset, "y", "data-y\n", 0644);
+	make_dir(fx.model, "model", true);
+	write_file(fx.model, "z", "model-z\n", 0644);
+	make_dir(fx.output, "output", true);
+	make_dir(fx.other, "other-package", false);
+	write_file(fx.other, "enclave.json", "{}\n", 0644);
+	make_dir(fx.encrypted, "encrypted", false);
+	write_file(fx.encrypted, "secret.sealed", "ciphertext\n", 0644);
+	make_dir(fx.state, "state", false);
+	write_file(fx.state, "kek", "0123456789abcdef0123456789abcdef\n", 0600);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void teardown(void)
+{
+	nftw(fx.root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static struct sandbox_spec spec_for(char *const *argv)
+{
+	struct sandbox_spec s = {
+	    .argv = argv,
+	    .app_dir = fx.app,
+	    .dataset_dir = fx.dataset,
+	    .model_dir = fx.model,
+	    .output_dir = fx.output,
+	    .uid = fx.uid,
+	    .gid = fx.gid,
+	};
+	return s;
+}
+
+/* Reads what is there; returns false at EOF. */
+static bool drain(int fd, char *buf, size_t cap, size_t *len)
+{
+	char tmp[4096];
+
+	for (;;) {
+		ssize_t n = read(fd, tmp, sizeof(tmp));
+		if (n == 0)
+			return false;
+		if (n < 0) {
+			ck_assert_msg(errno == EAGAIN || errno == EINTR, "read: %s",
+			              strerror(errno));
+			return true;
+		}
+		size_t keep = (size_t)n < cap - 1 - *len ? (size_t)n : cap - 1 - *len;
+		memcpy(buf + *len, tmp, keep);
+		*len += keep;
+		buf[*len] = '\0';
+	}
+}
+
+/* Runs the job to its end, collecting stdout and stderr separately. */
+static int run_spec(const struct sandbox_spec *spec, struct result *res)
+{
+	struct sandbox_job *j;
+	char err[256];
+	int out_fd, err_fd, r;
+	bool out_open = true, err_open = true, ended = false;
+
+	memset(res, 0, sizeof(*res));
+	r = sandbox_start(spec, &j, &out_fd, &err_fd, err, sizeof(err));
+	if (r < 0)
+		return r;
+	res->exec_ms = sandbox_exec_ms(j);
+	while (out_open || err_open || !ended) {
+		struct pollfd p[3] = {
+		    {.fd = out_open ? out_fd : -1, .events = POLLIN},
+		    {.fd = err_open ? err_fd : -1, .events = POLLIN},
+		    {.fd = ended ? -1 : sandbox_fd(j), .events = POLLIN},
+		};
+		ck_assert_msg(poll(p, 3, GUARD_MS) > 0, "job did not finish");
+		if (p[0].revents)
+			out_open = drain(out_fd, res->out, sizeof(res->out), &res->outlen);
+		if (p[1].revents)
+			err_open = drain(err_fd, res->err, sizeof(res->err), &res->errlen);
+		if (p[2].revents)
+			ended = true;
+	}
+	ck_assert_int_eq(sandbox_reap(j, &res->status), 1);
+	close(out_fd);
+	close(err_fd);
+	sandbox_free(j);
+	return 0;
+}
+
+static void run_sh(const char *script, struct result *res)
+{
+	char *argv[] = {"sh", "-c", (char *)script, NULL};
+	struct sandbox_spec spec = spec_for(argv);
+
+	ck_assert_int_eq(run_spec(&spec, res), 0);
+}
+
+static void assert_exit0(const struct result *res)
+{
+	ck_assert_msg(WIFEXITED(res->status) && WEXITSTATUS(res->status) == 0,
+	              "status %#x, stderr: %s", res->status, res->err);
+}
+
+static void read_host_file(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+	n = read(fd, buf, cap - 1);
+	ck_assert_int_ge(n, 0);
+	buf[n] = '\0';
+	close(fd);
+}
+
+START_TEST(test_io_and_exit_status)
+{
+	struct result res;
+	char path[PATH_MAX], buf[64];
+	struct stat st;
+
+	run_sh("cat /app/x /dataset/y /model/z; echo to-err >&2; echo written > /output/out; "
+	       "exit 7",
+	       &res);
+	ck_assert_msg(WIFEXITED(res.status), "status %#x", res.status);
+	ck_assert_int_eq(WEXITSTATUS(res.status), 7);
+	ck_assert_str_eq(res.out, "app-x\ndata-y\nmodel-z\n");
+	ck_assert_str_eq(res.err, "to-err\n");
+
+	snprintf(path, sizeof(path), "%s/out", fx.output);
+	read_host_file(path, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "written\n");
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_uid, fx.uid);
+	ck_assert_uint_eq(st.st_gid, fx.gid);
+}
+END_TEST
+
+START_TEST(test_app_script)
+{
+	char *rel[] = {"./run.sh", "a", "b c", NULL};
+	char *abs[] = {"/app/run.sh", "d", NULL};
+	struct sandbox_spec spec = spec_for(rel);
+	struct result res;
+
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "run a b c\n");
+	spec.argv = abs;
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "run d\n");
+}
+END_TEST
+
+START_TEST(test_signal_death)
+{
+	struct result res;
+
+	run_sh("echo before; kill -9 $$; echo after", &res);
+	ck_assert_msg(WIFSIGNALED(res.status), "status %#x", res.status);
+	ck_assert_int_eq(WTERMSIG(res.status), SIGKILL);
+	ck_assert_str_eq(res.out, "before\n");
+}
+END_TEST
+
+static const char try_write[] =
+    "for d in \"$@\"; do "
+    "if touch \"$d/w\" 2>/tmp/e; then echo \"WRITABLE $d\"; "
+    "elif grep -q 'Read-only file system' /tmp/e; then echo \"EROFS $d\"; "
+    "else echo \"OTHER $d: $(cat /tmp/e)\"; fi; done";
+
+START_TEST(test_read_only)
+{
+	char *argv[] = {
+	    "sh",   "-c", (char *)try_write, "sh",   "/app", "/dataset", "/model", "/usr",
+	    "/etc", "/",  "/output",         "/tmp", NULL};
+	struct sandbox_spec spec = spec_for(argv);
+	struct result res;
+
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "EROFS /app\nEROFS /dataset\nEROFS /model\nEROFS /usr\n"
+	                          "EROFS /etc\nEROFS /\nWRITABLE /output\nWRITABLE /tmp\n");
+}
+END_TEST
+
+START_TEST(test_missing_dataset_is_empty)
+{
+	char *argv[] = {"sh", "-c", "ls -A /dataset /model; : > /dataset/w", NULL};
+	struct sandbox_spec spec = spec_for(argv);
+	struct result res;
+
+	spec.dataset_dir = NULL;
+	spec.model_dir = NULL;
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	ck_assert_str_eq(res.out, "/dataset:\n\n/model:\n");
+	ck_assert_ptr_nonnull(strstr(res.err, "Read-only file system"));
+	ck_assert_int_ne(res.status, 0);
+}
+END_TEST
+
+START_TEST(test_private_tmp)
+{
+	char script[256], host[PATH_MAX];
+	struct result res;
+
+	snprintf(script, sizeof(script), "echo secret > /tmp/marker-%d && cat /tmp/marker-%d",
+	         (int)getpid(), (int)getpid());
+	run_sh(script, &res);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "secret\n");
+
+	snprintf(script, sizeof(script), "ls -A /tmp; test -e /tmp/marker-%d && echo VISIBLE",
+	         (int)getpid());
+	run_sh(script, &res);
+	ck_assert_str_eq(res.out, "");
+
+	snprintf(host, sizeof(host), "/tmp/marker-%d", (int)getpid());
+	ck_assert_int_eq(access(host, F_OK), -1);
+}
+END_TEST
+
+static const char try_stat[] = "stat /app/x > /dev/null || echo 'APP MISSING'; "
+                               "for p in \"$@\"; do "
+                               "if stat \"$p\" > /dev/null 2>/tmp/e; then echo \"VISIBLE $p\"; "
+                               "elif grep -q 'No such file' /tmp/e; then echo ENOENT; "
+                               "else echo \"OTHER $p: $(cat /tmp/e)\"; fi; done";
+
+START_TEST(test_host_is_invisible)
+{
+	char kek[PATH_MAX], sealed[PATH_MAX], cwd[PATH_MAX], expect[512] = "";
+	char *argv[32] = {"sh", "-c", (char *)try_stat, "sh"};
+	size_t n = 4, first;
+	struct sandbox_spec spec = spec_for(argv);
+	struct result res;
+
+	snprintf(kek, sizeof(kek), "%s/kek", fx.state);
+	snprintf(sealed, sizeof(sealed), "%s/secret.sealed", fx.encrypted);
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	first = n;
+	argv[n++] = fx.root;
+	argv[n++] = fx.other;
+	argv[n++] = fx.encrypted;
+	argv[n++] = sealed;
+	argv[n++] = fx.state;
+	argv[n++] = kek;
+	argv[n++] = fx.app;
+	argv[n++] = cwd; /* the build dir: a host path not under /tmp */
+	argv[n++] = "/etc/shadow";
+	argv[n++] = "/etc/ssh";
+	argv[n++] = "/root";
+	argv[n++] = "/home";
+	argv[n++] = "/var";
+	argv[n++] = "/boot";
+	argv[n++] = "/sys";
+	for (size_t i = first; i < n; i++)
+		strcat(expect, "ENOENT\n");
+	argv[n] = NULL;
+
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	ck_assert_str_eq(res.out, expect);
+}
+END_TEST
+
+START_TEST(test_proc_shows_only_the_job)
+{
+	struct result res;
+	int count = 0;
+
+	run_sh("ls -d /proc/[0-9]*; cat /proc/1/comm", &res);
+	assert_exit0(&res);
+	for (char *p = res.out; (p = strstr(p, "/proc/")); p++)
+		count++;
+	/* init, the shell and ls (or ls alone if the shell exec'ed it) */
+	ck_assert_msg(count >= 2 && count <= 3, "processes: %s", res.out);
+	ck_assert_ptr_nonnull(strstr(res.out, "/proc/1\n"));
+}
+END_TEST
+
+START_TEST(test_no_network)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	char script[512];
+	char *argv[] = {"python3", "-c", script, NULL};
+	struct sandbox_spec spec = spec_for(argv);
+	struct result res;
+	int l;
+
+	l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(l, 0);
+	ck_assert_int_eq(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(l, 4), 0);
+	ck_assert_int_eq(getsockname(l, (struct sockaddr *)&sa, &len), 0);
+
+	snprintf(
+	    script, sizeof(script),
+	    "import socket\n"
+	    "s = socket.socket()\n"
+	    "s.settimeout(10)\n"
+	    "try:\n"
+	    "    s.connect(('127.0.0.1', %u))\n"
+	    "    print('CONNECTED')\n"
+	    "except OSError as e:\n"
+	    "    print('errno', e.errno)\n"
+	    "print(sorted(l.split(':')[0].strip() for l in open('/proc/net/dev') if ':' in l))\n",
+	    (unsigned)ntohs(sa.sin_port));
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "errno 101\n['lo']\n"); /* ENETUNREACH: lo is down */
+	ck_assert_int_eq(accept(l, NULL, NULL), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	close(l);
+
+	run_sh("ls /sys/class/net 2>/dev/null || echo no-sys", &res);
+	ck_assert_msg(!strcmp(res.out, "no-sys\n") || !strcmp(res.out, "lo\n"), "%s", res.out);
+}
+END_TEST
+
+START_TEST(test_identity_and_privileges)
+{
+	struct result res;
+	char expect[512];
+
+	run_sh("id -u; id -g; id -G; id -un; "
+	       "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/self/status",
+	       &res);
+	assert_exit0(&res);
+	snprintf(expect, sizeof(expect),
+	         "%u\n%u\n%u\njob\nCapInh:\t0000000000000000\nCapPrm:\t0000000000000000\n"
+	         "CapEff:\t0000000000000000\nCapBnd:\t0000000000000000\n"
+	         "CapAmb:\t0000000000000000\nNoNewPrivs:\t1\n",
+	         (unsigned)fx.uid, (unsigned)fx.gid, (unsigned)fx.gid);
+	ck_assert_str_eq(res.out, expect);
+}
+END_TEST
+
+static void copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	int in = open(from, O_RDONLY | O_CLOEXEC), out;
+	ssize_t n;
+
+	ck_assert_int_ge(in, 0);
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	ck_assert_int_ge(out, 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		ck_assert_int_eq(write(out, buf, (size_t)n), n);
+	ck_assert_int_eq(n, 0);
+	close(in);
+	close(out);
+}
+
+/* A setuid-root binary does not make the job root: /usr's own (su, passwd)
+ * and one planted in /app. */
+START_TEST(test_setuid_does_not_elevate)
+{
+	char path[PATH_MAX], expect[64];
+	struct result res;
+
+	snprintf(path, sizeof(path), "%s/id", fx.app);
+	copy_file("/usr/bin/id", path);
+	ck_assert_int_eq(chown(path, 0, 0), 0);
+	ck_assert_int_eq(chmod(path, 04755), 0);
+
+	run_sh("/app/id -u; /app/id -ru; "
+	       "if [ -x /usr/bin/su ]; then /usr/bin/su -c 'id -u' root; echo \"su=$?\"; "
+	       "else echo su=1; fi; "
+	       "if [ -x /usr/bin/passwd ]; then /usr/bin/passwd -S root; echo \"passwd=$?\"; "
+	       "else echo passwd=1; fi",
+	       &res);
+	snprintf(expect, sizeof(expect), "%u\n%u\n", (unsigned)fx.uid, (unsigned)fx.uid);
+	ck_assert_msg(!strncmp(res.out, expect, strlen(expect)), "%s", res.out);
+	ck_assert_ptr_null(strstr(res.out, "\n0\n"));
+	ck_assert_ptr_null(strstr(res.out, "su=0"));
+	ck_assert_ptr_null(strstr(res.out, "passwd=0"));
+	ck_assert_ptr_nonnull(strstr(res.out, "su="));
+	ck_assert_ptr_nonnull(strstr(res.out, "passwd="));
+}
+END_TEST
+
+START_TEST(test_environment_and_fds)
+{
+	struct result res;
+	char expect[512];
+	int leak = open("/dev/null", O_RDONLY); /* not CLOEXEC: must not reach the job */
+
+	ck_assert_int_ge(leak, 0);
+	ck_assert_int_eq(setenv("SANDBOX_TEST_LEAK", "1", 1), 0);
+	run_sh("env | sort; pwd; readlink /proc/$$/fd/0; ls /proc/$$/fd; umask; hostname", &res);
+	assert_exit0(&res);
+	snprintf(expect, sizeof(expect),
+	         "HOME=/tmp\nLANG=C.UTF-8\nPATH=/usr/local/bin:/usr/bin:/bin\nPWD=/app\n"
+	         "PYTHONDONTWRITEBYTECODE=1\nTMPDIR=/tmp\n/app\n/dev/null\n0\n1\n2\n0022\n"
+	         "sandbox\n");
+	ck_assert_str_eq(res.out, expect);
+	close(leak);
+}
+END_TEST
+
+START_TEST(test_limits)
+{
+	char *nproc[] = {"sh", "-c", "for i in 1 2 3 4 5 6; do sleep 1000 & done; echo all", NULL};
+	char *mem[] = {"python3", "-c", "b = bytearray(512 << 20); print('allocated')", NULL};
+	struct sandbox_spec spec = spec_for(nproc);
+	struct result res;
+
+	run_sh("grep -E '^Max (file size|core|processes|open files|address)' /proc/self/limits "
+	       "| tr -s ' '",
+	       &res);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "Max file size 68719476736 68719476736 bytes \n"
+	                          "Max core file size 0 0 bytes \n"
+	                          "Max processes 256 256 processes \n"
+	                          "Max open files 1024 1024 files \n"
+	                          "Max address space unlimited unlimited bytes \n");
+
+	/* A uid of its own: RLIMIT_NPROC counts the uid's processes. */
+	spec.uid = fx.uid + 1;
+	spec.max_procs = 3;
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	ck_assert_str_eq(res.out, "");
+	ck_assert_msg(strstr(res.err, "fork"), "stderr: %s", res.err);
+	ck_assert_int_ne(res.status, 0);
+
+	spec = spec_for(mem);
+	spec.mem_bytes = 256 << 20;
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	ck_assert_str_eq(res.out, "");
+	ck_assert_msg(strstr(res.err, "MemoryError"), "stderr: %s", res.err);
+	ck_assert_int_ne(res.status, 0);
+}
+END_TEST
+
+static void wait_readable(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	ck_assert_msg(poll(&p, 1, GUARD_MS) == 1, "fd %d not readable", fd);
+}
+
+START_TEST(test_kill_takes_everything)
+{
+	char *argv[] = {"sh", "-c", "sleep 1000 & sleep 1000 & echo started; wait", NULL};
+	struct sandbox_spec spec = spec_for(argv);
+	struct sandbox_job *j;
+	char err[256], buf[64] = "";
+	size_t len = 0;
+	int out_fd, err_fd, status;
+
+	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), 0);
+	while (!strstr(buf, "started\n")) {
+		wait_readable(out_fd);
+		ck_assert(drain(out_fd, buf, sizeof(buf), &len));
+	}
+	ck_assert_int_eq(sandbox_reap(j, &status), 0);
+	ck_assert_int_eq(sandbox_kill(j), 0);
+	wait_readable(sandbox_fd(j));
+	ck_assert_int_eq(sandbox_reap(j, &status), 1);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %#x", status);
+	/* The background sleeps held the pipe too: EOF means they are gone. */
+	wait_readable(out_fd);
+	ck_assert(!drain(out_fd, buf, sizeof(buf), &len));
+	ck_assert_int_eq(sandbox_kill(j), 0);
+	ck_assert_int_eq(sandbox_reap(j, &status), 1);
+	close(out_fd);
+	close(err_fd);
+	sandbox_free(j);
+}
+END_TEST
+
+START_TEST(test_free_kills_and_reaps)
+{
+	char *argv[] = {"sleep", "1000", NULL};
+	struct sandbox_spec spec = spec_for(argv);
+	struct sandbox_job *j;
+	struct pollfd p;
+	siginfo_t si;
+	char err[256], buf[16];
+	size_t len = 0;
+	int out_fd, err_fd, pidfd;
+
+	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), 0);
+	pidfd = fcntl(sandbox_fd(j), F_DUPFD_CLOEXEC, 0);
+	ck_assert_int_ge(pidfd, 0);
+	sandbox_free(j);
+	p = (struct pollfd){.fd = pidfd, .events = POLLIN};
+	ck_assert_int_eq(poll(&p, 1, 0), 1);
+	ck_assert_int_eq(waitid((idtype_t)3 /* P_PIDFD */, (id_t)pidfd, &si, WEXITED | WNOHANG),
+	                 -1);
+	ck_assert_int_eq(errno, ECHILD);
+	ck_assert(!drain(out_fd, buf, sizeof(buf), &len));
+	close(pidfd);
+	close(out_fd);
+	close(err_fd);
+}
+END_TEST
+
+START_TEST(test_setup_failures)
+{
+	char *sh[] = {"sh", "-c", "exit 0", NULL};
+	char *missing[] = {"no-such-program-here", NULL};
+	char *notexec[] = {"/app/x", NULL};
+	struct sandbox_spec spec = spec_for(sh);
+	struct sandbox_job *j = NULL;
+	char err[256], bogus[PATH_MAX];
+	int out_fd = -1, err_fd = -1;
+
+	snprintf(bogus, sizeof(bogus), "%s/does-not-exist", fx.root);
+	spec.app_dir = bogus;
+	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), -ENOENT);
+	ck_assert_msg(strstr(err, "app_dir") && strstr(err, bogus) && strstr(err, "No such file"),
+	              "%s", err);
+	ck_assert_ptr_null(j);
+	ck_assert_int_eq(out_fd, -1);
+
+	spec = spec_for(sh);
+	snprintf(bogus, sizeof(bogus), "%s/x", fx.app);
+	spec.output_dir = bogus;
+	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), -ENOTDIR);
+	ck_assert_msg(strstr(err, "output_dir"), "%s", err);
+
+	spec = spec_for(missing);
+	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), -ENOENT);
+	ck_assert_msg(strstr(err, "exec no-such-program-here"), "%s", err);
+
+	spec = spec_for(notexec);
+	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), -EACCES);
+	ck_assert_msg(strstr(err, "exec /app/x"), "%s", err);
+
+	spec = spec_for(sh);
+	spec.uid = 0;
+	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), -EINVAL);
+	spec = spec_for(sh);
+	spec.output_dir = NULL;
+	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_null(j);
+}
+END_TEST
+
+START_TEST(test_python)
+{
+	char *json[] = {"python3", "-c", "import json; print(1)", NULL};
+	char *numpy[] = {"python3", "-c", "import numpy; print(numpy.ones(3).sum())", NULL};
+	struct sandbox_spec spec = spec_for(json);
+	struct result res;
+
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "1\n");
+	ck_assert_str_eq(res.err, "");
+
+	if (access("/usr/lib/python3/dist-packages/numpy", F_OK) != 0) {
+		printf("check_sandbox: python3-numpy not installed, numpy check skipped\n");
+		return;
+	}
+	spec.argv = numpy;
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "3.0\n");
+}
+END_TEST
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* Not a pass/fail figure: prints medians over 20 runs of /bin/true. */
+START_TEST(test_startup_time)
+{
+	enum { RUNS = 20 };
+	char *argv[] = {"true", NULL};
+	struct sandbox_spec spec = spec_for(argv);
+	double exec_ms[RUNS], start_ms[RUNS], exit_ms[RUNS];
+
+	for (int i = 0; i < RUNS; i++) {
+		struct sandbox_job *j;
+		struct timespec t0;
+		char err[256];
+		int out_fd, err_fd, status;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), 0);
+		start_ms[i] = ms_since(&t0);
+		exec_ms[i] = sandbox_exec_ms(j);
+		wait_readable(sandbox_fd(j));
+		exit_ms[i] = ms_since(&t0);
+		ck_assert_int_eq(sandbox_reap(j, &status), 1);
+		ck_assert_int_eq(status, 0);
+		ck_assert(exec_ms[i] > 0 && exec_ms[i] <= start_ms[i]);
+		close(out_fd);
+		close(err_fd);
+		sandbox_free(j);
+	}
+	qsort(exec_ms, RUNS, sizeof(double), cmp_double);
+	qsort(start_ms, RUNS, sizeof(double), cmp_double);
+	qsort(exit_ms, RUNS, sizeof(double), cmp_double);
+	printf("check_sandbox: median over %d runs of true: start->exec %.2f ms, "
+	       "sandbox_start returns %.2f ms, job ended %.2f ms\n",
+	       RUNS, exec_ms[RUNS / 2], start_ms[RUNS / 2], exit_ms[RUNS / 2]);
+}
+END_TEST
+
+static Suite *sandbox_suite(void)
+{
+	Suite *s = suite_create("sandbox");
+	TCase *tc = tcase_create("jobs");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_io_and_exit_status);
+	tcase_add_test(tc, test_app_script);
+	tcase_add_test(tc, test_signal_death);
+	tcase_add_test(tc, test_read_only);
+	tcase_add_test(tc, test_missing_dataset_is_empty);
+	tcase_add_test(tc, test_private_tmp);
+	tcase_add_test(tc, test_host_is_invisible);
+	tcase_add_test(tc, test_proc_shows_only_the_job);
+	tcase_add_test(tc, test_no_network);
+	tcase_add_test(tc, test_identity_and_privileges);
+	tcase_add_test(tc, test_setuid_does_not_elevate);
+	tcase_add_test(tc, test_environment_and_fds);
+	tcase_add_test(tc, test_limits);
+	tcase_add_test(tc, test_kill_takes_everything);
+	tcase_add_test(tc, test_free_kills_and_reaps);
+	tcase_add_test(tc, test_setup_failures);
+	tcase_add_test(tc, test_python);
+	tcase_add_test(tc, test_startup_time);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	if (geteuid() != 0) {
+		const char *ci = getenv("CI");
+		if (ci && !strcmp(ci, "true")) {
+			fprintf(stderr, "check_sandbox: must run as root in CI\n");
+			return EXIT_FAILURE;
+		}
+		printf("check_sandbox: not root, skipped (namespaces and mounts need root)\n");
+		return 77;
+	}
+	sr = srunner_create(sandbox_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
