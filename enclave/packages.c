@@ -426,7 +426,11 @@ static void apply_result(struct daemon *d, struct install_result *res)
 		snprintf(p->msg, sizeof(p->msg), "%s", res->msg);
 		log_error("package %s: %s (%s)", p->name, res->msg, strerror(p->err));
 		send_state(d, p);
-		refuse_waiting(d, p, p->err, p->msg);
+		{
+			char why[MSG_TEXT + 128];
+			snprintf(why, sizeof(why), "package %s: %s", p->name, p->msg);
+			refuse_waiting(d, p, p->err, why);
+		}
 		return;
 	}
 	/* The previous version goes once its jobs have ended. */

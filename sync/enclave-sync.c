@@ -45,6 +45,8 @@ struct runner {
 	uint32_t job;
 	int exit_code;
 	bool cancel_sent;
+	int cancel_sig;             /* the signal that cancelled the job */
+	bool synced;                /* this connection got in sync */
 	double sent_at, started_at; /* RUN sent, RUN_REPLY received */
 };
 
@@ -80,7 +82,8 @@ static void usage(FILE *f)
 		"listen, or the connection was lost during --once; 4 protocol violation.\n"
 		"With --run: the job's exit status; 128+N if a signal N killed it; 124 if it\n"
 		"timed out; 125 if the enclave refused or could not start it (its message is\n"
-		"printed); 255 if the connection failed or was lost. SIGINT cancels the job.\n");
+		"printed); 255 if the connection failed or was lost. The first SIGINT or\n"
+		"SIGTERM cancels the job (exit 128+N once it has ended).\n");
 }
 
 static double now_s(void)
@@ -184,7 +187,7 @@ static int run_message(void *ud, const struct frame *f)
 		break;
 	case MSG_RUN_REPLY:
 		r = msg_decode_run_reply(&b, &m->rr);
-		if (r < 0 || rn->phase != RUN_STARTING || m->rr.req != 1) {
+		if (r < 0 || !rn->line || rn->phase != RUN_STARTING || m->rr.req != 1) {
 			r = r < 0 ? r : -EPROTO;
 			break;
 		}
@@ -202,19 +205,19 @@ static int run_message(void *ud, const struct frame *f)
 		break;
 	case MSG_JOB_LOG:
 		r = msg_decode_job_log(&b, &m->jl);
-		if (r == 0 && m->jl.job == rn->job)
+		if (r == 0 && rn->job && m->jl.job == rn->job)
 			(void)io_write_all(m->jl.stream == 1 ? STDOUT_FILENO : STDERR_FILENO, m->jl.p,
 					   m->jl.len);
 		break;
 	case MSG_JOB_STATE:
 		r = msg_decode_job_state(&b, &m->js);
-		if (r < 0 || m->js.job != rn->job || m->js.state == JOB_RUNNING)
+		if (r < 0 || !rn->job || m->js.job != rn->job || m->js.state == JOB_RUNNING)
 			break;
 		switch (m->js.state) {
 		case JOB_EXITED: rn->exit_code = m->js.code & 0xff; break;
 		case JOB_KILLED: rn->exit_code = 128 + (m->js.code & 0x7f); break;
 		case JOB_TIMEOUT: rn->exit_code = RUN_EXIT_TIMEOUT; break;
-		case JOB_CANCELLED: rn->exit_code = 128 + SIGINT; break;
+		case JOB_CANCELLED: rn->exit_code = 128 + (rn->cancel_sig ? rn->cancel_sig : SIGINT); break;
 		default: rn->exit_code = RUN_EXIT_REFUSED; break;
 		}
 		if (m->js.state != JOB_EXITED)
@@ -228,7 +231,9 @@ static int run_message(void *ud, const struct frame *f)
 	return r;
 }
 
-static const struct engine_hooks run_hooks = { .message = run_message };
+/* Every host role hears package and job messages: a plain mirror logs
+ * package failures, --run also follows its job. */
+static const struct engine_hooks host_hooks = { .message = run_message };
 
 /* Reads one pending signal: true for SIGINT/SIGTERM. A SIGUSR1 while not
  * connected has nothing to synchronize and is dropped. */
@@ -287,12 +292,16 @@ static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_pro
 		if (fds[n - 1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
-			if (read(sigfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo == SIGUSR1) {
+			if (read(sigfd, &si, sizeof(si)) != sizeof(si))
+				continue;
+			if (si.ssi_signo == SIGUSR1) {
 				sync_point_request(e, &sp);
-			} else if (rn && rn->phase == RUN_RUNNING && !rn->cancel_sent) {
-				/* The first interrupt cancels the job; its end is awaited. */
+			} else if (rn->line && rn->phase == RUN_RUNNING && !rn->cancel_sent) {
+				/* The first SIGINT or SIGTERM cancels the job; its end
+				 * (and its output) are awaited. */
 				(void)msg_put_u32(engine_out(e), MSG_JOB_CANCEL, rn->job);
 				rn->cancel_sent = true;
+				rn->cancel_sig = (int)si.ssi_signo;
 			} else {
 				*signalled = true;
 				return 0;
@@ -304,16 +313,17 @@ static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_pro
 			progress(engine_stats(e), start, &last);
 		if (r < 0)
 			return r;
-		if (rn && rn->phase == RUN_DONE)
+		if (rn->line && rn->phase == RUN_DONE)
 			return 0;
 		if (engine_initial_done(e)) {
-			if (rn && rn->phase == RUN_SYNCING) {
+			rn->synced = true;
+			if (rn->line && rn->phase == RUN_SYNCING) {
 				(void)msg_put_run(engine_out(e), 1, rn->line);
 				rn->phase = RUN_STARTING;
 				rn->sent_at = now_s();
 				continue;
 			}
-			if (stop_when_done && !rn)
+			if (stop_when_done && !rn->line)
 				return 0;
 			if (!announced)
 				log_msg(LOG_NOTICE, "in sync");
@@ -327,7 +337,7 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 	struct runner rn = { .line = o->run, .exit_code = RUN_EXIT_FAILED };
 	struct engine_config cfg = { .role = ROLE_HOST, .root = o->dir, .name = "enclave-sync",
 				     .watch = !o->once, .fsync = true,
-				     .hooks = o->run ? &run_hooks : NULL, .hooks_ud = &rn };
+				     .hooks = &host_hooks, .hooks_ud = &rn };
 	bool tty = isatty(STDERR_FILENO) && !o->run, signalled = false;
 	double start = now_s();
 	struct engine *e;
@@ -342,10 +352,13 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 		int fd = transport_connect(a);
 
 		if (fd >= 0) {
-			backoff_ms = 100;
 			r = engine_attach(e, fd);
 			if (r == 0)
-				r = serve(e, sigfd, o->once, tty, start, &signalled, o->run ? &rn : NULL);
+				r = serve(e, sigfd, o->once, tty, start, &signalled, &rn);
+			/* Only a connection that got in sync resets the backoff. */
+			if (rn.synced)
+				backoff_ms = 100;
+			rn.synced = false;
 			if (r == 0 && (signalled || o->once))
 				(void)engine_goodbye(e);
 		} else {
@@ -363,6 +376,7 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 		engine_detach(e);
 		log_warn("connection to %s ended (%s); reconnecting in %d ms", o->connect,
 			 strerror(-r), backoff_ms);
+		rn.phase = RUN_SYNCING;
 		{
 			struct pollfd p = { .fd = sigfd, .events = POLLIN };
 			if (poll(&p, 1, backoff_ms) > 0 && stop_signal(sigfd))
@@ -388,6 +402,7 @@ static int run_listen(const struct opts *o, const struct addr *a, int sigfd)
 {
 	struct engine_config cfg = { .role = ROLE_ENCLAVE, .root = o->dir, .name = "enclave-sync",
 				     .watch = true, .fsync = false };
+	struct runner idle = { 0 };
 	double start = now_s();
 	bool signalled = false;
 	struct engine *e;
@@ -434,7 +449,7 @@ static int run_listen(const struct opts *o, const struct addr *a, int sigfd)
 		}
 		r = engine_attach(e, fd);
 		if (r == 0)
-			r = serve(e, sigfd, false, false, start, &signalled, NULL);
+			r = serve(e, sigfd, false, false, start, &signalled, &idle);
 		if (r < 0 && r != -ESHUTDOWN)
 			log_info("connection ended: %s", strerror(-r));
 		engine_detach(e);

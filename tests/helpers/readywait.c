@@ -83,7 +83,7 @@ static int waiter(int sock, int status_fd, pid_t daemon, int timeout_s)
 int main(int argc, char **argv)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char name[64];
+	char name[sizeof(sa.sun_path) + 64];
 	int status_fd, timeout_s, sock;
 	pid_t daemon = getpid(), child;
 
@@ -94,12 +94,20 @@ int main(int argc, char **argv)
 	status_fd = atoi(argv[1]);
 	timeout_s = atoi(argv[2]);
 
-	/* An abstract socket: nothing to clean up in the file system. */
-	snprintf(name, sizeof(name), "@efs-readywait-%d-%ld", (int)daemon, (long)time(NULL));
-	memcpy(sa.sun_path + 1, name + 1, strlen(name) - 1);
+	/* A socket in the file system, not an abstract one: a daemon that
+	 * moves into its own network namespace (enclaved --dev) can still
+	 * reach it. The waiter removes it. */
+	snprintf(name, sizeof(name), "%s/efs-ready-%d-%ld.sock",
+		 getenv("READYWAIT_DIR") ? getenv("READYWAIT_DIR") : "/tmp", (int)daemon,
+		 (long)time(NULL));
+	if (strlen(name) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "readywait: socket path too long: %s\n", name);
+		return 2;
+	}
+	memcpy(sa.sun_path, name, strlen(name) + 1);
+	unlink(name);
 	sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (sock < 0 || bind(sock, (struct sockaddr *)&sa,
-			     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(name))) < 0) {
+	if (sock < 0 || bind(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		perror("readywait: socket");
 		return 2;
 	}
@@ -109,8 +117,11 @@ int main(int argc, char **argv)
 		perror("readywait: fork");
 		return 2;
 	}
-	if (child == 0)
-		_exit(waiter(sock, status_fd, daemon, timeout_s));
+	if (child == 0) {
+		int r = waiter(sock, status_fd, daemon, timeout_s);
+		unlink(name);
+		_exit(r);
+	}
 
 	close(sock);
 	close(status_fd);
