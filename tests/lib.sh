@@ -24,7 +24,9 @@ SCRATCH="$top_builddir/tests/scratch/$TEST_NAME"
 rm -rf "$SCRATCH"
 mkdir -p "$SCRATCH"
 cd "$SCRATCH" || exit 99
-PATH="$top_builddir:$top_builddir/tests/helpers:$PATH"
+# /usr/bin before anything a user put first (a pyenv python3, say): tests use
+# the system's python3 and the Debian packages quickstart installs for it.
+PATH="$top_builddir:$top_builddir/tests/helpers:/usr/bin:/bin:$PATH"
 export PATH SCRATCH
 
 test_count=0
