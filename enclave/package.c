@@ -668,6 +668,7 @@ struct pkg_reader {
 	int fd;
 	struct pkg_header h;
 	EVP_CIPHER_CTX *ctx;
+	EVP_MD_CTX *md; /* SHA-256 of every byte of the file, in the same pass */
 	uint8_t *buf; /* one sealed segment, decrypted in place */
 	off_t size;   /* the file size at open */
 	uint64_t nseg, next;
@@ -759,7 +760,9 @@ int pkg_reader_open(int fd, struct key_provider *kp, struct pkg_reader **out, ch
 
 	r->buf = malloc((size_t)r->h.segment + PKG_TAG_LEN);
 	r->ctx = EVP_CIPHER_CTX_new();
-	if (!r->buf || !r->ctx) {
+	r->md = EVP_MD_CTX_new();
+	if (!r->buf || !r->ctx || !r->md || EVP_DigestInit_ex(r->md, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(r->md, head, r->h.body_offset) != 1) {
 		e = -ENOMEM;
 		goto fail;
 	}
@@ -806,6 +809,7 @@ int pkg_reader_next(struct pkg_reader *r, const uint8_t **p, size_t *n)
 	if ((size_t)got != len + PKG_TAG_LEN)
 		return reader_fail(r, -EBADMSG, "segment %llu is short: the package shrank",
 				   (unsigned long long)r->next);
+	EVP_DigestUpdate(r->md, r->buf, len + PKG_TAG_LEN);
 
 	segment_iv(r->h.nonce, r->h.digest, (uint32_t)r->next, last, nonce, aad);
 	if (EVP_DecryptInit_ex(r->ctx, NULL, NULL, NULL, nonce) != 1 ||
@@ -828,6 +832,19 @@ int pkg_reader_next(struct pkg_reader *r, const uint8_t **p, size_t *n)
 	return 0;
 }
 
+int pkg_reader_file_digest(const struct pkg_reader *r, uint8_t out[static 32])
+{
+	EVP_MD_CTX *copy;
+	int ok;
+
+	if (r->error || r->next != r->nseg)
+		return -EAGAIN;
+	copy = EVP_MD_CTX_new();
+	ok = copy && EVP_MD_CTX_copy_ex(copy, r->md) == 1 && EVP_DigestFinal_ex(copy, out, NULL) == 1;
+	EVP_MD_CTX_free(copy);
+	return ok ? 0 : -ENOMEM;
+}
+
 uint64_t pkg_reader_index(const struct pkg_reader *r)
 {
 	return r->next;
@@ -848,6 +865,7 @@ void pkg_reader_free(struct pkg_reader *r)
 	if (!r)
 		return;
 	EVP_CIPHER_CTX_free(r->ctx);
+	EVP_MD_CTX_free(r->md);
 	if (r->buf) {
 		OPENSSL_cleanse(r->buf, (size_t)r->h.segment + PKG_TAG_LEN);
 		free(r->buf);

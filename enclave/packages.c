@@ -16,8 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "daemon.h"
 #include "log.h"
 #include "package.h"
@@ -50,36 +48,6 @@ struct run_req {
 
 /* --- the worker ------------------------------------------------------------------ */
 
-static int file_digest(int fd, uint8_t digest[static 32])
-{
-	enum { BUF = 1 << 20 };
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	uint8_t *buf = malloc(BUF);
-	off_t off = 0;
-	int r = 0;
-
-	if (!ctx || !buf || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
-		r = -ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = io_pread_all(fd, buf, BUF, off);
-		if (n < 0) {
-			r = (int)n;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
-		off += n;
-	}
-	EVP_DigestFinal_ex(ctx, digest, NULL);
-out:
-	free(buf);
-	EVP_MD_CTX_free(ctx);
-	return r;
-}
-
 static ssize_t read_segments(void *ud, const void **buf)
 {
 	const uint8_t *p;
@@ -110,11 +78,6 @@ static void install(struct daemon *d, struct install_result *res)
 		snprintf(res->msg, sizeof(res->msg), "cannot open the package: %s", strerror(-r));
 		goto fail;
 	}
-	r = file_digest(fd, res->digest);
-	if (r < 0) {
-		snprintf(res->msg, sizeof(res->msg), "cannot read the package: %s", strerror(-r));
-		goto fail;
-	}
 	r = pkg_reader_open(fd, d->keys, &rd, res->msg, sizeof(res->msg));
 	if (r < 0)
 		goto fail;
@@ -137,6 +100,8 @@ static void install(struct daemon *d, struct install_result *res)
 			snprintf(res->msg, sizeof(res->msg), "%s", pkg_reader_errmsg(rd));
 		goto fail;
 	}
+	/* extract_tar reads to the end: the digest covers the whole file. */
+	(void)pkg_reader_file_digest(rd, res->digest);
 	r = manifest_load(sfd, "enclave.json", &res->manifest, res->msg, sizeof(res->msg));
 	if (r == -ENOENT)
 		snprintf(res->msg, sizeof(res->msg), "the package has no enclave.json");

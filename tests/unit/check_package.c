@@ -389,6 +389,41 @@ START_TEST(test_roundtrip_sizes)
 }
 END_TEST
 
+/* The reader's one-pass digest is the SHA-256 of the whole sealed file,
+ * and only once every segment has been read. */
+START_TEST(test_file_digest)
+{
+	uint8_t kek[KEK_LEN], want[32], got[32], *pt, *pkg;
+	struct key_provider *kp;
+	struct pkg_reader *r;
+	const uint8_t *p;
+	size_t pkglen, n, len = 3 * 4096 + 5;
+	int fd;
+
+	ck_assert_int_eq(kek_generate(kek), 0);
+	pt = malloc(len);
+	ck_assert_ptr_nonnull(pt);
+	for (size_t i = 0; i < len; i++)
+		pt[i] = (uint8_t)(i * 31 + 7);
+	pkg = seal(kek, 4096, pt, len, &pkglen);
+	ck_assert_int_eq(EVP_Digest(pkg, pkglen, want, NULL, EVP_sha256(), NULL), 1);
+	kp = provider_with(kek);
+	fd = memfd_with(pkg, pkglen);
+	ck_assert_int_eq(pkg_reader_open(fd, kp, &r, NULL, 0), 0);
+	ck_assert_int_eq(pkg_reader_file_digest(r, got), -EAGAIN);
+	do
+		ck_assert_int_eq(pkg_reader_next(r, &p, &n), 0);
+	while (n);
+	ck_assert_int_eq(pkg_reader_file_digest(r, got), 0);
+	ck_assert_mem_eq(got, want, 32);
+	pkg_reader_free(r);
+	close(fd);
+	kp->free(kp);
+	free(pkg);
+	free(pt);
+}
+END_TEST
+
 START_TEST(test_roundtrip_5mib)
 {
 	roundtrip(0, 5u << 20);
@@ -1243,6 +1278,7 @@ static Suite *package_suite(void)
 	tcase_add_test(tc, test_rfc5649_vectors);
 	tcase_add_test(tc, test_kek_wrap_256);
 	tcase_add_test(tc, test_kek_file);
+	tcase_add_test(tc, test_file_digest);
 	tcase_add_test(tc, test_kek_provider);
 	suite_add_tcase(s, tc);
 
