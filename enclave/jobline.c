@@ -8,21 +8,8 @@
 #include <string.h>
 
 #include "jobline.h"
+#include "util.h"
 
-static int fail(char *err, size_t errsz, int r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errsz, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errsz) {
-		va_start(ap, fmt);
-		vsnprintf(err, errsz, fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
 
 void jobline_release(struct jobline *jl)
 {
@@ -41,10 +28,10 @@ static int add_word(struct jobline *out, const char *buf, size_t n, char *err, s
 	char *w;
 
 	if (out->nwords == JOBLINE_MAX_WORDS)
-		return fail(err, errsz, -E2BIG, "more than %d words", JOBLINE_MAX_WORDS);
+		return err_set(err, errsz, -E2BIG, "more than %d words", JOBLINE_MAX_WORDS);
 	w = strndup(buf, n);
 	if (!w)
-		return fail(err, errsz, -ENOMEM, "out of memory");
+		return err_set(err, errsz, -ENOMEM, "out of memory");
 	out->words[out->nwords++] = w;
 	return 0;
 }
@@ -74,7 +61,7 @@ static int split(const char *s, size_t n, char *buf, struct jobline *out, char *
 			const char *close = memchr(s + i + 1, '\'', n - i - 1);
 
 			if (!close)
-				return fail(err, errsz, -EINVAL,
+				return err_set(err, errsz, -EINVAL,
 					    "unterminated single quote at byte %zu", i);
 			memcpy(buf + w, s + i + 1, (size_t)(close - (s + i + 1)));
 			w += (size_t)(close - (s + i + 1));
@@ -84,7 +71,7 @@ static int split(const char *s, size_t n, char *buf, struct jobline *out, char *
 
 			for (;;) {
 				if (i >= n)
-					return fail(err, errsz, -EINVAL,
+					return err_set(err, errsz, -EINVAL,
 						    "unterminated double quote at byte %zu", open);
 				if (s[i] == '"')
 					break;
@@ -96,7 +83,7 @@ static int split(const char *s, size_t n, char *buf, struct jobline *out, char *
 			i++;
 		} else if (c == '\\') {
 			if (i + 1 >= n)
-				return fail(err, errsz, -EINVAL, "trailing backslash");
+				return err_set(err, errsz, -EINVAL, "trailing backslash");
 			buf[w++] = s[i + 1];
 			i += 2;
 		} else {
@@ -119,12 +106,12 @@ int jobline_split(const char *line, size_t len, struct jobline *out, char *err, 
 	if (len > 0 && line[len - 1] == '\n')
 		len--;
 	if (len > JOBLINE_MAX_BYTES)
-		return fail(err, errsz, -E2BIG, "line longer than %d bytes", JOBLINE_MAX_BYTES);
+		return err_set(err, errsz, -E2BIG, "line longer than %d bytes", JOBLINE_MAX_BYTES);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)line[i];
 
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			return fail(err, errsz, -EINVAL, "control character 0x%02x at byte %zu", c,
+			return err_set(err, errsz, -EINVAL, "control character 0x%02x at byte %zu", c,
 				    i);
 	}
 	/* A word is never longer than the line, so one scratch buffer holds any. */
@@ -133,12 +120,12 @@ int jobline_split(const char *line, size_t len, struct jobline *out, char *err, 
 	if (!buf || !out->words) {
 		free(buf);
 		jobline_release(out);
-		return fail(err, errsz, -ENOMEM, "out of memory");
+		return err_set(err, errsz, -ENOMEM, "out of memory");
 	}
 	r = split(line, len, buf, out, err, errsz);
 	free(buf);
 	if (r == 0 && out->nwords == 0)
-		r = fail(err, errsz, -EINVAL, "empty job line");
+		r = err_set(err, errsz, -EINVAL, "empty job line");
 	if (r < 0)
 		jobline_release(out);
 	return r;
@@ -154,7 +141,7 @@ int jobline_resolve(const struct jobline *jl, const struct manifest *m,
 	*entry = NULL;
 	*argv = NULL;
 	if (jl->nwords < 1)
-		return fail(err, errsz, -EINVAL, "empty job line");
+		return err_set(err, errsz, -EINVAL, "empty job line");
 	if (jl->nwords >= 2) {
 		e = manifest_entry(m, jl->words[1]);
 		if (e)
@@ -164,14 +151,14 @@ int jobline_resolve(const struct jobline *jl, const struct manifest *m,
 		e = manifest_entry(m, m->default_entry);
 	if (!e) {
 		if (jl->nwords >= 2)
-			return fail(err, errsz, -ENOENT, "unknown entry '%.64s' in %.64s",
+			return err_set(err, errsz, -ENOENT, "unknown entry '%.64s' in %.64s",
 				    jl->words[1], jl->words[0]);
-		return fail(err, errsz, -ENOENT, "%.64s has no default entry: name one",
+		return err_set(err, errsz, -ENOENT, "%.64s has no default entry: name one",
 			    jl->words[0]);
 	}
 	nargs = jl->nwords - first;
 	if (nargs > 0 && !e->host_args)
-		return fail(err, errsz, -EPERM, "entry '%s' takes no arguments from the host",
+		return err_set(err, errsz, -EPERM, "entry '%s' takes no arguments from the host",
 			    e->name);
 
 	/* Both counts are bounded (256 each), and so are the string lengths. */
@@ -183,7 +170,7 @@ int jobline_resolve(const struct jobline *jl, const struct manifest *m,
 		size += strlen(jl->words[i]) + 1;
 	v = malloc(size);
 	if (!v)
-		return fail(err, errsz, -ENOMEM, "out of memory");
+		return err_set(err, errsz, -ENOMEM, "out of memory");
 	p = (char *)(v + total + 1);
 	for (size_t i = 0; i < total; i++) {
 		const char *s = i < e->argc ? e->argv[i] : jl->words[first + i - e->argc];

@@ -14,20 +14,6 @@
 #include "pathsafe.h"
 #include "util.h"
 
-static int fail(char *err, size_t errsz, int r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errsz, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errsz) {
-		va_start(ap, fmt);
-		vsnprintf(err, errsz, fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
 
 /* A short printable rendering of an untrusted string for error messages, so
  * that input cannot smuggle control characters into a log line. */
@@ -94,7 +80,7 @@ static int check_keys(json_t *obj, const char *const *known, const char *where, 
 			if (!strcmp(key, known[i]))
 				break;
 		if (!known[i])
-			return fail(err, errsz, -EINVAL, "%sunknown key '%s'", where, quote(q, key));
+			return err_set(err, errsz, -EINVAL, "%sunknown key '%s'", where, quote(q, key));
 	}
 	return 0;
 }
@@ -109,22 +95,22 @@ static int parse_entry(const char *name, json_t *obj, struct manifest_entry *e, 
 	int r;
 
 	if (!valid_name(name))
-		return fail(err, errsz, -EINVAL,
+		return err_set(err, errsz, -EINVAL,
 			    "entries: invalid entry name '%s' (1..64 of [A-Za-z0-9._-], no leading '.')",
 			    quote(q, name));
 	snprintf(where, sizeof(where), "entries.%s: ", name);
 	if (!json_is_object(obj))
-		return fail(err, errsz, -EINVAL, "entries.%s: must be an object", name);
+		return err_set(err, errsz, -EINVAL, "entries.%s: must be an object", name);
 	r = check_keys(obj, keys, where, err, errsz);
 	if (r < 0)
 		return r;
 
 	argv = json_object_get(obj, "argv");
 	if (!argv)
-		return fail(err, errsz, -EINVAL, "entries.%s.argv: missing", name);
+		return err_set(err, errsz, -EINVAL, "entries.%s.argv: missing", name);
 	if (!json_is_array(argv) || json_array_size(argv) < 1 ||
 	    json_array_size(argv) > MANIFEST_MAX_ARGC)
-		return fail(err, errsz, -EINVAL, "entries.%s.argv: must be an array of 1..%d strings",
+		return err_set(err, errsz, -EINVAL, "entries.%s.argv: must be an array of 1..%d strings",
 			    name, MANIFEST_MAX_ARGC);
 	e->argc = json_array_size(argv);
 	e->argv = calloc(e->argc + 1, sizeof(*e->argv));
@@ -133,7 +119,7 @@ static int parse_entry(const char *name, json_t *obj, struct manifest_entry *e, 
 	json_array_foreach (argv, i, v) {
 		if (!str_value(v) || json_string_length(v) < 1 ||
 		    json_string_length(v) > MANIFEST_MAX_ARG)
-			return fail(err, errsz, -EINVAL,
+			return err_set(err, errsz, -EINVAL,
 				    "entries.%s.argv[%zu]: must be a string of 1..%d bytes", name, i,
 				    MANIFEST_MAX_ARG);
 		e->argv[i] = strdup(json_string_value(v));
@@ -143,14 +129,14 @@ static int parse_entry(const char *name, json_t *obj, struct manifest_entry *e, 
 
 	v = json_object_get(obj, "host_args");
 	if (v && !json_is_boolean(v))
-		return fail(err, errsz, -EINVAL, "entries.%s.host_args: must be true or false",
+		return err_set(err, errsz, -EINVAL, "entries.%s.host_args: must be true or false",
 			    name);
 	e->host_args = v && json_is_true(v);
 
 	v = json_object_get(obj, "timeout_s");
 	if (v && (!json_is_integer(v) || json_integer_value(v) < 1 ||
 		  json_integer_value(v) > MANIFEST_MAX_TIMEOUT_S))
-		return fail(err, errsz, -EINVAL, "entries.%s.timeout_s: must be an integer 1..%d",
+		return err_set(err, errsz, -EINVAL, "entries.%s.timeout_s: must be an integer 1..%d",
 			    name, MANIFEST_MAX_TIMEOUT_S);
 	e->timeout_s = v ? (uint32_t)json_integer_value(v) : MANIFEST_DEFAULT_TIMEOUT_S;
 
@@ -167,16 +153,16 @@ static int parse_root(json_t *root, struct manifest *m, char *err, size_t errsz)
 	int r;
 
 	if (!json_is_object(root))
-		return fail(err, errsz, -EINVAL, "the manifest must be a JSON object");
+		return err_set(err, errsz, -EINVAL, "the manifest must be a JSON object");
 	r = check_keys(root, keys, "", err, errsz);
 	if (r < 0)
 		return r;
 
 	v = json_object_get(root, "name");
 	if (!v)
-		return fail(err, errsz, -EINVAL, "name: missing");
+		return err_set(err, errsz, -EINVAL, "name: missing");
 	if (!str_value(v) || !valid_name(json_string_value(v)))
-		return fail(err, errsz, -EINVAL,
+		return err_set(err, errsz, -EINVAL,
 			    "name: must be 1..64 of [A-Za-z0-9._-], not starting with '.'");
 	m->name = strdup(json_string_value(v));
 	if (!m->name)
@@ -184,19 +170,19 @@ static int parse_root(json_t *root, struct manifest *m, char *err, size_t errsz)
 
 	v = json_object_get(root, "version");
 	if (!v)
-		return fail(err, errsz, -EINVAL, "version: missing");
+		return err_set(err, errsz, -EINVAL, "version: missing");
 	if (!str_value(v) || !valid_version(json_string_value(v)))
-		return fail(err, errsz, -EINVAL, "version: must be 1..64 printable ASCII characters");
+		return err_set(err, errsz, -EINVAL, "version: must be 1..64 printable ASCII characters");
 	m->version = strdup(json_string_value(v));
 	if (!m->version)
 		return -ENOMEM;
 
 	entries = json_object_get(root, "entries");
 	if (!entries)
-		return fail(err, errsz, -EINVAL, "entries: missing");
+		return err_set(err, errsz, -EINVAL, "entries: missing");
 	if (!json_is_object(entries) || json_object_size(entries) < 1 ||
 	    json_object_size(entries) > MANIFEST_MAX_ENTRIES)
-		return fail(err, errsz, -EINVAL, "entries: must be an object with 1..%d entries",
+		return err_set(err, errsz, -EINVAL, "entries: must be an object with 1..%d entries",
 			    MANIFEST_MAX_ENTRIES);
 	m->entries = calloc(json_object_size(entries), sizeof(*m->entries));
 	if (!m->entries)
@@ -212,9 +198,9 @@ static int parse_root(json_t *root, struct manifest *m, char *err, size_t errsz)
 	v = json_object_get(root, "default");
 	if (v) {
 		if (!str_value(v))
-			return fail(err, errsz, -EINVAL, "default: must be a string");
+			return err_set(err, errsz, -EINVAL, "default: must be a string");
 		if (!manifest_entry(m, json_string_value(v)))
-			return fail(err, errsz, -EINVAL, "default: '%s' is not an entry",
+			return err_set(err, errsz, -EINVAL, "default: '%s' is not an entry",
 				    quote(q, json_string_value(v)));
 		m->default_entry = strdup(json_string_value(v));
 		if (!m->default_entry)
@@ -233,12 +219,12 @@ int manifest_parse(const char *json, size_t len, struct manifest **out, char *er
 
 	*out = NULL;
 	if (len > MANIFEST_MAX_BYTES)
-		return fail(err, errsz, -EFBIG, "larger than %d bytes", MANIFEST_MAX_BYTES);
+		return err_set(err, errsz, -EFBIG, "larger than %d bytes", MANIFEST_MAX_BYTES);
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
 	if (!root) {
 		if (json_error_code(&jerr) == json_error_out_of_memory)
-			return fail(err, errsz, -ENOMEM, "out of memory");
-		return fail(err, errsz, -EINVAL, "line %d column %d: %s", jerr.line, jerr.column,
+			return err_set(err, errsz, -ENOMEM, "out of memory");
+		return err_set(err, errsz, -EINVAL, "line %d column %d: %s", jerr.line, jerr.column,
 			    quote(q, jerr.text));
 	}
 	m = calloc(1, sizeof(*m));
@@ -250,7 +236,7 @@ int manifest_parse(const char *json, size_t len, struct manifest **out, char *er
 	json_decref(root);
 	if (r < 0) {
 		manifest_free(m);
-		return r == -ENOMEM ? fail(err, errsz, r, "out of memory") : r;
+		return r == -ENOMEM ? err_set(err, errsz, r, "out of memory") : r;
 	}
 	*out = m;
 	return 0;
@@ -267,19 +253,19 @@ int manifest_load(int dirfd, const char *path, struct manifest **out, char *err,
 	/* O_NONBLOCK: a FIFO in its place must not hang us before the S_ISREG check. */
 	fd = path_openat(dirfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
 	if (fd == -ENOENT)
-		return fail(err, errsz, fd, "%s: missing", quote(q, path));
+		return err_set(err, errsz, fd, "%s: missing", quote(q, path));
 	if (fd == -ELOOP)
-		return fail(err, errsz, fd, "%s: is or is reached through a symlink", quote(q, path));
+		return err_set(err, errsz, fd, "%s: is or is reached through a symlink", quote(q, path));
 	if (fd < 0)
-		return fail(err, errsz, fd, "%s: %s", quote(q, path), strerror(-fd));
+		return err_set(err, errsz, fd, "%s: %s", quote(q, path), strerror(-fd));
 	if (fstat(fd, &st) < 0) {
 		r = neg_errno();
 		safe_close(fd);
-		return fail(err, errsz, r, "%s: %s", quote(q, path), strerror(-r));
+		return err_set(err, errsz, r, "%s: %s", quote(q, path), strerror(-r));
 	}
 	if (!S_ISREG(st.st_mode)) {
 		safe_close(fd);
-		return fail(err, errsz, -EINVAL, "%s: not a regular file", quote(q, path));
+		return err_set(err, errsz, -EINVAL, "%s: not a regular file", quote(q, path));
 	}
 	buf = malloc(MANIFEST_MAX_BYTES + 1);
 	if (!buf) {
@@ -289,9 +275,9 @@ int manifest_load(int dirfd, const char *path, struct manifest **out, char *err,
 	n = io_read_all(fd, buf, MANIFEST_MAX_BYTES + 1);
 	safe_close(fd);
 	if (n < 0)
-		r = fail(err, errsz, (int)n, "%s: %s", quote(q, path), strerror((int)-n));
+		r = err_set(err, errsz, (int)n, "%s: %s", quote(q, path), strerror((int)-n));
 	else if (n > MANIFEST_MAX_BYTES)
-		r = fail(err, errsz, -EFBIG, "%s: larger than %d bytes", quote(q, path),
+		r = err_set(err, errsz, -EFBIG, "%s: larger than %d bytes", quote(q, path),
 			 MANIFEST_MAX_BYTES);
 	else
 		r = manifest_parse(buf, (size_t)n, out, err, errsz);

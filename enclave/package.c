@@ -21,20 +21,6 @@
 #define NONCE_LEN 12
 #define JSON_MAX_DEPTH 3 /* header { key { context { */
 
-static int fail(char *err, size_t errsz, int r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errsz, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errsz) {
-		va_start(ap, fmt);
-		vsnprintf(err, errsz, fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
 
 static void put_le32(uint8_t *p, uint32_t v)
 {
@@ -200,11 +186,11 @@ static int only_keys(json_t *o, const char *const *names, size_t nnames, const c
 		for (size_t i = 0; i < nnames && !known; i++)
 			known = strcmp(k, names[i]) == 0;
 		if (!known)
-			return fail(err, errsz, -EINVAL, "%s: unknown field \"%.64s\"", what, k);
+			return err_set(err, errsz, -EINVAL, "%s: unknown field \"%.64s\"", what, k);
 	}
 	for (size_t i = 0; i < nnames; i++) {
 		if (!json_object_get(o, names[i]))
-			return fail(err, errsz, -EINVAL, "%s: missing field \"%s\"", what,
+			return err_set(err, errsz, -EINVAL, "%s: missing field \"%s\"", what,
 				    names[i]);
 	}
 	return 0;
@@ -218,12 +204,12 @@ static int parse_wrapped(json_t *key, size_t min, size_t max, struct pkg_key *k,
 
 	s = str_field(key, "wrapped", &n);
 	if (!s)
-		return fail(err, errsz, -EINVAL, "header: key.wrapped must be a string");
+		return err_set(err, errsz, -EINVAL, "header: key.wrapped must be a string");
 	k->wrapped = malloc(n / 4 * 3 + 1);
 	if (!k->wrapped)
 		return -ENOMEM;
 	if (b64_decode(s, n, k->wrapped, max, &len) < 0 || len < min)
-		return fail(err, errsz, -EINVAL,
+		return err_set(err, errsz, -EINVAL,
 			    "header: key.wrapped must be base64 of %zu..%zu bytes", min, max);
 	k->wrapped_len = len;
 	return 0;
@@ -239,12 +225,12 @@ static int parse_key(json_t *key, struct pkg_key *k, char *err, size_t errsz)
 	int r;
 
 	if (!json_is_object(key))
-		return fail(err, errsz, -EINVAL, "header: \"key\" must be an object");
+		return err_set(err, errsz, -EINVAL, "header: \"key\" must be an object");
 	s = str_field(key, "provider", &n);
 	if (!s)
-		return fail(err, errsz, -EINVAL, "header: key.provider must be a string");
+		return err_set(err, errsz, -EINVAL, "header: key.provider must be a string");
 	if (n >= sizeof(k->provider) || (strcmp(s, "kek") != 0 && strcmp(s, "kms") != 0))
-		return fail(err, errsz, -EPROTONOSUPPORT, "header: unknown key provider \"%.32s\"",
+		return err_set(err, errsz, -EPROTONOSUPPORT, "header: unknown key provider \"%.32s\"",
 			    s);
 	memcpy(k->provider, s, n + 1);
 
@@ -254,7 +240,7 @@ static int parse_key(json_t *key, struct pkg_key *k, char *err, size_t errsz)
 			return r;
 		s = str_field(key, "id", &n);
 		if (!s || n != KEK_ID_LEN || !is_lower_hex(s, n))
-			return fail(err, errsz, -EINVAL,
+			return err_set(err, errsz, -EINVAL,
 				    "header: key.id must be %d lowercase hex digits", KEK_ID_LEN);
 		memcpy(k->id, s, n + 1);
 		return parse_wrapped(key, KEK_WRAP_LEN(PKG_DEK_LEN), KEK_WRAP_LEN(PKG_DEK_LEN), k,
@@ -266,11 +252,11 @@ static int parse_key(json_t *key, struct pkg_key *k, char *err, size_t errsz)
 		return r;
 	s = str_field(key, "id", &n);
 	if (!s || n == 0 || n >= sizeof(k->id))
-		return fail(err, errsz, -EINVAL, "header: key.id must be a string of 1..%zu bytes",
+		return err_set(err, errsz, -EINVAL, "header: key.id must be a string of 1..%zu bytes",
 			    sizeof(k->id) - 1);
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] <= 0x20 || s[i] >= 0x7f)
-			return fail(err, errsz, -EINVAL, "header: key.id must be printable ASCII");
+			return err_set(err, errsz, -EINVAL, "header: key.id must be printable ASCII");
 	}
 	memcpy(k->id, s, n + 1);
 	r = parse_wrapped(key, 1, PKG_WRAPPED_MAX, k, err, errsz);
@@ -278,10 +264,10 @@ static int parse_key(json_t *key, struct pkg_key *k, char *err, size_t errsz)
 		return r;
 	ctx = json_object_get(key, "context");
 	if (!json_is_object(ctx))
-		return fail(err, errsz, -EINVAL, "header: key.context must be an object");
+		return err_set(err, errsz, -EINVAL, "header: key.context must be an object");
 	json_object_foreach(ctx, ck, cv) {
 		if (!json_is_string(cv))
-			return fail(err, errsz, -EINVAL,
+			return err_set(err, errsz, -EINVAL,
 				    "header: key.context values must be strings");
 	}
 	k->context_json = json_dumps(ctx, JSON_COMPACT | JSON_SORT_KEYS);
@@ -299,13 +285,13 @@ static int parse_fields(json_t *root, struct pkg_header *h, char *err, size_t er
 	int r;
 
 	if (!json_is_object(root))
-		return fail(err, errsz, -EINVAL, "header is not a JSON object");
+		return err_set(err, errsz, -EINVAL, "header is not a JSON object");
 	/* The format first: another version's other fields mean something else. */
 	v = json_object_get(root, "format");
 	if (!json_is_integer(v))
-		return fail(err, errsz, -EINVAL, "header: \"format\" must be an integer");
+		return err_set(err, errsz, -EINVAL, "header: \"format\" must be an integer");
 	if (json_integer_value(v) != 1)
-		return fail(err, errsz, -EPROTONOSUPPORT, "header: unsupported format %lld",
+		return err_set(err, errsz, -EPROTONOSUPPORT, "header: unsupported format %lld",
 			    (long long)json_integer_value(v));
 	h->format = 1;
 	r = only_keys(root, fields, ARRAY_SIZE(fields), "header", err, errsz);
@@ -314,9 +300,9 @@ static int parse_fields(json_t *root, struct pkg_header *h, char *err, size_t er
 
 	s = str_field(root, "aead", &n);
 	if (!s)
-		return fail(err, errsz, -EINVAL, "header: \"aead\" must be a string");
+		return err_set(err, errsz, -EINVAL, "header: \"aead\" must be a string");
 	if (strcmp(s, "AES-256-GCM") != 0 || n != strlen("AES-256-GCM"))
-		return fail(err, errsz, -EPROTONOSUPPORT, "header: unsupported aead \"%.32s\"", s);
+		return err_set(err, errsz, -EPROTONOSUPPORT, "header: unsupported aead \"%.32s\"", s);
 
 	r = parse_key(json_object_get(root, "key"), &h->key, err, errsz);
 	if (r < 0)
@@ -325,7 +311,7 @@ static int parse_fields(json_t *root, struct pkg_header *h, char *err, size_t er
 	v = json_object_get(root, "segment");
 	seg = json_is_integer(v) ? json_integer_value(v) : 0;
 	if (seg < PKG_SEGMENT_MIN || seg > PKG_SEGMENT_MAX || (seg & (seg - 1)) != 0)
-		return fail(err, errsz, -EINVAL,
+		return err_set(err, errsz, -EINVAL,
 			    "header: \"segment\" must be a power of two in [%u, %u]",
 			    PKG_SEGMENT_MIN, PKG_SEGMENT_MAX);
 	h->segment = (uint32_t)seg;
@@ -333,7 +319,7 @@ static int parse_fields(json_t *root, struct pkg_header *h, char *err, size_t er
 	s = str_field(root, "nonce", &n);
 	if (!s || b64_decode(s, n, h->nonce, sizeof(h->nonce), &len) < 0 ||
 	    len != sizeof(h->nonce))
-		return fail(err, errsz, -EINVAL, "header: \"nonce\" must be base64 of %zu bytes",
+		return err_set(err, errsz, -EINVAL, "header: \"nonce\" must be base64 of %zu bytes",
 			    sizeof(h->nonce));
 
 	s = str_field(root, "compression", &n);
@@ -342,12 +328,12 @@ static int parse_fields(json_t *root, struct pkg_header *h, char *err, size_t er
 	else if (s && strcmp(s, "zstd") == 0 && n == 4)
 		h->zstd = true;
 	else
-		return fail(err, errsz, -EINVAL,
+		return err_set(err, errsz, -EINVAL,
 			    "header: \"compression\" must be \"none\" or \"zstd\"");
 
 	s = str_field(root, "created", &n);
 	if (!s || !created_ok(s, n))
-		return fail(err, errsz, -EINVAL,
+		return err_set(err, errsz, -EINVAL,
 			    "header: \"created\" must be a UTC time YYYY-MM-DDTHH:MM:SSZ");
 	memcpy(h->created, s, n + 1);
 	return 0;
@@ -364,27 +350,27 @@ int pkg_header_parse(const uint8_t *buf, size_t len, struct pkg_header *h, char 
 
 	memset(h, 0, sizeof(*h));
 	if (len < PKG_MAGIC_LEN || memcmp(buf, PKG_MAGIC, PKG_MAGIC_LEN) != 0)
-		return fail(err, errsz, -ENOEXEC, "not a sealed package");
+		return err_set(err, errsz, -ENOEXEC, "not a sealed package");
 	if (len < PKG_PREFIX_LEN)
-		return fail(err, errsz, -EINVAL, "truncated header length");
+		return err_set(err, errsz, -EINVAL, "truncated header length");
 	hlen = get_le32(buf + PKG_MAGIC_LEN);
 	if (hlen < 1 || hlen > PKG_HEADER_MAX)
-		return fail(err, errsz, -EINVAL, "header length %u is not in 1..%u", hlen,
+		return err_set(err, errsz, -EINVAL, "header length %u is not in 1..%u", hlen,
 			    PKG_HEADER_MAX);
 	if (len - PKG_PREFIX_LEN < hlen)
-		return fail(err, errsz, -EINVAL, "truncated header (%zu of %u bytes)",
+		return err_set(err, errsz, -EINVAL, "truncated header (%zu of %u bytes)",
 			    len - PKG_PREFIX_LEN, hlen);
 	json = buf + PKG_PREFIX_LEN;
 	/* Exactly one object, no surrounding whitespace: a changed length never
 	 * yields the same header. */
 	if (json[0] != '{' || json[hlen - 1] != '}' || memchr(json, 0, hlen))
-		return fail(err, errsz, -EINVAL, "header is not a JSON object");
+		return err_set(err, errsz, -EINVAL, "header is not a JSON object");
 	if (!json_depth_ok(json, hlen, JSON_MAX_DEPTH))
-		return fail(err, errsz, -EINVAL, "header nests deeper than %d levels",
+		return err_set(err, errsz, -EINVAL, "header nests deeper than %d levels",
 			    JSON_MAX_DEPTH);
 	root = json_loadb((const char *)json, hlen, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
-		return fail(err, errsz, -EINVAL, "header JSON: %.80s (byte %d)", jerr.text,
+		return err_set(err, errsz, -EINVAL, "header JSON: %.80s (byte %d)", jerr.text,
 			    jerr.position);
 	r = parse_fields(root, h, err, errsz);
 	json_decref(root);
@@ -450,7 +436,7 @@ static int build_header(const struct pkg_key *key, const uint8_t nonce[PKG_NONCE
 
 	if (!gmtime_r(&now, &tm) ||
 	    strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		return fail(err, errsz, -EINVAL, "cannot format the current time");
+		return err_set(err, errsz, -EINVAL, "cannot format the current time");
 	wrapped = b64_encode(key->wrapped, key->wrapped_len);
 	nonce64 = b64_encode(nonce, PKG_NONCE_PREFIX_LEN);
 	if (!wrapped || !nonce64)
@@ -462,7 +448,7 @@ static int build_header(const struct pkg_key *key, const uint8_t nonce[PKG_NONCE
 	if (key->context_json) {
 		ctx = json_loads(key->context_json, JSON_REJECT_DUPLICATES, NULL);
 		if (!json_is_object(ctx)) {
-			r = fail(err, errsz, -EINVAL, "key context is not a JSON object");
+			r = err_set(err, errsz, -EINVAL, "key context is not a JSON object");
 			goto out;
 		}
 		if (json_object_set(jkey, "context", ctx) < 0)
@@ -478,7 +464,7 @@ static int build_header(const struct pkg_key *key, const uint8_t nonce[PKG_NONCE
 		goto out;
 	n = strlen(text);
 	if (n > PKG_HEADER_MAX) {
-		r = fail(err, errsz, -EMSGSIZE, "header of %zu bytes is over %u", n,
+		r = err_set(err, errsz, -EMSGSIZE, "header of %zu bytes is over %u", n,
 			 PKG_HEADER_MAX);
 		goto out;
 	}
@@ -515,7 +501,7 @@ int pkg_writer_new_key(int out_fd, const struct pkg_key *key, const uint8_t dek[
 	if (segment == 0)
 		segment = PKG_SEGMENT_DEFAULT;
 	if (segment < PKG_SEGMENT_MIN || segment > PKG_SEGMENT_MAX || (segment & (segment - 1)))
-		return fail(err, errsz, -EINVAL,
+		return err_set(err, errsz, -EINVAL,
 			    "segment size %u is not a power of two in [%u, %u]", segment,
 			    PKG_SEGMENT_MIN, PKG_SEGMENT_MAX);
 	w = calloc(1, sizeof(*w));
@@ -524,7 +510,7 @@ int pkg_writer_new_key(int out_fd, const struct pkg_key *key, const uint8_t dek[
 	w->fd = out_fd;
 	w->segment = segment;
 	if (RAND_bytes(w->nonce, sizeof(w->nonce)) != 1) {
-		r = fail(err, errsz, -EIO, "no random bytes for the nonce");
+		r = err_set(err, errsz, -EIO, "no random bytes for the nonce");
 		goto fail;
 	}
 	r = build_header(key, w->nonce, zstd, segment, &hdr, &hdrlen, err, errsz);
@@ -544,12 +530,12 @@ int pkg_writer_new_key(int out_fd, const struct pkg_key *key, const uint8_t dek[
 		goto fail;
 	}
 	if (EVP_EncryptInit_ex(w->ctx, EVP_aes_256_gcm(), NULL, dek, NULL) != 1) {
-		r = fail(err, errsz, -EIO, "AES-256-GCM initialisation failed");
+		r = err_set(err, errsz, -EIO, "AES-256-GCM initialisation failed");
 		goto fail;
 	}
 	r = io_write_all(out_fd, hdr, hdrlen);
 	if (r < 0) {
-		fail(err, errsz, r, "writing the package header: %s", strerror(-r));
+		err_set(err, errsz, r, "writing the package header: %s", strerror(-r));
 		goto fail;
 	}
 	free(hdr);
@@ -570,11 +556,11 @@ int pkg_writer_new(int out_fd, const uint8_t kek[static KEK_LEN], bool zstd, uin
 
 	*out = NULL;
 	if (RAND_bytes(dek, sizeof(dek)) != 1)
-		return fail(err, errsz, -EIO, "no random bytes for the data key");
+		return err_set(err, errsz, -EIO, "no random bytes for the data key");
 	kek_id(kek, key.id);
 	r = kek_wrap(kek, dek, sizeof(dek), wrapped, &key.wrapped_len);
 	if (r < 0)
-		fail(err, errsz, r, "wrapping the data key failed");
+		err_set(err, errsz, r, "wrapping the data key failed");
 	else
 		r = pkg_writer_new_key(out_fd, &key, dek, zstd, segment, out, err, errsz);
 	OPENSSL_cleanse(dek, sizeof(dek));
@@ -701,11 +687,11 @@ static int layout(struct pkg_reader *r, char *err, size_t errsz)
 	n = body == 0 ? 1 : (body - 1) / full + 1;
 	last = body - (n - 1) * full;
 	if (last < PKG_TAG_LEN)
-		return fail(err, errsz, -EBADMSG, "truncated package: the last segment is short");
+		return err_set(err, errsz, -EBADMSG, "truncated package: the last segment is short");
 	if (n > 1 && last == PKG_TAG_LEN)
-		return fail(err, errsz, -EBADMSG, "malformed package: empty last segment");
+		return err_set(err, errsz, -EBADMSG, "malformed package: empty last segment");
 	if (n > (uint64_t)UINT32_MAX + 1)
-		return fail(err, errsz, -EBADMSG, "package has too many segments");
+		return err_set(err, errsz, -EBADMSG, "package has too many segments");
 	r->nseg = n;
 	r->last_len = (size_t)(last - PKG_TAG_LEN);
 	return 0;
@@ -723,11 +709,11 @@ int pkg_reader_open(int fd, struct key_provider *kp, struct pkg_reader **out, ch
 
 	*out = NULL;
 	if (!kp)
-		return fail(err, errsz, -EINVAL, "no key provider");
+		return err_set(err, errsz, -EINVAL, "no key provider");
 	if (fstat(fd, &st) < 0)
-		return fail(err, errsz, neg_errno(), "fstat: %s", strerror(errno));
+		return err_set(err, errsz, neg_errno(), "fstat: %s", strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		return fail(err, errsz, -EINVAL, "a package must be a regular file");
+		return err_set(err, errsz, -EINVAL, "a package must be a regular file");
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
@@ -742,14 +728,14 @@ int pkg_reader_open(int fd, struct key_provider *kp, struct pkg_reader **out, ch
 	}
 	got = io_pread_all(fd, head, want, 0);
 	if (got < 0) {
-		e = fail(err, errsz, (int)got, "read: %s", strerror((int)-got));
+		e = err_set(err, errsz, (int)got, "read: %s", strerror((int)-got));
 		goto fail;
 	}
 	e = pkg_header_parse(head, (size_t)got, &r->h, err, errsz);
 	if (e < 0)
 		goto fail;
 	if (strcmp(kp->name, r->h.key.provider) != 0) {
-		e = fail(err, errsz, -EPROTONOSUPPORT, "package key provider is \"%s\", not \"%s\"",
+		e = err_set(err, errsz, -EPROTONOSUPPORT, "package key provider is \"%s\", not \"%s\"",
 			 r->h.key.provider, kp->name);
 		goto fail;
 	}
@@ -768,7 +754,7 @@ int pkg_reader_open(int fd, struct key_provider *kp, struct pkg_reader **out, ch
 	}
 	e = kp->unwrap(kp, &r->h.key, dek, err, errsz);
 	if (e == 0 && EVP_DecryptInit_ex(r->ctx, EVP_aes_256_gcm(), NULL, dek, NULL) != 1)
-		e = fail(err, errsz, -EIO, "AES-256-GCM initialisation failed");
+		e = err_set(err, errsz, -EIO, "AES-256-GCM initialisation failed");
 	OPENSSL_cleanse(dek, sizeof(dek));
 	if (e < 0)
 		goto fail;

@@ -1,6 +1,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +78,18 @@ int io_pwrite_all(int fd, const void *buf, size_t n, off_t off)
 		done += (size_t)r;
 	}
 	return 0;
+}
+
+int err_set(char *err, size_t errsz, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errsz) {
+		va_start(ap, fmt);
+		vsnprintf(err, errsz, fmt, ap);
+		va_end(ap);
+	}
+	return r;
 }
 
 int safe_close(int fd)

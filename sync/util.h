@@ -23,6 +23,10 @@ int io_write_all(int fd, const void *buf, size_t n);
 ssize_t io_pread_all(int fd, void *buf, size_t n, off_t off);
 int io_pwrite_all(int fd, const void *buf, size_t n, off_t off);
 
+/* Writes a message into err[errsz] (when err is not NULL) and returns r:
+ * for library functions that explain their negative errno to the caller. */
+int err_set(char *err, size_t errsz, int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* Closes fd if it is >= 0 and returns -1, for `fd = safe_close(fd);`. */
 int safe_close(int fd);
 
