@@ -60,18 +60,6 @@ static int isolate_dev(void)
 	return 0;
 }
 
-static int signals_fd(void)
-{
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-}
-
 /* --- engine hooks ------------------------------------------------------------------ */
 
 static void on_connected(void *ud)
@@ -345,7 +333,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	sigfd = signals_fd();
+	sigfd = signals_fd(false);
 	if (sigfd < 0 || prepare_state(&d) < 0)
 		return 1;
 	cfg.root = d.state_dir;

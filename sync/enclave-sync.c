@@ -143,19 +143,6 @@ static void raise_fd_limit(void)
 	}
 }
 
-static int signals_fd(void)
-{
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-}
-
 static int run_message(void *ud, const struct frame *f)
 {
 	struct runner *rn = ud;
@@ -511,7 +498,7 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	raise_fd_limit();
-	sigfd = signals_fd();
+	sigfd = signals_fd(true);
 	if (sigfd < 0) {
 		log_errno(neg_errno(), "signalfd");
 		return EXIT_CONN;

@@ -3,6 +3,7 @@
 #define EFS_UTIL_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -32,6 +33,11 @@ int safe_close(int fd);
 
 /* Parses a decimal unsigned integer in [min, max]; the whole string must be a number. */
 int parse_u64(const char *s, unsigned long long min, unsigned long long max, unsigned long long *out);
+
+/* Blocks SIGINT and SIGTERM (and SIGUSR1 with usr1) and returns a
+ * non-blocking signalfd that delivers them; SIGPIPE is ignored, so a peer
+ * that vanishes is an EPIPE, not a death. */
+int signals_fd(bool usr1);
 
 /* Tells a supervisor (NOTIFY_SOCKET, as sd_notify does) that startup is complete.
  * Returns 0 when there is no supervisor. */
