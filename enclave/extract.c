@@ -443,22 +443,35 @@ static int extract_entry(struct ctx *c, struct archive_entry *e)
 	return r;
 }
 
+/* A directory stream of its own over dirfd (which stays open); NULL with
+ * *err set on failure. */
+static DIR *dir_stream(int dirfd, int *err)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+
+	if (fd < 0) {
+		*err = neg_errno();
+		return NULL;
+	}
+	d = fdopendir(fd);
+	if (!d) {
+		*err = neg_errno();
+		safe_close(fd);
+	}
+	return d;
+}
+
 /* Removes everything beneath dirfd. Returns 0, or the first error. */
 static int empty_dir(int dirfd)
 {
 	struct dirent *de;
 	DIR *d;
-	int fd, r = 0;
+	int r = 0;
 
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return neg_errno();
-	d = fdopendir(fd);
-	if (!d) {
-		r = neg_errno();
-		safe_close(fd);
+	d = dir_stream(dirfd, &r);
+	if (!d)
 		return r;
-	}
 	/* Entries removed while reading may hide others: read again until clean. */
 	for (;;) {
 		bool found = false, removed = false;
@@ -487,17 +500,11 @@ static int dir_is_empty(int dirfd)
 {
 	struct dirent *de;
 	DIR *d;
-	int fd, r = 1;
+	int r = 1;
 
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return neg_errno();
-	d = fdopendir(fd);
-	if (!d) {
-		r = neg_errno();
-		safe_close(fd);
+	d = dir_stream(dirfd, &r);
+	if (!d)
 		return r;
-	}
 	while ((de = readdir(d)))
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
 			r = 0;

@@ -142,7 +142,6 @@ struct engine {
 	int fd;
 	enum conn_state st;
 	struct wbuf in, out;
-	bool peer_goodbye;
 	int fail;               /* set when a fatal error was sent or received */
 	uint32_t peer_flags;    /* from the peer's HELLO */
 
@@ -169,7 +168,6 @@ struct engine {
 	uint64_t tx_held;
 	uint32_t next_id;
 	uint64_t barrier_next, barrier_acked, initial_seq;
-	bool initial_queued;
 
 	struct watch *watch;
 	struct engine_stats stats;

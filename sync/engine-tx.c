@@ -290,9 +290,6 @@ static void tx_cur_close(struct engine *e)
 void tx_reset(struct engine *e)
 {
 	struct wq_item *w;
-	size_t pos = 0;
-	const char *k;
-	void *v;
 
 	if (e->cur.f) {
 		struct tx_file *f = e->cur.f;
@@ -304,12 +301,9 @@ void tx_reset(struct engine *e)
 			tx_file_drop(e, e->tx_ids[i]);
 	while ((w = wq_pop(e)))
 		wq_free(w);
-	while (strmap_next(e->appended, &(size_t){ 0 }, &k, &v))
-		strmap_del(e->appended, k);
-	while (strmap_next(e->model, &pos, &k, &v))
-		free(strmap_del(e->model, k));
+	strmap_clear(e->appended, NULL);
+	strmap_clear(e->model, free);
 	e->initial_seq = 0;
-	e->initial_queued = false;
 }
 
 bool tx_idle(const struct engine *e)
@@ -800,9 +794,7 @@ int tx_start(struct engine *e)
 
 	if (r < 0)
 		return r;
-	r = engine_barrier(e, &e->initial_seq);
-	e->initial_queued = true;
-	return r;
+	return engine_barrier(e, &e->initial_seq);
 }
 
 void tx_watch_event(const struct watch_event *ev, void *ud)
@@ -850,8 +842,8 @@ int tx_before_barrier(struct engine *e)
 	pos = 0;
 	while (r == 0 && strmap_next(e->appended, &pos, &k, &v))
 		r = tx_queue_item(e, WQ_CHANGED, k, NULL, 0, true);
-	while (r == 0 && strmap_next(e->appended, &(size_t){ 0 }, &k, &v))
-		strmap_del(e->appended, k);
+	if (r == 0)
+		strmap_clear(e->appended, NULL);
 	return r;
 }
 

@@ -162,7 +162,6 @@ int engine_attach(struct engine *e, int fd)
 	engine_detach(e);
 	e->fd = fd;
 	e->fail = 0;
-	e->peer_goodbye = false;
 	e->summary_total = 0;
 	e->st = ST_HELLO;
 	e->peer_flags = 0;
@@ -323,7 +322,6 @@ static int engine_dispatch(struct engine *e, const struct frame *f)
 	if (f->type == MSG_GOODBYE) {
 		if (wbuf_len(&b))
 			return engine_fatal(e, -EBADMSG, NULL, "trailing bytes in GOODBYE");
-		e->peer_goodbye = true;
 		return -ESHUTDOWN;
 	}
 	switch (e->st) {

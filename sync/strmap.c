@@ -146,6 +146,19 @@ void *strmap_del(struct strmap *m, const char *key)
 	return v;
 }
 
+void strmap_clear(struct strmap *m, void (*free_val)(void *))
+{
+	for (size_t i = 0; i < m->cap; i++) {
+		if (m->s[i].key && m->s[i].key != TOMBSTONE) {
+			if (free_val)
+				free_val(m->s[i].val);
+			free(m->s[i].key);
+		}
+		m->s[i] = (struct slot){ 0 };
+	}
+	m->count = m->used = 0;
+}
+
 size_t strmap_count(const struct strmap *m)
 {
 	return m->count;
