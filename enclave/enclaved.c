@@ -32,6 +32,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: enclaved --listen ADDR --state DIR [--kek FILE]... [--max-jobs N] [--dev] [-v]\n"
+		"                [--syslog]\n"
 		"\n"
 		"The enclave daemon: receives DIR/encrypted, DIR/dataset and DIR/model from a host,\n"
 		"opens the sealed packages in encrypted/ into DIR/app, runs jobs from them in\n"
@@ -44,6 +45,7 @@ static void usage(FILE *f)
 		"  -j, --max-jobs N    jobs that may run at once (default 4)\n"
 		"  -d, --dev           development enclave: isolate this process (no network)\n"
 		"  -v, --verbose       more log output (repeat for debug)\n"
+		"      --syslog        log to syslog instead of stderr\n"
 		"  -h, --help, -V, --version\n"
 		"\n"
 		"Exit status: 0 after SIGTERM or SIGINT (or the end of an fd: connection);\n"
@@ -259,6 +261,7 @@ int main(int argc, char **argv)
 		{ "max-jobs", required_argument, NULL, 'j' },
 		{ "dev", no_argument, NULL, 'd' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "syslog", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -309,6 +312,7 @@ int main(int argc, char **argv)
 			break;
 		case 'd': d.dev = true; break;
 		case 'v': log_more_verbose(); break;
+		case 'S': log_setup("enclaved", log_get_level(), true); break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("enclaved %s\n", PACKAGE_VERSION); return 0;
 		default: usage(stderr); return 2;

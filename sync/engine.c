@@ -510,6 +510,16 @@ int engine_path_changed(struct engine *e, const char *path)
 	return tx_queue(e, WQ_PATH, path, NULL, 0);
 }
 
+void engine_notify(struct engine *e, const struct watch_event *ev)
+{
+	if (ev->kind != WATCH_RESCAN &&
+	    (!engine_is_own_path(e, ev->path) || (ev->to && !engine_is_own_path(e, ev->to)))) {
+		log_error("change outside the owned trees ignored: %s", ev->path);
+		return;
+	}
+	tx_watch_event(ev, e);
+}
+
 const struct engine_stats *engine_stats(const struct engine *e)
 {
 	return &e->stats;

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "proto.h"
+#include "watch.h"
 
 /* What a daemon built on the engine (enclaved, enclave-fs) hears from it. */
 struct engine_hooks {
@@ -92,6 +93,12 @@ void engine_drain_watch(struct engine *e);
 
 /* Tells the engine a path in an owned tree changed (file, dir or gone). */
 int engine_path_changed(struct engine *e, const char *path);
+
+/* Feeds a change the caller saw itself (enclave-fs sees every FUSE
+ * operation) exactly as if the watcher had reported it; paths are relative
+ * to the root and must be in an owned tree. Ignored while not connected: the
+ * summaries of the next connection catch up. */
+void engine_notify(struct engine *e, const struct watch_event *ev);
 
 const struct engine_stats *engine_stats(const struct engine *e);
 

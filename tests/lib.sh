@@ -178,3 +178,31 @@ sync_point() {
 	kill -USR1 "$pid" &&
 	waitline -t "${SYNC_TIMEOUT:-120}" "$SCRATCH/$1.log" "synced $2"
 }
+
+# mount_enclave NAME MNT [ARG...]: mounts enclave-fs on MNT (created) in the
+# foreground with a development enclave, its cache in $SCRATCH/NAME.cache and
+# its log (-v) in $SCRATCH/NAME.log; returns once it reports ready (mounted
+# and connected). Call it at the top level of a script, like start_daemon.
+mount_enclave() {
+	name=$1 mnt=$2
+	shift 2
+	mkdir -p "$mnt"
+	start_daemon "$name" enclave-fs -f -v --cache "$SCRATCH/$name.cache" "$@" "$mnt"
+}
+
+# unmount_enclave NAME MNT: unmounts and waits for enclave-fs to exit;
+# returns its exit status.
+unmount_enclave() {
+	fusermount3 -u "$2" || return 1
+	eval "pid=\${${1}_pid:-}"
+	rc=0
+	[ -z "$pid" ] || wait "$pid" 2>/dev/null || rc=$?
+	eval "${1}_pid="
+	return $rc
+}
+
+# wait_job NAME ID: waits until job ID of the mount NAME has ended (its log
+# says so; the job's exit file is written just before).
+wait_job() {
+	waitline -t "${JOB_TIMEOUT:-120}" "$SCRATCH/$1.log" "enclave-fs: info: job $2: "
+}

@@ -1,0 +1,396 @@
+/* enclave-fs: mounts an enclave as a directory (DESIGN §3, doc/enclave-fs.1).
+ *
+ * main() acquires in order, and releases in reverse: options, the cache dir
+ * and its lock, the development enclave's state dir, the link (engine and job
+ * records), the FUSE session and mount, daemonizing, the link thread, the
+ * loop. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsops.h"
+#include <fuse_lowlevel.h>
+#include "link.h"
+#include "log.h"
+#include "transport.h"
+#include "util.h"
+
+#define MAX_KEKS 16
+
+struct options {
+	const char *connect, *cache;
+	const char *keks[MAX_KEKS];
+	size_t nkeks;
+	unsigned max_jobs;
+	bool bad_kek_count;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: enclave-fs [-f] [-d] [-s] [-o OPT[,OPT...]] [--connect ADDR] [--cache DIR]\n"
+		"                  [--kek FILE]... [--max-jobs N] [-v] MOUNTPOINT\n"
+		"       enclave-fs SOURCE MOUNTPOINT -o OPTS   (mount(8) form; SOURCE: dev, none or ADDR)\n"
+		"\n"
+		"Mounts an enclave: encrypted/, dataset/ and model/ go in, output/ and jobs/ come\n"
+		"back, a line written to .run starts a job, .status describes the enclave.\n"
+		"Without --connect a development enclave (enclaved --dev) is started and stopped\n"
+		"with the mount.\n"
+		"\n"
+		"  --connect ADDR   an enclaved already listening: vsock:CID:PORT or unix:PATH\n"
+		"  --cache DIR      the backing dir (default: /var/lib/enclave-fs/NAME as root,\n"
+		"                   $XDG_CACHE_HOME/enclave-fs/NAME otherwise)\n"
+		"  --kek FILE       a key-encryption key for the development enclave; repeatable\n"
+		"  --max-jobs N     jobs the development enclave runs at once\n"
+		"  -v, --verbose    more log output (repeat for debug)\n"
+		"  -f               stay in the foreground (readiness via $NOTIFY_SOCKET)\n"
+		"  -d               FUSE debug output (implies -f)\n"
+		"  -s               single-threaded\n"
+		"  -o OPTS          FUSE options (allow_other, default_permissions, ...) and\n"
+		"                   connect=ADDR, cache=DIR, kek=FILE, max_jobs=N\n"
+		"  -h, --help, -V, --version\n"
+		"\n"
+		"Unmount with fusermount3 -u MOUNTPOINT. Exit status: 0 after unmount, 1 runtime\n"
+		"failure, 2 usage error.\n");
+}
+
+enum { KEY_CONNECT, KEY_CACHE, KEY_KEK, KEY_MAXJOBS };
+
+static const struct fuse_opt own_opts[] = {
+	FUSE_OPT_KEY("connect=", KEY_CONNECT), FUSE_OPT_KEY("cache=", KEY_CACHE),
+	FUSE_OPT_KEY("kek=", KEY_KEK), FUSE_OPT_KEY("max_jobs=", KEY_MAXJOBS), FUSE_OPT_END
+};
+
+static int set_option(struct options *o, int key, const char *v)
+{
+	unsigned long long n;
+
+	switch (key) {
+	case KEY_CONNECT: o->connect = v; return 0;
+	case KEY_CACHE: o->cache = v; return 0;
+	case KEY_KEK:
+		if (o->nkeks == MAX_KEKS) {
+			o->bad_kek_count = true;
+			return 0;
+		}
+		o->keks[o->nkeks++] = v;
+		return 0;
+	case KEY_MAXJOBS:
+		if (parse_u64(v, 1, 1024, &n) < 0) {
+			fprintf(stderr, "enclave-fs: bad max-jobs '%s' (1..1024)\n", v);
+			return -1;
+		}
+		o->max_jobs = (unsigned)n;
+		return 0;
+	}
+	return 1;
+}
+
+/* -o connect=... and friends; everything else goes to FUSE. */
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	(void)outargs;
+	if (key < KEY_CONNECT || key > KEY_MAXJOBS)
+		return 1;
+	return set_option(data, key, strchr(arg, '=') + 1);
+}
+
+/* Our long options, then the FUSE command line (-f, -d, -s, -o, the
+ * mountpoint) in args. Returns 0, 1 after --help/--version, or -1. */
+static int parse_args(int argc, char **argv, struct options *o, struct fuse_args *args, const char **source)
+{
+	static const struct option lopts[] = {
+		{ "connect", required_argument, NULL, 'c' }, { "cache", required_argument, NULL, 'C' },
+		{ "kek", required_argument, NULL, 'k' },     { "max-jobs", required_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },       { "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },       { NULL, 0, NULL, 0 }
+	};
+	const char *nonopts[3];
+	int c, n = 0, key;
+
+	if (fuse_opt_add_arg(args, argv[0]) < 0)
+		return -1;
+	/* '+': stop nowhere, '-': keep order, so -o values stay with -o. */
+	opterr = 1;
+	while ((c = getopt_long(argc, argv, "-fdso:vhV", lopts, NULL)) != -1) {
+		switch (c) {
+		case 1:
+			if (n == 2) {
+				fprintf(stderr, "enclave-fs: too many arguments: %s\n", optarg);
+				return -1;
+			}
+			nonopts[n++] = optarg;
+			break;
+		case 'f': case 'd': case 's':
+			if (fuse_opt_add_arg(args, c == 'f' ? "-f" : c == 'd' ? "-d" : "-s") < 0)
+				return -1;
+			break;
+		case 'o':
+			if (fuse_opt_add_arg(args, "-o") < 0 || fuse_opt_add_arg(args, optarg) < 0)
+				return -1;
+			break;
+		case 'c': case 'C': case 'k': case 'j':
+			key = c == 'c' ? KEY_CONNECT : c == 'C' ? KEY_CACHE : c == 'k' ? KEY_KEK : KEY_MAXJOBS;
+			if (set_option(o, key, optarg) < 0)
+				return -1;
+			break;
+		case 'v': log_more_verbose(); break;
+		case 'h': usage(stdout); return 1;
+		case 'V': printf("enclave-fs %s\n", PACKAGE_VERSION); return 1;
+		default: return -1;
+		}
+	}
+	if (n == 0) {
+		fprintf(stderr, "enclave-fs: no mountpoint given\n");
+		return -1;
+	}
+	if (n == 2)
+		*source = nonopts[0];
+	if (fuse_opt_add_arg(args, nonopts[n - 1]) < 0 || fuse_opt_parse(args, o, own_opts, opt_proc) < 0)
+		return -1;
+	if (o->bad_kek_count) {
+		fprintf(stderr, "enclave-fs: at most %d key files\n", MAX_KEKS);
+		return -1;
+	}
+	return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return neg_errno();
+		*p = '/';
+	}
+	return mkdir(buf, mode) < 0 && errno != EEXIST ? neg_errno() : 0;
+}
+
+/* /mnt/enclave -> BASE/enclave-fs/mnt-enclave */
+static char *default_cache(const char *mountpoint)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char name[PATH_MAX], *out = NULL;
+	size_t n = 0;
+
+	for (const char *p = mountpoint + 1; *p && n < sizeof(name) - 1; p++)
+		name[n++] = *p == '/' ? '-' : *p;
+	name[n] = '\0';
+	if (!n)
+		snprintf(name, sizeof(name), "-");
+	if (geteuid() == 0)
+		return asprintf(&out, "/var/lib/enclave-fs/%s", name) < 0 ? NULL : out;
+	if (xdg && xdg[0] == '/')
+		return asprintf(&out, "%s/enclave-fs/%s", xdg, name) < 0 ? NULL : out;
+	if (home && home[0] == '/')
+		return asprintf(&out, "%s/.cache/enclave-fs/%s", home, name) < 0 ? NULL : out;
+	return NULL;
+}
+
+/* The enclaved to start: $ENCLAVED, the one beside us, or the installed one. */
+static char *find_enclaved(void)
+{
+	const char *env = getenv("ENCLAVED");
+	char self[PATH_MAX], *slash, *out = NULL;
+	ssize_t n;
+
+	if (env && *env)
+		return strdup(env);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash && asprintf(&out, "%.*s/enclaved", (int)(slash - self), self) > 0) {
+			if (access(out, X_OK) == 0)
+				return out;
+			free(out);
+		}
+	}
+	return strdup(BINDIR "/enclaved");
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_cmdline_opts fo = { 0 };
+	struct options o = { 0 };
+	struct link_config lc = { 0 };
+	struct fs fs = { .cachefd = -1 };
+	const char *source = NULL;
+	char *mountpoint = NULL, *cache = NULL, *enclaved = NULL, *dev_state = NULL;
+	char *keks[MAX_KEKS] = { 0 };
+	struct fuse_loop_config *loop = NULL;
+	struct fuse *f = NULL;
+	struct addr a;
+	char err[256];
+	int lockfd = -1, code = 1, r;
+	struct link *l = NULL;
+
+	log_setup("enclave-fs", LOG_NOTICE, false);
+	r = parse_args(argc, argv, &o, &args, &source);
+	if (r != 0) {
+		if (r < 0)
+			fprintf(stderr, "Try 'enclave-fs --help'.\n");
+		fuse_opt_free_args(&args);
+		return r > 0 ? 0 : 2;
+	}
+	if (fuse_parse_cmdline(&args, &fo) != 0 || !fo.mountpoint) {
+		fprintf(stderr, "enclave-fs: bad FUSE arguments. Try 'enclave-fs --help'.\n");
+		code = 2;
+		goto out;
+	}
+	if (source && strcmp(source, "dev") != 0 && strcmp(source, "none") != 0 && !o.connect)
+		o.connect = source;
+	if (o.connect) {
+		r = addr_parse(o.connect, &a, err, sizeof(err));
+		if (r == 0 && a.kind == ADDR_FD)
+			snprintf(err, sizeof(err), "fd: is for the development enclave");
+		if (r < 0 || a.kind == ADDR_FD) {
+			fprintf(stderr, "enclave-fs: --connect %s: %s\n", o.connect, err);
+			code = 2;
+			goto out;
+		}
+	}
+	if (fo.debug)
+		log_set_level(LOG_DEBUG);
+	log_setup("enclave-fs", log_get_level(), !fo.foreground);
+
+	mountpoint = realpath(fo.mountpoint, NULL);
+	if (!mountpoint) {
+		log_errno(neg_errno(), "mountpoint %s", fo.mountpoint);
+		goto out;
+	}
+	cache = o.cache ? strdup(o.cache) : default_cache(mountpoint);
+	if (!cache || (r = mkdir_p(cache, 0700)) < 0) {
+		log_error("cache dir %s: %s", cache ? cache : "(no HOME)", cache ? strerror(-r) : "use --cache");
+		goto out;
+	}
+	{
+		char *abs = realpath(cache, NULL);
+		if (!abs) {
+			log_errno(neg_errno(), "cache dir %s", cache);
+			goto out;
+		}
+		free(cache);
+		cache = abs;
+	}
+	fs.cachefd = open(cache, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	lockfd = fs.cachefd < 0 ? -1 : openat(fs.cachefd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lockfd < 0) {
+		log_errno(neg_errno(), "cache dir %s", cache);
+		goto out;
+	}
+	if (flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+		log_error("cache dir %s is in use by another mount", cache);
+		goto out;
+	}
+	for (size_t i = 0; i < o.nkeks; i++) {
+		keks[i] = realpath(o.keks[i], NULL);
+		if (!keks[i]) {
+			log_errno(neg_errno(), "key file %s", o.keks[i]);
+			goto out;
+		}
+	}
+	if (!o.connect) {
+		enclaved = find_enclaved();
+		if (!enclaved || access(enclaved, X_OK) < 0) {
+			log_error("cannot run the development enclave %s (set ENCLAVED)", enclaved ? enclaved : "");
+			goto out;
+		}
+		/* Kept with the cache: its output/ (which the host mirrors) and
+		 * received files survive restarts and remounts. */
+		if (asprintf(&dev_state, "%s/.enclave", cache) < 0 ||
+		    (mkdir(dev_state, 0700) < 0 && errno != EEXIST)) {
+			log_errno(neg_errno(), "cannot make the development enclave's state dir");
+			goto out;
+		}
+	} else if (o.nkeks || o.max_jobs) {
+		log_warn("--kek and --max-jobs belong to the enclave at %s: ignored", o.connect);
+	}
+
+	lc = (struct link_config){ .cache = cache, .connect = o.connect, .enclaved = enclaved,
+				   .dev_state = dev_state, .keks = (const char *const *)keks,
+				   .nkeks = o.nkeks, .max_jobs = o.max_jobs,
+				   .verbose = (unsigned)(log_get_level() - LOG_NOTICE),
+				   .syslog = !fo.foreground };
+	r = link_new(&lc, &l);
+	if (r < 0) {
+		log_errno(r, "cache dir %s", cache);
+		goto out;
+	}
+	fs.link = l;
+	clock_gettime(CLOCK_REALTIME, &fs.mounted);
+
+	f = fuse_new(&args, &fs_ops, sizeof(fs_ops), &fs);
+	if (!f)
+		goto out;
+	if (fuse_mount(f, mountpoint) != 0) {
+		fuse_destroy(f);
+		f = NULL;
+		goto out;
+	}
+	if (fuse_set_signal_handlers(fuse_get_session(f)) != 0 || fuse_daemonize(fo.foreground) != 0)
+		goto unmount;
+	/* Threads only after daemonizing (it forks). */
+	r = link_start(l);
+	if (r < 0) {
+		log_errno(r, "cannot start the enclave link");
+		goto unmount;
+	}
+	if (!link_wait_connected(l, 10000))
+		log_warn("no enclave yet; mounted anyway, requests wait for it");
+	log_info("mounted %s (cache %s, enclave %s)", mountpoint, cache, o.connect ? o.connect : "dev");
+	(void)notify_ready();
+
+	if (fo.singlethread) {
+		r = fuse_loop(f);
+	} else {
+		loop = fuse_loop_cfg_create();
+		if (!loop)
+			goto unmount;
+		fuse_loop_cfg_set_clone_fd(loop, fo.clone_fd);
+		if (fo.max_threads && fo.max_threads <= 100000) /* UINT_MAX: not given */
+			fuse_loop_cfg_set_max_threads(loop, fo.max_threads);
+		if (fo.max_idle_threads <= 100000)
+			fuse_loop_cfg_set_idle_threads(loop, fo.max_idle_threads);
+		r = fuse_loop_mt(f, loop);
+	}
+	code = r == 0 ? 0 : 1;
+unmount:
+	fuse_remove_signal_handlers(fuse_get_session(f));
+	fuse_unmount(f);
+	link_stop(l);
+	fuse_destroy(f);
+out:
+	link_free(l);
+	free(dev_state);
+	for (size_t i = 0; i < MAX_KEKS; i++)
+		free(keks[i]);
+	if (loop)
+		fuse_loop_cfg_destroy(loop);
+	safe_close(lockfd);
+	safe_close(fs.cachefd);
+	free(enclaved);
+	free(cache);
+	free(mountpoint);
+	free(fo.mountpoint);
+	fuse_opt_free_args(&args);
+	return code;
+}

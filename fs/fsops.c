@@ -1,0 +1,1123 @@
+/* The FUSE operations of the mount (fsops.h). Paths arrive absolute
+ * ("/dataset/a"); the cache-relative path is the same without the slash.
+ * Operations on the read-write trees act on the cache and queue the change on
+ * the link; only flush of a package and a .run write wait for the enclave. */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "fsops.h"
+#include "jobline.h"
+#include "link.h"
+#include "log.h"
+#include "proto.h"
+#include "util.h"
+
+enum tree { T_ENCRYPTED, T_DATASET, T_MODEL, T_OUTPUT, T_JOBS, T_COUNT };
+
+static const char *const tree_names[T_COUNT] = { "encrypted", "dataset", "model", "output", "jobs" };
+
+enum kind { K_NONE, K_ROOT, K_TREE, K_RUN, K_STATUS, K_CTL };
+
+struct where {
+	enum kind kind;
+	enum tree tree;
+	bool top;        /* the tree's own directory */
+	const char *rel; /* relative to the cache */
+	uint32_t job;    /* K_CTL */
+};
+
+static struct fs *fs_get(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+static bool tree_writable(enum tree t)
+{
+	return t == T_ENCRYPTED || t == T_DATASET || t == T_MODEL;
+}
+
+/* jobs/N/ctl: the one virtual name inside a tree. */
+static bool parse_ctl(const char *rest, uint32_t *job)
+{
+	unsigned long long v;
+	char num[16];
+	const char *slash = strchr(rest, '/');
+
+	if (!slash || strcmp(slash, "/ctl") != 0 || slash - rest >= (long)sizeof(num) || rest[0] == '0')
+		return false;
+	memcpy(num, rest, (size_t)(slash - rest));
+	num[slash - rest] = '\0';
+	if (parse_u64(num, 1, UINT32_MAX, &v) < 0)
+		return false;
+	*job = (uint32_t)v;
+	return true;
+}
+
+/* Classifies path; 0 or -ENAMETOOLONG. An unknown top-level name is K_NONE. */
+static int classify(const char *path, struct where *w)
+{
+	const char *p = path, *rest;
+
+	*w = (struct where){ .kind = K_NONE, .rel = path[0] == '/' ? path + 1 : path };
+	for (const char *c = w->rel; *c;) {
+		size_t n = strcspn(c, "/");
+		if (n > NAME_MAX)
+			return -ENAMETOOLONG;
+		c += n;
+		c += *c == '/';
+	}
+	if (strcmp(p, "/") == 0) {
+		w->kind = K_ROOT;
+		return 0;
+	}
+	if (strcmp(p, "/.run") == 0) {
+		w->kind = K_RUN;
+		return 0;
+	}
+	if (strcmp(p, "/.status") == 0) {
+		w->kind = K_STATUS;
+		return 0;
+	}
+	for (int t = 0; t < T_COUNT; t++) {
+		size_t n = strlen(tree_names[t]);
+		if (strncmp(w->rel, tree_names[t], n) != 0 || (w->rel[n] != '\0' && w->rel[n] != '/'))
+			continue;
+		w->kind = K_TREE;
+		w->tree = (enum tree)t;
+		w->top = w->rel[n] == '\0';
+		rest = w->rel + n + (w->rel[n] == '/');
+		if (t == T_JOBS && !w->top && parse_ctl(rest, &w->job))
+			w->kind = K_CTL;
+		return 0;
+	}
+	return 0;
+}
+
+/* --- open files ---------------------------------------------------------------- */
+
+struct handle {
+	struct handle *prev, *next; /* open_files, under open_mu */
+	char *rel;                  /* K_TREE: where it is now (NULL once unlinked) */
+	enum kind kind;
+	enum tree tree;
+	int fd;            /* K_TREE */
+	pthread_mutex_t mu; /* dirty and the digest */
+	bool dirty;        /* written since the last flush */
+	bool pkg;          /* a package: its flush waits for the enclave */
+	EVP_MD_CTX *sha;   /* digest of sequential writes from offset 0 */
+	off_t sha_off;
+	uint32_t job;      /* K_RUN: the job this file started; K_CTL: its job */
+	char *text;        /* K_STATUS: the snapshot read */
+	size_t textlen;
+};
+
+/* libfuse passes no paths to operations on open files (nullpath_ok, which
+ * unlinked open files need), so the mount tracks where each open tree file
+ * is: renames move it, unlink and replacement forget it. */
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct handle *open_files;
+
+static void open_files_add(struct handle *h)
+{
+	pthread_mutex_lock(&open_mu);
+	h->next = open_files;
+	if (open_files)
+		open_files->prev = h;
+	open_files = h;
+	pthread_mutex_unlock(&open_mu);
+}
+
+static void open_files_del(struct handle *h)
+{
+	pthread_mutex_lock(&open_mu);
+	if (h->prev)
+		h->prev->next = h->next;
+	else if (open_files == h)
+		open_files = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&open_mu);
+}
+
+/* The path of an open file now (malloc'd), or NULL if it was unlinked. */
+static char *open_file_path(struct handle *h)
+{
+	char *p;
+
+	pthread_mutex_lock(&open_mu);
+	p = h->rel ? strdup(h->rel) : NULL;
+	pthread_mutex_unlock(&open_mu);
+	return p;
+}
+
+/* path was unlinked or replaced: files open on it lose their name. */
+static void open_files_gone(const char *path)
+{
+	pthread_mutex_lock(&open_mu);
+	for (struct handle *h = open_files; h; h = h->next)
+		if (h->rel && strcmp(h->rel, path) == 0) {
+			free(h->rel);
+			h->rel = NULL;
+		}
+	pthread_mutex_unlock(&open_mu);
+}
+
+/* from was renamed to to (a file or a whole directory). */
+static void open_files_moved(const char *from, const char *to)
+{
+	size_t n = strlen(from);
+
+	pthread_mutex_lock(&open_mu);
+	for (struct handle *h = open_files; h; h = h->next) {
+		char *p;
+
+		if (!h->rel || strncmp(h->rel, from, n) != 0 || (h->rel[n] != '\0' && h->rel[n] != '/'))
+			continue;
+		if (asprintf(&p, "%s%s", to, h->rel + n) < 0)
+			continue; /* keeps the old name: its changes resync by rescan */
+		free(h->rel);
+		h->rel = p;
+	}
+	pthread_mutex_unlock(&open_mu);
+}
+
+static struct handle *handle_new(enum kind kind)
+{
+	struct handle *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->kind = kind;
+	h->fd = -1;
+	pthread_mutex_init(&h->mu, NULL);
+	return h;
+}
+
+static void handle_free(struct handle *h)
+{
+	if (!h)
+		return;
+	if (h->kind == K_TREE)
+		open_files_del(h);
+	free(h->rel);
+	safe_close(h->fd);
+	EVP_MD_CTX_free(h->sha);
+	free(h->text);
+	pthread_mutex_destroy(&h->mu);
+	free(h);
+}
+
+static struct handle *fh(const struct fuse_file_info *fi)
+{
+	return fi ? (struct handle *)(uintptr_t)fi->fh : NULL;
+}
+
+/* A file directly in encrypted/ is a package. */
+static bool is_package_path(const char *rel)
+{
+	return strncmp(rel, "encrypted/", 10) == 0 && rel[10] && !strchr(rel + 10, '/');
+}
+
+static bool is_package(const struct where *w)
+{
+	return w->kind == K_TREE && is_package_path(w->rel);
+}
+
+static void fill_virtual(struct stat *st, mode_t mode, off_t size)
+{
+	struct fs *fs = fs_get();
+
+	memset(st, 0, sizeof(*st));
+	st->st_mode = mode;
+	st->st_nlink = S_ISDIR(mode) ? 2 : 1;
+	st->st_uid = getuid();
+	st->st_gid = getgid();
+	st->st_size = size;
+	st->st_atim = st->st_mtim = st->st_ctim = fs->mounted;
+	st->st_blksize = 4096;
+}
+
+static void strip_write(struct stat *st)
+{
+	st->st_mode &= ~(mode_t)0222;
+}
+
+/* .run reads as the job id and a newline, or nothing before the first job. */
+static int run_text(uint32_t job, char *buf, size_t n)
+{
+	buf[0] = '\0';
+	return job ? snprintf(buf, n, "%u\n", job) : 0;
+}
+
+static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_get();
+	struct handle *h = fh(fi);
+	struct where w;
+	char buf[32], *json;
+	size_t len;
+	int r;
+
+	if (h && h->kind == K_TREE) {
+		if (fstat(h->fd, st) < 0)
+			return neg_errno();
+		if (!tree_writable(h->tree))
+			strip_write(st);
+		return 0;
+	}
+	if (!path)
+		return -ENOENT;
+	r = classify(path, &w);
+	if (r < 0)
+		return r;
+	switch (w.kind) {
+	case K_ROOT:
+		fill_virtual(st, S_IFDIR | 0755, 4096);
+		st->st_nlink = 2 + T_COUNT;
+		return 0;
+	case K_RUN:
+		fill_virtual(st, S_IFREG | 0644,
+			     run_text(h ? h->job : link_last_job(fs->link), buf, sizeof(buf)));
+		return 0;
+	case K_STATUS:
+		r = link_status(fs->link, &json, &len);
+		if (r < 0)
+			return r;
+		free(json);
+		fill_virtual(st, S_IFREG | 0444, (off_t)len);
+		return 0;
+	case K_CTL:
+		snprintf(buf, sizeof(buf), "jobs/%u", w.job);
+		if (fstatat(fs->cachefd, buf, st, AT_SYMLINK_NOFOLLOW) < 0)
+			return neg_errno();
+		fill_virtual(st, S_IFREG | 0200, 0);
+		return 0;
+	case K_TREE:
+		if (fstatat(fs->cachefd, w.rel, st, AT_SYMLINK_NOFOLLOW) < 0)
+			return neg_errno();
+		if (!tree_writable(w.tree))
+			strip_write(st);
+		return 0;
+	case K_NONE:
+		break;
+	}
+	return -ENOENT;
+}
+
+/* --- directories ------------------------------------------------------------------- */
+
+struct dirhandle {
+	DIR *d;
+	enum tree tree;
+	bool jobdir; /* jobs/N: lists ctl too */
+};
+
+static int fs_opendir(const char *path, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_get();
+	struct dirhandle *dh;
+	struct where w;
+	int fd, r = classify(path, &w);
+
+	if (r < 0)
+		return r;
+	if (w.kind == K_ROOT) {
+		fi->fh = 0;
+		return 0;
+	}
+	if (w.kind != K_TREE)
+		return w.kind == K_NONE ? -ENOENT : -ENOTDIR;
+	dh = calloc(1, sizeof(*dh));
+	if (!dh)
+		return -ENOMEM;
+	fd = openat(fs->cachefd, w.rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || !(dh->d = fdopendir(fd))) {
+		r = neg_errno();
+		safe_close(fd);
+		free(dh);
+		return r;
+	}
+	dh->tree = w.tree;
+	dh->jobdir = w.tree == T_JOBS && !w.top && !strchr(w.rel + strlen("jobs/"), '/');
+	fi->fh = (uintptr_t)dh;
+	return 0;
+}
+
+static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
+		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	struct dirhandle *dh = (struct dirhandle *)(uintptr_t)fi->fh;
+	enum fuse_fill_dir_flags plus = (flags & FUSE_READDIR_PLUS) ? FUSE_FILL_DIR_PLUS : 0;
+	struct dirent *de;
+	struct stat st;
+
+	(void)path;
+	(void)off;
+	if (!dh) {
+		static const char *const names[] = { ".",      "..",   "encrypted", "dataset", "model",
+						     "output", "jobs", ".run",      ".status" };
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (fill(buf, names[i], NULL, 0, 0))
+				break;
+		return 0;
+	}
+	rewinddir(dh->d);
+	errno = 0;
+	while ((de = readdir(dh->d))) {
+		const struct stat *stp = NULL;
+
+		if (plus && strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+		    fstatat(dirfd(dh->d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (!tree_writable(dh->tree))
+				strip_write(&st);
+			stp = &st;
+		}
+		if (fill(buf, de->d_name, stp, 0, stp ? plus : 0))
+			return 0;
+	}
+	if (errno)
+		return neg_errno();
+	if (dh->jobdir)
+		(void)fill(buf, "ctl", NULL, 0, 0);
+	return 0;
+}
+
+static int fs_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	struct dirhandle *dh = (struct dirhandle *)(uintptr_t)fi->fh;
+
+	(void)path;
+	if (dh) {
+		closedir(dh->d);
+		free(dh);
+	}
+	return 0;
+}
+
+/* --- files --------------------------------------------------------------------------- */
+
+static bool wants_write(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+}
+
+static void start_digest(struct handle *h)
+{
+	h->sha = EVP_MD_CTX_new();
+	if (h->sha && EVP_DigestInit_ex(h->sha, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(h->sha);
+		h->sha = NULL;
+	}
+	h->sha_off = 0;
+}
+
+static int open_tree_file(const struct where *w, struct fuse_file_info *fi, bool create, mode_t mode)
+{
+	struct fs *fs = fs_get();
+	struct fuse_context *ctx = fuse_get_context();
+	int flags = fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW);
+	struct handle *h;
+	struct stat st;
+
+	if (!tree_writable(w->tree) && (create || wants_write(fi->flags)))
+		return -EROFS;
+	if (w->top)
+		return create ? -EEXIST : -EISDIR;
+	h = handle_new(K_TREE);
+	if (!h)
+		return -ENOMEM;
+	h->tree = w->tree;
+	h->rel = strdup(w->rel);
+	if (!h->rel) {
+		handle_free(h);
+		return -ENOMEM;
+	}
+	if (create)
+		flags |= O_CREAT | O_EXCL;
+	h->fd = openat(fs->cachefd, w->rel, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (h->fd < 0) {
+		int r = neg_errno();
+		handle_free(h);
+		return r == -ELOOP ? -EPERM : r; /* a symlink planted in the cache */
+	}
+	if (create && geteuid() == 0 && ctx->uid != 0)
+		(void)fchown(h->fd, ctx->uid, ctx->gid);
+	if (fstat(h->fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+		handle_free(h);
+		return -EPERM;
+	}
+	h->dirty = create || (fi->flags & O_TRUNC);
+	h->pkg = is_package(w);
+	if (h->pkg && st.st_size == 0)
+		start_digest(h);
+	if (!tree_writable(w->tree))
+		fi->direct_io = 1; /* replaced and growing behind the kernel's back */
+	open_files_add(h);
+	fi->fh = (uintptr_t)h;
+	return 0;
+}
+
+static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct where w;
+	int r = classify(path, &w);
+
+	if (r < 0)
+		return r;
+	if (w.kind == K_NONE)
+		return -EPERM; /* the top level is fixed */
+	if (w.kind != K_TREE)
+		return -EEXIST;
+	if ((mode & S_IFMT) && !S_ISREG(mode))
+		return -EPERM;
+	return open_tree_file(&w, fi, true, mode & 07777);
+}
+
+static int fs_open(const char *path, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_get();
+	struct handle *h;
+	struct where w;
+	int r = classify(path, &w);
+
+	if (r < 0)
+		return r;
+	switch (w.kind) {
+	case K_TREE:
+		return open_tree_file(&w, fi, false, 0);
+	case K_STATUS:
+		if (wants_write(fi->flags))
+			return -EACCES;
+		h = handle_new(K_STATUS);
+		if (!h)
+			return -ENOMEM;
+		r = link_status(fs->link, &h->text, &h->textlen);
+		if (r < 0) {
+			handle_free(h);
+			return r;
+		}
+		break;
+	case K_RUN:
+		h = handle_new(K_RUN);
+		break;
+	case K_CTL:
+		if ((fi->flags & O_ACCMODE) != O_WRONLY)
+			return -EACCES;
+		h = handle_new(K_CTL);
+		if (h)
+			h->job = w.job;
+		break;
+	case K_ROOT:
+		return -EISDIR;
+	default:
+		return -ENOENT;
+	}
+	if (!h)
+		return -ENOMEM;
+	fi->direct_io = 1;
+	fi->fh = (uintptr_t)h;
+	return 0;
+}
+
+static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_get();
+	struct handle *h = fh(fi);
+	char text[32];
+	const char *src = NULL;
+	size_t len = 0;
+	ssize_t n;
+
+	(void)path;
+	switch (h->kind) {
+	case K_TREE:
+		n = pread(h->fd, buf, size, off);
+		return n < 0 ? neg_errno() : (int)n;
+	case K_RUN:
+		len = (size_t)run_text(h->job ? h->job : link_last_job(fs->link), text, sizeof(text));
+		src = text;
+		break;
+	case K_STATUS:
+		src = h->text;
+		len = h->textlen;
+		break;
+	default:
+		return 0;
+	}
+	if (off < 0 || (size_t)off >= len)
+		return 0;
+	if (size > len - (size_t)off)
+		size = len - (size_t)off;
+	memcpy(buf, src + off, size);
+	return (int)size;
+}
+
+static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct handle *h = fh(fi);
+	struct fuse_bufvec *bv = malloc(sizeof(*bv));
+	int n;
+
+	if (!bv)
+		return -ENOMEM;
+	*bv = FUSE_BUFVEC_INIT(size);
+	if (h->kind == K_TREE) {
+		/* Let libfuse splice or read straight from the cache file. */
+		bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv->buf[0].fd = h->fd;
+		bv->buf[0].pos = off;
+		*bufp = bv;
+		return 0;
+	}
+	bv->buf[0].mem = malloc(size ? size : 1);
+	if (!bv->buf[0].mem) {
+		free(bv);
+		return -ENOMEM;
+	}
+	n = fs_read(path, bv->buf[0].mem, size, off, fi);
+	if (n < 0) {
+		free(bv->buf[0].mem);
+		free(bv);
+		return n;
+	}
+	bv->buf[0].size = (size_t)n;
+	*bufp = bv;
+	return 0;
+}
+
+/* A .run write: one job line. */
+static int run_line(struct handle *h, const char *buf, size_t size)
+{
+	struct fs *fs = fs_get();
+	struct jobline jl = { 0 };
+	char *line, msg[512];
+	uint32_t job = 0;
+	size_t len = size;
+	int r;
+
+	if (len && buf[len - 1] == '\n')
+		len--;
+	if (memchr(buf, '\n', len) || memchr(buf, '\0', len)) {
+		log_warn(".run: one job line per write");
+		return -EINVAL;
+	}
+	line = strndup(buf, len);
+	if (!line)
+		return -ENOMEM;
+	r = jobline_split(line, len, &jl, msg, sizeof(msg));
+	jobline_release(&jl);
+	if (r == 0)
+		r = link_run(fs->link, line, &job, msg, sizeof(msg));
+	if (r < 0)
+		log_warn(".run '%s': %s (%s)", line, msg, strerror(-r));
+	else
+		h->job = job;
+	free(line);
+	return r < 0 ? r : (int)size;
+}
+
+static int ctl_write(struct handle *h, const char *buf, size_t size)
+{
+	struct fs *fs = fs_get();
+	size_t len = size;
+	int r;
+
+	if (len && buf[len - 1] == '\n')
+		len--;
+	if (len != strlen("cancel") || memcmp(buf, "cancel", len) != 0)
+		return -EINVAL;
+	r = link_cancel(fs->link, h->job);
+	return r < 0 ? r : (int)size;
+}
+
+static int fs_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct handle *h = fh(fi);
+	int r;
+
+	(void)path;
+	switch (h->kind) {
+	case K_TREE:
+		r = io_pwrite_all(h->fd, buf, size, off);
+		if (r < 0)
+			return r;
+		pthread_mutex_lock(&h->mu);
+		h->dirty = true;
+		if (h->sha && off == h->sha_off && EVP_DigestUpdate(h->sha, buf, size) == 1) {
+			h->sha_off += (off_t)size;
+		} else {
+			EVP_MD_CTX_free(h->sha);
+			h->sha = NULL;
+		}
+		pthread_mutex_unlock(&h->mu);
+		return (int)size;
+	case K_RUN:
+		return run_line(h, buf, size);
+	case K_CTL:
+		return ctl_write(h, buf, size);
+	default:
+		return -EACCES;
+	}
+}
+
+/* SHA-256 of the whole file (when writes were not one sequential stream). */
+static int digest_file(int fd, uint8_t out[static 32])
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	static const size_t bufsz = 1 << 20;
+	uint8_t *buf = malloc(bufsz);
+	off_t off = 0;
+	ssize_t n;
+	int r = -ENOMEM;
+
+	if (!c || !buf || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1)
+		goto out;
+	while ((n = pread(fd, buf, bufsz, off)) > 0) {
+		if (EVP_DigestUpdate(c, buf, (size_t)n) != 1)
+			goto out;
+		off += n;
+	}
+	if (n < 0) {
+		r = neg_errno();
+		goto out;
+	}
+	r = EVP_DigestFinal_ex(c, out, NULL) == 1 ? 0 : -EIO;
+out:
+	EVP_MD_CTX_free(c);
+	free(buf);
+	return r;
+}
+
+static int package_flush(struct handle *h, const char *rel)
+{
+	struct fs *fs = fs_get();
+	const char *name = rel + strlen("encrypted/");
+	uint8_t digest[32];
+	char msg[WIRE_TEXT_MAX + 1];
+	struct stat st;
+	int r = 0;
+
+	pthread_mutex_lock(&h->mu);
+	if (h->sha && fstat(h->fd, &st) == 0 && st.st_size == h->sha_off) {
+		r = EVP_DigestFinal_ex(h->sha, digest, NULL) == 1 ? 0 : -EIO;
+		EVP_MD_CTX_free(h->sha);
+		h->sha = NULL;
+	} else {
+		r = 1;
+	}
+	pthread_mutex_unlock(&h->mu);
+	if (r == 1)
+		r = digest_file(h->fd, digest);
+	if (r < 0)
+		return r;
+	r = link_package_verdict(fs->link, name, digest, msg, sizeof(msg));
+	if (r < 0)
+		log_warn("package %s: %s (%s)", name, msg, strerror(-r));
+	return r;
+}
+
+static int fs_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_get();
+	struct handle *h = fh(fi);
+	char *rel;
+	bool dirty;
+	int r = 0;
+
+	(void)path;
+	if (h->kind != K_TREE)
+		return 0;
+	pthread_mutex_lock(&h->mu);
+	dirty = h->dirty;
+	h->dirty = false;
+	pthread_mutex_unlock(&h->mu);
+	if (!dirty || !(rel = open_file_path(h)))
+		return 0; /* unchanged, or unlinked since: nothing to send */
+	link_changed(fs->link, WATCH_FILE_CHANGED, false, rel, NULL);
+	if (h->pkg && is_package_path(rel))
+		r = package_flush(h, rel);
+	free(rel);
+	return r;
+}
+
+static int fs_release(const char *path, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_get();
+	struct handle *h = fh(fi);
+	char *rel;
+
+	(void)path;
+	/* Written after the last flush (through a duplicated descriptor). */
+	if (h->kind == K_TREE && h->dirty && (rel = open_file_path(h))) {
+		link_changed(fs->link, WATCH_FILE_CHANGED, false, rel, NULL);
+		free(rel);
+	}
+	handle_free(h);
+	return 0;
+}
+
+static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	struct handle *h = fh(fi);
+
+	(void)path;
+	if (h->kind != K_TREE)
+		return 0;
+	return (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0 ? neg_errno() : 0;
+}
+
+/* Resolves a path for a metadata change: 0 for a read-write tree entry. */
+static int changeable(const char *path, struct where *w)
+{
+	int r = classify(path, w);
+
+	if (r < 0)
+		return r;
+	switch (w->kind) {
+	case K_TREE:
+		if (!tree_writable(w->tree))
+			return -EROFS;
+		return w->top ? -EPERM : 0;
+	case K_NONE:
+		return -ENOENT;
+	default:
+		return -EPERM;
+	}
+}
+
+static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_get();
+	struct handle *h = fh(fi);
+	struct where w;
+	int fd, r;
+
+	if (h && h->kind == K_TREE) {
+		if (ftruncate(h->fd, size) < 0)
+			return neg_errno();
+		pthread_mutex_lock(&h->mu);
+		h->dirty = true;
+		EVP_MD_CTX_free(h->sha);
+		h->sha = NULL;
+		if (size == 0 && h->pkg)
+			start_digest(h);
+		pthread_mutex_unlock(&h->mu);
+		return 0;
+	}
+	if (h || !path)
+		return 0; /* .run and ctl: an O_TRUNC open */
+	r = classify(path, &w);
+	if (r == 0 && (w.kind == K_RUN || w.kind == K_CTL))
+		return 0;
+	r = changeable(path, &w);
+	if (r < 0)
+		return r;
+	fd = openat(fs->cachefd, w.rel, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return neg_errno();
+	r = ftruncate(fd, size) < 0 ? neg_errno() : 0;
+	close(fd);
+	if (r == 0)
+		link_changed(fs->link, WATCH_FILE_CHANGED, false, w.rel, NULL);
+	return r;
+}
+
+/* A metadata change made through an open file: queue it under its name now. */
+static int changed_open(struct handle *h)
+{
+	char *rel = open_file_path(h);
+
+	if (rel)
+		link_changed(fs_get()->link, WATCH_DIR_CHANGED, false, rel, NULL);
+	free(rel);
+	return 0;
+}
+
+static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_get();
+	struct handle *h = fh(fi);
+	struct where w;
+	int r;
+
+	if (h && h->kind == K_TREE)
+		return fchmod(h->fd, mode) < 0 ? neg_errno() : changed_open(h);
+	r = changeable(path, &w);
+	if (r < 0)
+		return r;
+	if (fchmodat(fs->cachefd, w.rel, mode, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == EOPNOTSUPP ? -EPERM : neg_errno();
+	link_changed(fs->link, WATCH_DIR_CHANGED, false, w.rel, NULL);
+	return 0;
+}
+
+static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_get();
+	struct handle *h = fh(fi);
+	struct where w;
+	int r;
+
+	/* Ownership stays on the host: the enclave's files belong to its jobs. */
+	if (h && h->kind == K_TREE)
+		return fchown(h->fd, uid, gid) < 0 ? neg_errno() : 0;
+	r = changeable(path, &w);
+	if (r < 0)
+		return r;
+	return fchownat(fs->cachefd, w.rel, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ? neg_errno() : 0;
+}
+
+static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_get();
+	struct handle *h = fh(fi);
+	struct where w;
+	int r;
+
+	if (h && h->kind == K_TREE)
+		return futimens(h->fd, tv) < 0 ? neg_errno() : changed_open(h);
+	r = changeable(path, &w);
+	if (r < 0)
+		return r;
+	if (utimensat(fs->cachefd, w.rel, tv, AT_SYMLINK_NOFOLLOW) < 0)
+		return neg_errno();
+	link_changed(fs->link, WATCH_DIR_CHANGED, false, w.rel, NULL);
+	return 0;
+}
+
+static int fs_mkdir(const char *path, mode_t mode)
+{
+	struct fs *fs = fs_get();
+	struct fuse_context *ctx = fuse_get_context();
+	struct where w;
+	int r = changeable(path, &w);
+
+	if (r == -ENOENT)
+		return -EPERM; /* a new top-level name */
+	if (r < 0)
+		return w.kind == K_TREE && w.top ? -EEXIST : r;
+	if (mkdirat(fs->cachefd, w.rel, mode & 07777) < 0)
+		return neg_errno();
+	if (geteuid() == 0 && ctx->uid != 0)
+		(void)fchownat(fs->cachefd, w.rel, ctx->uid, ctx->gid, AT_SYMLINK_NOFOLLOW);
+	link_changed(fs->link, WATCH_DIR_ADDED, true, w.rel, NULL);
+	return 0;
+}
+
+static int fs_unlink(const char *path)
+{
+	struct fs *fs = fs_get();
+	struct where w;
+	int r = changeable(path, &w);
+
+	if (r < 0)
+		return r;
+	if (unlinkat(fs->cachefd, w.rel, 0) < 0)
+		return neg_errno();
+	open_files_gone(w.rel);
+	link_changed(fs->link, WATCH_REMOVED, false, w.rel, NULL);
+	return 0;
+}
+
+static int fs_rmdir(const char *path)
+{
+	struct fs *fs = fs_get();
+	struct where w;
+	int r = changeable(path, &w);
+
+	if (r < 0)
+		return r;
+	if (unlinkat(fs->cachefd, w.rel, AT_REMOVEDIR) < 0)
+		return neg_errno();
+	link_changed(fs->link, WATCH_REMOVED, true, w.rel, NULL);
+	return 0;
+}
+
+static int fs_rename(const char *from, const char *to, unsigned int flags)
+{
+	struct fs *fs = fs_get();
+	struct where wf, wt;
+	struct stat st;
+	int r = changeable(from, &wf), rt = changeable(to, &wt);
+
+	if (r < 0)
+		return r;
+	if (rt < 0)
+		return rt == -ENOENT ? -EPERM : rt; /* ENOENT: a new top-level name */
+	if (wf.tree != wt.tree)
+		return -EXDEV;
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return -EINVAL;
+	if (fstatat(fs->cachefd, wf.rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return neg_errno();
+	if (renameat2(fs->cachefd, wf.rel, fs->cachefd, wt.rel, flags) < 0)
+		return neg_errno();
+	if (flags & RENAME_EXCHANGE) {
+		char tmp[] = "\x01";  /* a name no path has */
+		open_files_moved(wf.rel, tmp);
+		open_files_moved(wt.rel, wf.rel);
+		open_files_moved(tmp, wt.rel);
+		/* Two paths changed content; rescans settle exchanged trees. */
+		if (S_ISDIR(st.st_mode)) {
+			link_changed(fs->link, WATCH_RESCAN, true, "", NULL);
+		} else {
+			link_changed(fs->link, WATCH_FILE_CHANGED, false, wf.rel, NULL);
+			link_changed(fs->link, WATCH_FILE_CHANGED, false, wt.rel, NULL);
+		}
+		return 0;
+	}
+	if (!S_ISDIR(st.st_mode))
+		open_files_gone(wt.rel); /* replaced */
+	open_files_moved(wf.rel, wt.rel);
+	link_changed(fs->link, WATCH_MOVED, S_ISDIR(st.st_mode), wf.rel, wt.rel);
+	return 0;
+}
+
+/* Only regular files and directories reach the enclave, so the mount makes
+ * nothing else: the host's view stays the enclave's. */
+static int fs_link(const char *from, const char *to)
+{
+	(void)from;
+	(void)to;
+	return -EPERM;
+}
+
+static int fs_symlink(const char *target, const char *path)
+{
+	(void)target;
+	(void)path;
+	return -EPERM;
+}
+
+static int fs_mknod(const char *path, mode_t mode, dev_t dev)
+{
+	(void)path;
+	(void)mode;
+	(void)dev;
+	return -EPERM;
+}
+
+/* A symlink someone put into the cache directly is shown as one. */
+static int fs_readlink(const char *path, char *buf, size_t size)
+{
+	struct fs *fs = fs_get();
+	struct where w;
+	ssize_t n;
+	int r = classify(path, &w);
+
+	if (r < 0)
+		return r;
+	if (w.kind != K_TREE)
+		return -EINVAL;
+	n = readlinkat(fs->cachefd, w.rel, buf, size - 1);
+	if (n < 0)
+		return neg_errno();
+	buf[n] = '\0';
+	return 0;
+}
+
+static int fs_statfs(const char *path, struct statvfs *sv)
+{
+	(void)path;
+	return fstatvfs(fs_get()->cachefd, sv) < 0 ? neg_errno() : 0;
+}
+
+static int fs_access(const char *path, int mask)
+{
+	struct fs *fs = fs_get();
+	struct where w;
+	int r = classify(path, &w);
+
+	if (r < 0)
+		return r;
+	switch (w.kind) {
+	case K_TREE:
+		if ((mask & W_OK) && !tree_writable(w.tree))
+			return -EROFS;
+		return faccessat(fs->cachefd, w.rel, mask, AT_SYMLINK_NOFOLLOW) < 0 ? neg_errno() : 0;
+	case K_STATUS:
+		return (mask & W_OK) ? -EACCES : 0;
+	case K_NONE:
+		return -ENOENT;
+	default:
+		return 0;
+	}
+}
+
+static int fs_fallocate(const char *path, int mode, off_t off, off_t len, struct fuse_file_info *fi)
+{
+	struct handle *h = fh(fi);
+
+	(void)path;
+	if (!h || h->kind != K_TREE)
+		return -EOPNOTSUPP;
+	if (fallocate(h->fd, mode, off, len) < 0)
+		return neg_errno();
+	pthread_mutex_lock(&h->mu);
+	h->dirty = true;
+	EVP_MD_CTX_free(h->sha);
+	h->sha = NULL;
+	pthread_mutex_unlock(&h->mu);
+	return 0;
+}
+
+static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	/* output/, jobs/ and the virtual files change behind the kernel's
+	 * back, so nothing is cached by name or attribute; unlink removes at
+	 * once (no .fuse_hidden files in the cache, hence null paths). */
+	cfg->use_ino = 0;
+	cfg->hard_remove = 1;
+	cfg->nullpath_ok = 1;
+	cfg->entry_timeout = 0;
+	cfg->attr_timeout = 0;
+	cfg->negative_timeout = 0;
+	conn->max_write = 1 << 20;
+	conn->max_readahead = 1 << 20;
+	return fuse_get_context()->private_data;
+}
+
+const struct fuse_operations fs_ops = {
+	.init = fs_init,
+	.getattr = fs_getattr,
+	.readlink = fs_readlink,
+	.mknod = fs_mknod,
+	.mkdir = fs_mkdir,
+	.unlink = fs_unlink,
+	.rmdir = fs_rmdir,
+	.symlink = fs_symlink,
+	.rename = fs_rename,
+	.link = fs_link,
+	.chmod = fs_chmod,
+	.chown = fs_chown,
+	.truncate = fs_truncate,
+	.open = fs_open,
+	.read = fs_read,
+	.write = fs_write,
+	.statfs = fs_statfs,
+	.flush = fs_flush,
+	.release = fs_release,
+	.fsync = fs_fsync,
+	.opendir = fs_opendir,
+	.readdir = fs_readdir,
+	.releasedir = fs_releasedir,
+	.access = fs_access,
+	.create = fs_create,
+	.utimens = fs_utimens,
+	.read_buf = fs_read_buf,
+	.fallocate = fs_fallocate,
+};

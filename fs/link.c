@@ -1,0 +1,935 @@
+/* The enclave link of a mount (link.h): the engine thread, the development
+ * enclave child, and the tables the enclave's messages fill. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "engine.h"
+#include "jobstore.h"
+#include "link.h"
+#include "log.h"
+#include "proto.h"
+#include "strmap.h"
+#include "transport.h"
+#include "util.h"
+
+/* How long requests wait for a link that is down before they fail with EIO,
+ * and how long unmounting waits for cancelled jobs to end. */
+#define LINK_DOWN_WAIT_MS 30000
+#define STOP_JOBS_WAIT_MS 5000
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+struct change {
+	struct change *next;
+	struct watch_event ev;
+	char *path, *to;
+};
+
+enum run_phase { RUN_QUEUED, RUN_BARRIER, RUN_SENT, RUN_DONE };
+
+/* A .run write in progress; lives on the waiting FUSE thread's stack. */
+struct run_req {
+	struct run_req *next;
+	const char *line;
+	uint32_t req;
+	enum run_phase phase;
+	uint64_t seq;
+	int err;
+	uint32_t job;
+	char msg[WIRE_TEXT_MAX + 1];
+};
+
+struct pkg {
+	uint8_t state;
+	int err;
+	uint8_t digest[32];
+	char text[WIRE_TEXT_MAX + 1];
+};
+
+/* A job of this mount running in the enclave of the current connection. */
+struct running {
+	uint32_t id, enclave_id;
+	bool cancel_sent;
+};
+
+struct link {
+	struct link_config cfg; /* strings borrowed from the caller */
+	struct engine *e;
+	struct jobstore *js;
+	int evfd;
+	pthread_t thread;
+	bool started;
+	pid_t child; /* the development enclave (link thread only) */
+
+	pthread_mutex_t mu; /* protects everything below */
+	pthread_cond_t cv;  /* broadcast on every change below */
+	struct change *ch_head, *ch_tail;
+	struct run_req *runs;
+	uint32_t next_req;
+	uint32_t *cancels;
+	size_t ncancels, cancels_cap;
+	struct strmap *pkgs; /* name -> struct pkg, from the current enclave */
+	struct running *jobs;
+	size_t njobs, jobs_cap;
+	uint32_t last_job;
+	uint32_t *lost;
+	size_t nlost, lost_cap;
+	char *enclave_status; /* its STATUS JSON */
+	bool up, stopping;
+	uint64_t gen; /* conversations so far */
+	unsigned reconnects;
+	struct engine_stats stats;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void wake(struct link *l)
+{
+	uint64_t one = 1;
+
+	(void)!write(l->evfd, &one, sizeof(one));
+}
+
+/* Waits on l->cv (l->mu held) for at most ms. */
+static void wait_ms(struct link *l, unsigned ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	(void)pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	size_t c = *cap ? *cap : 8;
+	void *q;
+
+	if (need <= *cap)
+		return 0;
+	while (c < need)
+		c *= 2;
+	q = realloc(*p, c * size);
+	if (!q)
+		return -ENOMEM;
+	*p = q;
+	*cap = c;
+	return 0;
+}
+
+/* --- the tables, filled from the enclave's messages (l->mu held) ------------------ */
+
+static struct running *job_by_enclave_id(struct link *l, uint32_t enclave_id)
+{
+	for (size_t i = 0; i < l->njobs; i++)
+		if (l->jobs[i].enclave_id == enclave_id)
+			return &l->jobs[i];
+	return NULL;
+}
+
+static struct running *job_by_id(struct link *l, uint32_t id)
+{
+	for (size_t i = 0; i < l->njobs; i++)
+		if (l->jobs[i].id == id)
+			return &l->jobs[i];
+	return NULL;
+}
+
+static int job_exit_status(uint8_t state, int32_t code)
+{
+	switch (state) {
+	case JOB_EXITED: return code & 0xff;
+	case JOB_KILLED: return 128 + (code & 0x7f);
+	case JOB_TIMEOUT: return JOB_EXIT_TIMEOUT;
+	case JOB_CANCELLED: return JOB_EXIT_CANCELLED;
+	case JOB_LOST: return JOB_EXIT_LOST;
+	}
+	return JOB_EXIT_FAILED;
+}
+
+static void job_end(struct link *l, struct running *j, uint8_t state, int32_t code, const char *text)
+{
+	int r = jobstore_finish(l->js, j->id, state, text, job_exit_status(state, code));
+
+	if (r < 0)
+		log_errno(r, "job %u: cannot record its end", j->id);
+	log_info("job %u: %s", j->id, text);
+	if (state == JOB_LOST && grow((void **)&l->lost, &l->lost_cap, l->nlost + 1, sizeof(*l->lost)) == 0)
+		l->lost[l->nlost++] = j->id;
+	*j = l->jobs[--l->njobs];
+}
+
+static void on_run_reply(struct link *l, const struct msg_run_reply *m)
+{
+	struct run_req *rq;
+	uint32_t id;
+	int r;
+
+	for (rq = l->runs; rq; rq = rq->next)
+		if (rq->req == m->req && rq->phase == RUN_SENT)
+			break;
+	if (!rq) {
+		/* A reply to a request whose link went away: cancel what it started. */
+		if (m->job)
+			(void)msg_put_u32(engine_out(l->e), MSG_JOB_CANCEL, m->job);
+		return;
+	}
+	snprintf(rq->msg, sizeof(rq->msg), "%s", m->text);
+	rq->phase = RUN_DONE;
+	if (m->err || !m->job) {
+		rq->err = m->err ? -(int)m->err : -EPROTO;
+		return;
+	}
+	r = grow((void **)&l->jobs, &l->jobs_cap, l->njobs + 1, sizeof(*l->jobs));
+	if (r == 0)
+		r = jobstore_create(l->js, rq->line, &id);
+	if (r < 0) {
+		log_errno(r, "cannot record a new job: cancelling it");
+		(void)msg_put_u32(engine_out(l->e), MSG_JOB_CANCEL, m->job);
+		rq->err = r;
+		return;
+	}
+	l->jobs[l->njobs++] = (struct running){ .id = id, .enclave_id = m->job };
+	l->last_job = id;
+	rq->job = id;
+	rq->err = 0;
+	log_info("job %u started: %s", id, rq->line);
+}
+
+static void on_pkg_state(struct link *l, const struct msg_pkg_state *m)
+{
+	struct pkg *p;
+
+	if (m->state == PKG_REMOVED) {
+		free(strmap_del(l->pkgs, m->name));
+		return;
+	}
+	p = strmap_get(l->pkgs, m->name);
+	if (!p) {
+		p = calloc(1, sizeof(*p));
+		if (!p || strmap_put(l->pkgs, m->name, p, NULL) < 0) {
+			free(p);
+			return;
+		}
+	}
+	p->state = m->state;
+	p->err = (int)m->err;
+	memcpy(p->digest, m->digest, sizeof(p->digest));
+	snprintf(p->text, sizeof(p->text), "%s", m->text);
+	if (m->state == PKG_FAILED)
+		log_warn("package %s: %s (%s)", m->name, m->text, strerror((int)m->err));
+	else
+		log_info("package %s: %s", m->name, m->text);
+}
+
+static int on_message(void *ud, const struct frame *f)
+{
+	struct link *l = ud;
+	struct wbuf b = f->body;
+	union {
+		struct msg_run_reply rr;
+		struct msg_job_state js;
+		struct msg_job_log jl;
+		struct msg_pkg_state ps;
+	} *m = malloc(sizeof(*m));
+	struct running *j;
+	const uint8_t *json;
+	size_t len;
+	int r = -EPROTO;
+
+	if (!m)
+		return -ENOMEM;
+	pthread_mutex_lock(&l->mu);
+	switch (f->type) {
+	case MSG_STATUS:
+		r = msg_decode_status(&b, &json, &len);
+		if (r == 0) {
+			free(l->enclave_status);
+			l->enclave_status = strndup((const char *)json, len);
+		}
+		break;
+	case MSG_PKG_STATE:
+		r = msg_decode_pkg_state(&b, &m->ps);
+		if (r == 0)
+			on_pkg_state(l, &m->ps);
+		break;
+	case MSG_RUN_REPLY:
+		r = msg_decode_run_reply(&b, &m->rr);
+		if (r == 0)
+			on_run_reply(l, &m->rr);
+		break;
+	case MSG_JOB_LOG:
+		r = msg_decode_job_log(&b, &m->jl);
+		if (r == 0 && (j = job_by_enclave_id(l, m->jl.job)))
+			(void)jobstore_append_log(l->js, j->id, m->jl.p, m->jl.len);
+		break;
+	case MSG_JOB_STATE:
+		r = msg_decode_job_state(&b, &m->js);
+		if (r == 0 && m->js.state != JOB_RUNNING && (j = job_by_enclave_id(l, m->js.job)))
+			job_end(l, j, m->js.state, m->js.code, m->js.text);
+		break;
+	}
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	free(m);
+	return r;
+}
+
+static void on_connected(void *ud)
+{
+	struct link *l = ud;
+
+	pthread_mutex_lock(&l->mu);
+	l->up = true;
+	l->gen++;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	log_info("enclave connected");
+}
+
+static const struct engine_hooks hooks = { .connected = on_connected, .message = on_message };
+
+/* The conversation ended: what waited on it fails, jobs it ran are lost. */
+static void link_down(struct link *l, const char *why)
+{
+	char text[128];
+
+	pthread_mutex_lock(&l->mu);
+	l->up = false;
+	snprintf(text, sizeof(text), "the enclave went away (%s)", why);
+	while (l->njobs)
+		job_end(l, &l->jobs[0], JOB_LOST, 0, text);
+	for (struct run_req *rq = l->runs; rq; rq = rq->next)
+		if (rq->phase == RUN_BARRIER || rq->phase == RUN_SENT) {
+			rq->phase = RUN_DONE;
+			rq->err = -EIO;
+			snprintf(rq->msg, sizeof(rq->msg), "%s", text);
+		}
+	l->ncancels = 0;
+	strmap_clear(l->pkgs, free);
+	free(l->enclave_status);
+	l->enclave_status = NULL;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* --- the engine thread --------------------------------------------------------------- */
+
+/* Hands queued work to the engine (l->mu held). */
+static void feed(struct link *l)
+{
+	struct change *c;
+
+	while ((c = l->ch_head)) {
+		l->ch_head = c->next;
+		engine_notify(l->e, &c->ev);
+		free(c->path);
+		free(c->to);
+		free(c);
+	}
+	l->ch_tail = NULL;
+	for (struct run_req *rq = l->runs; rq; rq = rq->next) {
+		if (rq->phase != RUN_QUEUED || !l->up)
+			continue;
+		if (engine_barrier(l->e, &rq->seq) < 0) {
+			rq->phase = RUN_DONE;
+			rq->err = -ENOMEM;
+			continue;
+		}
+		rq->phase = RUN_BARRIER;
+	}
+	for (size_t i = 0; i < l->ncancels; i++) {
+		struct running *j = job_by_id(l, l->cancels[i]);
+		if (j && !j->cancel_sent) {
+			(void)msg_put_u32(engine_out(l->e), MSG_JOB_CANCEL, j->enclave_id);
+			j->cancel_sent = true;
+		}
+	}
+	l->ncancels = 0;
+}
+
+/* Sends the job lines whose barrier the enclave acknowledged (l->mu held). */
+static void send_runs(struct link *l)
+{
+	for (struct run_req *rq = l->runs; rq; rq = rq->next) {
+		if (rq->phase != RUN_BARRIER || !engine_barrier_acked(l->e, rq->seq))
+			continue;
+		if (msg_put_run(engine_out(l->e), rq->req, rq->line) < 0) {
+			rq->phase = RUN_DONE;
+			rq->err = -E2BIG;
+			continue;
+		}
+		rq->phase = RUN_SENT;
+	}
+}
+
+/* Unmounting: cancel every job, then wait for their ends (l->mu held).
+ * True when the conversation may close. */
+static bool stop_jobs(struct link *l, uint64_t deadline)
+{
+	for (size_t i = 0; i < l->njobs; i++)
+		if (!l->jobs[i].cancel_sent) {
+			log_info("unmounting: cancelling job %u", l->jobs[i].id);
+			(void)msg_put_u32(engine_out(l->e), MSG_JOB_CANCEL, l->jobs[i].enclave_id);
+			l->jobs[i].cancel_sent = true;
+		}
+	return l->njobs == 0 || now_ms() >= deadline;
+}
+
+/* Runs the conversation until it ends (< 0) or the mount stops (0). */
+static int serve(struct link *l)
+{
+	uint64_t stop_deadline = 0;
+
+	for (;;) {
+		struct pollfd fds[3];
+		int n = engine_pollfds(l->e, fds, 2), timeout = engine_timeout_ms(l->e), r;
+		bool done = false;
+
+		fds[n++] = (struct pollfd){ .fd = l->evfd, .events = POLLIN };
+		if (stop_deadline && (timeout < 0 || timeout > 100))
+			timeout = 100;
+		if (poll(fds, (nfds_t)n, timeout) < 0 && errno != EINTR)
+			return neg_errno();
+		if (fds[n - 1].revents & POLLIN) {
+			uint64_t v;
+			(void)!read(l->evfd, &v, sizeof(v));
+		}
+		pthread_mutex_lock(&l->mu);
+		feed(l);
+		if (l->stopping && l->up) {
+			if (!stop_deadline)
+				stop_deadline = now_ms() + STOP_JOBS_WAIT_MS;
+			done = stop_jobs(l, stop_deadline);
+		}
+		pthread_mutex_unlock(&l->mu);
+		if (done || (l->stopping && !l->up))
+			return 0;
+		r = engine_step(l->e, fds, n - 1);
+		pthread_mutex_lock(&l->mu);
+		send_runs(l);
+		l->stats = *engine_stats(l->e);
+		pthread_cond_broadcast(&l->cv);
+		pthread_mutex_unlock(&l->mu);
+		if (r < 0)
+			return r;
+	}
+}
+
+/* Starts enclaved --dev on one end of a socketpair; returns the other end. */
+static int spawn_dev(struct link *l)
+{
+	const char *argv[64];
+	char maxjobs[16], verbose[8] = "-";
+	size_t n = 0;
+	int sv[2];
+	pid_t pid;
+
+	argv[n++] = l->cfg.enclaved;
+	argv[n++] = "--dev";
+	argv[n++] = "--listen";
+	argv[n++] = "fd:3";
+	argv[n++] = "--state";
+	argv[n++] = l->cfg.dev_state;
+	for (size_t i = 0; i < l->cfg.nkeks && n < 56; i++) {
+		argv[n++] = "--kek";
+		argv[n++] = l->cfg.keks[i];
+	}
+	if (l->cfg.max_jobs) {
+		snprintf(maxjobs, sizeof(maxjobs), "%u", l->cfg.max_jobs);
+		argv[n++] = "--max-jobs";
+		argv[n++] = maxjobs;
+	}
+	for (unsigned i = 0; i < l->cfg.verbose && i < 4; i++)
+		verbose[i + 1] = 'v';
+	if (l->cfg.verbose)
+		argv[n++] = verbose;
+	if (l->cfg.syslog)
+		argv[n++] = "--syslog";
+	argv[n] = NULL;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return neg_errno();
+	pid = fork();
+	if (pid < 0) {
+		int r = neg_errno();
+		close(sv[0]);
+		close(sv[1]);
+		return r;
+	}
+	if (pid == 0) {
+		/* Only async-signal-safe calls here: the parent has threads. */
+		sigset_t all;
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (sv[1] == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(sv[1], 3) < 0)
+			_exit(127);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(sv[1]);
+	l->child = pid;
+	log_info("development enclave started (pid %d)", (int)pid);
+	return sv[0];
+}
+
+static void reap_dev(struct link *l, bool stop)
+{
+	int status;
+
+	if (l->child <= 0)
+		return;
+	if (waitpid(l->child, &status, WNOHANG) == 0) {
+		/* It ends by itself once its connection closes; unless we broke
+		 * the conversation on a protocol error, it is already leaving. */
+		if (!stop)
+			(void)kill(l->child, SIGTERM);
+		while (waitpid(l->child, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	if (WIFSIGNALED(status))
+		log_warn("development enclave ended: signal %d", WTERMSIG(status));
+	else if (WEXITSTATUS(status) != 0)
+		log_warn("development enclave exited with status %d", WEXITSTATUS(status));
+	l->child = 0;
+}
+
+static int open_conn(struct link *l)
+{
+	struct addr a;
+	char err[256];
+	int r;
+
+	if (!l->cfg.connect)
+		return spawn_dev(l);
+	r = addr_parse(l->cfg.connect, &a, err, sizeof(err));
+	if (r < 0)
+		return r;
+	return transport_connect(&a);
+}
+
+static void *link_main(void *arg)
+{
+	struct link *l = arg;
+	unsigned backoff = BACKOFF_MIN_MS;
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	for (;;) {
+		int fd, r;
+		uint64_t gen;
+
+		pthread_mutex_lock(&l->mu);
+		gen = l->gen;
+		r = l->stopping;
+		pthread_mutex_unlock(&l->mu);
+		if (r)
+			break;
+		fd = open_conn(l);
+		if (fd < 0) {
+			log_errno(fd, "cannot reach the enclave at %s",
+				  l->cfg.connect ? l->cfg.connect : "(development)");
+			r = fd;
+		} else {
+			r = engine_attach(l->e, fd);
+			if (r == 0)
+				r = serve(l);
+			if (r == 0)
+				(void)engine_goodbye(l->e);
+			engine_detach(l->e);
+		}
+		reap_dev(l, r == 0);
+		link_down(l, r == 0 ? "unmounted" : strerror(-r));
+		pthread_mutex_lock(&l->mu);
+		if (l->gen != gen)
+			backoff = BACKOFF_MIN_MS;
+		if (!l->stopping) {
+			l->reconnects++;
+			log_warn("enclave link lost (%s); reconnecting in %u ms", strerror(-r), backoff);
+			wait_ms(l, backoff);
+			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+		}
+		pthread_mutex_unlock(&l->mu);
+	}
+	return NULL;
+}
+
+/* --- the API ---------------------------------------------------------------------- */
+
+int link_new(const struct link_config *cfg, struct link **out)
+{
+	struct engine_config ec = { .role = ROLE_HOST, .root = cfg->cache, .name = "enclave-fs",
+				    .watch = false, .fsync = true };
+	struct link *l = calloc(1, sizeof(*l));
+	pthread_condattr_t ca;
+	int r;
+
+	if (!l)
+		return -ENOMEM;
+	l->cfg = *cfg;
+	l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	l->pkgs = strmap_new();
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&l->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (l->evfd < 0 || !l->pkgs) {
+		r = l->evfd < 0 ? neg_errno() : -ENOMEM;
+		goto fail;
+	}
+	ec.hooks = &hooks;
+	ec.hooks_ud = l;
+	r = engine_new(&ec, &l->e);
+	if (r < 0)
+		goto fail;
+	r = jobstore_open(engine_rootfd(l->e), &l->js, &l->lost, &l->nlost);
+	if (r < 0)
+		goto fail;
+	for (size_t i = 0; i < l->nlost; i++)
+		log_warn("job %u was lost: the mount ended while it ran", l->lost[i]);
+	l->last_job = jobstore_last(l->js);
+	*out = l;
+	return 0;
+fail:
+	link_free(l);
+	return r;
+}
+
+int link_start(struct link *l)
+{
+	int r = pthread_create(&l->thread, NULL, link_main, l);
+
+	if (r)
+		return -r;
+	l->started = true;
+	return 0;
+}
+
+bool link_wait_connected(struct link *l, int timeout_ms)
+{
+	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	bool up;
+
+	pthread_mutex_lock(&l->mu);
+	while (!l->up && now_ms() < deadline)
+		wait_ms(l, 100);
+	up = l->up;
+	pthread_mutex_unlock(&l->mu);
+	return up;
+}
+
+void link_stop(struct link *l)
+{
+	if (!l->started)
+		return;
+	pthread_mutex_lock(&l->mu);
+	l->stopping = true;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	wake(l);
+	pthread_join(l->thread, NULL);
+	l->started = false;
+}
+
+void link_free(struct link *l)
+{
+	struct change *c;
+
+	if (!l)
+		return;
+	link_stop(l);
+	while ((c = l->ch_head)) {
+		l->ch_head = c->next;
+		free(c->path);
+		free(c->to);
+		free(c);
+	}
+	engine_free(l->e);
+	jobstore_free(l->js);
+	strmap_free(l->pkgs, free);
+	free(l->cancels);
+	free(l->jobs);
+	free(l->lost);
+	free(l->enclave_status);
+	safe_close(l->evfd);
+	pthread_cond_destroy(&l->cv);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}
+
+void link_changed(struct link *l, enum watch_kind kind, bool is_dir, const char *path, const char *to)
+{
+	struct change *c = calloc(1, sizeof(*c));
+
+	if (!c || !(c->path = strdup(path)) || (to && !(c->to = strdup(to)))) {
+		/* Out of memory: a rescan (cheap when nothing changed) catches up. */
+		if (c)
+			free(c->path);
+		free(c);
+		log_error("out of memory queueing a change of %s: rescanning", path);
+		c = NULL;
+	}
+	pthread_mutex_lock(&l->mu);
+	if (c) {
+		c->ev = (struct watch_event){ .kind = kind, .is_dir = is_dir, .path = c->path, .to = c->to };
+		if (l->ch_tail)
+			l->ch_tail->next = c;
+		else
+			l->ch_head = c;
+		l->ch_tail = c;
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (!c) {
+		static char empty[] = "";
+		struct change *rescan = calloc(1, sizeof(*rescan));
+		if (rescan) {
+			rescan->ev = (struct watch_event){ .kind = WATCH_RESCAN, .path = empty };
+			pthread_mutex_lock(&l->mu);
+			if (l->ch_tail)
+				l->ch_tail->next = rescan;
+			else
+				l->ch_head = rescan;
+			l->ch_tail = rescan;
+			pthread_mutex_unlock(&l->mu);
+		}
+	}
+	wake(l);
+}
+
+/* A request that needs the enclave waits for a link that is down at most
+ * LINK_DOWN_WAIT_MS; one whose conversation ends fails (l->mu held). */
+struct link_wait {
+	uint64_t gen, down_since;
+	bool had_link;
+};
+
+static void link_wait_init(struct link *l, struct link_wait *w)
+{
+	w->had_link = l->up;
+	w->gen = l->gen;
+	w->down_since = now_ms();
+}
+
+static int link_wait_check(struct link *l, struct link_wait *w)
+{
+	if (l->stopping)
+		return -EIO;
+	if (w->had_link && (!l->up || l->gen != w->gen))
+		return -EIO;
+	if (!w->had_link && l->up) {
+		w->had_link = true;
+		w->gen = l->gen;
+	}
+	if (!l->up && now_ms() - w->down_since > LINK_DOWN_WAIT_MS)
+		return -EIO;
+	return 0;
+}
+
+int link_package_verdict(struct link *l, const char *name, const uint8_t digest[static 32], char *msg,
+			 size_t msgsz)
+{
+	struct link_wait w;
+	int r;
+
+	msg[0] = '\0';
+	pthread_mutex_lock(&l->mu);
+	link_wait_init(l, &w);
+	for (;;) {
+		struct pkg *p = strmap_get(l->pkgs, name);
+
+		if (p && memcmp(p->digest, digest, 32) == 0 &&
+		    (p->state == PKG_READY || p->state == PKG_FAILED)) {
+			r = p->state == PKG_READY ? 0 : -(p->err ? p->err : EIO);
+			snprintf(msg, msgsz, "%s", p->text);
+			break;
+		}
+		r = link_wait_check(l, &w);
+		if (r < 0) {
+			snprintf(msg, msgsz, "the enclave went away before it opened the package");
+			break;
+		}
+		wait_ms(l, 1000);
+	}
+	pthread_mutex_unlock(&l->mu);
+	return r;
+}
+
+int link_run(struct link *l, const char *line, uint32_t *job, char *msg, size_t msgsz)
+{
+	struct run_req rq = { .line = line, .phase = RUN_QUEUED };
+	uint64_t down_since = now_ms();
+
+	pthread_mutex_lock(&l->mu);
+	rq.req = ++l->next_req;
+	rq.next = l->runs;
+	l->runs = &rq;
+	pthread_mutex_unlock(&l->mu);
+	wake(l);
+	pthread_mutex_lock(&l->mu);
+	while (rq.phase != RUN_DONE) {
+		/* A line not yet queued waits out a lost link; once it is,
+		 * link_down() ends the request. */
+		if (l->stopping) {
+			rq.err = -EIO;
+			snprintf(rq.msg, sizeof(rq.msg), "unmounting");
+			break;
+		}
+		if (rq.phase == RUN_QUEUED && l->up) {
+			down_since = now_ms();
+		} else if (rq.phase == RUN_QUEUED && now_ms() - down_since > LINK_DOWN_WAIT_MS) {
+			rq.err = -EIO;
+			snprintf(rq.msg, sizeof(rq.msg), "the enclave is not reachable");
+			break;
+		}
+		wait_ms(l, 1000);
+	}
+	for (struct run_req **pp = &l->runs; *pp; pp = &(*pp)->next)
+		if (*pp == &rq) {
+			*pp = rq.next;
+			break;
+		}
+	pthread_mutex_unlock(&l->mu);
+	snprintf(msg, msgsz, "%s", rq.msg);
+	*job = rq.job;
+	return rq.err;
+}
+
+int link_cancel(struct link *l, uint32_t job)
+{
+	int r = -ESRCH;
+
+	pthread_mutex_lock(&l->mu);
+	if (job_by_id(l, job)) {
+		r = grow((void **)&l->cancels, &l->cancels_cap, l->ncancels + 1, sizeof(*l->cancels));
+		if (r == 0)
+			l->cancels[l->ncancels++] = job;
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (r == 0)
+		wake(l);
+	return r;
+}
+
+uint32_t link_last_job(struct link *l)
+{
+	uint32_t id;
+
+	pthread_mutex_lock(&l->mu);
+	id = l->last_job;
+	pthread_mutex_unlock(&l->mu);
+	return id;
+}
+
+static const char *pkg_state_word(uint8_t s)
+{
+	switch (s) {
+	case PKG_RECEIVED: return "received";
+	case PKG_VERIFIED: return "verified";
+	case PKG_READY: return "ready";
+	case PKG_FAILED: return "failed";
+	}
+	return "unknown";
+}
+
+int link_status(struct link *l, char **out, size_t *len)
+{
+	json_t *o = json_object(), *pkgs = json_array(), *jobs = json_array(), *lost = json_array();
+	json_t *enc = NULL, *sync, *iso = NULL;
+	const char *k;
+	void *v;
+	size_t pos = 0;
+	char hex[65];
+	int r = -ENOMEM;
+
+	if (!o || !pkgs || !jobs || !lost)
+		goto out;
+	pthread_mutex_lock(&l->mu);
+	if (l->enclave_status)
+		enc = json_loads(l->enclave_status, 0, NULL);
+	if (enc)
+		iso = json_object_get(enc, "isolation");
+	json_object_set_new(o, "connection", json_string(l->up ? "connected" : "connecting"));
+	json_object_set_new(o, "enclave", json_string(l->cfg.connect ? l->cfg.connect : "dev"));
+	json_object_set(o, "isolation", json_is_string(iso) ? iso : json_null());
+	json_object_set_new(o, "identity", json_pack("{s:n,s:b}", "pcr0", "verified", 0));
+	if (enc)
+		json_object_set(o, "enclave_status", enc);
+	while (strmap_next(l->pkgs, &pos, &k, &v)) {
+		const struct pkg *p = v;
+		for (int i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", p->digest[i]);
+		json_array_append_new(pkgs, json_pack("{s:s,s:s,s:s,s:i,s:s}", "name", k, "digest", hex,
+						      "state", pkg_state_word(p->state), "errno", p->err,
+						      "error", p->state == PKG_FAILED ? p->text : ""));
+	}
+	for (size_t i = 0; i < l->njobs; i++)
+		json_array_append_new(jobs, json_pack("{s:i,s:s}", "id", (json_int_t)l->jobs[i].id,
+						      "state", "running"));
+	for (size_t i = 0; i < l->nlost; i++)
+		json_array_append_new(lost, json_integer(l->lost[i]));
+	json_object_set_new(o, "packages", pkgs);
+	json_object_set_new(o, "jobs", jobs);
+	json_object_set_new(o, "lost_jobs", lost);
+	json_object_set_new(o, "last_job", json_integer(l->last_job));
+	sync = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "files_sent", (json_int_t)l->stats.files_sent,
+			 "bytes_sent", (json_int_t)l->stats.file_bytes_sent, "files_received",
+			 (json_int_t)l->stats.files_received, "bytes_received",
+			 (json_int_t)l->stats.file_bytes_received, "chunks_dedup",
+			 (json_int_t)l->stats.chunks_dedup, "errors", (json_int_t)l->stats.errors);
+	json_object_set_new(o, "sync", sync);
+	json_object_set_new(o, "reconnects", json_integer(l->reconnects));
+	pthread_mutex_unlock(&l->mu);
+	pkgs = jobs = lost = NULL;
+	*out = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (*out) {
+		size_t n = strlen(*out);
+		char *p = realloc(*out, n + 2);
+		if (p) {
+			p[n] = '\n';
+			p[n + 1] = '\0';
+			*out = p;
+			*len = n + 1;
+			r = 0;
+		} else {
+			free(*out);
+			*out = NULL;
+		}
+	}
+out:
+	json_decref(enc);
+	json_decref(pkgs);
+	json_decref(jobs);
+	json_decref(lost);
+	json_decref(o);
+	return r;
+}

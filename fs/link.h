@@ -1,0 +1,63 @@
+/* The enclave link of a mount: one thread that owns the sync engine (host
+ * role, rooted at the cache dir), the connection to enclaved (a development
+ * enclave it starts as a child, or an address it connects to), and what the
+ * enclave reports: package verdicts, job states and logs, its status.
+ *
+ * FUSE threads talk to it through the functions below. Changes they made in
+ * the cache are queued in order with link_changed(); link_package_verdict()
+ * and link_run() block until the enclave answers. Lock order: FUSE threads
+ * take link->mu only, never while the engine runs.
+ */
+#ifndef EFS_LINK_H
+#define EFS_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "watch.h"
+
+struct link_config {
+	const char *cache;       /* the cache dir (engine root) */
+	const char *connect;     /* enclaved's address; NULL: a development enclave */
+	const char *enclaved;    /* development: the enclaved binary */
+	const char *dev_state;   /* development: its state dir */
+	const char *const *keks; /* development: KEK files handed to it */
+	size_t nkeks;
+	unsigned max_jobs;       /* development: 0 for enclaved's default */
+	unsigned verbose;        /* development: -v count handed to it */
+	bool syslog;             /* development: it logs to syslog (we are a daemon) */
+};
+
+struct link;
+
+int link_new(const struct link_config *cfg, struct link **out);
+/* Starts the thread. */
+int link_start(struct link *l);
+/* Waits up to timeout_ms for the first conversation; false on timeout. */
+bool link_wait_connected(struct link *l, int timeout_ms);
+/* Cancels running jobs (waiting a bounded time for their end), says goodbye,
+ * stops the development enclave and joins the thread. */
+void link_stop(struct link *l);
+void link_free(struct link *l);
+
+/* A change in an owned tree of the cache, made by a FUSE operation. */
+void link_changed(struct link *l, enum watch_kind kind, bool is_dir, const char *path, const char *to);
+
+/* Waits for the enclave's verdict on the package encrypted/NAME whose
+ * SHA-256 is digest: 0 once it is open, its errno if it failed (msg gets the
+ * enclave's message), -EIO if the enclave went away. */
+int link_package_verdict(struct link *l, const char *name, const uint8_t digest[static 32], char *msg,
+			 size_t msgsz);
+
+/* Starts a job after a barrier: 0 and *job, or the enclave's refusal
+ * (-EINVAL, -ENOENT, -EPERM, -EBUSY, ...) with its message, or -EIO. */
+int link_run(struct link *l, const char *line, uint32_t *job, char *msg, size_t msgsz);
+/* Cancels a running job: 0, or -ESRCH if it is not running here. */
+int link_cancel(struct link *l, uint32_t job);
+/* The last job started on the mount (0 if none). */
+uint32_t link_last_job(struct link *l);
+/* .status: a malloc'd JSON text. */
+int link_status(struct link *l, char **json, size_t *len);
+
+#endif
