@@ -22,6 +22,7 @@
 #include "fsops.h"
 #include <fuse_lowlevel.h>
 #include "link.h"
+#include "pathsafe.h"
 #include "log.h"
 #include "transport.h"
 #include "util.h"
@@ -299,6 +300,12 @@ int main(int argc, char **argv)
 	}
 	if (flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
 		log_error("cache dir %s is in use by another mount", cache);
+		goto out;
+	}
+	/* Files unlinked while open (fsops.c), left over from a crash. */
+	(void)path_remove_tree(fs.cachefd, ".hidden");
+	if (mkdirat(fs.cachefd, ".hidden", 0700) < 0) {
+		log_errno(neg_errno(), "cache dir %s", cache);
 		goto out;
 	}
 	for (size_t i = 0; i < o.nkeks; i++) {

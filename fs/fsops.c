@@ -35,9 +35,18 @@ struct where {
 	enum kind kind;
 	enum tree tree;
 	bool top;        /* the tree's own directory */
+	bool hidden;     /* a file libfuse hid: unlinked while open */
 	const char *rel; /* relative to the cache */
 	uint32_t job;    /* K_CTL */
+	char hidden_rel[NAME_MAX + 16];
 };
+
+/* libfuse renames a file unlinked while still open to .fuse_hiddenN in its
+ * directory, so that fstat() keeps working, and removes it at the last
+ * close. The mount keeps such files in the cache's .hidden/, outside the
+ * synced trees: for the enclave, unlink is unlink. */
+#define HIDDEN_PREFIX ".fuse_hidden"
+#define HIDDEN_DIR ".hidden"
 
 static struct fs *fs_get(void)
 {
@@ -69,7 +78,7 @@ static bool parse_ctl(const char *rest, uint32_t *job)
 /* Classifies path; 0 or -ENAMETOOLONG. An unknown top-level name is K_NONE. */
 static int classify(const char *path, struct where *w)
 {
-	const char *p = path, *rest;
+	const char *p = path, *rest, *base;
 
 	*w = (struct where){ .kind = K_NONE, .rel = path[0] == '/' ? path + 1 : path };
 	for (const char *c = w->rel; *c;) {
@@ -101,6 +110,12 @@ static int classify(const char *path, struct where *w)
 		rest = w->rel + n + (w->rel[n] == '/');
 		if (t == T_JOBS && !w->top && parse_ctl(rest, &w->job))
 			w->kind = K_CTL;
+		base = strrchr(w->rel, '/');
+		if (!w->top && tree_writable(w->tree) && strncmp(base + 1, HIDDEN_PREFIX, strlen(HIDDEN_PREFIX)) == 0) {
+			w->hidden = true;
+			snprintf(w->hidden_rel, sizeof(w->hidden_rel), HIDDEN_DIR "/%s", base + 1);
+			w->rel = w->hidden_rel;
+		}
 		return 0;
 	}
 	return 0;
@@ -481,7 +496,7 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 		return -EPERM; /* the top level is fixed */
 	if (w.kind != K_TREE)
 		return -EEXIST;
-	if ((mode & S_IFMT) && !S_ISREG(mode))
+	if (((mode & S_IFMT) && !S_ISREG(mode)) || w.hidden)
 		return -EPERM;
 	return open_tree_file(&w, fi, true, mode & 07777);
 }
@@ -799,6 +814,13 @@ static int changeable(const char *path, struct where *w)
 	}
 }
 
+/* encrypted/, dataset/ or model/ itself: tar and cp -a set its mode and
+ * times, which stay on the host (the enclave has its own). */
+static bool tree_top(const struct where *w)
+{
+	return w->kind == K_TREE && w->top && tree_writable(w->tree);
+}
+
 static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_get();
@@ -857,10 +879,12 @@ static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 	if (h && h->kind == K_TREE)
 		return fchmod(h->fd, mode) < 0 ? neg_errno() : changed_open(h);
 	r = changeable(path, &w);
-	if (r < 0)
+	if (r < 0 && !tree_top(&w))
 		return r;
 	if (fchmodat(fs->cachefd, w.rel, mode, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == EOPNOTSUPP ? -EPERM : neg_errno();
+	if (tree_top(&w))
+		return 0;
 	link_changed(fs->link, WATCH_DIR_CHANGED, false, w.rel, NULL);
 	return 0;
 }
@@ -876,7 +900,7 @@ static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_inf
 	if (h && h->kind == K_TREE)
 		return fchown(h->fd, uid, gid) < 0 ? neg_errno() : 0;
 	r = changeable(path, &w);
-	if (r < 0)
+	if (r < 0 && !tree_top(&w))
 		return r;
 	return fchownat(fs->cachefd, w.rel, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ? neg_errno() : 0;
 }
@@ -891,10 +915,12 @@ static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse
 	if (h && h->kind == K_TREE)
 		return futimens(h->fd, tv) < 0 ? neg_errno() : changed_open(h);
 	r = changeable(path, &w);
-	if (r < 0)
+	if (r < 0 && !tree_top(&w))
 		return r;
 	if (utimensat(fs->cachefd, w.rel, tv, AT_SYMLINK_NOFOLLOW) < 0)
 		return neg_errno();
+	if (tree_top(&w))
+		return 0;
 	link_changed(fs->link, WATCH_DIR_CHANGED, false, w.rel, NULL);
 	return 0;
 }
@@ -906,8 +932,8 @@ static int fs_mkdir(const char *path, mode_t mode)
 	struct where w;
 	int r = changeable(path, &w);
 
-	if (r == -ENOENT)
-		return -EPERM; /* a new top-level name */
+	if (r == -ENOENT || (r == 0 && w.hidden))
+		return -EPERM; /* a new top-level name, or a name libfuse keeps */
 	if (r < 0)
 		return w.kind == K_TREE && w.top ? -EEXIST : r;
 	if (mkdirat(fs->cachefd, w.rel, mode & 07777) < 0)
@@ -928,6 +954,8 @@ static int fs_unlink(const char *path)
 		return r;
 	if (unlinkat(fs->cachefd, w.rel, 0) < 0)
 		return neg_errno();
+	if (w.hidden)
+		return 0;
 	open_files_gone(w.rel);
 	link_changed(fs->link, WATCH_REMOVED, false, w.rel, NULL);
 	return 0;
@@ -960,6 +988,16 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 		return rt == -ENOENT ? -EPERM : rt; /* ENOENT: a new top-level name */
 	if (wf.tree != wt.tree)
 		return -EXDEV;
+	if (wt.hidden && !wf.hidden) {
+		/* libfuse hiding an open file it was asked to unlink. */
+		if (renameat(fs->cachefd, wf.rel, fs->cachefd, wt.rel) < 0)
+			return neg_errno();
+		open_files_gone(wf.rel);
+		link_changed(fs->link, WATCH_REMOVED, false, wf.rel, NULL);
+		return 0;
+	}
+	if (wf.hidden || wt.hidden)
+		return -EPERM;
 	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
 		return -EINVAL;
 	if (fstatat(fs->cachefd, wf.rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -1078,10 +1116,11 @@ static int fs_fallocate(const char *path, int mode, off_t off, off_t len, struct
 static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	/* output/, jobs/ and the virtual files change behind the kernel's
-	 * back, so nothing is cached by name or attribute; unlink removes at
-	 * once (no .fuse_hidden files in the cache, hence null paths). */
+	 * back, so nothing is cached by name or attribute. Open files are
+	 * tracked by the mount (open_files), so operations on them need no
+	 * path. */
 	cfg->use_ino = 0;
-	cfg->hard_remove = 1;
+	cfg->hard_remove = 0;
 	cfg->nullpath_ok = 1;
 	cfg->entry_timeout = 0;
 	cfg->attr_timeout = 0;
