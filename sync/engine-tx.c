@@ -647,19 +647,6 @@ static bool tx_path_at_peer(struct engine *e, const char *path)
 	return model_get(e, path) || strmap_get(e->inflight, path);
 }
 
-/* Is a transfer in flight somewhere below directory dir? */
-static bool inflight_below(const struct engine *e, const char *dir)
-{
-	size_t pos = 0, n = strlen(dir);
-	const char *k;
-	void *v;
-
-	while (strmap_next(e->inflight, &pos, &k, &v))
-		if (strncmp(k, dir, n) == 0 && k[n] == '/')
-			return true;
-	return false;
-}
-
 static int tx_item(struct engine *e, struct wq_item *w)
 {
 	struct stat st;
@@ -693,14 +680,14 @@ static int tx_item(struct engine *e, struct wq_item *w)
 		r = msg_put_rename(&e->out, w->path, w->to);
 		if (r < 0)
 			return r;
-		/* A transfer still in flight under the old name (or a change
-		 * queued behind it) is keyed by that name: send the new name
-		 * again once it settles, or the change after the rename is lost. */
+		/* Work on the source still in flight or queued (a transfer, a
+		 * change noticed during it) is keyed by the old name and would
+		 * be lost: check the new name against the model once more. */
 		if (strmap_get(e->inflight, w->path))
 			return tx_queue(e, WQ_CHANGED, w->to, NULL, 0);
-		if (inflight_below(e, w->path))
-			return tx_queue(e, WQ_TREE, w->to, NULL, 0);
-		return 0;
+		if (fstatat(e->rootfd, w->to, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return 0; /* gone again: its own event follows */
+		return tx_queue(e, S_ISDIR(st.st_mode) ? WQ_TREE : WQ_PATH, w->to, NULL, 0);
 	case WQ_BARRIER:
 		return msg_put_u64(&e->out, MSG_BARRIER, w->seq);
 	case WQ_NONE:
