@@ -547,6 +547,8 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
+static void follow_name(struct handle *h);
+
 static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_get();
@@ -559,6 +561,7 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
 	(void)path;
 	switch (h->kind) {
 	case K_TREE:
+		follow_name(h);
 		n = pread(h->fd, buf, size, off);
 		return n < 0 ? neg_errno() : (int)n;
 	case K_RUN:
@@ -580,6 +583,31 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
 	return (int)size;
 }
 
+/* output/ and jobs/ files are replaced whole by the sync engine (a job
+ * appending a line and closing its file makes a new version). An open file
+ * there follows its name, as tail -f expects of a growing file: a read
+ * after a replacement reads the new version. dup2() swaps the descriptor
+ * under concurrent readers atomically. */
+static void follow_name(struct handle *h)
+{
+	struct fs *fs = fs_get();
+	struct stat now, mine;
+	char *rel;
+	int fd;
+
+	if (tree_writable(h->tree) || !(rel = open_file_path(h)))
+		return;
+	if (fstatat(fs->cachefd, rel, &now, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(now.st_mode) &&
+	    fstat(h->fd, &mine) == 0 && (now.st_ino != mine.st_ino || now.st_dev != mine.st_dev)) {
+		fd = openat(fs->cachefd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0) {
+			(void)dup3(fd, h->fd, O_CLOEXEC);
+			close(fd);
+		}
+	}
+	free(rel);
+}
+
 static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
@@ -591,6 +619,7 @@ static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
 		return -ENOMEM;
 	*bv = FUSE_BUFVEC_INIT(size);
 	if (h->kind == K_TREE) {
+		follow_name(h);
 		/* Let libfuse splice or read straight from the cache file. */
 		bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 		bv->buf[0].fd = h->fd;
