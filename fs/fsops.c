@@ -265,6 +265,9 @@ static void fill_virtual(struct stat *st, mode_t mode, off_t size)
 	st->st_blksize = 4096;
 }
 
+/* cp and friends size their I/O by st_blksize: one FUSE request each. */
+#define TREE_BLKSIZE (1 << 20)
+
 static void strip_write(struct stat *st)
 {
 	st->st_mode &= ~(mode_t)0222;
@@ -291,6 +294,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 			return neg_errno();
 		if (!tree_writable(h->tree))
 			strip_write(st);
+		st->st_blksize = TREE_BLKSIZE;
 		return 0;
 	}
 	if (!path)
@@ -325,6 +329,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 			return neg_errno();
 		if (!tree_writable(w.tree))
 			strip_write(st);
+		st->st_blksize = TREE_BLKSIZE;
 		return 0;
 	case K_NONE:
 		break;
@@ -827,7 +832,13 @@ static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 /* Resolves a path for a metadata change: 0 for a read-write tree entry. */
 static int changeable(const char *path, struct where *w)
 {
-	int r = classify(path, w);
+	int r;
+
+	if (!path) { /* through an open .run or ctl */
+		*w = (struct where){ .kind = K_NONE };
+		return -EPERM;
+	}
+	r = classify(path, w);
 
 	if (r < 0)
 		return r;
@@ -1156,6 +1167,10 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->negative_timeout = 0;
 	conn->max_write = 1 << 20;
 	conn->max_readahead = 1 << 20;
+	/* Replies to reads spliced from the cache file: without it libfuse
+	 * allocates (mmap) and frees a buffer for every read. */
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	return fuse_get_context()->private_data;
 }
 
