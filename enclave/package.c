@@ -831,6 +831,33 @@ int pkg_reader_file_digest(const struct pkg_reader *r, uint8_t out[static 32])
 	return ok ? 0 : -ENOMEM;
 }
 
+int pkg_file_digest(int fd, uint8_t out[static 32])
+{
+	static const size_t bufsz = 1 << 20;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	uint8_t *buf = malloc(bufsz);
+	off_t off = 0;
+	ssize_t n;
+	int r = -ENOMEM;
+
+	if (!c || !buf || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1)
+		goto out;
+	while ((n = pread(fd, buf, bufsz, off)) > 0) {
+		if (EVP_DigestUpdate(c, buf, (size_t)n) != 1)
+			goto out;
+		off += n;
+	}
+	if (n < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = EVP_DigestFinal_ex(c, out, NULL) == 1 ? 0 : -EIO;
+out:
+	EVP_MD_CTX_free(c);
+	free(buf);
+	return r;
+}
+
 uint64_t pkg_reader_index(const struct pkg_reader *r)
 {
 	return r->next;

@@ -106,6 +106,9 @@ int pkg_reader_next(struct pkg_reader *r, const uint8_t **p, size_t *n);
 /* SHA-256 of the whole sealed file, hashed while it was read: available
  * once every segment has been returned (-EAGAIN before). */
 int pkg_reader_file_digest(const struct pkg_reader *r, uint8_t out[static 32]);
+/* SHA-256 of a whole file read with pread (the digest a package's state
+ * carries), whatever its content: 0 or -errno. */
+int pkg_file_digest(int fd, uint8_t out[static 32]);
 /* Segments returned so far, and the number in the package. */
 uint64_t pkg_reader_index(const struct pkg_reader *r);
 uint64_t pkg_reader_segments(const struct pkg_reader *r);

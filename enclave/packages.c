@@ -16,8 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "daemon.h"
 #include "log.h"
 #include "package.h"
@@ -60,26 +58,6 @@ static ssize_t read_segments(void *ud, const void **buf)
 		return r;
 	*buf = p;
 	return (ssize_t)n;
-}
-
-/* SHA-256 of a whole package file, for the verdict on one that failed
- * before the reader saw all of it: the host matches verdicts by digest. */
-static void digest_whole(int fd, uint8_t out[static 32])
-{
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	uint8_t *buf = malloc(1 << 20);
-	off_t off = 0;
-	ssize_t n = -1;
-
-	memset(out, 0, 32);
-	if (c && buf && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1) {
-		while ((n = pread(fd, buf, 1 << 20, off)) > 0 && EVP_DigestUpdate(c, buf, (size_t)n) == 1)
-			off += n;
-		if (n == 0)
-			(void)EVP_DigestFinal_ex(c, out, NULL);
-	}
-	EVP_MD_CTX_free(c);
-	free(buf);
 }
 
 static void install(struct daemon *d, struct install_result *res)
@@ -151,8 +129,10 @@ static void install(struct daemon *d, struct install_result *res)
 	goto out;
 fail:
 	res->err = r;
-	if (fd >= 0)
-		digest_whole(fd, res->digest);
+	/* The host matches verdicts by digest, also for a package that
+	 * failed before the reader saw all of it. */
+	if (fd >= 0 && pkg_file_digest(fd, res->digest) < 0)
+		memset(res->digest, 0, sizeof(res->digest));
 	manifest_free(res->manifest);
 	res->manifest = NULL;
 	(void)path_remove_tree(d->app_fd, staging);

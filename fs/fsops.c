@@ -21,6 +21,7 @@
 #include "fsops.h"
 #include "jobline.h"
 #include "link.h"
+#include "package.h"
 #include "log.h"
 #include "proto.h"
 #include "util.h"
@@ -723,34 +724,6 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off, s
 	}
 }
 
-/* SHA-256 of the whole file (when writes were not one sequential stream). */
-static int digest_file(int fd, uint8_t out[static 32])
-{
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	static const size_t bufsz = 1 << 20;
-	uint8_t *buf = malloc(bufsz);
-	off_t off = 0;
-	ssize_t n;
-	int r = -ENOMEM;
-
-	if (!c || !buf || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1)
-		goto out;
-	while ((n = pread(fd, buf, bufsz, off)) > 0) {
-		if (EVP_DigestUpdate(c, buf, (size_t)n) != 1)
-			goto out;
-		off += n;
-	}
-	if (n < 0) {
-		r = neg_errno();
-		goto out;
-	}
-	r = EVP_DigestFinal_ex(c, out, NULL) == 1 ? 0 : -EIO;
-out:
-	EVP_MD_CTX_free(c);
-	free(buf);
-	return r;
-}
-
 static int package_flush(struct handle *h, const char *rel)
 {
 	struct fs *fs = fs_get();
@@ -769,8 +742,8 @@ static int package_flush(struct handle *h, const char *rel)
 		r = 1;
 	}
 	pthread_mutex_unlock(&h->mu);
-	if (r == 1)
-		r = digest_file(h->fd, digest);
+	if (r == 1) /* writes were not one sequential stream */
+		r = pkg_file_digest(h->fd, digest);
 	if (r < 0)
 		return r;
 	r = link_package_verdict(fs->link, name, digest, msg, sizeof(msg));

@@ -1269,6 +1269,35 @@ START_TEST(test_header_max)
 }
 END_TEST
 
+/* The whole-file digest matches a one-shot SHA-256 across buffer edges, and
+ * of an empty file; a descriptor that cannot be read is an error. */
+START_TEST(test_whole_file_digest)
+{
+	static const size_t sizes[] = { 0, 1, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 3 << 20 };
+	uint8_t want[32], got[32];
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint8_t *p = malloc(sizes[i] + 1);
+		int fd = memfd_create("digest", 0);
+
+		ck_assert_ptr_nonnull(p);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(RAND_bytes(p, (int)sizes[i] + 1), 1);
+		ck_assert_int_eq(write(fd, p, sizes[i]), (ssize_t)sizes[i]);
+		ck_assert_int_eq(EVP_Digest(p, sizes[i], want, NULL, EVP_sha256(), NULL), 1);
+		ck_assert_int_eq(pkg_file_digest(fd, got), 0);
+		ck_assert_mem_eq(got, want, 32);
+		close(fd);
+		free(p);
+	}
+	{
+		int fd = open("/dev/null", O_WRONLY);
+		ck_assert_int_eq(pkg_file_digest(fd, got), -EBADF);
+		close(fd);
+	}
+}
+END_TEST
+
 static Suite *package_suite(void)
 {
 	Suite *s = suite_create("package");
@@ -1313,6 +1342,7 @@ static Suite *package_suite(void)
 	tcase_add_test(tc, test_header_kms_fields);
 	tcase_add_test(tc, test_header_prefix);
 	tcase_add_test(tc, test_header_max);
+	tcase_add_test(tc, test_whole_file_digest);
 	suite_add_tcase(s, tc);
 	return s;
 }
