@@ -101,10 +101,15 @@ static int set_option(struct options *o, int key, const char *v)
 /* -o connect=... and friends; everything else goes to FUSE. */
 static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
+	char *v;
+
 	(void)outargs;
 	if (key < KEY_CONNECT || key > KEY_MAXJOBS)
 		return 1;
-	return set_option(data, key, strchr(arg, '=') + 1);
+	/* arg lives in a buffer fuse_opt_parse() reuses: keep a copy for the
+	 * life of the process. */
+	v = strdup(strchr(arg, '=') + 1);
+	return v ? set_option(data, key, v) : -1;
 }
 
 /* Our long options, then the FUSE command line (-f, -d, -s, -o, the
