@@ -35,6 +35,8 @@ struct options {
 	size_t nkeks;
 	unsigned max_jobs;
 	bool bad_kek_count;
+	char *owned[MAX_KEKS + 8]; /* copies of -o values */
+	size_t nowned;
 };
 
 static void usage(FILE *f)
@@ -101,15 +103,22 @@ static int set_option(struct options *o, int key, const char *v)
 /* -o connect=... and friends; everything else goes to FUSE. */
 static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
+	struct options *o = data;
 	char *v;
 
 	(void)outargs;
 	if (key < KEY_CONNECT || key > KEY_MAXJOBS)
 		return 1;
-	/* arg lives in a buffer fuse_opt_parse() reuses: keep a copy for the
-	 * life of the process. */
+	/* arg lives in a buffer fuse_opt_parse() reuses: keep a copy. */
+	if (o->nowned == sizeof(o->owned) / sizeof(o->owned[0])) {
+		fprintf(stderr, "enclave-fs: too many options\n");
+		return -1;
+	}
 	v = strdup(strchr(arg, '=') + 1);
-	return v ? set_option(data, key, v) : -1;
+	if (!v)
+		return -1;
+	o->owned[o->nowned++] = v;
+	return set_option(o, key, v);
 }
 
 /* Our long options, then the FUSE command line (-f, -d, -s, -o, the
@@ -254,6 +263,8 @@ int main(int argc, char **argv)
 	if (r != 0) {
 		if (r < 0)
 			fprintf(stderr, "Try 'enclave-fs --help'.\n");
+		for (size_t i = 0; i < o.nowned; i++)
+			free(o.owned[i]);
 		fuse_opt_free_args(&args);
 		return r > 0 ? 0 : 2;
 	}
@@ -403,6 +414,8 @@ out:
 	free(cache);
 	free(mountpoint);
 	free(fo.mountpoint);
+	for (size_t i = 0; i < o.nowned; i++)
+		free(o.owned[i]);
 	fuse_opt_free_args(&args);
 	return code;
 }
