@@ -957,7 +957,8 @@ static int fs_mkdir(const char *path, mode_t mode)
 	return 0;
 }
 
-static int fs_unlink(const char *path)
+/* unlink and rmdir: remove in the cache, then tell the enclave. */
+static int remove_entry(const char *path, bool dir)
 {
 	struct fs *fs = fs_get();
 	struct where w;
@@ -965,27 +966,24 @@ static int fs_unlink(const char *path)
 
 	if (r < 0)
 		return r;
-	if (unlinkat(fs->cachefd, w.rel, 0) < 0)
+	if (unlinkat(fs->cachefd, w.rel, dir ? AT_REMOVEDIR : 0) < 0)
 		return neg_errno();
 	if (w.hidden)
-		return 0;
-	open_files_gone(w.rel);
-	link_changed(fs->link, WATCH_REMOVED, false, w.rel, NULL);
+		return 0; /* the enclave saw the unlink when libfuse hid it */
+	if (!dir)
+		open_files_gone(w.rel);
+	link_changed(fs->link, WATCH_REMOVED, dir, w.rel, NULL);
 	return 0;
+}
+
+static int fs_unlink(const char *path)
+{
+	return remove_entry(path, false);
 }
 
 static int fs_rmdir(const char *path)
 {
-	struct fs *fs = fs_get();
-	struct where w;
-	int r = changeable(path, &w);
-
-	if (r < 0)
-		return r;
-	if (unlinkat(fs->cachefd, w.rel, AT_REMOVEDIR) < 0)
-		return neg_errno();
-	link_changed(fs->link, WATCH_REMOVED, true, w.rel, NULL);
-	return 0;
+	return remove_entry(path, true);
 }
 
 static int fs_rename(const char *from, const char *to, unsigned int flags)

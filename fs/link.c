@@ -80,6 +80,7 @@ struct link {
 	pthread_mutex_t mu; /* protects everything below */
 	pthread_cond_t cv;  /* broadcast on every change below */
 	struct change *ch_head, *ch_tail;
+	bool rescan; /* a change could not be queued */
 	struct run_req *runs;
 	uint32_t next_req;
 	uint32_t *cancels;
@@ -355,6 +356,10 @@ static void feed(struct link *l)
 		free(c);
 	}
 	l->ch_tail = NULL;
+	if (l->rescan) {
+		engine_notify(l->e, &(struct watch_event){ .kind = WATCH_RESCAN, .path = "" });
+		l->rescan = false;
+	}
 	for (struct run_req *rq = l->runs; rq; rq = rq->next) {
 		if (rq->phase != RUN_QUEUED || !l->up)
 			continue;
@@ -691,12 +696,9 @@ void link_changed(struct link *l, enum watch_kind kind, bool is_dir, const char 
 {
 	struct change *c = calloc(1, sizeof(*c));
 
-	if (!c || !(c->path = strdup(path)) || (to && !(c->to = strdup(to)))) {
-		/* Out of memory: a rescan (cheap when nothing changed) catches up. */
-		if (c)
-			free(c->path);
+	if (c && (!(c->path = strdup(path)) || (to && !(c->to = strdup(to))))) {
+		free(c->path);
 		free(c);
-		log_error("out of memory queueing a change of %s: rescanning", path);
 		c = NULL;
 	}
 	pthread_mutex_lock(&l->mu);
@@ -707,22 +709,12 @@ void link_changed(struct link *l, enum watch_kind kind, bool is_dir, const char 
 		else
 			l->ch_head = c;
 		l->ch_tail = c;
+	} else {
+		/* Out of memory: a rescan (cheap when nothing changed) catches up. */
+		log_error("out of memory queueing a change of %s: rescanning", path);
+		l->rescan = true;
 	}
 	pthread_mutex_unlock(&l->mu);
-	if (!c) {
-		static char empty[] = "";
-		struct change *rescan = calloc(1, sizeof(*rescan));
-		if (rescan) {
-			rescan->ev = (struct watch_event){ .kind = WATCH_RESCAN, .path = empty };
-			pthread_mutex_lock(&l->mu);
-			if (l->ch_tail)
-				l->ch_tail->next = rescan;
-			else
-				l->ch_head = rescan;
-			l->ch_tail = rescan;
-			pthread_mutex_unlock(&l->mu);
-		}
-	}
 	wake(l);
 }
 
