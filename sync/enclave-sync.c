@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "escape.h"
 #include "log.h"
 #include "transport.h"
 #include "util.h"
@@ -143,6 +144,28 @@ static void raise_fd_limit(void)
 	}
 }
 
+
+/* A job's output goes out as it came, except to a terminal: there the job
+ * could send escape sequences, so everything but newline and tab is
+ * escaped (escape.h). */
+static void job_output(int fd, const uint8_t *p, size_t n)
+{
+	char buf[4096];
+
+	if (!isatty(fd)) {
+		(void)io_write_all(fd, p, n);
+		return;
+	}
+	while (n) {
+		size_t used = esc_buf(buf, sizeof(buf), p, n, ESC_KEEP_NL);
+
+		if (io_write_all(fd, buf, strlen(buf)) < 0)
+			return;
+		p += used;
+		n -= used;
+	}
+}
+
 static int run_message(void *ud, const struct frame *f)
 {
 	struct runner *rn = ud;
@@ -193,8 +216,8 @@ static int run_message(void *ud, const struct frame *f)
 	case MSG_JOB_LOG:
 		r = msg_decode_job_log(&b, &m->jl);
 		if (r == 0 && rn->job && m->jl.job == rn->job)
-			(void)io_write_all(m->jl.stream == 1 ? STDOUT_FILENO : STDERR_FILENO, m->jl.p,
-					   m->jl.len);
+			job_output(m->jl.stream == 1 ? STDOUT_FILENO : STDERR_FILENO, m->jl.p,
+				   m->jl.len);
 		break;
 	case MSG_JOB_STATE:
 		r = msg_decode_job_state(&b, &m->js);

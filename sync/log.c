@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "log.h"
 
 static const char *log_ident = "enclave-fs";
@@ -64,16 +65,23 @@ static void log_emit(int level, const char *msg)
 		return;
 }
 
+/* Every message is escaped here, whatever it quotes: names and text from a
+ * peer or a job cannot forge a log line or reach a terminal raw. */
 static void log_vmsg(int level, int err, const char *fmt, va_list ap)
 {
-	char msg[3072];
+	char msg[3072], safe[3584];
 	int saved = errno;
+	size_t len, used;
 	int n;
 
 	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (n >= 0 && err < 0 && (size_t)n < sizeof(msg))
 		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(-err));
-	log_emit(level, msg);
+	len = strlen(msg);
+	used = esc_buf(safe, sizeof(safe) - 3, msg, len, 0);
+	if (used < len)
+		strcat(safe, "...");
+	log_emit(level, safe);
 	errno = saved;
 }
 
