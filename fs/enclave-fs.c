@@ -35,6 +35,7 @@ struct options {
 	size_t nkeks;
 	unsigned max_jobs;
 	bool bad_kek_count;
+	bool allow_other, default_permissions;
 	char *owned[MAX_KEKS + 8]; /* copies of -o values */
 	size_t nowned;
 };
@@ -68,11 +69,13 @@ static void usage(FILE *f)
 		"failure, 2 usage error.\n");
 }
 
-enum { KEY_CONNECT, KEY_CACHE, KEY_KEK, KEY_MAXJOBS };
+enum { KEY_CONNECT, KEY_CACHE, KEY_KEK, KEY_MAXJOBS, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS };
 
 static const struct fuse_opt own_opts[] = {
 	FUSE_OPT_KEY("connect=", KEY_CONNECT), FUSE_OPT_KEY("cache=", KEY_CACHE),
-	FUSE_OPT_KEY("kek=", KEY_KEK), FUSE_OPT_KEY("max_jobs=", KEY_MAXJOBS), FUSE_OPT_END
+	FUSE_OPT_KEY("kek=", KEY_KEK), FUSE_OPT_KEY("max_jobs=", KEY_MAXJOBS),
+	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
+	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS), FUSE_OPT_END
 };
 
 static int set_option(struct options *o, int key, const char *v)
@@ -107,6 +110,11 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	char *v;
 
 	(void)outargs;
+	if (key == KEY_ALLOW_OTHER || key == KEY_DEFAULT_PERMISSIONS) {
+		/* Seen, and passed on to FUSE. */
+		*(key == KEY_ALLOW_OTHER ? &o->allow_other : &o->default_permissions) = true;
+		return 1;
+	}
 	if (key < KEY_CONNECT || key > KEY_MAXJOBS)
 		return 1;
 	/* arg lives in a buffer fuse_opt_parse() reuses: keep a copy. */
@@ -178,6 +186,11 @@ static int parse_args(int argc, char **argv, struct options *o, struct fuse_args
 		fprintf(stderr, "enclave-fs: at most %d key files\n", MAX_KEKS);
 		return -1;
 	}
+	/* The mount acts as root on the cache: for other users, the kernel
+	 * must check every access against the modes it shows. */
+	if (o->allow_other && !o->default_permissions &&
+	    fuse_opt_add_arg(args, "-odefault_permissions") < 0)
+		return -1;
 	return 0;
 }
 
@@ -196,6 +209,21 @@ static int mkdir_p(const char *path, mode_t mode)
 		*p = '/';
 	}
 	return mkdir(buf, mode) < 0 && errno != EEXIST ? neg_errno() : 0;
+}
+
+/* The cache holds the host's data and the development enclave's state:
+ * it must be ours and closed to everyone else (forced to 0700). */
+static int own_private_dir(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return neg_errno();
+	if (st.st_uid != geteuid())
+		return -EPERM;
+	if ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) < 0)
+		return neg_errno();
+	return 0;
 }
 
 /* /mnt/enclave -> BASE/enclave-fs/mnt-enclave */
@@ -308,7 +336,14 @@ int main(int argc, char **argv)
 		free(cache);
 		cache = abs;
 	}
-	fs.cachefd = open(cache, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fs.cachefd = open(cache, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fs.cachefd >= 0 && (r = own_private_dir(fs.cachefd)) < 0) {
+		if (r == -EPERM)
+			log_error("cache dir %s belongs to another user", cache);
+		else
+			log_errno(r, "cache dir %s", cache);
+		goto out;
+	}
 	lockfd = fs.cachefd < 0 ? -1 : openat(fs.cachefd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (lockfd < 0) {
 		log_errno(neg_errno(), "cache dir %s", cache);

@@ -22,6 +22,7 @@
 #include "jobline.h"
 #include "link.h"
 #include "package.h"
+#include "verdict.h"
 #include "log.h"
 #include "proto.h"
 #include "util.h"
@@ -48,6 +49,10 @@ struct where {
  * synced trees: for the enclave, unlink is unlink. */
 #define HIDDEN_PREFIX ".fuse_hidden"
 #define HIDDEN_DIR ".hidden"
+
+/* Setuid and setgid bits are never stored: the enclave does not receive
+ * them, and the mount runs as root on behalf of other users. */
+#define MODE_KEPT 01777
 
 static struct fs *fs_get(void)
 {
@@ -136,6 +141,8 @@ struct handle {
 	EVP_MD_CTX *sha;   /* digest of sequential writes from offset 0 */
 	off_t sha_off;
 	uint32_t job;      /* K_RUN: the job this file started; K_CTL: its job */
+	char *line;        /* K_RUN: a job line not yet ended by a newline or close */
+	size_t linelen;
 	char *text;        /* K_STATUS: the snapshot read */
 	size_t textlen;
 };
@@ -232,6 +239,7 @@ static void handle_free(struct handle *h)
 	safe_close(h->fd);
 	EVP_MD_CTX_free(h->sha);
 	free(h->text);
+	free(h->line);
 	pthread_mutex_destroy(&h->mu);
 	free(h);
 }
@@ -245,6 +253,13 @@ static struct handle *fh(const struct fuse_file_info *fi)
 static bool is_package_path(const char *rel)
 {
 	return strncmp(rel, "encrypted/", 10) == 0 && rel[10] && !strchr(rel + 10, '/');
+}
+
+/* A file may only get a name in encrypted/ that the enclave accepts as a
+ * package name (verdict.h): no leading dot, no control characters. */
+static bool bad_package_name(const char *rel)
+{
+	return is_package_path(rel) && !pkg_name_valid(rel + strlen("encrypted/"));
 }
 
 static bool is_package(const struct where *w)
@@ -504,7 +519,9 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 		return -EEXIST;
 	if (((mode & S_IFMT) && !S_ISREG(mode)) || w.hidden)
 		return -EPERM;
-	return open_tree_file(&w, fi, true, mode & 07777);
+	if (bad_package_name(w.rel))
+		return -EINVAL;
+	return open_tree_file(&w, fi, true, mode & MODE_KEPT);
 }
 
 static int fs_open(const char *path, struct fuse_file_info *fi)
@@ -649,35 +666,90 @@ static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
 	return 0;
 }
 
-/* A .run write: one job line. */
-static int run_line(struct handle *h, const char *buf, size_t size)
+/* Starts the job of one line (without its newline). */
+static int run_line(struct handle *h, const char *line, size_t len)
 {
 	struct fs *fs = fs_get();
 	struct jobline jl = { 0 };
-	char *line, msg[512];
+	char *copy, msg[512];
 	uint32_t job = 0;
-	size_t len = size;
 	int r;
 
-	if (len && buf[len - 1] == '\n')
-		len--;
-	if (memchr(buf, '\n', len) || memchr(buf, '\0', len)) {
-		log_warn(".run: one job line per write");
+	if (memchr(line, '\0', len)) {
+		log_warn(".run: a job line has a NUL byte");
 		return -EINVAL;
 	}
-	line = strndup(buf, len);
-	if (!line)
+	copy = strndup(line, len);
+	if (!copy)
 		return -ENOMEM;
-	r = jobline_split(line, len, &jl, msg, sizeof(msg));
+	r = jobline_split(copy, len, &jl, msg, sizeof(msg));
 	jobline_release(&jl);
 	if (r == 0)
-		r = link_run(fs->link, line, &job, msg, sizeof(msg));
+		r = link_run(fs->link, copy, &job, msg, sizeof(msg));
 	if (r < 0)
-		log_warn(".run '%s': %s (%s)", line, msg, strerror(-r));
+		log_warn(".run '%s': %s (%s)", copy, msg, strerror(-r));
 	else
 		h->job = job;
-	free(line);
+	free(copy);
+	return r;
+}
+
+/* A .run write: bytes are collected per open file, and every newline ends
+ * a job line (so `dd bs=32` starts one job, not one per piece); a line
+ * without a newline runs at close (run_flush). The write that completes a
+ * line fails with that job's error; lines after a failed one in the same
+ * write are dropped. */
+static int run_write(struct handle *h, const char *buf, size_t size)
+{
+	const char *p = buf, *end = buf + size, *nl;
+	int r = 0;
+
+	pthread_mutex_lock(&h->mu);
+	while (p < end) {
+		size_t n;
+		char *grown;
+
+		nl = memchr(p, '\n', (size_t)(end - p));
+		n = (size_t)((nl ? nl : end) - p);
+		if (h->linelen + n > RUN_LINE_MAX) {
+			log_warn(".run: a job line longer than %u bytes", RUN_LINE_MAX);
+			r = -E2BIG;
+			break;
+		}
+		grown = realloc(h->line, h->linelen + n + 1);
+		if (!grown) {
+			r = -ENOMEM;
+			break;
+		}
+		h->line = grown;
+		memcpy(h->line + h->linelen, p, n);
+		h->linelen += n;
+		p += n;
+		if (!nl)
+			break;
+		p++;
+		r = run_line(h, h->line, h->linelen);
+		h->linelen = 0;
+		if (r < 0)
+			break;
+	}
+	if (r < 0)
+		h->linelen = 0;
+	pthread_mutex_unlock(&h->mu);
 	return r < 0 ? r : (int)size;
+}
+
+/* close() of .run: a last line without a newline starts its job now. */
+static int run_flush(struct handle *h)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&h->mu);
+	if (h->linelen)
+		r = run_line(h, h->line, h->linelen);
+	h->linelen = 0;
+	pthread_mutex_unlock(&h->mu);
+	return r;
 }
 
 static int ctl_write(struct handle *h, const char *buf, size_t size)
@@ -716,7 +788,7 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off, s
 		pthread_mutex_unlock(&h->mu);
 		return (int)size;
 	case K_RUN:
-		return run_line(h, buf, size);
+		return run_write(h, buf, size);
 	case K_CTL:
 		return ctl_write(h, buf, size);
 	default:
@@ -761,6 +833,8 @@ static int fs_flush(const char *path, struct fuse_file_info *fi)
 	int r = 0;
 
 	(void)path;
+	if (h->kind == K_RUN)
+		return run_flush(h);
 	if (h->kind != K_TREE)
 		return 0;
 	pthread_mutex_lock(&h->mu);
@@ -889,6 +963,7 @@ static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 	struct where w;
 	int r;
 
+	mode &= MODE_KEPT;
 	if (h && h->kind == K_TREE)
 		return fchmod(h->fd, mode) < 0 ? neg_errno() : changed_open(h);
 	r = changeable(path, &w);
@@ -949,7 +1024,7 @@ static int fs_mkdir(const char *path, mode_t mode)
 		return -EPERM; /* a new top-level name, or a name libfuse keeps */
 	if (r < 0)
 		return w.kind == K_TREE && w.top ? -EEXIST : r;
-	if (mkdirat(fs->cachefd, w.rel, mode & 07777) < 0)
+	if (mkdirat(fs->cachefd, w.rel, mode & MODE_KEPT) < 0)
 		return neg_errno();
 	if (geteuid() == 0 && ctx->uid != 0)
 		(void)fchownat(fs->cachefd, w.rel, ctx->uid, ctx->gid, AT_SYMLINK_NOFOLLOW);
@@ -1013,6 +1088,8 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 		return -EINVAL;
 	if (fstatat(fs->cachefd, wf.rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return neg_errno();
+	if (!S_ISDIR(st.st_mode) && bad_package_name(wt.rel))
+		return -EINVAL;
 	if (renameat2(fs->cachefd, wf.rel, fs->cachefd, wt.rel, flags) < 0)
 		return neg_errno();
 	if (flags & RENAME_EXCHANGE) {

@@ -93,6 +93,7 @@ struct link {
 	size_t nlost, lost_cap;
 	char *enclave_status; /* its STATUS JSON */
 	bool up, stopping;
+	bool synced;  /* this conversation completed its initial pass */
 	uint64_t gen; /* conversations so far */
 	unsigned reconnects;
 	struct engine_stats stats;
@@ -439,6 +440,8 @@ static int serve(struct link *l)
 			return 0;
 		r = engine_step(l->e, fds, n - 1);
 		pthread_mutex_lock(&l->mu);
+		if (!l->synced && engine_initial_done(l->e))
+			l->synced = true;
 		send_runs(l);
 		l->stats = *engine_stats(l->e);
 		pthread_cond_broadcast(&l->cv);
@@ -551,10 +554,9 @@ static void *link_main(void *arg)
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	for (;;) {
 		int fd, r;
-		uint64_t gen;
 
 		pthread_mutex_lock(&l->mu);
-		gen = l->gen;
+		l->synced = false;
 		r = l->stopping;
 		pthread_mutex_unlock(&l->mu);
 		if (r)
@@ -575,7 +577,10 @@ static void *link_main(void *arg)
 		reap_dev(l, r == 0);
 		link_down(l, r == 0 ? "unmounted" : strerror(-r));
 		pthread_mutex_lock(&l->mu);
-		if (l->gen != gen)
+		/* Only a conversation that got through its initial pass resets
+		 * the delay: one that fails every time early (a peer that breaks
+		 * each conversation) is retried ever more slowly. */
+		if (l->synced)
 			backoff = BACKOFF_MIN_MS;
 		if (!l->stopping) {
 			l->reconnects++;
@@ -779,7 +784,7 @@ int link_package_verdict(struct link *l, const char *name, const uint8_t digest[
 int link_run(struct link *l, const char *line, uint32_t *job, char *msg, size_t msgsz)
 {
 	struct run_req rq = { .line = line, .phase = RUN_QUEUED };
-	uint64_t down_since = now_ms();
+	uint64_t deadline = now_ms() + LINK_DOWN_WAIT_MS;
 
 	pthread_mutex_lock(&l->mu);
 	rq.req = ++l->next_req;
@@ -789,16 +794,15 @@ int link_run(struct link *l, const char *line, uint32_t *job, char *msg, size_t 
 	wake(l);
 	pthread_mutex_lock(&l->mu);
 	while (rq.phase != RUN_DONE) {
-		/* A line not yet queued waits out a lost link; once it is,
-		 * link_down() ends the request. */
+		/* A line that no conversation took up within the wait fails,
+		 * however often the link came and went meanwhile; once one has
+		 * taken it, link_down() ends the request with that conversation. */
 		if (l->stopping) {
 			rq.err = -EIO;
 			snprintf(rq.msg, sizeof(rq.msg), "unmounting");
 			break;
 		}
-		if (rq.phase == RUN_QUEUED && l->up) {
-			down_since = now_ms();
-		} else if (rq.phase == RUN_QUEUED && now_ms() - down_since > LINK_DOWN_WAIT_MS) {
+		if (rq.phase == RUN_QUEUED && now_ms() >= deadline) {
 			rq.err = -EIO;
 			snprintf(rq.msg, sizeof(rq.msg), "the enclave is not reachable");
 			break;

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stddef.h>
@@ -161,4 +162,28 @@ int notify_ready(void)
 		r = neg_errno();
 	close(fd);
 	return r;
+}
+
+int parse_size(const char *s, unsigned long long min, unsigned long long max,
+	       unsigned long long *out)
+{
+	static const char units[] = "KMGT";
+	char num[32];
+	size_t n = strlen(s);
+	unsigned long long v, mult = 1;
+	const char *u;
+
+	if (n == 0 || n >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, s, n + 1);
+	u = strchr(units, num[n - 1]);
+	if (u && num[n - 1]) {
+		for (const char *k = units; k <= u; k++)
+			mult *= 1024;
+		num[n - 1] = '\0';
+	}
+	if (parse_u64(num, 0, ULLONG_MAX / mult, &v) < 0 || v * mult < min || v * mult > max)
+		return -EINVAL;
+	*out = v * mult;
+	return 0;
 }

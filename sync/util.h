@@ -34,6 +34,10 @@ int safe_close(int fd);
 /* Parses a decimal unsigned integer in [min, max]; the whole string must be a number. */
 int parse_u64(const char *s, unsigned long long min, unsigned long long max, unsigned long long *out);
 
+/* The same with an optional binary suffix K, M, G or T (1024^n): "64M". */
+int parse_size(const char *s, unsigned long long min, unsigned long long max,
+	       unsigned long long *out);
+
 /* Blocks SIGINT and SIGTERM (and SIGUSR1 with usr1) and returns a
  * non-blocking signalfd that delivers them; SIGPIPE is ignored, so a peer
  * that vanishes is an EPIPE, not a death. */
