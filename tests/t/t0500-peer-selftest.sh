@@ -10,6 +10,9 @@ test_require tool python3
 python3 -c 'import xxhash' 2>/dev/null || skip_all "python3-xxhash"
 
 peer="$top_srcdir/tests/helpers/peer.py"
+# Importing peer.py must not leave a __pycache__ in the source tree.
+PYTHONDONTWRITEBYTECODE=1
+export PYTHONDONTWRITEBYTECODE
 
 mkdir -p app
 cat >app/enclave.json <<'JSON'
