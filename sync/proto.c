@@ -115,15 +115,47 @@ int msg_decode_hello(struct wbuf *b, struct msg_hello *m)
 	return wbuf_end(b);
 }
 
+/* A failed package or job decode consumes nothing and leaves its message
+ * zeroed, so that nothing half-decoded can be acted upon. */
+static int undo(struct wbuf *b, size_t off, void *m, size_t size, int r)
+{
+	b->off = off;
+	memset(m, 0, size);
+	return r;
+}
+
+static bool json_space(uint8_t c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* The outer shape of a JSON object only: its readers parse it themselves. */
+static bool json_object_shape(const uint8_t *p, size_t n)
+{
+	if (memchr(p, '\0', n))
+		return false;
+	while (n > 0 && json_space(p[n - 1]))
+		n--;
+	while (n > 0 && json_space(p[0])) {
+		p++;
+		n--;
+	}
+	return n >= 2 && p[0] == '{' && p[n - 1] == '}';
+}
+
 int msg_decode_status(struct wbuf *b, const uint8_t **json, size_t *len)
 {
+	size_t off = b->off;
 	int r = wbuf_get_bytes_peek(b, json, len, STATUS_MAX);
 
-	if (r < 0)
-		return r;
-	if (*len == 0 || memchr(*json, '\0', *len))
-		return -EINVAL;
-	return wbuf_end(b);
+	if (r == 0)
+		r = json_object_shape(*json, *len) ? wbuf_end(b) : -EINVAL;
+	if (r < 0) {
+		b->off = off;
+		*json = NULL;
+		*len = 0;
+	}
+	return r;
 }
 
 /* Package names are single path components (a file directly in encrypted/). */
@@ -143,61 +175,75 @@ static int get_name(struct wbuf *b, char *out, size_t outsz)
 
 int msg_decode_pkg_state(struct wbuf *b, struct msg_pkg_state *m)
 {
+	size_t off = b->off;
 	int r;
 
 	if ((r = get_name(b, m->name, sizeof(m->name))) < 0 || (r = wbuf_get_u8(b, &m->state)) < 0 ||
 	    (r = wbuf_get_u32(b, &m->err)) < 0 || (r = wbuf_get(b, m->digest, sizeof(m->digest))) < 0 ||
 	    (r = wbuf_get_str(b, m->text, sizeof(m->text))) < 0)
-		return r;
+		return undo(b, off, m, sizeof(*m), r);
 	if (m->state < PKG_RECEIVED || m->state > PKG_REMOVED || m->err > 4095)
-		return -EINVAL;
-	return wbuf_end(b);
+		r = -EINVAL;
+	else
+		r = wbuf_end(b);
+	return r < 0 ? undo(b, off, m, sizeof(*m), r) : 0;
 }
 
 int msg_decode_run(struct wbuf *b, struct msg_run *m)
 {
+	size_t off = b->off;
 	int r;
 
-	if ((r = wbuf_get_u32(b, &m->req)) < 0 || (r = wbuf_get_str(b, m->line, sizeof(m->line))) < 0)
-		return r;
-	return wbuf_end(b);
+	if ((r = wbuf_get_u32(b, &m->req)) < 0 ||
+	    (r = wbuf_get_str(b, m->line, sizeof(m->line))) < 0 || (r = wbuf_end(b)) < 0)
+		return undo(b, off, m, sizeof(*m), r);
+	return 0;
 }
 
 int msg_decode_run_reply(struct wbuf *b, struct msg_run_reply *m)
 {
+	size_t off = b->off;
 	int r;
 
 	if ((r = wbuf_get_u32(b, &m->req)) < 0 || (r = wbuf_get_u32(b, &m->job)) < 0 ||
 	    (r = wbuf_get_u32(b, &m->err)) < 0 || (r = wbuf_get_str(b, m->text, sizeof(m->text))) < 0)
-		return r;
+		return undo(b, off, m, sizeof(*m), r);
+	/* Started (a job id, no errno) or refused (no job id, an errno). */
 	if (m->err > 4095 || (m->job == 0) == (m->err == 0))
-		return -EINVAL;
-	return wbuf_end(b);
+		r = -EINVAL;
+	else
+		r = wbuf_end(b);
+	return r < 0 ? undo(b, off, m, sizeof(*m), r) : 0;
 }
 
 int msg_decode_job_state(struct wbuf *b, struct msg_job_state *m)
 {
+	size_t off = b->off;
 	uint32_t code;
 	int r;
 
 	if ((r = wbuf_get_u32(b, &m->job)) < 0 || (r = wbuf_get_u8(b, &m->state)) < 0 ||
 	    (r = wbuf_get_u32(b, &code)) < 0 || (r = wbuf_get_str(b, m->text, sizeof(m->text))) < 0)
-		return r;
+		return undo(b, off, m, sizeof(*m), r);
 	m->code = (int32_t)code;
+	/* JOB_LOST is the host's own verdict, never sent. */
 	if (m->job == 0 || m->state < JOB_RUNNING || m->state > JOB_FAILED)
-		return -EINVAL;
-	return wbuf_end(b);
+		r = -EINVAL;
+	else
+		r = wbuf_end(b);
+	return r < 0 ? undo(b, off, m, sizeof(*m), r) : 0;
 }
 
 int msg_decode_job_log(struct wbuf *b, struct msg_job_log *m)
 {
+	size_t off = b->off;
 	int r;
 
 	if ((r = wbuf_get_u32(b, &m->job)) < 0 || (r = wbuf_get_u8(b, &m->stream)) < 0)
-		return r;
+		return undo(b, off, m, sizeof(*m), r);
 	m->len = wbuf_len(b);
 	if (m->job == 0 || (m->stream != 1 && m->stream != 2) || m->len == 0 || m->len > JOB_LOG_MAX)
-		return -EINVAL;
+		return undo(b, off, m, sizeof(*m), -EINVAL);
 	m->p = wbuf_ptr(b);
 	b->off = b->len;
 	return 0;
@@ -247,14 +293,22 @@ int msg_decode_entry(struct wbuf *b, struct msg_entry *e)
 
 int msg_decode_u32(struct wbuf *b, uint32_t *v)
 {
+	size_t off = b->off;
 	int r = wbuf_get_u32(b, v);
-	return r < 0 ? r : wbuf_end(b);
+
+	if (r == 0)
+		r = wbuf_end(b);
+	return r < 0 ? undo(b, off, v, sizeof(*v), r) : 0;
 }
 
 int msg_decode_u64(struct wbuf *b, uint64_t *v)
 {
+	size_t off = b->off;
 	int r = wbuf_get_u64(b, v);
-	return r < 0 ? r : wbuf_end(b);
+
+	if (r == 0)
+		r = wbuf_end(b);
+	return r < 0 ? undo(b, off, v, sizeof(*v), r) : 0;
 }
 
 int msg_decode_file_begin(struct wbuf *b, struct msg_file_begin *m)

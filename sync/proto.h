@@ -3,10 +3,12 @@
  * Frames are `u32 length | u16 type | u16 flags | body`. frame_next() checks
  * the header before anything reads the body; each msg_decode_*() validates one
  * body completely (sizes, then every field, then no trailing bytes) and
- * returns -EBADMSG, -EMSGSIZE or -EINVAL without side effects when it is
- * malformed. Decoded strings are copied into the message struct; byte spans
- * (chunk lists, DATA) borrow the frame. msg_put_*() append one whole frame or
- * nothing.
+ * returns -EBADMSG, -EMSGSIZE or -EINVAL when it is malformed. A failed
+ * package or job decode (and msg_decode_u32/_u64) consumes nothing and leaves
+ * its message zeroed; the other decoders may have consumed part of the body.
+ * Decoded strings are copied into the message struct; byte spans (chunk
+ * lists, DATA, JOB_LOG) borrow the frame. msg_put_*() append one whole frame
+ * or nothing.
  */
 #ifndef EFS_PROTO_H
 #define EFS_PROTO_H
@@ -202,7 +204,9 @@ struct msg_job_log {
 };
 
 int msg_decode_hello(struct wbuf *b, struct msg_hello *m);
-/* STATUS: a JSON object of at most STATUS_MAX bytes (*json borrows the frame, not NUL-terminated). */
+/* STATUS: at most STATUS_MAX bytes, no NUL, shaped as a JSON object ({ ... }
+ * between JSON whitespace); the reader parses it. *json borrows the frame and
+ * is not NUL-terminated. */
 int msg_decode_status(struct wbuf *b, const uint8_t **json, size_t *len);
 int msg_decode_pkg_state(struct wbuf *b, struct msg_pkg_state *m);
 int msg_decode_run(struct wbuf *b, struct msg_run *m);

@@ -1,0 +1,160 @@
+/* libFuzzer harness for the package and job message decoders (STATUS,
+ * PKG_STATE, RUN, RUN_REPLY, JOB_STATE, JOB_LOG, JOB_CANCEL): the input is a
+ * byte stream as a peer would send it, and each frame's body is offered to
+ * all seven decoders whatever its type. A decode that succeeds must hold only
+ * what the spec allows and encode back to the same body; one that fails must
+ * consume nothing and leave its message zeroed. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz.h"
+#include "sync/pathsafe.h"
+#include "sync/proto.h"
+
+static void check(bool ok)
+{
+	if (!ok)
+		abort();
+}
+
+static bool all_zero(const void *p, size_t n)
+{
+	const uint8_t *c = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (c[i])
+			return false;
+	return true;
+}
+
+static bool str_ok(const char *s, size_t size)
+{
+	return memchr(s, '\0', size) != NULL;
+}
+
+/* Encodes one frame with put and compares its body with the decoded one. */
+static struct wbuf out;
+
+static void same_body(int put_result, const struct wbuf *body, uint16_t type)
+{
+	struct frame f;
+
+	check(put_result == 0);
+	check(frame_next(&out, &f) == 0 && f.type == type);
+	check(wbuf_len(&f.body) == wbuf_len(body));
+	check(memcmp(wbuf_ptr(&f.body), wbuf_ptr(body), wbuf_len(body)) == 0);
+	wbuf_clear(&out);
+}
+
+static void decode_all(const struct frame *f)
+{
+	static union {
+		struct msg_pkg_state ps;
+		struct msg_run run;
+		struct msg_run_reply rr;
+		struct msg_job_state js;
+		struct msg_job_log jl;
+		uint32_t job;
+	} m;
+	const uint8_t *json;
+	size_t len;
+	struct wbuf b;
+	int r;
+
+	b = f->body;
+	r = msg_decode_status(&b, &json, &len);
+	if (r == 0) {
+		check(len > 0 && len <= STATUS_MAX && !memchr(json, '\0', len));
+		same_body(msg_put_status(&out, (const char *)json, len), &f->body, MSG_STATUS);
+	} else {
+		check(b.off == f->body.off && json == NULL && len == 0);
+	}
+
+	b = f->body;
+	memset(&m, 0xa5, sizeof(m));
+	r = msg_decode_pkg_state(&b, &m.ps);
+	if (r == 0) {
+		check(str_ok(m.ps.name, sizeof(m.ps.name)) && str_ok(m.ps.text, sizeof(m.ps.text)));
+		check(path_check(m.ps.name) == 0 && !strchr(m.ps.name, '/'));
+		check(m.ps.state >= PKG_RECEIVED && m.ps.state <= PKG_REMOVED && m.ps.err <= 4095);
+		same_body(msg_put_pkg_state(&out, m.ps.name, m.ps.state, (int)m.ps.err, m.ps.digest,
+					    m.ps.text),
+			  &f->body, MSG_PKG_STATE);
+	} else {
+		check(b.off == f->body.off && all_zero(&m.ps, sizeof(m.ps)));
+	}
+
+	b = f->body;
+	memset(&m, 0xa5, sizeof(m));
+	r = msg_decode_run(&b, &m.run);
+	if (r == 0) {
+		check(str_ok(m.run.line, sizeof(m.run.line)));
+		same_body(msg_put_run(&out, m.run.req, m.run.line), &f->body, MSG_RUN);
+	} else {
+		check(b.off == f->body.off && all_zero(&m.run, sizeof(m.run)));
+	}
+
+	b = f->body;
+	memset(&m, 0xa5, sizeof(m));
+	r = msg_decode_run_reply(&b, &m.rr);
+	if (r == 0) {
+		check(str_ok(m.rr.text, sizeof(m.rr.text)));
+		check(m.rr.err <= 4095 && (m.rr.job == 0) != (m.rr.err == 0));
+		same_body(msg_put_run_reply(&out, m.rr.req, m.rr.job, (int)m.rr.err, m.rr.text),
+			  &f->body, MSG_RUN_REPLY);
+	} else {
+		check(b.off == f->body.off && all_zero(&m.rr, sizeof(m.rr)));
+	}
+
+	b = f->body;
+	memset(&m, 0xa5, sizeof(m));
+	r = msg_decode_job_state(&b, &m.js);
+	if (r == 0) {
+		check(str_ok(m.js.text, sizeof(m.js.text)));
+		check(m.js.job != 0 && m.js.state >= JOB_RUNNING && m.js.state <= JOB_FAILED);
+		same_body(msg_put_job_state(&out, m.js.job, m.js.state, m.js.code, m.js.text),
+			  &f->body, MSG_JOB_STATE);
+	} else {
+		check(b.off == f->body.off && all_zero(&m.js, sizeof(m.js)));
+	}
+
+	b = f->body;
+	memset(&m, 0xa5, sizeof(m));
+	r = msg_decode_job_log(&b, &m.jl);
+	if (r == 0) {
+		check(m.jl.job != 0 && (m.jl.stream == 1 || m.jl.stream == 2));
+		check(m.jl.len >= 1 && m.jl.len <= JOB_LOG_MAX);
+		check(m.jl.p == wbuf_ptr(&f->body) + 5 && m.jl.len == wbuf_len(&f->body) - 5);
+		same_body(msg_put_job_log(&out, m.jl.job, m.jl.stream, m.jl.p, m.jl.len), &f->body,
+			  MSG_JOB_LOG);
+	} else {
+		check(b.off == f->body.off && all_zero(&m.jl, sizeof(m.jl)));
+	}
+
+	b = f->body;
+	memset(&m, 0xa5, sizeof(m));
+	r = msg_decode_u32(&b, &m.job);
+	if (r == 0)
+		same_body(msg_put_u32(&out, MSG_JOB_CANCEL, m.job), &f->body, MSG_JOB_CANCEL);
+	else
+		check(b.off == f->body.off && m.job == 0);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct wbuf in;
+	struct frame f;
+	int r;
+
+	if (!out.max)
+		wbuf_init(&out, 2 * (FRAME_HDR_LEN + FRAME_MAX_BODY));
+	wbuf_from(&in, data, size);
+	while ((r = frame_next(&in, &f)) == 0)
+		decode_all(&f);
+	check(in.off <= in.len);
+	check(r == -EAGAIN || r == -EMSGSIZE || r == -EPROTO || r == -ENOTSUP);
+	return 0;
+}
