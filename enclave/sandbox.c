@@ -27,14 +27,33 @@
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
 #endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
 
 #define START_TIMEOUT_MS  10000
 #define DEFAULT_MAX_PROCS 256
 #define JOB_NOFILE        1024
 #define JOB_FSIZE         (64ULL << 30)
 
-/* Where the children's fds live once moved (see move_fds). */
-enum { FD_OUT = 1, FD_ERR, FD_STATUS, FD_RESULT, FD_PARENT, FD_COUNT = FD_PARENT };
+/* Where the children's fds live once moved (see move_fds). The spec's
+ * directories come along as detached mounts (see clone_dir): the children
+ * attach them and resolve no path of the caller's. */
+enum {
+	FD_OUT = 1,
+	FD_ERR,
+	FD_STATUS,
+	FD_RESULT,
+	FD_PARENT,
+	FD_APP,
+	FD_DATASET,
+	FD_MODEL,
+	FD_OUTPUT,
+	FD_COUNT = FD_OUTPUT
+};
 
 /* One record on the status pipe; smaller than PIPE_BUF, so written atomically. */
 struct child_msg {
@@ -48,7 +67,7 @@ struct child_msg {
  * make system calls: no malloc, no stdio, no locks. */
 struct child_ctx {
 	const struct sandbox_spec *spec;
-	int fds[FD_COUNT]; /* become FD_OUT .. FD_PARENT */
+	int fds[FD_COUNT]; /* become FD_OUT .. FD_COUNT; -1: that one stays closed */
 	char passwd[160];
 	char group[96];
 };
@@ -134,20 +153,6 @@ static void str_append(char *dst, size_t cap, const char *s)
 	dst[n + m] = '\0';
 }
 
-static void fmt_uint(char out[static 12], unsigned v)
-{
-	char tmp[12];
-	size_t n = 0, i;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	out[n] = '\0';
-}
-
 static _Noreturn void child_fail(int err, const char *step, const char *arg)
 {
 	struct child_msg m;
@@ -163,7 +168,7 @@ static _Noreturn void child_fail(int err, const char *step, const char *arg)
 	_exit(127);
 }
 
-/* Moves the inherited fds to FD_OUT..FD_PARENT and closes everything else the
+/* Moves the inherited fds to FD_OUT..FD_COUNT and closes everything else the
  * caller had open (its sockets, keys, other jobs' pipes), including stdin. */
 static void move_fds(const int fds[static FD_COUNT])
 {
@@ -171,13 +176,15 @@ static void move_fds(const int fds[static FD_COUNT])
 	int i;
 
 	for (i = 0; i < FD_COUNT; i++) {
-		tmp[i] = fcntl(fds[i], F_DUPFD, FD_COUNT + 1);
-		if (tmp[i] < 0)
+		tmp[i] = fds[i] < 0 ? -1 : fcntl(fds[i], F_DUPFD, FD_COUNT + 1);
+		if (fds[i] >= 0 && tmp[i] < 0)
 			_exit(127);
 	}
 	for (i = 0; i < FD_COUNT; i++) {
 		int to = FD_OUT + i;
-		if (dup3(tmp[i], to, to == FD_OUT || to == FD_ERR ? 0 : O_CLOEXEC) < 0)
+		if (tmp[i] < 0)
+			close(to);
+		else if (dup3(tmp[i], to, to == FD_OUT || to == FD_ERR ? 0 : O_CLOEXEC) < 0)
 			_exit(127);
 	}
 	close_range(FD_COUNT + 1, ~0U, 0);
@@ -208,14 +215,13 @@ static void bind_at(const char *src, const char *dst, unsigned long flags, const
 		child_fail(errno, "remount", label);
 }
 
-/* Binds the directory open as O_PATH fd on dst. */
-static void bind_fd(int fd, const char *dst, unsigned long flags, const char *label)
+/* Attaches the detached mount fd (see clone_dir) on dst, with flags as in bind_at. */
+static void attach_at(int fd, const char *dst, unsigned long flags, const char *label)
 {
-	char src[32] = "/proc/self/fd/", num[12];
-
-	fmt_uint(num, (unsigned)fd);
-	str_append(src, sizeof(src), num);
-	bind_at(src, dst, flags, label);
+	if (syscall(SYS_move_mount, fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		child_fail(errno, "attach", label);
+	if (flags && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0)
+		child_fail(errno, "remount", label);
 }
 
 static void make_file(const char *path, const char *content)
@@ -264,35 +270,17 @@ static void mirror(const char *rel)
 	bind_at(host, rel, MS_RDONLY | MS_NOSUID | MS_NODEV, host);
 }
 
-static int open_dir(const char *path, const char *label)
-{
-	int fd;
-
-	if (!path)
-		return -1;
-	fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		child_fail(errno, label, path);
-	return fd;
-}
-
-/* Builds the job's root on a tmpfs and pivots into it. The spec's dirs are
- * opened first and bound through /proc/self/fd, so where the tmpfs goes
- * (over /tmp, in this private namespace) cannot hide them. */
+/* Builds the job's root on a tmpfs and pivots into it. The spec's dirs
+ * arrive as detached mounts, so where the tmpfs goes (over /tmp, in this
+ * private namespace) cannot hide them. */
 static void build_root(const struct child_ctx *c)
 {
 	const struct sandbox_spec *s = c->spec;
 	const unsigned long ro = MS_RDONLY | MS_NOSUID | MS_NODEV;
-	int app, dataset, model, output;
 	size_t i;
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		child_fail(errno, "make / private", NULL);
-	app = open_dir(s->app_dir, "open app_dir");
-	dataset = open_dir(s->dataset_dir, "open dataset_dir");
-	model = open_dir(s->model_dir, "open model_dir");
-	output = open_dir(s->output_dir, "open output_dir");
-
 	if (mount("sandbox", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=4m") < 0)
 		child_fail(errno, "mount root tmpfs on", "/tmp");
 	if (chdir("/tmp") < 0)
@@ -308,21 +296,16 @@ static void build_root(const struct child_ctx *c)
 	make_file("etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost\n");
 
 	make_dir("app");
-	bind_fd(app, "app", ro, "/app");
+	attach_at(FD_APP, "app", ro, "/app");
 	make_dir("dataset");
-	if (dataset >= 0)
-		bind_fd(dataset, "dataset", ro | MS_NOEXEC, "/dataset");
+	if (s->dataset_fd >= 0)
+		attach_at(FD_DATASET, "dataset", ro | MS_NOEXEC, "/dataset");
 	make_dir("model");
-	if (model >= 0)
-		bind_fd(model, "model", ro | MS_NOEXEC, "/model");
+	if (s->model_fd >= 0)
+		attach_at(FD_MODEL, "model", ro | MS_NOEXEC, "/model");
 	make_dir("output");
-	bind_fd(output, "output", MS_NOSUID | MS_NODEV | MS_NOEXEC, "/output");
-	close(app);
-	close(output);
-	if (dataset >= 0)
-		close(dataset);
-	if (model >= 0)
-		close(model);
+	attach_at(FD_OUTPUT, "output", MS_NOSUID | MS_NODEV | MS_NOEXEC, "/output");
+	close_range(FD_APP, FD_OUTPUT, 0);
 
 	make_dir("tmp");
 	if (mount("tmp", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=1g") < 0)
@@ -559,6 +542,29 @@ static int read_status(int fd, int64_t deadline, struct child_msg *m, int64_t *e
 	}
 }
 
+/* Sets *out to a detached copy of the directory mounted at fd (-1 for -1).
+ * The children live in a new mount namespace, where the kernel refuses to
+ * bind a mount of the caller's namespace; a detached mount can be attached
+ * there. Only the directory is copied, not the mounts below it. */
+static int clone_dir(int fd, const char *name, int *out, char *err, size_t errsz)
+{
+	struct stat st;
+
+	*out = -1;
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) < 0)
+		return err_set(err, errsz, neg_errno(), "sandbox: %s %d: %s", name, fd,
+		               strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return err_set(err, errsz, -ENOTDIR, "sandbox: %s %d is not a directory", name, fd);
+	*out = (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH);
+	if (*out < 0)
+		return err_set(err, errsz, neg_errno(), "sandbox: open_tree %s: %s", name,
+		               strerror(errno));
+	return 0;
+}
+
 int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int *out_fd,
                   int *err_fd, char *err, size_t errsz)
 {
@@ -567,15 +573,16 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int
 	struct child_msg m;
 	struct sandbox_job *j = NULL;
 	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, statp[2] = {-1, -1}, resp[2] = {-1, -1};
+	int dirs[4] = {-1, -1, -1, -1}; /* detached copies of app, dataset, model, output */
 	int ppidfd = -1, pidfd = -1, r;
 	int64_t exec_ns = 0;
 	siginfo_t si;
 	pid_t pid;
 
 	seterr(err, errsz, "%s", "");
-	if (!spec || !spec->argv || !spec->argv[0] || !spec->argv[0][0] || !spec->app_dir ||
-	    !spec->output_dir) {
-		seterr(err, errsz, "sandbox: argv, app_dir and output_dir are required");
+	if (!spec || !spec->argv || !spec->argv[0] || !spec->argv[0][0] || spec->app_fd < 0 ||
+	    spec->output_fd < 0) {
+		seterr(err, errsz, "sandbox: argv, app_fd and output_fd are required");
 		return -EINVAL;
 	}
 	if (spec->uid == 0 || spec->gid == 0 || spec->uid == (uid_t)-1 || spec->gid == (gid_t)-1) {
@@ -597,6 +604,15 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int
 		seterr(err, errsz, "sandbox: out of memory");
 		return -ENOMEM;
 	}
+	r = clone_dir(spec->app_fd, "app_fd", &dirs[0], err, errsz);
+	if (r == 0)
+		r = clone_dir(spec->dataset_fd, "dataset_fd", &dirs[1], err, errsz);
+	if (r == 0)
+		r = clone_dir(spec->model_fd, "model_fd", &dirs[2], err, errsz);
+	if (r == 0)
+		r = clone_dir(spec->output_fd, "output_fd", &dirs[3], err, errsz);
+	if (r < 0)
+		goto fail;
 	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
 	    pipe2(statp, O_CLOEXEC) < 0 || pipe2(resp, O_CLOEXEC) < 0) {
 		r = neg_errno();
@@ -614,6 +630,8 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int
 	c.fds[FD_STATUS - 1] = statp[1];
 	c.fds[FD_RESULT - 1] = resp[1];
 	c.fds[FD_PARENT - 1] = ppidfd;
+	for (int i = 0; i < 4; i++)
+		c.fds[FD_APP - 1 + i] = dirs[i];
 
 	pid = raw_clone(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
 	                    CLONE_NEWCGROUP | CLONE_PIDFD,
@@ -631,6 +649,8 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int
 	statp[1] = safe_close(statp[1]);
 	resp[1] = safe_close(resp[1]);
 	ppidfd = safe_close(ppidfd);
+	for (int i = 0; i < 4; i++)
+		dirs[i] = safe_close(dirs[i]);
 
 	r = read_status(statp[0], t0 + (int64_t)START_TIMEOUT_MS * 1000000, &m, &exec_ns);
 	if (r != 0) {
@@ -675,6 +695,8 @@ fail:
 		safe_close(statp[i]);
 		safe_close(resp[i]);
 	}
+	for (int i = 0; i < 4; i++)
+		safe_close(dirs[i]);
 	free(j);
 	return r;
 }

@@ -9,8 +9,8 @@
  * What the job sees:
  *   /usr            host /usr, read-only (bin, sbin, lib* are the host's
  *                   merged-usr symlinks, or read-only binds where they are dirs)
- *   /app            spec->app_dir, read-only, nosuid (exec allowed); the cwd
- *   /dataset /model read-only, nosuid, noexec (an empty dir when NULL)
+ *   /app            spec->app_fd, read-only, nosuid (exec allowed); the cwd
+ *   /dataset /model read-only, nosuid, noexec (an empty dir when -1)
  *   /output         read-write, nosuid, nodev, noexec
  *   /tmp            private tmpfs (1 GiB), /dev/shm private tmpfs (64 MiB)
  *   /etc            passwd, group (uid/gid named "job"), hosts; read-only binds
@@ -32,9 +32,14 @@
  * every process of a uid on the machine, so it is a per-job limit only when
  * the caller gives each concurrent job its own uid; that is the caller's job.
  *
- * The caller prepares the directories: sandbox_start() does not chown or
- * create anything on the host. The job's uid must be able to read app_dir,
- * dataset_dir and model_dir and to write output_dir.
+ * The caller prepares the directories and hands them over as directory fds
+ * it opened itself (O_PATH is enough): sandbox_start() resolves no path of
+ * the caller's, so a rename or symlink swap after the open cannot change what
+ * the job sees. It binds a copy of each fd's mount (open_tree) at that
+ * directory, without the mounts below it; the fds stay the caller's and reach
+ * no process of the job. sandbox_start() does not chown or create anything on
+ * the host. The job's uid must be able to read app_fd, dataset_fd and
+ * model_fd and to write output_fd.
  * The caller enforces the manifest's timeout (a timer and sandbox_kill()).
  *
  * sandbox_start() blocks until the job has exec'ed or setup failed (a CLOEXEC
@@ -60,12 +65,12 @@
 #include <sys/types.h>
 
 struct sandbox_spec {
-	char *const *argv;       /* argv[0] is looked up in PATH inside the sandbox */
-	const char *app_dir;     /* bound read-only at /app, the working directory */
-	const char *dataset_dir; /* bound read-only at /dataset; NULL: empty dir */
-	const char *model_dir;   /* bound read-only at /model; NULL: empty dir */
-	const char *output_dir;  /* bound read-write at /output */
-	uid_t uid;               /* unprivileged ids to run as; 0 is refused */
+	char *const *argv; /* argv[0] is looked up in PATH inside the sandbox */
+	int app_fd;        /* directory bound read-only at /app, the working directory */
+	int dataset_fd;    /* directory bound read-only at /dataset; -1: empty dir */
+	int model_fd;      /* directory bound read-only at /model; -1: empty dir */
+	int output_fd;     /* directory bound read-write at /output */
+	uid_t uid;         /* unprivileged ids to run as; 0 is refused */
 	gid_t gid;
 	uint64_t mem_bytes; /* RLIMIT_AS, 0 = unlimited */
 	uint32_t max_procs; /* RLIMIT_NPROC of spec->uid, 0 = 256 */

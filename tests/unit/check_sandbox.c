@@ -32,6 +32,7 @@ static struct {
 	char root[192];
 	char app[PLEN], dataset[PLEN], model[PLEN], output[PLEN];
 	char other[PLEN], encrypted[PLEN], state[PLEN];
+	int app_fd, dataset_fd, model_fd, output_fd; /* O_PATH, as a caller opens them */
 	uid_t uid;
 	gid_t gid;
 } fx;
@@ -65,6 +66,14 @@ static void make_dir(char *out, const char *name, bool job_owned)
 		ck_assert_int_eq(chown(out, fx.uid, fx.gid), 0);
 }
 
+static int open_path(const char *path)
+{
+	int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+	return fd;
+}
+
 static void setup(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -88,6 +97,10 @@ static void setup(void)
 	write_file(fx.encrypted, "secret.sealed", "ciphertext\n", 0644);
 	make_dir(fx.state, "state", false);
 	write_file(fx.state, "kek", "0123456789abcdef0123456789abcdef\n", 0600);
+	fx.app_fd = open_path(fx.app);
+	fx.dataset_fd = open_path(fx.dataset);
+	fx.model_fd = open_path(fx.model);
+	fx.output_fd = open_path(fx.output);
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -97,6 +110,10 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 
 static void teardown(void)
 {
+	close(fx.app_fd);
+	close(fx.dataset_fd);
+	close(fx.model_fd);
+	close(fx.output_fd);
 	nftw(fx.root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -104,10 +121,10 @@ static struct sandbox_spec spec_for(char *const *argv)
 {
 	struct sandbox_spec s = {
 	    .argv = argv,
-	    .app_dir = fx.app,
-	    .dataset_dir = fx.dataset,
-	    .model_dir = fx.model,
-	    .output_dir = fx.output,
+	    .app_fd = fx.app_fd,
+	    .dataset_fd = fx.dataset_fd,
+	    .model_fd = fx.model_fd,
+	    .output_fd = fx.output_fd,
 	    .uid = fx.uid,
 	    .gid = fx.gid,
 	};
@@ -145,8 +162,10 @@ static int run_spec(const struct sandbox_spec *spec, struct result *res)
 
 	memset(res, 0, sizeof(*res));
 	r = sandbox_start(spec, &j, &out_fd, &err_fd, err, sizeof(err));
-	if (r < 0)
+	if (r < 0) {
+		fprintf(stderr, "check_sandbox: %s\n", err);
 		return r;
+	}
 	res->exec_ms = sandbox_exec_ms(j);
 	while (out_open || err_open || !ended) {
 		struct pollfd p[3] = {
@@ -235,6 +254,22 @@ START_TEST(test_app_script)
 }
 END_TEST
 
+/* /app is the directory the caller opened, wherever its path points by now. */
+START_TEST(test_app_fd_not_path)
+{
+	char moved[PLEN];
+	struct result res;
+
+	snprintf(moved, sizeof(moved), "%s/app-moved", fx.root);
+	ck_assert_int_eq(rename(fx.app, moved), 0);
+	ck_assert_int_eq(mkdir(fx.app, 0755), 0);
+	write_file(fx.app, "x", "impostor\n", 0644);
+	run_sh("cat /app/x; ls /app", &res);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "app-x\nrun.sh\nx\n");
+}
+END_TEST
+
 START_TEST(test_signal_death)
 {
 	struct result res;
@@ -273,8 +308,8 @@ START_TEST(test_missing_dataset_is_empty)
 	struct sandbox_spec spec = spec_for(argv);
 	struct result res;
 
-	spec.dataset_dir = NULL;
-	spec.model_dir = NULL;
+	spec.dataset_fd = -1;
+	spec.model_fd = -1;
 	ck_assert_int_eq(run_spec(&spec, &res), 0);
 	ck_assert_str_eq(res.out, "/dataset:\n\n/model:\n");
 	ck_assert_ptr_nonnull(strstr(res.err, "Read-only file system"));
@@ -464,13 +499,22 @@ END_TEST
 
 START_TEST(test_environment_and_fds)
 {
+	char *argv[] = {"sh", "-c",
+	                "env | sort; pwd; readlink /proc/$$/fd/0; ls /proc/$$/fd; umask; hostname",
+	                NULL};
+	struct sandbox_spec spec = spec_for(argv);
 	struct result res;
 	char expect[512];
 	int leak = open("/dev/null", O_RDONLY); /* not CLOEXEC: must not reach the job */
 
 	ck_assert_int_ge(leak, 0);
 	ck_assert_int_eq(setenv("SANDBOX_TEST_LEAK", "1", 1), 0);
-	run_sh("env | sort; pwd; readlink /proc/$$/fd/0; ls /proc/$$/fd; umask; hostname", &res);
+	/* Neither do the spec's directories, CLOEXEC or not. */
+	spec.app_fd = fcntl(fx.app_fd, F_DUPFD, 0);
+	spec.output_fd = fcntl(fx.output_fd, F_DUPFD, 0);
+	ck_assert_int_ge(spec.app_fd, 0);
+	ck_assert_int_ge(spec.output_fd, 0);
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
 	assert_exit0(&res);
 	snprintf(expect, sizeof(expect),
 	         "HOME=/tmp\nLANG=C.UTF-8\nPATH=/usr/local/bin:/usr/bin:/bin\nPWD=/app\n"
@@ -478,6 +522,8 @@ START_TEST(test_environment_and_fds)
 	         "sandbox\n");
 	ck_assert_str_eq(res.out, expect);
 	close(leak);
+	close(spec.app_fd);
+	close(spec.output_fd);
 }
 END_TEST
 
@@ -586,22 +632,30 @@ START_TEST(test_setup_failures)
 	char *notexec[] = {"/app/x", NULL};
 	struct sandbox_spec spec = spec_for(sh);
 	struct sandbox_job *j = NULL;
-	char err[256], bogus[PATH_MAX];
-	int out_fd = -1, err_fd = -1;
+	char err[256], path[PATH_MAX];
+	int out_fd = -1, err_fd = -1, closed, file;
 
-	snprintf(bogus, sizeof(bogus), "%s/does-not-exist", fx.root);
-	spec.app_dir = bogus;
-	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), -ENOENT);
-	ck_assert_msg(strstr(err, "app_dir") && strstr(err, bogus) && strstr(err, "No such file"),
-	              "%s", err);
+	closed = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(closed, 0);
+	close(closed);
+	spec.app_fd = closed;
+	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), -EBADF);
+	ck_assert_msg(strstr(err, "app_fd"), "%s", err);
 	ck_assert_ptr_null(j);
 	ck_assert_int_eq(out_fd, -1);
 
 	spec = spec_for(sh);
-	snprintf(bogus, sizeof(bogus), "%s/x", fx.app);
-	spec.output_dir = bogus;
+	snprintf(path, sizeof(path), "%s/x", fx.app);
+	file = open(path, O_PATH | O_CLOEXEC);
+	ck_assert_int_ge(file, 0);
+	spec.output_fd = file;
 	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), -ENOTDIR);
-	ck_assert_msg(strstr(err, "output_dir"), "%s", err);
+	ck_assert_msg(strstr(err, "output_fd"), "%s", err);
+	spec = spec_for(sh);
+	spec.model_fd = file;
+	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), -ENOTDIR);
+	ck_assert_msg(strstr(err, "model_fd"), "%s", err);
+	close(file);
 
 	spec = spec_for(missing);
 	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), -ENOENT);
@@ -615,7 +669,10 @@ START_TEST(test_setup_failures)
 	spec.uid = 0;
 	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), -EINVAL);
 	spec = spec_for(sh);
-	spec.output_dir = NULL;
+	spec.output_fd = -1;
+	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), -EINVAL);
+	spec = spec_for(sh);
+	spec.app_fd = -1;
 	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), -EINVAL);
 	ck_assert_ptr_null(j);
 }
@@ -703,6 +760,7 @@ static Suite *sandbox_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_io_and_exit_status);
 	tcase_add_test(tc, test_app_script);
+	tcase_add_test(tc, test_app_fd_not_path);
 	tcase_add_test(tc, test_signal_death);
 	tcase_add_test(tc, test_read_only);
 	tcase_add_test(tc, test_missing_dataset_is_empty);
