@@ -4,14 +4,18 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <sched.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -67,7 +71,8 @@ struct child_msg {
  * make system calls: no malloc, no stdio, no locks. */
 struct child_ctx {
 	const struct sandbox_spec *spec;
-	int fds[FD_COUNT]; /* become FD_OUT .. FD_COUNT; -1: that one stays closed */
+	int fds[FD_COUNT];        /* become FD_OUT .. FD_COUNT; -1: that one stays closed */
+	struct sock_fprog filter; /* the job's seccomp filter (see filter_build) */
 	char passwd[160];
 	char group[96];
 };
@@ -102,6 +107,91 @@ static const char *const mirrored[] = {
     "etc/localtime",
 };
 static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom"};
+
+/* System calls the job's filter answers with EPERM (see filter_build).
+ * Names, not numbers: one this libseccomp does not know, or this
+ * architecture lacks, is skipped. */
+static const char *const refused_syscalls[] = {
+    /* namespaces and mounts: the job stays in the sandbox built for it */
+    "unshare",
+    "setns",
+    "mount",
+    "umount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "move_mount",
+    "open_tree",
+    "open_tree_attr",
+    "mount_setattr",
+    /* other processes' memory and files */
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "kcmp",
+    "pidfd_getfd",
+    /* kernel keyrings, BPF, perf, userfaultfd, io_uring (a way around this filter) */
+    "keyctl",
+    "add_key",
+    "request_key",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    /* the machine: modules, kexec, reboot, swap, accounting, kernel log, clocks,
+     * names, I/O ports, quotas */
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "kexec_load",
+    "kexec_file_load",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "acct",
+    "syslog",
+    "settimeofday",
+    "stime",
+    "clock_settime",
+    "clock_settime64",
+    "clock_adjtime",
+    "clock_adjtime64",
+    "adjtimex",
+    "sethostname",
+    "setdomainname",
+    "iopl",
+    "ioperm",
+    "quotactl",
+    "quotactl_fd",
+    "lookup_dcookie",
+    /* file handles bypass the path walk and its permission checks */
+    "open_by_handle_at",
+    "name_to_handle_at",
+    /* jobs share /output, and the host may name a path in it as an argument of
+     * another package's job: no job plants a link for it to follow */
+    "symlink",
+    "symlinkat",
+    /* device nodes (and FIFOs, which take the same call) */
+    "mknod",
+    "mknodat",
+};
+
+/* CLONE_NEW* as clone() takes them (CLONE_NEWTIME fits only clone3 and unshare). */
+static const uint64_t clone_ns_flags[] = {
+    CLONE_NEWNS,   CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
+    CLONE_NEWUSER, CLONE_NEWPID,    CLONE_NEWNET,
+};
+#ifdef __s390__
+#define CLONE_FLAGS_ARG 1 /* clone(stack, flags, ...) */
+#else
+#define CLONE_FLAGS_ARG 0
+#endif
 
 /* clone_args as of Linux 5.3 (CLONE_ARGS_SIZE_VER0). */
 struct clone_args_v0 {
@@ -439,6 +529,9 @@ static _Noreturn void job_main(const struct child_ctx *c)
 	drop_privileges(c->spec);
 	if (chdir("/app") < 0)
 		child_fail(errno, "chdir", "/app");
+	/* Last: the filter refuses what setup needs. no_new_privs is set. */
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0U, &c->filter) < 0)
+		child_fail(errno, "load the seccomp filter", NULL);
 
 	memset(&m, 0, sizeof(m));
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -542,6 +635,101 @@ static int read_status(int fd, int64_t deadline, struct child_msg *m, int64_t *e
 	}
 }
 
+/* Adds a rule for the system call called name, unless this libseccomp or
+ * this architecture does not know it. */
+static int filter_rule(scmp_filter_ctx f, uint32_t action, const char *name, unsigned n,
+                       const struct scmp_arg_cmp *cmp)
+{
+	int nr = seccomp_syscall_resolve_name(name);
+
+	if (nr < 0)
+		return 0;
+	return seccomp_rule_add_array(f, action, nr, n, cmp);
+}
+
+/* Builds the job's seccomp filter into *prog (the caller frees prog->filter).
+ * Everything not named is allowed. EPERM for refused_syscalls, for clone()
+ * with any CLONE_NEW* flag and for personality() with a persona other than
+ * PER_LINUX (0) and the query 0xffffffff; ENOSYS for clone3, whose flags sit
+ * in memory a filter cannot read, so that libc falls back to clone(). Any
+ * other architecture's system calls (the 32-bit entry on x86-64; libseccomp
+ * treats x32 numbers as such too) kill the process. */
+static int filter_build(struct sock_fprog *prog, char *err, size_t errsz)
+{
+	const uint32_t eperm = SCMP_ACT_ERRNO(EPERM);
+	scmp_filter_ctx f;
+	struct stat st;
+	int fd = -1, r;
+	size_t i;
+
+	prog->filter = NULL;
+	f = seccomp_init(SCMP_ACT_ALLOW);
+	if (!f)
+		return err_set(err, errsz, -ENOMEM, "sandbox: seccomp_init failed");
+	r = seccomp_attr_set(f, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+	if (r == 0)
+		r = seccomp_attr_set(f, SCMP_FLTATR_CTL_OPTIMIZE, 2); /* a binary tree */
+	for (i = 0; r == 0 && i < ARRAY_SIZE(refused_syscalls); i++)
+		r = filter_rule(f, eperm, refused_syscalls[i], 0, NULL);
+	for (i = 0; r == 0 && i < ARRAY_SIZE(clone_ns_flags); i++) {
+		struct scmp_arg_cmp c = SCMP_CMP64(CLONE_FLAGS_ARG, SCMP_CMP_MASKED_EQ,
+		                                   clone_ns_flags[i], clone_ns_flags[i]);
+		r = filter_rule(f, eperm, "clone", 1, &c);
+	}
+	if (r == 0)
+		r = filter_rule(f, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL);
+	/* A rule compares an argument once, so "neither 0 nor 0xffffffff" is
+	 * spelled as: some bit is set and the next one (cyclically) is clear.
+	 * The kernel reads the persona as 32 bits; so do these masks. */
+	for (i = 0; r == 0 && i < 32; i++) {
+		uint64_t bit = 1ULL << i, next = 1ULL << ((i + 1) % 32);
+		struct scmp_arg_cmp c = SCMP_CMP64(0, SCMP_CMP_MASKED_EQ, bit | next, bit);
+		r = filter_rule(f, eperm, "personality", 1, &c);
+	}
+	if (r < 0) {
+		err_set(err, errsz, r, "sandbox: seccomp rule: %s", strerror(-r));
+		goto out;
+	}
+
+	fd = memfd_create("sandbox-filter", MFD_CLOEXEC);
+	if (fd < 0) {
+		r = err_set(err, errsz, neg_errno(), "sandbox: memfd_create: %s", strerror(errno));
+		goto out;
+	}
+	r = seccomp_export_bpf(f, fd);
+	if (r < 0) {
+		err_set(err, errsz, r, "sandbox: seccomp_export_bpf: %s", strerror(-r));
+		goto out;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = err_set(err, errsz, neg_errno(), "sandbox: fstat: %s", strerror(errno));
+		goto out;
+	}
+	if (st.st_size <= 0 || st.st_size % sizeof(struct sock_filter) ||
+	    st.st_size / sizeof(struct sock_filter) > BPF_MAXINSNS) {
+		r = err_set(err, errsz, -EINVAL, "sandbox: seccomp filter of %lld bytes",
+		            (long long)st.st_size);
+		goto out;
+	}
+	prog->len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
+	prog->filter = malloc((size_t)st.st_size);
+	if (!prog->filter) {
+		r = err_set(err, errsz, -ENOMEM, "sandbox: out of memory");
+		goto out;
+	}
+	if (io_pread_all(fd, prog->filter, (size_t)st.st_size, 0) != st.st_size) {
+		free(prog->filter);
+		prog->filter = NULL;
+		r = err_set(err, errsz, -EIO, "sandbox: cannot read the seccomp filter back");
+		goto out;
+	}
+	r = 0;
+out:
+	safe_close(fd);
+	seccomp_release(f);
+	return r;
+}
+
 /* Sets *out to a detached copy of the directory mounted at fd (-1 for -1).
  * The children live in a new mount namespace, where the kernel refuses to
  * bind a mount of the caller's namespace; a detached mount can be attached
@@ -611,6 +799,8 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int
 		r = clone_dir(spec->model_fd, "model_fd", &dirs[2], err, errsz);
 	if (r == 0)
 		r = clone_dir(spec->output_fd, "output_fd", &dirs[3], err, errsz);
+	if (r == 0)
+		r = filter_build(&c.filter, err, errsz);
 	if (r < 0)
 		goto fail;
 	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
@@ -651,6 +841,8 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int
 	ppidfd = safe_close(ppidfd);
 	for (int i = 0; i < 4; i++)
 		dirs[i] = safe_close(dirs[i]);
+	free(c.filter.filter);
+	c.filter.filter = NULL;
 
 	r = read_status(statp[0], t0 + (int64_t)START_TIMEOUT_MS * 1000000, &m, &exec_ns);
 	if (r != 0) {
@@ -697,6 +889,7 @@ fail:
 	}
 	for (int i = 0; i < 4; i++)
 		safe_close(dirs[i]);
+	free(c.filter.filter);
 	free(j);
 	return r;
 }

@@ -24,13 +24,38 @@
  * read-only tmpfs.
  *
  * The job runs as spec->uid/gid with no supplementary groups, no capabilities
- * (empty bounding set), no_new_privs, default signal dispositions, an empty
+ * (empty bounding set), no_new_privs, a seccomp filter (below), default
+ * signal dispositions, an empty
  * signal mask, stdin on /dev/null, umask 022, a fresh session, and only the
  * environment PATH, HOME=/tmp, TMPDIR=/tmp, LANG=C.UTF-8 and
  * PYTHONDONTWRITEBYTECODE=1. rlimits: CORE 0, NOFILE 1024, FSIZE 64 GiB,
  * AS mem_bytes (if not 0), NPROC max_procs (default 256). RLIMIT_NPROC counts
  * every process of a uid on the machine, so it is a per-job limit only when
  * the caller gives each concurrent job its own uid; that is the caller's job.
+ *
+ * The seccomp filter is loaded last before execve, so it binds the job and
+ * everything it starts. It allows what it does not name and answers EPERM to:
+ *   namespaces and mounts: unshare, setns, clone with any CLONE_NEW* flag,
+ *     mount, umount, umount2, pivot_root, chroot, fsopen, fsconfig, fsmount,
+ *     fspick, move_mount, open_tree, open_tree_attr, mount_setattr
+ *   other processes: ptrace, process_vm_readv, process_vm_writev, kcmp,
+ *     pidfd_getfd
+ *   kernel interfaces: keyctl, add_key, request_key, bpf, perf_event_open,
+ *     userfaultfd, io_uring_setup, io_uring_enter, io_uring_register
+ *   the machine: init_module, finit_module, delete_module, kexec_load,
+ *     kexec_file_load, reboot, swapon, swapoff, acct, syslog, settimeofday,
+ *     stime, clock_settime(64), clock_adjtime(64), adjtimex, sethostname,
+ *     setdomainname, iopl, ioperm, quotactl, quotactl_fd, lookup_dcookie,
+ *     personality with a persona other than PER_LINUX (0) and the query
+ *     0xffffffff
+ *   file handles: open_by_handle_at, name_to_handle_at
+ *   links and nodes: symlink, symlinkat (jobs share /output, and a path in it
+ *     may become an argument of another package's job), mknod, mknodat (so
+ *     also FIFOs)
+ * clone3 gets ENOSYS (its flags are out of a filter's reach; libc falls back
+ * to clone). A system call of another ABI than the native one (on x86-64 the
+ * 32-bit int 0x80 entry and x32 numbers) kills the process. A name that the
+ * libseccomp at hand or the architecture does not know is left out.
  *
  * The caller prepares the directories and hands them over as directory fds
  * it opened itself (O_PATH is enough): sandbox_start() resolves no path of

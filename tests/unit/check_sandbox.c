@@ -11,19 +11,25 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "enclave/sandbox.h"
+#include "util.h"
 
 #define GUARD_MS 30000 /* failure guard for waits, never reached when things work */
 #define PLEN     256   /* fixture paths: root (< 192) plus a short name */
@@ -440,14 +446,15 @@ START_TEST(test_identity_and_privileges)
 	struct result res;
 	char expect[512];
 
-	run_sh("id -u; id -g; id -G; id -un; "
-	       "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/self/status",
-	       &res);
+	run_sh(
+	    "id -u; id -g; id -G; id -un; "
+	    "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status",
+	    &res);
 	assert_exit0(&res);
 	snprintf(expect, sizeof(expect),
 	         "%u\n%u\n%u\njob\nCapInh:\t0000000000000000\nCapPrm:\t0000000000000000\n"
 	         "CapEff:\t0000000000000000\nCapBnd:\t0000000000000000\n"
-	         "CapAmb:\t0000000000000000\nNoNewPrivs:\t1\n",
+	         "CapAmb:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n",
 	         (unsigned)fx.uid, (unsigned)fx.gid, (unsigned)fx.gid);
 	ck_assert_str_eq(res.out, expect);
 }
@@ -558,6 +565,137 @@ START_TEST(test_limits)
 	ck_assert_str_eq(res.out, "");
 	ck_assert_msg(strstr(res.err, "MemoryError"), "stderr: %s", res.err);
 	ck_assert_int_ne(res.status, 0);
+}
+END_TEST
+
+#if defined(__x86_64__)
+static long probe_int80(void);
+#endif
+
+/* Copies this binary into /app: see probe_main. */
+static void install_probe(void)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/probe", fx.app);
+	copy_file("/proc/self/exe", path);
+}
+
+/* What the filter refuses, next to what a job still does. Each refused call
+ * is made so that without the filter it would succeed or fail otherwise
+ * (EFAULT, EINVAL, EBADF): EPERM can only come from the filter. */
+START_TEST(test_syscalls_refused)
+{
+	static const char *const expect[][2] = {
+		{"fork", "ok"},
+		{"personality-query", "ok"},
+		{"personality-linux", "ok"},
+		{"setns", "EPERM"},
+		{"clone-newuser", "EPERM"},
+		{"clone3", "ENOSYS"},
+		{"mount", "EPERM"},
+		{"umount2", "EPERM"},
+		{"chroot", "EPERM"},
+		{"fsconfig", "EPERM"},
+		{"mount_setattr", "EPERM"},
+		{"open_tree", "EPERM"},
+		{"ptrace", "EPERM"},
+		{"process_vm_readv", "EPERM"},
+		{"pidfd_getfd", "EPERM"},
+		{"kcmp", "EPERM"},
+		{"keyctl", "EPERM"},
+		{"add_key", "EPERM"},
+		{"bpf", "EPERM"},
+		{"perf_event_open", "EPERM"},
+		{"userfaultfd", "EPERM"},
+		{"io_uring_setup", "EPERM"},
+		{"name_to_handle_at", "EPERM"},
+		{"symlink-output", "EPERM"},
+		{"symlink-tmp", "EPERM"},
+		{"mknod-fifo", "EPERM"},
+		{"personality-linux32", "EPERM"},
+		{"personality-no-aslr", "EPERM"},
+#if defined(__x86_64__)
+		{"iopl", "EPERM"},
+		{"x32", "signal 31"}, /* SIGSYS: the filter's bad-architecture action */
+#endif
+		{"unshare-user", "EPERM"}, /* last: where it works, it changes the rest */
+	};
+	char *argv[ARRAY_SIZE(expect) + 3] = {"/app/probe", "--probe"};
+	char want[2048] = "", line[64];
+	struct sandbox_spec spec = spec_for(argv);
+	struct result res;
+
+	for (size_t i = 0; i < ARRAY_SIZE(expect); i++) {
+		argv[2 + i] = (char *)expect[i][0];
+		snprintf(line, sizeof(line), "%s=%s\n", expect[i][0], expect[i][1]);
+		strcat(want, line);
+	}
+	install_probe();
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, want);
+}
+END_TEST
+
+/* The 32-bit entry, where the kernel offers it: killed by the filter. */
+START_TEST(test_int80_killed)
+{
+#if defined(__x86_64__)
+	char *argv[] = {"/app/probe", "--probe", "int80", NULL};
+	struct sandbox_spec spec = spec_for(argv);
+	struct result res;
+	pid_t child;
+	int st;
+
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0)
+		_exit(probe_int80() < 0 ? 1 : 0);
+	ck_assert_int_eq(waitpid(child, &st, 0), child);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		printf("check_sandbox: int 0x80 does not work on this host (status %#x), "
+		       "check skipped\n",
+		       st);
+		return;
+	}
+	install_probe();
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "int80=signal 31\n");
+#endif
+}
+END_TEST
+
+/* Under the filter a job still runs threads (clone3 falls back to clone),
+ * forks, runs programs and writes /output; unshare(1) is refused. */
+START_TEST(test_job_still_works)
+{
+	char *argv[] = {"python3", "-c",
+	                "import os, subprocess, threading\n"
+	                "t = threading.Thread(target=print, args=('thread',))\n"
+	                "t.start(); t.join()\n"
+	                "pid = os.fork()\n"
+	                "if pid == 0: os._exit(7)\n"
+	                "print('child', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
+	                "print(subprocess.run(['sh', '-c', 'echo sub'], capture_output=True,\n"
+	                "                     text=True).stdout, end='')\n"
+	                "open('/output/py', 'w').write('written\\n')\n",
+	                NULL};
+	struct sandbox_spec spec = spec_for(argv);
+	char path[PATH_MAX], buf[64];
+	struct result res;
+
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "thread\nchild 7\nsub\n");
+	snprintf(path, sizeof(path), "%s/py", fx.output);
+	read_host_file(path, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "written\n");
+
+	run_sh("unshare -U id -u 2>&1; echo \"rc=$?\"", &res);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "unshare: unshare failed: Operation not permitted\nrc=1\n");
 }
 END_TEST
 
@@ -772,6 +910,9 @@ static Suite *sandbox_suite(void)
 	tcase_add_test(tc, test_setuid_does_not_elevate);
 	tcase_add_test(tc, test_environment_and_fds);
 	tcase_add_test(tc, test_limits);
+	tcase_add_test(tc, test_syscalls_refused);
+	tcase_add_test(tc, test_int80_killed);
+	tcase_add_test(tc, test_job_still_works);
 	tcase_add_test(tc, test_kill_takes_everything);
 	tcase_add_test(tc, test_free_kills_and_reaps);
 	tcase_add_test(tc, test_setup_failures);
@@ -781,11 +922,206 @@ static Suite *sandbox_suite(void)
 	return s;
 }
 
-int main(void)
+/* --- the probe: this binary, copied into /app and run as a job --------------- */
+
+/* A child that makes a raw clone: the child half exits at once. */
+static long probe_clone(unsigned long flags)
+{
+	long pid = syscall(SYS_clone, flags | SIGCHLD, 0UL, NULL, NULL, 0UL);
+
+	if (pid == 0)
+		_exit(0);
+	if (pid > 0)
+		waitpid((pid_t)pid, NULL, 0);
+	return pid;
+}
+
+static long probe_clone3(void)
+{
+	uint64_t args[8] = {[4] = SIGCHLD}; /* struct clone_args: flags 0, exit_signal */
+	long pid = syscall(SYS_clone3, args, sizeof(args));
+
+	if (pid == 0)
+		_exit(0);
+	if (pid > 0)
+		waitpid((pid_t)pid, NULL, 0);
+	return pid;
+}
+
+static long probe_ptrace(void)
+{
+	pid_t child = fork();
+	long r;
+	int e, st;
+
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	r = ptrace(PTRACE_ATTACH, child, NULL, NULL);
+	e = errno;
+	kill(child, SIGKILL);
+	while (waitpid(child, &st, 0) == child && !WIFEXITED(st) && !WIFSIGNALED(st))
+		;
+	errno = e;
+	return r;
+}
+
+static long probe_vm_read(void)
+{
+	char from[4] = "abc", to[4];
+	struct iovec local = {to, sizeof(to)}, remote = {from, sizeof(from)};
+
+	return syscall(SYS_process_vm_readv, getpid(), &local, 1UL, &remote, 1UL, 0UL);
+}
+
+static long probe_personality(unsigned long persona)
+{
+	long r = syscall(SYS_personality, persona);
+
+	if (r >= 0)
+		(void)syscall(SYS_personality, (unsigned long)PER_LINUX);
+	return r;
+}
+
+/* A system call in a child of its own, for those the filter answers by
+ * killing: "exit 0" (it returned), "exit <errno>" or "signal <n>". */
+static void probe_in_child(const char *name, long (*fn)(void))
+{
+	pid_t child;
+	int st;
+
+	fflush(stdout);
+	child = fork();
+	if (child == 0)
+		_exit(fn() < 0 ? errno : 0);
+	if (waitpid(child, &st, 0) != child)
+		printf("%s=waitpid %s\n", name, strerrorname_np(errno));
+	else if (WIFSIGNALED(st))
+		printf("%s=signal %d\n", name, WTERMSIG(st));
+	else
+		printf("%s=exit %d\n", name, WEXITSTATUS(st));
+}
+
+#if defined(__x86_64__)
+/* getpid through the 32-bit system call entry (i386 number 20). */
+static long probe_int80(void)
+{
+	long r = 20;
+
+	__asm__ volatile("int $0x80" : "+a"(r) : : "memory");
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+/* getpid with the x32 ABI bit. */
+static long probe_x32(void)
+{
+	return syscall(0x40000000L | SYS_getpid);
+}
+#endif
+
+/* Runs the named probes in order and prints "name=ok" or "name=<errno name>"
+ * for each; see test_syscalls_refused. */
+static int probe_main(int n, char **names)
+{
+	for (int i = 0; i < n; i++) {
+		const char *name = names[i];
+		long r;
+
+		errno = 0;
+		if (!strcmp(name, "unshare-user"))
+			r = syscall(SYS_unshare, (unsigned long)CLONE_NEWUSER);
+		else if (!strcmp(name, "setns"))
+			r = syscall(SYS_setns, -1, 0);
+		else if (!strcmp(name, "clone-newuser"))
+			r = probe_clone(CLONE_NEWUSER);
+		else if (!strcmp(name, "clone3"))
+			r = probe_clone3();
+		else if (!strcmp(name, "fork"))
+			r = probe_clone(0);
+		else if (!strcmp(name, "mount"))
+			r = syscall(SYS_mount, (char *)1, "/tmp", "tmpfs", 0UL, NULL);
+		else if (!strcmp(name, "umount2"))
+			r = syscall(SYS_umount2, (char *)1, 0);
+		else if (!strcmp(name, "chroot"))
+			r = syscall(SYS_chroot, (char *)1);
+		else if (!strcmp(name, "fsconfig"))
+			r = syscall(SYS_fsconfig, -1, 0, NULL, NULL, 0);
+		else if (!strcmp(name, "mount_setattr"))
+			r = syscall(SYS_mount_setattr, -1, NULL, 0U, NULL, 0UL);
+		else if (!strcmp(name, "open_tree"))
+			r = syscall(SYS_open_tree, -1, "", ~0U);
+		else if (!strcmp(name, "ptrace"))
+			r = probe_ptrace();
+		else if (!strcmp(name, "process_vm_readv"))
+			r = probe_vm_read();
+		else if (!strcmp(name, "pidfd_getfd"))
+			r = syscall(SYS_pidfd_getfd, -1, 0, 0U);
+		else if (!strcmp(name, "kcmp"))
+			r = syscall(SYS_kcmp, getpid(), getpid(), 0 /* KCMP_FILE */, 0UL, 0UL);
+		else if (!strcmp(name, "keyctl"))
+			r = syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */,
+			            -3 /* KEY_SPEC_SESSION_KEYRING */, 1);
+		else if (!strcmp(name, "add_key"))
+			r = syscall(SYS_add_key, "user", "probe", "x", 1UL,
+			            -2 /* KEY_SPEC_PROCESS_KEYRING */);
+		else if (!strcmp(name, "bpf"))
+			r = syscall(SYS_bpf, 1000, NULL, 0U);
+		else if (!strcmp(name, "perf_event_open"))
+			r = syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0UL);
+		else if (!strcmp(name, "userfaultfd"))
+			r = syscall(SYS_userfaultfd, ~0U);
+		else if (!strcmp(name, "io_uring_setup"))
+			r = syscall(SYS_io_uring_setup, 0U, NULL);
+		else if (!strcmp(name, "name_to_handle_at"))
+			r = syscall(SYS_name_to_handle_at, AT_FDCWD, "/app", NULL, NULL, 0);
+		else if (!strcmp(name, "symlink-output"))
+			r = symlink("/app", "/output/link");
+		else if (!strcmp(name, "symlink-tmp"))
+			r = symlinkat("/app", AT_FDCWD, "/tmp/link");
+		else if (!strcmp(name, "mknod-fifo"))
+			r = mknod("/tmp/fifo", S_IFIFO | 0600, 0);
+		else if (!strcmp(name, "personality-query"))
+			r = probe_personality(0xffffffffUL);
+		else if (!strcmp(name, "personality-linux"))
+			r = probe_personality(PER_LINUX);
+		else if (!strcmp(name, "personality-linux32"))
+			r = probe_personality(PER_LINUX32);
+		else if (!strcmp(name, "personality-no-aslr"))
+			r = probe_personality(ADDR_NO_RANDOMIZE);
+#if defined(__x86_64__)
+		else if (!strcmp(name, "iopl"))
+			r = syscall(SYS_iopl, 0);
+		else if (!strcmp(name, "int80")) {
+			probe_in_child(name, probe_int80);
+			continue;
+		} else if (!strcmp(name, "x32")) {
+			probe_in_child(name, probe_x32);
+			continue;
+		}
+#endif
+		else {
+			printf("%s=unknown probe\n", name);
+			continue;
+		}
+		printf("%s=%s\n", name, r < 0 ? strerrorname_np(errno) : "ok");
+	}
+	fflush(stdout);
+	/* _exit: a sanitizer build's leak check at exit would need ptrace. */
+	_exit(0);
+}
+
+int main(int argc, char **argv)
 {
 	SRunner *sr;
 	int failed;
 
+	if (argc > 1 && !strcmp(argv[1], "--probe"))
+		return probe_main(argc - 2, argv + 2);
 	if (geteuid() != 0) {
 		const char *ci = getenv("CI");
 		if (ci && !strcmp(ci, "true")) {
