@@ -360,6 +360,11 @@ static void mirror(const char *rel)
 	bind_at(host, rel, MS_RDONLY | MS_NOSUID | MS_NODEV, host);
 }
 
+static int mount_proc(const char *options)
+{
+	return mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, options);
+}
+
 /* Builds the job's root on a tmpfs and pivots into it. The spec's dirs
  * arrive as detached mounts, so where the tmpfs goes (over /tmp, in this
  * private namespace) cannot hide them. */
@@ -422,9 +427,11 @@ static void build_root(const struct child_ctx *c)
 	          NULL) < 0)
 		child_fail(errno, "remount", "/dev");
 
-	/* We are PID 1 of the new PID namespace, so this procfs shows only the job. */
+	/* We are PID 1 of the new PID namespace, so this procfs shows only the
+	 * job and us; hidepid hides us too (root, not dumpable), with our copy
+	 * of the caller's memory and command line. "invisible" needs Linux 5.8. */
 	make_dir("proc");
-	if (mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+	if (mount_proc("hidepid=invisible") < 0 && (errno != EINVAL || mount_proc("hidepid=2") < 0))
 		child_fail(errno, "mount", "/proc");
 
 	/* pivot_root(".", ".") stacks the old root on the new one; detaching it
@@ -547,6 +554,9 @@ static _Noreturn void init_main(const struct child_ctx *c)
 	pid_t job;
 	int st;
 
+	/* First: this process holds a copy of the caller's memory. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		_exit(127);
 	move_fds(c->fds);
 	reset_signals();
 	umask(022);

@@ -5,6 +5,8 @@
  * it builds a root on a fresh tmpfs, pivots into it, forks the job and reaps
  * every process until the job's main process ends; it then reports the job's
  * wait status and exits, and the kernel kills whatever the job left behind.
+ * init is a clone of the caller and holds a copy of its memory: it makes
+ * itself non-dumpable before anything else, and the job cannot see it.
  *
  * What the job sees:
  *   /usr            host /usr, read-only (bin, sbin, lib* are the host's
@@ -17,7 +19,9 @@
  *                   of ld.so.cache, alternatives and localtime if the host has
  *                   them. Nothing else of the host's /etc.
  *   /dev            null zero full random urandom, fd and std* links
- *   /proc           a procfs of its PID namespace. No /sys.
+ *   /proc           a procfs of its PID namespace with hidepid=invisible
+ *                   (hidepid=2 before Linux 5.8): the job's own processes
+ *                   only, not its init. No /sys.
  *   network         a new namespace with no interface up (not even lo)
  *   hostname        "sandbox" (own UTS namespace); own IPC and cgroup namespaces
  * Everything else, including the rest of /, is absent; the root itself is a
