@@ -7,6 +7,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -37,10 +39,11 @@
 #ifndef MOVE_MOUNT_F_EMPTY_PATH
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
 #endif
+#define CGROUP2_MAGIC 0x63677270 /* CGROUP2_SUPER_MAGIC */
 
 #define START_TIMEOUT_MS  10000
 #define DEFAULT_MAX_PROCS 256
-#define JOB_NOFILE        1024
+#define DEFAULT_MAX_FILES 1024
 #define JOB_FSIZE         (64ULL << 30)
 
 /* Where the children's fds live once moved (see move_fds). The spec's
@@ -56,7 +59,8 @@ enum {
 	FD_DATASET,
 	FD_MODEL,
 	FD_OUTPUT,
-	FD_COUNT = FD_OUTPUT
+	FD_CGROUP, /* the job's cgroup.procs, or closed: see cgroup_create */
+	FD_COUNT = FD_CGROUP
 };
 
 /* One record on the status pipe; smaller than PIPE_BUF, so written atomically. */
@@ -64,7 +68,7 @@ struct child_msg {
 	int32_t err; /* positive errno of the failing step; 0: the job is about to exec */
 	uint32_t pad;
 	int64_t exec_ns; /* CLOCK_MONOTONIC just before execve */
-	char what[240];  /* the failing step, e.g. "bind /app from /x" */
+	char what[240];  /* the failing step, e.g. "attach /app" */
 };
 
 /* Everything the children need, prepared by the parent so that they only
@@ -73,12 +77,14 @@ struct child_ctx {
 	const struct sandbox_spec *spec;
 	int fds[FD_COUNT];        /* become FD_OUT .. FD_COUNT; -1: that one stays closed */
 	struct sock_fprog filter; /* the job's seccomp filter (see filter_build) */
+	bool in_cgroup;           /* the cgroup limits the job, not rlimits */
 	char passwd[160];
 	char group[96];
 };
 
 struct sandbox_job {
-	pid_t pid; /* the job's init, our child */
+	pid_t pid;    /* the job's init, our child */
+	char *cgroup; /* the job's cgroup, removed once the job ended; or NULL */
 	int pidfd;
 	int result_fd; /* init writes the job's wait status here before it exits */
 	bool reaped;
@@ -461,18 +467,21 @@ static void set_limit(int resource, uint64_t v, const char *label)
 		child_fail(errno, "setrlimit", label);
 }
 
-static void drop_privileges(const struct sandbox_spec *s)
+static void drop_privileges(const struct sandbox_spec *s, bool in_cgroup)
 {
 	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct data[2];
 	int cap;
 
 	set_limit(RLIMIT_CORE, 0, "CORE");
-	set_limit(RLIMIT_NOFILE, JOB_NOFILE, "NOFILE");
+	set_limit(RLIMIT_NOFILE, s->max_files ? s->max_files : DEFAULT_MAX_FILES, "NOFILE");
 	set_limit(RLIMIT_FSIZE, JOB_FSIZE, "FSIZE");
-	set_limit(RLIMIT_NPROC, s->max_procs ? s->max_procs : DEFAULT_MAX_PROCS, "NPROC");
-	if (s->mem_bytes)
-		set_limit(RLIMIT_AS, s->mem_bytes, "AS");
+	/* With a cgroup, AS and NPROC stay as the caller had them. */
+	if (!in_cgroup) {
+		set_limit(RLIMIT_NPROC, s->max_procs ? s->max_procs : DEFAULT_MAX_PROCS, "NPROC");
+		if (s->mem_bytes)
+			set_limit(RLIMIT_AS, s->mem_bytes, "AS");
+	}
 
 	for (cap = 0; prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0; cap++)
 		;
@@ -533,7 +542,13 @@ static _Noreturn void job_main(const struct child_ctx *c)
 	if (fd != 0 && (dup2(fd, 0) < 0 || close(fd) < 0))
 		child_fail(errno, "dup2", "/dev/null");
 	setsid();
-	drop_privileges(c->spec);
+	/* "0" is the writer. init stays outside: the cgroup counts the job. */
+	if (c->in_cgroup && write(FD_CGROUP, "0\n", 2) != 2)
+		child_fail(errno, "join the job's cgroup", NULL);
+	close(FD_CGROUP);
+	if (unshare(CLONE_NEWCGROUP) < 0)
+		child_fail(errno, "unshare the cgroup namespace", NULL);
+	drop_privileges(c->spec, c->in_cgroup);
 	if (chdir("/app") < 0)
 		child_fail(errno, "chdir", "/app");
 	/* Last: the filter refuses what setup needs. no_new_privs is set. */
@@ -576,6 +591,7 @@ static _Noreturn void init_main(const struct child_ctx *c)
 	close(FD_OUT);
 	close(FD_ERR);
 	close(FD_STATUS);
+	close(FD_CGROUP);
 	/* Reap everything; the job's main process ending ends the sandbox. */
 	for (;;) {
 		pid_t p = wait4(-1, &st, 0, NULL);
@@ -643,6 +659,243 @@ static int read_status(int fd, int64_t deadline, struct child_msg *m, int64_t *e
 		*exec_ns = m->exec_ns;
 		exec_seen = true;
 	}
+}
+
+/* --- limits: a cgroup per job, or rlimits --------------------------------------- */
+
+static pthread_once_t limits_once = PTHREAD_ONCE_INIT;
+static struct {
+	bool chosen;
+	char base[PATH_MAX]; /* where the jobs' cgroups go; "": rlimits */
+	unsigned long seq;   /* numbers the jobs' cgroups */
+} limits;
+
+static int read_text(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return neg_errno();
+	n = io_read_all(fd, buf, cap - 1);
+	close(fd);
+	if (n < 0)
+		return (int)n;
+	buf[n] = '\0';
+	return 0;
+}
+
+/* Opens dir/file for writing. O_CREAT: on cgroupfs the files exist, in a
+ * test's stand-in tree of plain files they do not. */
+static int open_in(const char *dir, const char *file)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) >= sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	return fd < 0 ? neg_errno() : fd;
+}
+
+static int write_text(const char *dir, const char *file, const char *text)
+{
+	int fd = open_in(dir, file), r;
+
+	if (fd < 0)
+		return fd;
+	r = io_write_all(fd, text, strlen(text));
+	close(fd);
+	return r;
+}
+
+static bool has_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; (p = strstr(p, word)); p += n)
+		if ((p == list || strchr(" \n", p[-1])) && strchr(" \n", p[n]))
+			return true;
+	return false;
+}
+
+/* Whether dir/file, a controller list, names memory and pids. */
+static bool lists_controllers(const char *dir, const char *file)
+{
+	char path[PATH_MAX], buf[512];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) >= sizeof(path) ||
+	    read_text(path, buf, sizeof(buf)) < 0)
+		return false;
+	return has_word(buf, "memory") && has_word(buf, "pids");
+}
+
+/* This process's cgroup v2 path: the "0::/path" line of /proc/self/cgroup. */
+static int own_cgroup(char *out, size_t cap)
+{
+	char buf[4096], *line, *end;
+	int r = read_text("/proc/self/cgroup", buf, sizeof(buf));
+
+	if (r < 0)
+		return r;
+	for (line = buf; *line; line = *end ? end + 1 : end) {
+		end = strchrnul(line, '\n');
+		if (strncmp(line, "0::/", 4) == 0) {
+			if ((size_t)(end - line - 3) >= cap)
+				return -ENAMETOOLONG;
+			memcpy(out, line + 3, (size_t)(end - line - 3));
+			out[end - line - 3] = '\0';
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* The unified hierarchy: all of /sys/fs/cgroup, or its "unified" part on a
+ * hybrid system. */
+static const char *unified_mount(void)
+{
+	static const char *const where[] = {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"};
+	struct statfs sf;
+
+	for (size_t i = 0; i < ARRAY_SIZE(where); i++)
+		if (statfs(where[i], &sf) == 0 && sf.f_type == CGROUP2_MAGIC)
+			return where[i];
+	return NULL;
+}
+
+/* Hands the memory and pids controllers to dir's children. cgroup v2 allows
+ * that only while dir holds no process (its root excepted): if the kernel
+ * says EBUSY, this process moves into dir/supervisor first, and back if
+ * that does not help. */
+static int delegate(const char *dir, char *err, size_t errsz)
+{
+	char leaf[PATH_MAX];
+	int r;
+
+	r = write_text(dir, "cgroup.subtree_control", "+memory +pids\n");
+	if (r != -EBUSY)
+		goto out;
+	if ((size_t)snprintf(leaf, sizeof(leaf), "%s/supervisor", dir) >= sizeof(leaf))
+		return err_set(err, errsz, -ENAMETOOLONG, "sandbox: %s: path too long", dir);
+	if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
+		return err_set(err, errsz, neg_errno(), "sandbox: mkdir %s: %s", leaf,
+		               strerror(errno));
+	r = write_text(leaf, "cgroup.procs", "0\n");
+	if (r == 0)
+		r = write_text(dir, "cgroup.subtree_control", "+memory +pids\n");
+	if (r < 0) {
+		(void)write_text(dir, "cgroup.procs", "0\n");
+		(void)rmdir(leaf);
+	}
+out:
+	if (r < 0)
+		err_set(err, errsz, r, "sandbox: cannot enable memory and pids in %s: %s", dir,
+		        strerror(-r));
+	return r;
+}
+
+int sandbox_limits_init(const char *cgroup_root, char *err, size_t errsz)
+{
+	char self[PATH_MAX], dir[PATH_MAX];
+	int r;
+
+	seterr(err, errsz, "%s", "");
+	limits.chosen = true;
+	limits.base[0] = '\0';
+	if (!cgroup_root)
+		cgroup_root = unified_mount();
+	if (!cgroup_root)
+		return err_set(err, errsz, -ENOENT,
+		               "sandbox: no cgroup2 at /sys/fs/cgroup or /sys/fs/cgroup/unified");
+	r = own_cgroup(self, sizeof(self));
+	if (r < 0)
+		return err_set(err, errsz, r, "sandbox: no cgroup2 path in /proc/self/cgroup: %s",
+		               strerror(-r));
+	if ((size_t)snprintf(dir, sizeof(dir), "%s%s", cgroup_root,
+	                     strcmp(self, "/") ? self : "") >= sizeof(dir))
+		return err_set(err, errsz, -ENAMETOOLONG, "sandbox: %s%s: path too long",
+		               cgroup_root, self);
+	if (!lists_controllers(dir, "cgroup.controllers"))
+		return err_set(err, errsz, -EOPNOTSUPP,
+		               "sandbox: no memory and pids controllers in %s/cgroup.controllers",
+		               dir);
+	if (!lists_controllers(dir, "cgroup.subtree_control")) {
+		r = delegate(dir, err, errsz);
+		if (r < 0)
+			return r;
+	}
+	memcpy(limits.base, dir, sizeof(limits.base));
+	return 0;
+}
+
+static void limits_auto(void)
+{
+	if (!limits.chosen)
+		(void)sandbox_limits_init(NULL, NULL, 0);
+}
+
+const char *sandbox_limit_mechanism(void)
+{
+	pthread_once(&limits_once, limits_auto);
+	return limits.base[0] ? "cgroup2" : "rlimit";
+}
+
+/* Creates the job's cgroup under limits.base with its limits written; the
+ * job moves itself in through *procs_fd. *path is the caller's to free. */
+static int cgroup_create(const struct sandbox_spec *spec, char **path, int *procs_fd, char *err,
+                         size_t errsz)
+{
+	unsigned long seq = __atomic_fetch_add(&limits.seq, 1, __ATOMIC_RELAXED);
+	char dir[PATH_MAX], mem[32], procs[16];
+	int r;
+
+	*path = NULL;
+	*procs_fd = -1;
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/job-%d-%lu", limits.base, (int)getpid(), seq) >=
+	    sizeof(dir))
+		return err_set(err, errsz, -ENAMETOOLONG, "sandbox: %s: path too long",
+		               limits.base);
+	/* A cgroup of that name outlived a daemon with our pid: empty, or rmdir fails. */
+	if (mkdir(dir, 0755) < 0 && (errno != EEXIST || rmdir(dir) < 0 || mkdir(dir, 0755) < 0))
+		return err_set(err, errsz, neg_errno(), "sandbox: mkdir %s: %s", dir,
+		               strerror(errno));
+	if (spec->mem_bytes)
+		snprintf(mem, sizeof(mem), "%llu\n", (unsigned long long)spec->mem_bytes);
+	else
+		snprintf(mem, sizeof(mem), "max\n");
+	snprintf(procs, sizeof(procs), "%u\n",
+	         spec->max_procs ? spec->max_procs : DEFAULT_MAX_PROCS);
+	r = write_text(dir, "memory.max", mem);
+	if (r < 0) {
+		err_set(err, errsz, r, "sandbox: %s/memory.max: %s", dir, strerror(-r));
+		goto fail;
+	}
+	/* Without it the job would swap past memory.max. Only kernels that
+	 * account swap have the file. */
+	(void)write_text(dir, "memory.swap.max", "0\n");
+	r = write_text(dir, "pids.max", procs);
+	if (r < 0) {
+		err_set(err, errsz, r, "sandbox: %s/pids.max: %s", dir, strerror(-r));
+		goto fail;
+	}
+	*procs_fd = open_in(dir, "cgroup.procs");
+	if (*procs_fd < 0) {
+		r = err_set(err, errsz, *procs_fd, "sandbox: %s/cgroup.procs: %s", dir,
+		            strerror(-*procs_fd));
+		*procs_fd = -1;
+		goto fail;
+	}
+	*path = strdup(dir);
+	if (!*path) {
+		r = err_set(err, errsz, -ENOMEM, "sandbox: out of memory");
+		*procs_fd = safe_close(*procs_fd);
+		goto fail;
+	}
+	return 0;
+fail:
+	(void)rmdir(dir);
+	return r;
 }
 
 /* Adds a rule for the system call called name, unless this libseccomp or
@@ -772,7 +1025,8 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int
 	struct sandbox_job *j = NULL;
 	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, statp[2] = {-1, -1}, resp[2] = {-1, -1};
 	int dirs[4] = {-1, -1, -1, -1}; /* detached copies of app, dataset, model, output */
-	int ppidfd = -1, pidfd = -1, r;
+	int ppidfd = -1, pidfd = -1, procs_fd = -1, r;
+	char *cgroup = NULL;
 	int64_t exec_ns = 0;
 	siginfo_t si;
 	pid_t pid;
@@ -811,6 +1065,10 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int
 		r = clone_dir(spec->output_fd, "output_fd", &dirs[3], err, errsz);
 	if (r == 0)
 		r = filter_build(&c.filter, err, errsz);
+	if (r == 0 && strcmp(sandbox_limit_mechanism(), "cgroup2") == 0) {
+		r = cgroup_create(spec, &cgroup, &procs_fd, err, errsz);
+		c.in_cgroup = true;
+	}
 	if (r < 0)
 		goto fail;
 	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
@@ -832,9 +1090,10 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int
 	c.fds[FD_PARENT - 1] = ppidfd;
 	for (int i = 0; i < 4; i++)
 		c.fds[FD_APP - 1 + i] = dirs[i];
+	c.fds[FD_CGROUP - 1] = procs_fd;
 
 	pid = raw_clone(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
-	                    CLONE_NEWCGROUP | CLONE_PIDFD,
+	                    CLONE_PIDFD,
 	                &pidfd);
 	if (pid < 0) {
 		r = neg_errno();
@@ -851,6 +1110,7 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int
 	ppidfd = safe_close(ppidfd);
 	for (int i = 0; i < 4; i++)
 		dirs[i] = safe_close(dirs[i]);
+	procs_fd = safe_close(procs_fd);
 	free(c.filter.filter);
 	c.filter.filter = NULL;
 
@@ -880,6 +1140,7 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int
 		goto fail;
 	}
 	j->pid = pid;
+	j->cgroup = cgroup;
 	j->pidfd = pidfd;
 	j->result_fd = resp[0];
 	j->exec_ms = (double)(exec_ns - t0) / 1e6;
@@ -899,6 +1160,10 @@ fail:
 	}
 	for (int i = 0; i < 4; i++)
 		safe_close(dirs[i]);
+	safe_close(procs_fd);
+	if (cgroup)
+		(void)rmdir(cgroup);
+	free(cgroup);
 	free(c.filter.filter);
 	free(j);
 	return r;
@@ -928,6 +1193,9 @@ static void finish(struct sandbox_job *j, const siginfo_t *si)
 		j->status = st;
 	else
 		j->status = status_from_siginfo(si);
+	/* init has ended, so has every process of the job: the cgroup is empty. */
+	if (j->cgroup)
+		(void)rmdir(j->cgroup);
 }
 
 int sandbox_reap(struct sandbox_job *j, int *status)
@@ -975,5 +1243,6 @@ void sandbox_free(struct sandbox_job *j)
 	}
 	safe_close(j->pidfd);
 	safe_close(j->result_fd);
+	free(j->cgroup);
 	free(j);
 }

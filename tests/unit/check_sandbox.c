@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -20,6 +21,7 @@
 #include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -552,22 +554,49 @@ START_TEST(test_environment_and_fds)
 }
 END_TEST
 
+static void wait_readable(int fd);
+
+static bool by_cgroup(void)
+{
+	return !strcmp(sandbox_limit_mechanism(), "cgroup2");
+}
+
+/* This process's RLIMIT_NPROC as /proc/self/limits shows it, which a job
+ * keeps when a cgroup limits it. */
+static const char *own_nproc(void)
+{
+	static char out[64];
+	struct rlimit rl;
+	char soft[24] = "unlimited", hard[24] = "unlimited";
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NPROC, &rl), 0);
+	if (rl.rlim_cur != RLIM_INFINITY)
+		snprintf(soft, sizeof(soft), "%llu", (unsigned long long)rl.rlim_cur);
+	if (rl.rlim_max != RLIM_INFINITY)
+		snprintf(hard, sizeof(hard), "%llu", (unsigned long long)rl.rlim_max);
+	snprintf(out, sizeof(out), "%s %s", soft, hard);
+	return out;
+}
+
 START_TEST(test_limits)
 {
 	char *nproc[] = {"sh", "-c", "for i in 1 2 3 4 5 6; do sleep 1000 & done; echo all", NULL};
-	char *mem[] = {"python3", "-c", "b = bytearray(512 << 20); print('allocated')", NULL};
 	struct sandbox_spec spec = spec_for(nproc);
 	struct result res;
+	char expect[512];
 
 	run_sh("grep -E '^Max (file size|core|processes|open files|address)' /proc/self/limits "
 	       "| tr -s ' '",
 	       &res);
 	assert_exit0(&res);
-	ck_assert_str_eq(res.out, "Max file size 68719476736 68719476736 bytes \n"
-	                          "Max core file size 0 0 bytes \n"
-	                          "Max processes 256 256 processes \n"
-	                          "Max open files 1024 1024 files \n"
-	                          "Max address space unlimited unlimited bytes \n");
+	snprintf(expect, sizeof(expect),
+	         "Max file size 68719476736 68719476736 bytes \n"
+	         "Max core file size 0 0 bytes \n"
+	         "Max processes %s processes \n"
+	         "Max open files 1024 1024 files \n"
+	         "Max address space unlimited unlimited bytes \n",
+	         by_cgroup() ? own_nproc() : "256 256");
+	ck_assert_str_eq(res.out, expect);
 
 	/* A uid of its own: RLIMIT_NPROC counts the uid's processes. */
 	spec.uid = fx.uid + 1;
@@ -576,19 +605,212 @@ START_TEST(test_limits)
 	ck_assert_str_eq(res.out, "");
 	ck_assert_msg(strstr(res.err, "fork"), "stderr: %s", res.err);
 	ck_assert_int_ne(res.status, 0);
+}
+END_TEST
 
-	spec = spec_for(mem);
+START_TEST(test_max_files)
+{
+	char *argv[] = {"python3", "-c",
+	                "import os\n"
+	                "fds = []\n"
+	                "try:\n"
+	                "    while True: fds.append(os.open('/dev/null', os.O_RDONLY))\n"
+	                "except OSError as e: print(e.strerror, max(fds))\n",
+	                NULL};
+	struct sandbox_spec spec = spec_for(argv);
+	struct result res;
+
+	spec.max_files = 40;
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "Too many open files 39\n");
+}
+END_TEST
+
+/* Above mem_bytes an allocation fails (rlimit: MemoryError) or the job is
+ * killed (cgroup: the OOM killer); below it, it succeeds. */
+START_TEST(test_memory_limit)
+{
+	char *big[] = {"python3", "-c", "b = bytearray(512 << 20); print('allocated')", NULL};
+	char *small[] = {"python3", "-c", "b = bytearray(64 << 20); print('allocated')", NULL};
+	struct sandbox_spec spec = spec_for(big);
+	struct result res;
+
 	spec.mem_bytes = 256 << 20;
 	ck_assert_int_eq(run_spec(&spec, &res), 0);
 	ck_assert_str_eq(res.out, "");
-	ck_assert_msg(strstr(res.err, "MemoryError"), "stderr: %s", res.err);
-	ck_assert_int_ne(res.status, 0);
+	if (by_cgroup())
+		ck_assert_msg(WIFSIGNALED(res.status) && WTERMSIG(res.status) == SIGKILL,
+		              "status %#x", res.status);
+	else
+		ck_assert_msg(strstr(res.err, "MemoryError") && res.status != 0, "stderr: %s",
+		              res.err);
+
+	spec.argv = small;
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "allocated\n");
+}
+END_TEST
+
+/* A job that forks until it cannot stops at max_procs (itself and 19
+ * children); meanwhile another job, under another uid, still forks. */
+START_TEST(test_fork_bomb)
+{
+	char *bomb[] = {"python3", "-c",
+	                "import os, signal\n"
+	                "n = 0\n"
+	                "while True:\n"
+	                "    try: pid = os.fork()\n"
+	                "    except BlockingIOError: break\n"
+	                "    if pid == 0: signal.pause(); os._exit(0)\n"
+	                "    n += 1\n"
+	                "print(n, flush=True)\n"
+	                "signal.pause()\n",
+	                NULL};
+	char *other[] = {"sh", "-c", "for i in 1 2 3 4 5; do sh -c : & done; wait; echo forked",
+	                 NULL};
+	struct sandbox_spec spec = spec_for(bomb);
+	struct sandbox_job *j;
+	struct result res;
+	char err[256], buf[64] = "";
+	size_t len = 0;
+	int out_fd, err_fd, status;
+
+	spec.max_procs = 20;
+	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), 0);
+	while (!strchr(buf, '\n')) {
+		wait_readable(out_fd);
+		ck_assert_msg(drain(out_fd, buf, sizeof(buf), &len), "bomb ended: %s", buf);
+	}
+	ck_assert_str_eq(buf, "19\n");
+
+	spec = spec_for(other);
+	spec.uid = fx.uid + 2;
+	spec.max_procs = 20;
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "forked\n");
+
+	ck_assert_int_eq(sandbox_reap(j, &status), 0);
+	ck_assert_int_eq(sandbox_kill(j), 0);
+	wait_readable(sandbox_fd(j));
+	ck_assert_int_eq(sandbox_reap(j, &status), 1);
+	close(out_fd);
+	close(err_fd);
+	sandbox_free(j);
 }
 END_TEST
 
 #if defined(__x86_64__)
 static long probe_int80(void);
 #endif
+
+static bool by_cgroup(void);
+
+/* A stand-in for the unified cgroup hierarchy, of plain files: *root is its
+ * mount point, *dir the cgroup this process is in (as /proc/self/cgroup
+ * says), where sandbox_limits_init() looks. */
+static void fake_cgroup(char root[static PATH_MAX], char dir[static PATH_MAX],
+                        const char *controllers, const char *subtree)
+{
+	char self[PATH_MAX], *line;
+
+	read_host_file("/proc/self/cgroup", self, sizeof(self));
+	line = strstr(self, "0::/");
+	ck_assert_ptr_nonnull(line);
+	line[strcspn(line, "\n")] = '\0';
+	snprintf(root, PATH_MAX, "%s/cgroup", fx.root);
+	snprintf(dir, PATH_MAX, "%s%s", root, line + 3);
+	for (char *p = strchr(dir + strlen(fx.root) + 1, '/'); p; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		ck_assert_msg(mkdir(dir, 0755) == 0 || errno == EEXIST, "mkdir %s", dir);
+		*p = '/';
+	}
+	ck_assert_msg(mkdir(dir, 0755) == 0 || errno == EEXIST, "mkdir %s", dir);
+	write_file(dir, "cgroup.controllers", controllers, 0644);
+	write_file(dir, "cgroup.subtree_control", subtree, 0644);
+}
+
+static void assert_file(const char *dir, const char *name, const char *content)
+{
+	char path[PATH_MAX], buf[256];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	read_host_file(path, buf, sizeof(buf));
+	ck_assert_msg(!strcmp(buf, content), "%s: '%s', not '%s'", path, buf, content);
+}
+
+/* The cgroup mechanism, run against a stand-in hierarchy: exactly what it
+ * writes where. The job really runs, without rlimits on memory and processes. */
+START_TEST(test_cgroup_limits)
+{
+	char *argv[] = {
+	    "sh", "-c",
+	    "grep -E '^Max (processes|open files|address)' /proc/self/limits | tr -s ' '", NULL};
+	struct sandbox_spec spec = spec_for(argv);
+	char root[PATH_MAX], dir[PATH_MAX], job[PATH_MAX + 256] = "", err[256], expect[256];
+	struct result res;
+	struct dirent *e;
+	DIR *d;
+
+	fake_cgroup(root, dir, "cpuset cpu io memory hugetlb pids rdma misc\n", "\n");
+	ck_assert_msg(sandbox_limits_init(root, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(sandbox_limit_mechanism(), "cgroup2");
+	assert_file(dir, "cgroup.subtree_control", "+memory +pids\n");
+
+	spec.mem_bytes = 256 << 20;
+	spec.max_procs = 20;
+	spec.max_files = 40;
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	assert_exit0(&res);
+	snprintf(expect, sizeof(expect),
+	         "Max processes %s processes \nMax open files 40 40 files \n"
+	         "Max address space unlimited unlimited bytes \n",
+	         own_nproc());
+	ck_assert_str_eq(res.out, expect);
+
+	d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, "job-", 4))
+			continue;
+		ck_assert_msg(!job[0], "two job cgroups: %s, %s", job, e->d_name);
+		snprintf(job, sizeof(job), "%s/%s", dir, e->d_name);
+	}
+	closedir(d);
+	ck_assert_msg(job[0], "no job cgroup in %s", dir);
+	assert_file(job, "memory.max", "268435456\n");
+	assert_file(job, "memory.swap.max", "0\n");
+	assert_file(job, "pids.max", "20\n");
+	assert_file(job, "cgroup.procs", "0\n"); /* the job's main process, "me" */
+
+	ck_assert_int_eq(sandbox_limits_init(NULL, NULL, 0) == 0, by_cgroup());
+}
+END_TEST
+
+/* Without both controllers there are no job cgroups; rlimits are in force. */
+START_TEST(test_cgroup_refused)
+{
+	char *argv[] = {"sh", "-c", "grep -E '^Max processes' /proc/self/limits | tr -s ' '", NULL};
+	struct sandbox_spec spec = spec_for(argv);
+	char root[PATH_MAX], dir[PATH_MAX], err[256], missing[PATH_MAX];
+	struct result res;
+
+	fake_cgroup(root, dir, "cpu io memory\n", "memory\n");
+	ck_assert_int_eq(sandbox_limits_init(root, err, sizeof(err)), -EOPNOTSUPP);
+	ck_assert_msg(strstr(err, "cgroup.controllers"), "%s", err);
+	ck_assert_str_eq(sandbox_limit_mechanism(), "rlimit");
+	spec.max_procs = 20;
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "Max processes 20 20 processes \n");
+
+	snprintf(missing, sizeof(missing), "%s/missing", fx.root);
+	ck_assert_int_eq(sandbox_limits_init(missing, err, sizeof(err)), -EOPNOTSUPP);
+	ck_assert_str_eq(sandbox_limit_mechanism(), "rlimit");
+}
+END_TEST
 
 /* Copies this binary into /app: see probe_main. */
 static void install_probe(void)
@@ -928,6 +1150,11 @@ static Suite *sandbox_suite(void)
 	tcase_add_test(tc, test_setuid_does_not_elevate);
 	tcase_add_test(tc, test_environment_and_fds);
 	tcase_add_test(tc, test_limits);
+	tcase_add_test(tc, test_max_files);
+	tcase_add_test(tc, test_memory_limit);
+	tcase_add_test(tc, test_fork_bomb);
+	tcase_add_test(tc, test_cgroup_limits);
+	tcase_add_test(tc, test_cgroup_refused);
 	tcase_add_test(tc, test_syscalls_refused);
 	tcase_add_test(tc, test_int80_killed);
 	tcase_add_test(tc, test_job_still_works);
@@ -1138,6 +1365,8 @@ int main(int argc, char **argv)
 	SRunner *sr;
 	int failed;
 
+	char err[256];
+
 	if (argc > 1 && !strcmp(argv[1], "--probe"))
 		return probe_main(argc - 2, argv + 2);
 	if (geteuid() != 0) {
@@ -1149,6 +1378,10 @@ int main(int argc, char **argv)
 		printf("check_sandbox: not root, skipped (namespaces and mounts need root)\n");
 		return 77;
 	}
+	if (sandbox_limits_init(NULL, err, sizeof(err)) < 0)
+		printf("check_sandbox: limits by rlimit (%s)\n", err);
+	else
+		printf("check_sandbox: limits by cgroup2\n");
 	sr = srunner_create(sandbox_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
