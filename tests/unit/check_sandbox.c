@@ -554,7 +554,12 @@ START_TEST(test_environment_and_fds)
 }
 END_TEST
 
-static void wait_readable(int fd);
+static void wait_readable(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	ck_assert_msg(poll(&p, 1, GUARD_MS) == 1, "fd %d not readable", fd);
+}
 
 static bool by_cgroup(void)
 {
@@ -705,8 +710,6 @@ END_TEST
 #if defined(__x86_64__)
 static long probe_int80(void);
 #endif
-
-static bool by_cgroup(void);
 
 /* A stand-in for the unified cgroup hierarchy, of plain files: *root is its
  * mount point, *dir the cgroup this process is in (as /proc/self/cgroup
@@ -940,13 +943,6 @@ START_TEST(test_job_still_works)
 	ck_assert_str_eq(res.out, "unshare: unshare failed: Operation not permitted\nrc=1\n");
 }
 END_TEST
-
-static void wait_readable(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-
-	ck_assert_msg(poll(&p, 1, GUARD_MS) == 1, "fd %d not readable", fd);
-}
 
 START_TEST(test_kill_takes_everything)
 {
