@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,6 +37,25 @@ static void reply(struct daemon *d, uint32_t req, uint32_t job, int err, const c
 		(void)msg_put_run_reply(engine_out(d->engine), req, job, err, text);
 }
 
+/* The sandbox binds directories by fd; these are opened here from their
+ * paths until the package code hands over fds of its own. */
+static int open_dirs(const char *const paths[static 4], int fds[static 4], char *err, size_t errsz)
+{
+	int r;
+
+	for (int i = 0; i < 4; i++) {
+		fds[i] = open(paths[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fds[i] < 0) {
+			r = err_set(err, errsz, neg_errno(), "open %s: %s", paths[i],
+			            strerror(errno));
+			while (i-- > 0)
+				fds[i] = safe_close(fds[i]);
+			return r;
+		}
+	}
+	return 0;
+}
+
 static unsigned running(const struct daemon *d)
 {
 	unsigned n = 0;
@@ -50,6 +70,7 @@ void jobs_run(struct daemon *d, uint32_t req, const char *line)
 	const struct manifest_entry *entry;
 	struct sandbox_spec spec = { 0 };
 	char err[MSG_TEXT + 320], dataset[PATH_MAX], model[PATH_MAX], output[PATH_MAX];
+	int dirs[4];
 	struct jobline jl = { 0 };
 	struct package *p;
 	struct job *j = NULL;
@@ -96,14 +117,23 @@ void jobs_run(struct daemon *d, uint32_t req, const char *line)
 	snprintf(dataset, sizeof(dataset), "%s/dataset", d->state_dir);
 	snprintf(model, sizeof(model), "%s/model", d->state_dir);
 	snprintf(output, sizeof(output), "%s/output", d->state_dir);
+	r = open_dirs((const char *const[]){ j->app_dir, dataset, model, output }, dirs, err,
+	              sizeof(err));
+	if (r < 0) {
+		log_errno(r, "package %s: cannot start %s: %s", p->name, argv[0], err);
+		reply(d, req, 0, r, err);
+		goto out;
+	}
 	spec.argv = argv;
-	spec.app_dir = j->app_dir;
-	spec.dataset_dir = dataset;
-	spec.model_dir = model;
-	spec.output_dir = output;
+	spec.app_fd = dirs[0];
+	spec.dataset_fd = dirs[1];
+	spec.model_fd = dirs[2];
+	spec.output_fd = dirs[3];
 	spec.uid = JOB_UID;
 	spec.gid = JOB_GID;
 	r = sandbox_start(&spec, &j->sb, &j->out_fd, &j->err_fd, err, sizeof(err));
+	for (int i = 0; i < 4; i++)
+		dirs[i] = safe_close(dirs[i]);
 	if (r < 0) {
 		log_errno(r, "package %s: cannot start %s: %s", p->name, argv[0], err);
 		reply(d, req, 0, r, err);

@@ -4,18 +4,24 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -27,34 +33,58 @@
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
 #endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#define CGROUP2_MAGIC 0x63677270 /* CGROUP2_SUPER_MAGIC */
 
 #define START_TIMEOUT_MS  10000
 #define DEFAULT_MAX_PROCS 256
-#define JOB_NOFILE        1024
+#define DEFAULT_MAX_FILES 1024
 #define JOB_FSIZE         (64ULL << 30)
 
-/* Where the children's fds live once moved (see move_fds). */
-enum { FD_OUT = 1, FD_ERR, FD_STATUS, FD_RESULT, FD_PARENT, FD_COUNT = FD_PARENT };
+/* Where the children's fds live once moved (see move_fds). The spec's
+ * directories come along as detached mounts (see clone_dir): the children
+ * attach them and resolve no path of the caller's. */
+enum {
+	FD_OUT = 1,
+	FD_ERR,
+	FD_STATUS,
+	FD_RESULT,
+	FD_PARENT,
+	FD_APP,
+	FD_DATASET,
+	FD_MODEL,
+	FD_OUTPUT,
+	FD_CGROUP, /* the job's cgroup.procs, or closed: see cgroup_create */
+	FD_COUNT = FD_CGROUP
+};
 
 /* One record on the status pipe; smaller than PIPE_BUF, so written atomically. */
 struct child_msg {
 	int32_t err; /* positive errno of the failing step; 0: the job is about to exec */
 	uint32_t pad;
 	int64_t exec_ns; /* CLOCK_MONOTONIC just before execve */
-	char what[240];  /* the failing step, e.g. "bind /app from /x" */
+	char what[240];  /* the failing step, e.g. "attach /app" */
 };
 
 /* Everything the children need, prepared by the parent so that they only
  * make system calls: no malloc, no stdio, no locks. */
 struct child_ctx {
 	const struct sandbox_spec *spec;
-	int fds[FD_COUNT]; /* become FD_OUT .. FD_PARENT */
+	int fds[FD_COUNT];        /* become FD_OUT .. FD_COUNT; -1: that one stays closed */
+	struct sock_fprog filter; /* the job's seccomp filter (see filter_build) */
+	bool in_cgroup;           /* the cgroup limits the job, not rlimits */
 	char passwd[160];
 	char group[96];
 };
 
 struct sandbox_job {
-	pid_t pid; /* the job's init, our child */
+	pid_t pid;    /* the job's init, our child */
+	char *cgroup; /* the job's cgroup, removed once the job ended; or NULL */
 	int pidfd;
 	int result_fd; /* init writes the job's wait status here before it exits */
 	bool reaped;
@@ -83,6 +113,91 @@ static const char *const mirrored[] = {
     "etc/localtime",
 };
 static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom"};
+
+/* System calls the job's filter answers with EPERM (see filter_build).
+ * Names, not numbers: one this libseccomp does not know, or this
+ * architecture lacks, is skipped. */
+static const char *const refused_syscalls[] = {
+    /* namespaces and mounts: the job stays in the sandbox built for it */
+    "unshare",
+    "setns",
+    "mount",
+    "umount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "move_mount",
+    "open_tree",
+    "open_tree_attr",
+    "mount_setattr",
+    /* other processes' memory and files */
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "kcmp",
+    "pidfd_getfd",
+    /* kernel keyrings, BPF, perf, userfaultfd, io_uring (a way around this filter) */
+    "keyctl",
+    "add_key",
+    "request_key",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    /* the machine: modules, kexec, reboot, swap, accounting, kernel log, clocks,
+     * names, I/O ports, quotas */
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "kexec_load",
+    "kexec_file_load",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "acct",
+    "syslog",
+    "settimeofday",
+    "stime",
+    "clock_settime",
+    "clock_settime64",
+    "clock_adjtime",
+    "clock_adjtime64",
+    "adjtimex",
+    "sethostname",
+    "setdomainname",
+    "iopl",
+    "ioperm",
+    "quotactl",
+    "quotactl_fd",
+    "lookup_dcookie",
+    /* file handles bypass the path walk and its permission checks */
+    "open_by_handle_at",
+    "name_to_handle_at",
+    /* jobs share /output, and the host may name a path in it as an argument of
+     * another package's job: no job plants a link for it to follow */
+    "symlink",
+    "symlinkat",
+    /* device nodes (and FIFOs, which take the same call) */
+    "mknod",
+    "mknodat",
+};
+
+/* CLONE_NEW* as clone() takes them (CLONE_NEWTIME fits only clone3 and unshare). */
+static const uint64_t clone_ns_flags[] = {
+    CLONE_NEWNS,   CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
+    CLONE_NEWUSER, CLONE_NEWPID,    CLONE_NEWNET,
+};
+#ifdef __s390__
+#define CLONE_FLAGS_ARG 1 /* clone(stack, flags, ...) */
+#else
+#define CLONE_FLAGS_ARG 0
+#endif
 
 /* clone_args as of Linux 5.3 (CLONE_ARGS_SIZE_VER0). */
 struct clone_args_v0 {
@@ -134,20 +249,6 @@ static void str_append(char *dst, size_t cap, const char *s)
 	dst[n + m] = '\0';
 }
 
-static void fmt_uint(char out[static 12], unsigned v)
-{
-	char tmp[12];
-	size_t n = 0, i;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	out[n] = '\0';
-}
-
 static _Noreturn void child_fail(int err, const char *step, const char *arg)
 {
 	struct child_msg m;
@@ -163,7 +264,7 @@ static _Noreturn void child_fail(int err, const char *step, const char *arg)
 	_exit(127);
 }
 
-/* Moves the inherited fds to FD_OUT..FD_PARENT and closes everything else the
+/* Moves the inherited fds to FD_OUT..FD_COUNT and closes everything else the
  * caller had open (its sockets, keys, other jobs' pipes), including stdin. */
 static void move_fds(const int fds[static FD_COUNT])
 {
@@ -171,13 +272,15 @@ static void move_fds(const int fds[static FD_COUNT])
 	int i;
 
 	for (i = 0; i < FD_COUNT; i++) {
-		tmp[i] = fcntl(fds[i], F_DUPFD, FD_COUNT + 1);
-		if (tmp[i] < 0)
+		tmp[i] = fds[i] < 0 ? -1 : fcntl(fds[i], F_DUPFD, FD_COUNT + 1);
+		if (fds[i] >= 0 && tmp[i] < 0)
 			_exit(127);
 	}
 	for (i = 0; i < FD_COUNT; i++) {
 		int to = FD_OUT + i;
-		if (dup3(tmp[i], to, to == FD_OUT || to == FD_ERR ? 0 : O_CLOEXEC) < 0)
+		if (tmp[i] < 0)
+			close(to);
+		else if (dup3(tmp[i], to, to == FD_OUT || to == FD_ERR ? 0 : O_CLOEXEC) < 0)
 			_exit(127);
 	}
 	close_range(FD_COUNT + 1, ~0U, 0);
@@ -208,14 +311,13 @@ static void bind_at(const char *src, const char *dst, unsigned long flags, const
 		child_fail(errno, "remount", label);
 }
 
-/* Binds the directory open as O_PATH fd on dst. */
-static void bind_fd(int fd, const char *dst, unsigned long flags, const char *label)
+/* Attaches the detached mount fd (see clone_dir) on dst, with flags as in bind_at. */
+static void attach_at(int fd, const char *dst, unsigned long flags, const char *label)
 {
-	char src[32] = "/proc/self/fd/", num[12];
-
-	fmt_uint(num, (unsigned)fd);
-	str_append(src, sizeof(src), num);
-	bind_at(src, dst, flags, label);
+	if (syscall(SYS_move_mount, fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		child_fail(errno, "attach", label);
+	if (flags && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0)
+		child_fail(errno, "remount", label);
 }
 
 static void make_file(const char *path, const char *content)
@@ -264,35 +366,22 @@ static void mirror(const char *rel)
 	bind_at(host, rel, MS_RDONLY | MS_NOSUID | MS_NODEV, host);
 }
 
-static int open_dir(const char *path, const char *label)
+static int mount_proc(const char *options)
 {
-	int fd;
-
-	if (!path)
-		return -1;
-	fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		child_fail(errno, label, path);
-	return fd;
+	return mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, options);
 }
 
-/* Builds the job's root on a tmpfs and pivots into it. The spec's dirs are
- * opened first and bound through /proc/self/fd, so where the tmpfs goes
- * (over /tmp, in this private namespace) cannot hide them. */
+/* Builds the job's root on a tmpfs and pivots into it. The spec's dirs
+ * arrive as detached mounts, so where the tmpfs goes (over /tmp, in this
+ * private namespace) cannot hide them. */
 static void build_root(const struct child_ctx *c)
 {
 	const struct sandbox_spec *s = c->spec;
 	const unsigned long ro = MS_RDONLY | MS_NOSUID | MS_NODEV;
-	int app, dataset, model, output;
 	size_t i;
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		child_fail(errno, "make / private", NULL);
-	app = open_dir(s->app_dir, "open app_dir");
-	dataset = open_dir(s->dataset_dir, "open dataset_dir");
-	model = open_dir(s->model_dir, "open model_dir");
-	output = open_dir(s->output_dir, "open output_dir");
-
 	if (mount("sandbox", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=4m") < 0)
 		child_fail(errno, "mount root tmpfs on", "/tmp");
 	if (chdir("/tmp") < 0)
@@ -308,21 +397,16 @@ static void build_root(const struct child_ctx *c)
 	make_file("etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost\n");
 
 	make_dir("app");
-	bind_fd(app, "app", ro, "/app");
+	attach_at(FD_APP, "app", ro, "/app");
 	make_dir("dataset");
-	if (dataset >= 0)
-		bind_fd(dataset, "dataset", ro | MS_NOEXEC, "/dataset");
+	if (s->dataset_fd >= 0)
+		attach_at(FD_DATASET, "dataset", ro | MS_NOEXEC, "/dataset");
 	make_dir("model");
-	if (model >= 0)
-		bind_fd(model, "model", ro | MS_NOEXEC, "/model");
+	if (s->model_fd >= 0)
+		attach_at(FD_MODEL, "model", ro | MS_NOEXEC, "/model");
 	make_dir("output");
-	bind_fd(output, "output", MS_NOSUID | MS_NODEV | MS_NOEXEC, "/output");
-	close(app);
-	close(output);
-	if (dataset >= 0)
-		close(dataset);
-	if (model >= 0)
-		close(model);
+	attach_at(FD_OUTPUT, "output", MS_NOSUID | MS_NODEV | MS_NOEXEC, "/output");
+	close_range(FD_APP, FD_OUTPUT, 0);
 
 	make_dir("tmp");
 	if (mount("tmp", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=1g") < 0)
@@ -349,9 +433,11 @@ static void build_root(const struct child_ctx *c)
 	          NULL) < 0)
 		child_fail(errno, "remount", "/dev");
 
-	/* We are PID 1 of the new PID namespace, so this procfs shows only the job. */
+	/* We are PID 1 of the new PID namespace, so this procfs shows only the
+	 * job and us; hidepid hides us too (root, not dumpable), with our copy
+	 * of the caller's memory and command line. "invisible" needs Linux 5.8. */
 	make_dir("proc");
-	if (mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+	if (mount_proc("hidepid=invisible") < 0 && (errno != EINVAL || mount_proc("hidepid=2") < 0))
 		child_fail(errno, "mount", "/proc");
 
 	/* pivot_root(".", ".") stacks the old root on the new one; detaching it
@@ -381,18 +467,21 @@ static void set_limit(int resource, uint64_t v, const char *label)
 		child_fail(errno, "setrlimit", label);
 }
 
-static void drop_privileges(const struct sandbox_spec *s)
+static void drop_privileges(const struct sandbox_spec *s, bool in_cgroup)
 {
 	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct data[2];
 	int cap;
 
 	set_limit(RLIMIT_CORE, 0, "CORE");
-	set_limit(RLIMIT_NOFILE, JOB_NOFILE, "NOFILE");
+	set_limit(RLIMIT_NOFILE, s->max_files ? s->max_files : DEFAULT_MAX_FILES, "NOFILE");
 	set_limit(RLIMIT_FSIZE, JOB_FSIZE, "FSIZE");
-	set_limit(RLIMIT_NPROC, s->max_procs ? s->max_procs : DEFAULT_MAX_PROCS, "NPROC");
-	if (s->mem_bytes)
-		set_limit(RLIMIT_AS, s->mem_bytes, "AS");
+	/* With a cgroup, AS and NPROC stay as the caller had them. */
+	if (!in_cgroup) {
+		set_limit(RLIMIT_NPROC, s->max_procs ? s->max_procs : DEFAULT_MAX_PROCS, "NPROC");
+		if (s->mem_bytes)
+			set_limit(RLIMIT_AS, s->mem_bytes, "AS");
+	}
 
 	for (cap = 0; prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0; cap++)
 		;
@@ -453,9 +542,18 @@ static _Noreturn void job_main(const struct child_ctx *c)
 	if (fd != 0 && (dup2(fd, 0) < 0 || close(fd) < 0))
 		child_fail(errno, "dup2", "/dev/null");
 	setsid();
-	drop_privileges(c->spec);
+	/* "0" is the writer. init stays outside: the cgroup counts the job. */
+	if (c->in_cgroup && write(FD_CGROUP, "0\n", 2) != 2)
+		child_fail(errno, "join the job's cgroup", NULL);
+	close(FD_CGROUP);
+	if (unshare(CLONE_NEWCGROUP) < 0)
+		child_fail(errno, "unshare the cgroup namespace", NULL);
+	drop_privileges(c->spec, c->in_cgroup);
 	if (chdir("/app") < 0)
 		child_fail(errno, "chdir", "/app");
+	/* Last: the filter refuses what setup needs. no_new_privs is set. */
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0U, &c->filter) < 0)
+		child_fail(errno, "load the seccomp filter", NULL);
 
 	memset(&m, 0, sizeof(m));
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -471,6 +569,9 @@ static _Noreturn void init_main(const struct child_ctx *c)
 	pid_t job;
 	int st;
 
+	/* First: this process holds a copy of the caller's memory. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		_exit(127);
 	move_fds(c->fds);
 	reset_signals();
 	umask(022);
@@ -490,6 +591,7 @@ static _Noreturn void init_main(const struct child_ctx *c)
 	close(FD_OUT);
 	close(FD_ERR);
 	close(FD_STATUS);
+	close(FD_CGROUP);
 	/* Reap everything; the job's main process ending ends the sandbox. */
 	for (;;) {
 		pid_t p = wait4(-1, &st, 0, NULL);
@@ -559,6 +661,361 @@ static int read_status(int fd, int64_t deadline, struct child_msg *m, int64_t *e
 	}
 }
 
+/* --- limits: a cgroup per job, or rlimits --------------------------------------- */
+
+static pthread_once_t limits_once = PTHREAD_ONCE_INIT;
+static struct {
+	bool chosen;
+	char base[PATH_MAX]; /* where the jobs' cgroups go; "": rlimits */
+	unsigned long seq;   /* numbers the jobs' cgroups */
+} limits;
+
+static int read_text(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return neg_errno();
+	n = io_read_all(fd, buf, cap - 1);
+	close(fd);
+	if (n < 0)
+		return (int)n;
+	buf[n] = '\0';
+	return 0;
+}
+
+/* Opens dir/file for writing. O_CREAT: on cgroupfs the files exist, in a
+ * test's stand-in tree of plain files they do not. */
+static int open_in(const char *dir, const char *file)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) >= sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	return fd < 0 ? neg_errno() : fd;
+}
+
+static int write_text(const char *dir, const char *file, const char *text)
+{
+	int fd = open_in(dir, file), r;
+
+	if (fd < 0)
+		return fd;
+	r = io_write_all(fd, text, strlen(text));
+	close(fd);
+	return r;
+}
+
+static bool has_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; (p = strstr(p, word)); p += n)
+		if ((p == list || strchr(" \n", p[-1])) && strchr(" \n", p[n]))
+			return true;
+	return false;
+}
+
+/* Whether dir/file, a controller list, names memory and pids. */
+static bool lists_controllers(const char *dir, const char *file)
+{
+	char path[PATH_MAX], buf[512];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) >= sizeof(path) ||
+	    read_text(path, buf, sizeof(buf)) < 0)
+		return false;
+	return has_word(buf, "memory") && has_word(buf, "pids");
+}
+
+/* This process's cgroup v2 path: the "0::/path" line of /proc/self/cgroup. */
+static int own_cgroup(char *out, size_t cap)
+{
+	char buf[4096], *line, *end;
+	int r = read_text("/proc/self/cgroup", buf, sizeof(buf));
+
+	if (r < 0)
+		return r;
+	for (line = buf; *line; line = *end ? end + 1 : end) {
+		end = strchrnul(line, '\n');
+		if (strncmp(line, "0::/", 4) == 0) {
+			if ((size_t)(end - line - 3) >= cap)
+				return -ENAMETOOLONG;
+			memcpy(out, line + 3, (size_t)(end - line - 3));
+			out[end - line - 3] = '\0';
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* The unified hierarchy: all of /sys/fs/cgroup, or its "unified" part on a
+ * hybrid system. */
+static const char *unified_mount(void)
+{
+	static const char *const where[] = {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"};
+	struct statfs sf;
+
+	for (size_t i = 0; i < ARRAY_SIZE(where); i++)
+		if (statfs(where[i], &sf) == 0 && sf.f_type == CGROUP2_MAGIC)
+			return where[i];
+	return NULL;
+}
+
+/* Hands the memory and pids controllers to dir's children. cgroup v2 allows
+ * that only while dir holds no process (its root excepted): if the kernel
+ * says EBUSY, this process moves into dir/supervisor first, and back if
+ * that does not help. */
+static int delegate(const char *dir, char *err, size_t errsz)
+{
+	char leaf[PATH_MAX];
+	int r;
+
+	r = write_text(dir, "cgroup.subtree_control", "+memory +pids\n");
+	if (r != -EBUSY)
+		goto out;
+	if ((size_t)snprintf(leaf, sizeof(leaf), "%s/supervisor", dir) >= sizeof(leaf))
+		return err_set(err, errsz, -ENAMETOOLONG, "sandbox: %s: path too long", dir);
+	if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
+		return err_set(err, errsz, neg_errno(), "sandbox: mkdir %s: %s", leaf,
+		               strerror(errno));
+	r = write_text(leaf, "cgroup.procs", "0\n");
+	if (r == 0)
+		r = write_text(dir, "cgroup.subtree_control", "+memory +pids\n");
+	if (r < 0) {
+		(void)write_text(dir, "cgroup.procs", "0\n");
+		(void)rmdir(leaf);
+	}
+out:
+	if (r < 0)
+		err_set(err, errsz, r, "sandbox: cannot enable memory and pids in %s: %s", dir,
+		        strerror(-r));
+	return r;
+}
+
+int sandbox_limits_init(const char *cgroup_root, char *err, size_t errsz)
+{
+	char self[PATH_MAX], dir[PATH_MAX];
+	int r;
+
+	seterr(err, errsz, "%s", "");
+	limits.chosen = true;
+	limits.base[0] = '\0';
+	if (!cgroup_root)
+		cgroup_root = unified_mount();
+	if (!cgroup_root)
+		return err_set(err, errsz, -ENOENT,
+		               "sandbox: no cgroup2 at /sys/fs/cgroup or /sys/fs/cgroup/unified");
+	r = own_cgroup(self, sizeof(self));
+	if (r < 0)
+		return err_set(err, errsz, r, "sandbox: no cgroup2 path in /proc/self/cgroup: %s",
+		               strerror(-r));
+	if ((size_t)snprintf(dir, sizeof(dir), "%s%s", cgroup_root,
+	                     strcmp(self, "/") ? self : "") >= sizeof(dir))
+		return err_set(err, errsz, -ENAMETOOLONG, "sandbox: %s%s: path too long",
+		               cgroup_root, self);
+	if (!lists_controllers(dir, "cgroup.controllers"))
+		return err_set(err, errsz, -EOPNOTSUPP,
+		               "sandbox: no memory and pids controllers in %s/cgroup.controllers",
+		               dir);
+	if (!lists_controllers(dir, "cgroup.subtree_control")) {
+		r = delegate(dir, err, errsz);
+		if (r < 0)
+			return r;
+	}
+	memcpy(limits.base, dir, sizeof(limits.base));
+	return 0;
+}
+
+static void limits_auto(void)
+{
+	if (!limits.chosen)
+		(void)sandbox_limits_init(NULL, NULL, 0);
+}
+
+const char *sandbox_limit_mechanism(void)
+{
+	pthread_once(&limits_once, limits_auto);
+	return limits.base[0] ? "cgroup2" : "rlimit";
+}
+
+/* Creates the job's cgroup under limits.base with its limits written; the
+ * job moves itself in through *procs_fd. *path is the caller's to free. */
+static int cgroup_create(const struct sandbox_spec *spec, char **path, int *procs_fd, char *err,
+                         size_t errsz)
+{
+	unsigned long seq = __atomic_fetch_add(&limits.seq, 1, __ATOMIC_RELAXED);
+	char dir[PATH_MAX], mem[32], procs[16];
+	int r;
+
+	*path = NULL;
+	*procs_fd = -1;
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/job-%d-%lu", limits.base, (int)getpid(), seq) >=
+	    sizeof(dir))
+		return err_set(err, errsz, -ENAMETOOLONG, "sandbox: %s: path too long",
+		               limits.base);
+	/* A cgroup of that name outlived a daemon with our pid: empty, or rmdir fails. */
+	if (mkdir(dir, 0755) < 0 && (errno != EEXIST || rmdir(dir) < 0 || mkdir(dir, 0755) < 0))
+		return err_set(err, errsz, neg_errno(), "sandbox: mkdir %s: %s", dir,
+		               strerror(errno));
+	if (spec->mem_bytes)
+		snprintf(mem, sizeof(mem), "%llu\n", (unsigned long long)spec->mem_bytes);
+	else
+		snprintf(mem, sizeof(mem), "max\n");
+	snprintf(procs, sizeof(procs), "%u\n",
+	         spec->max_procs ? spec->max_procs : DEFAULT_MAX_PROCS);
+	r = write_text(dir, "memory.max", mem);
+	if (r < 0) {
+		err_set(err, errsz, r, "sandbox: %s/memory.max: %s", dir, strerror(-r));
+		goto fail;
+	}
+	/* Without it the job would swap past memory.max. Only kernels that
+	 * account swap have the file. */
+	(void)write_text(dir, "memory.swap.max", "0\n");
+	r = write_text(dir, "pids.max", procs);
+	if (r < 0) {
+		err_set(err, errsz, r, "sandbox: %s/pids.max: %s", dir, strerror(-r));
+		goto fail;
+	}
+	*procs_fd = open_in(dir, "cgroup.procs");
+	if (*procs_fd < 0) {
+		r = err_set(err, errsz, *procs_fd, "sandbox: %s/cgroup.procs: %s", dir,
+		            strerror(-*procs_fd));
+		*procs_fd = -1;
+		goto fail;
+	}
+	*path = strdup(dir);
+	if (!*path) {
+		r = err_set(err, errsz, -ENOMEM, "sandbox: out of memory");
+		*procs_fd = safe_close(*procs_fd);
+		goto fail;
+	}
+	return 0;
+fail:
+	(void)rmdir(dir);
+	return r;
+}
+
+/* Adds a rule for the system call called name, unless this libseccomp or
+ * this architecture does not know it. */
+static int filter_rule(scmp_filter_ctx f, uint32_t action, const char *name, unsigned n,
+                       const struct scmp_arg_cmp *cmp)
+{
+	int nr = seccomp_syscall_resolve_name(name);
+
+	if (nr < 0)
+		return 0;
+	return seccomp_rule_add_array(f, action, nr, n, cmp);
+}
+
+/* Builds the job's seccomp filter into *prog (the caller frees prog->filter).
+ * Everything not named is allowed. EPERM for refused_syscalls, for clone()
+ * with any CLONE_NEW* flag and for personality() with a persona other than
+ * PER_LINUX (0) and the query 0xffffffff; ENOSYS for clone3, whose flags sit
+ * in memory a filter cannot read, so that libc falls back to clone(). Any
+ * other architecture's system calls (the 32-bit entry on x86-64; libseccomp
+ * treats x32 numbers as such too) kill the process. */
+static int filter_build(struct sock_fprog *prog, char *err, size_t errsz)
+{
+	const uint32_t eperm = SCMP_ACT_ERRNO(EPERM);
+	scmp_filter_ctx f;
+	struct stat st;
+	int fd = -1, r;
+	size_t i;
+
+	prog->filter = NULL;
+	f = seccomp_init(SCMP_ACT_ALLOW);
+	if (!f)
+		return err_set(err, errsz, -ENOMEM, "sandbox: seccomp_init failed");
+	r = seccomp_attr_set(f, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+	if (r == 0)
+		r = seccomp_attr_set(f, SCMP_FLTATR_CTL_OPTIMIZE, 2); /* a binary tree */
+	for (i = 0; r == 0 && i < ARRAY_SIZE(refused_syscalls); i++)
+		r = filter_rule(f, eperm, refused_syscalls[i], 0, NULL);
+	for (i = 0; r == 0 && i < ARRAY_SIZE(clone_ns_flags); i++) {
+		struct scmp_arg_cmp c = SCMP_CMP64(CLONE_FLAGS_ARG, SCMP_CMP_MASKED_EQ,
+		                                   clone_ns_flags[i], clone_ns_flags[i]);
+		r = filter_rule(f, eperm, "clone", 1, &c);
+	}
+	if (r == 0)
+		r = filter_rule(f, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL);
+	/* A rule compares an argument once, so "neither 0 nor 0xffffffff" is
+	 * spelled as: some bit is set and the next one (cyclically) is clear.
+	 * The kernel reads the persona as 32 bits; so do these masks. */
+	for (i = 0; r == 0 && i < 32; i++) {
+		uint64_t bit = 1ULL << i, next = 1ULL << ((i + 1) % 32);
+		struct scmp_arg_cmp c = SCMP_CMP64(0, SCMP_CMP_MASKED_EQ, bit | next, bit);
+		r = filter_rule(f, eperm, "personality", 1, &c);
+	}
+	if (r < 0) {
+		err_set(err, errsz, r, "sandbox: seccomp rule: %s", strerror(-r));
+		goto out;
+	}
+
+	fd = memfd_create("sandbox-filter", MFD_CLOEXEC);
+	if (fd < 0) {
+		r = err_set(err, errsz, neg_errno(), "sandbox: memfd_create: %s", strerror(errno));
+		goto out;
+	}
+	r = seccomp_export_bpf(f, fd);
+	if (r < 0) {
+		err_set(err, errsz, r, "sandbox: seccomp_export_bpf: %s", strerror(-r));
+		goto out;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = err_set(err, errsz, neg_errno(), "sandbox: fstat: %s", strerror(errno));
+		goto out;
+	}
+	if (st.st_size <= 0 || st.st_size % sizeof(struct sock_filter) ||
+	    st.st_size / sizeof(struct sock_filter) > BPF_MAXINSNS) {
+		r = err_set(err, errsz, -EINVAL, "sandbox: seccomp filter of %lld bytes",
+		            (long long)st.st_size);
+		goto out;
+	}
+	prog->len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
+	prog->filter = malloc((size_t)st.st_size);
+	if (!prog->filter) {
+		r = err_set(err, errsz, -ENOMEM, "sandbox: out of memory");
+		goto out;
+	}
+	if (io_pread_all(fd, prog->filter, (size_t)st.st_size, 0) != st.st_size) {
+		free(prog->filter);
+		prog->filter = NULL;
+		r = err_set(err, errsz, -EIO, "sandbox: cannot read the seccomp filter back");
+		goto out;
+	}
+	r = 0;
+out:
+	safe_close(fd);
+	seccomp_release(f);
+	return r;
+}
+
+/* Sets *out to a detached copy of the directory mounted at fd (-1 for -1).
+ * The children live in a new mount namespace, where the kernel refuses to
+ * bind a mount of the caller's namespace; a detached mount can be attached
+ * there. Only the directory is copied, not the mounts below it. */
+static int clone_dir(int fd, const char *name, int *out, char *err, size_t errsz)
+{
+	struct stat st;
+
+	*out = -1;
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) < 0)
+		return err_set(err, errsz, neg_errno(), "sandbox: %s %d: %s", name, fd,
+		               strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return err_set(err, errsz, -ENOTDIR, "sandbox: %s %d is not a directory", name, fd);
+	*out = (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH);
+	if (*out < 0)
+		return err_set(err, errsz, neg_errno(), "sandbox: open_tree %s: %s", name,
+		               strerror(errno));
+	return 0;
+}
+
 int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int *out_fd,
                   int *err_fd, char *err, size_t errsz)
 {
@@ -567,15 +1024,17 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int
 	struct child_msg m;
 	struct sandbox_job *j = NULL;
 	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, statp[2] = {-1, -1}, resp[2] = {-1, -1};
-	int ppidfd = -1, pidfd = -1, r;
+	int dirs[4] = {-1, -1, -1, -1}; /* detached copies of app, dataset, model, output */
+	int ppidfd = -1, pidfd = -1, procs_fd = -1, r;
+	char *cgroup = NULL;
 	int64_t exec_ns = 0;
 	siginfo_t si;
 	pid_t pid;
 
 	seterr(err, errsz, "%s", "");
-	if (!spec || !spec->argv || !spec->argv[0] || !spec->argv[0][0] || !spec->app_dir ||
-	    !spec->output_dir) {
-		seterr(err, errsz, "sandbox: argv, app_dir and output_dir are required");
+	if (!spec || !spec->argv || !spec->argv[0] || !spec->argv[0][0] || spec->app_fd < 0 ||
+	    spec->output_fd < 0) {
+		seterr(err, errsz, "sandbox: argv, app_fd and output_fd are required");
 		return -EINVAL;
 	}
 	if (spec->uid == 0 || spec->gid == 0 || spec->uid == (uid_t)-1 || spec->gid == (gid_t)-1) {
@@ -597,6 +1056,21 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int
 		seterr(err, errsz, "sandbox: out of memory");
 		return -ENOMEM;
 	}
+	r = clone_dir(spec->app_fd, "app_fd", &dirs[0], err, errsz);
+	if (r == 0)
+		r = clone_dir(spec->dataset_fd, "dataset_fd", &dirs[1], err, errsz);
+	if (r == 0)
+		r = clone_dir(spec->model_fd, "model_fd", &dirs[2], err, errsz);
+	if (r == 0)
+		r = clone_dir(spec->output_fd, "output_fd", &dirs[3], err, errsz);
+	if (r == 0)
+		r = filter_build(&c.filter, err, errsz);
+	if (r == 0 && strcmp(sandbox_limit_mechanism(), "cgroup2") == 0) {
+		r = cgroup_create(spec, &cgroup, &procs_fd, err, errsz);
+		c.in_cgroup = true;
+	}
+	if (r < 0)
+		goto fail;
 	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
 	    pipe2(statp, O_CLOEXEC) < 0 || pipe2(resp, O_CLOEXEC) < 0) {
 		r = neg_errno();
@@ -614,9 +1088,12 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int
 	c.fds[FD_STATUS - 1] = statp[1];
 	c.fds[FD_RESULT - 1] = resp[1];
 	c.fds[FD_PARENT - 1] = ppidfd;
+	for (int i = 0; i < 4; i++)
+		c.fds[FD_APP - 1 + i] = dirs[i];
+	c.fds[FD_CGROUP - 1] = procs_fd;
 
 	pid = raw_clone(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
-	                    CLONE_NEWCGROUP | CLONE_PIDFD,
+	                    CLONE_PIDFD,
 	                &pidfd);
 	if (pid < 0) {
 		r = neg_errno();
@@ -631,6 +1108,11 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int
 	statp[1] = safe_close(statp[1]);
 	resp[1] = safe_close(resp[1]);
 	ppidfd = safe_close(ppidfd);
+	for (int i = 0; i < 4; i++)
+		dirs[i] = safe_close(dirs[i]);
+	procs_fd = safe_close(procs_fd);
+	free(c.filter.filter);
+	c.filter.filter = NULL;
 
 	r = read_status(statp[0], t0 + (int64_t)START_TIMEOUT_MS * 1000000, &m, &exec_ns);
 	if (r != 0) {
@@ -658,6 +1140,7 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int
 		goto fail;
 	}
 	j->pid = pid;
+	j->cgroup = cgroup;
 	j->pidfd = pidfd;
 	j->result_fd = resp[0];
 	j->exec_ms = (double)(exec_ns - t0) / 1e6;
@@ -675,6 +1158,13 @@ fail:
 		safe_close(statp[i]);
 		safe_close(resp[i]);
 	}
+	for (int i = 0; i < 4; i++)
+		safe_close(dirs[i]);
+	safe_close(procs_fd);
+	if (cgroup)
+		(void)rmdir(cgroup);
+	free(cgroup);
+	free(c.filter.filter);
 	free(j);
 	return r;
 }
@@ -703,6 +1193,9 @@ static void finish(struct sandbox_job *j, const siginfo_t *si)
 		j->status = st;
 	else
 		j->status = status_from_siginfo(si);
+	/* init has ended, so has every process of the job: the cgroup is empty. */
+	if (j->cgroup)
+		(void)rmdir(j->cgroup);
 }
 
 int sandbox_reap(struct sandbox_job *j, int *status)
@@ -750,5 +1243,6 @@ void sandbox_free(struct sandbox_job *j)
 	}
 	safe_close(j->pidfd);
 	safe_close(j->result_fd);
+	free(j->cgroup);
 	free(j);
 }

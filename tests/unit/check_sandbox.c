@@ -5,25 +5,33 @@
 
 #include <arpa/inet.h>
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "enclave/sandbox.h"
+#include "util.h"
 
 #define GUARD_MS 30000 /* failure guard for waits, never reached when things work */
 #define PLEN     256   /* fixture paths: root (< 192) plus a short name */
@@ -32,6 +40,7 @@ static struct {
 	char root[192];
 	char app[PLEN], dataset[PLEN], model[PLEN], output[PLEN];
 	char other[PLEN], encrypted[PLEN], state[PLEN];
+	int app_fd, dataset_fd, model_fd, output_fd; /* O_PATH, as a caller opens them */
 	uid_t uid;
 	gid_t gid;
 } fx;
@@ -65,6 +74,14 @@ static void make_dir(char *out, const char *name, bool job_owned)
 		ck_assert_int_eq(chown(out, fx.uid, fx.gid), 0);
 }
 
+static int open_path(const char *path)
+{
+	int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+	return fd;
+}
+
 static void setup(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -88,6 +105,10 @@ static void setup(void)
 	write_file(fx.encrypted, "secret.sealed", "ciphertext\n", 0644);
 	make_dir(fx.state, "state", false);
 	write_file(fx.state, "kek", "0123456789abcdef0123456789abcdef\n", 0600);
+	fx.app_fd = open_path(fx.app);
+	fx.dataset_fd = open_path(fx.dataset);
+	fx.model_fd = open_path(fx.model);
+	fx.output_fd = open_path(fx.output);
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -97,6 +118,10 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 
 static void teardown(void)
 {
+	close(fx.app_fd);
+	close(fx.dataset_fd);
+	close(fx.model_fd);
+	close(fx.output_fd);
 	nftw(fx.root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -104,10 +129,10 @@ static struct sandbox_spec spec_for(char *const *argv)
 {
 	struct sandbox_spec s = {
 	    .argv = argv,
-	    .app_dir = fx.app,
-	    .dataset_dir = fx.dataset,
-	    .model_dir = fx.model,
-	    .output_dir = fx.output,
+	    .app_fd = fx.app_fd,
+	    .dataset_fd = fx.dataset_fd,
+	    .model_fd = fx.model_fd,
+	    .output_fd = fx.output_fd,
 	    .uid = fx.uid,
 	    .gid = fx.gid,
 	};
@@ -145,8 +170,10 @@ static int run_spec(const struct sandbox_spec *spec, struct result *res)
 
 	memset(res, 0, sizeof(*res));
 	r = sandbox_start(spec, &j, &out_fd, &err_fd, err, sizeof(err));
-	if (r < 0)
+	if (r < 0) {
+		fprintf(stderr, "check_sandbox: %s\n", err);
 		return r;
+	}
 	res->exec_ms = sandbox_exec_ms(j);
 	while (out_open || err_open || !ended) {
 		struct pollfd p[3] = {
@@ -235,6 +262,22 @@ START_TEST(test_app_script)
 }
 END_TEST
 
+/* /app is the directory the caller opened, wherever its path points by now. */
+START_TEST(test_app_fd_not_path)
+{
+	char moved[PLEN];
+	struct result res;
+
+	snprintf(moved, sizeof(moved), "%s/app-moved", fx.root);
+	ck_assert_int_eq(rename(fx.app, moved), 0);
+	ck_assert_int_eq(mkdir(fx.app, 0755), 0);
+	write_file(fx.app, "x", "impostor\n", 0644);
+	run_sh("cat /app/x; ls /app", &res);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "app-x\nrun.sh\nx\n");
+}
+END_TEST
+
 START_TEST(test_signal_death)
 {
 	struct result res;
@@ -273,8 +316,8 @@ START_TEST(test_missing_dataset_is_empty)
 	struct sandbox_spec spec = spec_for(argv);
 	struct result res;
 
-	spec.dataset_dir = NULL;
-	spec.model_dir = NULL;
+	spec.dataset_fd = -1;
+	spec.model_fd = -1;
 	ck_assert_int_eq(run_spec(&spec, &res), 0);
 	ck_assert_str_eq(res.out, "/dataset:\n\n/model:\n");
 	ck_assert_ptr_nonnull(strstr(res.err, "Read-only file system"));
@@ -345,18 +388,36 @@ START_TEST(test_host_is_invisible)
 }
 END_TEST
 
+/* /proc lists the job's processes and nothing else: not its init, a clone
+ * of the caller with the caller's command line. */
 START_TEST(test_proc_shows_only_the_job)
 {
+	char *argv[] = {
+	    "python3", "-c",
+	    "import os\n"
+	    "def pids(): return sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
+	    "print(pids() == [os.getpid()])\n"
+	    "r, w = os.pipe()\n"
+	    "child = os.fork()\n"
+	    "if child == 0: os.read(r, 1); os._exit(0)\n"
+	    "print(pids() == sorted([os.getpid(), child]))\n"
+	    "os.write(w, b'x'); os.waitpid(child, 0)\n"
+	    "for p in ('/proc/1/cmdline', '/proc/1/environ', '/proc/1/status'):\n"
+	    "    try: open(p, 'rb').read(); print('READ', p)\n"
+	    "    except OSError as e: print(e.strerror)\n"
+	    "print(os.path.exists('/proc/1'))\n",
+	    NULL};
+	struct sandbox_spec spec = spec_for(argv);
 	struct result res;
-	int count = 0;
 
-	run_sh("ls -d /proc/[0-9]*; cat /proc/1/comm", &res);
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
 	assert_exit0(&res);
-	for (char *p = res.out; (p = strstr(p, "/proc/")); p++)
-		count++;
-	/* init, the shell and ls (or ls alone if the shell exec'ed it) */
-	ck_assert_msg(count >= 2 && count <= 3, "processes: %s", res.out);
-	ck_assert_ptr_nonnull(strstr(res.out, "/proc/1\n"));
+	ck_assert_str_eq(res.out,
+	                 "True\nTrue\nNo such file or directory\nNo such file or directory\n"
+	                 "No such file or directory\nFalse\n");
+	run_sh("grep -o 'hidepid=[a-z0-9]*' /proc/mounts", &res);
+	ck_assert_msg(!strcmp(res.out, "hidepid=invisible\n") || !strcmp(res.out, "hidepid=2\n"),
+	              "%s", res.out);
 }
 END_TEST
 
@@ -405,14 +466,15 @@ START_TEST(test_identity_and_privileges)
 	struct result res;
 	char expect[512];
 
-	run_sh("id -u; id -g; id -G; id -un; "
-	       "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/self/status",
-	       &res);
+	run_sh(
+	    "id -u; id -g; id -G; id -un; "
+	    "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status",
+	    &res);
 	assert_exit0(&res);
 	snprintf(expect, sizeof(expect),
 	         "%u\n%u\n%u\njob\nCapInh:\t0000000000000000\nCapPrm:\t0000000000000000\n"
 	         "CapEff:\t0000000000000000\nCapBnd:\t0000000000000000\n"
-	         "CapAmb:\t0000000000000000\nNoNewPrivs:\t1\n",
+	         "CapAmb:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n",
 	         (unsigned)fx.uid, (unsigned)fx.gid, (unsigned)fx.gid);
 	ck_assert_str_eq(res.out, expect);
 }
@@ -464,13 +526,22 @@ END_TEST
 
 START_TEST(test_environment_and_fds)
 {
+	char *argv[] = {"sh", "-c",
+	                "env | sort; pwd; readlink /proc/$$/fd/0; ls /proc/$$/fd; umask; hostname",
+	                NULL};
+	struct sandbox_spec spec = spec_for(argv);
 	struct result res;
 	char expect[512];
 	int leak = open("/dev/null", O_RDONLY); /* not CLOEXEC: must not reach the job */
 
 	ck_assert_int_ge(leak, 0);
 	ck_assert_int_eq(setenv("SANDBOX_TEST_LEAK", "1", 1), 0);
-	run_sh("env | sort; pwd; readlink /proc/$$/fd/0; ls /proc/$$/fd; umask; hostname", &res);
+	/* Neither do the spec's directories, CLOEXEC or not. */
+	spec.app_fd = fcntl(fx.app_fd, F_DUPFD, 0);
+	spec.output_fd = fcntl(fx.output_fd, F_DUPFD, 0);
+	ck_assert_int_ge(spec.app_fd, 0);
+	ck_assert_int_ge(spec.output_fd, 0);
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
 	assert_exit0(&res);
 	snprintf(expect, sizeof(expect),
 	         "HOME=/tmp\nLANG=C.UTF-8\nPATH=/usr/local/bin:/usr/bin:/bin\nPWD=/app\n"
@@ -478,40 +549,8 @@ START_TEST(test_environment_and_fds)
 	         "sandbox\n");
 	ck_assert_str_eq(res.out, expect);
 	close(leak);
-}
-END_TEST
-
-START_TEST(test_limits)
-{
-	char *nproc[] = {"sh", "-c", "for i in 1 2 3 4 5 6; do sleep 1000 & done; echo all", NULL};
-	char *mem[] = {"python3", "-c", "b = bytearray(512 << 20); print('allocated')", NULL};
-	struct sandbox_spec spec = spec_for(nproc);
-	struct result res;
-
-	run_sh("grep -E '^Max (file size|core|processes|open files|address)' /proc/self/limits "
-	       "| tr -s ' '",
-	       &res);
-	assert_exit0(&res);
-	ck_assert_str_eq(res.out, "Max file size 68719476736 68719476736 bytes \n"
-	                          "Max core file size 0 0 bytes \n"
-	                          "Max processes 256 256 processes \n"
-	                          "Max open files 1024 1024 files \n"
-	                          "Max address space unlimited unlimited bytes \n");
-
-	/* A uid of its own: RLIMIT_NPROC counts the uid's processes. */
-	spec.uid = fx.uid + 1;
-	spec.max_procs = 3;
-	ck_assert_int_eq(run_spec(&spec, &res), 0);
-	ck_assert_str_eq(res.out, "");
-	ck_assert_msg(strstr(res.err, "fork"), "stderr: %s", res.err);
-	ck_assert_int_ne(res.status, 0);
-
-	spec = spec_for(mem);
-	spec.mem_bytes = 256 << 20;
-	ck_assert_int_eq(run_spec(&spec, &res), 0);
-	ck_assert_str_eq(res.out, "");
-	ck_assert_msg(strstr(res.err, "MemoryError"), "stderr: %s", res.err);
-	ck_assert_int_ne(res.status, 0);
+	close(spec.app_fd);
+	close(spec.output_fd);
 }
 END_TEST
 
@@ -521,6 +560,389 @@ static void wait_readable(int fd)
 
 	ck_assert_msg(poll(&p, 1, GUARD_MS) == 1, "fd %d not readable", fd);
 }
+
+static bool by_cgroup(void)
+{
+	return !strcmp(sandbox_limit_mechanism(), "cgroup2");
+}
+
+/* This process's RLIMIT_NPROC as /proc/self/limits shows it, which a job
+ * keeps when a cgroup limits it. */
+static const char *own_nproc(void)
+{
+	static char out[64];
+	struct rlimit rl;
+	char soft[24] = "unlimited", hard[24] = "unlimited";
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NPROC, &rl), 0);
+	if (rl.rlim_cur != RLIM_INFINITY)
+		snprintf(soft, sizeof(soft), "%llu", (unsigned long long)rl.rlim_cur);
+	if (rl.rlim_max != RLIM_INFINITY)
+		snprintf(hard, sizeof(hard), "%llu", (unsigned long long)rl.rlim_max);
+	snprintf(out, sizeof(out), "%s %s", soft, hard);
+	return out;
+}
+
+START_TEST(test_limits)
+{
+	char *nproc[] = {"sh", "-c", "for i in 1 2 3 4 5 6; do sleep 1000 & done; echo all", NULL};
+	struct sandbox_spec spec = spec_for(nproc);
+	struct result res;
+	char expect[512];
+
+	run_sh("grep -E '^Max (file size|core|processes|open files|address)' /proc/self/limits "
+	       "| tr -s ' '",
+	       &res);
+	assert_exit0(&res);
+	snprintf(expect, sizeof(expect),
+	         "Max file size 68719476736 68719476736 bytes \n"
+	         "Max core file size 0 0 bytes \n"
+	         "Max processes %s processes \n"
+	         "Max open files 1024 1024 files \n"
+	         "Max address space unlimited unlimited bytes \n",
+	         by_cgroup() ? own_nproc() : "256 256");
+	ck_assert_str_eq(res.out, expect);
+
+	/* A uid of its own: RLIMIT_NPROC counts the uid's processes. */
+	spec.uid = fx.uid + 1;
+	spec.max_procs = 3;
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	ck_assert_str_eq(res.out, "");
+	ck_assert_msg(strstr(res.err, "fork"), "stderr: %s", res.err);
+	ck_assert_int_ne(res.status, 0);
+}
+END_TEST
+
+START_TEST(test_max_files)
+{
+	char *argv[] = {"python3", "-c",
+	                "import os\n"
+	                "fds = []\n"
+	                "try:\n"
+	                "    while True: fds.append(os.open('/dev/null', os.O_RDONLY))\n"
+	                "except OSError as e: print(e.strerror, max(fds))\n",
+	                NULL};
+	struct sandbox_spec spec = spec_for(argv);
+	struct result res;
+
+	spec.max_files = 40;
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "Too many open files 39\n");
+}
+END_TEST
+
+/* Above mem_bytes an allocation fails (rlimit: MemoryError) or the job is
+ * killed (cgroup: the OOM killer); below it, it succeeds. */
+START_TEST(test_memory_limit)
+{
+	char *big[] = {"python3", "-c", "b = bytearray(512 << 20); print('allocated')", NULL};
+	char *small[] = {"python3", "-c", "b = bytearray(64 << 20); print('allocated')", NULL};
+	struct sandbox_spec spec = spec_for(big);
+	struct result res;
+
+	spec.mem_bytes = 256 << 20;
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	ck_assert_str_eq(res.out, "");
+	if (by_cgroup())
+		ck_assert_msg(WIFSIGNALED(res.status) && WTERMSIG(res.status) == SIGKILL,
+		              "status %#x", res.status);
+	else
+		ck_assert_msg(strstr(res.err, "MemoryError") && res.status != 0, "stderr: %s",
+		              res.err);
+
+	spec.argv = small;
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "allocated\n");
+}
+END_TEST
+
+/* A job that forks until it cannot stops at max_procs (itself and 19
+ * children); meanwhile another job, under another uid, still forks. */
+START_TEST(test_fork_bomb)
+{
+	char *bomb[] = {"python3", "-c",
+	                "import os, signal\n"
+	                "n = 0\n"
+	                "while True:\n"
+	                "    try: pid = os.fork()\n"
+	                "    except BlockingIOError: break\n"
+	                "    if pid == 0: signal.pause(); os._exit(0)\n"
+	                "    n += 1\n"
+	                "print(n, flush=True)\n"
+	                "signal.pause()\n",
+	                NULL};
+	char *other[] = {"sh", "-c", "for i in 1 2 3 4 5; do sh -c : & done; wait; echo forked",
+	                 NULL};
+	struct sandbox_spec spec = spec_for(bomb);
+	struct sandbox_job *j;
+	struct result res;
+	char err[256], buf[64] = "";
+	size_t len = 0;
+	int out_fd, err_fd, status;
+
+	spec.max_procs = 20;
+	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), 0);
+	while (!strchr(buf, '\n')) {
+		wait_readable(out_fd);
+		ck_assert_msg(drain(out_fd, buf, sizeof(buf), &len), "bomb ended: %s", buf);
+	}
+	ck_assert_str_eq(buf, "19\n");
+
+	spec = spec_for(other);
+	spec.uid = fx.uid + 2;
+	spec.max_procs = 20;
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "forked\n");
+
+	ck_assert_int_eq(sandbox_reap(j, &status), 0);
+	ck_assert_int_eq(sandbox_kill(j), 0);
+	wait_readable(sandbox_fd(j));
+	ck_assert_int_eq(sandbox_reap(j, &status), 1);
+	close(out_fd);
+	close(err_fd);
+	sandbox_free(j);
+}
+END_TEST
+
+#if defined(__x86_64__)
+static long probe_int80(void);
+#endif
+
+/* A stand-in for the unified cgroup hierarchy, of plain files: *root is its
+ * mount point, *dir the cgroup this process is in (as /proc/self/cgroup
+ * says), where sandbox_limits_init() looks. */
+static void fake_cgroup(char root[static PATH_MAX], char dir[static PATH_MAX],
+                        const char *controllers, const char *subtree)
+{
+	char self[PATH_MAX], *line;
+
+	read_host_file("/proc/self/cgroup", self, sizeof(self));
+	line = strstr(self, "0::/");
+	ck_assert_ptr_nonnull(line);
+	line[strcspn(line, "\n")] = '\0';
+	snprintf(root, PATH_MAX, "%s/cgroup", fx.root);
+	snprintf(dir, PATH_MAX, "%s%s", root, line + 3);
+	for (char *p = strchr(dir + strlen(fx.root) + 1, '/'); p; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		ck_assert_msg(mkdir(dir, 0755) == 0 || errno == EEXIST, "mkdir %s", dir);
+		*p = '/';
+	}
+	ck_assert_msg(mkdir(dir, 0755) == 0 || errno == EEXIST, "mkdir %s", dir);
+	write_file(dir, "cgroup.controllers", controllers, 0644);
+	write_file(dir, "cgroup.subtree_control", subtree, 0644);
+}
+
+static void assert_file(const char *dir, const char *name, const char *content)
+{
+	char path[PATH_MAX], buf[256];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	read_host_file(path, buf, sizeof(buf));
+	ck_assert_msg(!strcmp(buf, content), "%s: '%s', not '%s'", path, buf, content);
+}
+
+/* The cgroup mechanism, run against a stand-in hierarchy: exactly what it
+ * writes where. The job really runs, without rlimits on memory and processes. */
+START_TEST(test_cgroup_limits)
+{
+	char *argv[] = {
+	    "sh", "-c",
+	    "grep -E '^Max (processes|open files|address)' /proc/self/limits | tr -s ' '", NULL};
+	struct sandbox_spec spec = spec_for(argv);
+	char root[PATH_MAX], dir[PATH_MAX], job[PATH_MAX + 256] = "", err[256], expect[256];
+	struct result res;
+	struct dirent *e;
+	DIR *d;
+
+	fake_cgroup(root, dir, "cpuset cpu io memory hugetlb pids rdma misc\n", "\n");
+	ck_assert_msg(sandbox_limits_init(root, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(sandbox_limit_mechanism(), "cgroup2");
+	assert_file(dir, "cgroup.subtree_control", "+memory +pids\n");
+
+	spec.mem_bytes = 256 << 20;
+	spec.max_procs = 20;
+	spec.max_files = 40;
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	assert_exit0(&res);
+	snprintf(expect, sizeof(expect),
+	         "Max processes %s processes \nMax open files 40 40 files \n"
+	         "Max address space unlimited unlimited bytes \n",
+	         own_nproc());
+	ck_assert_str_eq(res.out, expect);
+
+	d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, "job-", 4))
+			continue;
+		ck_assert_msg(!job[0], "two job cgroups: %s, %s", job, e->d_name);
+		snprintf(job, sizeof(job), "%s/%s", dir, e->d_name);
+	}
+	closedir(d);
+	ck_assert_msg(job[0], "no job cgroup in %s", dir);
+	assert_file(job, "memory.max", "268435456\n");
+	assert_file(job, "memory.swap.max", "0\n");
+	assert_file(job, "pids.max", "20\n");
+	assert_file(job, "cgroup.procs", "0\n"); /* the job's main process, "me" */
+
+	ck_assert_int_eq(sandbox_limits_init(NULL, NULL, 0) == 0, by_cgroup());
+}
+END_TEST
+
+/* Without both controllers there are no job cgroups; rlimits are in force. */
+START_TEST(test_cgroup_refused)
+{
+	char *argv[] = {"sh", "-c", "grep -E '^Max processes' /proc/self/limits | tr -s ' '", NULL};
+	struct sandbox_spec spec = spec_for(argv);
+	char root[PATH_MAX], dir[PATH_MAX], err[256], missing[PATH_MAX];
+	struct result res;
+
+	fake_cgroup(root, dir, "cpu io memory\n", "memory\n");
+	ck_assert_int_eq(sandbox_limits_init(root, err, sizeof(err)), -EOPNOTSUPP);
+	ck_assert_msg(strstr(err, "cgroup.controllers"), "%s", err);
+	ck_assert_str_eq(sandbox_limit_mechanism(), "rlimit");
+	spec.max_procs = 20;
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "Max processes 20 20 processes \n");
+
+	snprintf(missing, sizeof(missing), "%s/missing", fx.root);
+	ck_assert_int_eq(sandbox_limits_init(missing, err, sizeof(err)), -EOPNOTSUPP);
+	ck_assert_str_eq(sandbox_limit_mechanism(), "rlimit");
+}
+END_TEST
+
+/* Copies this binary into /app: see probe_main. */
+static void install_probe(void)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/probe", fx.app);
+	copy_file("/proc/self/exe", path);
+}
+
+/* What the filter refuses, next to what a job still does. Each refused call
+ * is made so that without the filter it would succeed or fail otherwise
+ * (EFAULT, EINVAL, EBADF): EPERM can only come from the filter. */
+START_TEST(test_syscalls_refused)
+{
+	static const char *const expect[][2] = {
+		{"fork", "ok"},
+		{"personality-query", "ok"},
+		{"personality-linux", "ok"},
+		{"setns", "EPERM"},
+		{"clone-newuser", "EPERM"},
+		{"clone3", "ENOSYS"},
+		{"mount", "EPERM"},
+		{"umount2", "EPERM"},
+		{"chroot", "EPERM"},
+		{"fsconfig", "EPERM"},
+		{"mount_setattr", "EPERM"},
+		{"open_tree", "EPERM"},
+		{"ptrace", "EPERM"},
+		{"process_vm_readv", "EPERM"},
+		{"pidfd_getfd", "EPERM"},
+		{"kcmp", "EPERM"},
+		{"keyctl", "EPERM"},
+		{"add_key", "EPERM"},
+		{"bpf", "EPERM"},
+		{"perf_event_open", "EPERM"},
+		{"userfaultfd", "EPERM"},
+		{"io_uring_setup", "EPERM"},
+		{"name_to_handle_at", "EPERM"},
+		{"symlink-output", "EPERM"},
+		{"symlink-tmp", "EPERM"},
+		{"mknod-fifo", "EPERM"},
+		{"personality-linux32", "EPERM"},
+		{"personality-no-aslr", "EPERM"},
+#if defined(__x86_64__)
+		{"iopl", "EPERM"},
+		{"x32", "signal 31"}, /* SIGSYS: the filter's bad-architecture action */
+#endif
+		{"unshare-user", "EPERM"}, /* last: where it works, it changes the rest */
+	};
+	char *argv[ARRAY_SIZE(expect) + 3] = {"/app/probe", "--probe"};
+	char want[2048] = "", line[64];
+	struct sandbox_spec spec = spec_for(argv);
+	struct result res;
+
+	for (size_t i = 0; i < ARRAY_SIZE(expect); i++) {
+		argv[2 + i] = (char *)expect[i][0];
+		snprintf(line, sizeof(line), "%s=%s\n", expect[i][0], expect[i][1]);
+		strcat(want, line);
+	}
+	install_probe();
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, want);
+}
+END_TEST
+
+/* The 32-bit entry, where the kernel offers it: killed by the filter. */
+START_TEST(test_int80_killed)
+{
+#if defined(__x86_64__)
+	char *argv[] = {"/app/probe", "--probe", "int80", NULL};
+	struct sandbox_spec spec = spec_for(argv);
+	struct result res;
+	pid_t child;
+	int st;
+
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		signal(SIGSEGV, SIG_DFL); /* a sanitizer's handler would report the fault */
+		_exit(probe_int80() < 0 ? 1 : 0);
+	}
+	ck_assert_int_eq(waitpid(child, &st, 0), child);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		printf("check_sandbox: int 0x80 does not work on this host (status %#x), "
+		       "check skipped\n",
+		       st);
+		return;
+	}
+	install_probe();
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "int80=signal 31\n");
+#endif
+}
+END_TEST
+
+/* Under the filter a job still runs threads (clone3 falls back to clone),
+ * forks, runs programs and writes /output; unshare(1) is refused. */
+START_TEST(test_job_still_works)
+{
+	char *argv[] = {"python3", "-c",
+	                "import os, subprocess, threading\n"
+	                "t = threading.Thread(target=print, args=('thread',))\n"
+	                "t.start(); t.join()\n"
+	                "pid = os.fork()\n"
+	                "if pid == 0: os._exit(7)\n"
+	                "print('child', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
+	                "print(subprocess.run(['sh', '-c', 'echo sub'], capture_output=True,\n"
+	                "                     text=True).stdout, end='')\n"
+	                "open('/output/py', 'w').write('written\\n')\n",
+	                NULL};
+	struct sandbox_spec spec = spec_for(argv);
+	char path[PATH_MAX], buf[64];
+	struct result res;
+
+	ck_assert_int_eq(run_spec(&spec, &res), 0);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "thread\nchild 7\nsub\n");
+	snprintf(path, sizeof(path), "%s/py", fx.output);
+	read_host_file(path, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "written\n");
+
+	run_sh("unshare -U id -u 2>&1; echo \"rc=$?\"", &res);
+	assert_exit0(&res);
+	ck_assert_str_eq(res.out, "unshare: unshare failed: Operation not permitted\nrc=1\n");
+}
+END_TEST
 
 START_TEST(test_kill_takes_everything)
 {
@@ -586,22 +1008,30 @@ START_TEST(test_setup_failures)
 	char *notexec[] = {"/app/x", NULL};
 	struct sandbox_spec spec = spec_for(sh);
 	struct sandbox_job *j = NULL;
-	char err[256], bogus[PATH_MAX];
-	int out_fd = -1, err_fd = -1;
+	char err[256], path[PATH_MAX];
+	int out_fd = -1, err_fd = -1, closed, file;
 
-	snprintf(bogus, sizeof(bogus), "%s/does-not-exist", fx.root);
-	spec.app_dir = bogus;
-	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), -ENOENT);
-	ck_assert_msg(strstr(err, "app_dir") && strstr(err, bogus) && strstr(err, "No such file"),
-	              "%s", err);
+	closed = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(closed, 0);
+	close(closed);
+	spec.app_fd = closed;
+	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), -EBADF);
+	ck_assert_msg(strstr(err, "app_fd"), "%s", err);
 	ck_assert_ptr_null(j);
 	ck_assert_int_eq(out_fd, -1);
 
 	spec = spec_for(sh);
-	snprintf(bogus, sizeof(bogus), "%s/x", fx.app);
-	spec.output_dir = bogus;
+	snprintf(path, sizeof(path), "%s/x", fx.app);
+	file = open(path, O_PATH | O_CLOEXEC);
+	ck_assert_int_ge(file, 0);
+	spec.output_fd = file;
 	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), -ENOTDIR);
-	ck_assert_msg(strstr(err, "output_dir"), "%s", err);
+	ck_assert_msg(strstr(err, "output_fd"), "%s", err);
+	spec = spec_for(sh);
+	spec.model_fd = file;
+	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), -ENOTDIR);
+	ck_assert_msg(strstr(err, "model_fd"), "%s", err);
+	close(file);
 
 	spec = spec_for(missing);
 	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), -ENOENT);
@@ -615,7 +1045,10 @@ START_TEST(test_setup_failures)
 	spec.uid = 0;
 	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), -EINVAL);
 	spec = spec_for(sh);
-	spec.output_dir = NULL;
+	spec.output_fd = -1;
+	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), -EINVAL);
+	spec = spec_for(sh);
+	spec.app_fd = -1;
 	ck_assert_int_eq(sandbox_start(&spec, &j, &out_fd, &err_fd, err, sizeof(err)), -EINVAL);
 	ck_assert_ptr_null(j);
 }
@@ -703,6 +1136,7 @@ static Suite *sandbox_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_io_and_exit_status);
 	tcase_add_test(tc, test_app_script);
+	tcase_add_test(tc, test_app_fd_not_path);
 	tcase_add_test(tc, test_signal_death);
 	tcase_add_test(tc, test_read_only);
 	tcase_add_test(tc, test_missing_dataset_is_empty);
@@ -714,6 +1148,14 @@ static Suite *sandbox_suite(void)
 	tcase_add_test(tc, test_setuid_does_not_elevate);
 	tcase_add_test(tc, test_environment_and_fds);
 	tcase_add_test(tc, test_limits);
+	tcase_add_test(tc, test_max_files);
+	tcase_add_test(tc, test_memory_limit);
+	tcase_add_test(tc, test_fork_bomb);
+	tcase_add_test(tc, test_cgroup_limits);
+	tcase_add_test(tc, test_cgroup_refused);
+	tcase_add_test(tc, test_syscalls_refused);
+	tcase_add_test(tc, test_int80_killed);
+	tcase_add_test(tc, test_job_still_works);
 	tcase_add_test(tc, test_kill_takes_everything);
 	tcase_add_test(tc, test_free_kills_and_reaps);
 	tcase_add_test(tc, test_setup_failures);
@@ -723,11 +1165,208 @@ static Suite *sandbox_suite(void)
 	return s;
 }
 
-int main(void)
+/* --- the probe: this binary, copied into /app and run as a job --------------- */
+
+/* A child that makes a raw clone: the child half exits at once. */
+static long probe_clone(unsigned long flags)
+{
+	long pid = syscall(SYS_clone, flags | SIGCHLD, 0UL, NULL, NULL, 0UL);
+
+	if (pid == 0)
+		_exit(0);
+	if (pid > 0)
+		waitpid((pid_t)pid, NULL, 0);
+	return pid;
+}
+
+static long probe_clone3(void)
+{
+	uint64_t args[8] = {[4] = SIGCHLD}; /* struct clone_args: flags 0, exit_signal */
+	long pid = syscall(SYS_clone3, args, sizeof(args));
+
+	if (pid == 0)
+		_exit(0);
+	if (pid > 0)
+		waitpid((pid_t)pid, NULL, 0);
+	return pid;
+}
+
+static long probe_ptrace(void)
+{
+	pid_t child = fork();
+	long r;
+	int e, st;
+
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	r = ptrace(PTRACE_ATTACH, child, NULL, NULL);
+	e = errno;
+	kill(child, SIGKILL);
+	while (waitpid(child, &st, 0) == child && !WIFEXITED(st) && !WIFSIGNALED(st))
+		;
+	errno = e;
+	return r;
+}
+
+static long probe_vm_read(void)
+{
+	char from[4] = "abc", to[4];
+	struct iovec local = {to, sizeof(to)}, remote = {from, sizeof(from)};
+
+	return syscall(SYS_process_vm_readv, getpid(), &local, 1UL, &remote, 1UL, 0UL);
+}
+
+static long probe_personality(unsigned long persona)
+{
+	long r = syscall(SYS_personality, persona);
+
+	if (r >= 0)
+		(void)syscall(SYS_personality, (unsigned long)PER_LINUX);
+	return r;
+}
+
+/* A system call in a child of its own, for those the filter answers by
+ * killing: "exit 0" (it returned), "exit <errno>" or "signal <n>". */
+static void probe_in_child(const char *name, long (*fn)(void))
+{
+	pid_t child;
+	int st;
+
+	fflush(stdout);
+	child = fork();
+	if (child == 0)
+		_exit(fn() < 0 ? errno : 0);
+	if (waitpid(child, &st, 0) != child)
+		printf("%s=waitpid %s\n", name, strerrorname_np(errno));
+	else if (WIFSIGNALED(st))
+		printf("%s=signal %d\n", name, WTERMSIG(st));
+	else
+		printf("%s=exit %d\n", name, WEXITSTATUS(st));
+}
+
+#if defined(__x86_64__)
+/* getpid through the 32-bit system call entry (i386 number 20). */
+static long probe_int80(void)
+{
+	long r = 20;
+
+	__asm__ volatile("int $0x80" : "+a"(r) : : "memory");
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+/* getpid with the x32 ABI bit. */
+static long probe_x32(void)
+{
+	return syscall(0x40000000L | SYS_getpid);
+}
+#endif
+
+/* Runs the named probes in order and prints "name=ok" or "name=<errno name>"
+ * for each; see test_syscalls_refused. */
+static int probe_main(int n, char **names)
+{
+	for (int i = 0; i < n; i++) {
+		const char *name = names[i];
+		long r;
+
+		errno = 0;
+		if (!strcmp(name, "unshare-user"))
+			r = syscall(SYS_unshare, (unsigned long)CLONE_NEWUSER);
+		else if (!strcmp(name, "setns"))
+			r = syscall(SYS_setns, -1, 0);
+		else if (!strcmp(name, "clone-newuser"))
+			r = probe_clone(CLONE_NEWUSER);
+		else if (!strcmp(name, "clone3"))
+			r = probe_clone3();
+		else if (!strcmp(name, "fork"))
+			r = probe_clone(0);
+		else if (!strcmp(name, "mount"))
+			r = syscall(SYS_mount, (char *)1, "/tmp", "tmpfs", 0UL, NULL);
+		else if (!strcmp(name, "umount2"))
+			r = syscall(SYS_umount2, (char *)1, 0);
+		else if (!strcmp(name, "chroot"))
+			r = syscall(SYS_chroot, (char *)1);
+		else if (!strcmp(name, "fsconfig"))
+			r = syscall(SYS_fsconfig, -1, 0, NULL, NULL, 0);
+		else if (!strcmp(name, "mount_setattr"))
+			r = syscall(SYS_mount_setattr, -1, NULL, 0U, NULL, 0UL);
+		else if (!strcmp(name, "open_tree"))
+			r = syscall(SYS_open_tree, -1, "", ~0U);
+		else if (!strcmp(name, "ptrace"))
+			r = probe_ptrace();
+		else if (!strcmp(name, "process_vm_readv"))
+			r = probe_vm_read();
+		else if (!strcmp(name, "pidfd_getfd"))
+			r = syscall(SYS_pidfd_getfd, -1, 0, 0U);
+		else if (!strcmp(name, "kcmp"))
+			r = syscall(SYS_kcmp, getpid(), getpid(), 0 /* KCMP_FILE */, 0UL, 0UL);
+		else if (!strcmp(name, "keyctl"))
+			r = syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */,
+			            -3 /* KEY_SPEC_SESSION_KEYRING */, 1);
+		else if (!strcmp(name, "add_key"))
+			r = syscall(SYS_add_key, "user", "probe", "x", 1UL,
+			            -2 /* KEY_SPEC_PROCESS_KEYRING */);
+		else if (!strcmp(name, "bpf"))
+			r = syscall(SYS_bpf, 1000, NULL, 0U);
+		else if (!strcmp(name, "perf_event_open"))
+			r = syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0UL);
+		else if (!strcmp(name, "userfaultfd"))
+			r = syscall(SYS_userfaultfd, ~0U);
+		else if (!strcmp(name, "io_uring_setup"))
+			r = syscall(SYS_io_uring_setup, 0U, NULL);
+		else if (!strcmp(name, "name_to_handle_at"))
+			r = syscall(SYS_name_to_handle_at, AT_FDCWD, "/app", NULL, NULL, 0);
+		else if (!strcmp(name, "symlink-output"))
+			r = symlink("/app", "/output/link");
+		else if (!strcmp(name, "symlink-tmp"))
+			r = symlinkat("/app", AT_FDCWD, "/tmp/link");
+		else if (!strcmp(name, "mknod-fifo"))
+			r = mknod("/tmp/fifo", S_IFIFO | 0600, 0);
+		else if (!strcmp(name, "personality-query"))
+			r = probe_personality(0xffffffffUL);
+		else if (!strcmp(name, "personality-linux"))
+			r = probe_personality(PER_LINUX);
+		else if (!strcmp(name, "personality-linux32"))
+			r = probe_personality(PER_LINUX32);
+		else if (!strcmp(name, "personality-no-aslr"))
+			r = probe_personality(ADDR_NO_RANDOMIZE);
+#if defined(__x86_64__)
+		else if (!strcmp(name, "iopl"))
+			r = syscall(SYS_iopl, 0);
+		else if (!strcmp(name, "int80")) {
+			probe_in_child(name, probe_int80);
+			continue;
+		} else if (!strcmp(name, "x32")) {
+			probe_in_child(name, probe_x32);
+			continue;
+		}
+#endif
+		else {
+			printf("%s=unknown probe\n", name);
+			continue;
+		}
+		printf("%s=%s\n", name, r < 0 ? strerrorname_np(errno) : "ok");
+	}
+	fflush(stdout);
+	/* _exit: a sanitizer build's leak check at exit would need ptrace. */
+	_exit(0);
+}
+
+int main(int argc, char **argv)
 {
 	SRunner *sr;
 	int failed;
 
+	char err[256];
+
+	if (argc > 1 && !strcmp(argv[1], "--probe"))
+		return probe_main(argc - 2, argv + 2);
 	if (geteuid() != 0) {
 		const char *ci = getenv("CI");
 		if (ci && !strcmp(ci, "true")) {
@@ -737,6 +1376,10 @@ int main(void)
 		printf("check_sandbox: not root, skipped (namespaces and mounts need root)\n");
 		return 77;
 	}
+	if (sandbox_limits_init(NULL, err, sizeof(err)) < 0)
+		printf("check_sandbox: limits by rlimit (%s)\n", err);
+	else
+		printf("check_sandbox: limits by cgroup2\n");
 	sr = srunner_create(sandbox_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
