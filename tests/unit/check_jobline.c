@@ -147,6 +147,7 @@ START_TEST(test_split_limits)
 	/* One word of exactly the maximum length, with and without a newline. */
 	memset(s, 'x', JOBLINE_MAX_BYTES);
 	s[JOBLINE_MAX_BYTES] = '\n';
+	s[JOBLINE_MAX_BYTES + 1] = 'x';
 	ck_assert_int_eq(jobline_split(s, JOBLINE_MAX_BYTES, &jl, err, sizeof(err)), 0);
 	ck_assert_uint_eq(strlen(jl.words[0]), JOBLINE_MAX_BYTES);
 	jobline_release(&jl);
