@@ -419,6 +419,8 @@ static const struct {
 	{ "p predict -d dataset/x", -EINVAL, NULL, { "'dataset/x'" } },
 	{ "p predict -d ''", -EINVAL, NULL, { "'': option '-d'" } },
 	{ "p predict --data=", -EINVAL, NULL, { "'': option '--data'" } },
+	{ "p predict --data=/x", -EINVAL, NULL,
+	  { "'/x': option '--data' of entry 'predict' takes a path" } },
 	{ "p predict -d /", -EINVAL, NULL, { "'/': option '-d'" } },
 	{ "p predict -d /etc/passwd", -EINVAL, NULL, { "'/etc/passwd'" } },
 	{ "p predict -d /proc/self/root/app", -EINVAL, NULL, { "'/proc/self/root/app'" } },
