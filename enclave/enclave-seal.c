@@ -37,7 +37,8 @@ static void usage(FILE *f)
 		"seal     packs APPDIR and encrypts it for the enclave. APPDIR/enclave.json is the\n"
 		"         manifest; without one, each --entry NAME=COMMAND adds an entry (COMMAND is\n"
 		"         split like a shell splits words, no expansion; the first is the default;\n"
-		"         host arguments are allowed)\n"
+		"         any host argument is allowed). Warns about each entry that takes any\n"
+		"         argument from the host (host_args: true)\n"
 		"inspect  prints the header of PACKAGE; never decrypts\n"
 		"\n"
 		"Exit status: 0 success, 1 failure, 2 usage error.\n");
@@ -223,8 +224,10 @@ out:
 	return r;
 }
 
-/* The manifest written for --entry options. */
-static char *manifest_from_entries(const char *appdir, char **entries, size_t n)
+/* The manifest written for --entry options; *parsed is what the enclave
+ * will read from it. */
+static char *manifest_from_entries(const char *appdir, char **entries, size_t n,
+				   struct manifest **parsed)
 {
 	struct manifest m = { 0 };
 	char base[PATH_MAX], name[65], err[256], *json = NULL;
@@ -266,16 +269,11 @@ static char *manifest_from_entries(const char *appdir, char **entries, size_t n)
 	}
 	m.default_entry = m.entries[0].name;
 	json = manifest_to_json(&m);
-	if (json) {
-		/* Checked by the same parser the enclave uses. */
-		struct manifest *check;
-		if (manifest_parse(json, strlen(json), &check, err, sizeof(err)) < 0) {
-			log_error("the manifest from --entry is not valid: %s", err);
-			free(json);
-			json = NULL;
-		} else {
-			manifest_free(check);
-		}
+	/* Checked by the same parser the enclave uses. */
+	if (json && manifest_parse(json, strlen(json), parsed, err, sizeof(err)) < 0) {
+		log_error("the manifest from --entry is not valid: %s", err);
+		free(json);
+		json = NULL;
 	}
 out:
 	for (size_t i = 0; i < n; i++) {
@@ -346,10 +344,17 @@ static int cmd_seal(int argc, char **argv)
 			log_error("%s has no enclave.json: give at least one --entry NAME=COMMAND", appdir);
 			goto out;
 		}
-		json = manifest_from_entries(appdir, entries, nentries);
+		json = manifest_from_entries(appdir, entries, nentries, &m);
 		if (!json)
 			goto out;
 	}
+	/* host_args: true hands the program whatever the host writes, and an
+	 * argument can be enough to make an app reveal itself. */
+	for (size_t i = 0; i < m->nentries; i++)
+		if (m->entries[i].host_args)
+			log_warn("entry '%s' takes any argument from the host (host_args: true); "
+				 "declare them with \"args\"",
+				 m->entries[i].name);
 	r = kek_read_file(kekfile, kek, &loose);
 	if (r < 0) {
 		log_errno(r, "%s: not a key-encryption key file", kekfile);

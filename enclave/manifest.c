@@ -14,6 +14,17 @@
 #include "pathsafe.h"
 #include "util.h"
 
+const char *const manifest_roots[MANIFEST_NROOTS] = { "/dataset", "/model", "/output" };
+
+static const char *const kind_names[] = {
+	[MANIFEST_KIND_FLAG] = "flag", [MANIFEST_KIND_PATH] = "path", [MANIFEST_KIND_INT] = "int",
+	[MANIFEST_KIND_WORD] = "word", [MANIFEST_KIND_TEXT] = "text",
+};
+
+const char *manifest_kind_name(enum manifest_kind kind)
+{
+	return (size_t)kind < ARRAY_SIZE(kind_names) ? kind_names[kind] : "?";
+}
 
 /* A short printable rendering of an untrusted string for error messages, so
  * that input cannot smuggle control characters into a log line. */
@@ -85,10 +96,295 @@ static int check_keys(json_t *obj, const char *const *known, const char *where, 
 	return 0;
 }
 
+/* "-X" with X an ASCII letter or digit, or "--" then 1..63 of [A-Za-z0-9-]
+ * not starting with '-'. No '=' can occur, so "--name=VALUE" is never a name. */
+static bool valid_option_name(const char *s)
+{
+	static const char alnum[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	size_t n = strlen(s);
+
+	if (n == 2 && s[0] == '-')
+		return strchr(alnum, s[1]) != NULL;
+	if (n < 3 || n > MANIFEST_MAX_OPTION_NAME || s[0] != '-' || s[1] != '-' || s[2] == '-')
+		return false;
+	for (size_t i = 2; i < n; i++)
+		if (s[i] != '-' && !strchr(alnum, s[i]))
+			return false;
+	return true;
+}
+
+/* 1..256 bytes, no leading '-', no control character (the word is compared
+ * with a job line's word, which never holds one but a tab). */
+static bool valid_word(const json_t *v)
+{
+	const char *s = str_value(v);
+	size_t n;
+
+	if (!s)
+		return false;
+	n = strlen(s);
+	if (n < 1 || n > MANIFEST_MAX_WORD || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+static int parse_under(json_t *v, const char *where, struct manifest_value *val, char *err,
+		       size_t errsz)
+{
+	json_t *r;
+	size_t i;
+
+	if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > MANIFEST_NROOTS)
+		return err_set(
+		    err, errsz, -EINVAL,
+		    "%s.under: must be a non-empty array of \"/dataset\", \"/model\", \"/output\"",
+		    where);
+	val->roots = 0;
+	json_array_foreach (v, i, r) {
+		const char *s = str_value(r);
+		unsigned k;
+
+		for (k = 0; s && k < MANIFEST_NROOTS; k++)
+			if (!strcmp(s, manifest_roots[k]))
+				break;
+		if (!s || k == MANIFEST_NROOTS)
+			return err_set(
+			    err, errsz, -EINVAL,
+			    "%s.under[%zu]: must be \"/dataset\", \"/model\" or \"/output\"", where,
+			    i);
+		if (val->roots & (1u << k))
+			return err_set(err, errsz, -EINVAL, "%s.under[%zu]: '%s' is listed twice",
+				       where, i, s);
+		val->roots |= 1u << k;
+	}
+	return 0;
+}
+
+static int parse_bound(json_t *obj, const char *key, const char *where, int64_t *out, char *err,
+		       size_t errsz)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (!v)
+		return 0;
+	/* json_int_t is long long: every JSON integer jansson accepts fits. */
+	if (!json_is_integer(v))
+		return err_set(err, errsz, -EINVAL, "%s.%s: must be an integer", where, key);
+	*out = (int64_t)json_integer_value(v);
+	return 0;
+}
+
+static int parse_words(json_t *v, const char *where, struct manifest_value *val, char *err,
+		       size_t errsz)
+{
+	char q[QUOTE_SIZE];
+	json_t *w;
+	size_t i;
+
+	if (!v)
+		return err_set(err, errsz, -EINVAL, "%s.words: missing", where);
+	if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > MANIFEST_MAX_WORDS)
+		return err_set(err, errsz, -EINVAL, "%s.words: must be an array of 1..%d strings",
+			       where, MANIFEST_MAX_WORDS);
+	val->words = calloc(json_array_size(v) + 1, sizeof(*val->words));
+	if (!val->words)
+		return -ENOMEM;
+	json_array_foreach (v, i, w) {
+		if (!valid_word(w))
+			return err_set(err, errsz, -EINVAL,
+				       "%s.words[%zu]: must be a string of 1..%d bytes, without a "
+				       "leading '-' or a control character",
+				       where, i, MANIFEST_MAX_WORD);
+		for (size_t j = 0; j < val->nwords; j++)
+			if (!strcmp(val->words[j], json_string_value(w)))
+				return err_set(err, errsz, -EINVAL,
+					       "%s.words[%zu]: '%s' is listed twice", where, i,
+					       quote(q, json_string_value(w)));
+		val->words[val->nwords] = strdup(json_string_value(w));
+		if (!val->words[val->nwords])
+			return -ENOMEM;
+		val->nwords++;
+	}
+	return 0;
+}
+
+/* A value kind: a string shorthand ("flag", "path", "int", "text") or an
+ * object {"kind": K, ...} with the keys of K. For a positional declaration
+ * (max != NULL) the object also carries "max", the count, and so an int
+ * positional takes no bounds of its own. */
+static int parse_value(json_t *v, const char *where, uint32_t *max, struct manifest_value *val,
+		       char *err, size_t errsz)
+{
+	static const char *const keys[][5] = {
+		[MANIFEST_KIND_FLAG] = { "kind", NULL },
+		[MANIFEST_KIND_PATH] = { "kind", "under", NULL },
+		[MANIFEST_KIND_INT] = { "kind", "min", "max", NULL },
+		[MANIFEST_KIND_WORD] = { "kind", "words", NULL },
+		[MANIFEST_KIND_TEXT] = { "kind", NULL },
+	};
+	static const char *const positional_keys[][5] = {
+		[MANIFEST_KIND_FLAG] = { NULL },
+		[MANIFEST_KIND_PATH] = { "kind", "under", "max", NULL },
+		[MANIFEST_KIND_INT] = { "kind", "max", NULL },
+		[MANIFEST_KIND_WORD] = { "kind", "words", "max", NULL },
+		[MANIFEST_KIND_TEXT] = { "kind", "max", NULL },
+	};
+	const char *kind;
+	json_t *k, *n;
+	size_t i;
+	int r;
+
+	val->roots = MANIFEST_ROOTS_ALL;
+	val->min = INT64_MIN;
+	val->max = INT64_MAX;
+	if (json_is_string(v) && !max) {
+		kind = str_value(v);
+		for (i = 0; kind && i < ARRAY_SIZE(kind_names); i++)
+			if (i != MANIFEST_KIND_WORD && !strcmp(kind, kind_names[i])) {
+				val->kind = (enum manifest_kind)i;
+				return 0;
+			}
+		return err_set(
+		    err, errsz, -EINVAL,
+		    "%s: must be \"flag\", \"path\", \"int\", \"text\" or an object with \"kind\"",
+		    where);
+	}
+	if (!json_is_object(v))
+		return err_set(err, errsz, -EINVAL,
+			       max ? "%s: must be an object with \"kind\" and \"max\""
+				   : "%s: must be a kind name or an object with \"kind\"",
+			       where);
+	k = json_object_get(v, "kind");
+	if (!k)
+		return err_set(err, errsz, -EINVAL, "%s.kind: missing", where);
+	kind = str_value(k);
+	for (i = 0; kind && i < ARRAY_SIZE(kind_names); i++)
+		if (!strcmp(kind, kind_names[i]))
+			break;
+	if (!kind || i == ARRAY_SIZE(kind_names) || (max && i == MANIFEST_KIND_FLAG))
+		return err_set(
+		    err, errsz, -EINVAL,
+		    max ? "%s.kind: must be \"path\", \"int\", \"word\" or \"text\""
+			: "%s.kind: must be \"flag\", \"path\", \"int\", \"word\" or \"text\"",
+		    where);
+	val->kind = (enum manifest_kind)i;
+	{
+		char w[192];
+
+		snprintf(w, sizeof(w), "%s: ", where);
+		r = check_keys(v, max ? positional_keys[i] : keys[i], w, err, errsz);
+		if (r < 0)
+			return r;
+	}
+
+	switch (val->kind) {
+	case MANIFEST_KIND_PATH:
+		if ((n = json_object_get(v, "under")) &&
+		    (r = parse_under(n, where, val, err, errsz)) < 0)
+			return r;
+		break;
+	case MANIFEST_KIND_INT:
+		if (max)
+			break;
+		if ((r = parse_bound(v, "min", where, &val->min, err, errsz)) < 0 ||
+		    (r = parse_bound(v, "max", where, &val->max, err, errsz)) < 0)
+			return r;
+		if (val->min > val->max)
+			return err_set(err, errsz, -EINVAL, "%s: min must not be above max", where);
+		break;
+	case MANIFEST_KIND_WORD:
+		if ((r = parse_words(json_object_get(v, "words"), where, val, err, errsz)) < 0)
+			return r;
+		break;
+	default: break;
+	}
+
+	if (max) {
+		n = json_object_get(v, "max");
+		if (!n)
+			return err_set(err, errsz, -EINVAL, "%s.max: missing", where);
+		if (!json_is_integer(n) || json_integer_value(n) < 1 ||
+		    json_integer_value(n) > MANIFEST_MAX_POSITIONAL)
+			return err_set(err, errsz, -EINVAL, "%s.max: must be an integer 1..%d",
+				       where, MANIFEST_MAX_POSITIONAL);
+		*max = (uint32_t)json_integer_value(n);
+	}
+	return 0;
+}
+
+static int parse_args(const char *name, json_t *args, struct manifest_entry *e, char *err,
+		      size_t errsz)
+{
+	char where[192], q[QUOTE_SIZE];
+	const char *key;
+	json_t *v;
+	int r;
+
+	if (!json_is_object(args) || json_object_size(args) > MANIFEST_MAX_OPTIONS)
+		return err_set(err, errsz, -EINVAL,
+			       "entries.%s.args: must be an object of at most %d options", name,
+			       MANIFEST_MAX_OPTIONS);
+	e->options = calloc(json_object_size(args) + 1, sizeof(*e->options));
+	if (!e->options)
+		return -ENOMEM;
+	json_object_foreach (args, key, v) {
+		struct manifest_option *o = &e->options[e->noptions];
+
+		if (!valid_option_name(key))
+			return err_set(
+			    err, errsz, -EINVAL,
+			    "entries.%s.args: invalid option name '%s' (-X with one letter or "
+			    "digit, or --name with 1..63 of [A-Za-z0-9-] not starting with '-')",
+			    name, quote(q, key));
+		snprintf(where, sizeof(where), "entries.%s.args.%s", name, key);
+		o->name = strdup(key);
+		if (!o->name)
+			return -ENOMEM;
+		/* Counted before parsing: manifest_free() releases a partial option. */
+		e->noptions++;
+		r = parse_value(v, where, NULL, &o->value, err, errsz);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int parse_stderr(const char *name, json_t *v, struct manifest_entry *e, char *err,
+			size_t errsz)
+{
+	static const char *const keys[] = { "last", NULL };
+	const char *s = str_value(v);
+	json_t *n;
+
+	if (s && !strcmp(s, "none")) {
+		e->stderr_policy = MANIFEST_STDERR_NONE;
+		return 0;
+	}
+	if (s && !strcmp(s, "all")) {
+		e->stderr_policy = MANIFEST_STDERR_ALL;
+		return 0;
+	}
+	if (json_is_object(v) && check_keys(v, keys, "", NULL, 0) == 0 &&
+	    (n = json_object_get(v, "last")) && json_is_integer(n) && json_integer_value(n) >= 1 &&
+	    json_integer_value(n) <= MANIFEST_MAX_STDERR_LINES) {
+		e->stderr_policy = MANIFEST_STDERR_LAST;
+		e->stderr_lines = (uint32_t)json_integer_value(n);
+		return 0;
+	}
+	return err_set(err, errsz, -EINVAL,
+		       "entries.%s.stderr: must be \"none\", \"all\" or {\"last\": 1..%d}", name,
+		       MANIFEST_MAX_STDERR_LINES);
+}
+
 static int parse_entry(const char *name, json_t *obj, struct manifest_entry *e, char *err,
 		       size_t errsz)
 {
-	static const char *const keys[] = { "argv", "host_args", "timeout_s", NULL };
+	static const char *const keys[] = { "argv",   "host_args", "args", "positional",
+					    "stderr", "timeout_s", NULL };
 	char where[96], q[QUOTE_SIZE];
 	json_t *argv, *v;
 	size_t i;
@@ -132,6 +428,29 @@ static int parse_entry(const char *name, json_t *obj, struct manifest_entry *e, 
 		return err_set(err, errsz, -EINVAL, "entries.%s.host_args: must be true or false",
 			    name);
 	e->host_args = v && json_is_true(v);
+	if (e->host_args && (json_object_get(obj, "args") || json_object_get(obj, "positional")))
+		return err_set(err, errsz, -EINVAL,
+			       "entries.%s: host_args: true (any argument) cannot be combined with "
+			       "args or positional",
+			       name);
+
+	v = json_object_get(obj, "args");
+	if (v && (r = parse_args(name, v, e, err, errsz)) < 0)
+		return r;
+
+	v = json_object_get(obj, "positional");
+	if (v) {
+		char w[96];
+
+		snprintf(w, sizeof(w), "entries.%s.positional", name);
+		r = parse_value(v, w, &e->positional_max, &e->positional, err, errsz);
+		if (r < 0)
+			return r;
+	}
+
+	v = json_object_get(obj, "stderr");
+	if (v && (r = parse_stderr(name, v, e, err, errsz)) < 0)
+		return r;
 
 	v = json_object_get(obj, "timeout_s");
 	if (v && (!json_is_integer(v) || json_integer_value(v) < 1 ||
@@ -293,6 +612,23 @@ const struct manifest_entry *manifest_entry(const struct manifest *m, const char
 	return NULL;
 }
 
+const struct manifest_option *manifest_option(const struct manifest_entry *e, const char *name,
+					      size_t len)
+{
+	for (size_t i = 0; i < e->noptions; i++)
+		if (!strncmp(e->options[i].name, name, len) && e->options[i].name[len] == '\0')
+			return &e->options[i];
+	return NULL;
+}
+
+static void value_release(struct manifest_value *v)
+{
+	if (v->words)
+		for (size_t i = 0; i < v->nwords; i++)
+			free(v->words[i]);
+	free(v->words);
+}
+
 void manifest_free(struct manifest *m)
 {
 	if (!m)
@@ -304,6 +640,12 @@ void manifest_free(struct manifest *m)
 			for (size_t j = 0; j < e->argc; j++)
 				free(e->argv[j]);
 		free(e->argv);
+		for (size_t j = 0; j < e->noptions; j++) {
+			free(e->options[j].name);
+			value_release(&e->options[j].value);
+		}
+		free(e->options);
+		value_release(&e->positional);
 		free(e->name);
 	}
 	free(m->entries);
@@ -313,9 +655,60 @@ void manifest_free(struct manifest *m)
 	free(m);
 }
 
+/* A value in the object form with every field explicit (jansson's setters
+ * fail on a NULL value, so an allocation failure anywhere is caught). With
+ * max > 0 it is a positional declaration and carries the count. */
+static json_t *value_to_json(const struct manifest_value *v, uint32_t max)
+{
+	json_t *obj = json_object(), *a;
+
+	if (!obj || json_object_set_new(obj, "kind", json_string(manifest_kind_name(v->kind))) < 0)
+		goto fail;
+	switch (v->kind) {
+	case MANIFEST_KIND_PATH:
+		if (!(a = json_array()) || json_object_set_new(obj, "under", a) < 0)
+			goto fail;
+		for (size_t i = 0; i < MANIFEST_NROOTS; i++)
+			if ((v->roots & (1u << i)) &&
+			    json_array_append_new(a, json_string(manifest_roots[i])) < 0)
+				goto fail;
+		break;
+	case MANIFEST_KIND_INT:
+		if (max)
+			break;
+		if (json_object_set_new(obj, "min", json_integer(v->min)) < 0 ||
+		    json_object_set_new(obj, "max", json_integer(v->max)) < 0)
+			goto fail;
+		break;
+	case MANIFEST_KIND_WORD:
+		if (!(a = json_array()) || json_object_set_new(obj, "words", a) < 0)
+			goto fail;
+		for (size_t i = 0; i < v->nwords; i++)
+			if (json_array_append_new(a, json_string(v->words[i])) < 0)
+				goto fail;
+		break;
+	default: break;
+	}
+	if (max && json_object_set_new(obj, "max", json_integer(max)) < 0)
+		goto fail;
+	return obj;
+fail:
+	json_decref(obj);
+	return NULL;
+}
+
+static json_t *stderr_to_json(const struct manifest_entry *e)
+{
+	switch (e->stderr_policy) {
+	case MANIFEST_STDERR_ALL: return json_string("all");
+	case MANIFEST_STDERR_LAST: return json_pack("{sI}", "last", (json_int_t)e->stderr_lines);
+	default: return json_string("none");
+	}
+}
+
 static json_t *entry_to_json(const struct manifest_entry *e)
 {
-	json_t *obj, *argv;
+	json_t *obj, *argv, *args;
 
 	argv = json_array();
 	if (!argv)
@@ -330,12 +723,29 @@ static json_t *entry_to_json(const struct manifest_entry *e)
 		json_decref(obj);
 		return NULL;
 	}
-	if (json_object_set_new(obj, "host_args", json_boolean(e->host_args)) < 0 ||
-	    json_object_set_new(obj, "timeout_s", json_integer(e->timeout_s)) < 0) {
-		json_decref(obj);
-		return NULL;
+	if (json_object_set_new(obj, "host_args", json_boolean(e->host_args)) < 0)
+		goto fail;
+	/* host_args excludes a declaration; otherwise "args" says explicitly
+	 * which options there are, none included. */
+	if (!e->host_args) {
+		if (!(args = json_object()) || json_object_set_new(obj, "args", args) < 0)
+			goto fail;
+		for (size_t i = 0; i < e->noptions; i++)
+			if (json_object_set_new(args, e->options[i].name,
+						value_to_json(&e->options[i].value, 0)) < 0)
+				goto fail;
+		if (e->positional_max &&
+		    json_object_set_new(obj, "positional",
+					value_to_json(&e->positional, e->positional_max)) < 0)
+			goto fail;
 	}
+	if (json_object_set_new(obj, "stderr", stderr_to_json(e)) < 0 ||
+	    json_object_set_new(obj, "timeout_s", json_integer(e->timeout_s)) < 0)
+		goto fail;
 	return obj;
+fail:
+	json_decref(obj);
+	return NULL;
 }
 
 char *manifest_to_json(const struct manifest *m)

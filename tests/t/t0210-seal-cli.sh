@@ -32,6 +32,49 @@ test_expect_success 'seal with --entry writes the manifest; inspect shows the ke
 	grep "^compression: *none$" info
 '
 
+test_expect_success 'seal warns about each entry that takes any host argument' '
+	cat >app/enclave.json <<-\JSON &&
+	{"name": "a", "version": "1",
+	 "entries": {"open": {"argv": ["python3", "main.py"], "host_args": true},
+	             "declared": {"argv": ["python3", "main.py"], "args": {"-d": "path"}},
+	             "closed": {"argv": ["true"]}}}
+	JSON
+	test_when_finished "rm -f app/enclave.json" &&
+	enclave-seal seal --kek k.kek -o warn.sealed app 2>err &&
+	cat err &&
+	grep -x "enclave-seal: warning: entry '\''open'\'' takes any argument from the host (host_args: true); declare them with \"args\"" err &&
+	test "$(grep -c warning err)" = 1 &&
+	grep "warn.sealed: 3 files sealed" err &&
+	enclave-seal inspect warn.sealed >/dev/null
+'
+
+test_expect_success 'so does seal --entry, whose entries take any argument' '
+	enclave-seal seal --kek k.kek --entry "one=true" --entry "two=true" -o entry.sealed app 2>err &&
+	grep "warning: entry '\''one'\'' takes any argument" err &&
+	grep "warning: entry '\''two'\'' takes any argument" err
+'
+
+test_expect_success 'a manifest with declared arguments only seals without a warning' '
+	cat >app/enclave.json <<-\JSON &&
+	{"name": "a", "version": "1",
+	 "entries": {"run": {"argv": ["python3", "main.py"],
+	   "args": {"-d": {"kind": "path", "under": ["/dataset"]}, "-v": "flag"},
+	   "positional": {"kind": "word", "words": ["fast", "slow"], "max": 1},
+	   "stderr": {"last": 10}}}}
+	JSON
+	test_when_finished "rm -f app/enclave.json" &&
+	enclave-seal seal --kek k.kek -o quiet.sealed app 2>err &&
+	! grep warning err
+'
+
+test_expect_success 'host_args together with a declaration is refused, the field named' '
+	echo "{\"name\":\"a\",\"version\":\"1\",\"entries\":{\"m\":{\"argv\":[\"true\"],\"host_args\":true,\"args\":{\"-v\":\"flag\"}}}}" >app/enclave.json &&
+	test_when_finished "rm -f app/enclave.json" &&
+	test_must_fail enclave-seal seal --kek k.kek -o both.sealed app 2>err &&
+	grep "entries.m: host_args: true (any argument) cannot be combined with args or positional" err &&
+	test ! -e both.sealed
+'
+
 test_expect_success 'a manifest and --entry together are refused' '
 	echo "{\"name\":\"a\",\"version\":\"1\",\"entries\":{\"m\":{\"argv\":[\"true\"]}}}" >app/enclave.json &&
 	test_when_finished "rm -f app/enclave.json" &&

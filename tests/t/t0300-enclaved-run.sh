@@ -9,13 +9,13 @@ mkdir -p app host/encrypted host/dataset host/model
 cat >app/enclave.json <<'JSON'
 {"name": "demo", "version": "1",
  "entries": {
-  "hello": {"argv": ["sh", "hello.sh"], "host_args": true},
+  "hello": {"argv": ["sh", "hello.sh"], "host_args": true, "stderr": "all"},
   "status": {"argv": ["sh", "-c", "exit 7"]},
   "signal": {"argv": ["sh", "-c", "kill -9 $$"]},
   "sleeper": {"argv": ["sleep", "1000"], "timeout_s": 1},
   "long": {"argv": ["sleep", "1000"]},
   "slow": {"argv": ["sleep", "1000"], "timeout_s": 4},
-  "rodata": {"argv": ["sh", "-c", "echo x >/dataset/new"]},
+  "rodata": {"argv": ["sh", "-c", "echo x >/dataset/new"], "stderr": "all"},
   "version": {"argv": ["cat", "VERSION"]}
  },
  "default": "hello"}

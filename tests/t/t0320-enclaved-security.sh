@@ -18,7 +18,7 @@ cat >a/enclave.json <<'JSON'
   "snoop": {"argv": ["sh", "snoop.sh"], "host_args": true},
   "connect": {"argv": ["python3", "-c",
     "import socket, sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 2); print('connected')"],
-    "host_args": true},
+    "host_args": true, "stderr": "all"},
   "netdev": {"argv": ["cat", "/proc/net/dev"]},
   "ids": {"argv": ["sh", "-c", "id -u; id -g; cat /proc/self/status"]},
   "use": {"argv": ["sh", "-c", "wc -c <marker.txt >/output/marker-size; wc -c <secret.bin"]}

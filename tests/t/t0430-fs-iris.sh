@@ -73,7 +73,7 @@ run() {
 
 test_expect_success 'the owner trained a model' '
 	grep "cross-validated accuracy" train.out &&
-	test -s trained/model.pkl
+	test -s trained/model.json
 '
 
 test_expect_success 'no job before the first one: .run reads empty, jobs/ is empty' '
@@ -110,11 +110,11 @@ test_expect_success '2: app and model sealed, the user'\''s dataset copied in wi
 	test "$(rows "$MNT/output/metrics.json")" = 3
 '
 
-test_expect_success '3: app sealed, the user'\''s own model and dataset' '
+test_expect_success '3: app sealed, the user'\''s own model.json and dataset' '
 	cp iris-app.sealed "$MNT/encrypted/" &&
-	cp trained/model.pkl "$MNT/model/" &&
+	cp trained/model.json "$MNT/model/" &&
 	cp "$iris/data/iris.csv" "$MNT/dataset/" &&
-	run "iris-app.sealed predict -d /dataset -m /model/model.pkl" &&
+	run "iris-app.sealed predict -d /dataset -m /model/model.json" &&
 	test "$(cat "$MNT/jobs/$id/state")" = exited &&
 	test "$(cat "$MNT/jobs/$id/exit")" = 0 &&
 	grep "150 rows from /dataset" "$MNT/jobs/$id/log" &&
@@ -125,20 +125,44 @@ test_expect_success '3: app sealed, the user'\''s own model and dataset' '
 test_expect_success '3b: the user trains inside the enclave, then predicts with that model' '
 	run "iris-app.sealed train -d /dataset" &&
 	test "$(cat "$MNT/jobs/$id/exit")" = 0 &&
-	test -s "$MNT/output/model.pkl" &&
-	cp "$MNT/output/model.pkl" "$MNT/model/model.pkl" &&
-	cmp "$MNT/output/model.pkl" "$MNT/model/model.pkl" &&
-	run "iris-app.sealed predict -d /dataset -m /model/model.pkl" &&
+	test -s "$MNT/output/model.json" &&
+	cp "$MNT/output/model.json" "$MNT/model/model.json" &&
+	cmp "$MNT/output/model.json" "$MNT/model/model.json" &&
+	run "iris-app.sealed predict -d /dataset -m /model/model.json" &&
 	test "$(cat "$MNT/jobs/$id/exit")" = 0 &&
 	grep accuracy "$MNT/jobs/$id/log"
 '
 
 test_expect_success 'without a model the app-only package fails with a clear message' '
-	rm "$MNT/model/model.pkl" &&
+	rm "$MNT/model/model.json" &&
 	run "iris-app.sealed predict -d /dataset" &&
 	test "$(cat "$MNT/jobs/$id/state")" = exited &&
-	test "$(cat "$MNT/jobs/$id/exit")" != 0 &&
-	grep "model.pkl" "$MNT/jobs/$id/log"
+	test "$(cat "$MNT/jobs/$id/exit")" = 1 &&
+	grep -x "error: no model: copy a model.json into model/ or give -m /model/NAME" \
+		"$MNT/jobs/$id/log" &&
+	! grep Traceback "$MNT/jobs/$id/log"
+'
+
+# bad_run LINE ERRNO-TEXT: writing LINE into .run fails with ERRNO-TEXT and
+# starts no job.
+bad_run() {
+	last=$(cat "$MNT/.run") &&
+	njobs=$(ls "$MNT/jobs" | wc -l) &&
+	test_must_fail sh -c '/bin/echo "$1" >"$2"' sh "$1" "$MNT/.run" 2>err &&
+	cat err &&
+	grep "$2" err &&
+	test "$(cat "$MNT/.run")" = "$last" &&
+	test "$(ls "$MNT/jobs" | wc -l)" = "$njobs"
+}
+
+test_expect_success 'arguments outside the declaration: the write to .run fails, no job starts' '
+	bad_run "iris-app.sealed predict -m /app/common.py" "Invalid argument" &&
+	bad_run "iris-app.sealed predict -m /dataset/iris.csv" "Invalid argument" &&
+	bad_run "iris-app.sealed predict -d /dataset/../app" "Invalid argument" &&
+	bad_run "iris-app.sealed predict -m" "Invalid argument" &&
+	bad_run "iris-app.sealed predict --model /model/x" "Operation not permitted" &&
+	bad_run "iris-app.sealed predict -dm /dataset" "Operation not permitted" &&
+	bad_run "iris-app.sealed train /dataset" "Operation not permitted"
 '
 
 test_expect_success 'a job is followed live: its log and its output while it runs' '
