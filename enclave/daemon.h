@@ -15,23 +15,31 @@
 #include "manifest.h"
 #include "sandbox.h"
 
-#define JOB_UID 65534
-#define JOB_GID 65534
-#define MSG_TEXT 512
-
 struct run_req;
 struct install_result;
+struct uids;
+
+/* One installed version of a package: the directory its install produced,
+ * app/installed/ID (ID a counter, never a name the host chose), held open.
+ * Jobs get this fd, never a path looked up again. Freed, and its directory
+ * removed, when neither its package (as the current version) nor a job
+ * holds it any more. */
+struct app {
+	uint64_t id;
+	int fd;                   /* O_RDONLY | O_DIRECTORY */
+	struct manifest *manifest;
+	uid_t uid;                /* its identity's job uid (uids.h) */
+	unsigned refs;
+};
 
 struct package {
-	char *name;               /* file name in encrypted/ */
+	char *name;               /* file name in encrypted/, pkg_name_valid() or failed */
 	enum pkg_state state;
-	int err;
-	char msg[MSG_TEXT];
+	int err;                  /* positive errno of a failure */
+	const char *msg;          /* a fixed text from verdict.h: never package content */
 	uint8_t digest[32];
 	unsigned gen;             /* bumped for every new version */
-	char *app_dir;            /* state/app/NAME.GEN when ready */
-	struct manifest *manifest;
-	unsigned jobs;            /* running jobs using app_dir */
+	struct app *app;          /* the current version when ready */
 	bool installing;          /* the worker has it */
 	bool again;               /* changed while installing: install once more */
 	bool removed;
@@ -39,12 +47,20 @@ struct package {
 	struct package *next;
 };
 
+/* The last lines of a job's stderr, for an entry whose manifest lets the
+ * host see only those: sent when the job ends. */
+struct tail {
+	char *buf;
+	size_t len;
+};
+
 struct job {
 	uint32_t id;
-	struct package *pkg;
-	char *app_dir;            /* pinned: survives a package update until the job ends */
+	struct app *app;          /* pinned until the job ends */
+	const struct manifest_entry *entry; /* in app->manifest */
 	struct sandbox_job *sb;
 	int out_fd, err_fd;
+	struct tail tail;
 	uint64_t deadline_ms;
 	bool cancelled, timed_out;
 	bool ended;               /* reaped; waiting for output to reach the host */
@@ -55,17 +71,23 @@ struct job {
 
 struct daemon {
 	char *state_dir;
-	int state_fd, app_fd;     /* state/, state/app/ */
+	int state_fd;
+	int staging_fd, installed_fd, trash_fd; /* state/app/{staging,installed,trash} */
+	int dataset_fd, model_fd, output_fd;    /* handed to every job */
 	struct engine *engine;
 	bool connected;
 	bool dev;
 	unsigned max_jobs;
+	uint64_t job_mem;         /* per job: cgroup memory.max or RLIMIT_AS */
+	uid_t uid_base;
+	struct uids *uids;
 	struct key_provider *keys;
 	struct extract_limits limits;
 
 	struct package *packages;
 	struct job *jobs;
 	uint32_t next_job;
+	uint64_t next_app;
 
 	/* install worker */
 	pthread_t worker;
@@ -85,9 +107,12 @@ void packages_file_removed(struct daemon *d, const char *path);
 void packages_results(struct daemon *d);
 void packages_send_all(struct daemon *d);
 struct package *package_find(struct daemon *d, const char *name);
-void package_release(struct daemon *d, struct package *p, const char *app_dir);
-/* Parks a RUN until the package's install ends; jobs_run() is called then. */
+void app_unref(struct daemon *d, struct app *a);
+/* Parks a RUN until the package's install ends; jobs_run() is called then.
+ * -EBUSY when too many wait already. */
 int package_wait(struct package *p, uint32_t req, const char *line);
+/* Drops the RUNs that waited for installs: their host is gone. */
+void packages_disconnected(struct daemon *d);
 
 /* jobs.c */
 void jobs_run(struct daemon *d, uint32_t req, const char *line);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +18,8 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -24,6 +27,7 @@
 #include "log.h"
 #include "pathsafe.h"
 #include "transport.h"
+#include "uids.h"
 #include "util.h"
 
 #define MAX_POLL 512
@@ -32,7 +36,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: enclaved --listen ADDR --state DIR [--kek FILE]... [--max-jobs N] [--dev] [-v]\n"
-		"                [--syslog]\n"
+		"                [--max-store BYTES] [--job-mem BYTES] [--job-uid-base N] [--syslog]\n"
 		"\n"
 		"The enclave daemon: receives DIR/encrypted, DIR/dataset and DIR/model from a host,\n"
 		"opens the sealed packages in encrypted/ into DIR/app, runs jobs from them in\n"
@@ -43,13 +47,18 @@ static void usage(FILE *f)
 		"  -s, --state DIR     the state directory (created if missing)\n"
 		"  -k, --kek FILE      a key-encryption key (enclave-seal keygen); repeatable\n"
 		"  -j, --max-jobs N    jobs that may run at once (default 4)\n"
+		"      --max-store BYTES  what the host may store here (default: half the free\n"
+		"                      space of DIR's file system, or of RAM where it has none)\n"
+		"      --job-mem BYTES  memory of one job (default: RAM / max-jobs, at least 1G)\n"
+		"      --job-uid-base N first of the job uids, one per application (default %u)\n"
 		"  -d, --dev           development enclave: isolate this process (no network)\n"
 		"  -v, --verbose       more log output (repeat for debug)\n"
 		"      --syslog        log to syslog instead of stderr\n"
 		"  -h, --help, -V, --version\n"
 		"\n"
 		"Exit status: 0 after SIGTERM or SIGINT (or the end of an fd: connection);\n"
-		"1 runtime failure; 2 usage error.\n");
+		"1 runtime failure; 2 usage error. BYTES take a K, M, G or T suffix.\n",
+		UIDS_DEFAULT_BASE);
 }
 
 /* The development enclave: no network namespace interfaces, own IPC and
@@ -72,8 +81,10 @@ static void on_connected(void *ud)
 
 	d->connected = true;
 	n = snprintf(json, sizeof(json),
-		     "{\"isolation\":\"%s\",\"version\":\"%s\",\"max_jobs\":%u,\"keys\":\"kek\"}",
-		     d->dev ? "dev" : "nitro", PACKAGE_VERSION, d->max_jobs);
+		     "{\"isolation\":\"%s\",\"version\":\"%s\",\"max_jobs\":%u,\"keys\":\"kek\","
+		     "\"job_mem\":%llu,\"job_limits\":\"%s\"}",
+		     d->dev ? "dev" : "nitro", PACKAGE_VERSION, d->max_jobs,
+		     (unsigned long long)d->job_mem, sandbox_limit_mechanism());
 	(void)msg_put_status(engine_out(d->engine), json, (size_t)n);
 	packages_send_all(d);
 }
@@ -219,37 +230,97 @@ static int run(struct daemon *d, const struct addr *a, int sigfd)
 		d->connected = false;
 		engine_detach(d->engine);
 		jobs_disconnected(d);
+		packages_disconnected(d);
 	}
 	safe_close(lfd);
 	return 0;
 }
 
+/* Opens dir (one component) of fd as a directory, creating it with mode;
+ * an existing one is forced to mode and must be ours. */
+static int private_dir(int fd, const char *dir, mode_t mode)
+{
+	struct stat st;
+	int dfd;
+
+	if (mkdirat(fd, dir, mode) < 0 && errno != EEXIST)
+		return neg_errno();
+	dfd = openat(fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return neg_errno();
+	if (fstat(dfd, &st) < 0 || (st.st_uid != geteuid() && fchown(dfd, geteuid(), getegid()) < 0) ||
+	    ((st.st_mode & 07777) != mode && fchmod(dfd, mode) < 0)) {
+		int r = neg_errno();
+		close(dfd);
+		return r;
+	}
+	return dfd;
+}
+
+/* The state dir is closed to everyone (0700, even when it existed with
+ * other modes): jobs reach only what the sandbox binds for them. */
 static int prepare_state(struct daemon *d)
 {
-	static const char *const dirs[] = { "encrypted", "dataset", "model", "output", "app" };
+	static const char *const dirs[] = { "encrypted", "dataset", "model" };
+	int appfd, r;
 
-	if (mkdir(d->state_dir, 0700) < 0 && errno != EEXIST)
-		return log_errno(neg_errno(), "%s", d->state_dir);
-	d->state_fd = open(d->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d->state_fd = private_dir(AT_FDCWD, d->state_dir, 0700);
 	if (d->state_fd < 0)
-		return log_errno(neg_errno(), "%s", d->state_dir);
+		return log_errno(d->state_fd, "%s", d->state_dir);
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
 		if (mkdirat(d->state_fd, dirs[i], 0755) < 0 && errno != EEXIST)
 			return log_errno(neg_errno(), "%s/%s", d->state_dir, dirs[i]);
 	/* Extracted packages never outlive the daemon: they are opened again
 	 * from encrypted/ at start. */
 	(void)path_remove_tree(d->state_fd, "app");
-	if (mkdirat(d->state_fd, "app", 0755) < 0)
-		return log_errno(neg_errno(), "%s/app", d->state_dir);
-	d->app_fd = openat(d->state_fd, "app", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (d->app_fd < 0)
-		return log_errno(neg_errno(), "%s/app", d->state_dir);
-	/* Jobs write /output as the unprivileged job user. The state directory
-	 * itself stays closed to them (they never see it: sandbox.c). */
-	if (fchownat(d->state_fd, "output", JOB_UID, JOB_GID, AT_SYMLINK_NOFOLLOW) < 0)
-		return log_errno(neg_errno(), "%s/output", d->state_dir);
-	(void)fchmodat(d->state_fd, "output", 0755, 0);
+	appfd = private_dir(d->state_fd, "app", 0700);
+	if (appfd < 0)
+		return log_errno(appfd, "%s/app", d->state_dir);
+	d->staging_fd = private_dir(appfd, "staging", 0700);
+	d->installed_fd = private_dir(appfd, "installed", 0700);
+	d->trash_fd = private_dir(appfd, "trash", 0700);
+	close(appfd);
+	if (d->staging_fd < 0 || d->installed_fd < 0 || d->trash_fd < 0)
+		return log_errno(MIN(d->staging_fd, MIN(d->installed_fd, d->trash_fd)), "%s/app",
+				 d->state_dir);
+	/* Jobs of every application write /output, each as its own uid:
+	 * sticky, so that none replaces another's files. */
+	d->output_fd = private_dir(d->state_fd, "output", 01777);
+	if (d->output_fd < 0)
+		return log_errno(d->output_fd, "%s/output", d->state_dir);
+	d->dataset_fd = openat(d->state_fd, "dataset", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	d->model_fd = openat(d->state_fd, "model", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (d->dataset_fd < 0 || d->model_fd < 0)
+		return log_errno(neg_errno(), "%s", d->state_dir);
+	r = uids_open(d->state_fd, d->uid_base, &d->uids);
+	if (r < 0)
+		return log_errno(r, "%s/%s", d->state_dir, UIDS_FILE);
 	return 0;
+}
+
+/* What the host may fill: --max-store, else half of what is free where the
+ * state lives (half of RAM on a file system that reports no size, as a
+ * Nitro enclave's ramfs does). */
+static uint64_t default_max_store(int fd)
+{
+	struct statvfs sv;
+	struct sysinfo si;
+
+	if (fstatvfs(fd, &sv) == 0 && sv.f_blocks > 0)
+		return (uint64_t)sv.f_bavail * sv.f_frsize / 2;
+	if (sysinfo(&si) == 0)
+		return (uint64_t)si.totalram * si.mem_unit / 2;
+	return 1ull << 30;
+}
+
+static uint64_t default_job_mem(unsigned max_jobs)
+{
+	struct sysinfo si;
+	uint64_t m = 0;
+
+	if (sysinfo(&si) == 0)
+		m = (uint64_t)si.totalram * si.mem_unit / max_jobs;
+	return MAX(m, 1ull << 30);
 }
 
 int main(int argc, char **argv)
@@ -259,6 +330,9 @@ int main(int argc, char **argv)
 		{ "state", required_argument, NULL, 's' },
 		{ "kek", required_argument, NULL, 'k' },
 		{ "max-jobs", required_argument, NULL, 'j' },
+		{ "max-store", required_argument, NULL, 'M' },
+		{ "job-mem", required_argument, NULL, 'm' },
+		{ "job-uid-base", required_argument, NULL, 'U' },
 		{ "dev", no_argument, NULL, 'd' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "syslog", no_argument, NULL, 'S' },
@@ -266,7 +340,11 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	struct daemon d = { .max_jobs = 4, .state_fd = -1, .app_fd = -1, .done_fd = -1 };
+	struct daemon d = { .max_jobs = 4, .state_fd = -1, .staging_fd = -1, .installed_fd = -1,
+			    .trash_fd = -1, .dataset_fd = -1, .model_fd = -1, .output_fd = -1,
+			    .done_fd = -1, .uid_base = UIDS_DEFAULT_BASE };
+	unsigned long long max_store = 0;
+	uid_t clash;
 	struct engine_config cfg = { .role = ROLE_ENCLAVE, .name = "enclaved", .watch = true,
 				     .readable = true, .hooks = &hooks, .hooks_ud = &d };
 	const char *listen = NULL;
@@ -310,6 +388,27 @@ int main(int argc, char **argv)
 			}
 			d.max_jobs = (unsigned)v;
 			break;
+		case 'M':
+			if (parse_size(optarg, 1, ULLONG_MAX, &max_store) < 0) {
+				fprintf(stderr, "enclaved: --max-store takes a size in bytes (K, M, G, T)\n");
+				return 2;
+			}
+			break;
+		case 'm':
+			if (parse_size(optarg, 16ull << 20, ULLONG_MAX, &v) < 0) {
+				fprintf(stderr, "enclaved: --job-mem takes a size of at least 16M\n");
+				return 2;
+			}
+			d.job_mem = v;
+			break;
+		case 'U':
+			if (parse_u64(optarg, 1000, UINT32_MAX - UIDS_MAX - 1, &v) < 0) {
+				fprintf(stderr, "enclaved: --job-uid-base takes a number from 1000 to %u\n",
+					UINT32_MAX - UIDS_MAX - 1);
+				return 2;
+			}
+			d.uid_base = (uid_t)v;
+			break;
 		case 'd': d.dev = true; break;
 		case 'v': log_more_verbose(); break;
 		case 'S': log_setup("enclaved", log_get_level(), true); break;
@@ -330,6 +429,16 @@ int main(int argc, char **argv)
 					    .max_entries = 100000,
 					    .max_file_bytes = 16ull << 30 };
 
+	if (!d.job_mem)
+		d.job_mem = default_job_mem(d.max_jobs);
+	/* A job's uid must be nobody's on this system: a process of that uid
+	 * could read a running job's files through /proc/PID/root. */
+	if (uids_range_free(d.uid_base, &clash) < 0) {
+		log_error("job uid %u (of --job-uid-base %u and the %u after it) belongs to a user or "
+			  "group of this system: choose another base", (unsigned)clash,
+			  (unsigned)d.uid_base, UIDS_MAX - 1);
+		return 1;
+	}
 	if (d.dev) {
 		r = isolate_dev();
 		if (r < 0) {
@@ -337,10 +446,18 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	{
+		char why[256];
+		if (sandbox_limits_init(NULL, why, sizeof(why)) < 0)
+			log_info("job limits: rlimits (%s)", why);
+		else
+			log_info("job limits: a cgroup v2 per job");
+	}
 	sigfd = signals_fd(false);
 	if (sigfd < 0 || prepare_state(&d) < 0)
 		return 1;
 	cfg.root = d.state_dir;
+	/*MAXSTORE*/ (void)max_store; (void)default_max_store;
 	r = engine_new(&cfg, &d.engine);
 	if (r < 0) {
 		log_errno(r, "%s", d.state_dir);
@@ -359,7 +476,13 @@ out:
 	engine_free(d.engine);
 	if (d.keys)
 		d.keys->free(d.keys);
-	safe_close(d.app_fd);
+	uids_free(d.uids);
+	safe_close(d.staging_fd);
+	safe_close(d.installed_fd);
+	safe_close(d.trash_fd);
+	safe_close(d.dataset_fd);
+	safe_close(d.model_fd);
+	safe_close(d.output_fd);
 	safe_close(d.state_fd);
 	return code;
 }

@@ -5,7 +5,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 
 #include "daemon.h"
 #include "jobline.h"
+#include "verdict.h"
 #include "log.h"
 #include "util.h"
 
@@ -37,25 +37,6 @@ static void reply(struct daemon *d, uint32_t req, uint32_t job, int err, const c
 		(void)msg_put_run_reply(engine_out(d->engine), req, job, err, text);
 }
 
-/* The sandbox binds directories by fd; these are opened here from their
- * paths until the package code hands over fds of its own. */
-static int open_dirs(const char *const paths[static 4], int fds[static 4], char *err, size_t errsz)
-{
-	int r;
-
-	for (int i = 0; i < 4; i++) {
-		fds[i] = open(paths[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (fds[i] < 0) {
-			r = err_set(err, errsz, neg_errno(), "open %s: %s", paths[i],
-			            strerror(errno));
-			while (i-- > 0)
-				fds[i] = safe_close(fds[i]);
-			return r;
-		}
-	}
-	return 0;
-}
-
 static unsigned running(const struct daemon *d)
 {
 	unsigned n = 0;
@@ -65,12 +46,15 @@ static unsigned running(const struct daemon *d)
 	return n;
 }
 
+/* Why a job could not start is told as a fixed text: the sandbox's own
+ * message can name the program the manifest runs. */
+#define START_FAILED "the job could not start"
+
 void jobs_run(struct daemon *d, uint32_t req, const char *line)
 {
 	const struct manifest_entry *entry;
 	struct sandbox_spec spec = { 0 };
-	char err[MSG_TEXT + 320], dataset[PATH_MAX], model[PATH_MAX], output[PATH_MAX];
-	int dirs[4];
+	char err[PKG_NAME_MAX + 512];
 	struct jobline jl = { 0 };
 	struct package *p;
 	struct job *j = NULL;
@@ -84,13 +68,15 @@ void jobs_run(struct daemon *d, uint32_t req, const char *line)
 	}
 	p = package_find(d, jl.words[0]);
 	if (!p) {
-		snprintf(err, sizeof(err), "no package '%s' in encrypted/", jl.words[0]);
+		snprintf(err, sizeof(err), "no package '%.*s' in encrypted/", PKG_NAME_MAX, jl.words[0]);
 		reply(d, req, 0, -ENOENT, err);
 		goto out;
 	}
 	if (p->installing) {
-		if (package_wait(p, req, line) < 0)
-			reply(d, req, 0, -ENOMEM, "out of memory");
+		r = package_wait(p, req, line);
+		if (r < 0)
+			reply(d, req, 0, r, r == -EBUSY ? "too many job lines wait for this package"
+							: "out of memory");
 		goto out;
 	}
 	if (p->state != PKG_READY) {
@@ -98,7 +84,7 @@ void jobs_run(struct daemon *d, uint32_t req, const char *line)
 		reply(d, req, 0, p->err ? -p->err : -EIO, err);
 		goto out;
 	}
-	r = jobline_resolve(&jl, p->manifest, &entry, &argv, err, sizeof(err));
+	r = jobline_resolve(&jl, p->app->manifest, &entry, &argv, err, sizeof(err));
 	if (r < 0) {
 		reply(d, req, 0, r, err);
 		goto out;
@@ -110,39 +96,29 @@ void jobs_run(struct daemon *d, uint32_t req, const char *line)
 	}
 
 	j = calloc(1, sizeof(*j));
-	if (!j || !(j->app_dir = strdup(p->app_dir))) {
+	if (!j) {
 		reply(d, req, 0, -ENOMEM, "out of memory");
 		goto out;
 	}
-	snprintf(dataset, sizeof(dataset), "%s/dataset", d->state_dir);
-	snprintf(model, sizeof(model), "%s/model", d->state_dir);
-	snprintf(output, sizeof(output), "%s/output", d->state_dir);
-	r = open_dirs((const char *const[]){ j->app_dir, dataset, model, output }, dirs, err,
-	              sizeof(err));
-	if (r < 0) {
-		log_errno(r, "package %s: cannot start %s: %s", p->name, argv[0], err);
-		reply(d, req, 0, r, err);
-		goto out;
-	}
 	spec.argv = argv;
-	spec.app_fd = dirs[0];
-	spec.dataset_fd = dirs[1];
-	spec.model_fd = dirs[2];
-	spec.output_fd = dirs[3];
-	spec.uid = JOB_UID;
-	spec.gid = JOB_GID;
+	spec.app_fd = p->app->fd;
+	spec.dataset_fd = d->dataset_fd;
+	spec.model_fd = d->model_fd;
+	spec.output_fd = d->output_fd;
+	spec.uid = p->app->uid;
+	spec.gid = p->app->uid;
+	spec.mem_bytes = d->job_mem;
 	r = sandbox_start(&spec, &j->sb, &j->out_fd, &j->err_fd, err, sizeof(err));
-	for (int i = 0; i < 4; i++)
-		dirs[i] = safe_close(dirs[i]);
 	if (r < 0) {
-		log_errno(r, "package %s: cannot start %s: %s", p->name, argv[0], err);
-		reply(d, req, 0, r, err);
+		log_errno(r, "package %s: %s", p->name, START_FAILED);
+		reply(d, req, 0, r, START_FAILED);
 		goto out;
 	}
 	j->id = ++d->next_job;
-	j->pkg = p;
+	j->app = p->app;
+	j->app->refs++;
+	j->entry = entry;
 	j->deadline_ms = now_ms() + (uint64_t)entry->timeout_s * 1000u;
-	p->jobs++;
 	j->next = d->jobs;
 	d->jobs = j;
 	log_info("job %u: %s started", j->id, line);
@@ -151,10 +127,7 @@ void jobs_run(struct daemon *d, uint32_t req, const char *line)
 		(void)msg_put_job_state(engine_out(d->engine), j->id, JOB_RUNNING, 0, "");
 	j = NULL;
 out:
-	if (j) {
-		free(j->app_dir);
-		free(j);
-	}
+	free(j);
 	free(argv);
 	jobline_release(&jl);
 }
@@ -177,7 +150,62 @@ void jobs_cancel(struct daemon *d, uint32_t id)
 	(void)sandbox_kill(j->sb);
 }
 
-/* Forwards what the job wrote; false at end of file. */
+#define TAIL_MAX (64u * 1024)
+
+/* Keeps the last TAIL_MAX bytes written to stderr. */
+static void tail_add(struct tail *t, const uint8_t *p, size_t n)
+{
+	if (!t->buf && !(t->buf = malloc(TAIL_MAX)))
+		return;
+	if (n >= TAIL_MAX) {
+		memcpy(t->buf, p + n - TAIL_MAX, TAIL_MAX);
+		t->len = TAIL_MAX;
+		return;
+	}
+	if (t->len + n > TAIL_MAX) {
+		size_t drop = t->len + n - TAIL_MAX;
+		memmove(t->buf, t->buf + drop, t->len - drop);
+		t->len -= drop;
+	}
+	memcpy(t->buf + t->len, p, n);
+	t->len += n;
+}
+
+/* Where the last `lines` lines of the tail begin (a final newline ends the
+ * last line rather than starting an empty one). */
+static size_t tail_start(const struct tail *t, uint32_t lines)
+{
+	size_t i = t->len;
+
+	if (i && t->buf[i - 1] == '\n')
+		i--;
+	for (uint32_t seen = 0; i > 0; i--)
+		if (t->buf[i - 1] == '\n' && ++seen == lines)
+			return i;
+	return 0;
+}
+
+static void send_log(struct daemon *d, struct job *j, uint8_t stream, const uint8_t *p, size_t n)
+{
+	while (d->connected && n) {
+		size_t k = MIN(n, (size_t)JOB_LOG_MAX);
+		(void)msg_put_job_log(engine_out(d->engine), j->id, stream, p, k);
+		p += k;
+		n -= k;
+	}
+}
+
+/* stdout always goes to the host; stderr as the entry's manifest says
+ * (all of it, none, or its last lines when the job ends). */
+static void job_output(struct daemon *d, struct job *j, uint8_t stream, const uint8_t *p, size_t n)
+{
+	if (stream == 1 || j->entry->stderr_policy == MANIFEST_STDERR_ALL)
+		send_log(d, j, stream, p, n);
+	else if (j->entry->stderr_policy == MANIFEST_STDERR_LAST)
+		tail_add(&j->tail, p, n);
+}
+
+/* Reads what the job wrote; false at end of file. */
 static bool forward(struct daemon *d, struct job *j, int *fd, uint8_t stream)
 {
 	static uint8_t buf[LOG_READ];
@@ -189,8 +217,7 @@ static bool forward(struct daemon *d, struct job *j, int *fd, uint8_t stream)
 		*fd = safe_close(*fd);
 		return false;
 	}
-	if (d->connected)
-		(void)msg_put_job_log(engine_out(d->engine), j->id, stream, buf, (size_t)n);
+	job_output(d, j, stream, buf, (size_t)n);
 	return true;
 }
 
@@ -233,8 +260,8 @@ static void job_free(struct daemon *d, struct job *j)
 	safe_close(j->out_fd);
 	safe_close(j->err_fd);
 	sandbox_free(j->sb);
-	package_release(d, j->pkg, j->app_dir);
-	free(j->app_dir);
+	app_unref(d, j->app);
+	free(j->tail.buf);
 	free(j);
 }
 
@@ -268,6 +295,10 @@ static void job_ended(struct daemon *d, struct job *j)
 		;
 	while (j->err_fd >= 0 && forward(d, j, &j->err_fd, 2))
 		;
+	if (j->tail.len) {
+		size_t from = tail_start(&j->tail, j->entry->stderr_lines);
+		send_log(d, j, 2, (const uint8_t *)j->tail.buf + from, j->tail.len - from);
+	}
 	j->ended = true;
 	if (!d->connected) {
 		log_info("job %u ended while no host was connected", j->id);

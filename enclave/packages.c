@@ -1,13 +1,23 @@
 /* Packages: a file committed into encrypted/ is opened by a worker thread
  * (key unwrap, segment-by-segment decryption, extraction into a staging
- * directory, manifest check) and, only when all of it succeeded, renamed to
- * state/app/NAME.GEN. state/app is in no synced tree, so decrypted content
- * never reaches the host or the chunk index. The main thread keeps the
- * registry and tells the host every state change (PKG_STATE). */
+ * directory, manifest check) and, only when all of it succeeded, moved into
+ * the installed set. The main thread keeps the registry and tells the host
+ * every state change (PKG_STATE).
+ *
+ * Where apps live: state/app/{staging,installed,trash}/ID, 0700, with ID a
+ * counter of this daemon. No package name ever becomes a path (a host that
+ * names a package after another one's staging directory reaches nothing),
+ * and a job is handed the directory fd the install produced (struct app).
+ * state/app is in no synced tree, so decrypted content never reaches the
+ * host or the chunk index.
+ *
+ * What the host learns of a package is only what verdict.h allows: every
+ * message and log line about a package takes its text from there. */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,11 +31,14 @@
 #include "package.h"
 #include "pathsafe.h"
 #include "tree.h"
+#include "uids.h"
 #include "util.h"
+#include "verdict.h"
 
 struct install_task {
 	char *name;
 	unsigned gen;
+	uint64_t id;
 	struct install_task *next;
 };
 
@@ -33,10 +46,10 @@ struct install_result {
 	char *name;
 	unsigned gen;
 	int err;
-	char msg[MSG_TEXT];
+	const char *msg;          /* verdict.h */
 	uint8_t digest[32];
-	char *app_dir;            /* NAME.GEN under state/app on success */
-	struct manifest *manifest;
+	struct app *app;          /* on success */
+	uint8_t identity[32];
 	struct install_result *next;
 };
 
@@ -60,85 +73,105 @@ static ssize_t read_segments(void *ud, const void **buf)
 	return (ssize_t)n;
 }
 
-static void install(struct daemon *d, struct install_result *res)
+static struct app *app_new(uint64_t id)
 {
-	char rel[PATH_MAX], staging[PATH_MAX], final[PATH_MAX];
-	struct pkg_reader *rd = NULL;
-	struct stat st;
-	uint64_t bytes = 0, t0 = now_ms();
-	int fd = -1, sfd = -1, r;
+	struct app *a = calloc(1, sizeof(*a));
 
-	snprintf(rel, sizeof(rel), "encrypted/%s", res->name);
-	snprintf(staging, sizeof(staging), ".staging-%s.%u", res->name, res->gen);
-	snprintf(final, sizeof(final), "%s.%u", res->name, res->gen);
+	if (a) {
+		a->id = id;
+		a->fd = -1;
+	}
+	return a;
+}
+
+static void app_free(struct app *a)
+{
+	if (!a)
+		return;
+	safe_close(a->fd);
+	manifest_free(a->manifest);
+	free(a);
+}
+
+/* The worker's detailed messages (library errors naming archive entries,
+ * manifest fields) go nowhere: only the stage and errno decide the text. */
+static void install(struct daemon *d, const struct install_task *t, struct install_result *res)
+{
+	char rel[PATH_MAX], dir[24], detail[512];
+	enum verdict_stage stage = VERDICT_OPEN;
+	struct pkg_reader *rd = NULL;
+	const struct pkg_header *h;
+	struct app *a = NULL;
+	struct stat st;
+	bool decrypt_failed = false;
+	uint64_t t0 = now_ms();
+	int fd = -1, r;
+
+	snprintf(rel, sizeof(rel), "encrypted/%s", t->name);
+	snprintf(dir, sizeof(dir), "%" PRIu64, t->id);
 
 	fd = path_openat(d->state_fd, rel, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		r = fd < 0 ? fd : -EINVAL;
-		snprintf(res->msg, sizeof(res->msg), "cannot open the package: %s", strerror(-r));
 		goto fail;
 	}
-	r = pkg_reader_open(fd, d->keys, &rd, res->msg, sizeof(res->msg));
+	r = pkg_reader_open(fd, d->keys, &rd, detail, sizeof(detail));
 	if (r < 0)
 		goto fail;
-	(void)path_remove_tree(d->app_fd, staging);
-	if (mkdirat(d->app_fd, staging, 0755) < 0) {
-		r = neg_errno();
-		snprintf(res->msg, sizeof(res->msg), "cannot create the app directory: %s", strerror(-r));
+	stage = VERDICT_STORE;
+	a = app_new(t->id);
+	if (!a) {
+		r = -ENOMEM;
 		goto fail;
 	}
-	sfd = openat(d->app_fd, staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (sfd < 0) {
+	if (mkdirat(d->staging_fd, dir, 0700) < 0) {
 		r = neg_errno();
-		snprintf(res->msg, sizeof(res->msg), "cannot open the app directory: %s", strerror(-r));
 		goto fail;
 	}
-	r = extract_tar(read_segments, rd, sfd, &d->limits, &bytes, res->msg, sizeof(res->msg));
+	a->fd = openat(d->staging_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (a->fd < 0) {
+		r = neg_errno();
+		goto fail;
+	}
+	stage = VERDICT_EXTRACT;
+	r = extract_tar(read_segments, rd, a->fd, &d->limits, NULL, detail, sizeof(detail));
 	if (r < 0) {
-		/* A segment that failed authentication says so itself. */
-		if (*pkg_reader_errmsg(rd))
-			snprintf(res->msg, sizeof(res->msg), "%s", pkg_reader_errmsg(rd));
+		decrypt_failed = *pkg_reader_errmsg(rd) != '\0';
 		goto fail;
 	}
 	/* extract_tar reads to the end: the digest covers the whole file. */
 	(void)pkg_reader_file_digest(rd, res->digest);
-	r = manifest_load(sfd, "enclave.json", &res->manifest, res->msg, sizeof(res->msg));
-	if (r == -ENOENT)
-		snprintf(res->msg, sizeof(res->msg), "the package has no enclave.json");
+	stage = VERDICT_MANIFEST;
+	r = manifest_load(a->fd, MANIFEST_FILE, &a->manifest, detail, sizeof(detail));
 	if (r < 0)
 		goto fail;
-	/* Readable by the unprivileged job user, writable by nobody. */
-	(void)fchmod(sfd, 0755);
-	(void)path_remove_tree(d->app_fd, final);
-	if (renameat(d->app_fd, staging, d->app_fd, final) < 0) {
+	h = pkg_reader_header(rd);
+	r = uids_identity(h->key.provider, h->key.id, a->manifest->name, res->identity);
+	if (r < 0)
+		goto fail;
+	stage = VERDICT_STORE;
+	/* Readable by the job's user, writable by nobody. */
+	if (fchmod(a->fd, 0755) < 0 || renameat(d->staging_fd, dir, d->installed_fd, dir) < 0) {
 		r = neg_errno();
-		snprintf(res->msg, sizeof(res->msg), "cannot install: %s", strerror(-r));
 		goto fail;
 	}
-	if (asprintf(&res->app_dir, "%s/app/%s", d->state_dir, final) < 0) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	{
-		double secs = (double)(now_ms() - t0) / 1e3;
-		log_info("package %s: %llu bytes (sealed %lld) opened and extracted in %.3f s (%.0f MB/s)",
-			 res->name, (unsigned long long)bytes, (long long)st.st_size, secs,
-			 secs > 0 ? (double)st.st_size / 1e6 / secs : 0.0);
-	}
+	log_info("package %s: opened in %.3f s (%lld bytes sealed)", t->name,
+		 (double)(now_ms() - t0) / 1e3, (long long)st.st_size);
+	res->app = a;
 	res->err = 0;
 	goto out;
 fail:
 	res->err = r;
+	res->msg = verdict_text(stage, r, decrypt_failed);
 	/* The host matches verdicts by digest, also for a package that
 	 * failed before the reader saw all of it. */
 	if (fd >= 0 && pkg_file_digest(fd, res->digest) < 0)
 		memset(res->digest, 0, sizeof(res->digest));
-	manifest_free(res->manifest);
-	res->manifest = NULL;
-	(void)path_remove_tree(d->app_fd, staging);
+	app_free(a);
+	(void)path_remove_tree(d->staging_fd, dir);
 out:
+	explicit_bzero(detail, sizeof(detail));
 	pkg_reader_free(rd);
-	safe_close(sfd);
 	safe_close(fd);
 }
 
@@ -164,7 +197,7 @@ static void *worker_main(void *arg)
 		if (res) {
 			res->name = t->name;
 			res->gen = t->gen;
-			install(d, res);
+			install(d, t, res);
 		} else {
 			free(t->name);
 		}
@@ -180,6 +213,24 @@ static void *worker_main(void *arg)
 	}
 	pthread_mutex_unlock(&d->lock);
 	return NULL;
+}
+
+/* --- installed versions (main thread) ---------------------------------------------- */
+
+void app_unref(struct daemon *d, struct app *a)
+{
+	char dir[24];
+
+	if (!a || --a->refs > 0)
+		return;
+	/* Out of the installed set first, so that nothing can find a half
+	 * removed tree there. */
+	snprintf(dir, sizeof(dir), "%" PRIu64, a->id);
+	if (renameat(d->installed_fd, dir, d->trash_fd, dir) == 0)
+		(void)path_remove_tree(d->trash_fd, dir);
+	else
+		log_errno(neg_errno(), "cannot remove app version %s", dir);
+	app_free(a);
 }
 
 /* --- the registry (main thread) --------------------------------------------------- */
@@ -199,6 +250,13 @@ struct package *package_find(struct daemon *d, const char *name)
 	return NULL;
 }
 
+static void set_state(struct package *p, enum pkg_state state, int err, const char *msg)
+{
+	p->state = state;
+	p->err = err;
+	p->msg = msg;
+}
+
 static int queue_install(struct daemon *d, struct package *p)
 {
 	struct install_task *t = calloc(1, sizeof(*t));
@@ -208,11 +266,10 @@ static int queue_install(struct daemon *d, struct package *p)
 		return -ENOMEM;
 	}
 	t->gen = ++p->gen;
+	t->id = ++d->next_app;
 	p->installing = true;
 	p->again = false;
-	p->state = PKG_RECEIVED;
-	p->err = 0;
-	snprintf(p->msg, sizeof(p->msg), "opening");
+	set_state(p, PKG_RECEIVED, 0, VERDICT_OPENING);
 	pthread_mutex_lock(&d->lock);
 	t->next = d->todo;
 	d->todo = t;
@@ -222,8 +279,9 @@ static int queue_install(struct daemon *d, struct package *p)
 	return 0;
 }
 
-/* Only a file directly in encrypted/ is a package. */
-static const char *package_name(const char *path)
+/* A file directly in encrypted/ is a package (or a failed one, when its
+ * name is not valid). */
+static const char *package_path_name(const char *path)
 {
 	const char *name;
 
@@ -233,23 +291,42 @@ static const char *package_name(const char *path)
 	return *name && !strchr(name, '/') ? name : NULL;
 }
 
+static struct package *package_add(struct daemon *d, const char *name)
+{
+	struct package *p = calloc(1, sizeof(*p));
+
+	if (!p || !(p->name = strdup(name))) {
+		free(p);
+		log_error("package %s: out of memory", name);
+		return NULL;
+	}
+	p->next = d->packages;
+	d->packages = p;
+	return p;
+}
+
 void packages_file_changed(struct daemon *d, const char *path)
 {
-	const char *name = package_name(path);
+	const char *name = package_path_name(path);
 	struct package *p;
+	int fd;
 
 	if (!name)
 		return;
 	p = package_find(d, name);
-	if (!p) {
-		p = calloc(1, sizeof(*p));
-		if (!p || !(p->name = strdup(name))) {
-			free(p);
-			log_error("package %s: out of memory", name);
-			return;
-		}
-		p->next = d->packages;
-		d->packages = p;
+	if (!p && !(p = package_add(d, name)))
+		return;
+	if (!pkg_name_valid(name)) {
+		/* Never opened: its verdict names the reason and the digest of
+		 * what the host sent, so a waiting close() gets its answer. */
+		fd = path_openat(d->state_fd, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
+		if (fd < 0 || pkg_file_digest(fd, p->digest) < 0)
+			memset(p->digest, 0, sizeof(p->digest));
+		safe_close(fd);
+		set_state(p, PKG_FAILED, EINVAL, VERDICT_BAD_NAME);
+		log_warn("package %s: %s", name, VERDICT_BAD_NAME);
+		send_state(d, p);
+		return;
 	}
 	if (p->installing) {
 		p->again = true;
@@ -259,23 +336,7 @@ void packages_file_changed(struct daemon *d, const char *path)
 		log_error("package %s: out of memory", name);
 }
 
-static void remove_app_dir(struct daemon *d, const char *app_dir)
-{
-	const char *base = strrchr(app_dir, '/');
-
-	if (base)
-		(void)path_remove_tree(d->app_fd, base + 1);
-}
-
-static bool dir_in_use(struct daemon *d, const char *app_dir)
-{
-	for (struct job *j = d->jobs; j; j = j->next)
-		if (j->app_dir && strcmp(j->app_dir, app_dir) == 0)
-			return true;
-	return false;
-}
-
-static void package_free(struct package *p)
+static void package_free(struct daemon *d, struct package *p)
 {
 	struct run_req *q = p->waiting;
 
@@ -285,31 +346,29 @@ static void package_free(struct package *p)
 		free(q);
 		q = next;
 	}
-	manifest_free(p->manifest);
-	free(p->app_dir);
+	app_unref(d, p->app);
 	free(p->name);
 	free(p);
 }
 
-/* Frees removed packages that nothing uses any more. */
+/* Frees removed packages the worker is done with. Their apps live on
+ * while jobs hold them. */
 static void packages_collect(struct daemon *d)
 {
 	struct package **pp = &d->packages;
 
 	while (*pp) {
 		struct package *p = *pp;
-		if (p->removed && !p->installing && p->jobs == 0) {
-			if (p->app_dir)
-				remove_app_dir(d, p->app_dir);
+		if (p->removed && !p->installing) {
 			*pp = p->next;
-			package_free(p);
+			package_free(d, p);
 		} else {
 			pp = &p->next;
 		}
 	}
 }
 
-/* A RUN that found its package failed or removed while it waited. */
+/* RUNs that found their package failed or removed while they waited. */
 static void refuse_waiting(struct daemon *d, struct package *p, int err, const char *why)
 {
 	while (p->waiting) {
@@ -324,61 +383,81 @@ static void refuse_waiting(struct daemon *d, struct package *p, int err, const c
 
 void packages_file_removed(struct daemon *d, const char *path)
 {
-	const char *name = package_name(path);
+	const char *name = package_path_name(path);
 	struct package *p;
 
-	if (!name) {
-		/* encrypted/ itself cannot be removed; a subdirectory holds no packages. */
-		return;
-	}
-	p = package_find(d, name);
-	if (!p)
+	/* encrypted/ itself cannot be removed; a subdirectory holds no packages. */
+	if (!name || !(p = package_find(d, name)))
 		return;
 	p->removed = true;
-	p->state = PKG_REMOVED;
-	p->err = 0;
-	snprintf(p->msg, sizeof(p->msg), "removed");
+	set_state(p, PKG_REMOVED, 0, VERDICT_REMOVED);
 	send_state(d, p);
 	refuse_waiting(d, p, ENOENT, "the package was removed");
 	packages_collect(d);
 }
 
+/* At most this many RUNs wait for one package's install: a host cannot
+ * make the enclave hold an unbounded list of lines. */
+#define WAITING_MAX 64
+
 int package_wait(struct package *p, uint32_t req, const char *line)
 {
-	struct run_req *q = calloc(1, sizeof(*q)), **tail = &p->waiting;
+	struct run_req *q, **tail = &p->waiting;
+	unsigned n = 0;
 
+	while (*tail) {
+		tail = &(*tail)->next;
+		n++;
+	}
+	if (n >= WAITING_MAX)
+		return -EBUSY;
+	q = calloc(1, sizeof(*q));
 	if (!q || !(q->line = strdup(line))) {
 		free(q);
 		return -ENOMEM;
 	}
 	q->req = req;
-	while (*tail)
-		tail = &(*tail)->next;
 	*tail = q;
 	return 0;
 }
 
-void package_release(struct daemon *d, struct package *p, const char *app_dir)
+/* The host that sent them went away: nobody waits for their answers, and
+ * the next host must not receive them. */
+void packages_disconnected(struct daemon *d)
 {
-	p->jobs--;
-	if (app_dir && (!p->app_dir || strcmp(app_dir, p->app_dir) != 0 || p->removed) &&
-	    !dir_in_use(d, app_dir))
-		remove_app_dir(d, app_dir);
-	packages_collect(d);
+	for (struct package *p = d->packages; p; p = p->next)
+		refuse_waiting(d, p, ECONNRESET, "");
+}
+
+static struct package *result_package(struct daemon *d, const struct install_result *res)
+{
+	for (struct package *q = d->packages; q; q = q->next)
+		if (strcmp(q->name, res->name) == 0 && q->gen == res->gen)
+			return q;
+	return NULL;
 }
 
 static void apply_result(struct daemon *d, struct install_result *res)
 {
-	struct package *p = NULL;
+	struct package *p = result_package(d, res);
+	char why[PKG_NAME_MAX + 128];
+	int r;
 
-	for (struct package *q = d->packages; q; q = q->next)
-		if (strcmp(q->name, res->name) == 0 && q->gen == res->gen)
-			p = q;
+	if (res->app) {
+		res->app->refs = 1;
+		r = uids_get(d->uids, res->identity, &res->app->uid);
+		if (r < 0) {
+			log_errno(r, "package %s: no job uid left", res->name);
+			app_unref(d, res->app);
+			res->app = NULL;
+			res->err = r;
+			res->msg = verdict_text(VERDICT_STORE, r, false);
+		}
+	}
 	if (!p || p->removed || p->again) {
 		/* Superseded while it was opened. */
-		if (res->app_dir)
-			remove_app_dir(d, res->app_dir);
-		manifest_free(res->manifest);
+		app_unref(d, res->app);
+		res->app = NULL;
 		if (p) {
 			p->installing = false;
 			if (p->again && !p->removed)
@@ -390,33 +469,21 @@ static void apply_result(struct daemon *d, struct install_result *res)
 	p->installing = false;
 	memcpy(p->digest, res->digest, sizeof(p->digest));
 	if (res->err < 0) {
-		p->state = PKG_FAILED;
-		p->err = -res->err;
-		snprintf(p->msg, sizeof(p->msg), "%s", res->msg);
-		log_error("package %s: %s (%s)", p->name, res->msg, strerror(p->err));
+		set_state(p, PKG_FAILED, -res->err, res->msg);
+		log_warn("package %s: %s", p->name, p->msg);
 		send_state(d, p);
-		{
-			char why[MSG_TEXT + 128];
-			snprintf(why, sizeof(why), "package %s: %s", p->name, p->msg);
-			refuse_waiting(d, p, p->err, why);
-		}
+		snprintf(why, sizeof(why), "package %s: %s", p->name, p->msg);
+		refuse_waiting(d, p, p->err, why);
 		return;
 	}
 	/* The previous version goes once its jobs have ended. */
-	if (p->app_dir && !dir_in_use(d, p->app_dir))
-		remove_app_dir(d, p->app_dir);
-	free(p->app_dir);
-	manifest_free(p->manifest);
-	p->app_dir = res->app_dir;
-	p->manifest = res->manifest;
-	res->app_dir = NULL;
-	p->state = PKG_VERIFIED;
-	snprintf(p->msg, sizeof(p->msg), "authenticated");
+	app_unref(d, p->app);
+	p->app = res->app;
+	res->app = NULL;
+	set_state(p, PKG_VERIFIED, 0, VERDICT_AUTHENTICATED);
 	send_state(d, p);
-	p->state = PKG_READY;
-	p->err = 0;
-	snprintf(p->msg, sizeof(p->msg), "%s %s", p->manifest->name, p->manifest->version);
-	log_info("package %s: ready (%s)", p->name, p->msg);
+	set_state(p, PKG_READY, 0, VERDICT_READY);
+	log_info("package %s: ready", p->name);
 	send_state(d, p);
 	while (p->waiting) {
 		struct run_req *q = p->waiting;
@@ -441,7 +508,7 @@ void packages_results(struct daemon *d)
 	while (res) {
 		struct install_result *next = res->next;
 		apply_result(d, res);
-		free(res->app_dir);
+		app_unref(d, res->app);
 		free(res->name);
 		free(res);
 		res = next;
@@ -494,15 +561,16 @@ void packages_stop(struct daemon *d)
 	while (d->done) {
 		struct install_result *res = d->done;
 		d->done = res->next;
-		manifest_free(res->manifest);
-		free(res->app_dir);
+		if (res->app)
+			res->app->refs = 1;
+		app_unref(d, res->app);
 		free(res->name);
 		free(res);
 	}
 	while (d->packages) {
 		struct package *p = d->packages;
 		d->packages = p->next;
-		package_free(p);
+		package_free(d, p);
 	}
 	safe_close(d->done_fd);
 }

@@ -311,12 +311,20 @@ static void bind_at(const char *src, const char *dst, unsigned long flags, const
 		child_fail(errno, "remount", label);
 }
 
-/* Attaches the detached mount fd (see clone_dir) on dst, with flags as in bind_at. */
+#ifndef MS_NOSYMFOLLOW
+#define MS_NOSYMFOLLOW 256
+#endif
+
+/* Attaches the detached mount fd (see clone_dir) on dst, with flags as in
+ * bind_at. MS_NOSYMFOLLOW is dropped on kernels before 5.10, which do not
+ * know it. */
 static void attach_at(int fd, const char *dst, unsigned long flags, const char *label)
 {
 	if (syscall(SYS_move_mount, fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 		child_fail(errno, "attach", label);
-	if (flags && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0)
+	if (flags && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0 &&
+	    (errno != EINVAL || !(flags & MS_NOSYMFOLLOW) ||
+	     mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | (flags & ~MS_NOSYMFOLLOW), NULL) < 0))
 		child_fail(errno, "remount", label);
 }
 
@@ -400,12 +408,12 @@ static void build_root(const struct child_ctx *c)
 	attach_at(FD_APP, "app", ro, "/app");
 	make_dir("dataset");
 	if (s->dataset_fd >= 0)
-		attach_at(FD_DATASET, "dataset", ro | MS_NOEXEC, "/dataset");
+		attach_at(FD_DATASET, "dataset", ro | MS_NOEXEC | MS_NOSYMFOLLOW, "/dataset");
 	make_dir("model");
 	if (s->model_fd >= 0)
-		attach_at(FD_MODEL, "model", ro | MS_NOEXEC, "/model");
+		attach_at(FD_MODEL, "model", ro | MS_NOEXEC | MS_NOSYMFOLLOW, "/model");
 	make_dir("output");
-	attach_at(FD_OUTPUT, "output", MS_NOSUID | MS_NODEV | MS_NOEXEC, "/output");
+	attach_at(FD_OUTPUT, "output", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOSYMFOLLOW, "/output");
 	close_range(FD_APP, FD_OUTPUT, 0);
 
 	make_dir("tmp");

@@ -12,9 +12,10 @@
  *   /usr            host /usr, read-only (bin, sbin, lib* are the host's
  *                   merged-usr symlinks, or read-only binds where they are dirs)
  *   /app            spec->app_fd, read-only, nosuid (exec allowed); the cwd
- *   /dataset /model dataset_fd, model_fd: read-only, nosuid, noexec (an empty
- *                   dir when -1)
- *   /output         output_fd: read-write, nosuid, nodev, noexec
+ *   /dataset /model dataset_fd, model_fd: read-only, nosuid, noexec, nosymfollow
+ *                   (an empty dir when -1)
+ *   /output         output_fd: read-write, nosuid, nodev, noexec, nosymfollow
+ *                   (no symlink in the data trees leads a job into its /app)
  *   /tmp            private tmpfs (1 GiB), /dev/shm private tmpfs (64 MiB)
  *   /etc            passwd, group (uid/gid named "job"), hosts; read-only binds
  *                   of ld.so.cache, alternatives and localtime if the host has

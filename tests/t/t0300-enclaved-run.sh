@@ -153,7 +153,8 @@ start_daemon enclave2 enclaved --dev --listen "unix:$SCRATCH/s.sock" --state "$S
 test_expect_success 'after a restart the packages in the state directory run again' '
 	run "demo.sealed version" &&
 	test "$(cat out)" = 2 &&
-	test -z "$(ls "$SCRATCH/state/app" | grep -v "^demo.sealed\.")"
+	test "$(ls "$SCRATCH/state/app/installed" | wc -l)" = 1 &&
+	test -z "$(ls -A "$SCRATCH/state/app/staging" "$SCRATCH/state/app/trash" | grep -v ":\$" | grep .)"
 '
 
 test_done

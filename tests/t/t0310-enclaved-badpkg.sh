@@ -212,8 +212,7 @@ still_serving() {
 # nothing_left [NAME]: no directory of NAME and no staging directory in
 # state/app, and the enclave still serves a good package.
 nothing_left() {
-	find "$SCRATCH/state/app" -mindepth 1 -maxdepth 1 \
-		\( -name "${1:-.staging-*}.*" -o -name ".staging-*" \) >left &&
+	find "$SCRATCH/state/app/staging" -mindepth 1 >left &&
 	if test -s left; then
 		echo "left in state/app:" >&2 && cat left >&2 && return 1
 	fi &&
@@ -252,7 +251,7 @@ flip_case() {
 test_expect_success 'a flipped byte in the header JSON that breaks it: EINVAL' '
 	flip_case flip-brace.sealed 12 &&
 	bad_package flip-brace.sealed "Invalid argument" &&
-	grep "not a JSON object" err
+	grep "malformed package header" err && ! grep "JSON" err
 '
 
 test_expect_success 'a flipped digit in the header (still valid): EBADMSG' '
@@ -300,7 +299,7 @@ test_expect_success 'a package cut right after its header: EBADMSG' '
 test_expect_success 'a package sealed with a KEK the enclave lacks: ENOKEY' '
 	pkgtool seal other.kek multi.tar host/encrypted/foreign.sealed &&
 	bad_package foreign.sealed "Required key not available" &&
-	grep "$(pkgtool id other.kek)" err
+	grep "no key for this package in the enclave" err
 '
 
 test_expect_success 'an unknown key provider: EPROTONOSUPPORT' '
@@ -348,26 +347,26 @@ passwd_intact() {
 
 test_expect_success 'an absolute path entry: EPERM, nothing written there' '
 	hostile absolute "$SCRATCH/escaped-abs" &&
-	grep "absolute path" err &&
+	grep "the archive breaks the extraction rules" err && ! grep "absolute path" err &&
 	nothing_outside escaped-abs
 '
 
 test_expect_success 'a ../ entry: EPERM, nothing written above' '
 	hostile dotdot escaped-dotdot &&
-	grep "'\''\.\.'\'' component" err &&
+	grep "the archive breaks the extraction rules" err && ! grep "component" err &&
 	nothing_outside escaped-dotdot
 '
 
 test_expect_success 'a symlink to /etc and a file through it: EPERM' '
 	hostile symlink escaped-symlink &&
-	grep "symlink to an absolute path" err &&
+	grep "the archive breaks the extraction rules" err && ! grep "absolute" err &&
 	nothing_outside escaped-symlink &&
 	passwd_intact
 '
 
 test_expect_success 'a symlink that climbs out of the tree: EPERM' '
 	hostile symlink-up escaped-symlink-up &&
-	grep "symlink leaves the tree" err &&
+	grep "the archive breaks the extraction rules" err && ! grep "leaves the tree" err &&
 	nothing_outside escaped-symlink-up
 '
 
@@ -383,12 +382,12 @@ test_expect_success 'a hard link climbing to /etc/passwd: EPERM, /etc/passwd unt
 
 test_expect_success 'a character device: EPERM' '
 	hostile chardev &&
-	grep "character device" err
+	grep "the archive breaks the extraction rules" err && ! grep "character device" err
 '
 
 test_expect_success 'a setuid file: EPERM' '
 	hostile setuid &&
-	grep "setuid" err
+	grep "the archive breaks the extraction rules" err && ! grep "'\''suid'\''" err
 '
 
 test_expect_success 'a sparse file larger than the 16 GiB file limit: EFBIG' '
@@ -396,28 +395,28 @@ test_expect_success 'a sparse file larger than the 16 GiB file limit: EFBIG' '
 	test $(stat -c %s sparse.tar) -lt 100000 &&
 	pkgtool seal k.kek sparse.tar host/encrypted/sparse.sealed &&
 	bad_package sparse.sealed "File too large" &&
-	grep "'\''huge'\'': file larger than" err
+	grep "the archive exceeds the enclave'\''s limits" err && ! grep "huge" err
 '
 
 test_expect_success 'more than 100000 entries: EFBIG' '
 	hack tar entries.tar entries &&
 	pkgtool seal k.kek entries.tar host/encrypted/entries.sealed &&
 	bad_package entries.sealed "File too large" &&
-	grep "more than 100000 entries" err
+	grep "the archive exceeds the enclave'\''s limits" err && ! grep "100000" err
 '
 
 test_expect_success 'a package without enclave.json: ENOENT' '
 	hack tar noman.tar no-manifest &&
 	pkgtool seal k.kek noman.tar host/encrypted/noman.sealed &&
 	bad_package noman.sealed "No such file or directory" &&
-	grep "no enclave.json" err
+	grep "the package has no manifest" err
 '
 
 test_expect_success 'an invalid enclave.json (no entries): EINVAL' '
 	hack tar badman.tar manifest "{\"name\":\"x\",\"version\":\"1\",\"entries\":{}}" &&
 	pkgtool seal k.kek badman.tar host/encrypted/badman.sealed &&
 	bad_package badman.sealed "Invalid argument" &&
-	grep "entries: must be an object" err
+	grep "the package'\''s manifest is not valid" err && ! grep "entries" err
 '
 
 test_expect_success 'an unknown entry (no default entry): ENOENT' '
@@ -450,10 +449,10 @@ test_expect_success 'the valid package still runs after all of it' '
 	cmp out multi/data.bin
 '
 
-test_expect_success 'state/app holds only the good packages' '
-	ls -A "$SCRATCH/state/app" | sed "s/\.[0-9]*\$//" | sort >apps &&
-	printf "good.sealed\nmulti.sealed\n" >expected &&
-	diff expected apps
+test_expect_success 'state/app holds only the good packages, nothing half-extracted' '
+	test "$(ls -A "$SCRATCH/state/app/installed" | wc -l)" = 2 &&
+	test -z "$(ls -A "$SCRATCH/state/app/staging")" &&
+	test -z "$(ls -A "$SCRATCH/state/app/trash")"
 '
 
 test_done

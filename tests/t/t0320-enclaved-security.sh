@@ -126,9 +126,8 @@ test_expect_success 'setup: both packages run and are extracted in the enclave' 
 	run "a.sealed use" &&
 	test "$(cat out)" = 2097152 &&
 	test "$(cat host/output/marker-size)" = $((${#marker_a} + 1)) &&
-	ls -d "$SCRATCH"/state/app/b.sealed.* &&
-	grep -x "$marker_b" "$SCRATCH"/state/app/b.sealed.*/secret-b.txt &&
-	cmp a/secret.bin "$SCRATCH"/state/app/a.sealed.*/secret.bin
+	grep -x "$marker_b" "$SCRATCH"/state/app/installed/*/secret-b.txt &&
+	cmp a/secret.bin "$SCRATCH"/state/app/installed/*/secret.bin
 '
 
 test_expect_success 'the job runs unprivileged: not uid 0, no_new_privs, no capabilities' '
@@ -145,7 +144,7 @@ test_expect_success 'the job runs unprivileged: not uid 0, no_new_privs, no capa
 '
 
 test_expect_success 'a job cannot read another package, the state directory or the keys' '
-	bdir=$(ls -d "$SCRATCH"/state/app/b.sealed.*) &&
+	bdir=$(dirname "$SCRATCH"/state/app/installed/*/secret-b.txt) &&
 	run "a.sealed snoop /app/enclave.json /tmp \
 		$bdir $bdir/secret-b.txt /proc/1/root$bdir/secret-b.txt \
 		$SCRATCH/state $SCRATCH/state/app $SCRATCH/state/encrypted \
@@ -207,7 +206,7 @@ test_expect_success 'nor any synced tree of the enclave (only state/app holds it
 	no_secrets "$SCRATCH/state/encrypted" "$SCRATCH/state/dataset" \
 		"$SCRATCH/state/model" "$SCRATCH/state/output" &&
 	test -z "$(find "$SCRATCH/state" -mindepth 1 -maxdepth 1 ! -name app ! -name encrypted \
-		! -name dataset ! -name model ! -name output)"
+		! -name dataset ! -name model ! -name output ! -name uids)"
 '
 
 # stats_pass: one pass with --stats. enclave-sync --once is refused by

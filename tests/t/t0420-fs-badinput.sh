@@ -77,12 +77,12 @@ njobs() {
 	ls "$MNT/jobs" | grep -c '^[0-9]*$'
 }
 
-# nothing_extracted NAME: the enclave has no app directory (final or
-# staging) for the package NAME, and still has the good package's.
+# nothing_extracted NAME: the enclave holds no app directory for NAME: the
+# good package's is the only one installed, and nothing is being staged.
 nothing_extracted() {
-	ls -a "$ENC/app" >app.list &&
-	grep "^good\.sealed\.[0-9]*$" app.list &&
-	! grep -F "$1" app.list
+	test "$(ls -A "$ENC/app/installed" | wc -l)" = 1 &&
+	test -z "$(ls -A "$ENC/app/staging")" &&
+	test "$(status_pkg "$1" state)" = failed
 }
 
 test_expect_success 'a good package installs and runs' '

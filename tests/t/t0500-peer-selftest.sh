@@ -17,7 +17,7 @@ export PYTHONDONTWRITEBYTECODE
 mkdir -p app
 cat >app/enclave.json <<'JSON'
 {"name": "demo", "version": "1",
- "entries": {"hello": {"argv": ["sh", "hello.sh"], "host_args": true}},
+ "entries": {"hello": {"argv": ["sh", "hello.sh"], "host_args": true, "stderr": "all"}},
  "default": "hello"}
 JSON
 cat >app/hello.sh <<'SH'
