@@ -170,6 +170,7 @@ struct engine {
 	uint64_t barrier_next, barrier_acked, initial_seq;
 
 	struct watch *watch;
+	bool watch_limit_logged;
 	struct engine_stats stats;
 };
 

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,25 @@ int engine_fatal(struct engine *e, int err, const char *path, const char *fmt, .
 	return -EPROTO;
 }
 
+/* Directories the inotify watch limit left unwatched are still synced by
+ * scans; saying so once is enough, the rest goes to the debug log. */
+static void engine_check_watch(struct engine *e)
+{
+	char first[PATH_MAX];
+	size_t n;
+
+	if (!e->watch || !(n = watch_take_unwatched(e->watch, first, sizeof(first))))
+		return;
+	if (e->watch_limit_logged) {
+		log_debug("%zu more directories not watched, from %s", n, first);
+		return;
+	}
+	e->watch_limit_logged = true;
+	log_error("%s%s: not watched: the inotify watch limit (fs.inotify.max_user_watches) is "
+		  "reached; changes there are sent only by rescans",
+		  first, n > 1 ? " and other directories" : "");
+}
+
 int engine_new(const struct engine_config *cfg, struct engine **out)
 {
 	struct engine *e = calloc(1, sizeof(*e));
@@ -123,6 +143,7 @@ int engine_new(const struct engine_config *cfg, struct engine **out)
 		r = watch_open(cfg->root, e->own, &e->watch);
 		if (r < 0)
 			goto fail;
+		engine_check_watch(e);
 	}
 	*out = e;
 	return 0;
@@ -432,8 +453,10 @@ int engine_step(struct engine *e, const struct pollfd *fds, int n)
 	for (int i = 0; i < n; i++) {
 		if (fds[i].fd == e->fd && fds[i].revents & (POLLIN | POLLHUP | POLLERR))
 			r = engine_read(e);
-		else if (e->watch && fds[i].fd == watch_fd(e->watch) && fds[i].revents & POLLIN)
+		else if (e->watch && fds[i].fd == watch_fd(e->watch) && fds[i].revents & POLLIN) {
 			(void)watch_dispatch(e->watch, tx_watch_event, e);
+			engine_check_watch(e);
+		}
 		if (r < 0)
 			break;
 	}
@@ -497,8 +520,10 @@ int engine_goodbye(struct engine *e)
 
 void engine_drain_watch(struct engine *e)
 {
-	if (e->watch)
+	if (e->watch) {
 		(void)watch_dispatch(e->watch, tx_watch_event, e);
+		engine_check_watch(e);
+	}
 }
 
 int engine_path_changed(struct engine *e, const char *path)
