@@ -197,6 +197,7 @@ bool rx_idle(const struct engine *e);
 /* engine-tx.c */
 int tx_handle(struct engine *e, const struct frame *f);
 int tx_start(struct engine *e);  /* after the peer's summary: initial pass */
+int tx_rescan(struct engine *e, const char *only); /* only: one owned tree, or NULL for all */
 int tx_produce(struct engine *e);
 int tx_summary_entry(struct engine *e, const struct msg_entry *m);
 void tx_reset(struct engine *e);

@@ -779,10 +779,10 @@ static int scan_cb(void *ud, const char *path, const struct stat *st)
 /* Compares our trees with the model and queues every difference: removals
  * first (they free space and clear type changes), then the rest in
  * pre-order so directories precede their contents. */
-static int tx_rescan(struct engine *e)
+int tx_rescan(struct engine *e, const char *only)
 {
 	struct wq_item *rest = e->wq_head, *rest_tail = e->wq_tail;
-	size_t pos = 0;
+	size_t pos = 0, olen = only ? strlen(only) : 0;
 	const char *k;
 	void *v;
 	int r = 0;
@@ -790,6 +790,8 @@ static int tx_rescan(struct engine *e)
 	e->scan_gen++;
 	e->wq_head = e->wq_tail = NULL;
 	for (const char *const *t = e->own; *t && r >= 0; t++) {
+		if (only && strcmp(*t, only) != 0)
+			continue;
 		(void)mkdirat(e->rootfd, *t, 0755);
 		r = tree_walk(e->rootfd, *t, scan_cb, e);
 	}
@@ -801,7 +803,7 @@ static int tx_rescan(struct engine *e)
 		struct peer_entry *pe = v;
 		struct wq_item *w;
 
-		if (pe->gen == e->scan_gen)
+		if (pe->gen == e->scan_gen || (only && !is_under(k, only, olen)))
 			continue;
 		w = calloc(1, sizeof(*w));
 		if (!w || !(w->path = strdup(k))) {
@@ -824,7 +826,7 @@ static int tx_rescan(struct engine *e)
 
 int tx_start(struct engine *e)
 {
-	int r = tx_rescan(e);
+	int r = tx_rescan(e, NULL);
 
 	if (r < 0)
 		return r;
@@ -848,7 +850,7 @@ void tx_watch_event(const struct watch_event *ev, void *ud)
 	case WATCH_MOVED: r = tx_queue(e, WQ_RENAME, ev->path, ev->to, 0); break;
 	case WATCH_RESCAN:
 		log_info("change notifications overflowed: rescanning");
-		r = tx_rescan(e);
+		r = tx_rescan(e, NULL);
 		break;
 	}
 	if (r < 0)

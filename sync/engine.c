@@ -526,6 +526,19 @@ void engine_drain_watch(struct engine *e)
 	}
 }
 
+int engine_rescan(struct engine *e, const char *tree)
+{
+	const char *const *t;
+
+	for (t = e->own; *t && strcmp(*t, tree) != 0; t++)
+		;
+	if (!*t)
+		return -EINVAL;
+	if (e->st != ST_RUNNING)
+		return 0;
+	return tx_rescan(e, tree);
+}
+
 int engine_path_changed(struct engine *e, const char *path)
 {
 	if (!engine_is_own_path(e, path))

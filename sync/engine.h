@@ -91,6 +91,15 @@ int engine_goodbye(struct engine *e);
  * barrier queued next follows them. */
 void engine_drain_watch(struct engine *e);
 
+/* Queues a quick check of one owned tree ("output", say) against what the
+ * peer holds, as the initial pass does: files whose size, mtime or mode
+ * differ are sent, paths gone are removed. For a daemon that wants to catch
+ * what no change notification reported (a directory the watch limit left
+ * unwatched) at a point of its choosing, such as the end of a job. 0 (also
+ * while not connected: the next connection's summaries catch up), -EINVAL
+ * for a name that is not an owned tree, or -errno. */
+int engine_rescan(struct engine *e, const char *tree);
+
 /* Tells the engine a path in an owned tree changed (file, dir or gone). */
 int engine_path_changed(struct engine *e, const char *path);
 

@@ -20,6 +20,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@
 #include "sync/log.h"
 #include "sync/pathsafe.h"
 #include "sync/proto.h"
+#include "sync/tree.h"
 #include "sync/util.h"
 #include "sync/wire.h"
 
@@ -68,6 +70,13 @@ struct peer {
 
 static struct peer P;
 
+/* Tests that run without the fixture set these before calling peer_setup()
+ * themselves: engine limits, a watcher, where the world is made, and what
+ * exists before the engine starts. */
+static struct engine_config setup_cfg;
+static const char *setup_base;
+static void (*setup_pre)(struct peer *p);
+
 /* out = a/b, which must fit. */
 static void join(char *out, size_t n, const char *a, const char *b)
 {
@@ -97,14 +106,14 @@ static void peer_setup(void)
 	struct peer *p = &P;
 	char path[512];
 	struct engine_config cfg = {
-		.role = ROLE_ENCLAVE, .name = "test-enclave", .watch = false, .fsync = false
+		.role = ROLE_ENCLAVE, .name = "test-enclave", .watch = setup_cfg.watch, .fsync = false
 	};
 	int sv[2];
 
 	memset(p, 0, sizeof(*p));
 	p->fd = -1;
 	path_force_fallback(false);
-	join(p->dir, sizeof(p->dir), tmpdir, "w.XXXXXX");
+	join(p->dir, sizeof(p->dir), setup_base ? setup_base : tmpdir, "w.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(p->dir));
 	join(p->root, sizeof(p->root), p->dir, "root");
 	join(p->outside, sizeof(p->outside), p->dir, "outside");
@@ -119,6 +128,8 @@ static void peer_setup(void)
 	join(path, sizeof(path), p->root, "dataset/link");
 	ck_assert_int_eq(symlink("../../outside", path), 0);
 
+	if (setup_pre)
+		setup_pre(p);
 	wbuf_init(&p->in, 8u << 20);
 	wbuf_init(&p->out, 8u << 20);
 	cfg.root = p->root;
@@ -1633,6 +1644,152 @@ START_TEST(test_error_mid_transfer)
 }
 END_TEST
 
+/* --- change notifications ---------------------------------------------------------------- */
+
+/* Plays a receiver that holds nothing: wants every chunk and acknowledges
+ * every file, until the engine has nothing left to do. Counts what it got. */
+struct served {
+	unsigned files, dirs, removes, max_depth;
+	bool shallow, level50, later;
+};
+
+static void serve_all(struct peer *p, struct served *sv)
+{
+	for (int i = 0; i < 100 * MAX_ROUNDS; i++) {
+		struct msg_file_begin fb;
+		struct msg_file_end fe;
+		struct msg_chunks mc;
+		struct msg_meta mm;
+		struct frame f;
+
+		if (p->taken == p->ngot) {
+			if (engine_idle(p->e))
+				return;
+			ck_assert_int_eq(p->result, 0);
+			peer_pump(p);
+			continue;
+		}
+		ck_assert(peer_next(p, &f));
+		switch (f.type) {
+		case MSG_FILE_BEGIN:
+			ck_assert_int_eq(msg_decode_file_begin(&f.body, &fb), 0);
+			sv->files++;
+			sv->max_depth = MAX(sv->max_depth, tree_depth(fb.path));
+			sv->shallow |= strcmp(fb.path, "output/shallow") == 0;
+			sv->later |= strcmp(fb.path, "output/later") == 0;
+			sv->level50 |= tree_depth(fb.path) == 51;
+			break;
+		case MSG_FILE_CHUNKS:
+			ck_assert_int_eq(msg_decode_chunks(&f.body, &mc), 0);
+			put_want(&p->out, mc.id, mc.first, mc.count);
+			break;
+		case MSG_FILE_END:
+			ck_assert_int_eq(msg_decode_file_end(&f.body, &fe), 0);
+			ck_assert_int_eq(msg_put_ack(&p->out, fe.id, 0, ""), 0);
+			break;
+		case MSG_DATA:
+			break;
+		case MSG_MKDIR:
+			ck_assert_int_eq(msg_decode_mkdir(&f.body, &mm), 0);
+			sv->dirs++;
+			sv->max_depth = MAX(sv->max_depth, tree_depth(mm.path));
+			break;
+		case MSG_REMOVE:
+			sv->removes++;
+			break;
+		default:
+			ck_abort_msg("unexpected %s", msg_type_name(f.type));
+		}
+	}
+	ck_abort_msg("the engine never became idle");
+}
+
+static int write_text(const char *file, const char *text)
+{
+	int fd = open(file, O_WRONLY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -1;
+	r = io_write_all(fd, text, strlen(text));
+	close(fd);
+	return r;
+}
+
+/* Enters a user namespace of its own (this test's process only), where the
+ * inotify watch limit can be lowered without touching the machine's. */
+static bool limit_watches(int n)
+{
+	char uid[64], gid[64], val[16];
+
+	snprintf(uid, sizeof(uid), "%u %u 1", (unsigned)getuid(), (unsigned)getuid());
+	snprintf(gid, sizeof(gid), "%u %u 1", (unsigned)getgid(), (unsigned)getgid());
+	snprintf(val, sizeof(val), "%d", n);
+	return unshare(CLONE_NEWUSER) == 0 && write_text("/proc/self/setgroups", "deny") == 0 &&
+	       write_text("/proc/self/uid_map", uid) == 0 &&
+	       write_text("/proc/self/gid_map", gid) == 0 &&
+	       write_text("/proc/sys/user/max_inotify_watches", val) == 0;
+}
+
+static void make_output_subdir(struct peer *p)
+{
+	char path[512];
+
+	join(path, sizeof(path), p->root, "output");
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	join(path, sizeof(path), p->root, "output/x");
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+}
+
+/* The watch limit leaves directories unwatched: the engine starts anyway,
+ * sends what is in them, and engine_rescan() finds what changed there. */
+START_TEST(test_watch_limit)
+{
+	struct peer *p = &P;
+	struct msg_file_begin fb;
+	struct msg_meta mm;
+	struct served sv = { 0 };
+	struct wbuf b;
+
+	if (!limit_watches(1)) {
+		fprintf(stderr, "test_watch_limit: no user namespace (%s), skipped\n",
+			strerror(errno));
+		return;
+	}
+	setup_cfg.watch = true;
+	setup_pre = make_output_subdir; /* output watched, output/x not */
+	peer_setup();
+	peer_start(p, STAGE_RUNNING);
+	b = peer_expect(p, MSG_MKDIR);
+	ck_assert_int_eq(msg_decode_mkdir(&b, &mm), 0);
+	ck_assert_str_eq(mm.path, "output/x");
+
+	/* A new directory cannot be watched either; it is still sent. */
+	put_root_file(p, "output/x/unseen", small, SMALL_LEN);
+	{
+		char path[512];
+
+		join(path, sizeof(path), p->root, "output/y");
+		ck_assert_int_eq(mkdir(path, 0755), 0);
+	}
+	b = peer_expect(p, MSG_MKDIR);
+	ck_assert_int_eq(msg_decode_mkdir(&b, &mm), 0);
+	ck_assert_str_eq(mm.path, "output/y");
+	/* Reported in order: nothing came for output/x/unseen before this. */
+	put_root_file(p, "output/seen", small, SMALL_LEN);
+	b = peer_expect(p, MSG_FILE_BEGIN);
+	ck_assert_int_eq(msg_decode_file_begin(&b, &fb), 0);
+	ck_assert_str_eq(fb.path, "output/seen");
+	serve_all(p, &sv);
+
+	ck_assert_int_eq(engine_rescan(p->e, "output"), 0);
+	memset(&sv, 0, sizeof(sv));
+	serve_all(p, &sv);
+	ck_assert_uint_eq(sv.files, 1);
+	ck_assert_int_eq(p->result, 0);
+	peer_teardown();
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -1640,6 +1797,7 @@ static Suite *engine_suite(void)
 	TCase *tf = tcase_create("frames");
 	TCase *tc = tcase_create("conversation");
 	TCase *tx = tcase_create("transfers");
+	TCase *tw = tcase_create("watch");
 
 	tcase_add_checked_fixture(tp, peer_setup, peer_teardown);
 	tcase_add_loop_test(tp, test_bad_path, 0, 13);
@@ -1668,6 +1826,11 @@ static Suite *engine_suite(void)
 	tcase_add_test(tx, test_good_big_transfer);
 	tcase_add_loop_test(tx, test_error_mid_transfer, 0, 4);
 	suite_add_tcase(s, tx);
+
+	/* Makes its own world (a user namespace, a watcher). */
+	tcase_set_timeout(tw, 60);
+	tcase_add_test(tw, test_watch_limit);
+	suite_add_tcase(s, tw);
 	return s;
 }
 
