@@ -1,7 +1,13 @@
 /* Sending the trees we write: a work queue of paths (from the initial pass,
  * the watcher or the FUSE layer) turned into chunked, pipelined transfers.
  * What the peer holds is tracked in a model (its summary, then every
- * acknowledged change), so unchanged files are never read again. */
+ * acknowledged change), so unchanged files are never read again.
+ *
+ * The receiver applies operations in order, so everything sent after a
+ * file it has not finished waits in its queue, which it bounds
+ * (RX_MAX_QUEUED). We hear only FILE_ACKs back, so we count what we sent
+ * since the oldest file still open began, and stop producing at half the
+ * receiver's bound until that file is acknowledged. */
 #include "config.h"
 
 #include <errno.h>
@@ -289,6 +295,14 @@ static void tx_file_drop(struct engine *e, struct tx_file *f)
 		*p = f->hnext;
 		e->tx_open--;
 	}
+	if (f->older)
+		f->older->newer = f->newer;
+	else if (e->tx_oldest == f)
+		e->tx_oldest = f->newer;
+	if (f->newer)
+		f->newer->older = f->older;
+	else if (e->tx_newest == f)
+		e->tx_newest = f->older;
 	if (strmap_get(e->inflight, f->path) == f)
 		strmap_del(e->inflight, f->path);
 	while (f->head) {
@@ -337,6 +351,31 @@ bool tx_idle(const struct engine *e)
 }
 
 /* --- producing --------------------------------------------------------------------- */
+
+/* Counts an operation the receiver queues (see the top of the file). */
+static void tx_sent_op(struct engine *e, const char *path, const char *to)
+{
+	e->tx_ops_sent++;
+	e->tx_ops_bytes += rx_op_cost(path, to);
+}
+
+bool tx_ops_blocked(const struct engine *e)
+{
+	const struct tx_file *f = e->tx_oldest;
+
+	return f && (e->tx_ops_sent - f->ops_sent >= TX_MAX_UNAPPLIED ||
+		     e->tx_ops_bytes - f->ops_bytes >= TX_MAX_UNAPPLIED_BYTES);
+}
+
+static int tx_put_meta(struct engine *e, uint16_t type, const char *path, uint32_t mode,
+		       uint64_t mtime)
+{
+	int r = msg_put_meta(&e->out, type, path, mode, mtime);
+
+	if (r == 0)
+		tx_sent_op(e, path, NULL);
+	return r;
+}
 
 static const char *special_kind(mode_t mode)
 {
@@ -526,6 +565,8 @@ static int tx_start_file(struct engine *e, const char *path, int fd, const struc
 	f->id = ++e->next_id;
 	f->fd = fd;
 	f->st = *st;
+	f->ops_sent = e->tx_ops_sent;
+	f->ops_bytes = e->tx_ops_bytes;
 	r = msg_put_file_begin(&e->out, f->id, path, st->st_mode & 07777, (uint64_t)st->st_size,
 			       st_mtime_ns(st));
 	if (r < 0) {
@@ -534,6 +575,13 @@ static int tx_start_file(struct engine *e, const char *path, int fd, const struc
 		close(fd);
 		return r;
 	}
+	tx_sent_op(e, path, NULL);
+	f->older = e->tx_newest;
+	if (e->tx_newest)
+		e->tx_newest->newer = f;
+	else
+		e->tx_oldest = f;
+	e->tx_newest = f;
 	f->hnext = e->tx_ids[f->id % ID_BUCKETS];
 	e->tx_ids[f->id % ID_BUCKETS] = f;
 	e->tx_open++;
@@ -571,7 +619,7 @@ static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 	if (fd < 0) {
 		if (pe || strmap_get(e->inflight, path)) {
 			model_remove(e, path);
-			return msg_put_meta(&e->out, MSG_REMOVE, path, 0, 0);
+			return tx_put_meta(e, MSG_REMOVE, path, 0, 0);
 		}
 		return 0;
 	}
@@ -579,7 +627,7 @@ static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 		close(fd);
 		if (pe && pe->kind == ENTRY_DIR && pe->mode == want_mode(e, &st))
 			return 0;
-		r = msg_put_meta(&e->out, MSG_MKDIR, path, st.st_mode & 07777, st_mtime_ns(&st));
+		r = tx_put_meta(e, MSG_MKDIR, path, st.st_mode & 07777, st_mtime_ns(&st));
 		return r < 0 ? r : model_set(e, path, ENTRY_DIR, &st);
 	}
 	close(fd);
@@ -602,7 +650,7 @@ static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 		close(fd);
 		if (pe->mode == want_mode(e, &st))
 			return 0;
-		r = msg_put_meta(&e->out, MSG_SETATTR, path, st.st_mode & 07777, st_mtime_ns(&st));
+		r = tx_put_meta(e, MSG_SETATTR, path, st.st_mode & 07777, st_mtime_ns(&st));
 		pe->mode = want_mode(e, &st);
 		return r;
 	}
@@ -694,7 +742,7 @@ static int tx_item(struct engine *e, struct wq_item *w)
 		if (!tx_path_at_peer(e, w->path))
 			return 0;
 		model_remove(e, w->path);
-		return msg_put_meta(&e->out, MSG_REMOVE, w->path, 0, 0);
+		return tx_put_meta(e, MSG_REMOVE, w->path, 0, 0);
 	case WQ_RENAME:
 		if (!tx_path_at_peer(e, w->path)) {
 			/* The peer never had the source (a short-lived temporary
@@ -705,6 +753,7 @@ static int tx_item(struct engine *e, struct wq_item *w)
 		r = msg_put_rename(&e->out, w->path, w->to);
 		if (r < 0)
 			return r;
+		tx_sent_op(e, w->path, w->to);
 		/* Work on the source still in flight or queued (a transfer, a
 		 * change noticed during it) is keyed by the old name and would
 		 * be lost: check the new name against the model once more. */
@@ -714,7 +763,10 @@ static int tx_item(struct engine *e, struct wq_item *w)
 			return 0; /* gone again: its own event follows */
 		return tx_queue(e, S_ISDIR(st.st_mode) ? WQ_TREE : WQ_PATH, w->to, NULL, 0);
 	case WQ_BARRIER:
-		return msg_put_u64(&e->out, MSG_BARRIER, w->seq);
+		r = msg_put_u64(&e->out, MSG_BARRIER, w->seq);
+		if (r == 0)
+			tx_sent_op(e, NULL, NULL);
+		return r;
 	case WQ_NONE:
 		break;
 	}
@@ -734,7 +786,7 @@ int tx_produce(struct engine *e)
 			r = tx_step_cur(e, &budget);
 			continue;
 		}
-		if (!e->wq_head || e->tx_open >= TX_MAX_OPEN)
+		if (!e->wq_head || e->tx_open >= TX_MAX_OPEN || tx_ops_blocked(e))
 			break;
 		{
 			struct wq_item *w = wq_pop(e);
@@ -1009,6 +1061,10 @@ static int tx_error(struct engine *e, struct wbuf *b)
 		model_remove(e, m.path);
 		return tx_queue(e, WQ_TREE, m.path, NULL, 0);
 	}
+	/* An APPEND the peer had no room for: what it holds is not what we
+	 * think, and the file goes whole next time it is looked at. */
+	if (m.err == ENOSPC && m.path[0] && engine_is_own_path(e, m.path))
+		model_remove(e, m.path);
 	e->stats.errors++;
 	log_error("peer: %s%s%s", m.path, m.path[0] ? ": " : "", m.text);
 	return 0;

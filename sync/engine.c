@@ -248,7 +248,7 @@ int engine_timeout_ms(const struct engine *e)
 	/* Work that waits only for the output queue to drain is resumed by
 	 * POLLOUT; work that waits for nothing must run at once. */
 	if (e->st == ST_RUNNING && wbuf_len(&e->out) < OUT_HIGH_WATER && e->tx_held < TX_WINDOW &&
-	    (e->cur.f || (e->wq_head && e->tx_open < TX_MAX_OPEN)))
+	    (e->cur.f || (e->wq_head && e->tx_open < TX_MAX_OPEN && !tx_ops_blocked(e))))
 		return 0;
 	return -1;
 }
@@ -283,10 +283,16 @@ static int engine_summary(struct engine *e, struct wbuf *b)
 {
 	struct msg_entry m;
 	uint32_t count;
+	uint64_t max = e->cfg.max_entries ? e->cfg.max_entries : ENGINE_MAX_ENTRIES;
 	int r = msg_decode_summary(b, &count);
 
 	if (r < 0)
 		return engine_fatal(e, r, NULL, "malformed SUMMARY");
+	/* The model keeps every entry: a summary without end is memory without end. */
+	if (count > max - MIN(max, e->summary_total))
+		return engine_fatal(e, -ENOBUFS, NULL,
+				    "SUMMARY lists more than %llu entries (max_entries)",
+				    (unsigned long long)max);
 	for (uint32_t i = 0; i < count; i++) {
 		r = msg_decode_entry(b, &m);
 		if (r < 0)
@@ -358,8 +364,8 @@ static int engine_dispatch(struct engine *e, const struct frame *f)
 			if (r < 0)
 				return engine_fatal(e, r, NULL, "malformed SUMMARY_END");
 			if (total != e->summary_total)
-				return engine_fatal(e, -EBADMSG, NULL, "SUMMARY_END says %u entries, got %u",
-						    total, e->summary_total);
+				return engine_fatal(e, -EBADMSG, NULL, "SUMMARY_END says %u entries, got %llu",
+						    total, (unsigned long long)e->summary_total);
 			e->st = ST_RUNNING;
 			r = tx_start(e);
 			return r < 0 ? engine_fatal(e, r, NULL, "cannot scan %s", e->root) : 0;

@@ -46,7 +46,19 @@ struct engine_config {
 	bool readable;    /* store received files readable by all (HELLO_F_READABLE) */
 	const struct engine_hooks *hooks;
 	void *hooks_ud;
+	/* Bytes the peer may make us hold in the trees it writes: its files,
+	 * plus what its open transfers have written into temporary files or
+	 * announced and not yet sent. A file that would not fit is refused
+	 * (FILE_ACK ENOSPC), the connection stays. 0: the free space of the
+	 * root's file system when the peer's HELLO arrives, plus what its
+	 * trees hold then. */
+	uint64_t max_store;
+	/* Entries the peer's summary may list; more is a fatal error.
+	 * 0: ENGINE_MAX_ENTRIES. */
+	uint64_t max_entries;
 };
+
+#define ENGINE_MAX_ENTRIES 1000000
 
 struct engine_stats {
 	uint64_t files_sent, file_bytes_sent;
@@ -55,6 +67,7 @@ struct engine_stats {
 	uint64_t chunks_sent, chunks_dedup;   /* sender: chunks the peer wanted / already had */
 	uint64_t chunks_local;                /* receiver: chunks taken from its own files */
 	uint64_t errors;                      /* files or operations that failed (reported) */
+	uint64_t store_held, store_max;       /* receiver: bytes held for the peer (see max_store), the limit */
 };
 
 struct engine;
