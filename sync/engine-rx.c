@@ -209,12 +209,13 @@ static int rx_advance(struct rx_file *f, uint32_t i, const uint8_t *p)
 	return 0;
 }
 
-/* What a FILE_ACK says about a local refusal: a fixed text where the errno
- * alone could be mistaken, never anything read from the file. */
+/* What a FILE_ACK or ERROR says about a local refusal: fixed texts where
+ * the errno alone could be mistaken, never anything read from the file. */
 static const char *refusal_text(int err)
 {
 	switch (err) {
 	case -ENOSPC: return STORE_FULL;
+	case -ENAMETOOLONG: return "more levels below its tree than the receiver accepts";
 	}
 	return strerror(-err);
 }
@@ -301,7 +302,9 @@ static int rx_file_begin(struct engine *e, struct wbuf *b)
 	f->fd = -1;
 	/* Nothing is reserved for the announced size: it is only compared with
 	 * what is left, and bytes count as they are announced and written. */
-	if (m.size > store_left(e)) {
+	if (tree_too_deep(m.path)) {
+		f->err = -ENAMETOOLONG;
+	} else if (m.size > store_left(e)) {
 		f->err = -ENOSPC;
 	} else {
 		f->fd = rx_tmpfile(e, m.path);
@@ -634,6 +637,12 @@ static int rx_apply_meta(struct engine *e, struct rx_op *op)
 	uint64_t freed = 0;
 	int dirfd, todir, r = 0;
 
+	/* A local refusal, like a symlink in the way: the sender stops there. */
+	if (tree_too_deep(op->path) || (op->to && tree_too_deep(op->to))) {
+		rx_report(e, -ENAMETOOLONG, tree_too_deep(op->path) ? op->path : op->to,
+			  refusal_text(-ENAMETOOLONG));
+		return 0;
+	}
 	switch (op->type) {
 	case MSG_MKDIR:
 		dirfd = path_open_parent(e->rootfd, op->path, true, &base);
@@ -783,6 +792,10 @@ static int rx_append(struct engine *e, const struct frame *f)
 		return engine_fatal(e, r, NULL, "malformed APPEND");
 	if (!engine_is_peer_path(e, m.path))
 		return engine_fatal(e, -EPERM, m.path, "APPEND outside the peer's trees");
+	if (tree_too_deep(m.path)) {
+		rx_report(e, -ENAMETOOLONG, m.path, refusal_text(-ENAMETOOLONG));
+		return 0;
+	}
 	/* Appends are applied at once: the sender only appends to a file whose
 	 * transfer was acknowledged, so nothing queued can concern it. */
 	fd = path_openat(e->rootfd, m.path, O_WRONLY | O_NONBLOCK | O_CLOEXEC, 0);

@@ -171,6 +171,26 @@ static void model_rename(struct engine *e, const char *from, const char *to)
 	free(keys);
 }
 
+/* Would renaming from to to put something of the model deeper than
+ * TREE_MAX_DEPTH? */
+static bool model_too_deep_as(struct engine *e, const char *from, const char *to)
+{
+	size_t flen = strlen(from), pos = 0;
+	unsigned base = tree_depth(from), add = tree_depth(to);
+	struct peer_entry *pe;
+	const char *k;
+	void *v;
+
+	if (add > TREE_MAX_DEPTH)
+		return true;
+	if ((pe = model_get(e, from)) && pe->kind == ENTRY_FILE)
+		return false;
+	while (strmap_next(e->model, &pos, &k, &v))
+		if (is_under(k, from, flen) && tree_depth(k) - base + add > TREE_MAX_DEPTH)
+			return true;
+	return false;
+}
+
 int tx_summary_entry(struct engine *e, const struct msg_entry *m)
 {
 	struct peer_entry *pe;
@@ -178,6 +198,9 @@ int tx_summary_entry(struct engine *e, const struct msg_entry *m)
 
 	if (!engine_is_own_path(e, m->path))
 		return -EPERM;
+	/* Never sent, so never in the model (an older peer may list it). */
+	if (tree_too_deep(m->path))
+		return 0;
 	pe = calloc(1, sizeof(*pe));
 	if (!pe)
 		return -ENOMEM;
@@ -375,6 +398,46 @@ static int tx_put_meta(struct engine *e, uint16_t type, const char *path, uint32
 	if (r == 0)
 		tx_sent_op(e, path, NULL);
 	return r;
+}
+
+/* A path deeper than TREE_MAX_DEPTH is never sent (the receiver would
+ * refuse it): reported once, by its ancestor at the limit. */
+static void tx_report_deep(struct engine *e, const char *path)
+{
+	char dir[PATH_MAX];
+	unsigned depth = 0;
+	size_t n = 0;
+
+	for (; path[n] && n < sizeof(dir) - 1; n++) {
+		if (path[n] == '/' && ++depth > TREE_MAX_DEPTH)
+			break;
+		dir[n] = path[n];
+	}
+	dir[n] = '\0';
+	if (strmap_get(e->skipped, dir))
+		return;
+	(void)strmap_put(e->skipped, dir, (void *)1, NULL);
+	e->stats.errors++;
+	log_error("%s: what lies below is not transferred: more than %d levels below its tree",
+		  dir, TREE_MAX_DEPTH);
+}
+
+/* What a walk of our trees leaves out. */
+static int tx_walk_skip(void *ud, const char *dir, enum tree_skip why)
+{
+	struct engine *e = ud;
+
+	if (why == TREE_SKIP_DEEP) {
+		tx_report_deep(e, dir);
+		return 0;
+	}
+	if (!strmap_get(e->skipped, dir)) {
+		(void)strmap_put(e->skipped, dir, (void *)1, NULL);
+		e->stats.errors++;
+		log_error("%s: an entry in it is not transferred: its path is %d bytes or longer",
+			  dir, PATH_MAX);
+	}
+	return 0;
 }
 
 static const char *special_kind(mode_t mode)
@@ -605,6 +668,10 @@ static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 	struct stat st;
 	int fd, r;
 
+	if (tree_too_deep(path)) {
+		tx_report_deep(e, path);
+		return 0;
+	}
 	/* Looked at through O_PATH first: opening a device or fifo for reading
 	 * could have effects. */
 	fd = path_openat(e->rootfd, path, O_PATH | O_CLOEXEC, 0);
@@ -736,7 +803,7 @@ static int tx_item(struct engine *e, struct wq_item *w)
 		if (r < 0)
 			return r;
 		if (fstatat(e->rootfd, w->path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
-			return tree_walk(e->rootfd, w->path, tree_queue_cb, e);
+			return tree_walk_skips(e->rootfd, w->path, tree_queue_cb, tx_walk_skip, e);
 		return 0;
 	case WQ_REMOVE:
 		if (!tx_path_at_peer(e, w->path))
@@ -748,6 +815,13 @@ static int tx_item(struct engine *e, struct wq_item *w)
 			/* The peer never had the source (a short-lived temporary
 			 * file, say): send the target itself. */
 			return tx_queue(e, WQ_TREE, w->to, NULL, 0);
+		}
+		if (model_too_deep_as(e, w->path, w->to)) {
+			/* The peer would hold paths it cannot be sent: it loses
+			 * the source and gets what may be sent of the target. */
+			model_remove(e, w->path);
+			r = tx_put_meta(e, MSG_REMOVE, w->path, 0, 0);
+			return r < 0 ? r : tx_queue(e, WQ_TREE, w->to, NULL, 0);
 		}
 		model_rename(e, w->path, w->to);
 		r = msg_put_rename(&e->out, w->path, w->to);
@@ -845,7 +919,7 @@ int tx_rescan(struct engine *e, const char *only)
 		if (only && strcmp(*t, only) != 0)
 			continue;
 		(void)mkdirat(e->rootfd, *t, 0755);
-		r = tree_walk(e->rootfd, *t, scan_cb, e);
+		r = tree_walk_skips(e->rootfd, *t, scan_cb, tx_walk_skip, e);
 	}
 	if (r < 0) {
 		log_errno(r, "cannot scan %s", e->root);

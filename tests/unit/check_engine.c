@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -1649,6 +1650,15 @@ END_TEST
 
 /* --- limits: what a peer can make the engine hold ------------------------------------------- */
 
+/* Check runs each test in a process of its own: limits, namespaces and
+ * mounts a test sets end with it. */
+static void limit_fds(rlim_t n)
+{
+	struct rlimit rl = { .rlim_cur = n, .rlim_max = n };
+
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+}
+
 /* The peak resident size of this process, in KiB. */
 static uint64_t vm_hwm_kib(void)
 {
@@ -2070,6 +2080,50 @@ START_TEST(test_failed_wants_nothing)
 }
 END_TEST
 
+/* (e) The receiver refuses a path deeper than TREE_MAX_DEPTH without
+ * creating anything; one at the limit is fine. */
+START_TEST(test_deep_path_refused)
+{
+	struct peer *p = &P;
+	char at_limit[2 * TREE_MAX_DEPTH + 32], deeper[2 * TREE_MAX_DEPTH + 32];
+	const char *extra[TREE_MAX_DEPTH + 2];
+	char *dirs[TREE_MAX_DEPTH];
+	struct msg_ack ack;
+	uint32_t nw;
+
+	strcpy(at_limit, "dataset");
+	for (int i = 0; i < TREE_MAX_DEPTH - 1; i++)
+		strcat(at_limit, "/d");
+	strcpy(deeper, at_limit);
+	strcat(deeper, "/d/f");
+	strcat(at_limit, "/f");
+	ck_assert_uint_eq(tree_depth(at_limit), TREE_MAX_DEPTH);
+	ck_assert_uint_eq(tree_depth(deeper), TREE_MAX_DEPTH + 1);
+
+	peer_start(p, STAGE_RUNNING);
+	transfer(p, 1, deeper, (const uint8_t *)small, SMALL_LEN, &nw, &ack);
+	ck_assert_uint_eq(ack.err, ENAMETOOLONG);
+	ck_assert_uint_eq(nw, 0);
+	ck_assert_int_eq(msg_put_meta(&p->out, MSG_MKDIR, deeper, 0755, MTIME_NS), 0);
+	expect_error(p, ENAMETOOLONG, deeper);
+	check_untouched(p, NULL);
+
+	transfer(p, 2, at_limit, (const uint8_t *)small, SMALL_LEN, &nw, &ack);
+	ck_assert_uint_eq(ack.err, 0);
+	barrier(p, 1);
+	for (int i = 0; i < TREE_MAX_DEPTH - 1; i++) {
+		dirs[i] = strndup(at_limit, strlen("dataset") + 2 * (size_t)(i + 1));
+		ck_assert_ptr_nonnull(dirs[i]);
+		extra[i] = dirs[i];
+	}
+	extra[TREE_MAX_DEPTH - 1] = at_limit;
+	extra[TREE_MAX_DEPTH] = NULL;
+	check_untouched(p, extra);
+	for (int i = 0; i < TREE_MAX_DEPTH - 1; i++)
+		free(dirs[i]);
+}
+END_TEST
+
 /* Plays a receiver that holds nothing: wants every chunk and acknowledges
  * every file, until the engine has nothing left to do. Counts what it got. */
 struct served {
@@ -2127,6 +2181,80 @@ static void serve_all(struct peer *p, struct served *sv)
 	}
 	ck_abort_msg("the engine never became idle");
 }
+
+static void make_deep_output(struct peer *p)
+{
+	char path[512];
+	int fd;
+
+	join(path, sizeof(path), p->root, "output");
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	for (int i = 1; i <= 1100; i++) {
+		int sub;
+
+		ck_assert_int_eq(mkdirat(fd, "d", 0755), 0);
+		sub = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		ck_assert_int_ge(sub, 0);
+		close(fd);
+		fd = sub;
+		if (i == 50 || i == 200 || i == 1100) {
+			int f = openat(fd, "f", O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+
+			ck_assert_int_ge(f, 0);
+			ck_assert_int_eq(io_write_all(f, small, SMALL_LEN), 0);
+			close(f);
+		}
+	}
+	close(fd);
+	put_root_file(p, "output/shallow", small, SMALL_LEN);
+}
+
+/* (e) A job nested 1,100 directories in output/: under 64 descriptors the
+ * engine sends everything down to TREE_MAX_DEPTH, reports the rest once,
+ * and the conversation goes on. */
+START_TEST(test_deep_tree_sender)
+{
+	struct peer *p = &P;
+	struct served sv = { 0 };
+	char path[512];
+	int root;
+
+	setup_pre = make_deep_output;
+	peer_setup();
+	limit_fds(64);
+	peer_start(p, STAGE_RUNNING);
+	serve_all(p, &sv);
+	ck_assert_uint_eq(sv.dirs, TREE_MAX_DEPTH);
+	ck_assert_uint_eq(sv.files, 2);
+	ck_assert(sv.shallow && sv.level50);
+	ck_assert_uint_eq(sv.max_depth, TREE_MAX_DEPTH);
+	ck_assert_uint_eq(engine_stats(p->e)->errors, 1);
+	barrier(p, 1);
+	ck_assert(engine_initial_done(p->e));
+
+	/* Still synced afterwards, and the deep part is not reported again. */
+	put_root_file(p, "output/later", small, SMALL_LEN);
+	ck_assert_int_eq(engine_rescan(p->e, "output"), 0);
+	memset(&sv, 0, sizeof(sv));
+	serve_all(p, &sv);
+	ck_assert(sv.later);
+	ck_assert_uint_eq(sv.files, 1);
+	ck_assert_uint_eq(engine_stats(p->e)->errors, 1);
+	ck_assert_int_eq(engine_rescan(p->e, "dataset"), -EINVAL);
+	ck_assert_int_eq(engine_rescan(p->e, "output/d"), -EINVAL);
+	ck_assert_int_eq(p->result, 0);
+
+	peer_teardown();
+	root = open(p->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(root, 0);
+	ck_assert_int_eq(path_remove_tree(root, "output"), 0);
+	close(root);
+	join(path, sizeof(path), p->root, "output");
+	ck_assert_int_eq(access(path, F_OK), -1);
+}
+END_TEST
 
 /* Counts the frames of a type the engine sent. */
 static unsigned count_got(struct peer *p, uint16_t type)
@@ -2401,6 +2529,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tx, test_good_big_transfer);
 	tcase_add_loop_test(tx, test_error_mid_transfer, 0, 4);
 	tcase_add_loop_test(tx, test_queue_limit, 0, 2);
+	tcase_add_test(tx, test_deep_path_refused);
 	suite_add_tcase(s, tx);
 
 	/* These make their own world (limits, namespaces, a small file system). */
@@ -2409,6 +2538,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tl, test_no_reservation);
 	tcase_add_test(tl, test_store_quota);
 	tcase_add_test(tl, test_failed_wants_nothing);
+	tcase_add_test(tl, test_deep_tree_sender);
 	tcase_add_test(tl, test_sender_bounds_queue);
 	suite_add_tcase(s, tl);
 
