@@ -249,7 +249,7 @@ END_TEST
 /* An empty directory at the limit loses nothing and is not reported. */
 START_TEST(test_walk_limit_empty)
 {
-	char path[2 * TREE_MAX_DEPTH + 16];
+	char path[2 * TREE_MAX_DEPTH + 64];
 	struct seen s = { 0 };
 	int root = new_root();
 
