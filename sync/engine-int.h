@@ -5,6 +5,7 @@
 #ifndef EFS_ENGINE_INT_H
 #define EFS_ENGINE_INT_H
 
+#include <string.h>
 #include <sys/stat.h>
 
 #include "chunker.h"
@@ -19,6 +20,15 @@
 #define TX_WINDOW (16u << 20)       /* chunk bytes announced and not yet wanted or refused */
 #define TX_MAX_OPEN 1024            /* files sent but not yet acknowledged */
 #define RX_MAX_OPEN 1024            /* each holds a temporary file open */
+/* Operations the receiver keeps queued behind unfinished transfers, each
+ * counted as RX_OP_COST plus its paths (rx_op_cost()): more is a fatal
+ * error. The sender stops producing before half of either is reached. */
+#define RX_MAX_QUEUED 100000
+#define RX_MAX_QUEUED_BYTES (64u << 20)
+#define RX_OP_COST 256
+#define TX_MAX_UNAPPLIED (RX_MAX_QUEUED / 2)
+#define TX_MAX_UNAPPLIED_BYTES (RX_MAX_QUEUED_BYTES / 2)
+#define STORE_FULL "the receiver's store is full"
 #define ID_BUCKETS 4096
 #define READ_BUF (2u << 20)
 
@@ -35,21 +45,28 @@ struct rx_chunk {
 	uint8_t state;
 };
 
+/* Once err is set the transfer only runs its course on the wire: no chunk
+ * is wanted or recorded any more, its temporary file is gone, and it is
+ * answered (FILE_ACK errno) as soon as it has ended and nothing it wanted
+ * before is still due. */
 struct rx_file {
 	uint32_t id, mode;
 	uint64_t size, mtime;
 	char *path;
-	int fd;                 /* O_TMPFILE in the root */
-	struct rx_chunk *c;
-	uint32_t n, cap;        /* chunks announced */
+	int fd;                 /* O_TMPFILE in the target's directory, or -1 */
+	struct rx_chunk *c;     /* records of chunks [0, nrec) */
+	uint32_t n, nrec, cap;  /* chunks announced; recorded; room */
 	uint64_t announced;     /* sum of their lengths */
+	uint64_t pending;       /* announced, not yet written: in e->rx_pending */
+	uint64_t written;       /* written into fd: in e->store_held */
 	uint32_t wanted;        /* wanted and not yet received */
 	uint32_t cursor;        /* chunks [0, cursor) fed to hs */
 	struct hash_stream *hs;
 	bool ended;
 	uint32_t end_n;
 	struct hash128 end_hash;
-	int err;                /* local failure: drop the data, report at commit */
+	int err;                /* local failure: drop the data, report it */
+	struct rx_op *op;       /* its place in the queue */
 	struct rx_file *hnext;
 };
 
@@ -62,8 +79,18 @@ struct rx_op {
 	char *path, *to;
 	uint32_t mode;
 	uint64_t mtime, seq;
-	struct rx_op *next;
+	uint64_t cost;          /* see rx_op_cost() */
+	struct rx_op *prev, *next;
 };
+
+_Static_assert(sizeof(struct rx_op) <= RX_OP_COST, "RX_OP_COST covers a queued operation");
+
+/* What one queued operation counts against RX_MAX_QUEUED_BYTES. Both sides
+ * compute it, so it is a fixed figure rather than the receiver's sizeof. */
+static inline uint64_t rx_op_cost(const char *path, const char *to)
+{
+	return RX_OP_COST + (path ? strlen(path) + 1 : 0) + (to ? strlen(to) + 1 : 0);
+}
 
 /* --- sending --------------------------------------------------------------------- */
 
@@ -94,7 +121,10 @@ struct tx_file {
 	 * acknowledged, so one file never has overlapping transfers. */
 	enum wq_kind requeue;
 	uint64_t fp_head, fp_tail; /* see file_fingerprint() */
+	/* e->tx_ops_sent and e->tx_ops_bytes before its FILE_BEGIN. */
+	uint64_t ops_sent, ops_bytes;
 	struct tx_file *hnext;
+	struct tx_file *older, *newer; /* open files in the order they began */
 };
 
 /* The file being read and chunked now. */
@@ -150,8 +180,12 @@ struct engine {
 	struct rx_file *rx_ids[ID_BUCKETS];
 	unsigned rx_open;
 	struct rx_op *ops_head, *ops_tail;
+	uint64_t ops_n, ops_bytes;  /* queued operations and their rx_op_cost() */
+	uint64_t store_held;        /* bytes held for the peer: files and temporary files */
+	uint64_t store_max;
+	uint64_t rx_pending;        /* announced chunk bytes not yet written */
 	bool peer_initial_done;
-	uint32_t summary_total;
+	uint64_t summary_total;
 	uint64_t tmp_seq;
 
 	/* sender */
@@ -165,11 +199,17 @@ struct engine {
 	struct tx_cur cur;
 	struct tx_file *tx_ids[ID_BUCKETS];
 	unsigned tx_open;
+	struct tx_file *tx_oldest, *tx_newest;
+	/* Operations sent that the receiver queues (files, metadata, barriers)
+	 * and their rx_op_cost(): those sent since the oldest open file began
+	 * may still wait in the receiver's queue. */
+	uint64_t tx_ops_sent, tx_ops_bytes;
 	uint64_t tx_held;
 	uint32_t next_id;
 	uint64_t barrier_next, barrier_acked, initial_seq;
 
 	struct watch *watch;
+	bool watch_limit_logged;
 	struct engine_stats stats;
 };
 
@@ -196,6 +236,9 @@ bool rx_idle(const struct engine *e);
 /* engine-tx.c */
 int tx_handle(struct engine *e, const struct frame *f);
 int tx_start(struct engine *e);  /* after the peer's summary: initial pass */
+int tx_rescan(struct engine *e, const char *only); /* only: one owned tree, or NULL for all */
+/* Too many operations may wait in the receiver's queue: produce nothing new. */
+bool tx_ops_blocked(const struct engine *e);
 int tx_produce(struct engine *e);
 int tx_summary_entry(struct engine *e, const struct msg_entry *m);
 void tx_reset(struct engine *e);

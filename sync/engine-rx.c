@@ -1,6 +1,15 @@
 /* Receiving the trees the peer writes: files built from local and received
  * chunks in an anonymous temporary file and renamed into place once the
- * whole-file hash matches; metadata applied strictly in the order sent. */
+ * whole-file hash matches; metadata applied strictly in the order sent.
+ *
+ * What the peer can make us hold is bounded (doc/PROTOCOL.md, "Limits"):
+ * operations waiting behind unfinished transfers (RX_MAX_QUEUED and
+ * RX_MAX_QUEUED_BYTES, fatal), and bytes (cfg.max_store, per file ENOSPC):
+ * store_held counts the files in its trees and what open transfers wrote
+ * into their temporary files, rx_pending what they announced and have not
+ * written yet. Nothing is reserved on the peer's word alone. Chunks are at
+ * least CHUNK_MIN_SIZE but for each file's last, so bounding announced bytes
+ * bounds the chunk records too. */
 #include "config.h"
 
 #include <errno.h>
@@ -10,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "engine-int.h"
@@ -42,22 +52,52 @@ static void rx_unlink_id(struct engine *e, struct rx_file *f)
 	}
 }
 
-static void rx_file_free(struct rx_file *f)
+static void store_charge(struct engine *e, uint64_t n)
+{
+	e->store_held += n;
+	e->stats.store_held = e->store_held;
+}
+
+/* Saturating: a local user may have changed what we counted. */
+static void store_release(struct engine *e, uint64_t n)
+{
+	e->store_held -= MIN(n, e->store_held);
+	e->stats.store_held = e->store_held;
+}
+
+/* Bytes a new announcement or append may still take. */
+static uint64_t store_left(const struct engine *e)
+{
+	uint64_t used = e->store_held + e->rx_pending;
+
+	return used >= e->store_max ? 0 : e->store_max - used;
+}
+
+/* Gives back what f holds of the store and drops its temporary file. */
+static void rx_file_release(struct engine *e, struct rx_file *f)
+{
+	store_release(e, f->written);
+	e->rx_pending -= MIN(f->pending, e->rx_pending);
+	f->written = f->pending = 0;
+	f->fd = safe_close(f->fd);
+}
+
+static void rx_file_free(struct engine *e, struct rx_file *f)
 {
 	if (!f)
 		return;
-	safe_close(f->fd);
+	rx_file_release(e, f);
 	hash_stream_free(f->hs);
 	free(f->c);
 	free(f->path);
 	free(f);
 }
 
-static void rx_op_free(struct rx_op *op)
+static void rx_op_free(struct engine *e, struct rx_op *op)
 {
 	if (!op)
 		return;
-	rx_file_free(op->file);
+	rx_file_free(e, op->file);
 	free(op->path);
 	free(op->to);
 	free(op);
@@ -69,10 +109,12 @@ void rx_reset(struct engine *e)
 
 	while (op) {
 		struct rx_op *next = op->next;
-		rx_op_free(op);
+		rx_op_free(e, op);
 		op = next;
 	}
 	e->ops_head = e->ops_tail = NULL;
+	e->ops_n = e->ops_bytes = 0;
+	e->rx_pending = 0;
 	memset(e->rx_ids, 0, sizeof(e->rx_ids));
 	e->rx_open = 0;
 	e->peer_initial_done = false;
@@ -83,13 +125,48 @@ bool rx_idle(const struct engine *e)
 	return !e->ops_head;
 }
 
+/* Refuses (fatally) an operation that would make the queue too long. */
+static int rx_admit(struct engine *e, uint64_t cost)
+{
+	if (e->ops_n >= RX_MAX_QUEUED)
+		return engine_fatal(e, -ENOBUFS, NULL,
+				    "more than %u operations queued behind unfinished transfers",
+				    RX_MAX_QUEUED);
+	if (e->ops_bytes + cost > RX_MAX_QUEUED_BYTES)
+		return engine_fatal(e, -ENOBUFS, NULL,
+				    "more than %u MiB of operations queued behind unfinished transfers",
+				    RX_MAX_QUEUED_BYTES >> 20);
+	return 0;
+}
+
+/* Appends op (admitted with rx_admit() for op->cost). */
 static void rx_enqueue(struct engine *e, struct rx_op *op)
 {
+	op->prev = e->ops_tail;
+	op->next = NULL;
 	if (e->ops_tail)
 		e->ops_tail->next = op;
 	else
 		e->ops_head = op;
 	e->ops_tail = op;
+	e->ops_n++;
+	e->ops_bytes += op->cost;
+}
+
+/* Takes op out of the queue, wherever it is, and frees it. */
+static void rx_dequeue(struct engine *e, struct rx_op *op)
+{
+	if (op->prev)
+		op->prev->next = op->next;
+	else
+		e->ops_head = op->next;
+	if (op->next)
+		op->next->prev = op->prev;
+	else
+		e->ops_tail = op->prev;
+	e->ops_n--;
+	e->ops_bytes -= op->cost;
+	rx_op_free(e, op);
 }
 
 /* The new version is built in an anonymous temporary file (O_TMPFILE): it
@@ -132,6 +209,64 @@ static int rx_advance(struct rx_file *f, uint32_t i, const uint8_t *p)
 	return 0;
 }
 
+/* What a FILE_ACK or ERROR says about a local refusal: fixed texts where
+ * the errno alone could be mistaken, never anything read from the file. */
+static const char *refusal_text(int err)
+{
+	switch (err) {
+	case -ENOSPC: return STORE_FULL;
+	case -ENAMETOOLONG: return "more levels below its tree than the receiver accepts";
+	}
+	return strerror(-err);
+}
+
+/* The transfer cannot succeed: from here on it only runs its course. */
+static void rx_fail(struct engine *e, struct rx_file *f, int err)
+{
+	if (!f->err)
+		f->err = err;
+	rx_file_release(e, f);
+}
+
+/* Answers a failed transfer as soon as nothing is due for it any more: it
+ * has ended and every chunk it wanted has arrived (an aborted one gets no
+ * answer). It changed nothing, so it need not wait for its turn. */
+static int rx_settle(struct engine *e, struct rx_file *f)
+{
+	int r = 0;
+
+	if (!f->err || !f->ended || f->wanted)
+		return 0;
+	rx_unlink_id(e, f);
+	if (f->err != -ECANCELED) {
+		e->stats.errors++;
+		log_errno(f->err, "%s: cannot store the received file", f->path);
+		r = msg_put_ack(&e->out, f->id, f->err, refusal_text(f->err));
+	}
+	rx_dequeue(e, f->op);
+	return r;
+}
+
+/* Writes a chunk into f's temporary file, moving its bytes from announced
+ * to held. */
+static int rx_write(struct engine *e, struct rx_file *f, const uint8_t *p, uint32_t len,
+		    uint64_t off)
+{
+	int r;
+
+	if (e->store_held + len > e->store_max)
+		return -ENOSPC;
+	r = io_pwrite_all(f->fd, p, len, (off_t)off);
+	if (r < 0)
+		return r;
+	len = (uint32_t)MIN((uint64_t)len, f->pending);
+	f->pending -= len;
+	e->rx_pending -= MIN((uint64_t)len, e->rx_pending);
+	f->written += len;
+	store_charge(e, len);
+	return 0;
+}
+
 static int rx_file_begin(struct engine *e, struct wbuf *b)
 {
 	struct msg_file_begin m;
@@ -147,27 +282,39 @@ static int rx_file_begin(struct engine *e, struct wbuf *b)
 		return engine_fatal(e, -EPROTO, m.path, "FILE_BEGIN reuses open id %u", m.id);
 	if (e->rx_open >= RX_MAX_OPEN)
 		return engine_fatal(e, -EPROTO, m.path, "more than %d open transfers", RX_MAX_OPEN);
+	r = rx_admit(e, rx_op_cost(m.path, NULL));
+	if (r < 0)
+		return r;
 
 	f = calloc(1, sizeof(*f));
 	op = calloc(1, sizeof(*op));
 	if (!f || !op || !(f->path = strdup(m.path)) || !(f->hs = hash_stream_new())) {
 		free(op);
-		rx_file_free(f);
+		if (f)
+			f->fd = -1;
+		rx_file_free(e, f);
 		return engine_fatal(e, -ENOMEM, m.path, "out of memory");
 	}
 	f->id = m.id;
 	f->mode = m.mode;
 	f->size = m.size;
 	f->mtime = m.mtime;
-	f->fd = rx_tmpfile(e, m.path);
-	if (f->fd < 0) {
-		f->err = f->fd;
-		log_errno(f->err, "%s: cannot create a temporary file", m.path);
-	} else if (m.size > 0 && posix_fallocate(f->fd, 0, (off_t)m.size) == ENOSPC) {
+	f->fd = -1;
+	/* Nothing is reserved for the announced size: it is only compared with
+	 * what is left, and bytes count as they are announced and written. */
+	if (tree_too_deep(m.path)) {
+		f->err = -ENAMETOOLONG;
+	} else if (m.size > store_left(e)) {
 		f->err = -ENOSPC;
+	} else {
+		f->fd = rx_tmpfile(e, m.path);
+		if (f->fd < 0) {
+			f->err = f->fd;
+			log_errno(f->err, "%s: cannot create a temporary file", m.path);
+		}
 	}
 	/* The previous version of the file seeds the new one. */
-	if (!chunk_index_has_file(e->ix, m.path))
+	if (!f->err && !chunk_index_has_file(e->ix, m.path))
 		(void)chunk_index_add_file(e->ix, m.path);
 
 	f->hnext = e->rx_ids[m.id % ID_BUCKETS];
@@ -175,6 +322,8 @@ static int rx_file_begin(struct engine *e, struct wbuf *b)
 	e->rx_open++;
 	op->kind = RXOP_FILE;
 	op->file = f;
+	op->cost = rx_op_cost(m.path, NULL);
+	f->op = op;
 	rx_enqueue(e, op);
 	return 0;
 }
@@ -185,7 +334,9 @@ static int rx_file_chunks(struct engine *e, struct wbuf *b)
 	struct msg_chunks m;
 	struct rx_file *f;
 	size_t mark;
+	uint64_t bytes = 0;
 	uint32_t nwant = 0;
+	bool record;
 	int r = msg_decode_chunks(b, &m);
 
 	if (r < 0)
@@ -199,13 +350,31 @@ static int rx_file_chunks(struct engine *e, struct wbuf *b)
 				    f->n);
 	if ((uint64_t)f->n + m.count > f->size / CHUNK_MIN_SIZE + 1)
 		return engine_fatal(e, -EBADMSG, f->path, "more chunks than the size allows");
-	if (f->n + m.count > f->cap) {
+	for (uint32_t i = 0; i < m.count; i++) {
+		struct hash128 h;
+		uint32_t len;
+
+		msg_chunk_at(&m, i, &h, &len);
+		bytes += len;
+		if (f->announced + bytes > f->size)
+			return engine_fatal(e, -EBADMSG, f->path, "chunks exceed the announced size");
+	}
+	/* Announced bytes count against the store before anything is
+	 * recorded, so the records of all open transfers stay within it. */
+	if (!f->err && bytes > store_left(e))
+		rx_fail(e, f, -ENOSPC);
+	record = !f->err;
+	if (record && f->n + m.count > f->cap) {
 		uint32_t cap = MAX(f->cap * 2, f->n + m.count);
 		struct rx_chunk *c = realloc(f->c, cap * sizeof(*c));
 		if (!c)
 			return engine_fatal(e, -ENOMEM, f->path, "out of memory");
 		f->c = c;
 		f->cap = cap;
+	}
+	if (record) {
+		f->pending += bytes;
+		e->rx_pending += bytes;
 	}
 
 	r = msg_begin(&e->out, MSG_WANT, &mark);
@@ -214,27 +383,39 @@ static int rx_file_chunks(struct engine *e, struct wbuf *b)
 		return engine_fatal(e, r, f->path, "cannot queue WANT");
 
 	for (uint32_t i = 0; i < m.count; i++) {
-		struct rx_chunk *c = &f->c[f->n];
+		struct hash128 h;
+		struct rx_chunk *c;
+		uint32_t len;
 
-		msg_chunk_at(&m, i, &c->h, &c->len);
-		if (f->announced + c->len > f->size) {
-			msg_cancel(&e->out, mark);
-			return engine_fatal(e, -EBADMSG, f->path, "chunks exceed the announced size");
+		msg_chunk_at(&m, i, &h, &len);
+		if (!record) {
+			/* Counted only, so that FILE_END can be checked. */
+			f->announced += len;
+			f->n++;
+			continue;
 		}
+		c = &f->c[f->n];
+		c->h = h;
+		c->len = len;
 		c->off = f->announced;
-		f->announced += c->len;
+		c->state = 0;
+		f->announced += len;
 		f->n++;
-		if (!f->err && chunk_index_fetch(e->ix, &c->h, c->len, buf) == 0) {
-			r = io_pwrite_all(f->fd, buf, c->len, (off_t)c->off);
+		f->nrec = f->n;
+		if (f->err)
+			continue;
+		if (chunk_index_fetch(e->ix, &c->h, c->len, buf) == 0) {
+			r = rx_write(e, f, buf, c->len, c->off);
 			if (r == 0) {
 				c->state = RXC_DONE;
 				e->stats.chunks_local++;
 				r = rx_advance(f, f->n - 1, buf);
 				if (r < 0)
-					f->err = r;
+					rx_fail(e, f, r);
 				continue;
 			}
-			f->err = r;
+			rx_fail(e, f, r);
+			continue;
 		}
 		c->state = RXC_WANTED;
 		f->wanted++;
@@ -269,7 +450,7 @@ static int rx_file_end(struct engine *e, struct wbuf *b)
 	f->ended = true;
 	f->end_n = m.nchunks;
 	f->end_hash = m.hash;
-	return 0;
+	return rx_settle(e, f);
 }
 
 static int rx_file_abort(struct engine *e, struct wbuf *b)
@@ -283,11 +464,12 @@ static int rx_file_abort(struct engine *e, struct wbuf *b)
 	f = rx_find(e, id);
 	if (!f)
 		return engine_fatal(e, -EPROTO, NULL, "FILE_ABORT for unknown id %u", id);
-	rx_unlink_id(e, f);
+	/* The sender expects no answer, whatever went wrong here before. */
+	rx_fail(e, f, -ECANCELED);
+	f->err = -ECANCELED;
 	f->ended = true;
 	f->wanted = 0;
-	f->err = -ECANCELED;
-	return 0;
+	return rx_settle(e, f);
 }
 
 static int rx_data(struct engine *e, struct wbuf *b)
@@ -303,7 +485,7 @@ static int rx_data(struct engine *e, struct wbuf *b)
 	f = rx_find(e, m.id);
 	if (!f)
 		return engine_fatal(e, -EPROTO, NULL, "DATA for unknown id %u", m.id);
-	if (m.index >= f->n || f->c[m.index].state != RXC_WANTED)
+	if (m.index >= f->nrec || f->c[m.index].state != RXC_WANTED)
 		return engine_fatal(e, -EPROTO, f->path, "DATA for chunk %u that was not wanted",
 				    m.index);
 	c = &f->c[m.index];
@@ -317,13 +499,13 @@ static int rx_data(struct engine *e, struct wbuf *b)
 	c->state = RXC_DONE;
 	f->wanted--;
 	if (!f->err) {
-		r = io_pwrite_all(f->fd, m.p, m.len, (off_t)c->off);
+		r = rx_write(e, f, m.p, c->len, c->off);
 		if (r == 0)
 			r = rx_advance(f, m.index, m.p);
 		if (r < 0)
-			f->err = r;
+			rx_fail(e, f, r);
 	}
-	return 0;
+	return rx_settle(e, f);
 }
 
 /* --- applying, in order ------------------------------------------------------------ */
@@ -335,14 +517,27 @@ static void rx_report(struct engine *e, int err, const char *path, const char *w
 	(void)msg_put_error(&e->out, err, false, path, what);
 }
 
-/* Renames `tmp` (in tmpdir) over `base` (in dirfd), replacing whatever is there. */
-static int rx_rename_over(int tmpdir, const char *tmp, int dirfd, const char *base)
+/* Renames `tmp` (in tmpdir) over `base` (in dirfd), replacing whatever is
+ * there, and adds to *freed the size of the files that replaced. */
+static int rx_rename_over(int tmpdir, const char *tmp, int dirfd, const char *base,
+			  uint64_t *freed)
 {
-	if (renameat(tmpdir, tmp, dirfd, base) == 0)
+	struct stat src, dst;
+	bool file_in_way = fstatat(dirfd, base, &dst, AT_SYMLINK_NOFOLLOW) == 0 &&
+			   S_ISREG(dst.st_mode);
+
+	/* A rename onto another name of the same file changes nothing. */
+	if (file_in_way && fstatat(tmpdir, tmp, &src, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    src.st_dev == dst.st_dev && src.st_ino == dst.st_ino)
+		file_in_way = false;
+	if (renameat(tmpdir, tmp, dirfd, base) == 0) {
+		if (file_in_way)
+			*freed += (uint64_t)dst.st_size;
 		return 0;
+	}
 	if (errno != EISDIR && errno != ENOTEMPTY && errno != EEXIST && errno != ENOTDIR)
 		return neg_errno();
-	(void)path_remove_tree(dirfd, base);
+	(void)path_remove_tree_sized(dirfd, base, freed);
 	return renameat(tmpdir, tmp, dirfd, base) == 0 ? 0 : neg_errno();
 }
 
@@ -352,6 +547,7 @@ static int rx_commit(struct engine *e, struct rx_file *f)
 	struct hash128 h;
 	char proc[64], tmp[64];
 	const char *base;
+	uint64_t freed = 0;
 	int dirfd, r;
 
 	rx_unlink_id(e, f);
@@ -372,7 +568,7 @@ static int rx_commit(struct engine *e, struct rx_file *f)
 	ts[0].tv_sec = ts[1].tv_sec = (time_t)(f->mtime / 1000000000u);
 	ts[0].tv_nsec = ts[1].tv_nsec = (long)(f->mtime % 1000000000u);
 	/* Setuid, setgid and sticky bits never cross. The size is exact already
-	 * (fallocate, then every chunk written); mtime is set last. */
+	 * (every chunk written, the last ending at the size); mtime is set last. */
 	if (fchmod(f->fd, stored_mode(f->mode & 0777, false, e->cfg.readable)) < 0 ||
 	    futimens(f->fd, ts) < 0 ||
 	    (e->cfg.fsync && fsync(f->fd) < 0)) {
@@ -392,7 +588,8 @@ static int rx_commit(struct engine *e, struct rx_file *f)
 		close(dirfd);
 		goto failed;
 	}
-	r = rx_rename_over(dirfd, tmp, dirfd, base);
+	r = rx_rename_over(dirfd, tmp, dirfd, base, &freed);
+	store_release(e, freed);
 	if (r < 0) {
 		unlinkat(dirfd, tmp, 0);
 		close(dirfd);
@@ -400,6 +597,8 @@ static int rx_commit(struct engine *e, struct rx_file *f)
 		goto failed;
 	}
 	close(dirfd);
+	/* Its bytes stay held, now as a file of the peer's tree. */
+	f->written = 0;
 
 	chunk_index_forget(e->ix, f->path);
 	for (uint32_t i = 0; i < f->n; i++)
@@ -415,7 +614,7 @@ static int rx_commit(struct engine *e, struct rx_file *f)
 failed:
 	e->stats.errors++;
 	log_errno(f->err, "%s: cannot store the received file", f->path);
-	return msg_put_ack(&e->out, f->id, f->err, strerror(-f->err));
+	return msg_put_ack(&e->out, f->id, f->err, refusal_text(f->err));
 }
 
 static void rx_set_attrs(struct engine *e, int dirfd, const char *base, uint32_t mode,
@@ -435,8 +634,15 @@ static int rx_apply_meta(struct engine *e, struct rx_op *op)
 {
 	const char *base, *tobase;
 	struct stat st;
+	uint64_t freed = 0;
 	int dirfd, todir, r = 0;
 
+	/* A local refusal, like a symlink in the way: the sender stops there. */
+	if (tree_too_deep(op->path) || (op->to && tree_too_deep(op->to))) {
+		rx_report(e, -ENAMETOOLONG, tree_too_deep(op->path) ? op->path : op->to,
+			  refusal_text(-ENAMETOOLONG));
+		return 0;
+	}
 	switch (op->type) {
 	case MSG_MKDIR:
 		dirfd = path_open_parent(e->rootfd, op->path, true, &base);
@@ -444,8 +650,10 @@ static int rx_apply_meta(struct engine *e, struct rx_op *op)
 			rx_report(e, dirfd, op->path, "cannot create the directory");
 			return 0;
 		}
-		if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
-			(void)path_remove_tree(dirfd, base);
+		if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
+			(void)path_remove_tree_sized(dirfd, base, &freed);
+			store_release(e, freed);
+		}
 		if (mkdirat(dirfd, base, stored_mode(op->mode & 0777, true, e->cfg.readable)) < 0 &&
 		    errno != EEXIST)
 			rx_report(e, neg_errno(), op->path, "cannot create the directory");
@@ -473,7 +681,8 @@ static int rx_apply_meta(struct engine *e, struct rx_op *op)
 			rx_report(e, dirfd, op->path, "cannot remove");
 			return 0;
 		}
-		r = path_remove_tree(dirfd, base);
+		r = path_remove_tree_sized(dirfd, base, &freed);
+		store_release(e, freed);
 		close(dirfd);
 		if (r < 0 && r != -ENOENT)
 			rx_report(e, r, op->path, "cannot remove");
@@ -485,7 +694,8 @@ static int rx_apply_meta(struct engine *e, struct rx_op *op)
 		dirfd = path_open_parent(e->rootfd, op->path, false, &base);
 		todir = path_open_parent(e->rootfd, op->to, true, &tobase);
 		if (dirfd >= 0 && todir >= 0) {
-			r = rx_rename_over(dirfd, base, todir, tobase);
+			r = rx_rename_over(dirfd, base, todir, tobase, &freed);
+			store_release(e, freed);
 		} else {
 			r = dirfd < 0 ? dirfd : todir;
 		}
@@ -526,10 +736,7 @@ static int rx_run(struct engine *e)
 			r = msg_put_u64(&e->out, MSG_BARRIER_ACK, op->seq);
 			e->peer_initial_done = true;
 		}
-		e->ops_head = op->next;
-		if (!e->ops_head)
-			e->ops_tail = NULL;
-		rx_op_free(op);
+		rx_dequeue(e, op);
 	}
 	return r;
 }
@@ -556,15 +763,19 @@ static int rx_meta(struct engine *e, const struct frame *f)
 	if ((f->type == MSG_REMOVE || f->type == MSG_RENAME) && !strchr(m.path, '/'))
 		return engine_fatal(e, -EPERM, m.path, "%s of a tree root", msg_type_name(f->type));
 
+	r = rx_admit(e, rx_op_cost(m.path, m.to[0] ? m.to : NULL));
+	if (r < 0)
+		return r;
 	op = calloc(1, sizeof(*op));
 	if (!op || !(op->path = strdup(m.path)) || (m.to[0] && !(op->to = strdup(m.to)))) {
-		rx_op_free(op);
+		rx_op_free(e, op);
 		return engine_fatal(e, -ENOMEM, m.path, "out of memory");
 	}
 	op->kind = RXOP_META;
 	op->type = f->type;
 	op->mode = m.mode;
 	op->mtime = m.mtime;
+	op->cost = rx_op_cost(op->path, op->to);
 	rx_enqueue(e, op);
 	return 0;
 }
@@ -581,6 +792,10 @@ static int rx_append(struct engine *e, const struct frame *f)
 		return engine_fatal(e, r, NULL, "malformed APPEND");
 	if (!engine_is_peer_path(e, m.path))
 		return engine_fatal(e, -EPERM, m.path, "APPEND outside the peer's trees");
+	if (tree_too_deep(m.path)) {
+		rx_report(e, -ENAMETOOLONG, m.path, refusal_text(-ENAMETOOLONG));
+		return 0;
+	}
 	/* Appends are applied at once: the sender only appends to a file whose
 	 * transfer was acknowledged, so nothing queued can concern it. */
 	fd = path_openat(e->rootfd, m.path, O_WRONLY | O_NONBLOCK | O_CLOEXEC, 0);
@@ -592,7 +807,16 @@ static int rx_append(struct engine *e, const struct frame *f)
 		close(fd);
 		return msg_put_error(&e->out, -ESTALE, false, m.path, "file differs from the sender's");
 	}
+	if (m.len > store_left(e)) {
+		/* The file keeps what it had; the sender forgets it, and sends
+		 * it whole when it looks at it next. */
+		close(fd);
+		rx_report(e, -ENOSPC, m.path, STORE_FULL);
+		return 0;
+	}
 	r = io_pwrite_all(fd, m.p, m.len, (off_t)m.offset);
+	if (r == 0)
+		store_charge(e, m.len);
 	ts[0].tv_sec = ts[1].tv_sec = (time_t)(m.mtime / 1000000000u);
 	ts[0].tv_nsec = ts[1].tv_nsec = (long)(m.mtime % 1000000000u);
 	if (r == 0 && futimens(fd, ts) < 0)
@@ -626,11 +850,15 @@ int rx_handle(struct engine *e, const struct frame *f)
 		r = msg_decode_u64(&b, &seq);
 		if (r < 0)
 			return engine_fatal(e, r, NULL, "malformed BARRIER");
+		r = rx_admit(e, rx_op_cost(NULL, NULL));
+		if (r < 0)
+			return r;
 		op = calloc(1, sizeof(*op));
 		if (!op)
 			return engine_fatal(e, -ENOMEM, NULL, "out of memory");
 		op->kind = RXOP_BARRIER;
 		op->seq = seq;
+		op->cost = rx_op_cost(NULL, NULL);
 		rx_enqueue(e, op);
 		break;
 	default:
@@ -647,6 +875,7 @@ struct summary_ctx {
 	struct engine *e;
 	size_t mark;
 	uint32_t in_frame, total;
+	uint64_t held;
 	int err;
 };
 
@@ -668,9 +897,10 @@ static int summary_cb(void *ud, const char *path, const struct stat *st)
 	uint8_t kind;
 	int r;
 
-	if (S_ISREG(st->st_mode))
+	if (S_ISREG(st->st_mode)) {
 		kind = ENTRY_FILE;
-	else if (S_ISDIR(st->st_mode))
+		s->held += (uint64_t)st->st_size;
+	} else if (S_ISDIR(st->st_mode))
 		kind = ENTRY_DIR;
 	else
 		return 0;
@@ -693,9 +923,12 @@ static int summary_cb(void *ud, const char *path, const struct stat *st)
 	return 0;
 }
 
+/* Sends what we hold of the peer's trees, and sets the store's limit: the
+ * walk is also where we learn how much of it those trees already take. */
 int rx_send_summary(struct engine *e)
 {
 	struct summary_ctx s = { .e = e };
+	struct statvfs sv;
 	int r = 0;
 
 	for (const char *const *t = e->peer; *t && r >= 0; t++) {
@@ -709,5 +942,15 @@ int rx_send_summary(struct engine *e)
 			msg_cancel(&e->out, s.mark);
 		return r;
 	}
+	e->store_held = s.held;
+	e->rx_pending = 0;
+	if (e->cfg.max_store)
+		e->store_max = e->cfg.max_store;
+	else if (fstatvfs(e->rootfd, &sv) == 0)
+		e->store_max = s.held + (uint64_t)sv.f_bavail * sv.f_frsize;
+	else
+		return neg_errno();
+	e->stats.store_held = e->store_held;
+	e->stats.store_max = e->store_max;
 	return msg_put_u32(&e->out, MSG_SUMMARY_END, s.total);
 }

@@ -1,7 +1,13 @@
 /* Sending the trees we write: a work queue of paths (from the initial pass,
  * the watcher or the FUSE layer) turned into chunked, pipelined transfers.
  * What the peer holds is tracked in a model (its summary, then every
- * acknowledged change), so unchanged files are never read again. */
+ * acknowledged change), so unchanged files are never read again.
+ *
+ * The receiver applies operations in order, so everything sent after a
+ * file it has not finished waits in its queue, which it bounds
+ * (RX_MAX_QUEUED). We hear only FILE_ACKs back, so we count what we sent
+ * since the oldest file still open began, and stop producing at half the
+ * receiver's bound until that file is acknowledged. */
 #include "config.h"
 
 #include <errno.h>
@@ -43,10 +49,14 @@ static struct peer_entry *model_get(struct engine *e, const char *path)
 	return strmap_get(e->model, path);
 }
 
+static void model_drop_below(struct engine *e, const char *prefix);
+
 static int model_set(struct engine *e, const char *path, uint8_t kind, const struct stat *st)
 {
 	struct peer_entry *pe = model_get(e, path);
 
+	if (pe && pe->kind != ENTRY_FILE && kind == ENTRY_FILE)
+		model_drop_below(e, path); /* the file replaced that directory's tree */
 	if (!pe) {
 		int r;
 		pe = calloc(1, sizeof(*pe));
@@ -95,26 +105,48 @@ static bool is_under(const char *path, const char *prefix, size_t plen)
 	return strncmp(path, prefix, plen) == 0 && (path[plen] == '\0' || path[plen] == '/');
 }
 
-static void model_remove(struct engine *e, const char *prefix)
+/* A file's entry never has entries below it (model_set() drops them when a
+ * directory becomes a file), so removing or renaming one file does not
+ * look through the whole model: `rm -r` of 100,000 files stays linear. Only
+ * a summary that lists entries below a file breaks this, and then the
+ * entries left over are merely removed again by a later scan. */
+static void model_drop_below(struct engine *e, const char *prefix)
 {
 	size_t plen = strlen(prefix), pos = 0;
 	const char *k;
 	void *v;
 
-	free(strmap_del(e->model, prefix));
 	while (strmap_next(e->model, &pos, &k, &v))
-		if (is_under(k, prefix, plen))
+		if (is_under(k, prefix, plen) && k[plen] == '/')
 			free(strmap_del(e->model, k));
+}
+
+static void model_remove(struct engine *e, const char *prefix)
+{
+	struct peer_entry *pe = strmap_del(e->model, prefix);
+	bool file = pe && pe->kind == ENTRY_FILE;
+
+	free(pe);
+	if (!file)
+		model_drop_below(e, prefix);
 }
 
 static void model_rename(struct engine *e, const char *from, const char *to)
 {
 	size_t flen = strlen(from), pos = 0, n = 0;
+	struct peer_entry *pe;
 	const char *k;
 	void *v;
 	char **keys = NULL;
 
 	model_remove(e, to);
+	pe = model_get(e, from);
+	if (pe && pe->kind == ENTRY_FILE) {
+		pe = strmap_del(e->model, from);
+		if (strmap_put(e->model, to, pe, NULL) < 0)
+			free(pe);
+		return;
+	}
 	while (strmap_next(e->model, &pos, &k, &v))
 		if (is_under(k, from, flen))
 			n++;
@@ -126,7 +158,6 @@ static void model_rename(struct engine *e, const char *from, const char *to)
 			keys[n++] = strdup(k);
 	for (size_t i = 0; i < n; i++) {
 		char buf[PATH_MAX];
-		struct peer_entry *pe;
 
 		if (!keys[i])
 			continue;
@@ -140,6 +171,26 @@ static void model_rename(struct engine *e, const char *from, const char *to)
 	free(keys);
 }
 
+/* Would renaming from to to put something of the model deeper than
+ * TREE_MAX_DEPTH? */
+static bool model_too_deep_as(struct engine *e, const char *from, const char *to)
+{
+	size_t flen = strlen(from), pos = 0;
+	unsigned base = tree_depth(from), add = tree_depth(to);
+	struct peer_entry *pe;
+	const char *k;
+	void *v;
+
+	if (add > TREE_MAX_DEPTH)
+		return true;
+	if ((pe = model_get(e, from)) && pe->kind == ENTRY_FILE)
+		return false;
+	while (strmap_next(e->model, &pos, &k, &v))
+		if (is_under(k, from, flen) && tree_depth(k) - base + add > TREE_MAX_DEPTH)
+			return true;
+	return false;
+}
+
 int tx_summary_entry(struct engine *e, const struct msg_entry *m)
 {
 	struct peer_entry *pe;
@@ -147,6 +198,9 @@ int tx_summary_entry(struct engine *e, const struct msg_entry *m)
 
 	if (!engine_is_own_path(e, m->path))
 		return -EPERM;
+	/* Never sent, so never in the model (an older peer may list it). */
+	if (tree_too_deep(m->path))
+		return 0;
 	pe = calloc(1, sizeof(*pe));
 	if (!pe)
 		return -ENOMEM;
@@ -264,6 +318,14 @@ static void tx_file_drop(struct engine *e, struct tx_file *f)
 		*p = f->hnext;
 		e->tx_open--;
 	}
+	if (f->older)
+		f->older->newer = f->newer;
+	else if (e->tx_oldest == f)
+		e->tx_oldest = f->newer;
+	if (f->newer)
+		f->newer->older = f->older;
+	else if (e->tx_newest == f)
+		e->tx_newest = f->older;
 	if (strmap_get(e->inflight, f->path) == f)
 		strmap_del(e->inflight, f->path);
 	while (f->head) {
@@ -312,6 +374,71 @@ bool tx_idle(const struct engine *e)
 }
 
 /* --- producing --------------------------------------------------------------------- */
+
+/* Counts an operation the receiver queues (see the top of the file). */
+static void tx_sent_op(struct engine *e, const char *path, const char *to)
+{
+	e->tx_ops_sent++;
+	e->tx_ops_bytes += rx_op_cost(path, to);
+}
+
+bool tx_ops_blocked(const struct engine *e)
+{
+	const struct tx_file *f = e->tx_oldest;
+
+	return f && (e->tx_ops_sent - f->ops_sent >= TX_MAX_UNAPPLIED ||
+		     e->tx_ops_bytes - f->ops_bytes >= TX_MAX_UNAPPLIED_BYTES);
+}
+
+static int tx_put_meta(struct engine *e, uint16_t type, const char *path, uint32_t mode,
+		       uint64_t mtime)
+{
+	int r = msg_put_meta(&e->out, type, path, mode, mtime);
+
+	if (r == 0)
+		tx_sent_op(e, path, NULL);
+	return r;
+}
+
+/* A path deeper than TREE_MAX_DEPTH is never sent (the receiver would
+ * refuse it): reported once, by its ancestor at the limit. */
+static void tx_report_deep(struct engine *e, const char *path)
+{
+	char dir[PATH_MAX];
+	unsigned depth = 0;
+	size_t n = 0;
+
+	for (; path[n] && n < sizeof(dir) - 1; n++) {
+		if (path[n] == '/' && ++depth > TREE_MAX_DEPTH)
+			break;
+		dir[n] = path[n];
+	}
+	dir[n] = '\0';
+	if (strmap_get(e->skipped, dir))
+		return;
+	(void)strmap_put(e->skipped, dir, (void *)1, NULL);
+	e->stats.errors++;
+	log_error("%s: what lies below is not transferred: more than %d levels below its tree",
+		  dir, TREE_MAX_DEPTH);
+}
+
+/* What a walk of our trees leaves out. */
+static int tx_walk_skip(void *ud, const char *dir, enum tree_skip why)
+{
+	struct engine *e = ud;
+
+	if (why == TREE_SKIP_DEEP) {
+		tx_report_deep(e, dir);
+		return 0;
+	}
+	if (!strmap_get(e->skipped, dir)) {
+		(void)strmap_put(e->skipped, dir, (void *)1, NULL);
+		e->stats.errors++;
+		log_error("%s: an entry in it is not transferred: its path is %d bytes or longer",
+			  dir, PATH_MAX);
+	}
+	return 0;
+}
 
 static const char *special_kind(mode_t mode)
 {
@@ -501,6 +628,8 @@ static int tx_start_file(struct engine *e, const char *path, int fd, const struc
 	f->id = ++e->next_id;
 	f->fd = fd;
 	f->st = *st;
+	f->ops_sent = e->tx_ops_sent;
+	f->ops_bytes = e->tx_ops_bytes;
 	r = msg_put_file_begin(&e->out, f->id, path, st->st_mode & 07777, (uint64_t)st->st_size,
 			       st_mtime_ns(st));
 	if (r < 0) {
@@ -509,6 +638,13 @@ static int tx_start_file(struct engine *e, const char *path, int fd, const struc
 		close(fd);
 		return r;
 	}
+	tx_sent_op(e, path, NULL);
+	f->older = e->tx_newest;
+	if (e->tx_newest)
+		e->tx_newest->newer = f;
+	else
+		e->tx_oldest = f;
+	e->tx_newest = f;
 	f->hnext = e->tx_ids[f->id % ID_BUCKETS];
 	e->tx_ids[f->id % ID_BUCKETS] = f;
 	e->tx_open++;
@@ -532,6 +668,10 @@ static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 	struct stat st;
 	int fd, r;
 
+	if (tree_too_deep(path)) {
+		tx_report_deep(e, path);
+		return 0;
+	}
 	/* Looked at through O_PATH first: opening a device or fifo for reading
 	 * could have effects. */
 	fd = path_openat(e->rootfd, path, O_PATH | O_CLOEXEC, 0);
@@ -546,7 +686,7 @@ static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 	if (fd < 0) {
 		if (pe || strmap_get(e->inflight, path)) {
 			model_remove(e, path);
-			return msg_put_meta(&e->out, MSG_REMOVE, path, 0, 0);
+			return tx_put_meta(e, MSG_REMOVE, path, 0, 0);
 		}
 		return 0;
 	}
@@ -554,7 +694,7 @@ static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 		close(fd);
 		if (pe && pe->kind == ENTRY_DIR && pe->mode == want_mode(e, &st))
 			return 0;
-		r = msg_put_meta(&e->out, MSG_MKDIR, path, st.st_mode & 07777, st_mtime_ns(&st));
+		r = tx_put_meta(e, MSG_MKDIR, path, st.st_mode & 07777, st_mtime_ns(&st));
 		return r < 0 ? r : model_set(e, path, ENTRY_DIR, &st);
 	}
 	close(fd);
@@ -577,7 +717,7 @@ static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 		close(fd);
 		if (pe->mode == want_mode(e, &st))
 			return 0;
-		r = msg_put_meta(&e->out, MSG_SETATTR, path, st.st_mode & 07777, st_mtime_ns(&st));
+		r = tx_put_meta(e, MSG_SETATTR, path, st.st_mode & 07777, st_mtime_ns(&st));
 		pe->mode = want_mode(e, &st);
 		return r;
 	}
@@ -663,23 +803,31 @@ static int tx_item(struct engine *e, struct wq_item *w)
 		if (r < 0)
 			return r;
 		if (fstatat(e->rootfd, w->path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
-			return tree_walk(e->rootfd, w->path, tree_queue_cb, e);
+			return tree_walk_skips(e->rootfd, w->path, tree_queue_cb, tx_walk_skip, e);
 		return 0;
 	case WQ_REMOVE:
 		if (!tx_path_at_peer(e, w->path))
 			return 0;
 		model_remove(e, w->path);
-		return msg_put_meta(&e->out, MSG_REMOVE, w->path, 0, 0);
+		return tx_put_meta(e, MSG_REMOVE, w->path, 0, 0);
 	case WQ_RENAME:
 		if (!tx_path_at_peer(e, w->path)) {
 			/* The peer never had the source (a short-lived temporary
 			 * file, say): send the target itself. */
 			return tx_queue(e, WQ_TREE, w->to, NULL, 0);
 		}
+		if (model_too_deep_as(e, w->path, w->to)) {
+			/* The peer would hold paths it cannot be sent: it loses
+			 * the source and gets what may be sent of the target. */
+			model_remove(e, w->path);
+			r = tx_put_meta(e, MSG_REMOVE, w->path, 0, 0);
+			return r < 0 ? r : tx_queue(e, WQ_TREE, w->to, NULL, 0);
+		}
 		model_rename(e, w->path, w->to);
 		r = msg_put_rename(&e->out, w->path, w->to);
 		if (r < 0)
 			return r;
+		tx_sent_op(e, w->path, w->to);
 		/* Work on the source still in flight or queued (a transfer, a
 		 * change noticed during it) is keyed by the old name and would
 		 * be lost: check the new name against the model once more. */
@@ -689,7 +837,10 @@ static int tx_item(struct engine *e, struct wq_item *w)
 			return 0; /* gone again: its own event follows */
 		return tx_queue(e, S_ISDIR(st.st_mode) ? WQ_TREE : WQ_PATH, w->to, NULL, 0);
 	case WQ_BARRIER:
-		return msg_put_u64(&e->out, MSG_BARRIER, w->seq);
+		r = msg_put_u64(&e->out, MSG_BARRIER, w->seq);
+		if (r == 0)
+			tx_sent_op(e, NULL, NULL);
+		return r;
 	case WQ_NONE:
 		break;
 	}
@@ -709,7 +860,7 @@ int tx_produce(struct engine *e)
 			r = tx_step_cur(e, &budget);
 			continue;
 		}
-		if (!e->wq_head || e->tx_open >= TX_MAX_OPEN)
+		if (!e->wq_head || e->tx_open >= TX_MAX_OPEN || tx_ops_blocked(e))
 			break;
 		{
 			struct wq_item *w = wq_pop(e);
@@ -754,10 +905,10 @@ static int scan_cb(void *ud, const char *path, const struct stat *st)
 /* Compares our trees with the model and queues every difference: removals
  * first (they free space and clear type changes), then the rest in
  * pre-order so directories precede their contents. */
-static int tx_rescan(struct engine *e)
+int tx_rescan(struct engine *e, const char *only)
 {
 	struct wq_item *rest = e->wq_head, *rest_tail = e->wq_tail;
-	size_t pos = 0;
+	size_t pos = 0, olen = only ? strlen(only) : 0;
 	const char *k;
 	void *v;
 	int r = 0;
@@ -765,8 +916,10 @@ static int tx_rescan(struct engine *e)
 	e->scan_gen++;
 	e->wq_head = e->wq_tail = NULL;
 	for (const char *const *t = e->own; *t && r >= 0; t++) {
+		if (only && strcmp(*t, only) != 0)
+			continue;
 		(void)mkdirat(e->rootfd, *t, 0755);
-		r = tree_walk(e->rootfd, *t, scan_cb, e);
+		r = tree_walk_skips(e->rootfd, *t, scan_cb, tx_walk_skip, e);
 	}
 	if (r < 0) {
 		log_errno(r, "cannot scan %s", e->root);
@@ -776,7 +929,7 @@ static int tx_rescan(struct engine *e)
 		struct peer_entry *pe = v;
 		struct wq_item *w;
 
-		if (pe->gen == e->scan_gen)
+		if (pe->gen == e->scan_gen || (only && !is_under(k, only, olen)))
 			continue;
 		w = calloc(1, sizeof(*w));
 		if (!w || !(w->path = strdup(k))) {
@@ -799,7 +952,7 @@ static int tx_rescan(struct engine *e)
 
 int tx_start(struct engine *e)
 {
-	int r = tx_rescan(e);
+	int r = tx_rescan(e, NULL);
 
 	if (r < 0)
 		return r;
@@ -823,7 +976,7 @@ void tx_watch_event(const struct watch_event *ev, void *ud)
 	case WATCH_MOVED: r = tx_queue(e, WQ_RENAME, ev->path, ev->to, 0); break;
 	case WATCH_RESCAN:
 		log_info("change notifications overflowed: rescanning");
-		r = tx_rescan(e);
+		r = tx_rescan(e, NULL);
 		break;
 	}
 	if (r < 0)
@@ -982,6 +1135,10 @@ static int tx_error(struct engine *e, struct wbuf *b)
 		model_remove(e, m.path);
 		return tx_queue(e, WQ_TREE, m.path, NULL, 0);
 	}
+	/* An APPEND the peer had no room for: what it holds is not what we
+	 * think, and the file goes whole next time it is looked at. */
+	if (m.err == ENOSPC && m.path[0] && engine_is_own_path(e, m.path))
+		model_remove(e, m.path);
 	e->stats.errors++;
 	log_error("peer: %s%s%s", m.path, m.path[0] ? ": " : "", m.text);
 	return 0;

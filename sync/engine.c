@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,25 @@ int engine_fatal(struct engine *e, int err, const char *path, const char *fmt, .
 	return -EPROTO;
 }
 
+/* Directories the inotify watch limit left unwatched are still synced by
+ * scans; saying so once is enough, the rest goes to the debug log. */
+static void engine_check_watch(struct engine *e)
+{
+	char first[PATH_MAX];
+	size_t n;
+
+	if (!e->watch || !(n = watch_take_unwatched(e->watch, first, sizeof(first))))
+		return;
+	if (e->watch_limit_logged) {
+		log_debug("%zu more directories not watched, from %s", n, first);
+		return;
+	}
+	e->watch_limit_logged = true;
+	log_error("%s%s: not watched: the inotify watch limit (fs.inotify.max_user_watches) is "
+		  "reached; changes there are sent only by rescans",
+		  first, n > 1 ? " and other directories" : "");
+}
+
 int engine_new(const struct engine_config *cfg, struct engine **out)
 {
 	struct engine *e = calloc(1, sizeof(*e));
@@ -123,6 +143,7 @@ int engine_new(const struct engine_config *cfg, struct engine **out)
 		r = watch_open(cfg->root, e->own, &e->watch);
 		if (r < 0)
 			goto fail;
+		engine_check_watch(e);
 	}
 	*out = e;
 	return 0;
@@ -227,7 +248,7 @@ int engine_timeout_ms(const struct engine *e)
 	/* Work that waits only for the output queue to drain is resumed by
 	 * POLLOUT; work that waits for nothing must run at once. */
 	if (e->st == ST_RUNNING && wbuf_len(&e->out) < OUT_HIGH_WATER && e->tx_held < TX_WINDOW &&
-	    (e->cur.f || (e->wq_head && e->tx_open < TX_MAX_OPEN)))
+	    (e->cur.f || (e->wq_head && e->tx_open < TX_MAX_OPEN && !tx_ops_blocked(e))))
 		return 0;
 	return -1;
 }
@@ -262,10 +283,16 @@ static int engine_summary(struct engine *e, struct wbuf *b)
 {
 	struct msg_entry m;
 	uint32_t count;
+	uint64_t max = e->cfg.max_entries ? e->cfg.max_entries : ENGINE_MAX_ENTRIES;
 	int r = msg_decode_summary(b, &count);
 
 	if (r < 0)
 		return engine_fatal(e, r, NULL, "malformed SUMMARY");
+	/* The model keeps every entry: a summary without end is memory without end. */
+	if (count > max - MIN(max, e->summary_total))
+		return engine_fatal(e, -ENOBUFS, NULL,
+				    "SUMMARY lists more than %llu entries (max_entries)",
+				    (unsigned long long)max);
 	for (uint32_t i = 0; i < count; i++) {
 		r = msg_decode_entry(b, &m);
 		if (r < 0)
@@ -337,8 +364,8 @@ static int engine_dispatch(struct engine *e, const struct frame *f)
 			if (r < 0)
 				return engine_fatal(e, r, NULL, "malformed SUMMARY_END");
 			if (total != e->summary_total)
-				return engine_fatal(e, -EBADMSG, NULL, "SUMMARY_END says %u entries, got %u",
-						    total, e->summary_total);
+				return engine_fatal(e, -EBADMSG, NULL, "SUMMARY_END says %u entries, got %llu",
+						    total, (unsigned long long)e->summary_total);
 			e->st = ST_RUNNING;
 			r = tx_start(e);
 			return r < 0 ? engine_fatal(e, r, NULL, "cannot scan %s", e->root) : 0;
@@ -432,8 +459,10 @@ int engine_step(struct engine *e, const struct pollfd *fds, int n)
 	for (int i = 0; i < n; i++) {
 		if (fds[i].fd == e->fd && fds[i].revents & (POLLIN | POLLHUP | POLLERR))
 			r = engine_read(e);
-		else if (e->watch && fds[i].fd == watch_fd(e->watch) && fds[i].revents & POLLIN)
+		else if (e->watch && fds[i].fd == watch_fd(e->watch) && fds[i].revents & POLLIN) {
 			(void)watch_dispatch(e->watch, tx_watch_event, e);
+			engine_check_watch(e);
+		}
 		if (r < 0)
 			break;
 	}
@@ -497,8 +526,23 @@ int engine_goodbye(struct engine *e)
 
 void engine_drain_watch(struct engine *e)
 {
-	if (e->watch)
+	if (e->watch) {
 		(void)watch_dispatch(e->watch, tx_watch_event, e);
+		engine_check_watch(e);
+	}
+}
+
+int engine_rescan(struct engine *e, const char *tree)
+{
+	const char *const *t;
+
+	for (t = e->own; *t && strcmp(*t, tree) != 0; t++)
+		;
+	if (!*t)
+		return -EINVAL;
+	if (e->st != ST_RUNNING)
+		return 0;
+	return tx_rescan(e, tree);
 }
 
 int engine_path_changed(struct engine *e, const char *path)

@@ -46,7 +46,19 @@ struct engine_config {
 	bool readable;    /* store received files readable by all (HELLO_F_READABLE) */
 	const struct engine_hooks *hooks;
 	void *hooks_ud;
+	/* Bytes the peer may make us hold in the trees it writes: its files,
+	 * plus what its open transfers have written into temporary files or
+	 * announced and not yet sent. A file that would not fit is refused
+	 * (FILE_ACK ENOSPC), the connection stays. 0: the free space of the
+	 * root's file system when the peer's HELLO arrives, plus what its
+	 * trees hold then. */
+	uint64_t max_store;
+	/* Entries the peer's summary may list; more is a fatal error.
+	 * 0: ENGINE_MAX_ENTRIES. */
+	uint64_t max_entries;
 };
+
+#define ENGINE_MAX_ENTRIES 1000000
 
 struct engine_stats {
 	uint64_t files_sent, file_bytes_sent;
@@ -55,6 +67,7 @@ struct engine_stats {
 	uint64_t chunks_sent, chunks_dedup;   /* sender: chunks the peer wanted / already had */
 	uint64_t chunks_local;                /* receiver: chunks taken from its own files */
 	uint64_t errors;                      /* files or operations that failed (reported) */
+	uint64_t store_held, store_max;       /* receiver: bytes held for the peer (see max_store), the limit */
 };
 
 struct engine;
@@ -90,6 +103,15 @@ int engine_goodbye(struct engine *e);
 /* Reads every pending change notification of the watcher now, so that a
  * barrier queued next follows them. */
 void engine_drain_watch(struct engine *e);
+
+/* Queues a quick check of one owned tree ("output", say) against what the
+ * peer holds, as the initial pass does: files whose size, mtime or mode
+ * differ are sent, paths gone are removed. For a daemon that wants to catch
+ * what no change notification reported (a directory the watch limit left
+ * unwatched) at a point of its choosing, such as the end of a job. 0 (also
+ * while not connected: the next connection's summaries catch up), -EINVAL
+ * for a name that is not an owned tree, or -errno. */
+int engine_rescan(struct engine *e, const char *tree);
 
 /* Tells the engine a path in an owned tree changed (file, dir or gone). */
 int engine_path_changed(struct engine *e, const char *path);

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -200,66 +201,192 @@ int path_open_parent(int rootfd, const char *rel, bool create_parents, const cha
 	return fd;
 }
 
-static int remove_entry(int dfd, const char *name, dev_t dev);
+/* Removing a tree holds two descriptors however deep it is: the directory
+ * being emptied and, for a moment, the next one. Each directory's files go
+ * as it is listed and the names of its subdirectories are kept; the walk
+ * goes down into each and comes back up through "..", which must lead to
+ * the very directory it came from (a tree moved away meanwhile is left
+ * alone rather than followed). Nothing is ever opened through a symlink,
+ * and nothing on another device is entered (like rm --one-file-system). */
 
-/* Empties the directory open at fd (which it closes), staying on device dev. */
-static int remove_children(int fd, dev_t dev)
+struct rm_frame {
+	const char *name; /* in its parent: the caller's, or the parent's names */
+	char *subdirs;    /* names still to empty, NUL-terminated one after another */
+	size_t len, cap, pos;
+	dev_t dev;
+	ino_t ino;
+};
+
+struct rm {
+	dev_t dev;         /* the device the tree must stay on */
+	uint64_t *bytes;   /* when set, sizes of the removed files are added */
+	int err;           /* the first error */
+	int fd;            /* the directory being listed */
+	struct rm_frame *f;
+};
+
+static void rm_error(struct rm *rm, int err)
 {
-	struct dirent *de;
-	DIR *d;
-	int r = 0;
-
-	d = fdopendir(fd);
-	if (!d) {
-		r = neg_errno();
-		safe_close(fd);
-		return r;
-	}
-	for (;;) {
-		int q;
-
-		errno = 0;
-		de = readdir(d);
-		if (!de) {
-			if (errno && !r)
-				r = -errno;
-			break;
-		}
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		q = remove_entry(dirfd(d), de->d_name, dev);
-		if (q < 0 && q != -ENOENT && !r)
-			r = q;
-	}
-	closedir(d);
-	return r;
+	if (err < 0 && err != -ENOENT && !rm->err)
+		rm->err = err;
 }
 
-static int remove_entry(int dfd, const char *name, dev_t dev)
+static int rm_keep(struct rm_frame *f, const char *name)
 {
+	size_t n = strlen(name) + 1;
+
+	if (f->cap - f->len < n) {
+		size_t cap = MAX(2 * f->cap, f->len + n + 256);
+		char *p = realloc(f->subdirs, cap);
+
+		if (!p)
+			return -ENOMEM;
+		f->subdirs = p;
+		f->cap = cap;
+	}
+	memcpy(f->subdirs + f->len, name, n);
+	f->len += n;
+	return 0;
+}
+
+/* One entry of the directory being listed: a file goes now, a directory's
+ * name is kept for later. */
+static int rm_entry(void *ud, const char *name, unsigned char type)
+{
+	struct rm *rm = ud;
+	struct stat st;
+
+	if (type == DT_UNKNOWN || (type == DT_REG && rm->bytes)) {
+		if (fstatat(rm->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			rm_error(rm, neg_errno());
+			return 0;
+		}
+		type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
+	}
+	if (type == DT_DIR)
+		return rm_keep(rm->f, name);
+	if (unlinkat(rm->fd, name, 0) < 0) {
+		if (errno == EISDIR) /* became a directory since it was listed */
+			return rm_keep(rm->f, name);
+		rm_error(rm, neg_errno());
+	} else if (rm->bytes && type == DT_REG) {
+		*rm->bytes += (uint64_t)st.st_size;
+	}
+	return 0;
+}
+
+/* Opens directory `name` of dfd for listing, if it is one on our device. */
+static int rm_open(struct rm *rm, int dfd, const char *name, struct stat *st)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return neg_errno(); /* ELOOP or ENOTDIR: replaced since it was listed */
+	if (fstat(fd, st) < 0) {
+		int r = neg_errno();
+		close(fd);
+		return r;
+	}
+	if (st->st_dev != rm->dev) {
+		close(fd);
+		return -EXDEV;
+	}
+	return fd;
+}
+
+struct rm_stack {
+	struct rm_frame *f;
+	size_t n, cap;
+};
+
+/* Pushes the directory open at fd (now rm->fd) and lists it. */
+static int rm_enter(struct rm *rm, struct rm_stack *s, int fd, const char *name,
+		    const struct stat *st)
+{
+	int r;
+
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 16;
+		struct rm_frame *p = reallocarray(s->f, cap, sizeof(*p));
+
+		if (!p) {
+			close(fd);
+			return -ENOMEM;
+		}
+		s->f = p;
+		s->cap = cap;
+	}
+	rm->f = &s->f[s->n++];
+	*rm->f = (struct rm_frame){ .name = name, .dev = st->st_dev, .ino = st->st_ino };
+	rm->fd = fd;
+	r = io_dir_entries(fd, rm_entry, rm);
+	if (r == -ENOMEM)
+		return r;
+	rm_error(rm, r);
+	return 0;
+}
+
+static int rm_tree(struct rm *rm, int dfd, const char *name)
+{
+	struct rm_stack s = { 0 };
 	struct stat st;
 	int fd, r;
 
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return neg_errno();
-	if (!S_ISDIR(st.st_mode))
-		return unlinkat(dfd, name, 0) < 0 ? neg_errno() : 0;
-	/* Like rm --one-file-system: a mount inside the tree is not ours to empty. */
-	if (st.st_dev != dev)
-		return -EXDEV;
-	/* If name has become a symlink since the fstatat, this fails (ELOOP). */
-	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd = rm_open(rm, dfd, name, &st);
 	if (fd < 0)
-		return neg_errno();
-	r = remove_children(fd, dev);
-	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && !r)
-		r = neg_errno();
-	return r;
+		return fd;
+	r = rm_enter(rm, &s, fd, name, &st);
+	while (r == 0 && s.n > 0) {
+		struct rm_frame *f = &s.f[s.n - 1];
+		int up;
+
+		if (f->pos < f->len) {
+			/* Down into the next subdirectory. */
+			name = f->subdirs + f->pos;
+			f->pos += strlen(name) + 1;
+			fd = rm_open(rm, rm->fd, name, &st);
+			if (fd < 0) {
+				rm_error(rm, fd);
+				continue;
+			}
+			close(rm->fd);
+			rm->fd = -1;
+			r = rm_enter(rm, &s, fd, name, &st);
+			continue;
+		}
+		/* f is as empty as it gets: back up, and remove it. */
+		if (s.n == 1) {
+			up = dfd;
+		} else {
+			const struct rm_frame *parent = &s.f[s.n - 2];
+
+			up = openat(rm->fd, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (up >= 0 && (fstat(up, &st) < 0 || st.st_dev != parent->dev ||
+					st.st_ino != parent->ino))
+				up = safe_close(up);
+		}
+		close(rm->fd);
+		rm->fd = s.n == 1 ? -1 : up;
+		if (up < 0) {
+			r = -ESTALE; /* moved away while we were inside */
+			break;
+		}
+		if (unlinkat(up, f->name, AT_REMOVEDIR) < 0)
+			rm_error(rm, neg_errno());
+		free(f->subdirs);
+		s.n--;
+	}
+	safe_close(rm->fd);
+	while (s.n > 0)
+		free(s.f[--s.n].subdirs);
+	free(s.f);
+	return r < 0 ? r : rm->err;
 }
 
-int path_remove_tree(int dfd, const char *name)
+int path_remove_tree_sized(int dfd, const char *name, uint64_t *bytes)
 {
 	struct stat st;
+	struct rm rm = { .bytes = bytes, .fd = -1 };
 	int r;
 
 	r = path_check(name);
@@ -269,5 +396,20 @@ int path_remove_tree(int dfd, const char *name)
 		return -EINVAL;
 	if (fstat(dfd, &st) < 0)
 		return neg_errno();
-	return remove_entry(dfd, name, st.st_dev);
+	rm.dev = st.st_dev;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return neg_errno();
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlinkat(dfd, name, 0) < 0)
+			return neg_errno();
+		if (bytes && S_ISREG(st.st_mode))
+			*bytes += (uint64_t)st.st_size;
+		return 0;
+	}
+	return rm_tree(&rm, dfd, name);
+}
+
+int path_remove_tree(int dfd, const char *name)
+{
+	return path_remove_tree_sized(dfd, name, NULL);
 }

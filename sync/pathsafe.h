@@ -16,6 +16,7 @@
 #define EFS_PATHSAFE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Checks a peer-supplied relative path is canonical (see above).
@@ -33,9 +34,14 @@ int path_openat(int rootfd, const char *rel, int flags, mode_t mode);
  * one-component path it returns a dup of rootfd. */
 int path_open_parent(int rootfd, const char *rel, bool create_parents, const char **base);
 /* Removes entry `name` (one component) of dirfd: a file, a symlink (the link
- * itself), or a directory tree depth-first, never following symlinks. Keeps
- * going past errors and returns the first, or 0; -ENOENT if name is absent. */
+ * itself), or a directory tree depth-first, never following symlinks and
+ * never entering another file system (-EXDEV). Any depth takes two
+ * descriptors; a directory moved out of the tree while it is being emptied
+ * stops the removal with -ESTALE. Keeps going past other errors and returns
+ * the first, or 0; -ENOENT if name is absent. */
 int path_remove_tree(int dirfd, const char *name);
+/* The same, adding to *bytes the st_size of every regular file removed. */
+int path_remove_tree_sized(int dirfd, const char *name, uint64_t *bytes);
 /* For tests: force the component walk instead of openat2. */
 void path_force_fallback(bool on);
 

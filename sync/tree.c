@@ -1,80 +1,224 @@
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "pathsafe.h"
 #include "tree.h"
 #include "util.h"
 
-static int walk_dir(int dirfd, char *path, size_t plen, tree_cb cb, void *ud)
-{
-	DIR *d = fdopendir(dirfd);
-	struct dirent *de;
-	int r = 0;
+/* A directory on the current path, with the names it held when it was read. */
+struct frame {
+	char *names; /* NUL-terminated, one after another */
+	size_t len, cap, pos;
+	size_t plen; /* its path is path[0, plen) */
+	unsigned depth;
+	int fd;      /* -1 while the walk is below it */
+	dev_t dev;
+	ino_t ino;
+	bool long_reported;
+};
 
-	if (!d) {
-		r = neg_errno();
-		close(dirfd);
+struct walk {
+	int rootfd;
+	tree_cb cb;
+	tree_skip_cb skip;
+	void *ud;
+	struct frame *fr;
+	size_t n, cap;
+	char path[PATH_MAX];
+};
+
+static int add_name(void *ud, const char *name, unsigned char type)
+{
+	struct frame *f = ud;
+	size_t n = strlen(name) + 1;
+
+	(void)type;
+	if (tree_is_tmp(name))
+		return 0;
+	if (f->cap - f->len < n) {
+		size_t cap = MAX(2 * f->cap, f->len + n + 256);
+		char *p = realloc(f->names, cap);
+
+		if (!p)
+			return -ENOMEM;
+		f->names = p;
+		f->cap = cap;
+	}
+	memcpy(f->names + f->len, name, n);
+	f->len += n;
+	return 0;
+}
+
+static int any_name(void *ud, const char *name, unsigned char type)
+{
+	(void)type;
+	if (tree_is_tmp(name))
+		return 0;
+	*(bool *)ud = true;
+	return -ECANCELED; /* one is enough */
+}
+
+static void pop(struct walk *w)
+{
+	struct frame *f = &w->fr[--w->n];
+
+	safe_close(f->fd);
+	free(f->names);
+}
+
+/* Lists the directory open at fd (the frame owns fd from here on). */
+static int push(struct walk *w, int fd, size_t plen, unsigned depth)
+{
+	struct frame *f;
+	struct stat st;
+	int r;
+
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 16;
+		struct frame *p = reallocarray(w->fr, cap, sizeof(*p));
+
+		if (!p) {
+			close(fd);
+			return -ENOMEM;
+		}
+		w->fr = p;
+		w->cap = cap;
+	}
+	f = &w->fr[w->n++];
+	*f = (struct frame){ .plen = plen, .depth = depth, .fd = fd };
+	if (fstat(fd, &st) < 0)
+		return neg_errno();
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
+	r = io_dir_entries(fd, add_name, f);
+	return r < 0 ? r : 0;
+}
+
+/* A directory whose entries would lie deeper than TREE_MAX_DEPTH: only
+ * whether it holds anything matters. */
+static int too_deep(struct walk *w, int fd, size_t plen)
+{
+	bool any = false;
+	int r = io_dir_entries(fd, any_name, &any);
+
+	if (r < 0 && r != -ECANCELED)
+		return r;
+	if (!any || !w->skip)
+		return 0;
+	w->path[plen] = '\0';
+	return w->skip(w->ud, w->path, TREE_SKIP_DEEP);
+}
+
+/* Opens f's directory again after the walk came back up from below it.
+ * 1 when open, 0 when it has gone or was replaced (the rest of it is
+ * dropped: whoever changed it is reported by the watcher). */
+static int reopen(struct walk *w, struct frame *f)
+{
+	struct stat st;
+	int fd;
+
+	w->path[f->plen] = '\0';
+	fd = path_openat(w->rootfd, w->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (fd < 0) {
+		if (fd != -ENOENT && fd != -ENOTDIR && fd != -ELOOP)
+			return fd;
+		f->pos = f->len;
+		return 0;
+	}
+	if (fstat(fd, &st) < 0 || st.st_dev != f->dev || st.st_ino != f->ino) {
+		close(fd);
+		f->pos = f->len;
+		return 0;
+	}
+	f->fd = fd;
+	return 1;
+}
+
+/* Takes the next entry of the deepest directory. */
+static int step(struct walk *w)
+{
+	struct frame *f = &w->fr[w->n - 1];
+	size_t plen = f->plen, nlen;
+	unsigned depth = f->depth;
+	const char *name;
+	struct stat st;
+	int r, sub;
+
+	if (f->pos == f->len) {
+		pop(w);
+		return 0;
+	}
+	if (f->fd < 0 && (r = reopen(w, f)) <= 0)
+		return r;
+	name = f->names + f->pos;
+	nlen = strlen(name);
+	f->pos += nlen + 1;
+	if (plen + 1 + nlen >= PATH_MAX) {
+		if (f->long_reported || !w->skip)
+			return 0;
+		f->long_reported = true;
+		w->path[plen] = '\0';
+		return w->skip(w->ud, w->path, TREE_SKIP_LONG);
+	}
+	w->path[plen] = '/';
+	memcpy(w->path + plen + 1, name, nlen + 1);
+	if (fstatat(f->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : neg_errno(); /* ENOENT: raced with a delete */
+	r = w->cb(w->ud, w->path, &st);
+	if (r < 0 || !S_ISDIR(st.st_mode))
+		return r;
+	sub = openat(f->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sub < 0) /* deleted or replaced since the fstatat */
+		return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ? 0 : neg_errno();
+	if (depth + 1 >= TREE_MAX_DEPTH) {
+		r = too_deep(w, sub, plen + 1 + nlen);
+		close(sub);
 		return r;
 	}
-	while ((errno = 0, de = readdir(d))) {
-		struct stat st;
-		size_t nlen;
+	f->fd = safe_close(f->fd);
+	return push(w, sub, plen + 1 + nlen, depth + 1);
+}
 
-		if (de->d_name[0] == '.' &&
-		    (de->d_name[1] == '\0' || (de->d_name[1] == '.' && de->d_name[2] == '\0')))
-			continue;
-		if (tree_is_tmp(de->d_name))
-			continue;
-		nlen = strlen(de->d_name);
-		if (plen + 1 + nlen >= PATH_MAX) {
-			r = -ENAMETOOLONG;
-			break;
-		}
-		path[plen] = '/';
-		memcpy(path + plen + 1, de->d_name, nlen + 1);
-		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (errno == ENOENT) /* raced with a delete */
-				continue;
-			r = neg_errno();
-			break;
-		}
-		r = cb(ud, path, &st);
-		if (r < 0)
-			break;
-		if (S_ISDIR(st.st_mode)) {
-			int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (sub < 0) {
-				if (errno == ENOENT)
-					continue;
-				r = neg_errno();
-				break;
-			}
-			r = walk_dir(sub, path, plen + 1 + nlen, cb, ud);
-			if (r < 0)
-				break;
-		}
+int tree_walk_skips(int rootfd, const char *rel, tree_cb cb, tree_skip_cb skip, void *ud)
+{
+	struct walk *w;
+	size_t rlen = strlen(rel);
+	unsigned depth = tree_depth(rel);
+	int fd, r;
+
+	if (rlen >= PATH_MAX)
+		return -ENAMETOOLONG;
+	fd = path_openat(rootfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return fd;
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		close(fd);
+		return -ENOMEM;
 	}
-	if (r == 0 && errno != 0)
-		r = neg_errno();
-	path[plen] = '\0';
-	closedir(d);
-	return r;
+	*w = (struct walk){ .rootfd = rootfd, .cb = cb, .skip = skip, .ud = ud };
+	memcpy(w->path, rel, rlen + 1);
+	if (depth >= TREE_MAX_DEPTH) {
+		r = too_deep(w, fd, rlen);
+		close(fd);
+	} else {
+		r = push(w, fd, rlen, depth);
+		while (r >= 0 && w->n > 0)
+			r = step(w);
+	}
+	while (w->n > 0)
+		pop(w);
+	free(w->fr);
+	free(w);
+	return r < 0 ? r : 0;
 }
 
 int tree_walk(int rootfd, const char *rel, tree_cb cb, void *ud)
 {
-	char path[PATH_MAX];
-	int fd;
-
-	fd = path_openat(rootfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-	if (fd < 0)
-		return fd;
-	snprintf(path, sizeof(path), "%s", rel);
-	return walk_dir(fd, path, strlen(path), cb, ud);
+	return tree_walk_skips(rootfd, rel, cb, NULL, ud);
 }

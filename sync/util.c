@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -14,6 +15,39 @@
 #include <unistd.h>
 
 #include "util.h"
+
+int io_dir_entries(int fd, int (*fn)(void *ud, const char *name, unsigned char type), void *ud)
+{
+	/* Aligned for struct dirent64, which getdents64 lays out in it. */
+	union {
+		struct dirent64 de;
+		char b[32768];
+	} buf;
+
+	for (;;) {
+		ssize_t n = getdents64(fd, buf.b, sizeof(buf.b));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return neg_errno();
+		}
+		if (n == 0)
+			return 0;
+		for (ssize_t off = 0; off < n;) {
+			struct dirent64 *de = (struct dirent64 *)(void *)(buf.b + off);
+			int r;
+
+			off += de->d_reclen;
+			if (de->d_name[0] == '.' &&
+			    (de->d_name[1] == '\0' || (de->d_name[1] == '.' && de->d_name[2] == '\0')))
+				continue;
+			r = fn(ud, de->d_name, de->d_type);
+			if (r < 0)
+				return r;
+		}
+	}
+}
 
 ssize_t io_read_all(int fd, void *buf, size_t n)
 {

@@ -24,6 +24,12 @@ int io_write_all(int fd, const void *buf, size_t n);
 ssize_t io_pread_all(int fd, void *buf, size_t n, off_t off);
 int io_pwrite_all(int fd, const void *buf, size_t n, off_t off);
 
+/* Calls fn(ud, name, d_type) for every entry of the directory open at fd
+ * but "." and "..", reading it with getdents64 from the descriptor's current
+ * position: no DIR stream, so no second descriptor. d_type may be DT_UNKNOWN.
+ * A negative return of fn stops the listing and is returned; 0 or -errno. */
+int io_dir_entries(int fd, int (*fn)(void *ud, const char *name, unsigned char type), void *ud);
+
 /* Writes a message into err[errsz] (when err is not NULL) and returns r:
  * for library functions that explain their negative errno to the caller. */
 int err_set(char *err, size_t errsz, int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));

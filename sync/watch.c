@@ -66,6 +66,9 @@ struct watch {
 	struct dir_watch *dirs;
 	size_t ndirs, cap;
 	struct held held;
+	/* Directories the watch limit left unwatched, since watch_take_unwatched(). */
+	size_t unwatched;
+	char *first_unwatched;
 };
 
 static bool watch_in_use;
@@ -219,7 +222,11 @@ static int dirs_rename(struct watch *w, const char *from, const char *to)
 
 /* --- adding directories --------------------------------------------------------- */
 
-/* 0 when watched, 1 when rel is gone or no longer a directory. */
+/* 0 when watched, 1 when rel is gone or no longer a directory, 2 when the
+ * watch limit (fs.inotify.max_user_watches) leaves it unwatched: it is still
+ * listed, so what it holds now is reported, and only later changes in it
+ * are missed. Failing instead would end the engine, and every restart would
+ * fail the same way. */
 static int watch_dir(struct watch *w, const char *rel, bool top)
 {
 	char abs[PATH_MAX];
@@ -229,8 +236,16 @@ static int watch_dir(struct watch *w, const char *rel, bool top)
 	if (r < 0)
 		return r;
 	wd = inotify_add_watch(w->fd, abs, WATCH_MASK);
-	if (wd < 0)
-		return errno == ENOENT || errno == ENOTDIR ? 1 : neg_errno();
+	if (wd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 1;
+		if (errno != ENOSPC)
+			return neg_errno();
+		if (!w->first_unwatched && !(w->first_unwatched = strdup(rel)))
+			return -ENOMEM;
+		w->unwatched++;
+		return 2;
+	}
 	return dir_set(w, wd, rel, top);
 }
 
@@ -295,7 +310,7 @@ static int list_dir(struct watch *w, const char *rel, char ***stack, size_t *n, 
 			r = 0;
 			continue;
 		}
-		if (r == 0)
+		if (r == 0 || r == 2)
 			r = push(stack, n, cap, child);
 		if (r < 0)
 			break;
@@ -317,7 +332,7 @@ static int add_tree(struct watch *w, const char *rel, bool top, watch_cb cb, voi
 	size_t n = 0, cap = 0;
 	int r = watch_dir(w, rel, top);
 
-	if (r != 0)
+	if (r != 0 && r != 2)
 		return r;
 	emit(cb, ud, WATCH_DIR_ADDED, true, rel, NULL);
 	r = push(&stack, &n, &cap, rel);
@@ -667,6 +682,18 @@ int watch_fd(const struct watch *w)
 	return w->fd;
 }
 
+size_t watch_take_unwatched(struct watch *w, char *first, size_t size)
+{
+	size_t n = w->unwatched;
+
+	if (n && size)
+		snprintf(first, size, "%s", w->first_unwatched);
+	free(w->first_unwatched);
+	w->first_unwatched = NULL;
+	w->unwatched = 0;
+	return n;
+}
+
 void watch_close(struct watch *w)
 {
 	if (!w)
@@ -681,6 +708,7 @@ void watch_close(struct watch *w)
 	for (char **s = w->subs; s && *s; s++)
 		free(*s);
 	free(w->subs);
+	free(w->first_unwatched);
 	free(w->root);
 	free(w);
 }

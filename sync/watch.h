@@ -16,6 +16,7 @@
 #define EFS_WATCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum watch_kind {
 	/* A regular file was written and closed, created empty and closed, had
@@ -66,9 +67,15 @@ struct watch;
 int watch_open(const char *root, const char *const *subs, struct watch **out);
 /* Readable when events are pending; stays the same for the watcher's life. */
 int watch_fd(const struct watch *w);
-/* Reads and reports every pending event without blocking; 0 or -errno
- * (-ENOSPC: fs.inotify.max_user_watches is too low for the tree). */
+/* Reads and reports every pending event without blocking; 0 or -errno. */
 int watch_dispatch(struct watch *w, watch_cb cb, void *ud);
+/* A directory that cannot be watched because the inotify watch limit
+ * (fs.inotify.max_user_watches) is reached is not an error: it is listed
+ * like the others, but later changes in it are not reported. Returns how
+ * many directories were left unwatched since the last call (by watch_open,
+ * watch_dispatch or the rescan after an overflow, which tries them again),
+ * and copies the first one's path into first[size]. */
+size_t watch_take_unwatched(struct watch *w, char *first, size_t size);
 /* Accepts NULL. */
 void watch_close(struct watch *w);
 

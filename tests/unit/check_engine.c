@@ -20,12 +20,16 @@
 #include <ftw.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -35,6 +39,7 @@
 #include "sync/log.h"
 #include "sync/pathsafe.h"
 #include "sync/proto.h"
+#include "sync/tree.h"
 #include "sync/util.h"
 #include "sync/wire.h"
 
@@ -68,6 +73,13 @@ struct peer {
 
 static struct peer P;
 
+/* Tests that run without the fixture set these before calling peer_setup()
+ * themselves: engine limits, a watcher, where the world is made, and what
+ * exists before the engine starts. */
+static struct engine_config setup_cfg;
+static const char *setup_base;
+static void (*setup_pre)(struct peer *p);
+
 /* out = a/b, which must fit. */
 static void join(char *out, size_t n, const char *a, const char *b)
 {
@@ -97,14 +109,15 @@ static void peer_setup(void)
 	struct peer *p = &P;
 	char path[512];
 	struct engine_config cfg = {
-		.role = ROLE_ENCLAVE, .name = "test-enclave", .watch = false, .fsync = false
+		.role = ROLE_ENCLAVE, .name = "test-enclave", .watch = setup_cfg.watch, .fsync = false,
+		.max_store = setup_cfg.max_store, .max_entries = setup_cfg.max_entries
 	};
 	int sv[2];
 
 	memset(p, 0, sizeof(*p));
 	p->fd = -1;
 	path_force_fallback(false);
-	join(p->dir, sizeof(p->dir), tmpdir, "w.XXXXXX");
+	join(p->dir, sizeof(p->dir), setup_base ? setup_base : tmpdir, "w.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(p->dir));
 	join(p->root, sizeof(p->root), p->dir, "root");
 	join(p->outside, sizeof(p->outside), p->dir, "outside");
@@ -119,6 +132,8 @@ static void peer_setup(void)
 	join(path, sizeof(path), p->root, "dataset/link");
 	ck_assert_int_eq(symlink("../../outside", path), 0);
 
+	if (setup_pre)
+		setup_pre(p);
 	wbuf_init(&p->in, 8u << 20);
 	wbuf_init(&p->out, 8u << 20);
 	cfg.root = p->root;
@@ -1633,6 +1648,857 @@ START_TEST(test_error_mid_transfer)
 }
 END_TEST
 
+/* --- limits: what a peer can make the engine hold ------------------------------------------- */
+
+/* Check runs each test in a process of its own: limits, namespaces and
+ * mounts a test sets end with it. */
+static void limit_fds(rlim_t n)
+{
+	struct rlimit rl = { .rlim_cur = n, .rlim_max = n };
+
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ASAN_FACTOR 3
+#else
+#define ASAN_FACTOR 1
+#endif
+
+/* The peak resident size of this process, in KiB. */
+static uint64_t vm_hwm_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned long long v = 0;
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %llu", &v) == 1)
+			break;
+	fclose(f);
+	ck_assert_uint_gt(v, 0);
+	return v;
+}
+
+/* The text of the fatal ERROR expect_fatal() found. */
+static const char *fatal_text(struct peer *p)
+{
+	static struct msg_error m;
+	struct wbuf b;
+
+	wbuf_from(&b, p->got[p->ngot - 1].p, p->got[p->ngot - 1].n);
+	ck_assert_int_eq(msg_decode_error(&b, &m), 0);
+	return m.text;
+}
+
+/* A transfer of data (at most BATCH_MAX chunks) in one go: FILE_BEGIN, one
+ * FILE_CHUNKS, FILE_END, the DATA that is wanted; returns the FILE_ACK. */
+static void transfer(struct peer *p, uint32_t id, const char *path, const uint8_t *data, size_t n,
+		     uint32_t *nwanted, struct msg_ack *ack)
+{
+	struct chunks c;
+	struct hash128 h;
+	uint32_t idx[BATCH_MAX], nw = 0;
+	struct wbuf o, b;
+
+	cut(data, n, &c);
+	ck_assert_uint_le(c.n, BATCH_MAX);
+	wbuf_init(&o, 4u << 20);
+	ck_assert_int_eq(msg_put_file_begin(&o, id, path, 0644, n, MTIME_NS), 0);
+	if (c.n)
+		put_chunks(&o, id, data, &c, 0, c.n);
+	hash128_buf(data, n, &h);
+	ck_assert_int_eq(msg_put_file_end(&o, id, c.n, &h), 0);
+	peer_send(p, &o);
+	if (c.n)
+		nw = expect_want(p, id, 0, idx);
+	wbuf_init(&o, 4u << 20);
+	for (uint32_t k = 0; k < nw; k++)
+		ck_assert_int_eq(msg_put_data(&o, id, idx[k], data + c.off[idx[k]], c.len[idx[k]]), 0);
+	peer_send(p, &o);
+	if (nwanted)
+		*nwanted = nw;
+	b = peer_expect(p, MSG_FILE_ACK);
+	ck_assert_int_eq(msg_decode_ack(&b, ack), 0);
+	ck_assert_uint_eq(ack->id, id);
+}
+
+static uint8_t *random_data(size_t n, uint64_t seed)
+{
+	uint8_t *d = malloc(n ? n : 1);
+
+	ck_assert_ptr_nonnull(d);
+	fill_random(d, n, seed);
+	return d;
+}
+
+static bool exists_in_root(struct peer *p, const char *rel)
+{
+	char path[8192];
+	struct stat st;
+
+	ck_assert_uint_lt((size_t)snprintf(path, sizeof(path), "%s/%s", p->root, rel),
+			  sizeof(path));
+	return lstat(path, &st) == 0;
+}
+
+/* (a) A peer that streams SUMMARY entries without end: the connection ends
+ * at the limit and the memory it cost stays bounded by the limit. */
+START_TEST(test_summary_limit)
+{
+	struct peer *p = &P;
+	uint64_t max = _i == 0 ? 0 : 100000, limit = max ? max : ENGINE_MAX_ENTRIES;
+	uint64_t hwm0, grown, sent = 0;
+	char path[64], want[64];
+	bool bad = false;
+
+	setup_cfg.max_entries = max;
+	peer_setup();
+	peer_start(p, STAGE_SUMMARY);
+	hwm0 = vm_hwm_kib();
+	while (sent < 2000000 && p->result == 0) {
+		if (wbuf_len(&p->out) < (1u << 20)) {
+			size_t mark;
+
+			ck_assert_int_eq(msg_begin(&p->out, MSG_SUMMARY, &mark), 0);
+			ck_assert_int_eq(wbuf_put_u32(&p->out, SUMMARY_MAX), 0);
+			/* No ck_assert in loops this long: each is a write to the runner. */
+			for (uint32_t i = 0; i < SUMMARY_MAX; i++) {
+				snprintf(path, sizeof(path), "output/%07llu",
+					 (unsigned long long)(sent + i));
+				bad |= msg_put_entry(&p->out, ENTRY_FILE, path, 0644, 3, MTIME_NS) < 0;
+			}
+			ck_assert(!bad);
+			ck_assert_int_eq(msg_finish(&p->out, mark), 0);
+			sent += SUMMARY_MAX;
+		}
+		peer_pump(p);
+	}
+	expect_fatal(p, ENOBUFS);
+	ck_assert_uint_lt(sent, 2000000);
+	ck_assert_uint_ge(sent, limit);
+	snprintf(want, sizeof(want), "more than %llu entries", (unsigned long long)limit);
+	ck_assert_msg(strstr(fatal_text(p), want), "message: %s", fatal_text(p));
+	/* About 160 bytes an entry (on x86-64, three times that with
+	 * AddressSanitizer's red zones); without the limit all 2,000,000
+	 * would have stayed. */
+	grown = vm_hwm_kib() - hwm0;
+	ck_assert_msg(grown < limit * 200 * ASAN_FACTOR / 1024 + 16384, "grew by %llu KiB",
+		      (unsigned long long)grown);
+	check_untouched(p, NULL);
+	peer_teardown();
+}
+END_TEST
+
+/* (b) FILE_BEGIN announces most of a 64 MiB file system: nothing is
+ * reserved for it; one bigger than what is free fails at once. */
+START_TEST(test_no_reservation)
+{
+	struct peer *p = &P;
+	char mnt[256];
+	struct statvfs before, after;
+	struct hash128 h;
+	struct msg_ack a;
+	uint32_t idx[BATCH_MAX];
+	uint64_t huge = 100u << 20;
+	struct wbuf o, b;
+
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		fprintf(stderr, "test_no_reservation: no mount namespace (%s), skipped\n",
+			strerror(errno));
+		return;
+	}
+	join(mnt, sizeof(mnt), tmpdir, "mnt.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(mnt));
+	ck_assert_int_eq(mount("tmpfs", mnt, "tmpfs", 0, "size=64m"), 0);
+	setup_base = mnt;
+	peer_setup();
+	peer_start(p, STAGE_RUNNING);
+	ck_assert_int_eq(statvfs(p->root, &before), 0);
+	ck_assert_uint_ge((uint64_t)before.f_bavail * before.f_frsize, 60u << 20);
+	ck_assert_uint_eq(engine_stats(p->e)->store_max, (uint64_t)before.f_bavail * before.f_frsize);
+	ck_assert_uint_eq(engine_stats(p->e)->store_held, 0);
+
+	memset(&h, 0x3c, sizeof(h));
+	wbuf_init(&o, 1u << 20);
+	ck_assert_int_eq(msg_put_file_begin(&o, 1, "dataset/big", 0644, 60u << 20, MTIME_NS), 0);
+	put_chunk_raw(&o, 1, 0, &h, CHUNK_MAX_SIZE);
+	peer_send(p, &o);
+	ck_assert_uint_eq(expect_want(p, 1, 0, idx), 1);
+	ck_assert_int_eq(statvfs(p->root, &after), 0);
+	ck_assert_uint_eq(after.f_bfree, before.f_bfree);
+
+	/* 100 MiB: refused at FILE_BEGIN; its 400 chunks are counted, not wanted. */
+	wbuf_init(&o, 4u << 20);
+	ck_assert_int_eq(msg_put_file_begin(&o, 2, "dataset/huge", 0644, huge, MTIME_NS), 0);
+	for (uint32_t first = 0; first < 400; first += BATCH_MAX) {
+		uint32_t count = MIN(400 - first, (uint32_t)BATCH_MAX);
+		size_t mark;
+
+		ck_assert_int_eq(msg_begin(&o, MSG_FILE_CHUNKS, &mark), 0);
+		ck_assert_int_eq(wbuf_put_u32(&o, 2), 0);
+		ck_assert_int_eq(wbuf_put_u32(&o, first), 0);
+		ck_assert_int_eq(wbuf_put_u32(&o, count), 0);
+		for (uint32_t i = 0; i < count; i++)
+			ck_assert_int_eq(msg_put_chunk(&o, &h, CHUNK_MAX_SIZE), 0);
+		ck_assert_int_eq(msg_finish(&o, mark), 0);
+	}
+	ck_assert_int_eq(msg_put_file_end(&o, 2, 400, &h), 0);
+	peer_send(p, &o);
+	ck_assert_uint_eq(expect_want(p, 2, 0, idx), 0);
+	ck_assert_uint_eq(expect_want(p, 2, BATCH_MAX, idx), 0);
+	b = peer_expect(p, MSG_FILE_ACK);
+	ck_assert_int_eq(msg_decode_ack(&b, &a), 0);
+	ck_assert_uint_eq(a.id, 2);
+	ck_assert_uint_eq(a.err, ENOSPC);
+	ck_assert_str_eq(a.text, "the receiver's store is full");
+	ck_assert_int_eq(statvfs(p->root, &after), 0);
+	ck_assert_uint_eq(after.f_bfree, before.f_bfree);
+
+	ck_assert_int_eq(msg_put_u32(&p->out, MSG_FILE_ABORT, 1), 0);
+	barrier(p, 1);
+	ck_assert_uint_eq(engine_stats(p->e)->store_held, 0);
+	check_untouched(p, NULL);
+	peer_teardown();
+	ck_assert_int_eq(umount(mnt), 0);
+}
+END_TEST
+
+/* (c) A store of 1,000,000 bytes: what does not fit is refused per file,
+ * what fits still goes through, and removals, replacements and renames over
+ * a file give their bytes back. */
+START_TEST(test_store_quota)
+{
+	static const char *const extra[] = { "dataset/b", "dataset/c", "dataset/d", "dataset/s",
+					      NULL };
+	struct peer *p = &P;
+	uint8_t *a = random_data(600000, 11), *s = random_data(50000, 12),
+		*bb = random_data(400000, 13), *c = random_data(250000, 14),
+		*c2 = random_data(100000, 15), *d = random_data(300000, 16),
+		*ee = random_data(300000, 17), *app = random_data(200000, 18);
+	const struct engine_stats *st;
+	struct chunks cd, ce;
+	uint32_t nw, idx[BATCH_MAX];
+	struct msg_ack ack;
+	struct msg_error err;
+	struct hash128 h;
+	struct wbuf o, b;
+
+	setup_cfg.max_store = 1000000;
+	peer_setup();
+	st = engine_stats(p->e);
+	peer_start(p, STAGE_RUNNING);
+	ck_assert_uint_eq(st->store_max, 1000000);
+	ck_assert_uint_eq(st->store_held, 0);
+
+	transfer(p, 1, "dataset/a", a, 600000, &nw, &ack);
+	ck_assert_uint_eq(ack.err, 0);
+	ck_assert_uint_gt(nw, 0);
+	ck_assert_uint_eq(st->store_held, 600000);
+	/* Chunks copied from our own files count as much as received ones. */
+	transfer(p, 2, "dataset/s", s, 50000, NULL, &ack);
+	ck_assert_uint_eq(ack.err, 0);
+	transfer(p, 3, "dataset/s2", s, 50000, &nw, &ack);
+	ck_assert_uint_eq(ack.err, 0);
+	ck_assert_uint_eq(nw, 0);
+	ck_assert_uint_eq(st->store_held, 700000);
+
+	/* 400,000 > 300,000 left: refused, nothing wanted, nothing created. */
+	transfer(p, 4, "dataset/b", bb, 400000, &nw, &ack);
+	ck_assert_uint_eq(ack.err, ENOSPC);
+	ck_assert_str_eq(ack.text, "the receiver's store is full");
+	ck_assert_uint_eq(nw, 0);
+	ck_assert(!exists_in_root(p, "dataset/b"));
+	ck_assert_uint_eq(st->store_held, 700000);
+	ck_assert_uint_eq(st->errors, 1);
+
+	transfer(p, 5, "dataset/c", c, 250000, NULL, &ack);
+	ck_assert_uint_eq(ack.err, 0);
+	ck_assert_uint_eq(st->store_held, 950000);
+
+	/* REMOVE gives back what it removed. */
+	ck_assert_int_eq(msg_put_meta(&p->out, MSG_REMOVE, "dataset/a", 0, 0), 0);
+	barrier(p, 1);
+	ck_assert_uint_eq(st->store_held, 350000);
+	transfer(p, 6, "dataset/b", bb, 400000, NULL, &ack);
+	ck_assert_uint_eq(ack.err, 0);
+	ck_assert_uint_eq(st->store_held, 750000);
+	/* A new version gives back the old one's bytes. */
+	transfer(p, 7, "dataset/c", c2, 100000, NULL, &ack);
+	ck_assert_uint_eq(ack.err, 0);
+	ck_assert_uint_eq(st->store_held, 600000);
+	/* So does a rename over a file. */
+	ck_assert_int_eq(msg_put_rename(&p->out, "dataset/s2", "dataset/s"), 0);
+	barrier(p, 2);
+	ck_assert_uint_eq(st->store_held, 550000);
+
+	/* Announcements count: with d's 300,000 announced, e's do not fit. */
+	cut(d, 300000, &cd);
+	cut(ee, 300000, &ce);
+	wbuf_init(&o, 4u << 20);
+	ck_assert_int_eq(msg_put_file_begin(&o, 8, "dataset/d", 0644, 300000, MTIME_NS), 0);
+	ck_assert_int_eq(msg_put_file_begin(&o, 9, "dataset/e", 0644, 300000, MTIME_NS), 0);
+	put_chunks(&o, 8, d, &cd, 0, cd.n);
+	put_chunks(&o, 9, ee, &ce, 0, ce.n);
+	hash128_buf(d, 300000, &h);
+	ck_assert_int_eq(msg_put_file_end(&o, 8, cd.n, &h), 0);
+	hash128_buf(ee, 300000, &h);
+	ck_assert_int_eq(msg_put_file_end(&o, 9, ce.n, &h), 0);
+	peer_send(p, &o);
+	ck_assert_uint_eq(expect_want(p, 8, 0, idx), cd.n);
+	ck_assert_uint_eq(expect_want(p, 9, 0, idx), 0);
+	ck_assert_uint_eq(expect_ack(p, 9), ENOSPC);
+	wbuf_init(&o, 4u << 20);
+	for (uint32_t i = 0; i < cd.n; i++)
+		ck_assert_int_eq(msg_put_data(&o, 8, i, d + cd.off[i], cd.len[i]), 0);
+	peer_send(p, &o);
+	ck_assert_uint_eq(expect_ack(p, 8), 0);
+	ck_assert_uint_eq(st->store_held, 850000);
+
+	/* APPEND: 200,000 do not fit, 100,000 do. */
+	ck_assert_int_eq(msg_put_append(&p->out, "dataset/b", 400000, MTIME_NS, app, 200000), 0);
+	b = peer_expect(p, MSG_ERROR);
+	ck_assert_int_eq(msg_decode_error(&b, &err), 0);
+	ck_assert(!err.fatal);
+	ck_assert_uint_eq(err.err, ENOSPC);
+	ck_assert_str_eq(err.path, "dataset/b");
+	ck_assert_str_eq(err.text, "the receiver's store is full");
+	ck_assert_int_eq(msg_put_append(&p->out, "dataset/b", 400000, MTIME_NS, app, 100000), 0);
+	barrier(p, 3);
+	ck_assert_uint_eq(st->store_held, 950000);
+	ck_assert_uint_eq(st->errors, 3);
+	memcpy(a, bb, 400000);
+	memcpy(a + 400000, app, 100000);
+	check_file(p, "dataset/b", a, 500000, 0644, MTIME_NS);
+	check_file(p, "dataset/c", c2, 100000, 0644, MTIME_NS);
+	check_file(p, "dataset/d", d, 300000, 0644, MTIME_NS);
+	check_file(p, "dataset/s", s, 50000, 0644, MTIME_NS);
+	check_untouched(p, extra);
+	peer_teardown();
+	free(a), free(s), free(bb), free(c), free(c2), free(d), free(ee), free(app);
+}
+END_TEST
+
+/* (d) Operations queued behind a transfer that never ends: the connection
+ * ends at the limit, by count (_i == 0) or by bytes (_i == 1). */
+START_TEST(test_queue_limit)
+{
+	struct peer *p = &P;
+	char prefix[4096], path[4200];
+	uint32_t idx[1], n = 0;
+	struct wbuf o;
+
+	peer_start(p, STAGE_RUNNING);
+	wbuf_init(&o, 1u << 20);
+	put_small_head(&o, 1, "dataset/open");
+	peer_send(p, &o);
+	ck_assert_uint_eq(expect_want(p, 1, 0, idx), 1);
+
+	strcpy(prefix, "dataset/");
+	if (_i == 1)
+		for (int k = 0; k < 15; k++) {
+			size_t l = strlen(prefix);
+
+			memset(prefix + l, 'a', 250);
+			strcpy(prefix + l + 250, "/");
+		}
+	while (n < 200000 && p->result == 0) {
+		if (wbuf_len(&p->out) < (1u << 20)) {
+			bool bad = false;
+
+			for (int k = 0; k < 64; k++, n++) {
+				snprintf(path, sizeof(path), "%sx%06u", prefix, n);
+				bad |= msg_put_meta(&p->out, MSG_REMOVE, path, 0, 0) < 0;
+			}
+			ck_assert(!bad);
+		}
+		peer_pump(p);
+	}
+	expect_fatal(p, ENOBUFS);
+	ck_assert_uint_lt(n, 200000);
+	ck_assert_msg(strstr(fatal_text(p), _i == 0 ? "more than 100000 operations" : "more than 64 MiB"),
+		      "message: %s", fatal_text(p));
+	check_untouched(p, NULL);
+}
+END_TEST
+
+/* (f) A receive that fails wants nothing more and is answered as soon as
+ * nothing it asked for is still due, ahead of a transfer still open. */
+START_TEST(test_failed_wants_nothing)
+{
+	struct peer *p = &P;
+	uint8_t *x = random_data(300000, 21), *y = random_data(300000, 22);
+	struct chunks cx, cy;
+	uint32_t idx[BATCH_MAX];
+	struct hash128 h;
+	struct wbuf o;
+
+	setup_cfg.max_store = 500000;
+	peer_setup();
+	peer_start(p, STAGE_RUNNING);
+	cut(x, 300000, &cx);
+	cut(y, 300000, &cy);
+	ck_assert_uint_ge(cy.n, 2);
+	ck_assert_uint_le(cy.len[0], 200000);
+
+	wbuf_init(&o, 4u << 20);
+	ck_assert_int_eq(msg_put_file_begin(&o, 1, "dataset/x", 0644, 300000, MTIME_NS), 0);
+	ck_assert_int_eq(msg_put_file_begin(&o, 2, "dataset/y", 0644, 300000, MTIME_NS), 0);
+	put_chunks(&o, 1, x, &cx, 0, cx.n);
+	/* y's first chunk fits beside x; the rest does not. */
+	put_chunks(&o, 2, y, &cy, 0, 1);
+	put_chunks(&o, 2, y, &cy, 1, cy.n - 1);
+	hash128_buf(y, 300000, &h);
+	ck_assert_int_eq(msg_put_file_end(&o, 2, cy.n, &h), 0);
+	peer_send(p, &o);
+	ck_assert_uint_eq(expect_want(p, 1, 0, idx), cx.n);
+	ck_assert_uint_eq(expect_want(p, 2, 0, idx), 1);
+	ck_assert_uint_eq(expect_want(p, 2, 1, idx), 0);
+	/* The chunk it wanted before it failed is still due, then it is answered. */
+	ck_assert_int_eq(msg_put_data(&p->out, 2, 0, y, cy.len[0]), 0);
+	ck_assert_uint_eq(expect_ack(p, 2), ENOSPC);
+
+	/* Refused at FILE_BEGIN: nothing wanted, answered at FILE_END. */
+	wbuf_init(&o, 4u << 20);
+	ck_assert_int_eq(msg_put_file_begin(&o, 3, "dataset/z", 0644, 300000, MTIME_NS), 0);
+	put_chunks(&o, 3, y, &cy, 0, cy.n);
+	ck_assert_int_eq(msg_put_file_end(&o, 3, cy.n, &h), 0);
+	peer_send(p, &o);
+	ck_assert_uint_eq(expect_want(p, 3, 0, idx), 0);
+	ck_assert_uint_eq(expect_ack(p, 3), ENOSPC);
+
+	/* x, ahead of both in the queue, still completes. */
+	wbuf_init(&o, 4u << 20);
+	for (uint32_t i = 0; i < cx.n; i++)
+		ck_assert_int_eq(msg_put_data(&o, 1, i, x + cx.off[i], cx.len[i]), 0);
+	hash128_buf(x, 300000, &h);
+	ck_assert_int_eq(msg_put_file_end(&o, 1, cx.n, &h), 0);
+	peer_send(p, &o);
+	ck_assert_uint_eq(expect_ack(p, 1), 0);
+	barrier(p, 1);
+	ck_assert_uint_eq(engine_stats(p->e)->store_held, 300000);
+	check_file(p, "dataset/x", x, 300000, 0644, MTIME_NS);
+	ck_assert(!exists_in_root(p, "dataset/y"));
+	ck_assert(!exists_in_root(p, "dataset/z"));
+	peer_teardown();
+	free(x);
+	free(y);
+}
+END_TEST
+
+/* (e) The receiver refuses a path deeper than TREE_MAX_DEPTH without
+ * creating anything; one at the limit is fine. */
+START_TEST(test_deep_path_refused)
+{
+	struct peer *p = &P;
+	char at_limit[2 * TREE_MAX_DEPTH + 32], deeper[2 * TREE_MAX_DEPTH + 32];
+	const char *extra[TREE_MAX_DEPTH + 2];
+	char *dirs[TREE_MAX_DEPTH];
+	struct msg_ack ack;
+	uint32_t nw;
+
+	strcpy(at_limit, "dataset");
+	for (int i = 0; i < TREE_MAX_DEPTH - 1; i++)
+		strcat(at_limit, "/d");
+	strcpy(deeper, at_limit);
+	strcat(deeper, "/d/f");
+	strcat(at_limit, "/f");
+	ck_assert_uint_eq(tree_depth(at_limit), TREE_MAX_DEPTH);
+	ck_assert_uint_eq(tree_depth(deeper), TREE_MAX_DEPTH + 1);
+
+	peer_start(p, STAGE_RUNNING);
+	transfer(p, 1, deeper, (const uint8_t *)small, SMALL_LEN, &nw, &ack);
+	ck_assert_uint_eq(ack.err, ENAMETOOLONG);
+	ck_assert_uint_eq(nw, 0);
+	ck_assert_int_eq(msg_put_meta(&p->out, MSG_MKDIR, deeper, 0755, MTIME_NS), 0);
+	expect_error(p, ENAMETOOLONG, deeper);
+	check_untouched(p, NULL);
+
+	transfer(p, 2, at_limit, (const uint8_t *)small, SMALL_LEN, &nw, &ack);
+	ck_assert_uint_eq(ack.err, 0);
+	barrier(p, 1);
+	for (int i = 0; i < TREE_MAX_DEPTH - 1; i++) {
+		dirs[i] = strndup(at_limit, strlen("dataset") + 2 * (size_t)(i + 1));
+		ck_assert_ptr_nonnull(dirs[i]);
+		extra[i] = dirs[i];
+	}
+	extra[TREE_MAX_DEPTH - 1] = at_limit;
+	extra[TREE_MAX_DEPTH] = NULL;
+	check_untouched(p, extra);
+	for (int i = 0; i < TREE_MAX_DEPTH - 1; i++)
+		free(dirs[i]);
+}
+END_TEST
+
+/* Plays a receiver that holds nothing: wants every chunk and acknowledges
+ * every file, until the engine has nothing left to do. Counts what it got. */
+struct served {
+	unsigned files, dirs, removes, max_depth;
+	bool shallow, level50, later;
+};
+
+static void serve_all(struct peer *p, struct served *sv)
+{
+	for (int i = 0; i < 100 * MAX_ROUNDS; i++) {
+		struct msg_file_begin fb;
+		struct msg_file_end fe;
+		struct msg_chunks mc;
+		struct msg_meta mm;
+		struct frame f;
+
+		if (p->taken == p->ngot) {
+			if (engine_idle(p->e))
+				return;
+			ck_assert_int_eq(p->result, 0);
+			peer_pump(p);
+			continue;
+		}
+		ck_assert(peer_next(p, &f));
+		switch (f.type) {
+		case MSG_FILE_BEGIN:
+			ck_assert_int_eq(msg_decode_file_begin(&f.body, &fb), 0);
+			sv->files++;
+			sv->max_depth = MAX(sv->max_depth, tree_depth(fb.path));
+			sv->shallow |= strcmp(fb.path, "output/shallow") == 0;
+			sv->later |= strcmp(fb.path, "output/later") == 0;
+			sv->level50 |= tree_depth(fb.path) == 51;
+			break;
+		case MSG_FILE_CHUNKS:
+			ck_assert_int_eq(msg_decode_chunks(&f.body, &mc), 0);
+			put_want(&p->out, mc.id, mc.first, mc.count);
+			break;
+		case MSG_FILE_END:
+			ck_assert_int_eq(msg_decode_file_end(&f.body, &fe), 0);
+			ck_assert_int_eq(msg_put_ack(&p->out, fe.id, 0, ""), 0);
+			break;
+		case MSG_DATA:
+			break;
+		case MSG_MKDIR:
+			ck_assert_int_eq(msg_decode_mkdir(&f.body, &mm), 0);
+			sv->dirs++;
+			sv->max_depth = MAX(sv->max_depth, tree_depth(mm.path));
+			break;
+		case MSG_REMOVE:
+			sv->removes++;
+			break;
+		default:
+			ck_abort_msg("unexpected %s", msg_type_name(f.type));
+		}
+	}
+	ck_abort_msg("the engine never became idle");
+}
+
+static void make_deep_output(struct peer *p)
+{
+	char path[512];
+	int fd;
+
+	join(path, sizeof(path), p->root, "output");
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	for (int i = 1; i <= 1100; i++) {
+		int sub;
+
+		ck_assert_int_eq(mkdirat(fd, "d", 0755), 0);
+		sub = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		ck_assert_int_ge(sub, 0);
+		close(fd);
+		fd = sub;
+		if (i == 50 || i == 200 || i == 1100) {
+			int f = openat(fd, "f", O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+
+			ck_assert_int_ge(f, 0);
+			ck_assert_int_eq(io_write_all(f, small, SMALL_LEN), 0);
+			close(f);
+		}
+	}
+	close(fd);
+	put_root_file(p, "output/shallow", small, SMALL_LEN);
+}
+
+/* (e) A job nested 1,100 directories in output/: under 64 descriptors the
+ * engine sends everything down to TREE_MAX_DEPTH, reports the rest once,
+ * and the conversation goes on. */
+START_TEST(test_deep_tree_sender)
+{
+	struct peer *p = &P;
+	struct served sv = { 0 };
+	char path[512];
+	int root;
+
+	setup_pre = make_deep_output;
+	peer_setup();
+	limit_fds(64);
+	peer_start(p, STAGE_RUNNING);
+	serve_all(p, &sv);
+	ck_assert_uint_eq(sv.dirs, TREE_MAX_DEPTH);
+	ck_assert_uint_eq(sv.files, 2);
+	ck_assert(sv.shallow && sv.level50);
+	ck_assert_uint_eq(sv.max_depth, TREE_MAX_DEPTH);
+	ck_assert_uint_eq(engine_stats(p->e)->errors, 1);
+	barrier(p, 1);
+	ck_assert(engine_initial_done(p->e));
+
+	/* Still synced afterwards, and the deep part is not reported again. */
+	put_root_file(p, "output/later", small, SMALL_LEN);
+	ck_assert_int_eq(engine_rescan(p->e, "output"), 0);
+	memset(&sv, 0, sizeof(sv));
+	serve_all(p, &sv);
+	ck_assert(sv.later);
+	ck_assert_uint_eq(sv.files, 1);
+	ck_assert_uint_eq(engine_stats(p->e)->errors, 1);
+	ck_assert_int_eq(engine_rescan(p->e, "dataset"), -EINVAL);
+	ck_assert_int_eq(engine_rescan(p->e, "output/d"), -EINVAL);
+	ck_assert_int_eq(p->result, 0);
+
+	peer_teardown();
+	root = open(p->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(root, 0);
+	ck_assert_int_eq(path_remove_tree(root, "output"), 0);
+	close(root);
+	join(path, sizeof(path), p->root, "output");
+	ck_assert_int_eq(access(path, F_OK), -1);
+}
+END_TEST
+
+/* Counts the frames of a type the engine sent. */
+static unsigned count_got(struct peer *p, uint16_t type)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < p->ngot; i++)
+		n += p->got[i].type == type;
+	return n;
+}
+
+/* Pumps until the engine has nothing to do on its own and nothing is on the
+ * way in either direction. */
+static void pump_until_quiet(struct peer *p)
+{
+	for (int i = 0; i < 100 * MAX_ROUNDS; i++) {
+		struct pollfd fds[3];
+		int n = engine_pollfds(p->e, fds, 2);
+
+		fds[n++] = (struct pollfd){ .fd = p->fd, .events = POLLIN };
+		if (p->result == 0 && engine_timeout_ms(p->e) != 0 &&
+		    wbuf_len(engine_out(p->e)) == 0 && wbuf_len(&p->out) == 0 &&
+		    poll(fds, (nfds_t)n, 0) == 0)
+			return;
+		peer_pump(p);
+	}
+	ck_abort_msg("the engine never went quiet");
+}
+
+#define MANY 50500
+
+static void make_many_output(struct peer *p)
+{
+	struct timespec ts[2] = { { (time_t)(MTIME_NS / 1000000000u), (long)(MTIME_NS % 1000000000u) },
+				  { (time_t)(MTIME_NS / 1000000000u), (long)(MTIME_NS % 1000000000u) } };
+	uint8_t *big = random_data(300000, 31);
+	char path[512];
+	bool bad = false;
+	int dir;
+
+	join(path, sizeof(path), p->root, "output");
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	join(path, sizeof(path), p->root, "output/g");
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(dir, 0);
+	for (int i = 0; i < MANY; i++) {
+		char name[16];
+		int fd;
+
+		snprintf(name, sizeof(name), "%05d", i);
+		fd = openat(dir, name, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+		bad |= fd < 0 || futimens(fd, ts) < 0;
+		safe_close(fd);
+	}
+	ck_assert(!bad);
+	close(dir);
+	put_root_file(p, "output/big", big, 300000);
+	free(big);
+}
+
+/* (d, the sender's side) 50,500 removals while a file is unacknowledged:
+ * the engine sends at most half the receiver's queue limit behind it, and
+ * the rest once the file is acknowledged. */
+START_TEST(test_sender_bounds_queue)
+{
+	struct peer *p = &P;
+	struct msg_file_begin fb;
+	struct frame f;
+	struct wbuf o;
+	uint32_t big_id = 0;
+	unsigned removes;
+	char path[512];
+	bool bad = false;
+	int dir;
+
+	setup_pre = make_many_output;
+	peer_setup();
+	peer_start(p, STAGE_SUMMARY);
+	/* We hold output/g and all its files already; output/big is new. */
+	wbuf_init(&o, 8u << 20);
+	for (int first = 0; first <= MANY; first += SUMMARY_MAX) {
+		int count = MIN(MANY + 1 - first, SUMMARY_MAX);
+		size_t mark;
+
+		ck_assert_int_eq(msg_begin(&o, MSG_SUMMARY, &mark), 0);
+		ck_assert_int_eq(wbuf_put_u32(&o, (uint32_t)count), 0);
+		for (int i = first; i < first + count; i++) {
+			if (i == 0) {
+				bad |= msg_put_entry(&o, ENTRY_DIR, "output/g", 0755, 0, 0) < 0;
+				continue;
+			}
+			snprintf(path, sizeof(path), "output/g/%05d", i - 1);
+			bad |= msg_put_entry(&o, ENTRY_FILE, path, 0644, 0, MTIME_NS) < 0;
+		}
+		ck_assert_int_eq(msg_finish(&o, mark), 0);
+	}
+	ck_assert(!bad);
+	ck_assert_int_eq(msg_put_u32(&o, MSG_SUMMARY_END, MANY + 1), 0);
+	peer_send(p, &o);
+	/* The initial pass: output/big, which we want nothing of and do not
+	 * acknowledge, and the initial BARRIER. */
+	do {
+		ck_assert(peer_next(p, &f));
+		if (f.type == MSG_FILE_BEGIN) {
+			ck_assert_int_eq(msg_decode_file_begin(&f.body, &fb), 0);
+			ck_assert_str_eq(fb.path, "output/big");
+			big_id = fb.id;
+		} else if (f.type == MSG_FILE_CHUNKS) {
+			struct msg_chunks mc;
+
+			ck_assert_int_eq(msg_decode_chunks(&f.body, &mc), 0);
+			put_want(&p->out, mc.id, mc.first, 0);
+		} else {
+			ck_assert_uint_eq(f.type, MSG_FILE_END);
+		}
+	} while (f.type != MSG_FILE_END);
+	pump_until_quiet(p);
+	ck_assert_uint_eq(p->barriers, 1);
+
+	join(path, sizeof(path), p->root, "output/g");
+	dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(dir, 0);
+	for (int i = 0; i < MANY; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "%05d", i);
+		bad |= unlinkat(dir, name, 0) < 0;
+	}
+	ck_assert(!bad);
+	close(dir);
+	ck_assert_int_eq(engine_rescan(p->e, "output"), 0);
+	pump_until_quiet(p);
+	removes = count_got(p, MSG_REMOVE);
+	ck_assert_uint_lt(removes, MANY);
+	ck_assert_uint_le(removes, 50000);
+	ck_assert_uint_ge(removes, 40000);
+
+	ck_assert_int_eq(msg_put_ack(&p->out, big_id, 0, ""), 0);
+	pump_until_quiet(p);
+	ck_assert_uint_eq(count_got(p, MSG_REMOVE), MANY);
+	ck_assert_uint_eq(count_got(p, MSG_ERROR), 0);
+	p->taken = p->ngot;
+	barrier(p, 1);
+	pump_until_quiet(p);
+	ck_assert(engine_idle(p->e));
+	ck_assert_int_eq(p->result, 0);
+	peer_teardown();
+}
+END_TEST
+
+static int write_text(const char *file, const char *text)
+{
+	int fd = open(file, O_WRONLY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -1;
+	r = io_write_all(fd, text, strlen(text));
+	close(fd);
+	return r;
+}
+
+/* Enters a user namespace of its own (this test's process only), where the
+ * inotify watch limit can be lowered without touching the machine's. */
+static bool limit_watches(int n)
+{
+	char uid[64], gid[64], val[16];
+
+	snprintf(uid, sizeof(uid), "%u %u 1", (unsigned)getuid(), (unsigned)getuid());
+	snprintf(gid, sizeof(gid), "%u %u 1", (unsigned)getgid(), (unsigned)getgid());
+	snprintf(val, sizeof(val), "%d", n);
+	return unshare(CLONE_NEWUSER) == 0 && write_text("/proc/self/setgroups", "deny") == 0 &&
+	       write_text("/proc/self/uid_map", uid) == 0 &&
+	       write_text("/proc/self/gid_map", gid) == 0 &&
+	       write_text("/proc/sys/user/max_inotify_watches", val) == 0;
+}
+
+static void make_output_subdir(struct peer *p)
+{
+	char path[512];
+
+	join(path, sizeof(path), p->root, "output");
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	join(path, sizeof(path), p->root, "output/x");
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+}
+
+/* The watch limit leaves directories unwatched: the engine starts anyway,
+ * sends what is in them, and engine_rescan() finds what changed there. */
+START_TEST(test_watch_limit)
+{
+	struct peer *p = &P;
+	struct msg_file_begin fb;
+	struct msg_meta mm;
+	struct served sv = { 0 };
+	struct wbuf b;
+
+	if (!limit_watches(1)) {
+		fprintf(stderr, "test_watch_limit: no user namespace (%s), skipped\n",
+			strerror(errno));
+		return;
+	}
+	setup_cfg.watch = true;
+	setup_pre = make_output_subdir; /* output watched, output/x not */
+	peer_setup();
+	peer_start(p, STAGE_RUNNING);
+	b = peer_expect(p, MSG_MKDIR);
+	ck_assert_int_eq(msg_decode_mkdir(&b, &mm), 0);
+	ck_assert_str_eq(mm.path, "output/x");
+
+	/* A new directory cannot be watched either; it is still sent. */
+	put_root_file(p, "output/x/unseen", small, SMALL_LEN);
+	{
+		char path[512];
+
+		join(path, sizeof(path), p->root, "output/y");
+		ck_assert_int_eq(mkdir(path, 0755), 0);
+	}
+	b = peer_expect(p, MSG_MKDIR);
+	ck_assert_int_eq(msg_decode_mkdir(&b, &mm), 0);
+	ck_assert_str_eq(mm.path, "output/y");
+	/* Reported in order: nothing came for output/x/unseen before this. */
+	put_root_file(p, "output/seen", small, SMALL_LEN);
+	b = peer_expect(p, MSG_FILE_BEGIN);
+	ck_assert_int_eq(msg_decode_file_begin(&b, &fb), 0);
+	ck_assert_str_eq(fb.path, "output/seen");
+	serve_all(p, &sv);
+
+	ck_assert_int_eq(engine_rescan(p->e, "output"), 0);
+	memset(&sv, 0, sizeof(sv));
+	serve_all(p, &sv);
+	ck_assert_uint_eq(sv.files, 1);
+	ck_assert_int_eq(p->result, 0);
+	peer_teardown();
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -1640,6 +2506,8 @@ static Suite *engine_suite(void)
 	TCase *tf = tcase_create("frames");
 	TCase *tc = tcase_create("conversation");
 	TCase *tx = tcase_create("transfers");
+	TCase *tl = tcase_create("limits");
+	TCase *tw = tcase_create("watch");
 
 	tcase_add_checked_fixture(tp, peer_setup, peer_teardown);
 	tcase_add_loop_test(tp, test_bad_path, 0, 13);
@@ -1667,7 +2535,24 @@ static Suite *engine_suite(void)
 	tcase_add_loop_test(tx, test_hostile_receiver, 0, 10);
 	tcase_add_test(tx, test_good_big_transfer);
 	tcase_add_loop_test(tx, test_error_mid_transfer, 0, 4);
+	tcase_add_loop_test(tx, test_queue_limit, 0, 2);
+	tcase_add_test(tx, test_deep_path_refused);
 	suite_add_tcase(s, tx);
+
+	/* These make their own world (limits, namespaces, a small file system). */
+	tcase_set_timeout(tl, 120);
+	tcase_add_loop_test(tl, test_summary_limit, 0, 2);
+	tcase_add_test(tl, test_no_reservation);
+	tcase_add_test(tl, test_store_quota);
+	tcase_add_test(tl, test_failed_wants_nothing);
+	tcase_add_test(tl, test_deep_tree_sender);
+	tcase_add_test(tl, test_sender_bounds_queue);
+	suite_add_tcase(s, tl);
+
+	/* Makes its own world (a user namespace, a watcher). */
+	tcase_set_timeout(tw, 60);
+	tcase_add_test(tw, test_watch_limit);
+	suite_add_tcase(s, tw);
 	return s;
 }
 

@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -445,6 +448,106 @@ START_TEST(test_remove_tree)
 }
 END_TEST
 
+/* Nests n directories "d" below dirfd/top, holding one descriptor at a
+ * time, with a file of i bytes at every level i divisible by 100 and a
+ * symlink to `outside` at level n / 2. Returns the sum of the file sizes. */
+static uint64_t make_deep(int dirfd, const char *top, int n, const char *outside)
+{
+	static const char zeros[1100];
+	uint64_t bytes = 0;
+	int fd;
+
+	ck_assert_int_eq(mkdirat(dirfd, top, 0755), 0);
+	fd = openat(dirfd, top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	for (int i = 1; i <= n; i++) {
+		int sub;
+
+		ck_assert_int_eq(mkdirat(fd, "d", 0755), 0);
+		sub = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		ck_assert_int_ge(sub, 0);
+		close(fd);
+		fd = sub;
+		if (i % 100 == 0) {
+			int f = openat(fd, "f", O_CREAT | O_WRONLY | O_EXCL | O_CLOEXEC, 0644);
+
+			ck_assert_int_ge(f, 0);
+			ck_assert_uint_le((size_t)i, sizeof(zeros));
+			ck_assert_int_eq(io_write_all(f, zeros, (size_t)i), 0);
+			close(f);
+			bytes += (uint64_t)i;
+		}
+		if (outside && i == n / 2)
+			ck_assert_int_eq(symlinkat(outside, fd, "out"), 0);
+	}
+	close(fd);
+	return bytes;
+}
+
+/* Check runs each test in a process of its own, so the limit ends with it. */
+static void limit_fds(rlim_t n)
+{
+	struct rlimit rl = { .rlim_cur = n, .rlim_max = n };
+
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+}
+
+/* 1,100 levels under 64 descriptors: the old recursion held one per level. */
+START_TEST(test_remove_deep_tree)
+{
+	struct world w;
+	uint64_t want, bytes = 0;
+
+	world_init(&w, 0);
+	want = make_deep(w.root, "t", 1100, w.outside);
+	ck_assert_uint_eq(want, 100 + 200 + 300 + 400 + 500 + 600 + 700 + 800 + 900 + 1000 + 1100);
+	ck_assert_int_eq(mkdirat(w.root, "t/side", 0755), 0);
+	make_file(w.root, "t/side/g", "12345");
+	limit_fds(64);
+	ck_assert_int_eq(path_remove_tree_sized(w.root, "t", &bytes), 0);
+	ck_assert_uint_eq(bytes, want + 5);
+	ck_assert_int_eq(faccessat(w.root, "t", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	world_check_outside(&w);
+	world_release(&w);
+}
+END_TEST
+
+/* A file system mounted inside the tree is not entered; the rest goes. */
+START_TEST(test_remove_tree_stays_on_device)
+{
+	struct world w;
+	char mnt[PATH_MAX + 32];
+	struct stat st;
+
+	/* Descriptors opened before the unshare would still see the old
+	 * namespace's mounts: the world comes after it. */
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		fprintf(stderr, "test_remove_tree_stays_on_device: no mount namespace (%s), skipped\n",
+			strerror(errno));
+		return;
+	}
+	world_init(&w, 0);
+	ck_assert_int_eq(mkdirat(w.root, "t", 0755), 0);
+	ck_assert_int_eq(mkdirat(w.root, "t/a", 0755), 0);
+	ck_assert_int_eq(mkdirat(w.root, "t/a/mnt", 0755), 0);
+	make_file(w.root, "t/a/f", "1");
+	make_file(w.root, "t/z", "2");
+	snprintf(mnt, sizeof(mnt), "%s/root/t/a/mnt", w.dir);
+	ck_assert_int_eq(mount("tmpfs", mnt, "tmpfs", 0, "size=1m"), 0);
+	make_file(w.root, "t/a/mnt/kept", "3");
+
+	ck_assert_int_eq(path_remove_tree(w.root, "t"), -EXDEV);
+	ck_assert_int_eq(fstatat(w.root, "t/a/mnt/kept", &st, AT_SYMLINK_NOFOLLOW), 0);
+	ck_assert_int_eq(faccessat(w.root, "t/a/f", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+	ck_assert_int_eq(faccessat(w.root, "t/z", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+	ck_assert_int_eq(umount(mnt), 0);
+	ck_assert_int_eq(path_remove_tree(w.root, "t"), 0);
+	world_check_outside(&w);
+	world_release(&w);
+}
+END_TEST
+
 static Suite *pathsafe_suite(void)
 {
 	Suite *s = suite_create("pathsafe");
@@ -466,6 +569,8 @@ static Suite *pathsafe_suite(void)
 	tcase_add_loop_test(tr, test_open_parent, 0, 2);
 	tcase_add_loop_test(tr, test_open_parent_in_the_way, 0, 2);
 	tcase_add_test(tr, test_remove_tree);
+	tcase_add_test(tr, test_remove_deep_tree);
+	tcase_add_test(tr, test_remove_tree_stays_on_device);
 	suite_add_tcase(s, tr);
 	return s;
 }

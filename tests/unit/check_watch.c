@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -611,6 +612,66 @@ START_TEST(test_overflow)
 }
 END_TEST
 
+static int write_text(const char *file, const char *text)
+{
+	FILE *f = fopen(file, "w");
+	int ok = f && fputs(text, f) >= 0;
+
+	if (f && fclose(f) != 0)
+		ok = 0;
+	return ok ? 0 : -1;
+}
+
+/* Enters a user namespace of its own (this test's process only), where the
+ * inotify watch limit can be lowered without touching the machine's. */
+static bool limit_watches(int n)
+{
+	char uid[64], gid[64], val[16];
+
+	snprintf(uid, sizeof(uid), "%u %u 1", (unsigned)getuid(), (unsigned)getuid());
+	snprintf(gid, sizeof(gid), "%u %u 1", (unsigned)getgid(), (unsigned)getgid());
+	snprintf(val, sizeof(val), "%d", n);
+	return unshare(CLONE_NEWUSER) == 0 && write_text("/proc/self/setgroups", "deny") == 0 &&
+	       write_text("/proc/self/uid_map", uid) == 0 &&
+	       write_text("/proc/self/gid_map", gid) == 0 &&
+	       write_text("/proc/sys/user/max_inotify_watches", val) == 0;
+}
+
+/* At the watch limit the watcher opens anyway, lists what it cannot watch,
+ * and says how many directories it left unwatched. */
+START_TEST(test_watch_limit)
+{
+	char first[PATH_MAX];
+
+	make_tree();
+	ck_assert_int_eq(mkdir(at("dataset/a"), 0755), 0);
+	ck_assert_int_eq(mkdir(at("dataset/b"), 0755), 0);
+	ck_assert_int_eq(mkdir(at("dataset/c"), 0755), 0);
+	put("dataset/c/f", "x");
+	if (!limit_watches(3)) {
+		printf("check_watch: watch limit test skipped: no user namespace\n");
+		return;
+	}
+	/* dataset and two of a, b, c; not the third, not model. */
+	ck_assert_int_eq(watch_open(root, subs, &w), 0);
+	ck_assert_int_eq(count_watches(), 3);
+	ck_assert_uint_eq(watch_take_unwatched(w, first, sizeof(first)), 2);
+	ck_assert(strcmp(first, "model") == 0 || strncmp(first, "dataset/", 8) == 0);
+	ck_assert_uint_eq(watch_take_unwatched(w, first, sizeof(first)), 0);
+
+	/* A new directory is reported though it cannot be watched. */
+	ck_assert_int_eq(mkdir(at("dataset/new"), 0755), 0);
+	wait_for(WATCH_DIR_ADDED, "dataset/new");
+	sync_point();
+	ck_assert_uint_eq(watch_take_unwatched(w, first, sizeof(first)), 1);
+	ck_assert_str_eq(first, "dataset/new");
+	ck_assert_int_eq(count_watches(), 3);
+	watch_close(w);
+	w = NULL;
+	rec_clear();
+}
+END_TEST
+
 static Suite *watch_suite(void)
 {
 	Suite *s = suite_create("watch");
@@ -640,6 +701,7 @@ static Suite *watch_suite(void)
 	tcase_add_unchecked_fixture(te, make_base, remove_base);
 	tcase_set_timeout(te, 30);
 	tcase_add_test(te, test_open_errors);
+	tcase_add_test(te, test_watch_limit);
 	suite_add_tcase(s, te);
 
 	tcase_add_unchecked_fixture(to, save_limit, restore_limit);
