@@ -27,6 +27,7 @@
 #include "log.h"
 #include "pathsafe.h"
 #include "transport.h"
+#include "tree.h"
 #include "uids.h"
 #include "util.h"
 
@@ -47,8 +48,8 @@ static void usage(FILE *f)
 		"  -s, --state DIR     the state directory (created if missing)\n"
 		"  -k, --kek FILE      a key-encryption key (enclave-seal keygen); repeatable\n"
 		"  -j, --max-jobs N    jobs that may run at once (default 4)\n"
-		"      --max-store BYTES  what the host may store here (default: half the free\n"
-		"                      space of DIR's file system, or of RAM where it has none)\n"
+		"      --max-store BYTES  what the host may store here (default: what it holds\n"
+		"                      plus half the free space of DIR's file system, or of RAM)\n"
 		"      --job-mem BYTES  memory of one job (default: RAM / max-jobs, at least 1G)\n"
 		"      --job-uid-base N first of the job uids, one per application (default %u)\n"
 		"  -d, --dev           development enclave: isolate this process (no network)\n"
@@ -298,19 +299,31 @@ static int prepare_state(struct daemon *d)
 	return 0;
 }
 
-/* What the host may fill: --max-store, else half of what is free where the
- * state lives (half of RAM on a file system that reports no size, as a
- * Nitro enclave's ramfs does). */
+static int add_size(void *ud, const char *path, const struct stat *st)
+{
+	(void)path;
+	if (S_ISREG(st->st_mode))
+		*(uint64_t *)ud += (uint64_t)st->st_size;
+	return 0;
+}
+
+/* What the host may fill: --max-store, else what its trees hold already
+ * plus half of what is free where the state lives (half of RAM on a file
+ * system that reports no size, as a Nitro enclave's ramfs does). */
 static uint64_t default_max_store(int fd)
 {
+	static const char *const trees[] = { "encrypted", "dataset", "model" };
 	struct statvfs sv;
 	struct sysinfo si;
+	uint64_t held = 0, half = 1ull << 30;
 
+	for (size_t i = 0; i < ARRAY_SIZE(trees); i++)
+		(void)tree_walk(fd, trees[i], add_size, &held);
 	if (fstatvfs(fd, &sv) == 0 && sv.f_blocks > 0)
-		return (uint64_t)sv.f_bavail * sv.f_frsize / 2;
-	if (sysinfo(&si) == 0)
-		return (uint64_t)si.totalram * si.mem_unit / 2;
-	return 1ull << 30;
+		half = (uint64_t)sv.f_bavail * sv.f_frsize / 2;
+	else if (sysinfo(&si) == 0)
+		half = (uint64_t)si.totalram * si.mem_unit / 2;
+	return held + half;
 }
 
 static uint64_t default_job_mem(unsigned max_jobs)
@@ -457,7 +470,7 @@ int main(int argc, char **argv)
 	if (sigfd < 0 || prepare_state(&d) < 0)
 		return 1;
 	cfg.root = d.state_dir;
-	/*MAXSTORE*/ (void)max_store; (void)default_max_store;
+	cfg.max_store = max_store ? max_store : default_max_store(d.state_fd);
 	r = engine_new(&cfg, &d.engine);
 	if (r < 0) {
 		log_errno(r, "%s", d.state_dir);

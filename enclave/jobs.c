@@ -306,6 +306,8 @@ static void job_ended(struct daemon *d, struct job *j)
 		return;
 	}
 	engine_drain_watch(d->engine);
+	/* A directory the watcher could not watch (its limit) is found here. */
+	(void)engine_rescan(d->engine, "output");
 	if (engine_barrier(d->engine, &j->barrier) < 0) {
 		job_final_state(d, j);
 		job_free(d, j);

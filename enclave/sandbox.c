@@ -467,10 +467,18 @@ static void build_root(const struct child_ctx *c)
 		child_fail(errno, "remount", "/");
 }
 
+/* Sets a limit to at most v: where the caller's own hard limit is lower
+ * (raising it needs CAP_SYS_RESOURCE, which a container may lack), the job
+ * gets that. */
 static void set_limit(int resource, uint64_t v, const char *label)
 {
-	struct rlimit rl = {.rlim_cur = v, .rlim_max = v};
+	struct rlimit rl;
 
+	if (getrlimit(resource, &rl) < 0)
+		child_fail(errno, "getrlimit", label);
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < v)
+		v = rl.rlim_max;
+	rl.rlim_cur = rl.rlim_max = v;
 	if (setrlimit(resource, &rl) < 0)
 		child_fail(errno, "setrlimit", label);
 }

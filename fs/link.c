@@ -897,11 +897,13 @@ int link_status(struct link *l, char **out, size_t *len)
 	json_object_set_new(o, "jobs", jobs);
 	json_object_set_new(o, "lost_jobs", lost);
 	json_object_set_new(o, "last_job", json_integer(l->last_job));
-	sync = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "files_sent", (json_int_t)l->stats.files_sent,
+	sync = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "files_sent", (json_int_t)l->stats.files_sent,
 			 "bytes_sent", (json_int_t)l->stats.file_bytes_sent, "files_received",
 			 (json_int_t)l->stats.files_received, "bytes_received",
 			 (json_int_t)l->stats.file_bytes_received, "chunks_dedup",
-			 (json_int_t)l->stats.chunks_dedup, "errors", (json_int_t)l->stats.errors);
+			 (json_int_t)l->stats.chunks_dedup, "errors", (json_int_t)l->stats.errors,
+			 "store_held", (json_int_t)l->stats.store_held, "store_max",
+			 (json_int_t)l->stats.store_max);
 	json_object_set_new(o, "sync", sync);
 	json_object_set_new(o, "reconnects", json_integer(l->reconnects));
 	pthread_mutex_unlock(&l->mu);

@@ -186,6 +186,7 @@ struct engine {
 	uint64_t rx_pending;        /* announced chunk bytes not yet written */
 	bool peer_initial_done;
 	uint64_t summary_total;
+	uint64_t summary_bytes;  /* path bytes of the peer's summary so far */
 	uint64_t tmp_seq;
 
 	/* sender */

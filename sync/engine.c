@@ -184,6 +184,7 @@ int engine_attach(struct engine *e, int fd)
 	e->fd = fd;
 	e->fail = 0;
 	e->summary_total = 0;
+	e->summary_bytes = 0;
 	e->st = ST_HELLO;
 	e->peer_flags = 0;
 	return msg_put_hello(&e->out, (uint8_t)e->cfg.role, e->cfg.readable ? HELLO_F_READABLE : 0,
@@ -297,6 +298,11 @@ static int engine_summary(struct engine *e, struct wbuf *b)
 		r = msg_decode_entry(b, &m);
 		if (r < 0)
 			return engine_fatal(e, r, NULL, "malformed SUMMARY entry %u", i);
+		e->summary_bytes += strlen(m.path);
+		if (e->summary_bytes > ENGINE_MAX_SUMMARY_BYTES)
+			return engine_fatal(e, -ENOBUFS, NULL,
+					    "SUMMARY paths add up to more than %llu bytes",
+					    ENGINE_MAX_SUMMARY_BYTES);
 		r = tx_summary_entry(e, &m);
 		if (r == -EEXIST)
 			return engine_fatal(e, -EBADMSG, m.path, "duplicate SUMMARY entry");

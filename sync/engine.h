@@ -54,11 +54,13 @@ struct engine_config {
 	 * trees hold then. */
 	uint64_t max_store;
 	/* Entries the peer's summary may list; more is a fatal error.
-	 * 0: ENGINE_MAX_ENTRIES. */
+	 * 0: ENGINE_MAX_ENTRIES. Their paths may add up to at most
+	 * ENGINE_MAX_SUMMARY_BYTES, whatever the count. */
 	uint64_t max_entries;
 };
 
 #define ENGINE_MAX_ENTRIES 1000000
+#define ENGINE_MAX_SUMMARY_BYTES (256ull << 20)
 
 struct engine_stats {
 	uint64_t files_sent, file_bytes_sent;
