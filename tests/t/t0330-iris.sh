@@ -91,7 +91,7 @@ test_expect_success 'the manifest declares its arguments: seal has nothing to wa
 '
 
 test_expect_success 'predict imports neither scikit-learn nor pickle' '
-	$PY - "$iris/app" "$iris/data" <<-\PY
+	$PY - "$iris/app" "$iris/data" <<-\PY &&
 	import runpy, sys
 	app, data = sys.argv[1], sys.argv[2]
 	sys.path.insert(0, app)

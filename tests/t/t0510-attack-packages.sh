@@ -47,10 +47,10 @@ start_daemon enclave enclaved --dev --listen "unix:$SCRATCH/s.sock" --state "$SC
 	--kek k.kek -v
 
 test_expect_success 'a package named after another one'\''s staging directory is refused' '
-	python3 "$peer" --connect "unix:$SCRATCH/s.sock" - <<-EOF
+	python3 "$peer" --connect "unix:$SCRATCH/s.sock" - <<-EOF &&
 	spy = open("spy.sealed", "rb").read()
 	p.open_host()
-	for name in (".staging-victim.sealed", ".staging-victim.sealed.1", "..", "a\\nb",
+	for name in (".staging-victim.sealed", ".staging-victim.sealed.1", ".hidden", "a\\nb",
 	             "\\x1b[31mred", "x" * 129):
 	    assert p.send_file("encrypted/" + name, spy) == (0, ""), name
 	    m = p.wait_package(name)
@@ -116,7 +116,7 @@ start_daemon full enclaved --dev --listen "unix:$SCRATCH/f.sock" --state "$SCRAT
 	--kek k.kek --max-store 1G -v
 
 test_expect_success 'a FILE_BEGIN reserves no space; an extraction that runs out names nothing' '
-	python3 "$peer" --connect "unix:$SCRATCH/f.sock" - <<-EOF
+	python3 "$peer" --connect "unix:$SCRATCH/f.sock" - <<-EOF &&
 	import os, hashlib
 	big = open("big.sealed", "rb").read()
 	def free():
@@ -155,7 +155,7 @@ start_daemon quota enclaved --dev --listen "unix:$SCRATCH/q.sock" --state "$SCRA
 	--kek k.kek -v
 
 test_expect_success 'the default store quota refuses a file over it with a fixed message, and frees on remove' '
-	python3 "$peer" --connect "unix:$SCRATCH/q.sock" - <<-EOF
+	python3 "$peer" --connect "unix:$SCRATCH/q.sock" - <<-EOF &&
 	p.open_host()
 	e, msg = p.send_file("dataset/too-big", bytes(40 << 20))
 	assert e == errno.ENOSPC, (e, msg)

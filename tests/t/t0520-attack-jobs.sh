@@ -87,7 +87,7 @@ start_daemon enclave enclaved --dev --listen "unix:$SCRATCH/s.sock" --state "$SC
 # host: the opening, both packages, then the script given on stdin.
 host() {
 	{
-		cat <<-'PY'
+		cat <<-'PY' &&
 		p.open_host()
 		for n in ("alpha.sealed", "beta.sealed"):
 		    assert p.send_file("encrypted/" + n, open(n, "rb").read()) == (0, "")
@@ -108,7 +108,7 @@ test_expect_success 'an existing state dir is closed to everyone (0700)' '
 '
 
 test_expect_success 'another package'\''s job cannot rewrite, replace, remove or chmod a job'\''s output' '
-	host <<-'\''PY'\''
+	host <<-'\''PY'\'' &&
 	st, out = job("alpha.sealed write")
 	assert st["state"] == EXITED and st["code"] == 0, st
 	st, out = job("beta.sealed clobber")

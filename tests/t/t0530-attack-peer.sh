@@ -44,7 +44,7 @@ start_daemon enclave prlimit --nofile=256 -- enclaved --dev --listen "unix:$SCRA
 	--state "$SCRATCH/state" --kek k.kek -v
 
 test_expect_success 'a host streaming summary entries is cut off at the limit; memory stays bounded' '
-	python3 - <<-EOF
+	python3 - <<-EOF &&
 	import os, sys, re
 	sys.path.insert(0, os.environ["top_srcdir"] + "/tests/helpers")
 	from peer import *
@@ -56,7 +56,7 @@ test_expect_success 'a host streaming summary entries is cut off at the limit; m
 	    while n < 3000000:
 	        p.send("SUMMARY", [(FILE, "output/%07d" % (n + i), 0o644, 1, 0) for i in range(4096)])
 	        n += 4096
-	except (BrokenPipeError, ConnectionResetError):
+	except (Closed, BrokenPipeError, ConnectionResetError):
 	    pass
 	e = p.expect_error(fatal=True)
 	assert "1000000" in e["message"], e
@@ -69,7 +69,7 @@ test_expect_success 'a host streaming summary entries is cut off at the limit; m
 '
 
 test_expect_success 'a job nesting 1,100 directories in /output does not break the link' '
-	python3 "$peer" --connect "unix:$SCRATCH/s.sock" - <<-EOF
+	python3 "$peer" --connect "unix:$SCRATCH/s.sock" - <<-EOF &&
 	p.open_host()
 	assert p.send_file("encrypted/deep.sealed", open("deep.sealed", "rb").read()) == (0, "")
 	assert p.wait_package("deep.sealed")["state"] == READY
@@ -101,7 +101,7 @@ test_expect_success 'the next host connects and syncs with the deep tree still t
 '
 
 test_expect_success 'a package name with a newline and escapes reaches enclaved'\''s log escaped' '
-	python3 "$peer" --connect "unix:$SCRATCH/s.sock" - <<-EOF
+	python3 "$peer" --connect "unix:$SCRATCH/s.sock" - <<-EOF &&
 	p.open_host()
 	name = "evil\\nenclaved: error: forged\\x1b[31m"
 	assert p.send_file("encrypted/" + name, b"x") == (0, "")
