@@ -211,8 +211,7 @@ int path_open_parent(int rootfd, const char *rel, bool create_parents, const cha
 
 struct rm_frame {
 	const char *name; /* in its parent: the caller's, or the parent's names */
-	char *subdirs;    /* names still to empty, NUL-terminated one after another */
-	size_t len, cap, pos;
+	struct names subdirs; /* still to empty */
 	dev_t dev;
 	ino_t ino;
 };
@@ -231,24 +230,6 @@ static void rm_error(struct rm *rm, int err)
 		rm->err = err;
 }
 
-static int rm_keep(struct rm_frame *f, const char *name)
-{
-	size_t n = strlen(name) + 1;
-
-	if (f->cap - f->len < n) {
-		size_t cap = MAX(2 * f->cap, f->len + n + 256);
-		char *p = realloc(f->subdirs, cap);
-
-		if (!p)
-			return -ENOMEM;
-		f->subdirs = p;
-		f->cap = cap;
-	}
-	memcpy(f->subdirs + f->len, name, n);
-	f->len += n;
-	return 0;
-}
-
 /* One entry of the directory being listed: a file goes now, a directory's
  * name is kept for later. */
 static int rm_entry(void *ud, const char *name, unsigned char type)
@@ -264,10 +245,10 @@ static int rm_entry(void *ud, const char *name, unsigned char type)
 		type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
 	}
 	if (type == DT_DIR)
-		return rm_keep(rm->f, name);
+		return names_add(&rm->f->subdirs, name);
 	if (unlinkat(rm->fd, name, 0) < 0) {
 		if (errno == EISDIR) /* became a directory since it was listed */
-			return rm_keep(rm->f, name);
+			return names_add(&rm->f->subdirs, name);
 		rm_error(rm, neg_errno());
 	} else if (rm->bytes && type == DT_REG) {
 		*rm->bytes += (uint64_t)st.st_size;
@@ -340,10 +321,8 @@ static int rm_tree(struct rm *rm, int dfd, const char *name)
 		struct rm_frame *f = &s.f[s.n - 1];
 		int up;
 
-		if (f->pos < f->len) {
+		if ((name = names_next(&f->subdirs))) {
 			/* Down into the next subdirectory. */
-			name = f->subdirs + f->pos;
-			f->pos += strlen(name) + 1;
 			fd = rm_open(rm, rm->fd, name, &st);
 			if (fd < 0) {
 				rm_error(rm, fd);
@@ -373,12 +352,12 @@ static int rm_tree(struct rm *rm, int dfd, const char *name)
 		}
 		if (unlinkat(up, f->name, AT_REMOVEDIR) < 0)
 			rm_error(rm, neg_errno());
-		free(f->subdirs);
+		names_release(&f->subdirs);
 		s.n--;
 	}
 	safe_close(rm->fd);
 	while (s.n > 0)
-		free(s.f[--s.n].subdirs);
+		names_release(&s.f[--s.n].subdirs);
 	free(s.f);
 	return r < 0 ? r : rm->err;
 }

@@ -12,8 +12,7 @@
 
 /* A directory on the current path, with the names it held when it was read. */
 struct frame {
-	char *names; /* NUL-terminated, one after another */
-	size_t len, cap, pos;
+	struct names names;
 	size_t plen; /* its path is path[0, plen) */
 	unsigned depth;
 	int fd;      /* -1 while the walk is below it */
@@ -35,23 +34,9 @@ struct walk {
 static int add_name(void *ud, const char *name, unsigned char type)
 {
 	struct frame *f = ud;
-	size_t n = strlen(name) + 1;
 
 	(void)type;
-	if (tree_is_tmp(name))
-		return 0;
-	if (f->cap - f->len < n) {
-		size_t cap = MAX(2 * f->cap, f->len + n + 256);
-		char *p = realloc(f->names, cap);
-
-		if (!p)
-			return -ENOMEM;
-		f->names = p;
-		f->cap = cap;
-	}
-	memcpy(f->names + f->len, name, n);
-	f->len += n;
-	return 0;
+	return tree_is_tmp(name) ? 0 : names_add(&f->names, name);
 }
 
 static int any_name(void *ud, const char *name, unsigned char type)
@@ -68,7 +53,7 @@ static void pop(struct walk *w)
 	struct frame *f = &w->fr[--w->n];
 
 	safe_close(f->fd);
-	free(f->names);
+	names_release(&f->names);
 }
 
 /* Lists the directory open at fd (the frame owns fd from here on). */
@@ -127,12 +112,12 @@ static int reopen(struct walk *w, struct frame *f)
 	if (fd < 0) {
 		if (fd != -ENOENT && fd != -ENOTDIR && fd != -ELOOP)
 			return fd;
-		f->pos = f->len;
+		f->names.pos = f->names.len;
 		return 0;
 	}
 	if (fstat(fd, &st) < 0 || st.st_dev != f->dev || st.st_ino != f->ino) {
 		close(fd);
-		f->pos = f->len;
+		f->names.pos = f->names.len;
 		return 0;
 	}
 	f->fd = fd;
@@ -149,15 +134,14 @@ static int step(struct walk *w)
 	struct stat st;
 	int r, sub;
 
-	if (f->pos == f->len) {
+	if (f->names.pos == f->names.len) {
 		pop(w);
 		return 0;
 	}
 	if (f->fd < 0 && (r = reopen(w, f)) <= 0)
 		return r;
-	name = f->names + f->pos;
+	name = names_next(&f->names);
 	nlen = strlen(name);
-	f->pos += nlen + 1;
 	if (plen + 1 + nlen >= PATH_MAX) {
 		if (f->long_reported || !w->skip)
 			return 0;

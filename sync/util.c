@@ -221,3 +221,38 @@ int parse_size(const char *s, unsigned long long min, unsigned long long max,
 	*out = v * mult;
 	return 0;
 }
+
+int names_add(struct names *n, const char *name)
+{
+	size_t k = strlen(name) + 1;
+
+	if (n->cap - n->len < k) {
+		size_t cap = MAX(2 * n->cap, n->len + k + 256);
+		char *p = realloc(n->buf, cap);
+
+		if (!p)
+			return -ENOMEM;
+		n->buf = p;
+		n->cap = cap;
+	}
+	memcpy(n->buf + n->len, name, k);
+	n->len += k;
+	return 0;
+}
+
+const char *names_next(struct names *n)
+{
+	const char *name;
+
+	if (n->pos >= n->len)
+		return NULL;
+	name = n->buf + n->pos;
+	n->pos += strlen(name) + 1;
+	return name;
+}
+
+void names_release(struct names *n)
+{
+	free(n->buf);
+	*n = (struct names){ 0 };
+}

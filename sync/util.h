@@ -30,6 +30,17 @@ int io_pwrite_all(int fd, const void *buf, size_t n, off_t off);
  * A negative return of fn stops the listing and is returned; 0 or -errno. */
 int io_dir_entries(int fd, int (*fn)(void *ud, const char *name, unsigned char type), void *ud);
 
+/* A list of names kept one after another, each with its NUL: what a tree
+ * walk remembers of a directory it has closed. names_next() hands them out
+ * in order (NULL at the end); names_release() frees them. */
+struct names {
+	char *buf;
+	size_t len, cap, pos;
+};
+int names_add(struct names *n, const char *name);
+const char *names_next(struct names *n);
+void names_release(struct names *n);
+
 /* Writes a message into err[errsz] (when err is not NULL) and returns r:
  * for library functions that explain their negative errno to the caller. */
 int err_set(char *err, size_t errsz, int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
