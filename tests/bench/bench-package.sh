@@ -51,9 +51,10 @@ read -r status <ready
 say "sending it to the enclave and waiting for it to be opened"
 enclave-sync --connect "unix:$work/s.sock" --once host 2>/dev/null
 waitline -t 600 enclaved.log "package big.sealed: ready" >/dev/null
-line=$(grep "package big.sealed: .* opened and extracted" enclaved.log)
-open_s=$(echo "$line" | sed 's/.* extracted in \([0-9.]*\) s.*/\1/')
-open_mbs=$(echo "$line" | sed 's/.*(\([0-9]*\) MB\/s).*/\1/')
+line=$(grep "package big.sealed: opened in" enclaved.log)
+open_s=$(echo "$line" | sed 's/.* opened in \([0-9.]*\) s.*/\1/')
+sealed=$(echo "$line" | sed 's/.*(\([0-9]*\) bytes sealed).*/\1/')
+open_mbs=$(awk -v b="$sealed" -v s="$open_s" 'BEGIN { printf "%.0f", (s > 0 ? b / 1e6 / s : 0) }')
 hwm=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$daemon/status")
 
 say "openssl speed -evp aes-256-gcm (single thread, 16 KiB blocks)"
