@@ -33,7 +33,11 @@ cat >beta/enclave.json <<'JSON'
   "clobber": {"argv": ["python3", "clobber.py"]},
   "hold": {"argv": ["python3", "hold.py"]},
   "mem": {"argv": ["python3", "-c", "import sys\ntry:\n    b = bytearray(900 << 20)\n    print('allocated')\nexcept MemoryError:\n    print('refused')"]},
-  "probe": {"argv": ["sh", "probe.sh"]}
+  "probe": {"argv": ["sh", "probe.sh"]},
+  "tail": {"argv": ["sh", "-c", "for i in 1 2 3 4 5; do echo e$i >&2; done; echo out"],
+           "stderr": {"last": 2}},
+  "quiet": {"argv": ["sh", "-c", "echo Traceback quoting secret source >&2; echo out"]},
+  "loud": {"argv": ["sh", "-c", "echo all of it >&2; echo out"], "stderr": "all"}
  }}
 JSON
 cat >beta/clobber.py <<'PY'
@@ -157,6 +161,17 @@ test_expect_success 'a job makes no namespace or mount, sees no other process an
 	st, out = job("beta.sealed probe")
 	for want in ("unshare=1", "cmdline=1", "pid1=1", "symlink=1"):
 	    assert want in out.split(), (want, out)
+	PY
+'
+
+test_expect_success 'the host sees stderr only as the manifest says: none, all or the last lines' '
+	host <<-'\''PY'\''
+	for entry, want in (("quiet", b""), ("loud", b"all of it\n"), ("tail", b"e4\ne5\n")):
+	    r = p.run("beta.sealed " + entry)
+	    assert r["job"], r
+	    st, out, err = p.wait_job(r["job"])
+	    assert st["state"] == EXITED and out == b"out\n", (entry, st, out)
+	    assert err == want, (entry, err)
 	PY
 '
 
