@@ -18,7 +18,6 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
@@ -27,7 +26,6 @@
 #include "log.h"
 #include "pathsafe.h"
 #include "transport.h"
-#include "tree.h"
 #include "uids.h"
 #include "util.h"
 
@@ -299,33 +297,6 @@ static int prepare_state(struct daemon *d)
 	return 0;
 }
 
-static int add_size(void *ud, const char *path, const struct stat *st)
-{
-	(void)path;
-	if (S_ISREG(st->st_mode))
-		*(uint64_t *)ud += (uint64_t)st->st_size;
-	return 0;
-}
-
-/* What the host may fill: --max-store, else what its trees hold already
- * plus half of what is free where the state lives (half of RAM on a file
- * system that reports no size, as a Nitro enclave's ramfs does). */
-static uint64_t default_max_store(int fd)
-{
-	static const char *const trees[] = { "encrypted", "dataset", "model" };
-	struct statvfs sv;
-	struct sysinfo si;
-	uint64_t held = 0, half = 1ull << 30;
-
-	for (size_t i = 0; i < ARRAY_SIZE(trees); i++)
-		(void)tree_walk(fd, trees[i], add_size, &held);
-	if (fstatvfs(fd, &sv) == 0 && sv.f_blocks > 0)
-		half = (uint64_t)sv.f_bavail * sv.f_frsize / 2;
-	else if (sysinfo(&si) == 0)
-		half = (uint64_t)si.totalram * si.mem_unit / 2;
-	return held + half;
-}
-
 static uint64_t default_job_mem(unsigned max_jobs)
 {
 	struct sysinfo si;
@@ -470,7 +441,9 @@ int main(int argc, char **argv)
 	if (sigfd < 0 || prepare_state(&d) < 0)
 		return 1;
 	cfg.root = d.state_dir;
-	cfg.max_store = max_store ? max_store : default_max_store(d.state_fd);
+	/* Without --max-store the host may fill half of what is free. */
+	cfg.max_store = max_store;
+	cfg.store_share = 50;
 	r = engine_new(&cfg, &d.engine);
 	if (r < 0) {
 		log_errno(r, "%s", d.state_dir);

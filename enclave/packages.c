@@ -279,18 +279,6 @@ static int queue_install(struct daemon *d, struct package *p)
 	return 0;
 }
 
-/* A file directly in encrypted/ is a package (or a failed one, when its
- * name is not valid). */
-static const char *package_path_name(const char *path)
-{
-	const char *name;
-
-	if (strncmp(path, "encrypted/", 10) != 0)
-		return NULL;
-	name = path + 10;
-	return *name && !strchr(name, '/') ? name : NULL;
-}
-
 static struct package *package_add(struct daemon *d, const char *name)
 {
 	struct package *p = calloc(1, sizeof(*p));
@@ -307,7 +295,7 @@ static struct package *package_add(struct daemon *d, const char *name)
 
 void packages_file_changed(struct daemon *d, const char *path)
 {
-	const char *name = package_path_name(path);
+	const char *name = pkg_path_name(path);
 	struct package *p;
 	int fd;
 
@@ -383,7 +371,7 @@ static void refuse_waiting(struct daemon *d, struct package *p, int err, const c
 
 void packages_file_removed(struct daemon *d, const char *path)
 {
-	const char *name = package_path_name(path);
+	const char *name = pkg_path_name(path);
 	struct package *p;
 
 	/* encrypted/ itself cannot be removed; a subdirectory holds no packages. */

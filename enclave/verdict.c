@@ -48,3 +48,13 @@ bool pkg_name_valid(const char *name)
 	return n >= 1 && n <= PKG_NAME_MAX && name[0] != '.' && !strchr(name, '/') &&
 	       esc_is_clean(name);
 }
+
+const char *pkg_path_name(const char *rel)
+{
+	const char *name;
+
+	if (strncmp(rel, "encrypted/", 10) != 0)
+		return NULL;
+	name = rel + 10;
+	return *name && !strchr(name, '/') ? name : NULL;
+}

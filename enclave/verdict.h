@@ -28,6 +28,10 @@ const char *verdict_text(enum verdict_stage stage, int err, bool decrypt_failed)
  * is not a package. */
 #define PKG_NAME_MAX 128
 bool pkg_name_valid(const char *name);
+/* The name of the package at rel (relative to the state or cache root):
+ * a file directly in encrypted/ is one, nothing else is. NULL otherwise;
+ * the name points into rel. */
+const char *pkg_path_name(const char *rel);
 
 #define VERDICT_OPENING "opening"
 #define VERDICT_AUTHENTICATED "authenticated"

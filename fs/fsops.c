@@ -249,22 +249,18 @@ static struct handle *fh(const struct fuse_file_info *fi)
 	return fi ? (struct handle *)(uintptr_t)fi->fh : NULL;
 }
 
-/* A file directly in encrypted/ is a package. */
-static bool is_package_path(const char *rel)
-{
-	return strncmp(rel, "encrypted/", 10) == 0 && rel[10] && !strchr(rel + 10, '/');
-}
-
 /* A file may only get a name in encrypted/ that the enclave accepts as a
  * package name (verdict.h): no leading dot, no control characters. */
 static bool bad_package_name(const char *rel)
 {
-	return is_package_path(rel) && !pkg_name_valid(rel + strlen("encrypted/"));
+	const char *name = pkg_path_name(rel);
+
+	return name && !pkg_name_valid(name);
 }
 
 static bool is_package(const struct where *w)
 {
-	return w->kind == K_TREE && is_package_path(w->rel);
+	return w->kind == K_TREE && pkg_path_name(w->rel);
 }
 
 static void fill_virtual(struct stat *st, mode_t mode, off_t size)
@@ -844,7 +840,7 @@ static int fs_flush(const char *path, struct fuse_file_info *fi)
 	if (!dirty || !(rel = open_file_path(h)))
 		return 0; /* unchanged, or unlinked since: nothing to send */
 	link_changed(fs->link, WATCH_FILE_CHANGED, false, rel, NULL);
-	if (h->pkg && is_package_path(rel))
+	if (h->pkg && pkg_path_name(rel))
 		r = package_flush(h, rel);
 	free(rel);
 	return r;

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "engine-int.h"
@@ -944,12 +945,22 @@ int rx_send_summary(struct engine *e)
 	}
 	e->store_held = s.held;
 	e->rx_pending = 0;
-	if (e->cfg.max_store)
+	if (e->cfg.max_store) {
 		e->store_max = e->cfg.max_store;
-	else if (fstatvfs(e->rootfd, &sv) == 0)
-		e->store_max = s.held + (uint64_t)sv.f_bavail * sv.f_frsize;
-	else
-		return neg_errno();
+	} else {
+		uint64_t share = e->cfg.store_share ? MIN(e->cfg.store_share, 100u) : 100u, room;
+		struct sysinfo si;
+
+		if (fstatvfs(e->rootfd, &sv) < 0)
+			return neg_errno();
+		if (sv.f_blocks > 0)
+			room = (uint64_t)sv.f_bavail * sv.f_frsize;
+		else if (sysinfo(&si) == 0)
+			room = (uint64_t)si.totalram * si.mem_unit;
+		else
+			return neg_errno();
+		e->store_max = s.held + room / 100 * share + room % 100 * share / 100;
+	}
 	e->stats.store_held = e->store_held;
 	e->stats.store_max = e->store_max;
 	return msg_put_u32(&e->out, MSG_SUMMARY_END, s.total);

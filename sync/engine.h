@@ -49,10 +49,12 @@ struct engine_config {
 	/* Bytes the peer may make us hold in the trees it writes: its files,
 	 * plus what its open transfers have written into temporary files or
 	 * announced and not yet sent. A file that would not fit is refused
-	 * (FILE_ACK ENOSPC), the connection stays. 0: the free space of the
-	 * root's file system when the peer's HELLO arrives, plus what its
-	 * trees hold then. */
+	 * (FILE_ACK ENOSPC), the connection stays. 0: what its trees hold
+	 * when the peer's HELLO arrives, plus store_share percent of the free
+	 * space of the root's file system then (of RAM, where the file system
+	 * reports no size, as a ramfs does). */
 	uint64_t max_store;
+	unsigned store_share; /* 1..100; 0: 100 */
 	/* Entries the peer's summary may list; more is a fatal error.
 	 * 0: ENGINE_MAX_ENTRIES. Their paths may add up to at most
 	 * ENGINE_MAX_SUMMARY_BYTES, whatever the count. */
