@@ -175,6 +175,7 @@ static int run_message(void *ud, const struct frame *f)
 		struct msg_job_state js;
 		struct msg_job_log jl;
 		struct msg_pkg_state ps;
+		struct msg_jobs jobs;
 	} *m = malloc(sizeof(*m));
 	const uint8_t *json;
 	size_t len;
@@ -233,6 +234,12 @@ static int run_message(void *ud, const struct frame *f)
 		if (m->js.state != JOB_EXITED)
 			fprintf(stderr, "enclave-sync: job %u %s\n", rn->job, m->js.text);
 		rn->phase = RUN_DONE;
+		break;
+	case MSG_JOBS:
+		/* Jobs of earlier connections: --run follows only its own. */
+		r = msg_decode_jobs(&b, &m->jobs);
+		if (r == 0 && m->jobs.n)
+			log_info("the enclave holds %u jobs", m->jobs.n);
 		break;
 	default:
 		r = -EPROTO;

@@ -322,7 +322,8 @@ static bool app_sent_by(uint16_t type, enum role role)
 	case MSG_PKG_STATE:
 	case MSG_RUN_REPLY:
 	case MSG_JOB_STATE:
-	case MSG_JOB_LOG: return role == ROLE_ENCLAVE;
+	case MSG_JOB_LOG:
+	case MSG_JOBS: return role == ROLE_ENCLAVE;
 	case MSG_RUN:
 	case MSG_JOB_CANCEL: return role == ROLE_HOST;
 	}

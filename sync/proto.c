@@ -36,6 +36,7 @@ const char *msg_type_name(uint16_t type)
 	case MSG_JOB_STATE: return "JOB_STATE";
 	case MSG_JOB_LOG: return "JOB_LOG";
 	case MSG_JOB_CANCEL: return "JOB_CANCEL";
+	case MSG_JOBS: return "JOBS";
 	default: return NULL;
 	}
 }
@@ -246,6 +247,29 @@ int msg_decode_job_log(struct wbuf *b, struct msg_job_log *m)
 		return undo(b, off, m, sizeof(*m), -EINVAL);
 	m->p = wbuf_ptr(b);
 	b->off = b->len;
+	return 0;
+}
+
+int msg_decode_jobs(struct wbuf *b, struct msg_jobs *m)
+{
+	static const uint8_t zero[JOBS_INSTANCE_LEN];
+	size_t off = b->off;
+	int r;
+
+	if ((r = wbuf_get(b, m->instance, sizeof(m->instance))) < 0 || (r = wbuf_get_u32(b, &m->n)) < 0)
+		return undo(b, off, m, sizeof(*m), r);
+	/* Sizes first: the count must fit the limit and match the body. */
+	if (m->n > JOBS_MAX)
+		return undo(b, off, m, sizeof(*m), -EMSGSIZE);
+	if (wbuf_len(b) != (size_t)m->n * 4)
+		return undo(b, off, m, sizeof(*m), -EBADMSG);
+	if (memcmp(m->instance, zero, sizeof(zero)) == 0)
+		return undo(b, off, m, sizeof(*m), -EINVAL);
+	for (uint32_t i = 0; i < m->n; i++) {
+		(void)wbuf_get_u32(b, &m->job[i]);
+		if (m->job[i] == 0 || (i > 0 && m->job[i] <= m->job[i - 1]))
+			return undo(b, off, m, sizeof(*m), -EINVAL);
+	}
 	return 0;
 }
 
@@ -593,6 +617,19 @@ int msg_put_job_log(struct wbuf *o, uint32_t job, uint8_t stream, const void *p,
 	TRY(wbuf_put_u32(o, job));
 	TRY(wbuf_put_u8(o, stream));
 	TRY(wbuf_put(o, p, len));
+	FINISH(o);
+}
+
+int msg_put_jobs(struct wbuf *o, const uint8_t instance[static JOBS_INSTANCE_LEN], const uint32_t *jobs,
+		 uint32_t n)
+{
+	if (n > JOBS_MAX)
+		return -EMSGSIZE;
+	BEGIN(o, MSG_JOBS);
+	TRY(wbuf_put(o, instance, JOBS_INSTANCE_LEN));
+	TRY(wbuf_put_u32(o, n));
+	for (uint32_t i = 0; i < n; i++)
+		TRY(wbuf_put_u32(o, jobs[i]));
 	FINISH(o);
 }
 

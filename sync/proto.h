@@ -59,12 +59,18 @@ enum msg_type {
 	MSG_JOB_STATE = 0x0054,
 	MSG_JOB_LOG = 0x0055,
 	MSG_JOB_CANCEL = 0x0056,
+	MSG_JOBS = 0x0057,
 };
 
 #define MSG_APP_FIRST MSG_STATUS
 #define STATUS_MAX (64u * 1024)
 #define JOB_LOG_MAX (64u * 1024)
 #define RUN_LINE_MAX 65535
+/* A JOBS list: the running jobs (--max-jobs is at most 1024) and the ended
+ * ones enclaved keeps for the next host (JOBS_ENDED_KEPT). */
+#define JOBS_ENDED_KEPT 64u
+#define JOBS_MAX (1024u + JOBS_ENDED_KEPT)
+#define JOBS_INSTANCE_LEN 16
 
 /* HELLO flags */
 #define HELLO_F_READABLE 1u /* received files are stored readable by all (mode | 0444, dirs | 0555) */
@@ -196,6 +202,15 @@ struct msg_job_state {
 	char text[WIRE_TEXT_MAX + 1];
 };
 
+/* JOBS: the jobs an enclaved process holds (running, or ended with their
+ * final JOB_STATE still to come), in ascending order. instance is random for
+ * each enclaved process and never all zeros: job ids count within it. */
+struct msg_jobs {
+	uint8_t instance[JOBS_INSTANCE_LEN];
+	uint32_t n;
+	uint32_t job[JOBS_MAX];
+};
+
 struct msg_job_log {
 	uint32_t job;
 	uint8_t stream; /* 1 stdout, 2 stderr */
@@ -213,6 +228,7 @@ int msg_decode_run(struct wbuf *b, struct msg_run *m);
 int msg_decode_run_reply(struct wbuf *b, struct msg_run_reply *m);
 int msg_decode_job_state(struct wbuf *b, struct msg_job_state *m);
 int msg_decode_job_log(struct wbuf *b, struct msg_job_log *m);
+int msg_decode_jobs(struct wbuf *b, struct msg_jobs *m);
 int msg_decode_error(struct wbuf *b, struct msg_error *m);
 /* SUMMARY: msg_decode_summary() checks the count, then msg_decode_entry() is
  * called count times, then wbuf_end(). */
@@ -241,6 +257,8 @@ int msg_put_run(struct wbuf *o, uint32_t req, const char *line);
 int msg_put_run_reply(struct wbuf *o, uint32_t req, uint32_t job, int err, const char *text);
 int msg_put_job_state(struct wbuf *o, uint32_t job, uint8_t state, int32_t code, const char *text);
 int msg_put_job_log(struct wbuf *o, uint32_t job, uint8_t stream, const void *p, size_t len);
+int msg_put_jobs(struct wbuf *o, const uint8_t instance[static JOBS_INSTANCE_LEN], const uint32_t *jobs,
+		 uint32_t n);
 int msg_put_error(struct wbuf *o, int err, bool fatal, const char *path, const char *text);
 int msg_put_empty(struct wbuf *o, uint16_t type);
 int msg_put_u32(struct wbuf *o, uint16_t type, uint32_t v);

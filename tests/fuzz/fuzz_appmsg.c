@@ -1,7 +1,7 @@
 /* libFuzzer harness for the package and job message decoders (STATUS,
- * PKG_STATE, RUN, RUN_REPLY, JOB_STATE, JOB_LOG, JOB_CANCEL): the input is a
- * byte stream as a peer would send it, and each frame's body is offered to
- * all seven decoders whatever its type. A decode that succeeds must hold only
+ * PKG_STATE, RUN, RUN_REPLY, JOB_STATE, JOB_LOG, JOB_CANCEL, JOBS): the input
+ * is a byte stream as a peer would send it, and each frame's body is offered
+ * to all eight decoders whatever its type. A decode that succeeds must hold only
  * what the spec allows and encode back to the same body; one that fails must
  * consume nothing and leave its message zeroed. */
 #include "config.h"
@@ -57,6 +57,7 @@ static void decode_all(const struct frame *f)
 		struct msg_run_reply rr;
 		struct msg_job_state js;
 		struct msg_job_log jl;
+		struct msg_jobs jobs;
 		uint32_t job;
 	} m;
 	const uint8_t *json;
@@ -141,6 +142,20 @@ static void decode_all(const struct frame *f)
 		same_body(msg_put_u32(&out, MSG_JOB_CANCEL, m.job), &f->body, MSG_JOB_CANCEL);
 	else
 		check(b.off == f->body.off && m.job == 0);
+
+	b = f->body;
+	memset(&m, 0xa5, sizeof(m));
+	r = msg_decode_jobs(&b, &m.jobs);
+	if (r == 0) {
+		static const uint8_t zero[JOBS_INSTANCE_LEN];
+
+		check(m.jobs.n <= JOBS_MAX && memcmp(m.jobs.instance, zero, sizeof(zero)) != 0);
+		for (uint32_t i = 0; i < m.jobs.n; i++)
+			check(m.jobs.job[i] != 0 && (i == 0 || m.jobs.job[i] > m.jobs.job[i - 1]));
+		same_body(msg_put_jobs(&out, m.jobs.instance, m.jobs.job, m.jobs.n), &f->body, MSG_JOBS);
+	} else {
+		check(b.off == f->body.off && all_zero(&m.jobs, sizeof(m.jobs)));
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,5 +1,5 @@
 /* The package and job messages (STATUS, PKG_STATE, RUN, RUN_REPLY,
- * JOB_STATE, JOB_LOG, JOB_CANCEL): round trips through frames, and hostile
+ * JOB_STATE, JOB_LOG, JOB_CANCEL, JOBS): round trips through frames, and hostile
  * bodies (truncated, trailing garbage, oversized, out-of-range, embedded
  * NUL). A failed decode must consume nothing and leave its message zeroed. */
 #include "config.h"
@@ -21,11 +21,12 @@ union app_msg {
 	struct msg_run_reply rr;
 	struct msg_job_state js;
 	struct msg_job_log jl;
+	struct msg_jobs jobs;
 	uint32_t job;
 };
 
 static const uint16_t app_types[] = { MSG_STATUS,    MSG_PKG_STATE, MSG_RUN,       MSG_RUN_REPLY,
-				      MSG_JOB_STATE, MSG_JOB_LOG,   MSG_JOB_CANCEL };
+				      MSG_JOB_STATE, MSG_JOB_LOG,   MSG_JOB_CANCEL, MSG_JOBS };
 
 static int decode_app(uint16_t type, struct wbuf *b, union app_msg *m)
 {
@@ -37,6 +38,7 @@ static int decode_app(uint16_t type, struct wbuf *b, union app_msg *m)
 	case MSG_JOB_STATE: return msg_decode_job_state(b, &m->js);
 	case MSG_JOB_LOG: return msg_decode_job_log(b, &m->jl);
 	case MSG_JOB_CANCEL: return msg_decode_u32(b, &m->job);
+	case MSG_JOBS: return msg_decode_jobs(b, &m->jobs);
 	}
 	ck_abort_msg("no decoder for type %u", type);
 	return -EINVAL;
@@ -52,6 +54,7 @@ static size_t app_size(uint16_t type)
 	case MSG_RUN_REPLY: return sizeof(struct msg_run_reply);
 	case MSG_JOB_STATE: return sizeof(struct msg_job_state);
 	case MSG_JOB_LOG: return sizeof(struct msg_job_log);
+	case MSG_JOBS: return sizeof(struct msg_jobs);
 	default: return sizeof(uint32_t);
 	}
 }
@@ -268,6 +271,35 @@ START_TEST(test_roundtrips)
 	ck_assert_int_eq(msg_decode_u32(&b, &m->job), 0);
 	ck_assert_uint_eq(m->job, 12);
 
+	{
+		static const uint8_t inst[JOBS_INSTANCE_LEN] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 };
+		uint32_t *ids = malloc(JOBS_MAX * sizeof(*ids));
+
+		ck_assert_ptr_nonnull(ids);
+		for (uint32_t i = 0; i < JOBS_MAX; i++)
+			ids[i] = 3 * i + 1;
+		for (uint32_t n = 0; n <= JOBS_MAX; n += JOBS_MAX / 2 + 1) {
+			wbuf_clear(&o);
+			ck_assert_int_eq(msg_put_jobs(&o, inst, ids, n), 0);
+			b = one_frame(&o, MSG_JOBS);
+			ck_assert_int_eq(msg_decode_jobs(&b, &m->jobs), 0);
+			ck_assert_mem_eq(m->jobs.instance, inst, JOBS_INSTANCE_LEN);
+			ck_assert_uint_eq(m->jobs.n, n);
+			if (n)
+				ck_assert_mem_eq(m->jobs.job, ids, n * sizeof(*ids));
+		}
+		wbuf_clear(&o);
+		ck_assert_int_eq(msg_put_jobs(&o, inst, ids, JOBS_MAX), 0);
+		b = one_frame(&o, MSG_JOBS);
+		ck_assert_int_eq(msg_decode_jobs(&b, &m->jobs), 0);
+		ck_assert_uint_eq(m->jobs.job[JOBS_MAX - 1], 3 * (JOBS_MAX - 1) + 1);
+		/* The encoder refuses a list over the limit and writes nothing. */
+		wbuf_clear(&o);
+		ck_assert_int_eq(msg_put_jobs(&o, inst, ids, JOBS_MAX + 1), -EMSGSIZE);
+		ck_assert_uint_eq(wbuf_len(&o), 0);
+		free(ids);
+	}
+
 	wbuf_release(&o);
 	free(log);
 	free(line);
@@ -296,6 +328,8 @@ START_TEST(test_truncated_and_trailing)
 	ck_assert_int_eq(msg_put_job_state(&o, 2, JOB_EXITED, 3, "exit 3"), 0);
 	ck_assert_int_eq(msg_put_job_log(&o, 2, 1, "hello\n", 6), 0);
 	ck_assert_int_eq(msg_put_u32(&o, MSG_JOB_CANCEL, 2), 0);
+	ck_assert_int_eq(msg_put_jobs(&o, (const uint8_t[JOBS_INSTANCE_LEN]){ 7 }, (const uint32_t[]){ 2, 5 }, 2),
+			 0);
 
 	while (frame_next(&o, &f) == 0) {
 		size_t n = wbuf_len(&f.body);
@@ -608,6 +642,75 @@ START_TEST(test_job_cancel)
 }
 END_TEST
 
+static void jobs_body(struct body *b, uint8_t inst0, uint32_t n, const uint32_t *ids, uint32_t nids)
+{
+	uint8_t inst[JOBS_INSTANCE_LEN] = { inst0 };
+
+	put_raw(b, inst, sizeof(inst));
+	put_u32(b, n);
+	for (uint32_t i = 0; i < nids; i++)
+		put_u32(b, ids[i]);
+}
+
+/* JOBS: a count over JOBS_MAX is refused before the list is read; the list
+ * must hold exactly that many ids, none 0, strictly ascending; an all-zero
+ * instance is no enclave's. */
+START_TEST(test_jobs)
+{
+	union app_msg *m = malloc(sizeof(*m));
+	uint32_t *ids = malloc((JOBS_MAX + 1) * sizeof(*ids));
+	struct body b;
+
+	ck_assert(m && ids);
+	for (uint32_t i = 0; i <= JOBS_MAX; i++)
+		ids[i] = i + 1;
+	body_init(&b);
+	jobs_body(&b, 1, 0, NULL, 0);
+	ck_assert_int_eq(body_decode(&b, MSG_JOBS, m), 0);
+	ck_assert_uint_eq(m->jobs.n, 0);
+	jobs_body(&b, 1, JOBS_MAX, ids, JOBS_MAX);
+	ck_assert_int_eq(body_decode(&b, MSG_JOBS, m), 0);
+	/* Over the limit, with the ids present or not, and a count near 2^32. */
+	jobs_body(&b, 1, JOBS_MAX + 1, ids, JOBS_MAX + 1);
+	ck_assert_int_eq(body_decode(&b, MSG_JOBS, m), -EMSGSIZE);
+	jobs_body(&b, 1, JOBS_MAX + 1, NULL, 0);
+	ck_assert_int_eq(body_decode(&b, MSG_JOBS, m), -EMSGSIZE);
+	jobs_body(&b, 1, UINT32_MAX, ids, 4);
+	ck_assert_int_eq(body_decode(&b, MSG_JOBS, m), -EMSGSIZE);
+	jobs_body(&b, 1, 0x40000001u, ids, 1);
+	ck_assert_int_eq(body_decode(&b, MSG_JOBS, m), -EMSGSIZE);
+	/* Fewer or more ids than counted. */
+	jobs_body(&b, 1, 3, ids, 2);
+	ck_assert_int_eq(body_decode(&b, MSG_JOBS, m), -EBADMSG);
+	jobs_body(&b, 1, 2, ids, 3);
+	ck_assert_int_eq(body_decode(&b, MSG_JOBS, m), -EBADMSG);
+	jobs_body(&b, 1, 1, ids, 1);
+	put_u8(&b, 0);
+	ck_assert_int_eq(body_decode(&b, MSG_JOBS, m), -EBADMSG);
+	/* Job 0, a repeated id, a descending list. */
+	jobs_body(&b, 1, 2, (const uint32_t[]){ 0, 4 }, 2);
+	ck_assert_int_eq(body_decode(&b, MSG_JOBS, m), -EINVAL);
+	jobs_body(&b, 1, 3, (const uint32_t[]){ 2, 4, 4 }, 3);
+	ck_assert_int_eq(body_decode(&b, MSG_JOBS, m), -EINVAL);
+	jobs_body(&b, 1, 2, (const uint32_t[]){ 9, 4 }, 2);
+	ck_assert_int_eq(body_decode(&b, MSG_JOBS, m), -EINVAL);
+	jobs_body(&b, 1, 2, (const uint32_t[]){ 1, UINT32_MAX }, 2);
+	ck_assert_int_eq(body_decode(&b, MSG_JOBS, m), 0);
+	/* The all-zero instance, with and without jobs. */
+	jobs_body(&b, 0, 0, NULL, 0);
+	ck_assert_int_eq(body_decode(&b, MSG_JOBS, m), -EINVAL);
+	jobs_body(&b, 0, 1, ids, 1);
+	ck_assert_int_eq(body_decode(&b, MSG_JOBS, m), -EINVAL);
+	/* A short instance. */
+	put_raw(&b, "\1\2\3", 3);
+	ck_assert_int_eq(body_decode(&b, MSG_JOBS, m), -EBADMSG);
+
+	wbuf_release(&b.w);
+	free(ids);
+	free(m);
+}
+END_TEST
+
 /* Frames of these types pass frame_next whatever their body; a frame with a
  * length over FRAME_MAX_BODY does not, even for JOB_LOG. */
 START_TEST(test_frames)
@@ -629,9 +732,9 @@ START_TEST(test_frames)
 		ck_assert_int_eq(frame_next(&in, &f), -EMSGSIZE);
 		ck_assert_uint_eq(in.off, 0);
 	}
-	/* The first type after JOB_CANCEL is unknown. */
+	/* The first type after JOBS is unknown. */
 	le32_put(raw, 0);
-	le16_put(raw + 4, MSG_JOB_CANCEL + 1);
+	le16_put(raw + 4, MSG_JOBS + 1);
 	wbuf_from(&in, raw, sizeof(raw));
 	ck_assert_int_eq(frame_next(&in, &f), -ENOTSUP);
 }
@@ -653,6 +756,7 @@ int main(void)
 	tcase_add_test(tc, test_job_state);
 	tcase_add_test(tc, test_job_log);
 	tcase_add_test(tc, test_job_cancel);
+	tcase_add_test(tc, test_jobs);
 	tcase_add_test(tc, test_frames);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
