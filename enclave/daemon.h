@@ -54,18 +54,24 @@ struct tail {
 	size_t len;
 };
 
+/* A job lives here from its start until its final JOB_STATE has gone to a
+ * host: it keeps running when the host goes away, and once ended (its
+ * sandbox and app released) waits for the next host, at most
+ * JOBS_ENDED_KEPT of them (proto.h). */
 struct job {
 	uint32_t id;
 	struct app *app;          /* pinned until the job ends */
-	const struct manifest_entry *entry; /* in app->manifest */
+	const struct manifest_entry *entry; /* in app->manifest; NULL once ended */
 	struct sandbox_job *sb;
 	int out_fd, err_fd;
 	struct tail tail;
+	struct tail held;         /* streamed output while no host is connected */
+	uint64_t held_dropped;    /* bytes of it dropped (HELD_MAX) */
 	uint64_t deadline_ms;
 	bool cancelled, timed_out;
 	bool ended;               /* reaped; waiting for output to reach the host */
 	int status;               /* waitpid form */
-	uint64_t barrier;         /* the sync point before the final JOB_STATE */
+	uint64_t barrier;         /* the sync point before the final JOB_STATE; 0: none yet */
 	struct job *next;
 };
 
@@ -85,7 +91,8 @@ struct daemon {
 	struct extract_limits limits;
 
 	struct package *packages;
-	struct job *jobs;
+	struct job *jobs;         /* newest first */
+	uint8_t instance[JOBS_INSTANCE_LEN]; /* random for this process: job ids count in it */
 	uint32_t next_job;
 	uint64_t next_app;
 
@@ -124,6 +131,9 @@ void jobs_step(struct daemon *d, const struct pollfd *fds, struct job *const *ow
 void jobs_finish(struct daemon *d);
 int jobs_timeout_ms(const struct daemon *d);
 void jobs_check_timers(struct daemon *d);
+/* A host connected: tells it the jobs held here (JOBS) and sends the output
+ * they produced while none was. Call after STATUS. */
+void jobs_connected(struct daemon *d);
 void jobs_disconnected(struct daemon *d);
 void jobs_stop_all(struct daemon *d);
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -85,6 +86,7 @@ static void on_connected(void *ud)
 		     d->dev ? "dev" : "nitro", PACKAGE_VERSION, d->max_jobs,
 		     (unsigned long long)d->job_mem, sandbox_limit_mechanism());
 	(void)msg_put_status(engine_out(d->engine), json, (size_t)n);
+	jobs_connected(d);
 	packages_send_all(d);
 }
 
@@ -437,6 +439,13 @@ int main(int argc, char **argv)
 		else
 			log_info("job limits: a cgroup v2 per job");
 	}
+	/* Job ids count from 1 in every process: hosts tell them apart by this. */
+	do {
+		if (getrandom(d.instance, sizeof(d.instance), 0) != (ssize_t)sizeof(d.instance)) {
+			log_errno(neg_errno(), "getrandom");
+			return 1;
+		}
+	} while (!memcmp(d.instance, (const uint8_t[JOBS_INSTANCE_LEN]){ 0 }, sizeof(d.instance)));
 	sigfd = signals_fd(false);
 	if (sigfd < 0 || prepare_state(&d) < 0)
 		return 1;

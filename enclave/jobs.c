@@ -1,7 +1,13 @@
 /* Jobs: a RUN line is checked against its package's manifest and started in
  * a sandbox (sandbox.c); stdout and stderr stream to the host while it runs;
  * when it ends, everything it wrote to /output is synced (a barrier) before
- * the final JOB_STATE, so the host can read the results at once. */
+ * the final JOB_STATE, so the host can read the results at once.
+ *
+ * Jobs do not depend on their host: one that goes away leaves them running
+ * (their output is held, up to HELD_MAX each), and the next host is told
+ * which jobs exist (JOBS), gets what was held, and the final states of the
+ * jobs that ended meanwhile once its initial pass has brought output/ up to
+ * date. */
 #include "config.h"
 
 #include <errno.h>
@@ -22,6 +28,7 @@
 
 #define LOG_READ (64u * 1024)
 #define OUT_BACKLOG (8u << 20) /* stop reading job output above this much queued */
+#define HELD_MAX (64u * 1024)  /* output kept per job while no host is connected */
 
 uint64_t now_ms(void)
 {
@@ -185,9 +192,38 @@ static size_t tail_start(const struct tail *t, uint32_t lines)
 	return 0;
 }
 
+/* Keeps the last HELD_MAX bytes, counting what it drops. */
+static void held_add(struct job *j, const uint8_t *p, size_t n)
+{
+	struct tail *h = &j->held;
+
+	if (!h->buf && !(h->buf = malloc(HELD_MAX))) {
+		j->held_dropped += n;
+		return;
+	}
+	if (n >= HELD_MAX) {
+		j->held_dropped += h->len + n - HELD_MAX;
+		memcpy(h->buf, p + n - HELD_MAX, HELD_MAX);
+		h->len = HELD_MAX;
+		return;
+	}
+	if (h->len + n > HELD_MAX) {
+		size_t drop = h->len + n - HELD_MAX;
+		memmove(h->buf, h->buf + drop, h->len - drop);
+		h->len -= drop;
+		j->held_dropped += drop;
+	}
+	memcpy(h->buf + h->len, p, n);
+	h->len += n;
+}
+
 static void send_log(struct daemon *d, struct job *j, uint8_t stream, const uint8_t *p, size_t n)
 {
-	while (d->connected && n) {
+	if (!d->connected) {
+		held_add(j, p, n);
+		return;
+	}
+	while (n) {
 		size_t k = MIN(n, (size_t)JOB_LOG_MAX);
 		(void)msg_put_job_log(engine_out(d->engine), j->id, stream, p, k);
 		p += k;
@@ -262,7 +298,48 @@ static void job_free(struct daemon *d, struct job *j)
 	sandbox_free(j->sb);
 	app_unref(d, j->app);
 	free(j->tail.buf);
+	free(j->held.buf);
 	free(j);
+}
+
+/* An ended job waiting for a host needs only its id and final state. */
+static void job_release(struct daemon *d, struct job *j)
+{
+	j->out_fd = safe_close(j->out_fd);
+	j->err_fd = safe_close(j->err_fd);
+	sandbox_free(j->sb);
+	j->sb = NULL;
+	app_unref(d, j->app);
+	j->app = NULL;
+	j->entry = NULL;
+	free(j->tail.buf);
+	j->tail = (struct tail){ 0 };
+	j->barrier = 0;
+}
+
+/* Keeps at most JOBS_ENDED_KEPT ended jobs for the next host, dropping the
+ * oldest (the list is newest first). */
+static void ended_trim(struct daemon *d)
+{
+	struct job *last = NULL;
+	unsigned n = 0;
+
+	for (struct job *j = d->jobs; j; j = j->next)
+		if (j->ended) {
+			n++;
+			last = j;
+		}
+	while (n-- > JOBS_ENDED_KEPT && last) {
+		struct job *drop = last;
+
+		last = NULL;
+		for (struct job *j = d->jobs; j && j != drop; j = j->next)
+			if (j->ended)
+				last = j;
+		log_warn("job %u: its end is not kept for the next host (%u ended jobs wait)", drop->id,
+			 JOBS_ENDED_KEPT);
+		job_free(d, drop);
+	}
 }
 
 int jobs_pollfds(struct daemon *d, struct pollfd *fds, int max, struct job **owners)
@@ -302,7 +379,9 @@ static void job_ended(struct daemon *d, struct job *j)
 	j->ended = true;
 	if (!d->connected) {
 		log_info("job %u ended while no host was connected", j->id);
-		job_free(d, j);
+		job_final_state(d, j); /* logs it */
+		job_release(d, j);
+		ended_trim(d);
 		return;
 	}
 	engine_drain_watch(d->engine);
@@ -336,8 +415,17 @@ void jobs_step(struct daemon *d, const struct pollfd *fds, struct job *const *ow
 
 void jobs_finish(struct daemon *d)
 {
+	bool initial = engine_initial_done(d->engine);
+
 	for (struct job *j = d->jobs, *next; j; j = next) {
 		next = j->next;
+		/* Ended before this conversation: once its initial pass has
+		 * sent output/, a barrier as for any job. */
+		if (j->ended && !j->barrier && initial && engine_barrier(d->engine, &j->barrier) < 0) {
+			job_final_state(d, j);
+			job_free(d, j);
+			continue;
+		}
 		if (j->ended && j->barrier && engine_barrier_acked(d->engine, j->barrier)) {
 			job_final_state(d, j);
 			job_free(d, j);
@@ -370,15 +458,55 @@ void jobs_check_timers(struct daemon *d)
 	}
 }
 
-/* The host went away: jobs keep running, but nothing waits for their
- * final state any more (their output syncs on the next connection). */
+void jobs_connected(struct daemon *d)
+{
+	uint32_t *ids = calloc(JOBS_MAX, sizeof(*ids));
+	uint32_t n = 0;
+	struct job *j;
+
+	if (!ids) {
+		log_error("out of memory listing the jobs for the host");
+		return;
+	}
+	for (j = d->jobs; j; j = j->next)
+		n++;
+	/* Running jobs are at most --max-jobs (<= 1024), ended ones are
+	 * trimmed: the list always fits. Newest first: fill from the end. */
+	n = MIN(n, (uint32_t)JOBS_MAX);
+	{
+		uint32_t i = n;
+		for (j = d->jobs; j && i; j = j->next)
+			ids[--i] = j->id;
+	}
+	(void)msg_put_jobs(engine_out(d->engine), d->instance, ids, n);
+	free(ids);
+	/* What was held while no host was connected. */
+	for (j = d->jobs; j; j = j->next) {
+		if (j->held_dropped) {
+			char note[160];
+			int len = snprintf(note, sizeof(note),
+					   "enclaved: %llu bytes of this job's output were dropped while no "
+					   "host was connected\n",
+					   (unsigned long long)j->held_dropped);
+			(void)msg_put_job_log(engine_out(d->engine), j->id, 2, note, (size_t)len);
+		}
+		if (j->held.len)
+			send_log(d, j, 1, (const uint8_t *)j->held.buf, j->held.len);
+		free(j->held.buf);
+		j->held = (struct tail){ 0 };
+		j->held_dropped = 0;
+	}
+}
+
+/* The host went away: jobs keep running, and ended ones wait for the next
+ * host (their output syncs on the next connection, then their final state
+ * goes out). */
 void jobs_disconnected(struct daemon *d)
 {
-	for (struct job *j = d->jobs, *next; j; j = next) {
-		next = j->next;
+	for (struct job *j = d->jobs; j; j = j->next)
 		if (j->ended)
-			job_free(d, j);
-	}
+			job_release(d, j);
+	ended_trim(d);
 }
 
 void jobs_stop_all(struct daemon *d)
