@@ -91,6 +91,8 @@ struct link {
 	uint32_t last_job;
 	uint32_t *lost;
 	size_t nlost, lost_cap;
+	uint8_t instance[JOBS_INSTANCE_LEN]; /* the enclave's, from its JOBS */
+	bool have_instance;
 	char *enclave_status; /* its STATUS JSON */
 	bool up, stopping;
 	bool synced;  /* this conversation completed its initial pass */
@@ -210,8 +212,12 @@ static void on_run_reply(struct link *l, const struct msg_run_reply *m)
 		return;
 	}
 	r = grow((void **)&l->jobs, &l->jobs_cap, l->njobs + 1, sizeof(*l->jobs));
-	if (r == 0)
-		r = jobstore_create(l->js, rq->line, &id);
+	if (r == 0) {
+		struct job_origin o = { .enclave_id = m->job };
+
+		memcpy(o.instance, l->instance, sizeof(o.instance));
+		r = jobstore_create(l->js, rq->line, l->have_instance ? &o : NULL, &id);
+	}
 	if (r < 0) {
 		log_errno(r, "cannot record a new job: cancelling it");
 		(void)msg_put_u32(engine_out(l->e), MSG_JOB_CANCEL, m->job);
@@ -223,6 +229,36 @@ static void on_run_reply(struct link *l, const struct msg_run_reply *m)
 	rq->job = id;
 	rq->err = 0;
 	log_info("job %u started: %s", id, rq->line);
+}
+
+/* JOBS, first in a conversation: the lost records of jobs this enclave
+ * still holds run again here (a restarted mount, or a reconnect). */
+static void on_jobs(struct link *l, const struct msg_jobs *m)
+{
+	struct job_match *match;
+	size_t n;
+	int r;
+
+	memcpy(l->instance, m->instance, sizeof(l->instance));
+	l->have_instance = true;
+	r = jobstore_reconcile(l->js, m->instance, m->job, m->n, &match, &n);
+	if (r < 0)
+		log_errno(r, "cannot take up every job the enclave still runs");
+	if (n && grow((void **)&l->jobs, &l->jobs_cap, l->njobs + n, sizeof(*l->jobs)) < 0) {
+		for (size_t i = 0; i < n; i++)
+			(void)jobstore_finish(l->js, match[i].id, JOB_LOST, "out of memory", JOB_EXIT_LOST);
+		n = 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		l->jobs[l->njobs++] = (struct running){ .id = match[i].id, .enclave_id = match[i].enclave_id };
+		for (size_t k = 0; k < l->nlost; k++)
+			if (l->lost[k] == match[i].id) {
+				l->lost[k] = l->lost[--l->nlost];
+				break;
+			}
+		log_msg(LOG_NOTICE, "job %u is running: the enclave still holds it", match[i].id);
+	}
+	free(match);
 }
 
 static void on_pkg_state(struct link *l, const struct msg_pkg_state *m)
@@ -260,6 +296,7 @@ static int on_message(void *ud, const struct frame *f)
 		struct msg_job_state js;
 		struct msg_job_log jl;
 		struct msg_pkg_state ps;
+		struct msg_jobs jobs;
 	} *m = malloc(sizeof(*m));
 	struct running *j;
 	const uint8_t *json;
@@ -297,6 +334,11 @@ static int on_message(void *ud, const struct frame *f)
 		if (r == 0 && m->js.state != JOB_RUNNING && (j = job_by_enclave_id(l, m->js.job)))
 			job_end(l, j, m->js.state, m->js.code, m->js.text);
 		break;
+	case MSG_JOBS:
+		r = msg_decode_jobs(&b, &m->jobs);
+		if (r == 0)
+			on_jobs(l, &m->jobs);
+		break;
 	}
 	pthread_cond_broadcast(&l->cv);
 	pthread_mutex_unlock(&l->mu);
@@ -325,6 +367,7 @@ static void link_down(struct link *l, const char *why)
 
 	pthread_mutex_lock(&l->mu);
 	l->up = false;
+	l->have_instance = false;
 	snprintf(text, sizeof(text), "the enclave went away (%s)", why);
 	while (l->njobs)
 		job_end(l, &l->jobs[0], JOB_LOST, 0, text);
