@@ -110,7 +110,7 @@ TYPES = {
     "MKDIR": 0x0030, "RENAME": 0x0031, "REMOVE": 0x0032, "SETATTR": 0x0033,
     "BARRIER": 0x0040, "BARRIER_ACK": 0x0041,
     "STATUS": 0x0050, "PKG_STATE": 0x0051, "RUN": 0x0052, "RUN_REPLY": 0x0053,
-    "JOB_STATE": 0x0054, "JOB_LOG": 0x0055, "JOB_CANCEL": 0x0056,
+    "JOB_STATE": 0x0054, "JOB_LOG": 0x0055, "JOB_CANCEL": 0x0056, "JOBS": 0x0057,
 }
 NAMES = {v: k for k, v in TYPES.items()}
 
@@ -290,6 +290,11 @@ class enc:
     def job_cancel(job):
         return u32(job)
 
+    @staticmethod
+    def jobs(instance, jobs, count=None):
+        jobs = list(jobs)
+        return bytes(instance) + u32(len(jobs) if count is None else count) + b"".join(map(u32, jobs))
+
 
 # --- decoders -----------------------------------------------------------------------
 
@@ -390,6 +395,9 @@ def decode(t, body):
                  message=r.text())
     elif t == "JOB_LOG":
         m = dict(job=r.u32(), stream=r.u8(), data=r.rest())
+    elif t == "JOBS":
+        m = dict(instance=r.take(16))
+        m["jobs"] = [r.u32() for _ in range(r.u32())]
     else:
         raise PeerError("unknown message type %r" % (t,))
     return r.end(m)
@@ -475,6 +483,7 @@ class Peer:
         self.packages = {}
         self.replies = {}
         self.jobs = {}
+        self.held_jobs = None  # the enclave's JOBS: dict(instance, jobs)
         self.logs = collections.defaultdict(lambda: {STDOUT: b"", STDERR: b""})
         self.file_acks = {}
         self.files, self.attrs, self.dirs = {}, {}, {}
@@ -744,6 +753,8 @@ class Peer:
             self.jobs[m["job"]] = m
         elif t == "JOB_LOG":
             self.logs[m["job"]][m["stream"]] += m["data"]
+        elif t == "JOBS":
+            self.held_jobs = m
         elif t == "FILE_ACK":
             self.file_acks[m["id"]] = (m["errno"], m["message"])
             self._tx.pop(m["id"], None)
