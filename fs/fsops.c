@@ -460,7 +460,11 @@ static int open_tree_file(const struct where *w, struct fuse_file_info *fi, bool
 {
 	struct fs *fs = fs_get();
 	struct fuse_context *ctx = fuse_get_context();
-	int flags = fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW);
+	/* O_DIRECT stays with the kernel: the mount's page cache is bypassed
+	 * for the caller (its buffers arrive aligned or not), while the cache
+	 * file's own file system would refuse unaligned requests with EINVAL
+	 * (ext4). The cache file is read and written buffered. */
+	int flags = fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_DIRECT);
 	struct handle *h;
 	struct stat st;
 
