@@ -44,11 +44,23 @@ struct where {
 };
 
 /* libfuse renames a file unlinked while still open to .fuse_hiddenN in its
- * directory, so that fstat() keeps working, and removes it at the last
- * close. The mount keeps such files in the cache's .hidden/, outside the
- * synced trees: for the enclave, unlink is unlink. */
+ * directory, so that fstat() keeps working (the kernel asks for the
+ * attributes of an open file by inode, and libfuse's path API has no path
+ * for an unlinked one), and removes it at the last close. The mount keeps
+ * such files in the cache's .hidden/, outside the synced trees: for the
+ * enclave, unlink is unlink. */
 #define HIDDEN_PREFIX ".fuse_hidden"
 #define HIDDEN_DIR ".hidden"
+
+/* Inode numbers: a file or directory of a tree has its cache file's (stable
+ * while it exists, shared by hard links); the virtual nodes have fixed
+ * numbers with the top bit set, which no cache file system hands out. */
+#define INO_VIRTUAL (UINT64_C(1) << 63)
+#define INO_ROOT (INO_VIRTUAL | (UINT64_C(1) << 32) | 1)
+#define INO_RUN (INO_VIRTUAL | (UINT64_C(1) << 32) | 2)
+#define INO_STATUS (INO_VIRTUAL | (UINT64_C(1) << 32) | 3)
+#define INO_CTL(job) (INO_VIRTUAL | (uint64_t)(job)) /* jobs/N/ctl */
+#define INO_UNKNOWN 0xffffffffu /* a directory entry's, as libfuse says it */
 
 /* Setuid and setgid bits are never stored: the enclave does not receive
  * them, and the mount runs as root on behalf of other users. */
@@ -263,11 +275,12 @@ static bool is_package(const struct where *w)
 	return w->kind == K_TREE && pkg_path_name(w->rel);
 }
 
-static void fill_virtual(struct stat *st, mode_t mode, off_t size)
+static void fill_virtual(struct stat *st, ino_t ino, mode_t mode, off_t size)
 {
 	struct fs *fs = fs_get();
 
 	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
 	st->st_mode = mode;
 	st->st_nlink = S_ISDIR(mode) ? 2 : 1;
 	st->st_uid = getuid();
@@ -316,11 +329,11 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 		return r;
 	switch (w.kind) {
 	case K_ROOT:
-		fill_virtual(st, S_IFDIR | 0755, 4096);
+		fill_virtual(st, INO_ROOT, S_IFDIR | 0755, 4096);
 		st->st_nlink = 2 + T_COUNT;
 		return 0;
 	case K_RUN:
-		fill_virtual(st, S_IFREG | 0644,
+		fill_virtual(st, INO_RUN, S_IFREG | 0644,
 			     run_text(h ? h->job : link_last_job(fs->link), buf, sizeof(buf)));
 		return 0;
 	case K_STATUS:
@@ -328,13 +341,13 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 		if (r < 0)
 			return r;
 		free(json);
-		fill_virtual(st, S_IFREG | 0444, (off_t)len);
+		fill_virtual(st, INO_STATUS, S_IFREG | 0444, (off_t)len);
 		return 0;
 	case K_CTL:
 		snprintf(buf, sizeof(buf), "jobs/%u", w.job);
 		if (fstatat(fs->cachefd, buf, st, AT_SYMLINK_NOFOLLOW) < 0)
 			return neg_errno();
-		fill_virtual(st, S_IFREG | 0200, 0);
+		fill_virtual(st, INO_CTL(w.job), S_IFREG | 0200, 0);
 		return 0;
 	case K_TREE:
 		if (fstatat(fs->cachefd, w.rel, st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -354,7 +367,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 struct dirhandle {
 	DIR *d;
 	enum tree tree;
-	bool jobdir; /* jobs/N: lists ctl too */
+	uint32_t jobdir; /* jobs/N: lists ctl too */
 };
 
 static int fs_opendir(const char *path, struct fuse_file_info *fi)
@@ -383,7 +396,11 @@ static int fs_opendir(const char *path, struct fuse_file_info *fi)
 		return r;
 	}
 	dh->tree = w.tree;
-	dh->jobdir = w.tree == T_JOBS && !w.top && !strchr(w.rel + strlen("jobs/"), '/');
+	if (w.tree == T_JOBS && !w.top && !strchr(w.rel + strlen("jobs/"), '/')) {
+		unsigned long long job;
+		if (parse_u64(w.rel + strlen("jobs/"), 1, UINT32_MAX, &job) == 0)
+			dh->jobdir = (uint32_t)job;
+	}
 	fi->fh = (uintptr_t)dh;
 	return 0;
 }
@@ -401,9 +418,16 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
 	if (!dh) {
 		static const char *const names[] = { ".",      "..",   "encrypted", "dataset", "model",
 						     "output", "jobs", ".run",      ".status" };
-		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-			if (fill(buf, names[i], NULL, 0, 0))
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			/* Entries carry their inode numbers (d_ino). */
+			memset(&st, 0, sizeof(st));
+			st.st_mode = i < 7 ? S_IFDIR : S_IFREG;
+			st.st_ino = i == 0 ? INO_ROOT : i == 7 ? INO_RUN : i == 8 ? INO_STATUS : INO_UNKNOWN;
+			if (i >= 2 && i < 7 && fstatat(fs_get()->cachefd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+				st.st_ino = INO_UNKNOWN;
+			if (fill(buf, names[i], &st, 0, 0))
 				break;
+		}
 		return 0;
 	}
 	rewinddir(dh->d);
@@ -416,14 +440,26 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
 			if (!tree_writable(dh->tree))
 				strip_write(&st);
 			stp = &st;
+		} else {
+			memset(&st, 0, sizeof(st));
+			st.st_ino = de->d_ino;
+			st.st_mode = DTTOIF(de->d_type);
+			stp = &st;
+			if (fill(buf, de->d_name, stp, 0, 0))
+				return 0;
+			continue;
 		}
-		if (fill(buf, de->d_name, stp, 0, stp ? plus : 0))
+		if (fill(buf, de->d_name, stp, 0, plus))
 			return 0;
 	}
 	if (errno)
 		return neg_errno();
-	if (dh->jobdir)
-		(void)fill(buf, "ctl", NULL, 0, 0);
+	if (dh->jobdir) {
+		memset(&st, 0, sizeof(st));
+		st.st_ino = INO_CTL(dh->jobdir);
+		st.st_mode = S_IFREG;
+		(void)fill(buf, "ctl", &st, 0, 0);
+	}
 	return 0;
 }
 
@@ -1113,31 +1149,106 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 	return 0;
 }
 
-/* Only regular files and directories reach the enclave, so the mount makes
- * nothing else: the host's view stays the enclave's. */
+/* A new name in a read-write tree for something other than a regular file
+ * or directory: encrypted/ holds packages only (EPERM). */
+static int new_special(const char *path, struct where *w)
+{
+	int r = changeable(path, w);
+
+	if (r == -ENOENT)
+		return -EPERM; /* a new top-level name */
+	if (r < 0)
+		return w->kind == K_TREE && w->top ? -EEXIST : r;
+	return w->tree == T_ENCRYPTED || w->hidden ? -EPERM : 0;
+}
+
+/* The new entry rel belongs to the caller, as a file it creates. */
+static void own_new(const char *rel)
+{
+	struct fuse_context *ctx = fuse_get_context();
+
+	if (geteuid() == 0 && ctx->uid != 0)
+		(void)fchownat(fs_get()->cachefd, rel, ctx->uid, ctx->gid, AT_SYMLINK_NOFOLLOW);
+}
+
+/* Hard links within one tree of dataset/ or model/. linkat() without
+ * AT_SYMLINK_FOLLOW links a symlink itself, never its target. */
 static int fs_link(const char *from, const char *to)
 {
-	(void)from;
-	(void)to;
-	return -EPERM;
+	struct fs *fs = fs_get();
+	struct where wf, wt;
+	int r = changeable(from, &wf), rt = new_special(to, &wt);
+
+	if (r < 0)
+		return r;
+	if (rt < 0)
+		return rt;
+	if (wf.tree != wt.tree)
+		return -EXDEV;
+	if (wf.tree == T_ENCRYPTED)
+		return -EPERM;
+	if (linkat(fs->cachefd, wf.rel, fs->cachefd, wt.rel, 0) < 0)
+		return neg_errno();
+	link_changed(fs->link, WATCH_FILE_CHANGED, false, wt.rel, NULL);
+	return 0;
 }
 
+/* A symlink keeps its target as text: the mount never follows it (every
+ * cache access is O_NOFOLLOW or AT_SYMLINK_NOFOLLOW); the kernel follows
+ * it for the caller by reading it. */
 static int fs_symlink(const char *target, const char *path)
 {
-	(void)target;
-	(void)path;
-	return -EPERM;
+	struct fs *fs = fs_get();
+	struct where w;
+	int r = new_special(path, &w);
+
+	if (r < 0)
+		return r;
+	if (symlinkat(target, fs->cachefd, w.rel) < 0)
+		return neg_errno();
+	own_new(w.rel);
+	link_changed(fs->link, WATCH_FILE_CHANGED, false, w.rel, NULL);
+	return 0;
 }
 
+/* FIFOs, sockets and device nodes stay on the host (the engine does not
+ * send them). The mount is nodev: a device node made here opens nothing
+ * through it, and the cache dir is private to the mount's owner. The
+ * kernel has checked CAP_MKNOD of the caller for device nodes. */
 static int fs_mknod(const char *path, mode_t mode, dev_t dev)
 {
-	(void)path;
-	(void)mode;
-	(void)dev;
-	return -EPERM;
+	struct fs *fs = fs_get();
+	struct where w;
+	int fd, r;
+
+	if (S_ISREG(mode)) {
+		r = changeable(path, &w);
+		if (r == -ENOENT)
+			return -EPERM;
+		if (r < 0)
+			return w.kind == K_TREE && w.top ? -EEXIST : r;
+		if (w.tree == T_ENCRYPTED || w.hidden)
+			return -EPERM; /* packages are made by create, which waits for their verdict */
+		fd = openat(fs->cachefd, w.rel, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			    mode & MODE_KEPT);
+		if (fd < 0)
+			return neg_errno();
+		close(fd);
+	} else {
+		if (!S_ISFIFO(mode) && !S_ISSOCK(mode) && !S_ISCHR(mode) && !S_ISBLK(mode))
+			return -EINVAL;
+		r = new_special(path, &w);
+		if (r < 0)
+			return r;
+		if (mknodat(fs->cachefd, w.rel, (mode & S_IFMT) | (mode & MODE_KEPT), dev) < 0)
+			return neg_errno();
+	}
+	own_new(w.rel);
+	link_changed(fs->link, WATCH_FILE_CHANGED, false, w.rel, NULL);
+	return 0;
 }
 
-/* A symlink someone put into the cache directly is shown as one. */
+/* A symlink's target, as text. */
 static int fs_readlink(const char *path, char *buf, size_t size)
 {
 	struct fs *fs = fs_get();
@@ -1206,8 +1317,9 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	/* output/, jobs/ and the virtual files change behind the kernel's
 	 * back, so nothing is cached by name or attribute. Open files are
 	 * tracked by the mount (open_files), so operations on them need no
-	 * path. */
-	cfg->use_ino = 0;
+	 * path. Inode numbers are the cache files' and fixed ones for
+	 * virtual nodes (INO_*). */
+	cfg->use_ino = 1;
 	cfg->hard_remove = 0;
 	cfg->nullpath_ok = 1;
 	cfg->entry_timeout = 0;
