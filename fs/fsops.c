@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 
 #include "fsops.h"
+#include "pathsafe.h"
 #include "jobline.h"
 #include "link.h"
 #include "package.h"
@@ -33,7 +34,63 @@ static const char *const tree_names[T_COUNT] = { "encrypted", "dataset", "model"
 
 enum kind { K_NONE, K_ROOT, K_TREE, K_RUN, K_STATUS, K_CTL };
 
+/* Where a tree path is in the cache: the cache dir and the path, or for a
+ * path too long for one system call (a path below dataset/ may itself be
+ * up to PATH_MAX long, and the cache path adds the tree's name) a directory
+ * opened on the way down, beneath the cache and through no symlink, and
+ * the rest. */
+struct at {
+	int dirfd;        /* the cache dir, or own */
+	const char *name; /* relative to dirfd */
+	int own;          /* a directory opened for a long path, or -1 */
+};
+
+static void at_release(struct at *a)
+{
+	safe_close(a->own);
+	a->own = -1;
+}
+
+static int at_resolve(int cachefd, const char *rel, struct at *a)
+{
+	const char *p = rel, *cut;
+	char *part;
+	int fd;
+
+	at_release(a);
+	a->dirfd = cachefd;
+	a->name = rel;
+	if (strlen(rel) < PATH_MAX)
+		return 0;
+	part = malloc(PATH_MAX);
+	if (!part)
+		return -ENOMEM;
+	while (strlen(p) >= PATH_MAX) {
+		cut = memrchr(p, '/', PATH_MAX - 1);
+		if (!cut || cut == p) {
+			free(part);
+			at_release(a);
+			return -ENAMETOOLONG;
+		}
+		memcpy(part, p, (size_t)(cut - p));
+		part[cut - p] = '\0';
+		fd = path_openat(a->dirfd, part, O_PATH | O_DIRECTORY, 0);
+		if (fd < 0) {
+			free(part);
+			at_release(a);
+			return fd;
+		}
+		safe_close(a->own);
+		a->own = a->dirfd = fd;
+		p = cut + 1;
+	}
+	free(part);
+	a->name = p;
+	return 0;
+}
+
 struct where {
+	struct at at;    /* K_TREE: rel in the cache */
 	enum kind kind;
 	enum tree tree;
 	bool top;        /* the tree's own directory */
@@ -42,6 +99,15 @@ struct where {
 	uint32_t job;    /* K_CTL */
 	char hidden_rel[NAME_MAX + 16];
 };
+
+static void where_release(struct where *w)
+{
+	at_release(&w->at);
+}
+
+/* A where releases its directory when it goes out of scope. */
+#define WHERE struct where __attribute__((cleanup(where_release)))
+#define WHERE_INIT { .at = { .own = -1 } }
 
 /* libfuse renames a file unlinked while still open to .fuse_hiddenN in its
  * directory, so that fstat() keeps working (the kernel asks for the
@@ -98,7 +164,8 @@ static int classify(const char *path, struct where *w)
 {
 	const char *p = path, *rest, *base;
 
-	*w = (struct where){ .kind = K_NONE, .rel = path[0] == '/' ? path + 1 : path };
+	where_release(w);
+	*w = (struct where){ .at = { .own = -1 }, .kind = K_NONE, .rel = path[0] == '/' ? path + 1 : path };
 	for (const char *c = w->rel; *c;) {
 		size_t n = strcspn(c, "/");
 		if (n > NAME_MAX)
@@ -134,7 +201,7 @@ static int classify(const char *path, struct where *w)
 			snprintf(w->hidden_rel, sizeof(w->hidden_rel), HIDDEN_DIR "/%s", base + 1);
 			w->rel = w->hidden_rel;
 		}
-		return 0;
+		return at_resolve(fs_get()->cachefd, w->rel, &w->at);
 	}
 	return 0;
 }
@@ -309,7 +376,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 {
 	struct fs *fs = fs_get();
 	struct handle *h = fh(fi);
-	struct where w;
+	WHERE w = WHERE_INIT;
 	char buf[32], *json;
 	size_t len;
 	int r;
@@ -350,7 +417,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 		fill_virtual(st, INO_CTL(w.job), S_IFREG | 0200, 0);
 		return 0;
 	case K_TREE:
-		if (fstatat(fs->cachefd, w.rel, st, AT_SYMLINK_NOFOLLOW) < 0)
+		if (fstatat(w.at.dirfd, w.at.name, st, AT_SYMLINK_NOFOLLOW) < 0)
 			return neg_errno();
 		if (!tree_writable(w.tree))
 			strip_write(st);
@@ -372,9 +439,8 @@ struct dirhandle {
 
 static int fs_opendir(const char *path, struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_get();
 	struct dirhandle *dh;
-	struct where w;
+	WHERE w = WHERE_INIT;
 	int fd, r = classify(path, &w);
 
 	if (r < 0)
@@ -388,7 +454,7 @@ static int fs_opendir(const char *path, struct fuse_file_info *fi)
 	dh = calloc(1, sizeof(*dh));
 	if (!dh)
 		return -ENOMEM;
-	fd = openat(fs->cachefd, w.rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(w.at.dirfd, w.at.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || !(dh->d = fdopendir(fd))) {
 		r = neg_errno();
 		safe_close(fd);
@@ -494,7 +560,6 @@ static void start_digest(struct handle *h)
 
 static int open_tree_file(const struct where *w, struct fuse_file_info *fi, bool create, mode_t mode)
 {
-	struct fs *fs = fs_get();
 	struct fuse_context *ctx = fuse_get_context();
 	/* O_DIRECT stays with the kernel: the mount's page cache is bypassed
 	 * for the caller (its buffers arrive aligned or not), while the cache
@@ -519,7 +584,7 @@ static int open_tree_file(const struct where *w, struct fuse_file_info *fi, bool
 	}
 	if (create)
 		flags |= O_CREAT | O_EXCL;
-	h->fd = openat(fs->cachefd, w->rel, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+	h->fd = openat(w->at.dirfd, w->at.name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (h->fd < 0) {
 		int r = neg_errno();
 		handle_free(h);
@@ -544,7 +609,7 @@ static int open_tree_file(const struct where *w, struct fuse_file_info *fi, bool
 
 static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-	struct where w;
+	WHERE w = WHERE_INIT;
 	int r = classify(path, &w);
 
 	if (r < 0)
@@ -564,7 +629,7 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_get();
 	struct handle *h;
-	struct where w;
+	WHERE w = WHERE_INIT;
 	int r = classify(path, &w);
 
 	if (r < 0)
@@ -650,20 +715,23 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
 static void follow_name(struct handle *h)
 {
 	struct fs *fs = fs_get();
+	struct at at = { .own = -1 };
 	struct stat now, mine;
 	char *rel;
 	int fd;
 
 	if (tree_writable(h->tree) || !(rel = open_file_path(h)))
 		return;
-	if (fstatat(fs->cachefd, rel, &now, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(now.st_mode) &&
+	if (at_resolve(fs->cachefd, rel, &at) == 0 &&
+	    fstatat(at.dirfd, at.name, &now, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(now.st_mode) &&
 	    fstat(h->fd, &mine) == 0 && (now.st_ino != mine.st_ino || now.st_dev != mine.st_dev)) {
-		fd = openat(fs->cachefd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		fd = openat(at.dirfd, at.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd >= 0) {
 			(void)dup3(fd, h->fd, O_CLOEXEC);
 			close(fd);
 		}
 	}
+	at_release(&at);
 	free(rel);
 }
 
@@ -918,7 +986,8 @@ static int changeable(const char *path, struct where *w)
 	int r;
 
 	if (!path) { /* through an open .run or ctl */
-		*w = (struct where){ .kind = K_NONE };
+		where_release(w);
+		*w = (struct where){ .at = { .own = -1 }, .kind = K_NONE };
 		return -EPERM;
 	}
 	r = classify(path, w);
@@ -948,7 +1017,7 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_get();
 	struct handle *h = fh(fi);
-	struct where w;
+	WHERE w = WHERE_INIT;
 	int fd, r;
 
 	if (h && h->kind == K_TREE) {
@@ -971,7 +1040,7 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	r = changeable(path, &w);
 	if (r < 0)
 		return r;
-	fd = openat(fs->cachefd, w.rel, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(w.at.dirfd, w.at.name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return neg_errno();
 	r = ftruncate(fd, size) < 0 ? neg_errno() : 0;
@@ -996,7 +1065,7 @@ static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_get();
 	struct handle *h = fh(fi);
-	struct where w;
+	WHERE w = WHERE_INIT;
 	int r;
 
 	mode &= MODE_KEPT;
@@ -1005,7 +1074,7 @@ static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 	r = changeable(path, &w);
 	if (r < 0 && !tree_top(&w))
 		return r;
-	if (fchmodat(fs->cachefd, w.rel, mode, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fchmodat(w.at.dirfd, w.at.name, mode, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == EOPNOTSUPP ? -EPERM : neg_errno();
 	if (tree_top(&w))
 		return 0;
@@ -1015,9 +1084,8 @@ static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 
 static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_get();
 	struct handle *h = fh(fi);
-	struct where w;
+	WHERE w = WHERE_INIT;
 	int r;
 
 	/* Ownership stays on the host: the enclave's files belong to its jobs. */
@@ -1026,14 +1094,14 @@ static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_inf
 	r = changeable(path, &w);
 	if (r < 0 && !tree_top(&w))
 		return r;
-	return fchownat(fs->cachefd, w.rel, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ? neg_errno() : 0;
+	return fchownat(w.at.dirfd, w.at.name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ? neg_errno() : 0;
 }
 
 static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_get();
 	struct handle *h = fh(fi);
-	struct where w;
+	WHERE w = WHERE_INIT;
 	int r;
 
 	if (h && h->kind == K_TREE)
@@ -1041,7 +1109,7 @@ static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse
 	r = changeable(path, &w);
 	if (r < 0 && !tree_top(&w))
 		return r;
-	if (utimensat(fs->cachefd, w.rel, tv, AT_SYMLINK_NOFOLLOW) < 0)
+	if (utimensat(w.at.dirfd, w.at.name, tv, AT_SYMLINK_NOFOLLOW) < 0)
 		return neg_errno();
 	if (tree_top(&w))
 		return 0;
@@ -1053,17 +1121,17 @@ static int fs_mkdir(const char *path, mode_t mode)
 {
 	struct fs *fs = fs_get();
 	struct fuse_context *ctx = fuse_get_context();
-	struct where w;
+	WHERE w = WHERE_INIT;
 	int r = changeable(path, &w);
 
 	if (r == -ENOENT || (r == 0 && w.hidden))
 		return -EPERM; /* a new top-level name, or a name libfuse keeps */
 	if (r < 0)
 		return w.kind == K_TREE && w.top ? -EEXIST : r;
-	if (mkdirat(fs->cachefd, w.rel, mode & MODE_KEPT) < 0)
+	if (mkdirat(w.at.dirfd, w.at.name, mode & MODE_KEPT) < 0)
 		return neg_errno();
 	if (geteuid() == 0 && ctx->uid != 0)
-		(void)fchownat(fs->cachefd, w.rel, ctx->uid, ctx->gid, AT_SYMLINK_NOFOLLOW);
+		(void)fchownat(w.at.dirfd, w.at.name, ctx->uid, ctx->gid, AT_SYMLINK_NOFOLLOW);
 	link_changed(fs->link, WATCH_DIR_ADDED, true, w.rel, NULL);
 	return 0;
 }
@@ -1072,12 +1140,12 @@ static int fs_mkdir(const char *path, mode_t mode)
 static int remove_entry(const char *path, bool dir)
 {
 	struct fs *fs = fs_get();
-	struct where w;
+	WHERE w = WHERE_INIT;
 	int r = changeable(path, &w);
 
 	if (r < 0)
 		return r;
-	if (unlinkat(fs->cachefd, w.rel, dir ? AT_REMOVEDIR : 0) < 0)
+	if (unlinkat(w.at.dirfd, w.at.name, dir ? AT_REMOVEDIR : 0) < 0)
 		return neg_errno();
 	if (w.hidden)
 		return 0; /* the enclave saw the unlink when libfuse hid it */
@@ -1100,7 +1168,8 @@ static int fs_rmdir(const char *path)
 static int fs_rename(const char *from, const char *to, unsigned int flags)
 {
 	struct fs *fs = fs_get();
-	struct where wf, wt;
+	WHERE wf = WHERE_INIT;
+	WHERE wt = WHERE_INIT;
 	struct stat st;
 	int r = changeable(from, &wf), rt = changeable(to, &wt);
 
@@ -1112,7 +1181,7 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 		return -EXDEV;
 	if (wt.hidden && !wf.hidden) {
 		/* libfuse hiding an open file it was asked to unlink. */
-		if (renameat(fs->cachefd, wf.rel, fs->cachefd, wt.rel) < 0)
+		if (renameat(wf.at.dirfd, wf.at.name, wt.at.dirfd, wt.at.name) < 0)
 			return neg_errno();
 		open_files_gone(wf.rel);
 		link_changed(fs->link, WATCH_REMOVED, false, wf.rel, NULL);
@@ -1122,11 +1191,11 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 		return -EPERM;
 	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
 		return -EINVAL;
-	if (fstatat(fs->cachefd, wf.rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fstatat(wf.at.dirfd, wf.at.name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return neg_errno();
 	if (!S_ISDIR(st.st_mode) && bad_package_name(wt.rel))
 		return -EINVAL;
-	if (renameat2(fs->cachefd, wf.rel, fs->cachefd, wt.rel, flags) < 0)
+	if (renameat2(wf.at.dirfd, wf.at.name, wt.at.dirfd, wt.at.name, flags) < 0)
 		return neg_errno();
 	if (flags & RENAME_EXCHANGE) {
 		char tmp[] = "\x01";  /* a name no path has */
@@ -1163,12 +1232,12 @@ static int new_special(const char *path, struct where *w)
 }
 
 /* The new entry rel belongs to the caller, as a file it creates. */
-static void own_new(const char *rel)
+static void own_new(const struct where *w)
 {
 	struct fuse_context *ctx = fuse_get_context();
 
 	if (geteuid() == 0 && ctx->uid != 0)
-		(void)fchownat(fs_get()->cachefd, rel, ctx->uid, ctx->gid, AT_SYMLINK_NOFOLLOW);
+		(void)fchownat(w->at.dirfd, w->at.name, ctx->uid, ctx->gid, AT_SYMLINK_NOFOLLOW);
 }
 
 /* Hard links within one tree of dataset/ or model/. linkat() without
@@ -1176,18 +1245,19 @@ static void own_new(const char *rel)
 static int fs_link(const char *from, const char *to)
 {
 	struct fs *fs = fs_get();
-	struct where wf, wt;
+	WHERE wf = WHERE_INIT;
+	WHERE wt = WHERE_INIT;
 	int r = changeable(from, &wf), rt = new_special(to, &wt);
 
 	if (r < 0)
 		return r;
+	if (wt.kind == K_TREE && !wt.top && wf.tree != wt.tree)
+		return -EXDEV;
 	if (rt < 0)
 		return rt;
-	if (wf.tree != wt.tree)
-		return -EXDEV;
 	if (wf.tree == T_ENCRYPTED)
 		return -EPERM;
-	if (linkat(fs->cachefd, wf.rel, fs->cachefd, wt.rel, 0) < 0)
+	if (linkat(wf.at.dirfd, wf.at.name, wt.at.dirfd, wt.at.name, 0) < 0)
 		return neg_errno();
 	link_changed(fs->link, WATCH_FILE_CHANGED, false, wt.rel, NULL);
 	return 0;
@@ -1199,14 +1269,14 @@ static int fs_link(const char *from, const char *to)
 static int fs_symlink(const char *target, const char *path)
 {
 	struct fs *fs = fs_get();
-	struct where w;
+	WHERE w = WHERE_INIT;
 	int r = new_special(path, &w);
 
 	if (r < 0)
 		return r;
-	if (symlinkat(target, fs->cachefd, w.rel) < 0)
+	if (symlinkat(target, w.at.dirfd, w.at.name) < 0)
 		return neg_errno();
-	own_new(w.rel);
+	own_new(&w);
 	link_changed(fs->link, WATCH_FILE_CHANGED, false, w.rel, NULL);
 	return 0;
 }
@@ -1218,7 +1288,7 @@ static int fs_symlink(const char *target, const char *path)
 static int fs_mknod(const char *path, mode_t mode, dev_t dev)
 {
 	struct fs *fs = fs_get();
-	struct where w;
+	WHERE w = WHERE_INIT;
 	int fd, r;
 
 	if (S_ISREG(mode)) {
@@ -1229,7 +1299,7 @@ static int fs_mknod(const char *path, mode_t mode, dev_t dev)
 			return w.kind == K_TREE && w.top ? -EEXIST : r;
 		if (w.tree == T_ENCRYPTED || w.hidden)
 			return -EPERM; /* packages are made by create, which waits for their verdict */
-		fd = openat(fs->cachefd, w.rel, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		fd = openat(w.at.dirfd, w.at.name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 			    mode & MODE_KEPT);
 		if (fd < 0)
 			return neg_errno();
@@ -1240,10 +1310,10 @@ static int fs_mknod(const char *path, mode_t mode, dev_t dev)
 		r = new_special(path, &w);
 		if (r < 0)
 			return r;
-		if (mknodat(fs->cachefd, w.rel, (mode & S_IFMT) | (mode & MODE_KEPT), dev) < 0)
+		if (mknodat(w.at.dirfd, w.at.name, (mode & S_IFMT) | (mode & MODE_KEPT), dev) < 0)
 			return neg_errno();
 	}
-	own_new(w.rel);
+	own_new(&w);
 	link_changed(fs->link, WATCH_FILE_CHANGED, false, w.rel, NULL);
 	return 0;
 }
@@ -1251,8 +1321,7 @@ static int fs_mknod(const char *path, mode_t mode, dev_t dev)
 /* A symlink's target, as text. */
 static int fs_readlink(const char *path, char *buf, size_t size)
 {
-	struct fs *fs = fs_get();
-	struct where w;
+	WHERE w = WHERE_INIT;
 	ssize_t n;
 	int r = classify(path, &w);
 
@@ -1260,7 +1329,7 @@ static int fs_readlink(const char *path, char *buf, size_t size)
 		return r;
 	if (w.kind != K_TREE)
 		return -EINVAL;
-	n = readlinkat(fs->cachefd, w.rel, buf, size - 1);
+	n = readlinkat(w.at.dirfd, w.at.name, buf, size - 1);
 	if (n < 0)
 		return neg_errno();
 	buf[n] = '\0';
@@ -1275,8 +1344,7 @@ static int fs_statfs(const char *path, struct statvfs *sv)
 
 static int fs_access(const char *path, int mask)
 {
-	struct fs *fs = fs_get();
-	struct where w;
+	WHERE w = WHERE_INIT;
 	int r = classify(path, &w);
 
 	if (r < 0)
@@ -1285,7 +1353,7 @@ static int fs_access(const char *path, int mask)
 	case K_TREE:
 		if ((mask & W_OK) && !tree_writable(w.tree))
 			return -EROFS;
-		return faccessat(fs->cachefd, w.rel, mask, AT_SYMLINK_NOFOLLOW) < 0 ? neg_errno() : 0;
+		return faccessat(w.at.dirfd, w.at.name, mask, AT_SYMLINK_NOFOLLOW) < 0 ? neg_errno() : 0;
 	case K_STATUS:
 		return (mask & W_OK) ? -EACCES : 0;
 	case K_NONE:
