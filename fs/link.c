@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <malloc.h>
 
 #include "engine.h"
 #include "jobstore.h"
@@ -35,6 +36,12 @@
 #define STOP_JOBS_WAIT_MS 5000
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+/* After a burst of this many changes, the memory malloc keeps from it is
+ * handed back to the system when a barrier passes or the link is idle for
+ * TRIM_IDLE_MS: glibc's arenas keep freed memory of a burst of creates and
+ * deletes (several MB per ten thousand files) for good otherwise. */
+#define TRIM_BURST 1024
+#define TRIM_IDLE_MS 1000
 
 struct change {
 	struct change *next;
@@ -82,6 +89,8 @@ struct link {
 	pthread_cond_t cv;  /* broadcast on every change below */
 	struct change *ch_head, *ch_tail;
 	bool rescan; /* a change could not be queued */
+	size_t burst;   /* changes fed since memory was last handed back */
+	bool barrier_passed; /* a job's barrier passed since the last check */
 	struct run_req *runs;
 	uint32_t next_req;
 	uint32_t *cancels;
@@ -356,6 +365,7 @@ static void feed(struct link *l)
 		free(c->path);
 		free(c->to);
 		free(c);
+		l->burst++;
 	}
 	l->ch_tail = NULL;
 	if (l->rescan) {
@@ -394,6 +404,7 @@ static void send_runs(struct link *l)
 			continue;
 		}
 		rq->phase = RUN_SENT;
+		l->barrier_passed = true;
 	}
 }
 
@@ -410,6 +421,15 @@ static bool stop_jobs(struct link *l, uint64_t deadline)
 	return l->njobs == 0 || now_ms() >= deadline;
 }
 
+/* After a burst of changes: free memory back to the system (not l->mu). */
+static void return_memory(struct link *l)
+{
+	pthread_mutex_lock(&l->mu);
+	l->burst = 0;
+	pthread_mutex_unlock(&l->mu);
+	(void)malloc_trim(0);
+}
+
 /* Runs the conversation until it ends (< 0) or the mount stops (0). */
 static int serve(struct link *l)
 {
@@ -417,14 +437,22 @@ static int serve(struct link *l)
 
 	for (;;) {
 		struct pollfd fds[3];
-		int n = engine_pollfds(l->e, fds, 2), timeout = engine_timeout_ms(l->e), r;
-		bool done = false;
+		int n = engine_pollfds(l->e, fds, 2), timeout = engine_timeout_ms(l->e), r, ready;
+		bool done = false, trim;
 
 		fds[n++] = (struct pollfd){ .fd = l->evfd, .events = POLLIN };
 		if (stop_deadline && (timeout < 0 || timeout > 100))
 			timeout = 100;
-		if (poll(fds, (nfds_t)n, timeout) < 0 && errno != EINTR)
+		pthread_mutex_lock(&l->mu);
+		trim = l->burst >= TRIM_BURST;
+		pthread_mutex_unlock(&l->mu);
+		if (trim && (timeout < 0 || timeout > TRIM_IDLE_MS))
+			timeout = TRIM_IDLE_MS;
+		ready = poll(fds, (nfds_t)n, timeout);
+		if (ready < 0 && errno != EINTR)
 			return neg_errno();
+		if (ready == 0 && trim)
+			return_memory(l);
 		if (fds[n - 1].revents & POLLIN) {
 			uint64_t v;
 			(void)!read(l->evfd, &v, sizeof(v));
@@ -444,9 +472,13 @@ static int serve(struct link *l)
 		if (!l->synced && engine_initial_done(l->e))
 			l->synced = true;
 		send_runs(l);
+		trim = l->barrier_passed && l->burst >= TRIM_BURST;
+		l->barrier_passed = false;
 		l->stats = *engine_stats(l->e);
 		pthread_cond_broadcast(&l->cv);
 		pthread_mutex_unlock(&l->mu);
+		if (trim)
+			return_memory(l);
 		if (r < 0)
 			return r;
 	}

@@ -11,6 +11,9 @@ PY=/usr/bin/python3
 ROUNDS=5
 FILES=8000
 
+# say from inside a test body reaches the TAP output through fd 9.
+exec 9>&1
+
 mkdir -p app
 cat >app/enclave.json <<'JSON'
 {"name": "mem", "version": "1", "entries": {"noop": {"argv": ["true"]}}, "default": "noop"}
@@ -52,23 +55,29 @@ rss() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"
 }
 
+# The mount's threads, for the record.
+threads() {
+	awk '/^Threads:/ { print $2 }' "/proc/$pid/status"
+}
+
 test_expect_success 'the test app is accepted' '
 	cp mem.sealed "$M/encrypted/"
 '
 
 test_expect_success "round 1 of $ROUNDS: $FILES files created and deleted" '
-	round 1 && settled && rss >rss.1 && test -s rss.1
+	round 1 && settled && rss >rss.1 && test -s rss.1 && threads >threads.1
 '
 
 for r in $(seq 2 $ROUNDS); do
 	test_expect_success "round $r of $ROUNDS" '
-		round $r && settled && rss >rss.$r && test -s rss.$r
+		round $r && settled && rss >rss.$r && test -s rss.$r && threads >threads.$r
 	'
 done
 
 test_expect_success 'VmRSS after the last round is within 2 MiB of the first round' '
 	first=$(cat rss.1) && last=$(cat rss.$ROUNDS) &&
-	say "VmRSS after each round (kB): $(cat $(seq -f rss.%g 1 $ROUNDS) | tr "\n" " ")" &&
+	say "VmRSS after each round (kB): $(cat $(seq -f rss.%g 1 $ROUNDS) | tr "\n" " ")" >&9 &&
+	say "threads after each round: $(cat $(seq -f threads.%g 1 $ROUNDS) | tr "\n" " ")" >&9 &&
 	test "$last" -le $((first + 2048))
 '
 
