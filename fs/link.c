@@ -1,5 +1,6 @@
-/* The enclave link of a mount (link.h): the engine thread, the development
- * enclave child, and the tables the enclave's messages fill. */
+/* The enclave link of a mount (link.h): the engine thread, its connection
+ * (to enclaved, or to the development enclave of devenclave.c), and the
+ * tables the enclave's messages fill. */
 #include "config.h"
 
 #include <errno.h>
@@ -11,9 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +21,7 @@
 #include <malloc.h>
 
 #include "engine.h"
+#include "devenclave.h"
 #include "jobstore.h"
 #include "link.h"
 #include "log.h"
@@ -484,86 +484,6 @@ static int serve(struct link *l)
 	}
 }
 
-/* Starts enclaved --dev on one end of a socketpair; returns the other end. */
-static int spawn_dev(struct link *l)
-{
-	const char *argv[64];
-	char maxjobs[16], verbose[8] = "-";
-	size_t n = 0;
-	int sv[2];
-	pid_t pid;
-
-	argv[n++] = l->cfg.enclaved;
-	argv[n++] = "--dev";
-	argv[n++] = "--listen";
-	argv[n++] = "fd:3";
-	argv[n++] = "--state";
-	argv[n++] = l->cfg.dev_state;
-	for (size_t i = 0; i < l->cfg.nkeks && n < 56; i++) {
-		argv[n++] = "--kek";
-		argv[n++] = l->cfg.keks[i];
-	}
-	if (l->cfg.max_jobs) {
-		snprintf(maxjobs, sizeof(maxjobs), "%u", l->cfg.max_jobs);
-		argv[n++] = "--max-jobs";
-		argv[n++] = maxjobs;
-	}
-	for (unsigned i = 0; i < l->cfg.verbose && i < 4; i++)
-		verbose[i + 1] = 'v';
-	if (l->cfg.verbose)
-		argv[n++] = verbose;
-	if (l->cfg.syslog)
-		argv[n++] = "--syslog";
-	argv[n] = NULL;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return neg_errno();
-	pid = fork();
-	if (pid < 0) {
-		int r = neg_errno();
-		close(sv[0]);
-		close(sv[1]);
-		return r;
-	}
-	if (pid == 0) {
-		/* Only async-signal-safe calls here: the parent has threads. */
-		sigset_t all;
-		sigemptyset(&all);
-		sigprocmask(SIG_SETMASK, &all, NULL);
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		umask(022); /* the mount runs with 0 (enclave-fs.c) */
-		if (sv[1] == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(sv[1], 3) < 0)
-			_exit(127);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(sv[1]);
-	l->child = pid;
-	log_info("development enclave started (pid %d)", (int)pid);
-	return sv[0];
-}
-
-static void reap_dev(struct link *l, bool stop)
-{
-	int status;
-
-	if (l->child <= 0)
-		return;
-	if (waitpid(l->child, &status, WNOHANG) == 0) {
-		/* It ends by itself once its connection closes; unless we broke
-		 * the conversation on a protocol error, it is already leaving. */
-		if (!stop)
-			(void)kill(l->child, SIGTERM);
-		while (waitpid(l->child, &status, 0) < 0 && errno == EINTR)
-			;
-	}
-	if (WIFSIGNALED(status))
-		log_warn("development enclave ended: signal %d", WTERMSIG(status));
-	else if (WEXITSTATUS(status) != 0)
-		log_warn("development enclave exited with status %d", WEXITSTATUS(status));
-	l->child = 0;
-}
-
 static int open_conn(struct link *l)
 {
 	struct addr a;
@@ -571,7 +491,7 @@ static int open_conn(struct link *l)
 	int r;
 
 	if (!l->cfg.connect)
-		return spawn_dev(l);
+		return dev_spawn(&l->cfg, &l->child);
 	r = addr_parse(l->cfg.connect, &a, err, sizeof(err));
 	if (r < 0)
 		return r;
@@ -608,7 +528,7 @@ static void *link_main(void *arg)
 				(void)engine_goodbye(l->e);
 			engine_detach(l->e);
 		}
-		reap_dev(l, r == 0);
+		dev_reap(&l->child, r == 0);
 		link_down(l, r == 0 ? "unmounted" : strerror(-r));
 		pthread_mutex_lock(&l->mu);
 		/* Only a conversation that got through its initial pass resets
