@@ -973,6 +973,9 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->entry_timeout = 0;
 	cfg->attr_timeout = 0;
 	cfg->negative_timeout = 0;
+	/* The kernel applies the caller's umask to created modes (the
+	 * daemon's own is 0, enclave-fs.c). */
+	conn->want &= ~(unsigned)FUSE_CAP_DONT_MASK;
 	conn->max_write = 1 << 20;
 	conn->max_readahead = 1 << 20;
 	/* Replies to reads spliced from the cache file: without it libfuse
