@@ -1,7 +1,9 @@
 #!/bin/sh
 # enclave-fs's memory returns to its level after a burst: 5 rounds of 8,000
 # files created and deleted in dataset/; its resident size after the last
-# round is within 2 MiB of its size after the first.
+# round is within 2 MiB of its size after the first (plus 512 KiB for each
+# FUSE worker thread libfuse started since: its stack and, in a sanitizer
+# build, its allocator cache; the threads are printed).
 . "$top_srcdir/tests/lib.sh"
 
 test_require root
@@ -20,6 +22,12 @@ cat >app/enclave.json <<'JSON'
 JSON
 enclave-seal keygen -o k.kek >/dev/null
 enclave-seal seal --kek k.kek -o mem.sealed app 2>/dev/null
+
+# In a sanitizer build, AddressSanitizer keeps freed memory in a quarantine
+# (up to 256 MB) to catch use after free: the mount's own retention is only
+# visible without it. (Ignored by other builds.)
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0:thread_local_quarantine_size_kb=0:allocator_release_to_os_interval_ms=0"
+export ASAN_OPTIONS
 
 mount_enclave fs mnt --kek k.kek
 M=$SCRATCH/mnt
@@ -76,9 +84,11 @@ done
 
 test_expect_success 'VmRSS after the last round is within 2 MiB of the first round' '
 	first=$(cat rss.1) && last=$(cat rss.$ROUNDS) &&
+	more=$(($(cat threads.$ROUNDS) - $(cat threads.1))) &&
+	if [ "$more" -lt 0 ]; then more=0; fi &&
 	say "VmRSS after each round (kB): $(cat $(seq -f rss.%g 1 $ROUNDS) | tr "\n" " ")" >&9 &&
 	say "threads after each round: $(cat $(seq -f threads.%g 1 $ROUNDS) | tr "\n" " ")" >&9 &&
-	test "$last" -le $((first + 2048))
+	test "$last" -le $((first + 2048 + 512 * more))
 '
 
 rc=0
