@@ -395,6 +395,11 @@ int main(int argc, char **argv)
 	}
 	fs.link = l;
 	clock_gettime(CLOCK_REALTIME, &fs.mounted);
+	/* The kernel applies the caller's umask to the mode of a file or
+	 * directory created through the mount (the mount does not ask for
+	 * FUSE_CAP_DONT_MASK); the daemon's own must not apply a second time.
+	 * Everything the daemon creates for itself gets an explicit mode. */
+	umask(0);
 
 	f = fuse_new(&args, &fs_ops, sizeof(fs_ops), &fs);
 	if (!f)

@@ -1,7 +1,9 @@
-/* The FUSE operations of the mount (fsops.h). Paths arrive absolute
- * ("/dataset/a"); the cache-relative path is the same without the slash.
- * Operations on the read-write trees act on the cache and queue the change on
- * the link; only flush of a package and a .run write wait for the enclave. */
+/* The FUSE operations of the mount (fsops.h): the tree operations, which
+ * pass through to the cache, and the dispatch to the virtual nodes
+ * (control.c). Paths arrive absolute ("/dataset/a"); where.c maps them to
+ * the cache. Operations on the read-write trees act on the cache and queue
+ * the change on the link; only flush of a package and a .run write wait for
+ * the enclave. */
 #include "config.h"
 
 #include <dirent.h>
@@ -18,8 +20,8 @@
 
 #include <openssl/evp.h>
 
-#include "fsops.h"
-#include "jobline.h"
+#include "fsint.h"
+#include "pathsafe.h"
 #include "link.h"
 #include "package.h"
 #include "verdict.h"
@@ -27,247 +29,12 @@
 #include "proto.h"
 #include "util.h"
 
-enum tree { T_ENCRYPTED, T_DATASET, T_MODEL, T_OUTPUT, T_JOBS, T_COUNT };
-
-static const char *const tree_names[T_COUNT] = { "encrypted", "dataset", "model", "output", "jobs" };
-
-enum kind { K_NONE, K_ROOT, K_TREE, K_RUN, K_STATUS, K_CTL };
-
-struct where {
-	enum kind kind;
-	enum tree tree;
-	bool top;        /* the tree's own directory */
-	bool hidden;     /* a file libfuse hid: unlinked while open */
-	const char *rel; /* relative to the cache */
-	uint32_t job;    /* K_CTL */
-	char hidden_rel[NAME_MAX + 16];
-};
-
-/* libfuse renames a file unlinked while still open to .fuse_hiddenN in its
- * directory, so that fstat() keeps working, and removes it at the last
- * close. The mount keeps such files in the cache's .hidden/, outside the
- * synced trees: for the enclave, unlink is unlink. */
-#define HIDDEN_PREFIX ".fuse_hidden"
-#define HIDDEN_DIR ".hidden"
-
-/* Setuid and setgid bits are never stored: the enclave does not receive
- * them, and the mount runs as root on behalf of other users. */
-#define MODE_KEPT 01777
-
-static struct fs *fs_get(void)
-{
-	return fuse_get_context()->private_data;
-}
-
-static bool tree_writable(enum tree t)
-{
-	return t == T_ENCRYPTED || t == T_DATASET || t == T_MODEL;
-}
-
-/* jobs/N/ctl: the one virtual name inside a tree. */
-static bool parse_ctl(const char *rest, uint32_t *job)
-{
-	unsigned long long v;
-	char num[16];
-	const char *slash = strchr(rest, '/');
-
-	if (!slash || strcmp(slash, "/ctl") != 0 || slash - rest >= (long)sizeof(num) || rest[0] == '0')
-		return false;
-	memcpy(num, rest, (size_t)(slash - rest));
-	num[slash - rest] = '\0';
-	if (parse_u64(num, 1, UINT32_MAX, &v) < 0)
-		return false;
-	*job = (uint32_t)v;
-	return true;
-}
-
-/* Classifies path; 0 or -ENAMETOOLONG. An unknown top-level name is K_NONE. */
-static int classify(const char *path, struct where *w)
-{
-	const char *p = path, *rest, *base;
-
-	*w = (struct where){ .kind = K_NONE, .rel = path[0] == '/' ? path + 1 : path };
-	for (const char *c = w->rel; *c;) {
-		size_t n = strcspn(c, "/");
-		if (n > NAME_MAX)
-			return -ENAMETOOLONG;
-		c += n;
-		c += *c == '/';
-	}
-	if (strcmp(p, "/") == 0) {
-		w->kind = K_ROOT;
-		return 0;
-	}
-	if (strcmp(p, "/.run") == 0) {
-		w->kind = K_RUN;
-		return 0;
-	}
-	if (strcmp(p, "/.status") == 0) {
-		w->kind = K_STATUS;
-		return 0;
-	}
-	for (int t = 0; t < T_COUNT; t++) {
-		size_t n = strlen(tree_names[t]);
-		if (strncmp(w->rel, tree_names[t], n) != 0 || (w->rel[n] != '\0' && w->rel[n] != '/'))
-			continue;
-		w->kind = K_TREE;
-		w->tree = (enum tree)t;
-		w->top = w->rel[n] == '\0';
-		rest = w->rel + n + (w->rel[n] == '/');
-		if (t == T_JOBS && !w->top && parse_ctl(rest, &w->job))
-			w->kind = K_CTL;
-		base = strrchr(w->rel, '/');
-		if (!w->top && tree_writable(w->tree) && strncmp(base + 1, HIDDEN_PREFIX, strlen(HIDDEN_PREFIX)) == 0) {
-			w->hidden = true;
-			snprintf(w->hidden_rel, sizeof(w->hidden_rel), HIDDEN_DIR "/%s", base + 1);
-			w->rel = w->hidden_rel;
-		}
-		return 0;
-	}
-	return 0;
-}
-
-/* --- open files ---------------------------------------------------------------- */
-
-struct handle {
-	struct handle *prev, *next; /* open_files, under open_mu */
-	char *rel;                  /* K_TREE: where it is now (NULL once unlinked) */
-	enum kind kind;
-	enum tree tree;
-	int fd;            /* K_TREE */
-	pthread_mutex_t mu; /* dirty and the digest */
-	bool dirty;        /* written since the last flush */
-	bool pkg;          /* a package: its flush waits for the enclave */
-	EVP_MD_CTX *sha;   /* digest of sequential writes from offset 0 */
-	off_t sha_off;
-	uint32_t job;      /* K_RUN: the job this file started; K_CTL: its job */
-	char *line;        /* K_RUN: a job line not yet ended by a newline or close */
-	size_t linelen;
-	char *text;        /* K_STATUS: the snapshot read */
-	size_t textlen;
-};
-
-/* libfuse passes no paths to operations on open files (nullpath_ok, which
- * unlinked open files need), so the mount tracks where each open tree file
- * is: renames move it, unlink and replacement forget it. */
-static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct handle *open_files;
-
-static void open_files_add(struct handle *h)
-{
-	pthread_mutex_lock(&open_mu);
-	h->next = open_files;
-	if (open_files)
-		open_files->prev = h;
-	open_files = h;
-	pthread_mutex_unlock(&open_mu);
-}
-
-static void open_files_del(struct handle *h)
-{
-	pthread_mutex_lock(&open_mu);
-	if (h->prev)
-		h->prev->next = h->next;
-	else if (open_files == h)
-		open_files = h->next;
-	if (h->next)
-		h->next->prev = h->prev;
-	pthread_mutex_unlock(&open_mu);
-}
-
-/* The path of an open file now (malloc'd), or NULL if it was unlinked. */
-static char *open_file_path(struct handle *h)
-{
-	char *p;
-
-	pthread_mutex_lock(&open_mu);
-	p = h->rel ? strdup(h->rel) : NULL;
-	pthread_mutex_unlock(&open_mu);
-	return p;
-}
-
-/* path was unlinked or replaced: files open on it lose their name. */
-static void open_files_gone(const char *path)
-{
-	pthread_mutex_lock(&open_mu);
-	for (struct handle *h = open_files; h; h = h->next)
-		if (h->rel && strcmp(h->rel, path) == 0) {
-			free(h->rel);
-			h->rel = NULL;
-		}
-	pthread_mutex_unlock(&open_mu);
-}
-
-/* from was renamed to to (a file or a whole directory). */
-static void open_files_moved(const char *from, const char *to)
-{
-	size_t n = strlen(from);
-
-	pthread_mutex_lock(&open_mu);
-	for (struct handle *h = open_files; h; h = h->next) {
-		char *p;
-
-		if (!h->rel || strncmp(h->rel, from, n) != 0 || (h->rel[n] != '\0' && h->rel[n] != '/'))
-			continue;
-		if (asprintf(&p, "%s%s", to, h->rel + n) < 0)
-			continue; /* keeps the old name: its changes resync by rescan */
-		free(h->rel);
-		h->rel = p;
-	}
-	pthread_mutex_unlock(&open_mu);
-}
-
-static struct handle *handle_new(enum kind kind)
-{
-	struct handle *h = calloc(1, sizeof(*h));
-
-	if (!h)
-		return NULL;
-	h->kind = kind;
-	h->fd = -1;
-	pthread_mutex_init(&h->mu, NULL);
-	return h;
-}
-
-static void handle_free(struct handle *h)
-{
-	if (!h)
-		return;
-	if (h->kind == K_TREE)
-		open_files_del(h);
-	free(h->rel);
-	safe_close(h->fd);
-	EVP_MD_CTX_free(h->sha);
-	free(h->text);
-	free(h->line);
-	pthread_mutex_destroy(&h->mu);
-	free(h);
-}
-
-static struct handle *fh(const struct fuse_file_info *fi)
-{
-	return fi ? (struct handle *)(uintptr_t)fi->fh : NULL;
-}
-
-/* A file may only get a name in encrypted/ that the enclave accepts as a
- * package name (verdict.h): no leading dot, no control characters. */
-static bool bad_package_name(const char *rel)
-{
-	const char *name = pkg_path_name(rel);
-
-	return name && !pkg_name_valid(name);
-}
-
-static bool is_package(const struct where *w)
-{
-	return w->kind == K_TREE && pkg_path_name(w->rel);
-}
-
-static void fill_virtual(struct stat *st, mode_t mode, off_t size)
+static void fill_virtual(struct stat *st, ino_t ino, mode_t mode, off_t size)
 {
 	struct fs *fs = fs_get();
 
 	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
 	st->st_mode = mode;
 	st->st_nlink = S_ISDIR(mode) ? 2 : 1;
 	st->st_uid = getuid();
@@ -285,18 +52,11 @@ static void strip_write(struct stat *st)
 	st->st_mode &= ~(mode_t)0222;
 }
 
-/* .run reads as the job id and a newline, or nothing before the first job. */
-static int run_text(uint32_t job, char *buf, size_t n)
-{
-	buf[0] = '\0';
-	return job ? snprintf(buf, n, "%u\n", job) : 0;
-}
-
 static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_get();
 	struct handle *h = fh(fi);
-	struct where w;
+	WHERE w = WHERE_INIT;
 	char buf[32], *json;
 	size_t len;
 	int r;
@@ -316,11 +76,11 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 		return r;
 	switch (w.kind) {
 	case K_ROOT:
-		fill_virtual(st, S_IFDIR | 0755, 4096);
+		fill_virtual(st, INO_ROOT, S_IFDIR | 0755, 4096);
 		st->st_nlink = 2 + T_COUNT;
 		return 0;
 	case K_RUN:
-		fill_virtual(st, S_IFREG | 0644,
+		fill_virtual(st, INO_RUN, S_IFREG | 0644,
 			     run_text(h ? h->job : link_last_job(fs->link), buf, sizeof(buf)));
 		return 0;
 	case K_STATUS:
@@ -328,16 +88,16 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 		if (r < 0)
 			return r;
 		free(json);
-		fill_virtual(st, S_IFREG | 0444, (off_t)len);
+		fill_virtual(st, INO_STATUS, S_IFREG | 0444, (off_t)len);
 		return 0;
 	case K_CTL:
 		snprintf(buf, sizeof(buf), "jobs/%u", w.job);
 		if (fstatat(fs->cachefd, buf, st, AT_SYMLINK_NOFOLLOW) < 0)
 			return neg_errno();
-		fill_virtual(st, S_IFREG | 0200, 0);
+		fill_virtual(st, INO_CTL(w.job), S_IFREG | 0200, 0);
 		return 0;
 	case K_TREE:
-		if (fstatat(fs->cachefd, w.rel, st, AT_SYMLINK_NOFOLLOW) < 0)
+		if (fstatat(w.at.dirfd, w.at.name, st, AT_SYMLINK_NOFOLLOW) < 0)
 			return neg_errno();
 		if (!tree_writable(w.tree))
 			strip_write(st);
@@ -354,14 +114,13 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 struct dirhandle {
 	DIR *d;
 	enum tree tree;
-	bool jobdir; /* jobs/N: lists ctl too */
+	uint32_t jobdir; /* jobs/N: lists ctl too */
 };
 
 static int fs_opendir(const char *path, struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_get();
 	struct dirhandle *dh;
-	struct where w;
+	WHERE w = WHERE_INIT;
 	int fd, r = classify(path, &w);
 
 	if (r < 0)
@@ -375,7 +134,7 @@ static int fs_opendir(const char *path, struct fuse_file_info *fi)
 	dh = calloc(1, sizeof(*dh));
 	if (!dh)
 		return -ENOMEM;
-	fd = openat(fs->cachefd, w.rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(w.at.dirfd, w.at.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || !(dh->d = fdopendir(fd))) {
 		r = neg_errno();
 		safe_close(fd);
@@ -383,7 +142,11 @@ static int fs_opendir(const char *path, struct fuse_file_info *fi)
 		return r;
 	}
 	dh->tree = w.tree;
-	dh->jobdir = w.tree == T_JOBS && !w.top && !strchr(w.rel + strlen("jobs/"), '/');
+	if (w.tree == T_JOBS && !w.top && !strchr(w.rel + strlen("jobs/"), '/')) {
+		unsigned long long job;
+		if (parse_u64(w.rel + strlen("jobs/"), 1, UINT32_MAX, &job) == 0)
+			dh->jobdir = (uint32_t)job;
+	}
 	fi->fh = (uintptr_t)dh;
 	return 0;
 }
@@ -401,9 +164,16 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
 	if (!dh) {
 		static const char *const names[] = { ".",      "..",   "encrypted", "dataset", "model",
 						     "output", "jobs", ".run",      ".status" };
-		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-			if (fill(buf, names[i], NULL, 0, 0))
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			/* Entries carry their inode numbers (d_ino). */
+			memset(&st, 0, sizeof(st));
+			st.st_mode = i < 7 ? S_IFDIR : S_IFREG;
+			st.st_ino = i == 0 ? INO_ROOT : i == 7 ? INO_RUN : i == 8 ? INO_STATUS : INO_UNKNOWN;
+			if (i >= 2 && i < 7 && fstatat(fs_get()->cachefd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+				st.st_ino = INO_UNKNOWN;
+			if (fill(buf, names[i], &st, 0, 0))
 				break;
+		}
 		return 0;
 	}
 	rewinddir(dh->d);
@@ -416,14 +186,26 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
 			if (!tree_writable(dh->tree))
 				strip_write(&st);
 			stp = &st;
+		} else {
+			memset(&st, 0, sizeof(st));
+			st.st_ino = de->d_ino;
+			st.st_mode = DTTOIF(de->d_type);
+			stp = &st;
+			if (fill(buf, de->d_name, stp, 0, 0))
+				return 0;
+			continue;
 		}
-		if (fill(buf, de->d_name, stp, 0, stp ? plus : 0))
+		if (fill(buf, de->d_name, stp, 0, plus))
 			return 0;
 	}
 	if (errno)
 		return neg_errno();
-	if (dh->jobdir)
-		(void)fill(buf, "ctl", NULL, 0, 0);
+	if (dh->jobdir) {
+		memset(&st, 0, sizeof(st));
+		st.st_ino = INO_CTL(dh->jobdir);
+		st.st_mode = S_IFREG;
+		(void)fill(buf, "ctl", &st, 0, 0);
+	}
 	return 0;
 }
 
@@ -458,9 +240,12 @@ static void start_digest(struct handle *h)
 
 static int open_tree_file(const struct where *w, struct fuse_file_info *fi, bool create, mode_t mode)
 {
-	struct fs *fs = fs_get();
 	struct fuse_context *ctx = fuse_get_context();
-	int flags = fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW);
+	/* O_DIRECT stays with the kernel: the mount's page cache is bypassed
+	 * for the caller (its buffers arrive aligned or not), while the cache
+	 * file's own file system would refuse unaligned requests with EINVAL
+	 * (ext4). The cache file is read and written buffered. */
+	int flags = fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_DIRECT);
 	struct handle *h;
 	struct stat st;
 
@@ -479,7 +264,7 @@ static int open_tree_file(const struct where *w, struct fuse_file_info *fi, bool
 	}
 	if (create)
 		flags |= O_CREAT | O_EXCL;
-	h->fd = openat(fs->cachefd, w->rel, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+	h->fd = openat(w->at.dirfd, w->at.name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (h->fd < 0) {
 		int r = neg_errno();
 		handle_free(h);
@@ -504,7 +289,7 @@ static int open_tree_file(const struct where *w, struct fuse_file_info *fi, bool
 
 static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-	struct where w;
+	WHERE w = WHERE_INIT;
 	int r = classify(path, &w);
 
 	if (r < 0)
@@ -524,7 +309,7 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_get();
 	struct handle *h;
-	struct where w;
+	WHERE w = WHERE_INIT;
 	int r = classify(path, &w);
 
 	if (r < 0)
@@ -610,20 +395,23 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
 static void follow_name(struct handle *h)
 {
 	struct fs *fs = fs_get();
+	struct at at = { .own = -1 };
 	struct stat now, mine;
 	char *rel;
 	int fd;
 
 	if (tree_writable(h->tree) || !(rel = open_file_path(h)))
 		return;
-	if (fstatat(fs->cachefd, rel, &now, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(now.st_mode) &&
+	if (at_resolve(fs->cachefd, rel, &at) == 0 &&
+	    fstatat(at.dirfd, at.name, &now, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(now.st_mode) &&
 	    fstat(h->fd, &mine) == 0 && (now.st_ino != mine.st_ino || now.st_dev != mine.st_dev)) {
-		fd = openat(fs->cachefd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		fd = openat(at.dirfd, at.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd >= 0) {
 			(void)dup3(fd, h->fd, O_CLOEXEC);
 			close(fd);
 		}
 	}
+	at_release(&at);
 	free(rel);
 }
 
@@ -660,106 +448,6 @@ static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
 	bv->buf[0].size = (size_t)n;
 	*bufp = bv;
 	return 0;
-}
-
-/* Starts the job of one line (without its newline). */
-static int run_line(struct handle *h, const char *line, size_t len)
-{
-	struct fs *fs = fs_get();
-	struct jobline jl = { 0 };
-	char *copy, msg[512];
-	uint32_t job = 0;
-	int r;
-
-	if (memchr(line, '\0', len)) {
-		log_warn(".run: a job line has a NUL byte");
-		return -EINVAL;
-	}
-	copy = strndup(line, len);
-	if (!copy)
-		return -ENOMEM;
-	r = jobline_split(copy, len, &jl, msg, sizeof(msg));
-	jobline_release(&jl);
-	if (r == 0)
-		r = link_run(fs->link, copy, &job, msg, sizeof(msg));
-	if (r < 0)
-		log_warn(".run '%s': %s (%s)", copy, msg, strerror(-r));
-	else
-		h->job = job;
-	free(copy);
-	return r;
-}
-
-/* A .run write: bytes are collected per open file, and every newline ends
- * a job line (so `dd bs=32` starts one job, not one per piece); a line
- * without a newline runs at close (run_flush). The write that completes a
- * line fails with that job's error; lines after a failed one in the same
- * write are dropped. */
-static int run_write(struct handle *h, const char *buf, size_t size)
-{
-	const char *p = buf, *end = buf + size, *nl;
-	int r = 0;
-
-	pthread_mutex_lock(&h->mu);
-	while (p < end) {
-		size_t n;
-		char *grown;
-
-		nl = memchr(p, '\n', (size_t)(end - p));
-		n = (size_t)((nl ? nl : end) - p);
-		if (h->linelen + n > RUN_LINE_MAX) {
-			log_warn(".run: a job line longer than %u bytes", RUN_LINE_MAX);
-			r = -E2BIG;
-			break;
-		}
-		grown = realloc(h->line, h->linelen + n + 1);
-		if (!grown) {
-			r = -ENOMEM;
-			break;
-		}
-		h->line = grown;
-		memcpy(h->line + h->linelen, p, n);
-		h->linelen += n;
-		p += n;
-		if (!nl)
-			break;
-		p++;
-		r = run_line(h, h->line, h->linelen);
-		h->linelen = 0;
-		if (r < 0)
-			break;
-	}
-	if (r < 0)
-		h->linelen = 0;
-	pthread_mutex_unlock(&h->mu);
-	return r < 0 ? r : (int)size;
-}
-
-/* close() of .run: a last line without a newline starts its job now. */
-static int run_flush(struct handle *h)
-{
-	int r = 0;
-
-	pthread_mutex_lock(&h->mu);
-	if (h->linelen)
-		r = run_line(h, h->line, h->linelen);
-	h->linelen = 0;
-	pthread_mutex_unlock(&h->mu);
-	return r;
-}
-
-static int ctl_write(struct handle *h, const char *buf, size_t size)
-{
-	struct fs *fs = fs_get();
-	size_t len = size;
-	int r;
-
-	if (len && buf[len - 1] == '\n')
-		len--;
-	if (len != strlen("cancel") || memcmp(buf, "cancel", len) != 0)
-		return -EINVAL;
-	r = link_cancel(fs->link, h->job);
-	return r < 0 ? r : (int)size;
 }
 
 static int fs_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
@@ -878,7 +566,8 @@ static int changeable(const char *path, struct where *w)
 	int r;
 
 	if (!path) { /* through an open .run or ctl */
-		*w = (struct where){ .kind = K_NONE };
+		where_release(w);
+		*w = (struct where){ .at = { .own = -1 }, .kind = K_NONE };
 		return -EPERM;
 	}
 	r = classify(path, w);
@@ -908,7 +597,7 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_get();
 	struct handle *h = fh(fi);
-	struct where w;
+	WHERE w = WHERE_INIT;
 	int fd, r;
 
 	if (h && h->kind == K_TREE) {
@@ -931,7 +620,7 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	r = changeable(path, &w);
 	if (r < 0)
 		return r;
-	fd = openat(fs->cachefd, w.rel, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(w.at.dirfd, w.at.name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return neg_errno();
 	r = ftruncate(fd, size) < 0 ? neg_errno() : 0;
@@ -956,7 +645,7 @@ static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_get();
 	struct handle *h = fh(fi);
-	struct where w;
+	WHERE w = WHERE_INIT;
 	int r;
 
 	mode &= MODE_KEPT;
@@ -965,7 +654,7 @@ static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 	r = changeable(path, &w);
 	if (r < 0 && !tree_top(&w))
 		return r;
-	if (fchmodat(fs->cachefd, w.rel, mode, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fchmodat(w.at.dirfd, w.at.name, mode, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == EOPNOTSUPP ? -EPERM : neg_errno();
 	if (tree_top(&w))
 		return 0;
@@ -975,9 +664,8 @@ static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 
 static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_get();
 	struct handle *h = fh(fi);
-	struct where w;
+	WHERE w = WHERE_INIT;
 	int r;
 
 	/* Ownership stays on the host: the enclave's files belong to its jobs. */
@@ -986,14 +674,14 @@ static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_inf
 	r = changeable(path, &w);
 	if (r < 0 && !tree_top(&w))
 		return r;
-	return fchownat(fs->cachefd, w.rel, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ? neg_errno() : 0;
+	return fchownat(w.at.dirfd, w.at.name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ? neg_errno() : 0;
 }
 
 static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_get();
 	struct handle *h = fh(fi);
-	struct where w;
+	WHERE w = WHERE_INIT;
 	int r;
 
 	if (h && h->kind == K_TREE)
@@ -1001,7 +689,7 @@ static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse
 	r = changeable(path, &w);
 	if (r < 0 && !tree_top(&w))
 		return r;
-	if (utimensat(fs->cachefd, w.rel, tv, AT_SYMLINK_NOFOLLOW) < 0)
+	if (utimensat(w.at.dirfd, w.at.name, tv, AT_SYMLINK_NOFOLLOW) < 0)
 		return neg_errno();
 	if (tree_top(&w))
 		return 0;
@@ -1013,17 +701,17 @@ static int fs_mkdir(const char *path, mode_t mode)
 {
 	struct fs *fs = fs_get();
 	struct fuse_context *ctx = fuse_get_context();
-	struct where w;
+	WHERE w = WHERE_INIT;
 	int r = changeable(path, &w);
 
 	if (r == -ENOENT || (r == 0 && w.hidden))
 		return -EPERM; /* a new top-level name, or a name libfuse keeps */
 	if (r < 0)
 		return w.kind == K_TREE && w.top ? -EEXIST : r;
-	if (mkdirat(fs->cachefd, w.rel, mode & MODE_KEPT) < 0)
+	if (mkdirat(w.at.dirfd, w.at.name, mode & MODE_KEPT) < 0)
 		return neg_errno();
 	if (geteuid() == 0 && ctx->uid != 0)
-		(void)fchownat(fs->cachefd, w.rel, ctx->uid, ctx->gid, AT_SYMLINK_NOFOLLOW);
+		(void)fchownat(w.at.dirfd, w.at.name, ctx->uid, ctx->gid, AT_SYMLINK_NOFOLLOW);
 	link_changed(fs->link, WATCH_DIR_ADDED, true, w.rel, NULL);
 	return 0;
 }
@@ -1032,12 +720,12 @@ static int fs_mkdir(const char *path, mode_t mode)
 static int remove_entry(const char *path, bool dir)
 {
 	struct fs *fs = fs_get();
-	struct where w;
+	WHERE w = WHERE_INIT;
 	int r = changeable(path, &w);
 
 	if (r < 0)
 		return r;
-	if (unlinkat(fs->cachefd, w.rel, dir ? AT_REMOVEDIR : 0) < 0)
+	if (unlinkat(w.at.dirfd, w.at.name, dir ? AT_REMOVEDIR : 0) < 0)
 		return neg_errno();
 	if (w.hidden)
 		return 0; /* the enclave saw the unlink when libfuse hid it */
@@ -1060,7 +748,8 @@ static int fs_rmdir(const char *path)
 static int fs_rename(const char *from, const char *to, unsigned int flags)
 {
 	struct fs *fs = fs_get();
-	struct where wf, wt;
+	WHERE wf = WHERE_INIT;
+	WHERE wt = WHERE_INIT;
 	struct stat st;
 	int r = changeable(from, &wf), rt = changeable(to, &wt);
 
@@ -1072,7 +761,7 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 		return -EXDEV;
 	if (wt.hidden && !wf.hidden) {
 		/* libfuse hiding an open file it was asked to unlink. */
-		if (renameat(fs->cachefd, wf.rel, fs->cachefd, wt.rel) < 0)
+		if (renameat(wf.at.dirfd, wf.at.name, wt.at.dirfd, wt.at.name) < 0)
 			return neg_errno();
 		open_files_gone(wf.rel);
 		link_changed(fs->link, WATCH_REMOVED, false, wf.rel, NULL);
@@ -1082,11 +771,11 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 		return -EPERM;
 	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
 		return -EINVAL;
-	if (fstatat(fs->cachefd, wf.rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fstatat(wf.at.dirfd, wf.at.name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return neg_errno();
 	if (!S_ISDIR(st.st_mode) && bad_package_name(wt.rel))
 		return -EINVAL;
-	if (renameat2(fs->cachefd, wf.rel, fs->cachefd, wt.rel, flags) < 0)
+	if (renameat2(wf.at.dirfd, wf.at.name, wt.at.dirfd, wt.at.name, flags) < 0)
 		return neg_errno();
 	if (flags & RENAME_EXCHANGE) {
 		char tmp[] = "\x01";  /* a name no path has */
@@ -1109,35 +798,110 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 	return 0;
 }
 
-/* Only regular files and directories reach the enclave, so the mount makes
- * nothing else: the host's view stays the enclave's. */
+/* A new name in a read-write tree for something other than a regular file
+ * or directory: encrypted/ holds packages only (EPERM). */
+static int new_special(const char *path, struct where *w)
+{
+	int r = changeable(path, w);
+
+	if (r == -ENOENT)
+		return -EPERM; /* a new top-level name */
+	if (r < 0)
+		return w->kind == K_TREE && w->top ? -EEXIST : r;
+	return w->tree == T_ENCRYPTED || w->hidden ? -EPERM : 0;
+}
+
+/* The new entry rel belongs to the caller, as a file it creates. */
+static void own_new(const struct where *w)
+{
+	struct fuse_context *ctx = fuse_get_context();
+
+	if (geteuid() == 0 && ctx->uid != 0)
+		(void)fchownat(w->at.dirfd, w->at.name, ctx->uid, ctx->gid, AT_SYMLINK_NOFOLLOW);
+}
+
+/* Hard links within one tree of dataset/ or model/. linkat() without
+ * AT_SYMLINK_FOLLOW links a symlink itself, never its target. */
 static int fs_link(const char *from, const char *to)
 {
-	(void)from;
-	(void)to;
-	return -EPERM;
+	struct fs *fs = fs_get();
+	WHERE wf = WHERE_INIT;
+	WHERE wt = WHERE_INIT;
+	int r = changeable(from, &wf), rt = new_special(to, &wt);
+
+	if (r < 0)
+		return r;
+	if (wt.kind == K_TREE && !wt.top && wf.tree != wt.tree)
+		return -EXDEV;
+	if (rt < 0)
+		return rt;
+	if (wf.tree == T_ENCRYPTED)
+		return -EPERM;
+	if (linkat(wf.at.dirfd, wf.at.name, wt.at.dirfd, wt.at.name, 0) < 0)
+		return neg_errno();
+	link_changed(fs->link, WATCH_FILE_CHANGED, false, wt.rel, NULL);
+	return 0;
 }
 
+/* A symlink keeps its target as text: the mount never follows it (every
+ * cache access is O_NOFOLLOW or AT_SYMLINK_NOFOLLOW); the kernel follows
+ * it for the caller by reading it. */
 static int fs_symlink(const char *target, const char *path)
 {
-	(void)target;
-	(void)path;
-	return -EPERM;
+	struct fs *fs = fs_get();
+	WHERE w = WHERE_INIT;
+	int r = new_special(path, &w);
+
+	if (r < 0)
+		return r;
+	if (symlinkat(target, w.at.dirfd, w.at.name) < 0)
+		return neg_errno();
+	own_new(&w);
+	link_changed(fs->link, WATCH_FILE_CHANGED, false, w.rel, NULL);
+	return 0;
 }
 
+/* FIFOs, sockets and device nodes stay on the host (the engine does not
+ * send them). The mount is nodev: a device node made here opens nothing
+ * through it, and the cache dir is private to the mount's owner. The
+ * kernel has checked CAP_MKNOD of the caller for device nodes. */
 static int fs_mknod(const char *path, mode_t mode, dev_t dev)
 {
-	(void)path;
-	(void)mode;
-	(void)dev;
-	return -EPERM;
+	struct fs *fs = fs_get();
+	WHERE w = WHERE_INIT;
+	int fd, r;
+
+	if (S_ISREG(mode)) {
+		r = changeable(path, &w);
+		if (r == -ENOENT)
+			return -EPERM;
+		if (r < 0)
+			return w.kind == K_TREE && w.top ? -EEXIST : r;
+		if (w.tree == T_ENCRYPTED || w.hidden)
+			return -EPERM; /* packages are made by create, which waits for their verdict */
+		fd = openat(w.at.dirfd, w.at.name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			    mode & MODE_KEPT);
+		if (fd < 0)
+			return neg_errno();
+		close(fd);
+	} else {
+		if (!S_ISFIFO(mode) && !S_ISSOCK(mode) && !S_ISCHR(mode) && !S_ISBLK(mode))
+			return -EINVAL;
+		r = new_special(path, &w);
+		if (r < 0)
+			return r;
+		if (mknodat(w.at.dirfd, w.at.name, (mode & S_IFMT) | (mode & MODE_KEPT), dev) < 0)
+			return neg_errno();
+	}
+	own_new(&w);
+	link_changed(fs->link, WATCH_FILE_CHANGED, false, w.rel, NULL);
+	return 0;
 }
 
-/* A symlink someone put into the cache directly is shown as one. */
+/* A symlink's target, as text. */
 static int fs_readlink(const char *path, char *buf, size_t size)
 {
-	struct fs *fs = fs_get();
-	struct where w;
+	WHERE w = WHERE_INIT;
 	ssize_t n;
 	int r = classify(path, &w);
 
@@ -1145,7 +909,7 @@ static int fs_readlink(const char *path, char *buf, size_t size)
 		return r;
 	if (w.kind != K_TREE)
 		return -EINVAL;
-	n = readlinkat(fs->cachefd, w.rel, buf, size - 1);
+	n = readlinkat(w.at.dirfd, w.at.name, buf, size - 1);
 	if (n < 0)
 		return neg_errno();
 	buf[n] = '\0';
@@ -1160,8 +924,7 @@ static int fs_statfs(const char *path, struct statvfs *sv)
 
 static int fs_access(const char *path, int mask)
 {
-	struct fs *fs = fs_get();
-	struct where w;
+	WHERE w = WHERE_INIT;
 	int r = classify(path, &w);
 
 	if (r < 0)
@@ -1170,7 +933,7 @@ static int fs_access(const char *path, int mask)
 	case K_TREE:
 		if ((mask & W_OK) && !tree_writable(w.tree))
 			return -EROFS;
-		return faccessat(fs->cachefd, w.rel, mask, AT_SYMLINK_NOFOLLOW) < 0 ? neg_errno() : 0;
+		return faccessat(w.at.dirfd, w.at.name, mask, AT_SYMLINK_NOFOLLOW) < 0 ? neg_errno() : 0;
 	case K_STATUS:
 		return (mask & W_OK) ? -EACCES : 0;
 	case K_NONE:
@@ -1202,13 +965,17 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	/* output/, jobs/ and the virtual files change behind the kernel's
 	 * back, so nothing is cached by name or attribute. Open files are
 	 * tracked by the mount (open_files), so operations on them need no
-	 * path. */
-	cfg->use_ino = 0;
+	 * path. Inode numbers are the cache files' and fixed ones for
+	 * virtual nodes (INO_*). */
+	cfg->use_ino = 1;
 	cfg->hard_remove = 0;
 	cfg->nullpath_ok = 1;
 	cfg->entry_timeout = 0;
 	cfg->attr_timeout = 0;
 	cfg->negative_timeout = 0;
+	/* The kernel applies the caller's umask to created modes (the
+	 * daemon's own is 0, enclave-fs.c). */
+	conn->want &= ~(unsigned)FUSE_CAP_DONT_MASK;
 	conn->max_write = 1 << 20;
 	conn->max_readahead = 1 << 20;
 	/* Replies to reads spliced from the cache file: without it libfuse

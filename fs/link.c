@@ -1,5 +1,6 @@
-/* The enclave link of a mount (link.h): the engine thread, the development
- * enclave child, and the tables the enclave's messages fill. */
+/* The enclave link of a mount (link.h): the engine thread, its connection
+ * (to enclaved, or to the development enclave of devenclave.c), and the
+ * tables the enclave's messages fill. */
 #include "config.h"
 
 #include <errno.h>
@@ -11,15 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
+#include <malloc.h>
 
 #include "engine.h"
+#include "devenclave.h"
 #include "jobstore.h"
 #include "link.h"
 #include "log.h"
@@ -34,6 +36,12 @@
 #define STOP_JOBS_WAIT_MS 5000
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+/* After a burst of this many changes, the memory malloc keeps from it is
+ * handed back to the system when a barrier passes or the link is idle for
+ * TRIM_IDLE_MS: glibc's arenas keep freed memory of a burst of creates and
+ * deletes (several MB per ten thousand files) for good otherwise. */
+#define TRIM_BURST 1024
+#define TRIM_IDLE_MS 1000
 
 struct change {
 	struct change *next;
@@ -81,6 +89,8 @@ struct link {
 	pthread_cond_t cv;  /* broadcast on every change below */
 	struct change *ch_head, *ch_tail;
 	bool rescan; /* a change could not be queued */
+	size_t burst;   /* changes fed since memory was last handed back */
+	bool barrier_passed; /* a job's barrier passed since the last check */
 	struct run_req *runs;
 	uint32_t next_req;
 	uint32_t *cancels;
@@ -398,6 +408,7 @@ static void feed(struct link *l)
 		free(c->path);
 		free(c->to);
 		free(c);
+		l->burst++;
 	}
 	l->ch_tail = NULL;
 	if (l->rescan) {
@@ -436,6 +447,7 @@ static void send_runs(struct link *l)
 			continue;
 		}
 		rq->phase = RUN_SENT;
+		l->barrier_passed = true;
 	}
 }
 
@@ -452,6 +464,15 @@ static bool stop_jobs(struct link *l, uint64_t deadline)
 	return l->njobs == 0 || now_ms() >= deadline;
 }
 
+/* After a burst of changes: free memory back to the system (not l->mu). */
+static void return_memory(struct link *l)
+{
+	pthread_mutex_lock(&l->mu);
+	l->burst = 0;
+	pthread_mutex_unlock(&l->mu);
+	(void)malloc_trim(0);
+}
+
 /* Runs the conversation until it ends (< 0) or the mount stops (0). */
 static int serve(struct link *l)
 {
@@ -459,14 +480,22 @@ static int serve(struct link *l)
 
 	for (;;) {
 		struct pollfd fds[3];
-		int n = engine_pollfds(l->e, fds, 2), timeout = engine_timeout_ms(l->e), r;
-		bool done = false;
+		int n = engine_pollfds(l->e, fds, 2), timeout = engine_timeout_ms(l->e), r, ready;
+		bool done = false, trim;
 
 		fds[n++] = (struct pollfd){ .fd = l->evfd, .events = POLLIN };
 		if (stop_deadline && (timeout < 0 || timeout > 100))
 			timeout = 100;
-		if (poll(fds, (nfds_t)n, timeout) < 0 && errno != EINTR)
+		pthread_mutex_lock(&l->mu);
+		trim = l->burst >= TRIM_BURST;
+		pthread_mutex_unlock(&l->mu);
+		if (trim && (timeout < 0 || timeout > TRIM_IDLE_MS))
+			timeout = TRIM_IDLE_MS;
+		ready = poll(fds, (nfds_t)n, timeout);
+		if (ready < 0 && errno != EINTR)
 			return neg_errno();
+		if (ready == 0 && trim)
+			return_memory(l);
 		if (fds[n - 1].revents & POLLIN) {
 			uint64_t v;
 			(void)!read(l->evfd, &v, sizeof(v));
@@ -486,91 +515,16 @@ static int serve(struct link *l)
 		if (!l->synced && engine_initial_done(l->e))
 			l->synced = true;
 		send_runs(l);
+		trim = l->barrier_passed && l->burst >= TRIM_BURST;
+		l->barrier_passed = false;
 		l->stats = *engine_stats(l->e);
 		pthread_cond_broadcast(&l->cv);
 		pthread_mutex_unlock(&l->mu);
+		if (trim)
+			return_memory(l);
 		if (r < 0)
 			return r;
 	}
-}
-
-/* Starts enclaved --dev on one end of a socketpair; returns the other end. */
-static int spawn_dev(struct link *l)
-{
-	const char *argv[64];
-	char maxjobs[16], verbose[8] = "-";
-	size_t n = 0;
-	int sv[2];
-	pid_t pid;
-
-	argv[n++] = l->cfg.enclaved;
-	argv[n++] = "--dev";
-	argv[n++] = "--listen";
-	argv[n++] = "fd:3";
-	argv[n++] = "--state";
-	argv[n++] = l->cfg.dev_state;
-	for (size_t i = 0; i < l->cfg.nkeks && n < 56; i++) {
-		argv[n++] = "--kek";
-		argv[n++] = l->cfg.keks[i];
-	}
-	if (l->cfg.max_jobs) {
-		snprintf(maxjobs, sizeof(maxjobs), "%u", l->cfg.max_jobs);
-		argv[n++] = "--max-jobs";
-		argv[n++] = maxjobs;
-	}
-	for (unsigned i = 0; i < l->cfg.verbose && i < 4; i++)
-		verbose[i + 1] = 'v';
-	if (l->cfg.verbose)
-		argv[n++] = verbose;
-	if (l->cfg.syslog)
-		argv[n++] = "--syslog";
-	argv[n] = NULL;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return neg_errno();
-	pid = fork();
-	if (pid < 0) {
-		int r = neg_errno();
-		close(sv[0]);
-		close(sv[1]);
-		return r;
-	}
-	if (pid == 0) {
-		/* Only async-signal-safe calls here: the parent has threads. */
-		sigset_t all;
-		sigemptyset(&all);
-		sigprocmask(SIG_SETMASK, &all, NULL);
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (sv[1] == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(sv[1], 3) < 0)
-			_exit(127);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(sv[1]);
-	l->child = pid;
-	log_info("development enclave started (pid %d)", (int)pid);
-	return sv[0];
-}
-
-static void reap_dev(struct link *l, bool stop)
-{
-	int status;
-
-	if (l->child <= 0)
-		return;
-	if (waitpid(l->child, &status, WNOHANG) == 0) {
-		/* It ends by itself once its connection closes; unless we broke
-		 * the conversation on a protocol error, it is already leaving. */
-		if (!stop)
-			(void)kill(l->child, SIGTERM);
-		while (waitpid(l->child, &status, 0) < 0 && errno == EINTR)
-			;
-	}
-	if (WIFSIGNALED(status))
-		log_warn("development enclave ended: signal %d", WTERMSIG(status));
-	else if (WEXITSTATUS(status) != 0)
-		log_warn("development enclave exited with status %d", WEXITSTATUS(status));
-	l->child = 0;
 }
 
 static int open_conn(struct link *l)
@@ -580,7 +534,7 @@ static int open_conn(struct link *l)
 	int r;
 
 	if (!l->cfg.connect)
-		return spawn_dev(l);
+		return dev_spawn(&l->cfg, &l->child);
 	r = addr_parse(l->cfg.connect, &a, err, sizeof(err));
 	if (r < 0)
 		return r;
@@ -617,7 +571,7 @@ static void *link_main(void *arg)
 				(void)engine_goodbye(l->e);
 			engine_detach(l->e);
 		}
-		reap_dev(l, r == 0);
+		dev_reap(&l->child, r == 0);
 		link_down(l, r == 0 ? "unmounted" : strerror(-r));
 		pthread_mutex_lock(&l->mu);
 		/* Only a conversation that got through its initial pass resets

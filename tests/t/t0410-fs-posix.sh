@@ -311,18 +311,29 @@ test_expect_success 'EXDEV: rename(2) between dataset/ and model/ fails; mv copi
 	test "$(cat "$D/crossdir/in/f")" = deep
 '
 
-test_expect_success 'symlinks, hard links and fifos cannot be made: EPERM' '
+test_expect_success 'symlinks, hard links, fifos and sockets are made in dataset/ and model/' '
 	for t in dataset model; do
-		test_must_fail ln -s new.txt "$M/$t/sym" 2>err &&
-		grep "Operation not permitted" err &&
-		test_must_fail ln "$M/$t/big.bin" "$M/$t/hard" 2>err &&
-		grep "Operation not permitted" err &&
-		test_must_fail mkfifo "$M/$t/fifo" 2>err &&
-		grep "Operation not permitted" err &&
-		test ! -e "$M/$t/sym" && test ! -e "$M/$t/hard" && test ! -e "$M/$t/fifo" &&
-		py_expect "1 EPERM" "os.symlink(\"x\", a[0])" "$M/$t/sym" &&
-		py_expect "1 EPERM" "os.mknod(a[0], 0o600 | 0o140000)" "$M/$t/sock" || exit 1
+		ln -s new.txt "$M/$t/sym" &&
+		test "$(readlink "$M/$t/sym")" = new.txt &&
+		ln "$M/$t/big.bin" "$M/$t/hard" &&
+		test "$(stat -c %i "$M/$t/big.bin")" = "$(stat -c %i "$M/$t/hard")" &&
+		test "$(stat -c %h "$M/$t/hard")" = 2 &&
+		mkfifo "$M/$t/fifo" &&
+		test -p "$M/$t/fifo" &&
+		py_expect "OK" "os.mknod(a[0], 0o600 | 0o140000)" "$M/$t/sock" &&
+		test -S "$M/$t/sock" &&
+		rm "$M/$t/sym" "$M/$t/hard" "$M/$t/fifo" "$M/$t/sock" &&
+		test "$(stat -c %h "$M/$t/big.bin")" = 1 || exit 1
 	done
+'
+
+test_expect_success 'only packages in encrypted/: EPERM; output/ is read-only: EROFS' '
+	py_expect "1 EPERM" "os.symlink(\"x\", a[0])" "$M/encrypted/sym" &&
+	py_expect "1 EPERM" "os.mkfifo(a[0])" "$M/encrypted/fifo" &&
+	py_expect "30 EROFS" "os.symlink(\"x\", a[0])" "$M/output/sym" &&
+	py_expect "30 EROFS" "os.mkfifo(a[0])" "$M/output/fifo" &&
+	test ! -e "$M/encrypted/sym" && test ! -e "$M/encrypted/fifo" &&
+	test ! -e "$M/output/sym" && test ! -e "$M/output/fifo"
 '
 
 test_expect_success 'cp -r of a tree' '

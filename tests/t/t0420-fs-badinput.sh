@@ -311,15 +311,31 @@ test_expect_success 'a name longer than 255 bytes: File name too long' '
 	rm "$MNT/dataset/$(printf "%0255d" 0)"
 '
 
-test_expect_success 'symlinks, hard links and fifos cannot be made: Operation not permitted' '
-	test_must_fail ln -s /etc/passwd "$MNT/dataset/link" 2>err &&
+test_expect_success 'symlinks, hard links and fifos cannot be made in encrypted/: Operation not permitted' '
+	test_must_fail ln -s /etc/passwd "$MNT/encrypted/link" 2>err &&
 	grep "Operation not permitted" err &&
-	test_must_fail ln "$MNT/dataset/move-me" "$MNT/dataset/hard" 2>err &&
+	test_must_fail mkfifo "$MNT/encrypted/fifo" 2>err &&
 	grep "Operation not permitted" err &&
-	test_must_fail mkfifo "$MNT/dataset/fifo" 2>err &&
-	grep "Operation not permitted" err &&
-	test ! -e "$CACHE/dataset/link" && test ! -L "$CACHE/dataset/link" &&
-	test ! -e "$CACHE/dataset/hard" && test ! -e "$CACHE/dataset/fifo"
+	test_must_fail ln "$MNT/dataset/move-me" "$MNT/encrypted/hard" 2>err &&
+	grep "Invalid cross-device link" err &&
+	test ! -e "$CACHE/encrypted/link" && test ! -L "$CACHE/encrypted/link" &&
+	test ! -e "$CACHE/encrypted/hard" && test ! -e "$CACHE/encrypted/fifo"
+'
+
+test_expect_success 'a symlink made in dataset/ is never followed by the mount' '
+	ln -s /etc/passwd "$MNT/dataset/made-link" &&
+	test -L "$CACHE/dataset/made-link" &&
+	test "$(readlink "$CACHE/dataset/made-link")" = /etc/passwd &&
+	$PY -c "
+import errno, os, sys
+try:
+    os.open(sys.argv[1], os.O_RDONLY | os.O_NOFOLLOW)
+    sys.exit(1)
+except OSError as e:
+    sys.exit(0 if e.errno == errno.ELOOP else 1)
+" "$MNT/dataset/made-link" &&
+	rm "$MNT/dataset/made-link" &&
+	test ! -L "$CACHE/dataset/made-link"
 '
 
 test_expect_success 'a symlink loop planted in the cache: Too many levels of symbolic links' '

@@ -1,0 +1,20 @@
+/* The development enclave: enclaved --dev, started by the link as its child
+ * for a mount without --connect, connected over a socket pair, and reaped
+ * when the conversation ends (it is started again for the next one). */
+#ifndef EFS_DEVENCLAVE_H
+#define EFS_DEVENCLAVE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "link.h"
+
+/* Starts cfg->enclaved --dev with cfg's state dir, keys, job limit and
+ * verbosity, listening on fd 3; sets *child and returns the other end of
+ * the socket pair, or a negative errno. */
+int dev_spawn(const struct link_config *cfg, pid_t *child);
+/* Waits for *child (if any) to end, after SIGTERM unless stop says it is
+ * leaving by itself; logs an unclean end and clears *child. */
+void dev_reap(pid_t *child, bool stop);
+
+#endif
