@@ -48,38 +48,44 @@ static const char *const sop_names[S_COUNT] = {
 };
 
 #define BIT(e) (1ULL << (e))
-/* A path's components may be missing, files, symlinks to anything, or loops. */
-#define WALK (BIT(ENOENT) | BIT(ENOTDIR) | BIT(ELOOP))
 
+/* Directory names and names of everything else are kept apart: a directory
+ * is only ever made, removed or renamed under a directory name, the rest
+ * only under the other names, and symlinks point to a name of the second
+ * kind in their own directory. So a collision explains ENOENT (a parent or
+ * source is gone), EEXIST, ENOTEMPTY, EINVAL (a directory into itself) and
+ * ELOOP (symlinks pointing at each other), and nothing else: ENOTDIR,
+ * EISDIR or EPERM from link() would be the file system's doing. */
 static const unsigned long long allowed[S_COUNT] = {
-	[S_CREAT] = WALK | BIT(EISDIR) | BIT(EEXIST) | BIT(ENXIO),
-	[S_WRITE] = WALK | BIT(EISDIR) | BIT(ENXIO),
-	[S_APPEND] = WALK | BIT(EISDIR) | BIT(ENXIO),
-	[S_TRUNCATE] = WALK | BIT(EISDIR),
-	[S_MKDIR] = WALK | BIT(EEXIST),
-	[S_RMDIR] = WALK | BIT(ENOTEMPTY) | BIT(EEXIST),
-	[S_RENAME] = WALK | BIT(EISDIR) | BIT(ENOTEMPTY) | BIT(EEXIST) | BIT(EINVAL),
-	[S_LINK] = WALK | BIT(EEXIST) | BIT(EPERM),
-	[S_SYMLINK] = WALK | BIT(EEXIST),
-	[S_UNLINK] = WALK | BIT(EISDIR),
-	[S_FSYNC] = WALK,
-	[S_READDIR] = WALK,
-	[S_STAT] = WALK,
+	[S_CREAT] = BIT(ENOENT) | BIT(EEXIST) | BIT(ELOOP),
+	[S_WRITE] = BIT(ENOENT) | BIT(ELOOP),
+	[S_APPEND] = BIT(ENOENT) | BIT(ELOOP),
+	[S_TRUNCATE] = BIT(ENOENT) | BIT(ELOOP),
+	[S_MKDIR] = BIT(ENOENT) | BIT(EEXIST),
+	[S_RMDIR] = BIT(ENOENT) | BIT(ENOTEMPTY) | BIT(EEXIST),
+	[S_RENAME] = BIT(ENOENT) | BIT(ENOTEMPTY) | BIT(EEXIST) | BIT(EINVAL),
+	[S_LINK] = BIT(ENOENT) | BIT(EEXIST),
+	[S_SYMLINK] = BIT(ENOENT) | BIT(EEXIST),
+	[S_UNLINK] = BIT(ENOENT),
+	[S_FSYNC] = BIT(ENOENT) | BIT(ELOOP),
+	[S_READDIR] = BIT(ENOENT),
+	[S_STAT] = BIT(ENOENT) | BIT(ELOOP),
 };
 
-static const char *const names[] = {"a", "b", "c", "d", "e", "f"};
-#define NNAMES (sizeof(names) / sizeof(names[0]))
+static const char *const dir_names[] = {"a", "b", "c"};
+static const char *const file_names[] = {"d", "e", "f", "g"};
 
-/* A path of one to three names from the pool, short ones more often, so
- * that most parents exist and most operations do something. */
-static void pick(struct fsc_rng *r, char *p, size_t cap)
+/* A path: zero to two directory names, short paths more often so that most
+ * parents exist, then a directory name (dir) or another name. */
+static void pick(struct fsc_rng *r, char *p, size_t cap, bool dir)
 {
-	int k = (int)fsc_rng_below(r, 6), depth = k < 3 ? 1 : k < 5 ? 2 : 3, i;
+	int k = (int)fsc_rng_below(r, 6), depth = k < 3 ? 0 : k < 5 ? 1 : 2, i;
 	size_t n = 0;
 
 	for (i = 0; i < depth; i++)
-		n += (size_t)snprintf(p + n, cap - n, "%s%s", i ? "/" : "",
-				      names[fsc_rng_below(r, NNAMES)]);
+		n += (size_t)snprintf(p + n, cap - n, "%s/", dir_names[fsc_rng_below(r, 3)]);
+	snprintf(p + n, cap - n, "%s",
+		 dir ? dir_names[fsc_rng_below(r, 3)] : file_names[fsc_rng_below(r, 4)]);
 }
 
 static int write_some(struct fsc_rng *r, const char *p, int flags)
@@ -123,12 +129,14 @@ static int list(const char *p)
 
 static int one(struct fsc_rng *r, enum sop op)
 {
+	bool dir = op == S_MKDIR || op == S_RMDIR || op == S_READDIR ||
+		   ((op == S_RENAME || op == S_STAT || op == S_FSYNC) && fsc_rng_below(r, 2));
 	char a[64], b[64];
 	struct stat st;
 	int fd, e;
 
-	pick(r, a, sizeof(a));
-	pick(r, b, sizeof(b));
+	pick(r, a, sizeof(a), dir);
+	pick(r, b, sizeof(b), dir);
 	switch (op) {
 	case S_CREAT:
 		fd = open(a, O_WRONLY | O_CREAT | O_NONBLOCK | (fsc_rng_below(r, 2) ? O_EXCL : 0),
@@ -151,7 +159,7 @@ static int one(struct fsc_rng *r, enum sop op)
 	case S_LINK:
 		return link(a, b) < 0 ? errno : 0;
 	case S_SYMLINK:
-		return symlink(b, a) < 0 ? errno : 0;
+		return symlink(file_names[fsc_rng_below(r, 4)], a) < 0 ? errno : 0;
 	case S_UNLINK:
 		return unlink(a) < 0 ? errno : 0;
 	case S_FSYNC:
@@ -189,10 +197,12 @@ static int worker(int id, long ops, uint64_t seed)
 			expected[op]++;
 			continue;
 		}
-		bad++;
-		printf("not ok - stress: process %d op %ld: %s: unexpected %s (%s)\n", id, i,
-		       sop_names[op], fsc_errname(e), strerror(e));
+		if (bad++ < 10)
+			printf("not ok - stress: process %d op %ld: %s: unexpected %s (%s)\n", id, i,
+			       sop_names[op], fsc_errname(e), strerror(e));
 	}
+	if (bad)
+		printf("not ok - stress: process %d: %ld unexpected errors\n", id, bad);
 	for (i = 0; i < S_COUNT; i++)
 		printf("# process %d: %s: %ld done, %ld expected errors\n", id, sop_names[i], done[i],
 		       expected[i]);
