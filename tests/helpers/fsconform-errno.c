@@ -209,17 +209,17 @@ static void cases_open(void)
 	expect_type("open.creat_type: it is a regular file", "o_new", false, S_IFREG);
 	expect_long("open.creat_size: it is empty", size_of("o_new"), 0);
 	expect_err("open.creat_excl_exists: O_CREAT|O_EXCL of an existing file",
-		   ERR(open("o_new", O_WRONLY | O_CREAT | O_EXCL, 0666)), EEXIST);
+	           ERR(open("o_new", O_WRONLY | O_CREAT | O_EXCL, 0666)), EEXIST);
 	setup(symlink("o_nowhere", "o_dangling") == 0, "symlink o_dangling");
 	expect_err("open.creat_excl_symlink: O_CREAT|O_EXCL of a dangling symlink",
-		   ERR(open("o_dangling", O_WRONLY | O_CREAT | O_EXCL, 0666)), EEXIST);
+	           ERR(open("o_dangling", O_WRONLY | O_CREAT | O_EXCL, 0666)), EEXIST);
 	expect_absent("open.creat_excl_symlink_target: the target was not created", "o_nowhere");
 	fd = open("o_dangling", O_WRONLY | O_CREAT, 0666);
 	expect_err("open.creat_via_dangling: O_CREAT through a dangling symlink", ERR(fd), 0);
 	if (fd >= 0)
 		close(fd);
 	expect_type("open.creat_via_dangling_target: it created the target", "o_nowhere", false,
-		    S_IFREG);
+	            S_IFREG);
 
 	put("o_trunc", "some content");
 	fd = open("o_trunc", O_WRONLY | O_TRUNC);
@@ -237,20 +237,20 @@ static void cases_open(void)
 
 	setup(mkdir("o_dir", 0755) == 0, "mkdir o_dir");
 	expect_err("open.directory_file: O_DIRECTORY of a file",
-		   ERR(open("o_new", O_RDONLY | O_DIRECTORY)), ENOTDIR);
+	           ERR(open("o_new", O_RDONLY | O_DIRECTORY)), ENOTDIR);
 	fd = open("o_dir", O_RDONLY | O_DIRECTORY);
 	expect_err("open.directory_dir: O_DIRECTORY of a directory", ERR(fd), 0);
 	if (fd >= 0)
 		close(fd);
 	expect_err("open.dir_wronly: O_WRONLY of a directory", ERR(open("o_dir", O_WRONLY)),
-		   EISDIR);
+	           EISDIR);
 	expect_err("open.dir_rdwr: O_RDWR of a directory", ERR(open("o_dir", O_RDWR)), EISDIR);
 	expect_err("open.dir_creat: O_CREAT of an existing directory",
-		   ERR(open("o_dir", O_WRONLY | O_CREAT, 0644)), EISDIR);
+	           ERR(open("o_dir", O_WRONLY | O_CREAT, 0644)), EISDIR);
 
 	setup(symlink("o_new", "o_link") == 0, "symlink o_link");
 	expect_err("open.nofollow: O_NOFOLLOW of a symlink",
-		   ERR(open("o_link", O_RDONLY | O_NOFOLLOW)), ELOOP);
+	           ERR(open("o_link", O_RDONLY | O_NOFOLLOW)), ELOOP);
 	fd = open("o_new", O_RDONLY | O_NOFOLLOW);
 	expect_err("open.nofollow_file: O_NOFOLLOW of a file", ERR(fd), 0);
 	if (fd >= 0)
@@ -266,20 +266,20 @@ static void cases_open(void)
 
 	expect_err("open.enoent: a missing name", ERR(open("o_missing", O_RDONLY)), ENOENT);
 	expect_err("open.enoent_parent: O_CREAT under a missing directory",
-		   ERR(open("o_missing/x", O_WRONLY | O_CREAT, 0644)), ENOENT);
+	           ERR(open("o_missing/x", O_WRONLY | O_CREAT, 0644)), ENOENT);
 	expect_err("open.enotdir: a file used as a directory", ERR(open("o_new/x", O_RDONLY)),
-		   ENOTDIR);
+	           ENOTDIR);
 	expect_err("open.enotdir_slash: a file name with a trailing slash",
-		   ERR(open("o_new/", O_RDONLY)), ENOTDIR);
+	           ERR(open("o_new/", O_RDONLY)), ENOTDIR);
 
 	memset(longname, 'n', 256);
 	longname[256] = 0;
 	memset(okname, 'k', 255);
 	okname[255] = 0;
 	expect_err("open.nametoolong: O_CREAT of a 256-byte name",
-		   ERR(open(longname, O_WRONLY | O_CREAT, 0644)), ENAMETOOLONG);
+	           ERR(open(longname, O_WRONLY | O_CREAT, 0644)), ENAMETOOLONG);
 	expect_err("open.nametoolong_lookup: a 256-byte name", ERR(open(longname, O_RDONLY)),
-		   ENAMETOOLONG);
+	           ENAMETOOLONG);
 	fd = open(okname, O_WRONLY | O_CREAT, 0644);
 	expect_err("open.name255: O_CREAT of a 255-byte name", ERR(fd), 0);
 	if (fd >= 0)
@@ -309,7 +309,7 @@ static void cases_mkdir(void)
 	expect_err("mkdir.eexist_symlink: a dangling symlink", ERR(mkdir("m_sym", 0755)), EEXIST);
 	expect_err("mkdir.enotdir: under a file", ERR(mkdir("m_f/x", 0755)), ENOTDIR);
 	expect_err("mkdir.enoent: under a missing directory", ERR(mkdir("m_missing/x", 0755)),
-		   ENOENT);
+	           ENOENT);
 	memset(longname, 'n', 256);
 	longname[256] = 0;
 	expect_err("mkdir.nametoolong: a 256-byte name", ERR(mkdir(longname, 0755)), ENAMETOOLONG);
@@ -320,7 +320,7 @@ static void cases_mkdir(void)
 	expect_long("mkdir.nlink_parent2: the parent has four links", nlink_of("m_d"), 4);
 	put("m_d/file", "x");
 	expect_long("mkdir.nlink_file: a file does not add a link to its directory",
-		    nlink_of("m_d"), 4);
+	            nlink_of("m_d"), 4);
 
 	expect_err("rmdir.enotempty: a directory with entries", ERR(rmdir("m_d")), ENOTEMPTY);
 	expect_err("rmdir.dot: \".\"", ERR(rmdir("m_d/sub/.")), EINVAL);
@@ -341,7 +341,7 @@ static void cases_mkdir(void)
 	expect_err("mkdir.umask0_mk: mkdir 0777 under umask 0", ERR(mkdir("m_u0", 0777)), 0);
 	expect_mode("mkdir.umask0: mode 0777", "m_u0", 0777);
 	expect_err("mkdir.umask0_sticky_mk: mkdir 01777 under umask 0",
-		   ERR(mkdir("m_sticky", 01777)), 0);
+	           ERR(mkdir("m_sticky", 01777)), 0);
 	expect_mode("mkdir.sticky: mode 01777", "m_sticky", 01777);
 	umask(022);
 }
@@ -406,25 +406,25 @@ static void cases_rename(void)
 	setup(mkdir("r_d1", 0755) == 0 && mkdir("r_d2", 0755) == 0, "mkdir r_d1 r_d2");
 	put("r_d1/in", "in");
 	expect_err("rename.dir_over_empty: a directory over an empty directory",
-		   ERR(rename("r_d1", "r_d2")), 0);
+	           ERR(rename("r_d1", "r_d2")), 0);
 	expect_content("rename.dir_over_empty_content: its content moved", "r_d2/in", "in");
 	expect_absent("rename.dir_over_empty_src: the source is gone", "r_d1");
 	setup(mkdir("r_d3", 0755) == 0, "mkdir r_d3");
 	expect_err2("rename.dir_over_full: a directory over a non-empty directory",
-		    ERR(rename("r_d3", "r_d2")), ENOTEMPTY, EEXIST);
+	            ERR(rename("r_d3", "r_d2")), ENOTEMPTY, EEXIST);
 	expect_content("rename.dir_over_full_kept: the target kept its content", "r_d2/in", "in");
 	expect_err("rename.dir_over_file: a directory over a file", ERR(rename("r_d3", "r_b")),
-		   ENOTDIR);
+	           ENOTDIR);
 	expect_err("rename.file_over_dir: a file over a directory", ERR(rename("r_b", "r_d3")),
-		   EISDIR);
+	           EISDIR);
 	expect_err("rename.into_self: a directory into its own subdirectory",
-		   ERR(rename("r_d2", "r_d2/in2")), EINVAL);
+	           ERR(rename("r_d2", "r_d2/in2")), EINVAL);
 	setup(mkdir("r_d2/sub", 0755) == 0, "mkdir r_d2/sub");
 	expect_err("rename.into_subdir: a directory into a deeper subdirectory",
-		   ERR(rename("r_d2", "r_d2/sub/x")), EINVAL);
+	           ERR(rename("r_d2", "r_d2/sub/x")), EINVAL);
 	expect_err("rename.enoent: a missing source", ERR(rename("r_missing", "r_x")), ENOENT);
-	expect_err("rename.enoent_dir: into a missing directory",
-		   ERR(rename("r_b", "r_missing/x")), ENOENT);
+	expect_err("rename.enoent_dir: into a missing directory", ERR(rename("r_b", "r_missing/x")),
+	           ENOENT);
 	expect_err("rename.same: a file onto itself", ERR(rename("r_b", "r_b")), 0);
 	expect_content("rename.same_kept: it is unchanged", "r_b", "A");
 
@@ -432,32 +432,30 @@ static void cases_rename(void)
 	setup(mkdir("r_p1", 0755) == 0 && mkdir("r_p2", 0755) == 0 && mkdir("r_p1/c", 0755) == 0,
 	      "mkdir r_p1 r_p2 r_p1/c");
 	expect_err("rename.dir_move: a directory to another parent",
-		   ERR(rename("r_p1/c", "r_p2/c")), 0);
+	           ERR(rename("r_p1/c", "r_p2/c")), 0);
 	expect_long("rename.nlink_old_parent: the old parent lost a link", nlink_of("r_p1"), 2);
 	expect_long("rename.nlink_new_parent: the new parent gained a link", nlink_of("r_p2"), 3);
 
 	put("r_n1", "n1");
 	put("r_n2", "n2");
 	expect_err("rename.noreplace: RENAME_NOREPLACE over an existing file",
-		   ERR(renameat2(AT_FDCWD, "r_n1", AT_FDCWD, "r_n2", RENAME_NOREPLACE)), EEXIST);
+	           ERR(renameat2(AT_FDCWD, "r_n1", AT_FDCWD, "r_n2", RENAME_NOREPLACE)), EEXIST);
 	expect_content("rename.noreplace_kept: the target is unchanged", "r_n2", "n2");
 	expect_err("rename.noreplace_new: RENAME_NOREPLACE to a new name",
-		   ERR(renameat2(AT_FDCWD, "r_n1", AT_FDCWD, "r_n3", RENAME_NOREPLACE)), 0);
+	           ERR(renameat2(AT_FDCWD, "r_n1", AT_FDCWD, "r_n3", RENAME_NOREPLACE)), 0);
 	expect_content("rename.noreplace_new_content: it moved", "r_n3", "n1");
 	expect_err("rename.exchange: RENAME_EXCHANGE of two files",
-		   ERR(renameat2(AT_FDCWD, "r_n2", AT_FDCWD, "r_n3", RENAME_EXCHANGE)), 0);
-	expect_content("rename.exchange_a: the first name has the second's content", "r_n2",
-		       "n1");
-	expect_content("rename.exchange_b: the second name has the first's content", "r_n3",
-		       "n2");
+	           ERR(renameat2(AT_FDCWD, "r_n2", AT_FDCWD, "r_n3", RENAME_EXCHANGE)), 0);
+	expect_content("rename.exchange_a: the first name has the second's content", "r_n2", "n1");
+	expect_content("rename.exchange_b: the second name has the first's content", "r_n3", "n2");
 	expect_err("rename.exchange_file_dir: RENAME_EXCHANGE of a file and a directory",
-		   ERR(renameat2(AT_FDCWD, "r_n2", AT_FDCWD, "r_d3", RENAME_EXCHANGE)), 0);
+	           ERR(renameat2(AT_FDCWD, "r_n2", AT_FDCWD, "r_d3", RENAME_EXCHANGE)), 0);
 	expect_type("rename.exchange_file_dir_a: the file's name is the directory", "r_n2", false,
-		    S_IFDIR);
+	            S_IFDIR);
 	expect_content("rename.exchange_file_dir_b: the directory's name is the file", "r_d3",
-		       "n1");
+	               "n1");
 	expect_err("rename.exchange_enoent: RENAME_EXCHANGE with a missing target",
-		   ERR(renameat2(AT_FDCWD, "r_n3", AT_FDCWD, "r_none", RENAME_EXCHANGE)), ENOENT);
+	           ERR(renameat2(AT_FDCWD, "r_n3", AT_FDCWD, "r_none", RENAME_EXCHANGE)), ENOENT);
 
 	put("r_t", "target");
 	setup(symlink("r_t", "r_sl") == 0, "symlink r_sl");
@@ -467,9 +465,11 @@ static void cases_rename(void)
 
 	setup(link("r_t", "r_hl") == 0, "link r_hl");
 	expect_err("rename.hardlink_same: a name onto another link of the same file",
-		   ERR(rename("r_t", "r_hl")), 0);
-	report(lstat("r_t", &a) == 0 && lstat("r_hl", &b) == 0, "rename.hardlink_same_both: "
-	       "both names remain", "expected both names got %s", fsc_errname(errno));
+	           ERR(rename("r_t", "r_hl")), 0);
+	report(lstat("r_t", &a) == 0 && lstat("r_hl", &b) == 0,
+	       "rename.hardlink_same_both: "
+	       "both names remain",
+	       "expected both names got %s", fsc_errname(errno));
 
 	/* The renamed file's ctime and the parent's mtime change. */
 	put("r_time", "t");
@@ -482,7 +482,8 @@ static void cases_rename(void)
 		struct stat a2, b2;
 
 		setup(lstat("r_time2", &a2) == 0 && lstat(".", &b2) == 0, "stat r_time2");
-		report(ts_ns(a2.st_ctim) > ts_ns(a.st_ctim), "rename.ctime: the file's ctime changed",
+		report(ts_ns(a2.st_ctim) > ts_ns(a.st_ctim),
+		       "rename.ctime: the file's ctime changed",
 		       "expected ctime after %lld got %lld", ts_ns(a.st_ctim), ts_ns(a2.st_ctim));
 		report(ts_ns(b2.st_mtim) > ts_ns(b.st_mtim),
 		       "rename.parent_mtime: the directory's mtime changed",
@@ -502,19 +503,19 @@ static void cases_link(void)
 	expect_long("link.nlink2_b: the second name has two links", nlink_of("l_g"), 2);
 	setup(lstat("l_f", &a) == 0 && lstat("l_g", &b) == 0, "stat l_f l_g");
 	expect_long("link.same_ino: both names have one inode number", (long long)b.st_ino,
-		    (long long)a.st_ino);
+	            (long long)a.st_ino);
 	fd = open("l_g", O_WRONLY | O_APPEND);
 	setup(fd >= 0 && write(fd, "+two", 4) == 4, "append to l_g");
 	if (fd >= 0)
 		close(fd);
 	expect_content("link.shared_content: a write through one name shows through the other",
-		       "l_f", "one+two");
+	               "l_f", "one+two");
 	expect_err("link.eexist: to an existing name", ERR(link("l_f", "l_g")), EEXIST);
 	setup(mkdir("l_d", 0755) == 0, "mkdir l_d");
 	expect_err("link.dir: of a directory", ERR(link("l_d", "l_d2")), EPERM);
 	expect_err("link.enoent: of a missing file", ERR(link("l_missing", "l_x")), ENOENT);
 	expect_err("link.enoent_dir: into a missing directory", ERR(link("l_f", "l_missing/x")),
-		   ENOENT);
+	           ENOENT);
 	expect_err("link.third: into a subdirectory", ERR(link("l_f", "l_d/l_h")), 0);
 	expect_long("link.nlink3: three links", nlink_of("l_f"), 3);
 	expect_err("link.unlink_one: unlink one name", ERR(unlink("l_f")), 0);
@@ -522,16 +523,16 @@ static void cases_link(void)
 	expect_content("link.content_after_unlink: the content remains", "l_d/l_h", "one+two");
 	setup(symlink("l_g", "l_sym") == 0, "symlink l_sym");
 	expect_err("link.symlink: link() of a symlink links the symlink itself",
-		   ERR(link("l_sym", "l_sym2")), 0);
+	           ERR(link("l_sym", "l_sym2")), 0);
 	expect_type("link.symlink_type: the new name is a symlink", "l_sym2", false, S_IFLNK);
 	expect_long("link.symlink_target_nlink: the target's link count is unchanged",
-		    nlink_of("l_g"), 2);
+	            nlink_of("l_g"), 2);
 	/* Inode numbers stay the same across a rename and a lookup later. */
 	setup(lstat("l_g", &a) == 0, "stat l_g");
 	expect_err("link.rename: rename a linked file", ERR(rename("l_g", "l_g2")), 0);
 	setup(lstat("l_g2", &b) == 0, "stat l_g2");
 	expect_long("link.ino_after_rename: its inode number is kept", (long long)b.st_ino,
-		    (long long)a.st_ino);
+	            (long long)a.st_ino);
 }
 
 static void cases_symlink(void)
@@ -552,16 +553,18 @@ static void cases_symlink(void)
 	setup(stat("s_l", &st) == 0, "stat s_l");
 	expect_long("symlink.stat_size: stat size is the target file's", (long long)st.st_size, 10);
 	expect_content("symlink.read: reading through it reads the target", "s_l", "0123456789");
-	expect_err("readlink.einval: of a regular file", ERR(readlink("s_target", buf, sizeof(buf))),
-		   EINVAL);
+	expect_err("readlink.einval: of a regular file",
+	           ERR(readlink("s_target", buf, sizeof(buf))), EINVAL);
 	setup(mkdir("s_d", 0755) == 0, "mkdir s_d");
 	expect_err("readlink.einval_dir: of a directory", ERR(readlink("s_d", buf, sizeof(buf))),
-		   EINVAL);
-	expect_err("readlink.enoent: of a missing name", ERR(readlink("s_missing", buf, sizeof(buf))),
-		   ENOENT);
+	           EINVAL);
+	expect_err("readlink.enoent: of a missing name",
+	           ERR(readlink("s_missing", buf, sizeof(buf))), ENOENT);
 	n = readlink("s_l", buf, 3);
-	report(n == 3 && memcmp(buf, "s_t", 3) == 0, "readlink.truncated: a short buffer gets the "
-	       "start of the target", "expected 3 bytes \"s_t\" got %zd", n);
+	report(n == 3 && memcmp(buf, "s_t", 3) == 0,
+	       "readlink.truncated: a short buffer gets the "
+	       "start of the target",
+	       "expected 3 bytes \"s_t\" got %zd", n);
 	expect_err("symlink.eexist: over an existing name", ERR(symlink("x", "s_target")), EEXIST);
 	expect_err("symlink.dangling: a dangling symlink", ERR(symlink("s_nowhere", "s_dang")), 0);
 	expect_type("symlink.dangling_lstat: lstat sees it", "s_dang", false, S_IFLNK);
@@ -570,12 +573,13 @@ static void cases_symlink(void)
 	put("s_d/inner", "inner");
 	expect_content("symlink.dir_walk: a path through it", "s_dl/inner", "inner");
 	expect_err("symlink.absolute: an absolute target",
-		   ERR(symlink("/nonexistent/absolute/target", "s_abs")), 0);
+	           ERR(symlink("/nonexistent/absolute/target", "s_abs")), 0);
 	n = readlink("s_abs", buf, sizeof(buf));
 	report(n == 28 && memcmp(buf, "/nonexistent/absolute/target", 28) == 0,
-	       "readlink.absolute: the absolute target reads back", "expected the target got %zd bytes",
-	       n);
-	expect_err("symlink.enoent: in a missing directory", ERR(symlink("x", "s_missing/l")), ENOENT);
+	       "readlink.absolute: the absolute target reads back",
+	       "expected the target got %zd bytes", n);
+	expect_err("symlink.enoent: in a missing directory", ERR(symlink("x", "s_missing/l")),
+	           ENOENT);
 	expect_err("symlink.unlink_target: remove the target", ERR(unlink("s_target")), 0);
 	expect_err("symlink.now_dangling: stat through it fails", ERR(stat("s_l", &st)), ENOENT);
 }
@@ -617,20 +621,24 @@ static void cases_attr(void)
 
 	expect_err("chown.file: chown to 65534:65534", ERR(chown("a_f", NOBODY, NOBODY)), 0);
 	setup(lstat("a_f", &st) == 0, "stat a_f");
-	report(st.st_uid == NOBODY && st.st_gid == NOBODY, "chown.file_owner: the owner is 65534:65534",
-	       "expected 65534:65534 got %u:%u", (unsigned)st.st_uid, (unsigned)st.st_gid);
+	report(st.st_uid == NOBODY && st.st_gid == NOBODY,
+	       "chown.file_owner: the owner is 65534:65534", "expected 65534:65534 got %u:%u",
+	       (unsigned)st.st_uid, (unsigned)st.st_gid);
 	expect_err("chown.keep: chown -1:-1", ERR(chown("a_f", (uid_t)-1, (gid_t)-1)), 0);
 	setup(lstat("a_f", &st) == 0, "stat a_f");
-	report(st.st_uid == NOBODY && st.st_gid == NOBODY, "chown.keep_owner: the owner is unchanged",
-	       "expected 65534:65534 got %u:%u", (unsigned)st.st_uid, (unsigned)st.st_gid);
+	report(st.st_uid == NOBODY && st.st_gid == NOBODY,
+	       "chown.keep_owner: the owner is unchanged", "expected 65534:65534 got %u:%u",
+	       (unsigned)st.st_uid, (unsigned)st.st_gid);
 	expect_err("chown.group: chown -1:0", ERR(chown("a_f", (uid_t)-1, 0)), 0);
 	setup(lstat("a_f", &st) == 0, "stat a_f");
 	report(st.st_uid == NOBODY && st.st_gid == 0, "chown.group_owner: only the group changed",
 	       "expected 65534:0 got %u:%u", (unsigned)st.st_uid, (unsigned)st.st_gid);
 	expect_err("chown.lchown: lchown of a symlink", ERR(lchown("a_l", NOBODY, NOBODY)), 0);
 	setup(lstat("a_l", &st) == 0 && stat("a_l", &st2) == 0, "stat a_l");
-	report(st.st_uid == NOBODY && st2.st_gid == 0, "chown.lchown_owner: the link changed, not "
-	       "its target", "expected link 65534, target group 0 got %u, %u", (unsigned)st.st_uid,
+	report(st.st_uid == NOBODY && st2.st_gid == 0,
+	       "chown.lchown_owner: the link changed, not "
+	       "its target",
+	       "expected link 65534, target group 0 got %u, %u", (unsigned)st.st_uid,
 	       (unsigned)st2.st_gid);
 	setup(chown("a_f", 0, 0) == 0, "chown a_f back");
 
@@ -645,9 +653,11 @@ static void cases_attr(void)
 	ts[0].tv_nsec = UTIME_OMIT;
 	ts[1].tv_sec = 1200000000;
 	ts[1].tv_nsec = 5;
-	expect_err("utimensat.omit: UTIME_OMIT for atime", ERR(utimensat(AT_FDCWD, "a_f", ts, 0)), 0);
+	expect_err("utimensat.omit: UTIME_OMIT for atime", ERR(utimensat(AT_FDCWD, "a_f", ts, 0)),
+	           0);
 	setup(lstat("a_f", &st) == 0, "stat a_f");
-	expect_long("utimensat.omit_atime: atime is unchanged", ts_ns(st.st_atim), 1000000000123456789LL);
+	expect_long("utimensat.omit_atime: atime is unchanged", ts_ns(st.st_atim),
+	            1000000000123456789LL);
 	expect_long("utimensat.omit_mtime: mtime is set", ts_ns(st.st_mtim), 1200000000000000005LL);
 	clock_gettime(CLOCK_REALTIME_COARSE, &before);
 	ts[0].tv_nsec = UTIME_OMIT;
@@ -659,7 +669,7 @@ static void cases_attr(void)
 	       "utimensat.now_mtime: mtime is now", "expected in [%lld, %lld] got %lld",
 	       ts_ns(before), ts_ns(after), ts_ns(st.st_mtim));
 	expect_long("utimensat.now_atime: atime is unchanged", ts_ns(st.st_atim),
-		    1000000000123456789LL);
+	            1000000000123456789LL);
 	expect_err("utimensat.null: NULL times", ERR(utimensat(AT_FDCWD, "a_f", NULL, 0)), 0);
 	setup(lstat("a_f", &st) == 0, "stat a_f");
 	report(ts_ns(st.st_atim) >= ts_ns(before), "utimensat.null_atime: atime is now",
@@ -668,16 +678,16 @@ static void cases_attr(void)
 	ts[0].tv_nsec = 0;
 	ts[1] = ts[0];
 	expect_err("utimensat.nofollow: AT_SYMLINK_NOFOLLOW on a symlink",
-		   ERR(utimensat(AT_FDCWD, "a_l", ts, AT_SYMLINK_NOFOLLOW)), 0);
+	           ERR(utimensat(AT_FDCWD, "a_l", ts, AT_SYMLINK_NOFOLLOW)), 0);
 	setup(lstat("a_l", &st) == 0 && stat("a_l", &st2) == 0, "stat a_l");
 	expect_long("utimensat.nofollow_link: the link's mtime is set", ts_ns(st.st_mtim),
-		    1300000000000000000LL);
+	            1300000000000000000LL);
 	report(ts_ns(st2.st_mtim) != 1300000000000000000LL,
 	       "utimensat.nofollow_target: the target's mtime is not", "expected not %lld got %lld",
 	       1300000000000000000LL, ts_ns(st2.st_mtim));
 	ts[1].tv_nsec = 1000000000;
 	expect_err("utimensat.einval: nanoseconds out of range",
-		   ERR(utimensat(AT_FDCWD, "a_f", ts, 0)), EINVAL);
+	           ERR(utimensat(AT_FDCWD, "a_f", ts, 0)), EINVAL);
 
 	/* mtime and ctime move on write. */
 	ts[0].tv_sec = ts[1].tv_sec = 1000000000;
@@ -705,14 +715,18 @@ static void cases_attr(void)
 	clock_gettime(CLOCK_REALTIME_COARSE, &before);
 	put("a_d/new", "n");
 	setup(lstat("a_d", &st2) == 0, "stat a_d");
-	report(ts_ns(st2.st_mtim) >= ts_ns(before), "dir.mtime_create: creating an entry sets the "
-	       "directory's mtime", "expected after %lld got %lld", ts_ns(before), ts_ns(st2.st_mtim));
+	report(ts_ns(st2.st_mtim) >= ts_ns(before),
+	       "dir.mtime_create: creating an entry sets the "
+	       "directory's mtime",
+	       "expected after %lld got %lld", ts_ns(before), ts_ns(st2.st_mtim));
 	setup(utimensat(AT_FDCWD, "a_d", ts, 0) == 0, "utimensat a_d");
 	clock_gettime(CLOCK_REALTIME_COARSE, &before);
 	setup(unlink("a_d/new") == 0, "unlink a_d/new");
 	setup(lstat("a_d", &st2) == 0, "stat a_d");
-	report(ts_ns(st2.st_mtim) >= ts_ns(before), "dir.mtime_unlink: removing an entry sets the "
-	       "directory's mtime", "expected after %lld got %lld", ts_ns(before), ts_ns(st2.st_mtim));
+	report(ts_ns(st2.st_mtim) >= ts_ns(before),
+	       "dir.mtime_unlink: removing an entry sets the "
+	       "directory's mtime",
+	       "expected after %lld got %lld", ts_ns(before), ts_ns(st2.st_mtim));
 }
 
 static void cases_truncate(void)
@@ -729,8 +743,10 @@ static void cases_truncate(void)
 	if (fd >= 0)
 		close(fd);
 	report(n == 20 && memcmp(buf, "0123456789\0\0\0\0\0\0\0\0\0\0", 20) == 0,
-	       "truncate.grow_zeros: the new bytes read as zeros", "expected 10 bytes then 10 zeros "
-	       "got %zd bytes", n);
+	       "truncate.grow_zeros: the new bytes read as zeros",
+	       "expected 10 bytes then 10 zeros "
+	       "got %zd bytes",
+	       n);
 	expect_err("truncate.shrink: to 4 bytes", ERR(truncate("t_f", 4)), 0);
 	expect_content("truncate.shrink_content: the first 4 bytes remain", "t_f", "0123");
 	expect_err("truncate.grow_again: to 8 bytes", ERR(truncate("t_f", 8)), 0);
@@ -738,8 +754,10 @@ static void cases_truncate(void)
 	n = fd >= 0 ? pread(fd, buf, sizeof(buf), 0) : -1;
 	if (fd >= 0)
 		close(fd);
-	report(n == 8 && memcmp(buf, "0123\0\0\0\0", 8) == 0, "truncate.no_stale: bytes cut off "
-	       "do not come back", "expected \"0123\" and 4 zeros got %zd bytes", n);
+	report(n == 8 && memcmp(buf, "0123\0\0\0\0", 8) == 0,
+	       "truncate.no_stale: bytes cut off "
+	       "do not come back",
+	       "expected \"0123\" and 4 zeros got %zd bytes", n);
 	setup(mkdir("t_d", 0755) == 0, "mkdir t_d");
 	expect_err("truncate.eisdir: of a directory", ERR(truncate("t_d", 0)), EISDIR);
 	expect_err("truncate.einval: to a negative length", ERR(truncate("t_f", -1)), EINVAL);
@@ -747,13 +765,13 @@ static void cases_truncate(void)
 	fd = open("t_f", O_RDWR);
 	expect_err("ftruncate.shrink: ftruncate to 2", ERR(ftruncate(fd, 2)), 0);
 	expect_err("ftruncate.einval: ftruncate to a negative length", ERR(ftruncate(fd, -5)),
-		   EINVAL);
+	           EINVAL);
 	if (fd >= 0)
 		close(fd);
 	expect_content("ftruncate.content: 2 bytes remain", "t_f", "01");
 	fd = open("t_f", O_RDONLY);
 	expect_err2("ftruncate.rdonly: ftruncate of a read-only descriptor", ERR(ftruncate(fd, 0)),
-		    EINVAL, EBADF);
+	            EINVAL, EBADF);
 	if (fd >= 0)
 		close(fd);
 	expect_long("ftruncate.rdonly_size: the size is unchanged", size_of("t_f"), 2);
@@ -772,7 +790,7 @@ static void cases_fifo(void)
 	expect_type("mknod.fifo_type: lstat sees a FIFO", "p_fifo", false, S_IFIFO);
 	expect_mode("mknod.fifo_umask: mode 0644 under umask 022", "p_fifo", 0644);
 	expect_err("mknod.fifo_eexist: over an existing name",
-		   ERR(mknod("p_fifo", S_IFIFO | 0644, 0)), EEXIST);
+	           ERR(mknod("p_fifo", S_IFIFO | 0644, 0)), EEXIST);
 	expect_err("mkfifo.new: mkfifo 0600", ERR(mkfifo("p_fifo2", 0600)), 0);
 	expect_type("mkfifo.type: lstat sees a FIFO", "p_fifo2", false, S_IFIFO);
 	fd = open("p_fifo", O_RDWR | O_NONBLOCK);
@@ -823,10 +841,11 @@ static void cases_readdir(void)
 		if (e->d_type != DT_UNKNOWN) {
 			unsigned char t[] = {DT_REG, DT_DIR, DT_LNK, DT_FIFO};
 
-			report(e->d_type == t[i], want[i][0] == 'a' ? "readdir.type_reg: d_type of a file"
+			report(e->d_type == t[i],
+			       want[i][0] == 'a'   ? "readdir.type_reg: d_type of a file"
 			       : want[i][0] == 'b' ? "readdir.type_dir: d_type of a directory"
 			       : want[i][0] == 'c' ? "readdir.type_lnk: d_type of a symlink"
-						   : "readdir.type_fifo: d_type of a FIFO",
+			                           : "readdir.type_fifo: d_type of a FIFO",
 			       "expected %d got %d", t[i], e->d_type);
 		}
 	}
@@ -867,15 +886,15 @@ static void cases_perm_child(void)
 	int fd;
 
 	expect_err("perm.read_0600: open O_RDONLY of another's 0600 file",
-		   ERR(open("perm/secret", O_RDONLY)), EACCES);
+	           ERR(open("perm/secret", O_RDONLY)), EACCES);
 	expect_err("perm.write_0644: open O_WRONLY of another's 0644 file",
-		   ERR(open("perm/readable", O_WRONLY)), EACCES);
+	           ERR(open("perm/readable", O_WRONLY)), EACCES);
 	fd = open("perm/readable", O_RDONLY);
 	expect_err("perm.read_0644: open O_RDONLY of another's 0644 file", ERR(fd), 0);
 	if (fd >= 0)
 		close(fd);
 	expect_err("perm.truncate_0644: truncate of another's 0644 file",
-		   ERR(truncate("perm/readable", 0)), EACCES);
+	           ERR(truncate("perm/readable", 0)), EACCES);
 	fd = open("perm/public", O_RDWR);
 	expect_err("perm.rdwr_0666: open O_RDWR of another's 0666 file", ERR(fd), 0);
 	if (fd >= 0) {
@@ -883,65 +902,67 @@ static void cases_perm_child(void)
 		close(fd);
 	}
 	expect_err("perm.search_0700: stat in another's 0700 directory",
-		   ERR(stat("perm/private/f", &st)), EACCES);
+	           ERR(stat("perm/private/f", &st)), EACCES);
 	expect_err("perm.open_in_0700: open in another's 0700 directory",
-		   ERR(open("perm/private/f", O_RDONLY)), EACCES);
+	           ERR(open("perm/private/f", O_RDONLY)), EACCES);
 	d = opendir("perm/private");
 	expect_err("perm.list_0700: opendir of another's 0700 directory", d ? 0 : errno, EACCES);
 	if (d)
 		closedir(d);
 	expect_err("perm.create_0755: create in another's 0755 directory",
-		   ERR(open("perm/closed/new", O_WRONLY | O_CREAT, 0644)), EACCES);
+	           ERR(open("perm/closed/new", O_WRONLY | O_CREAT, 0644)), EACCES);
 	expect_err("perm.unlink_0755: unlink in another's 0755 directory",
-		   ERR(unlink("perm/closed/f")), EACCES);
+	           ERR(unlink("perm/closed/f")), EACCES);
 	expect_err("perm.mkdir_0755: mkdir in another's 0755 directory",
-		   ERR(mkdir("perm/closed/d", 0755)), EACCES);
+	           ERR(mkdir("perm/closed/d", 0755)), EACCES);
 	expect_err("perm.chmod_other: chmod of another's file", ERR(chmod("perm/public", 0777)),
-		   EPERM);
+	           EPERM);
 	expect_err("perm.chown_other: chown of another's file",
-		   ERR(chown("perm/public", NOBODY, NOBODY)), EPERM);
+	           ERR(chown("perm/public", NOBODY, NOBODY)), EPERM);
 	expect_err("perm.utimens_now_writable: UTIME_NOW on another's writable file",
-		   ERR(utimensat(AT_FDCWD, "perm/public", NULL, 0)), 0);
+	           ERR(utimensat(AT_FDCWD, "perm/public", NULL, 0)), 0);
 	expect_err("perm.utimens_set_other: explicit times on another's file",
-		   ERR(utimensat(AT_FDCWD, "perm/public", ts, 0)), EPERM);
+	           ERR(utimensat(AT_FDCWD, "perm/public", ts, 0)), EPERM);
 
 	fd = open("perm/own", O_WRONLY | O_CREAT | O_EXCL, 0644);
 	expect_err("perm.create_0777: create in a 0777 directory", ERR(fd), 0);
 	if (fd >= 0)
 		close(fd);
 	setup(lstat("perm/own", &st) == 0, "stat perm/own");
-	report(st.st_uid == NOBODY && st.st_gid == NOBODY, "perm.owner: a new file is owned by its "
-	       "creator", "expected 65534:65534 got %u:%u", (unsigned)st.st_uid, (unsigned)st.st_gid);
+	report(st.st_uid == NOBODY && st.st_gid == NOBODY,
+	       "perm.owner: a new file is owned by its "
+	       "creator",
+	       "expected 65534:65534 got %u:%u", (unsigned)st.st_uid, (unsigned)st.st_gid);
 	expect_err("perm.chmod_own: chmod of one's own file", ERR(chmod("perm/own", 0444)), 0);
 	expect_err("perm.write_own_0444: open O_WRONLY of one's own 0444 file",
-		   ERR(open("perm/own", O_WRONLY)), EACCES);
+	           ERR(open("perm/own", O_WRONLY)), EACCES);
 	expect_err("perm.chown_own_to_root: chown of one's own file to root",
-		   ERR(chown("perm/own", 0, 0)), EPERM);
+	           ERR(chown("perm/own", 0, 0)), EPERM);
 	expect_err("perm.utimens_set_own: explicit times on one's own file",
-		   ERR(utimensat(AT_FDCWD, "perm/own", ts, 0)), 0);
+	           ERR(utimensat(AT_FDCWD, "perm/own", ts, 0)), 0);
 	expect_err("perm.mkdir_own: mkdir in a 0777 directory", ERR(mkdir("perm/owndir", 0755)), 0);
 	setup(lstat("perm/owndir", &st) == 0, "stat perm/owndir");
 	report(st.st_uid == NOBODY, "perm.dir_owner: a new directory is owned by its creator",
 	       "expected 65534 got %u", (unsigned)st.st_uid);
 	expect_err("perm.symlink_own: symlink in a 0777 directory",
-		   ERR(symlink("own", "perm/ownlink")), 0);
+	           ERR(symlink("own", "perm/ownlink")), 0);
 	setup(lstat("perm/ownlink", &st) == 0, "stat perm/ownlink");
 	report(st.st_uid == NOBODY, "perm.symlink_owner: a new symlink is owned by its creator",
 	       "expected 65534 got %u", (unsigned)st.st_uid);
 
 	expect_err("perm.sticky_unlink_other: unlink of another's file in a 01777 directory",
-		   ERR(unlink("perm/sticky/rootfile")), EPERM);
+	           ERR(unlink("perm/sticky/rootfile")), EPERM);
 	expect_err("perm.sticky_rename_other: rename of another's file in a 01777 directory",
-		   ERR(rename("perm/sticky/rootfile", "perm/sticky/moved")), EPERM);
+	           ERR(rename("perm/sticky/rootfile", "perm/sticky/moved")), EPERM);
 	expect_content("perm.sticky_kept: the file is still there", "perm/sticky/rootfile", "root");
 	fd = open("perm/sticky/mine", O_WRONLY | O_CREAT | O_EXCL, 0644);
 	expect_err("perm.sticky_create: create in a 01777 directory", ERR(fd), 0);
 	if (fd >= 0)
 		close(fd);
 	expect_err("perm.sticky_unlink_own: unlink of one's own file in a 01777 directory",
-		   ERR(unlink("perm/sticky/mine")), 0);
+	           ERR(unlink("perm/sticky/mine")), 0);
 	expect_err("perm.open_unlink_other: unlink of another's file in a 0777 directory",
-		   ERR(unlink("perm/open/rootfile")), 0);
+	           ERR(unlink("perm/open/rootfile")), 0);
 }
 
 static void cases_perm(void)
@@ -959,7 +980,8 @@ static void cases_perm(void)
 	if (pid == 0) {
 		if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
 		    setresuid(NOBODY, NOBODY, NOBODY) < 0) {
-			printf("not ok %d - setup: setresuid(65534): %s\n", n_case + 1, strerror(errno));
+			printf("not ok %d - setup: setresuid(65534): %s\n", n_case + 1,
+			       strerror(errno));
 			_exit(3);
 		}
 		cases_perm_child();
@@ -969,8 +991,8 @@ static void cases_perm(void)
 	}
 	waitpid(pid, &status, 0);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) == 3) {
-		report(false, "perm.child: the unprivileged child ran", "expected exit got status %d",
-		       status);
+		report(false, "perm.child: the unprivileged child ran",
+		       "expected exit got status %d", status);
 		return;
 	}
 	/* The child started from this process's failures and added its own. */

@@ -29,7 +29,7 @@
 
 #include "fsconform.h"
 
-#define ALIGN 4096
+#define ALIGN     4096
 #define LOG_LINES 32
 
 enum op {
@@ -49,8 +49,8 @@ enum op {
 };
 
 static const char *const op_names[OP_COUNT] = {
-	"read", "write", "mapread", "mapwrite", "dread", "dwrite",
-	"fallocate", "fallocate-keep", "punch", "zero-range", "truncate", "reopen",
+    "read",      "write",          "mapread", "mapwrite",   "dread",    "dwrite",
+    "fallocate", "fallocate-keep", "punch",   "zero-range", "truncate", "reopen",
 };
 
 struct fsx {
@@ -71,7 +71,7 @@ struct fsx {
 static void log_op(struct fsx *f, enum op op, size_t off, size_t len)
 {
 	snprintf(f->log[f->opno % LOG_LINES], sizeof(f->log[0]), "%ld %s 0x%zx +0x%zx (size 0x%zx)",
-		 f->opno, op_names[op], off, len, f->size);
+	         f->opno, op_names[op], off, len, f->size);
 }
 
 static void dump_log(struct fsx *f)
@@ -87,7 +87,7 @@ static void dump_log(struct fsx *f)
 static void fail(struct fsx *f, const char *what, int e)
 {
 	fprintf(stderr, "fsx: op %ld: %s %s: %s\n", f->opno, what, f->path,
-		e ? fsc_errname(e) : "short count");
+	        e ? fsc_errname(e) : "short count");
 	dump_log(f);
 	printf("not ok - fsx %s: op %ld failed\n", f->path, f->opno);
 	exit(1);
@@ -103,7 +103,7 @@ static void compare(struct fsx *f, const char *how, const uint8_t *got, size_t o
 	for (i = 0; i < len && got[i] == f->model[off + i]; i++)
 		;
 	fprintf(stderr, "fsx: op %ld: %s mismatch at offset 0x%zx: expected 0x%02x got 0x%02x\n",
-		f->opno, how, off + i, f->model[off + i], got[i]);
+	        f->opno, how, off + i, f->model[off + i], got[i]);
 	dump_log(f);
 	printf("not ok - fsx %s: %s mismatch at offset 0x%zx (op %ld)\n", f->path, how, off + i,
 	       f->opno);
@@ -159,7 +159,8 @@ static void do_read(struct fsx *f, size_t off, size_t len)
 	if (n < 0)
 		fail(f, "pread", errno);
 	if ((size_t)n != want) {
-		fprintf(stderr, "fsx: op %ld: pread returned %zd, expected %zu\n", f->opno, n, want);
+		fprintf(stderr, "fsx: op %ld: pread returned %zd, expected %zu\n", f->opno, n,
+		        want);
 		fail(f, "short read", 0);
 	}
 	compare(f, "read", f->buf, off, want);
@@ -226,7 +227,7 @@ static void do_dread(struct fsx *f, size_t off, size_t len)
 		fail(f, "pread O_DIRECT", errno);
 	if ((size_t)n != want) {
 		fprintf(stderr, "fsx: op %ld: O_DIRECT pread returned %zd, expected %zu\n", f->opno,
-			n, want);
+		        n, want);
 		fail(f, "short read", 0);
 	}
 	compare(f, "dread", f->dbuf, off, want);
@@ -249,10 +250,10 @@ static void do_dwrite(struct fsx *f, size_t off, size_t len)
 
 static void do_falloc(struct fsx *f, enum op op, size_t off, size_t len)
 {
-	int mode = op == OP_FALLOC ? 0
-		   : op == OP_FALLOC_KEEP ? FALLOC_FL_KEEP_SIZE
-		   : op == OP_PUNCH ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
-				    : FALLOC_FL_ZERO_RANGE;
+	int mode = op == OP_FALLOC        ? 0
+	           : op == OP_FALLOC_KEEP ? FALLOC_FL_KEEP_SIZE
+	           : op == OP_PUNCH       ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+	                                  : FALLOC_FL_ZERO_RANGE;
 	size_t end;
 
 	if (fallocate(f->fd, mode, (off_t)off, (off_t)len) < 0) {
@@ -281,7 +282,7 @@ static void check_size(struct fsx *f)
 		fail(f, "fstat", errno);
 	if ((size_t)st.st_size != f->size) {
 		fprintf(stderr, "fsx: op %ld: size 0x%jx, expected 0x%zx\n", f->opno,
-			(intmax_t)st.st_size, f->size);
+		        (intmax_t)st.st_size, f->size);
 		dump_log(f);
 		printf("not ok - fsx %s: size mismatch (op %ld)\n", f->path, f->opno);
 		exit(1);
@@ -320,37 +321,23 @@ static void step(struct fsx *f)
 		return;
 	if (op == OP_TRUNCATE) {
 		/* Favour sizes around the current one and small files. */
-		off = fsc_rng_below(&f->rng, 3) == 0 ? fsc_rng_below(&f->rng, f->maxlen + 1)
-						      : fsc_rng_below(&f->rng, f->size + maxop) %
-							(f->maxlen + 1);
+		off = fsc_rng_below(&f->rng, 3) == 0
+		          ? fsc_rng_below(&f->rng, f->maxlen + 1)
+		          : fsc_rng_below(&f->rng, f->size + maxop) % (f->maxlen + 1);
 		len = 0;
 	}
 	log_op(f, op, off, len);
 	switch (op) {
-	case OP_READ:
-		do_read(f, off, len);
-		break;
-	case OP_WRITE:
-		do_write(f, off, len);
-		break;
-	case OP_MAPREAD:
-		do_mapread(f, off, len);
-		break;
-	case OP_MAPWRITE:
-		do_mapwrite(f, off, len);
-		break;
-	case OP_DREAD:
-		do_dread(f, off, len);
-		break;
-	case OP_DWRITE:
-		do_dwrite(f, off, len);
-		break;
+	case OP_READ: do_read(f, off, len); break;
+	case OP_WRITE: do_write(f, off, len); break;
+	case OP_MAPREAD: do_mapread(f, off, len); break;
+	case OP_MAPWRITE: do_mapwrite(f, off, len); break;
+	case OP_DREAD: do_dread(f, off, len); break;
+	case OP_DWRITE: do_dwrite(f, off, len); break;
 	case OP_FALLOC:
 	case OP_FALLOC_KEEP:
 	case OP_PUNCH:
-	case OP_ZERO:
-		do_falloc(f, op, off, len);
-		break;
+	case OP_ZERO: do_falloc(f, op, off, len); break;
 	case OP_TRUNCATE:
 		if (ftruncate(f->fd, (off_t)off) < 0)
 			fail(f, "ftruncate", errno);
@@ -360,8 +347,7 @@ static void step(struct fsx *f)
 		close_fds(f);
 		open_fds(f, 0);
 		break;
-	case OP_COUNT:
-		break;
+	case OP_COUNT: break;
 	}
 	f->done[op]++;
 	check_size(f);
@@ -381,32 +367,20 @@ int fsc_fsx_main(int argc, char **argv)
 			for (i = 0; i < OP_COUNT && strcmp(optarg, op_names[i]) != 0; i++)
 				;
 			if (i == OP_COUNT || i == OP_READ || i == OP_WRITE) {
-				fprintf(stderr, "fsx: -x %s: not an operation that can be left out\n",
-					optarg);
+				fprintf(stderr,
+				        "fsx: -x %s: not an operation that can be left out\n",
+				        optarg);
 				return 2;
 			}
 			f.excluded[i] = true;
 			break;
-		case 'N':
-			ops = strtol(optarg, NULL, 10);
-			break;
-		case 'S':
-			seed = strtoull(optarg, NULL, 10);
-			break;
-		case 'L':
-			f.maxlen = strtoul(optarg, NULL, 10);
-			break;
-		case 'Z':
-			f.direct = true;
-			break;
-		case 'm':
-			f.mmap = true;
-			break;
-		case 'u':
-			strict = true;
-			break;
-		default:
-			goto usage;
+		case 'N': ops = strtol(optarg, NULL, 10); break;
+		case 'S': seed = strtoull(optarg, NULL, 10); break;
+		case 'L': f.maxlen = strtoul(optarg, NULL, 10); break;
+		case 'Z': f.direct = true; break;
+		case 'm': f.mmap = true; break;
+		case 'u': strict = true; break;
+		default: goto usage;
 		}
 	}
 	if (optind != argc - 1 || ops < 0 || f.maxlen < 2 * ALIGN || f.maxlen % ALIGN)
@@ -433,7 +407,8 @@ int fsc_fsx_main(int argc, char **argv)
 	close_fds(&f);
 	printf("# fsx %s: %ld ops, seed %" PRIu64 ", final size %zu\n", f.path, ops, seed, f.size);
 	for (i = 0; i < OP_COUNT; i++) {
-		printf("# %s: %ld done, %ld unsupported\n", op_names[i], f.done[i], f.unsupported[i]);
+		printf("# %s: %ld done, %ld unsupported\n", op_names[i], f.done[i],
+		       f.unsupported[i]);
 		unsupported += f.unsupported[i];
 	}
 	printf("# unsupported: %ld\n", unsupported);
@@ -449,6 +424,6 @@ int fsc_fsx_main(int argc, char **argv)
 	return 0;
 usage:
 	fprintf(stderr, "usage: fsconform fsx FILE [-N ops] [-S seed] [-L maxlen] [-Z] [-m] [-u] "
-			"[-x OP]...\n");
+	                "[-x OP]...\n");
 	return 2;
 }

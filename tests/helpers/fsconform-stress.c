@@ -43,8 +43,8 @@ enum sop {
 };
 
 static const char *const sop_names[S_COUNT] = {
-	"creat", "write", "append", "truncate", "mkdir", "rmdir", "rename",
-	"link", "symlink", "unlink", "fsync", "readdir", "stat",
+    "creat", "write",   "append", "truncate", "mkdir",   "rmdir", "rename",
+    "link",  "symlink", "unlink", "fsync",    "readdir", "stat",
 };
 
 #define BIT(e) (1ULL << (e))
@@ -57,19 +57,19 @@ static const char *const sop_names[S_COUNT] = {
  * ELOOP (symlinks pointing at each other), and nothing else: ENOTDIR,
  * EISDIR or EPERM from link() would be the file system's doing. */
 static const unsigned long long allowed[S_COUNT] = {
-	[S_CREAT] = BIT(ENOENT) | BIT(EEXIST) | BIT(ELOOP),
-	[S_WRITE] = BIT(ENOENT) | BIT(ELOOP),
-	[S_APPEND] = BIT(ENOENT) | BIT(ELOOP),
-	[S_TRUNCATE] = BIT(ENOENT) | BIT(ELOOP),
-	[S_MKDIR] = BIT(ENOENT) | BIT(EEXIST),
-	[S_RMDIR] = BIT(ENOENT) | BIT(ENOTEMPTY) | BIT(EEXIST),
-	[S_RENAME] = BIT(ENOENT) | BIT(ENOTEMPTY) | BIT(EEXIST) | BIT(EINVAL),
-	[S_LINK] = BIT(ENOENT) | BIT(EEXIST),
-	[S_SYMLINK] = BIT(ENOENT) | BIT(EEXIST),
-	[S_UNLINK] = BIT(ENOENT),
-	[S_FSYNC] = BIT(ENOENT) | BIT(ELOOP),
-	[S_READDIR] = BIT(ENOENT),
-	[S_STAT] = BIT(ENOENT) | BIT(ELOOP),
+    [S_CREAT] = BIT(ENOENT) | BIT(EEXIST) | BIT(ELOOP),
+    [S_WRITE] = BIT(ENOENT) | BIT(ELOOP),
+    [S_APPEND] = BIT(ENOENT) | BIT(ELOOP),
+    [S_TRUNCATE] = BIT(ENOENT) | BIT(ELOOP),
+    [S_MKDIR] = BIT(ENOENT) | BIT(EEXIST),
+    [S_RMDIR] = BIT(ENOENT) | BIT(ENOTEMPTY) | BIT(EEXIST),
+    [S_RENAME] = BIT(ENOENT) | BIT(ENOTEMPTY) | BIT(EEXIST) | BIT(EINVAL),
+    [S_LINK] = BIT(ENOENT) | BIT(EEXIST),
+    [S_SYMLINK] = BIT(ENOENT) | BIT(EEXIST),
+    [S_UNLINK] = BIT(ENOENT),
+    [S_FSYNC] = BIT(ENOENT) | BIT(ELOOP),
+    [S_READDIR] = BIT(ENOENT),
+    [S_STAT] = BIT(ENOENT) | BIT(ELOOP),
 };
 
 static const char *const dir_names[] = {"a", "b", "c"};
@@ -85,7 +85,7 @@ static void pick(struct fsc_rng *r, char *p, size_t cap, bool dir)
 	for (i = 0; i < depth; i++)
 		n += (size_t)snprintf(p + n, cap - n, "%s/", dir_names[fsc_rng_below(r, 3)]);
 	snprintf(p + n, cap - n, "%s",
-		 dir ? dir_names[fsc_rng_below(r, 3)] : file_names[fsc_rng_below(r, 4)]);
+	         dir ? dir_names[fsc_rng_below(r, 3)] : file_names[fsc_rng_below(r, 4)]);
 }
 
 static int write_some(struct fsc_rng *r, const char *p, int flags)
@@ -130,7 +130,7 @@ static int list(const char *p)
 static int one(struct fsc_rng *r, enum sop op)
 {
 	bool dir = op == S_MKDIR || op == S_RMDIR || op == S_READDIR ||
-		   ((op == S_RENAME || op == S_STAT || op == S_FSYNC) && fsc_rng_below(r, 2));
+	           ((op == S_RENAME || op == S_STAT || op == S_FSYNC) && fsc_rng_below(r, 2));
 	char a[64], b[64];
 	struct stat st;
 	int fd, e;
@@ -140,28 +140,19 @@ static int one(struct fsc_rng *r, enum sop op)
 	switch (op) {
 	case S_CREAT:
 		fd = open(a, O_WRONLY | O_CREAT | O_NONBLOCK | (fsc_rng_below(r, 2) ? O_EXCL : 0),
-			  0644);
+		          0644);
 		if (fd < 0)
 			return errno;
 		return close(fd) < 0 ? errno : 0;
-	case S_WRITE:
-		return write_some(r, a, 0);
-	case S_APPEND:
-		return write_some(r, a, O_APPEND);
-	case S_TRUNCATE:
-		return truncate(a, (off_t)fsc_rng_below(r, 96 * 1024)) < 0 ? errno : 0;
-	case S_MKDIR:
-		return mkdir(a, 0755) < 0 ? errno : 0;
-	case S_RMDIR:
-		return rmdir(a) < 0 ? errno : 0;
-	case S_RENAME:
-		return rename(a, b) < 0 ? errno : 0;
-	case S_LINK:
-		return link(a, b) < 0 ? errno : 0;
-	case S_SYMLINK:
-		return symlink(file_names[fsc_rng_below(r, 4)], a) < 0 ? errno : 0;
-	case S_UNLINK:
-		return unlink(a) < 0 ? errno : 0;
+	case S_WRITE: return write_some(r, a, 0);
+	case S_APPEND: return write_some(r, a, O_APPEND);
+	case S_TRUNCATE: return truncate(a, (off_t)fsc_rng_below(r, 96 * 1024)) < 0 ? errno : 0;
+	case S_MKDIR: return mkdir(a, 0755) < 0 ? errno : 0;
+	case S_RMDIR: return rmdir(a) < 0 ? errno : 0;
+	case S_RENAME: return rename(a, b) < 0 ? errno : 0;
+	case S_LINK: return link(a, b) < 0 ? errno : 0;
+	case S_SYMLINK: return symlink(file_names[fsc_rng_below(r, 4)], a) < 0 ? errno : 0;
+	case S_UNLINK: return unlink(a) < 0 ? errno : 0;
 	case S_FSYNC:
 		fd = open(a, O_RDONLY | O_NONBLOCK);
 		if (fd < 0)
@@ -170,12 +161,9 @@ static int one(struct fsc_rng *r, enum sop op)
 		if (close(fd) < 0 && !e)
 			e = errno;
 		return e;
-	case S_READDIR:
-		return list(fsc_rng_below(r, 4) ? a : ".");
-	case S_STAT:
-		return (fsc_rng_below(r, 2) ? stat(a, &st) : lstat(a, &st)) < 0 ? errno : 0;
-	default:
-		break;
+	case S_READDIR: return list(fsc_rng_below(r, 4) ? a : ".");
+	case S_STAT: return (fsc_rng_below(r, 2) ? stat(a, &st) : lstat(a, &st)) < 0 ? errno : 0;
+	default: break;
 	}
 	return 0;
 }
@@ -198,14 +186,14 @@ static int worker(int id, long ops, uint64_t seed)
 			continue;
 		}
 		if (bad++ < 10)
-			printf("not ok - stress: process %d op %ld: %s: unexpected %s (%s)\n", id, i,
-			       sop_names[op], fsc_errname(e), strerror(e));
+			printf("not ok - stress: process %d op %ld: %s: unexpected %s (%s)\n", id,
+			       i, sop_names[op], fsc_errname(e), strerror(e));
 	}
 	if (bad)
 		printf("not ok - stress: process %d: %ld unexpected errors\n", id, bad);
 	for (i = 0; i < S_COUNT; i++)
-		printf("# process %d: %s: %ld done, %ld expected errors\n", id, sop_names[i], done[i],
-		       expected[i]);
+		printf("# process %d: %s: %ld done, %ld expected errors\n", id, sop_names[i],
+		       done[i], expected[i]);
 	fflush(stdout);
 	return bad ? 1 : 0;
 }
@@ -248,17 +236,10 @@ int fsc_stress_main(int argc, char **argv)
 
 	while ((c = getopt(argc, argv, "p:n:S:")) != -1) {
 		switch (c) {
-		case 'p':
-			procs = strtol(optarg, NULL, 10);
-			break;
-		case 'n':
-			ops = strtol(optarg, NULL, 10);
-			break;
-		case 'S':
-			seed = strtoull(optarg, NULL, 10);
-			break;
-		default:
-			goto usage;
+		case 'p': procs = strtol(optarg, NULL, 10); break;
+		case 'n': ops = strtol(optarg, NULL, 10); break;
+		case 'S': seed = strtoull(optarg, NULL, 10); break;
+		default: goto usage;
 		}
 	}
 	if (optind != argc - 1 || procs < 1 || procs > 64 || ops < 0)
@@ -296,11 +277,12 @@ int fsc_stress_main(int argc, char **argv)
 	}
 	bad += walk(".");
 	if (bad) {
-		printf("not ok - stress %s: %ld processes x %ld ops, seed %" PRIu64 "\n", top, procs,
-		       ops, seed);
+		printf("not ok - stress %s: %ld processes x %ld ops, seed %" PRIu64 "\n", top,
+		       procs, ops, seed);
 		return 1;
 	}
-	printf("ok - stress %s: %ld processes x %ld ops, seed %" PRIu64 "\n", top, procs, ops, seed);
+	printf("ok - stress %s: %ld processes x %ld ops, seed %" PRIu64 "\n", top, procs, ops,
+	       seed);
 	return 0;
 usage:
 	fprintf(stderr, "usage: fsconform stress DIR [-p procs] [-n ops] [-S seed]\n");

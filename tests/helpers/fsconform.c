@@ -44,9 +44,11 @@ uint64_t fsc_rng_below(struct fsc_rng *r, uint64_t n)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: fsconform errno DIR\n"
-			"       fsconform fsx FILE [-N ops] [-S seed] [-L maxlen] [-Z] [-m] [-u] [-x OP]...\n"
-			"       fsconform stress DIR [-p procs] [-n ops] [-S seed]\n");
+	fprintf(
+	    stderr,
+	    "usage: fsconform errno DIR\n"
+	    "       fsconform fsx FILE [-N ops] [-S seed] [-L maxlen] [-Z] [-m] [-u] [-x OP]...\n"
+	    "       fsconform stress DIR [-p procs] [-n ops] [-S seed]\n");
 }
 
 int main(int argc, char **argv)
