@@ -12,6 +12,11 @@
  *
  * A fallocate mode the file system refuses with EOPNOTSUPP is counted
  * (printed as "unsupported: N"), not a mismatch; -u makes it a failure.
+ * With -P N, N processes write the file at once, each in its own region of
+ * maxlen bytes with its own model (seeds S, S+1, ...): truncate is left out
+ * (the size is shared) and a mapped write extends the file with fallocate,
+ * which never shrinks it; the size is not checked, a read may end early only
+ * where the model holds zeros, and never before what this writer wrote.
  * -x OP leaves the operation OP (a name as printed in the summary, such as
  * zero-range) out of the sequence; it may be given more than once.
  */
@@ -25,6 +30,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fsconform.h"
@@ -58,6 +64,10 @@ struct fsx {
 	int fd, dfd;
 	bool direct, mmap;
 	bool excluded[OP_COUNT];
+	/* With -P: the writer's number and where its region starts. */
+	int writer;
+	bool shared;
+	size_t base;
 	uint8_t *model;
 	size_t size, maxlen;
 	uint8_t *buf, *dbuf;
@@ -151,10 +161,31 @@ static void model_resize(struct fsx *f, size_t size)
 	f->size = size;
 }
 
+/* The file offset of the region's offset off. */
+static off_t fo(const struct fsx *f, size_t off)
+{
+	return (off_t)(f->base + off);
+}
+
+/* A read that returned n of len bytes at off. Alone, the size is known; with
+ * other writers the file may end anywhere after this writer's own extent,
+ * and the bytes it does not return must be zeros in the model. */
+static size_t read_want(struct fsx *f, size_t off, size_t len, ssize_t n)
+{
+	size_t known = off >= f->size ? 0 : (off + len > f->size ? f->size - off : len), i;
+
+	if (!f->shared || n < 0 || (size_t)n < known || (size_t)n > len)
+		return known;
+	for (i = (size_t)n; i < len; i++)
+		if (f->model[off + i] != 0)
+			return known;
+	return (size_t)n;
+}
+
 static void do_read(struct fsx *f, size_t off, size_t len)
 {
-	size_t want = off >= f->size ? 0 : (off + len > f->size ? f->size - off : len);
-	ssize_t n = pread(f->fd, f->buf, len, (off_t)off);
+	ssize_t n = pread(f->fd, f->buf, len, fo(f, off));
+	size_t want = read_want(f, off, len, n);
 
 	if (n < 0)
 		fail(f, "pread", errno);
@@ -171,7 +202,7 @@ static void do_write(struct fsx *f, size_t off, size_t len)
 	ssize_t n;
 
 	fill(f, f->buf, len);
-	n = pwrite(f->fd, f->buf, len, (off_t)off);
+	n = pwrite(f->fd, f->buf, len, fo(f, off));
 	if (n < 0)
 		fail(f, "pwrite", errno);
 	if ((size_t)n != len)
@@ -190,7 +221,7 @@ static void do_mapread(struct fsx *f, size_t off, size_t len)
 		return;
 	if (off + len > f->size)
 		len = f->size - off;
-	p = mmap(NULL, off + len - pg, PROT_READ, MAP_SHARED, f->fd, (off_t)pg);
+	p = mmap(NULL, off + len - pg, PROT_READ, MAP_SHARED, f->fd, fo(f, pg));
 	if (p == MAP_FAILED)
 		fail(f, "mmap for reading", errno);
 	compare(f, "mapread", p + (off - pg), off, len);
@@ -203,11 +234,19 @@ static void do_mapwrite(struct fsx *f, size_t off, size_t len)
 	uint8_t *p;
 
 	if (off + len > f->size) {
-		if (ftruncate(f->fd, (off_t)(off + len)) < 0)
+		/* Another writer may have made the file longer: fallocate, unlike
+		 * ftruncate, cannot cut its data off. */
+		if (f->shared && fallocate(f->fd, 0, fo(f, off), (off_t)len) < 0) {
+			if (errno != EOPNOTSUPP)
+				fail(f, "fallocate before mapwrite", errno);
+			f->unsupported[OP_MAPWRITE]++;
+			return;
+		}
+		if (!f->shared && ftruncate(f->fd, (off_t)(off + len)) < 0)
 			fail(f, "ftruncate before mapwrite", errno);
 		model_resize(f, off + len);
 	}
-	p = mmap(NULL, off + len - pg, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, (off_t)pg);
+	p = mmap(NULL, off + len - pg, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, fo(f, pg));
 	if (p == MAP_FAILED)
 		fail(f, "mmap for writing", errno);
 	fill(f, f->buf, len);
@@ -220,8 +259,8 @@ static void do_mapwrite(struct fsx *f, size_t off, size_t len)
 
 static void do_dread(struct fsx *f, size_t off, size_t len)
 {
-	size_t want = off >= f->size ? 0 : (off + len > f->size ? f->size - off : len);
-	ssize_t n = pread(f->dfd, f->dbuf, len, (off_t)off);
+	ssize_t n = pread(f->dfd, f->dbuf, len, fo(f, off));
+	size_t want = read_want(f, off, len, n);
 
 	if (n < 0)
 		fail(f, "pread O_DIRECT", errno);
@@ -238,7 +277,7 @@ static void do_dwrite(struct fsx *f, size_t off, size_t len)
 	ssize_t n;
 
 	fill(f, f->dbuf, len);
-	n = pwrite(f->dfd, f->dbuf, len, (off_t)off);
+	n = pwrite(f->dfd, f->dbuf, len, fo(f, off));
 	if (n < 0)
 		fail(f, "pwrite O_DIRECT", errno);
 	if ((size_t)n != len)
@@ -256,7 +295,7 @@ static void do_falloc(struct fsx *f, enum op op, size_t off, size_t len)
 	                                  : FALLOC_FL_ZERO_RANGE;
 	size_t end;
 
-	if (fallocate(f->fd, mode, (off_t)off, (off_t)len) < 0) {
+	if (fallocate(f->fd, mode, fo(f, off), (off_t)len) < 0) {
 		if (errno == EOPNOTSUPP) {
 			f->unsupported[op]++;
 			return;
@@ -280,7 +319,9 @@ static void check_size(struct fsx *f)
 
 	if (fstat(f->fd, &st) < 0)
 		fail(f, "fstat", errno);
-	if ((size_t)st.st_size != f->size) {
+	/* With other writers, only what this one wrote or extended is sure. */
+	if (f->shared ? f->size && (size_t)st.st_size < f->base + f->size
+	              : (size_t)st.st_size != f->size) {
 		fprintf(stderr, "fsx: op %ld: size 0x%jx, expected 0x%zx\n", f->opno,
 		        (intmax_t)st.st_size, f->size);
 		dump_log(f);
@@ -300,7 +341,7 @@ static void step(struct fsx *f)
 			continue;
 		if ((op == OP_DREAD || op == OP_DWRITE) && !f->direct)
 			continue;
-		if (f->excluded[op])
+		if (f->excluded[op] || (op == OP_TRUNCATE && f->shared))
 			continue;
 		/* Reopen rarely, so the descriptors live through many ops. */
 		if (op == OP_REOPEN && fsc_rng_below(&f->rng, 20) != 0)
@@ -353,15 +394,60 @@ static void step(struct fsx *f)
 	check_size(f);
 }
 
+/* One writer's whole run; 0 if everything matched its model. */
+static int run(struct fsx *f, long ops, uint64_t seed, bool strict)
+{
+	long unsupported = 0;
+	int i;
+
+	fsc_rng_seed(&f->rng, seed);
+	f->model = calloc(1, f->maxlen);
+	f->buf = malloc(f->maxlen);
+	if (!f->model || !f->buf || posix_memalign((void **)&f->dbuf, ALIGN, f->maxlen) != 0) {
+		fprintf(stderr, "fsx: out of memory\n");
+		return 2;
+	}
+	open_fds(f, f->shared ? 0 : O_CREAT | O_TRUNC);
+	check_size(f);
+	for (f->opno = 0; f->opno < ops; f->opno++)
+		step(f);
+	/* The whole file (region), through a fresh descriptor. */
+	close_fds(f);
+	open_fds(f, 0);
+	f->opno = ops;
+	log_op(f, OP_READ, 0, f->size);
+	check_size(f);
+	do_read(f, 0, f->maxlen);
+	close_fds(f);
+	printf("# fsx %s writer %d: %ld ops, seed %" PRIu64 ", final size %zu\n", f->path,
+	       f->writer, ops, seed, f->size);
+	for (i = 0; i < OP_COUNT; i++) {
+		printf("# %s: %ld done, %ld unsupported\n", op_names[i], f->done[i],
+		       f->unsupported[i]);
+		unsupported += f->unsupported[i];
+	}
+	printf("# unsupported: %ld\n", unsupported);
+	free(f->model);
+	free(f->buf);
+	free(f->dbuf);
+	if (strict && unsupported) {
+		printf("not ok - fsx %s writer %d: %ld operations unsupported (EOPNOTSUPP)\n",
+		       f->path, f->writer, unsupported);
+		return 1;
+	}
+	printf("ok - fsx %s writer %d: %ld ops match the model\n", f->path, f->writer, ops);
+	return 0;
+}
+
 int fsc_fsx_main(int argc, char **argv)
 {
 	struct fsx f = {.maxlen = 256 * 1024};
-	long ops = 10000, unsupported = 0;
+	long ops = 10000, procs = 0, k, bad = 0;
 	uint64_t seed = 1;
 	bool strict = false;
-	int c, i;
+	int c, i, fd, status;
 
-	while ((c = getopt(argc, argv, "N:S:L:Zmux:")) != -1) {
+	while ((c = getopt(argc, argv, "N:S:L:P:Zmux:")) != -1) {
 		switch (c) {
 		case 'x':
 			for (i = 0; i < OP_COUNT && strcmp(optarg, op_names[i]) != 0; i++)
@@ -377,53 +463,52 @@ int fsc_fsx_main(int argc, char **argv)
 		case 'N': ops = strtol(optarg, NULL, 10); break;
 		case 'S': seed = strtoull(optarg, NULL, 10); break;
 		case 'L': f.maxlen = strtoul(optarg, NULL, 10); break;
+		case 'P': procs = strtol(optarg, NULL, 10); break;
 		case 'Z': f.direct = true; break;
 		case 'm': f.mmap = true; break;
 		case 'u': strict = true; break;
 		default: goto usage;
 		}
 	}
-	if (optind != argc - 1 || ops < 0 || f.maxlen < 2 * ALIGN || f.maxlen % ALIGN)
+	if (optind != argc - 1 || ops < 0 || f.maxlen < 2 * ALIGN || f.maxlen % ALIGN ||
+	    procs < 0 || procs > 16)
 		goto usage;
 	f.path = argv[optind];
-	fsc_rng_seed(&f.rng, seed);
-	f.model = calloc(1, f.maxlen);
-	f.buf = malloc(f.maxlen);
-	if (!f.model || !f.buf || posix_memalign((void **)&f.dbuf, ALIGN, f.maxlen) != 0) {
-		fprintf(stderr, "fsx: out of memory\n");
+	if (procs == 0)
+		return run(&f, ops, seed, strict);
+	fd = open(f.path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || close(fd) < 0) {
+		fprintf(stderr, "fsx: %s: %s\n", f.path, strerror(errno));
 		return 2;
 	}
-	open_fds(&f, O_CREAT | O_TRUNC);
-	check_size(&f);
-	for (f.opno = 0; f.opno < ops; f.opno++)
-		step(&f);
-	/* The whole file, through a fresh descriptor. */
-	close_fds(&f);
-	open_fds(&f, 0);
-	f.opno = ops;
-	log_op(&f, OP_READ, 0, f.size);
-	check_size(&f);
-	do_read(&f, 0, f.maxlen);
-	close_fds(&f);
-	printf("# fsx %s: %ld ops, seed %" PRIu64 ", final size %zu\n", f.path, ops, seed, f.size);
-	for (i = 0; i < OP_COUNT; i++) {
-		printf("# %s: %ld done, %ld unsupported\n", op_names[i], f.done[i],
-		       f.unsupported[i]);
-		unsupported += f.unsupported[i];
+	fflush(stdout);
+	for (k = 0; k < procs; k++) {
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			fprintf(stderr, "fsx: fork: %s\n", strerror(errno));
+			return 2;
+		}
+		if (pid == 0) {
+			f.shared = true;
+			f.writer = (int)k;
+			f.base = (size_t)k * f.maxlen;
+			c = run(&f, ops, seed + (uint64_t)k, strict);
+			fflush(stdout);
+			_exit(c);
+		}
 	}
-	printf("# unsupported: %ld\n", unsupported);
-	free(f.model);
-	free(f.buf);
-	free(f.dbuf);
-	if (strict && unsupported) {
-		printf("not ok - fsx %s: %ld operations unsupported (EOPNOTSUPP)\n", f.path,
-		       unsupported);
+	for (k = 0; k < procs; k++)
+		if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			bad++;
+	if (bad) {
+		printf("not ok - fsx %s: %ld of %ld concurrent writers failed\n", f.path, bad, procs);
 		return 1;
 	}
-	printf("ok - fsx %s: %ld ops match the model\n", f.path, ops);
+	printf("ok - fsx %s: %ld concurrent writers match their models\n", f.path, procs);
 	return 0;
 usage:
-	fprintf(stderr, "usage: fsconform fsx FILE [-N ops] [-S seed] [-L maxlen] [-Z] [-m] [-u] "
-	                "[-x OP]...\n");
+	fprintf(stderr, "usage: fsconform fsx FILE [-N ops] [-S seed] [-L maxlen] [-P procs] [-Z] "
+	                "[-m] [-u] [-x OP]...\n");
 	return 2;
 }

@@ -1,5 +1,5 @@
 /* fsconform errno DIR
- * fsconform fsx FILE [-N ops] [-S seed] [-L maxlen] [-Z] [-m] [-u] [-x OP]...
+ * fsconform fsx FILE [-N ops] [-S seed] [-L maxlen] [-P procs] [-Z] [-m] [-u] [-x OP]...
  * fsconform stress DIR [-p procs] [-n ops] [-S seed]
  *
  * Conformance checks of a file system, written from the syscalls' man pages:
@@ -47,7 +47,7 @@ static void usage(void)
 	fprintf(
 	    stderr,
 	    "usage: fsconform errno DIR\n"
-	    "       fsconform fsx FILE [-N ops] [-S seed] [-L maxlen] [-Z] [-m] [-u] [-x OP]...\n"
+	    "       fsconform fsx FILE [-N ops] [-S seed] [-L maxlen] [-P procs] [-Z] [-m] [-u] [-x OP]...\n"
 	    "       fsconform stress DIR [-p procs] [-n ops] [-S seed]\n");
 }
 

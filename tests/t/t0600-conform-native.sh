@@ -1,7 +1,8 @@
 #!/bin/sh
 # The conformance checks (tests/helpers/fsconform) on native file systems,
 # the reference for t0610, which runs them on the mount: every errno case,
-# the fsx-like and fsstress-like runs pass on a tmpfs here, and the fsx-like
+# the fsx-like (alone and with concurrent writers) and fsstress-like runs
+# pass on a tmpfs here, and the fsx-like
 # run passes on the build tree's file system (ext4 or xfs), where every
 # fallocate mode is supported (tmpfs has no FALLOC_FL_ZERO_RANGE).
 # FSX_OPS (default 20000), STRESS_PROCS and STRESS_OPS set the run lengths.
@@ -48,6 +49,13 @@ test_expect_success "fsx on the build tree's file system: every fallocate mode, 
 	grep "^ok - fsx" fsx3.out &&
 	grep "^# zero-range: [1-9][0-9]* done, 0 unsupported$" fsx3.out &&
 	grep "^# punch: [1-9][0-9]* done, 0 unsupported$" fsx3.out
+'
+
+test_expect_success "fsx on tmpfs: 4 concurrent writers, each in its region of one file" '
+	fsconform fsx "$N/fsx-shared" -N "$((FSX_OPS / 4))" -S 4 -P 4 -m -u -x zero-range >fsx4.out 2>&1 ||
+	{ grep -v "^#" fsx4.out; exit 1; } &&
+	grep "^ok - fsx .*: 4 concurrent writers match their models" fsx4.out &&
+	test "$(grep -c "^ok - fsx .* writer [0-3]: " fsx4.out)" = 4
 '
 
 test_expect_success "stress on tmpfs: $STRESS_PROCS processes x $STRESS_OPS ops, no unexpected error" '

@@ -88,6 +88,13 @@ test_expect_success "fsx on the mount: $FSX_OPS ops with O_DIRECT" '
 	grep "^# dwrite: [1-9][0-9]* done, 0 unsupported$" fsx2.out
 '
 
+test_expect_success "fsx on the mount: 4 concurrent writers, each in its region of one file" '
+	fsconform fsx "$D/fsx-shared" -N "$((FSX_OPS / 4))" -S 4 -P 4 -m -u >fsx4.out 2>&1 ||
+	{ grep -v "^#" fsx4.out; exit 1; } &&
+	grep "^ok - fsx .*: 4 concurrent writers match their models" fsx4.out &&
+	test "$(grep -c "^ok - fsx .* writer [0-3]: " fsx4.out)" = 4
+'
+
 test_expect_success "stress on the mount: $STRESS_PROCS processes x $STRESS_OPS ops, no unexpected error" '
 	fsconform stress "$D" -p "$STRESS_PROCS" -n "$STRESS_OPS" -S 1 >stress.out 2>&1 ||
 	{ grep -v "^#" stress.out; exit 1; } &&
