@@ -1,10 +1,10 @@
 #!/bin/sh
 # The conformance checks (tests/helpers/fsconform) on native file systems,
 # the reference for t0610, which runs them on the mount: every errno case,
-# the fsx-like (alone and with concurrent writers) and fsstress-like runs
-# pass on a tmpfs here, and the fsx-like
-# run passes on the build tree's file system (ext4 or xfs), where every
-# fallocate mode is supported (tmpfs has no FALLOC_FL_ZERO_RANGE).
+# the fsx-like runs (alone and with concurrent writers) and the fsstress-like
+# run pass on a tmpfs here, and the fsx-like run passes on the build tree's
+# file system (ext4 or xfs), where every fallocate mode is supported (tmpfs
+# has no FALLOC_FL_ZERO_RANGE, so the tmpfs runs leave it out).
 # FSX_OPS (default 20000), STRESS_PROCS and STRESS_OPS set the run lengths.
 . "$top_srcdir/tests/lib.sh"
 
