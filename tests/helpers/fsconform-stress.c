@@ -171,6 +171,7 @@ static int one(struct fsc_rng *r, enum sop op)
 static int worker(int id, long ops, uint64_t seed)
 {
 	long done[S_COUNT] = {0}, expected[S_COUNT] = {0}, bad = 0, i;
+	unsigned long long seen[S_COUNT] = {0};
 	struct fsc_rng r;
 
 	fsc_rng_seed(&r, seed * 1000 + (uint64_t)id);
@@ -185,9 +186,13 @@ static int worker(int id, long ops, uint64_t seed)
 			expected[op]++;
 			continue;
 		}
-		if (bad++ < 10)
+		/* The first of each kind, so one flood does not hide another. */
+		bad++;
+		if (e >= 64 || !(seen[op] & BIT(e)))
 			printf("not ok - stress: process %d op %ld: %s: unexpected %s (%s)\n", id,
 			       i, sop_names[op], fsc_errname(e), strerror(e));
+		if (e < 64)
+			seen[op] |= BIT(e);
 	}
 	if (bad)
 		printf("not ok - stress: process %d: %ld unexpected errors\n", id, bad);
