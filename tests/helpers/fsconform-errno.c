@@ -965,12 +965,17 @@ static void cases_perm_child(void)
 	           ERR(unlink("perm/open/rootfile")), 0);
 }
 
+/* The unprivileged child's exit status when it could not drop its privileges;
+ * below it, the number of its failed cases. */
+#define PERM_SETUP_FAILED 255
+
 static void cases_perm(void)
 {
-	int status = 0;
+	int status = 0, base;
 	pid_t pid;
 
 	cases_perm_setup();
+	base = n_fail;
 	fflush(stdout);
 	pid = fork();
 	if (pid < 0) {
@@ -982,21 +987,20 @@ static void cases_perm(void)
 		    setresuid(NOBODY, NOBODY, NOBODY) < 0) {
 			printf("not ok %d - setup: setresuid(65534): %s\n", n_case + 1,
 			       strerror(errno));
-			_exit(3);
+			_exit(PERM_SETUP_FAILED);
 		}
 		cases_perm_child();
 		fflush(stdout);
-		/* The child's count and failures go back to the parent. */
-		_exit(n_fail > 255 ? 255 : n_fail);
+		/* The child's own failures go back to the parent. */
+		_exit(n_fail - base > PERM_SETUP_FAILED - 1 ? PERM_SETUP_FAILED - 1 : n_fail - base);
 	}
 	waitpid(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) == 3) {
+	if (!WIFEXITED(status) || WEXITSTATUS(status) == PERM_SETUP_FAILED) {
 		report(false, "perm.child: the unprivileged child ran",
 		       "expected exit got status %d", status);
 		return;
 	}
-	/* The child started from this process's failures and added its own. */
-	n_fail = WEXITSTATUS(status);
+	n_fail += WEXITSTATUS(status);
 }
 
 int fsc_errno_main(int argc, char **argv)
