@@ -137,7 +137,7 @@ test_expect_success 'a lost job does not keep running' '
 test_expect_success 'a second mount of the same cache dir fails: "in use", exit 1' '
 	mkdir -p mnt2 &&
 	test_when_finished "fusermount3 -u mnt2 2>/dev/null || :" &&
-	rc=0 && timeout 30 enclave-fs -f --cache "$SCRATCH/fs.cache" --kek k.kek mnt2 2>err || rc=$?
+	rc=0 && timeout 30 enclave-fs -f --cache "$SCRATCH/fs.cache" --kek k.kek mnt2 2>err || rc=$? &&
 	cat err &&
 	test $rc = 1 &&
 	grep "in use" err &&
