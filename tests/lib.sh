@@ -344,7 +344,7 @@ start_daemon() {
 	read -r status <"$fifo" || true
 	rm -f "$fifo"
 	eval "${name}_pid=$pid"
-	echo "$pid $name" >>"$SCRATCH/.daemons"
+	echo "$pid $name ${BASHPID:-$$}" >>"$SCRATCH/.daemons"
 	if [ "$status" != ready ]; then
 		echo "daemon $name did not become ready: ${status:-no status}" >&2
 		sed 's/^/  | /' "$SCRATCH/$name.log" >&2
@@ -358,7 +358,7 @@ start_daemon() {
 # need no registration: the EXIT trap kills them.
 track_daemon() {
 	eval "${1}_pid=$2"
-	echo "$2 $1" >>"$SCRATCH/.daemons"
+	echo "$2 $1 ${BASHPID:-$$}" >>"$SCRATCH/.daemons"
 }
 
 # stop_daemon NAME [SIGNAL]: signals the daemon (TERM by default) and waits
@@ -379,10 +379,11 @@ stop_daemon() {
 # empty. Returns the status.
 daemon_reap() {
 	eval "${1}_pid="
+	dr_owner=$(awk -v p="$2" '$1 == p { print $3 }' "$SCRATCH/.daemons")
 	grep -v "^$2 " "$SCRATCH/.daemons" >"$SCRATCH/.daemons.new"
 	mv "$SCRATCH/.daemons.new" "$SCRATCH/.daemons"
-	if [ "${BASHPID:-$$}" != "$$" ]; then
-		harness_error "daemon $1 stopped inside a test body: start and stop daemons at the top level"
+	if [ -n "$dr_owner" ] && [ "$dr_owner" != "${BASHPID:-$$}" ]; then
+		harness_error "daemon $1 stopped by another shell than the one that started it (a test body?): start and stop daemons at the top level"
 		wait_gone "$STOP_TIMEOUT" "$2" || kill -KILL "$2" 2>/dev/null
 		return 1
 	fi
@@ -407,8 +408,15 @@ daemon_reap() {
 }
 
 test_done() {
-	while read -r td_pid td_name; do
+	while read -r td_pid td_name td_owner; do
 		[ -n "$td_pid" ] || continue
+		if [ "$td_owner" != "$$" ]; then
+			if proc_running "$td_pid"; then
+				harness_error "daemon $td_name, started in a test body, outlived it: killed"
+				kill -KILL "$td_pid" 2>/dev/null
+			fi
+			continue
+		fi
 		say "stopping the daemon $td_name, never stopped by the script"
 		eval "${td_name}_pid=$td_pid"
 		stop_daemon "$td_name" >&2 || true
