@@ -339,8 +339,10 @@ int main(int argc, char **argv)
 
 	log_setup("enclaved", LOG_NOTICE, false);
 	d.keys = kek_provider_new();
-	if (!d.keys)
+	if (!d.keys) {
+		log_errno(-ENOMEM, "key provider");
 		return 1;
+	}
 	while ((c = getopt_long(argc, argv, "l:s:k:j:dvhV", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'l': listen = optarg; break;
