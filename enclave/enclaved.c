@@ -362,8 +362,10 @@ int main(int argc, char **argv)
 			r = kek_provider_add(d.keys, kek);
 			kek_id(kek, id);
 			explicit_bzero(kek, sizeof(kek));
-			if (r < 0)
+			if (r < 0) {
+				log_errno(r, "%s: key-encryption key %s", optarg, id);
 				return 1;
+			}
 			log_info("key-encryption key %s loaded", id);
 			break;
 		}
