@@ -251,10 +251,10 @@ for scenario in sync_connect sync_listen enclaved_start seal mount_fs; do
 	done
 done
 
-test_expect_success 'the runs: how many N per program' '
-	cat runs >&2 &&
+test_expect_success 'every program and kind ran to the end' '
 	test "$(wc -l <runs)" -eq 10
 '
+sed 's/^/# /' runs
 
 stop_daemon enclave
 test_done
