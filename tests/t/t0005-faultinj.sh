@@ -195,8 +195,8 @@ fault_loop() {
 		return 1
 	fi
 	case "$2" in
-	MALLOC) fl_m=$(awk '{ m = $3 } END { print m + 0 }' "$COUNT" 2>/dev/null) ;;
-	OPEN) fl_m=$(awk '{ m = $5 } END { print m + 0 }' "$COUNT" 2>/dev/null) ;;
+	MALLOC) fl_m=$(awk '$3 > m { m = $3 } END { print m + 0 }' "$COUNT" 2>/dev/null) ;;
+	OPEN) fl_m=$(awk '$5 > m { m = $5 } END { print m + 0 }' "$COUNT" 2>/dev/null) ;;
 	esac
 	[ -n "$fl_m" ] || fl_m=0
 	fl_stride=$(((fl_m - FAULT_DENSE) / FAULT_SPARSE))
