@@ -395,6 +395,8 @@ static int cmd_seal(int argc, char **argv)
 	if (r < 0 || archive_write_close(s.a) != ARCHIVE_OK) {
 		if (s.err)
 			log_errno(s.err, "%s", out);
+		else if (r == -ENOMEM)
+			log_errno(r, "%s", out);
 		goto fail;
 	}
 	r = pkg_writer_finish(s.w);
@@ -410,6 +412,10 @@ static int cmd_seal(int argc, char **argv)
 	code = 0;
 	goto out;
 fail:
+	/* Or archive_write_free would flush the last block into the aborted
+	 * writer. */
+	if (s.a)
+		archive_write_fail(s.a);
 	pkg_writer_abort(s.w);
 	s.w = NULL;
 	unlink(tmp);

@@ -341,8 +341,10 @@ int main(int argc, char **argv)
 
 	log_setup("enclaved", LOG_NOTICE, false);
 	d.keys = kek_provider_new();
-	if (!d.keys)
+	if (!d.keys) {
+		log_errno(-ENOMEM, "key provider");
 		return 1;
+	}
 	while ((c = getopt_long(argc, argv, "l:s:k:j:dvhV", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'l': listen = optarg; break;
@@ -362,8 +364,10 @@ int main(int argc, char **argv)
 			r = kek_provider_add(d.keys, kek);
 			kek_id(kek, id);
 			explicit_bzero(kek, sizeof(kek));
-			if (r < 0)
+			if (r < 0) {
+				log_errno(r, "%s: key-encryption key %s", optarg, id);
 				return 1;
+			}
 			log_info("key-encryption key %s loaded", id);
 			break;
 		}

@@ -74,6 +74,7 @@ struct chunk_index {
 
 	struct dir *dirs;
 	size_t ndirs, dirs_used; /* ndirs: a power of two, or 0 */
+	size_t scans; /* walks of the whole file table (chunk_index_scans) */
 
 	/* The file fetched from last, kept open. */
 	uint32_t fd_file;
@@ -505,6 +506,7 @@ void chunk_index_forget(struct chunk_index *ix, const char *path)
 		file_forget(ix, file);
 	if (!dirs_maybe(ix, path))
 		return;
+	ix->scans++;
 	for (uint32_t id = 0; id < ix->nfiles; id++)
 		if (ix->files[id].path && path_under(ix->files[id].path, path, len))
 			file_forget(ix, id);
@@ -555,11 +557,17 @@ int chunk_index_rename(struct chunk_index *ix, const char *from, const char *to)
 		r = file_move(ix, file, fromlen, to);
 	if (!dirs_maybe(ix, from))
 		return r;
+	ix->scans++;
 	for (uint32_t id = 0; id < ix->nfiles; id++)
 		if (ix->files[id].path && path_under(ix->files[id].path, from, fromlen) &&
 		    file_move(ix, id, fromlen, to) < 0)
 			r = -ENOMEM;
 	return r;
+}
+
+size_t chunk_index_scans(const struct chunk_index *ix)
+{
+	return ix->scans;
 }
 
 /* --- fetch ------------------------------------------------------------------- */

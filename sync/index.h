@@ -77,4 +77,8 @@ size_t chunk_index_count(const struct chunk_index *ix);
 /* Locations recorded for h (0 when unknown); not verified against the files. */
 size_t chunk_index_locations(const struct chunk_index *ix, const struct hash128 *h);
 
+/* How many times forget or rename walked every file (a directory, or a path
+ * whose directory hash collides): the tests' measure of work, not of time. */
+size_t chunk_index_scans(const struct chunk_index *ix);
+
 #endif

@@ -17,7 +17,8 @@ int strmap_put(struct strmap *m, const char *key, void *val, void **old);
 /* Removes key and returns its value (NULL if absent). */
 void *strmap_del(struct strmap *m, const char *key);
 size_t strmap_count(const struct strmap *m);
-/* Removes every entry, calling free_val (if not NULL) on each value. */
+/* Removes every entry, calling free_val (if not NULL) on each value; a NULL
+ * map (an error path before it was made) is a no-op. */
 void strmap_clear(struct strmap *m, void (*free_val)(void *));
 /* Iterates: start with *pos = 0; returns 0 at the end. */
 int strmap_next(const struct strmap *m, size_t *pos, const char **key, void **val);

@@ -16,10 +16,8 @@ test_expect_success 'enclave-sync --help describes the addresses' '
 '
 
 test_expect_success 'an unknown option exits 2 with usage on stderr' '
-	set +e
-	enclave-sync --no-such-option >out 2>err
-	rc=$?
-	set -e
+	rc=0 &&
+	enclave-sync --no-such-option >out 2>err || rc=$? &&
 	test $rc -eq 2 &&
 	grep -q "usage:" err &&
 	test ! -s out
@@ -37,13 +35,11 @@ test_expect_success 'enclave-fs usage errors exit 2 and mount nothing' '
 	mkdir m &&
 	for args in "" "--no-such-option m" "a b c" "--connect fd:3 m" "--connect tcp:1 m" \
 		"--max-jobs 0 m" "-o max_jobs=x m"; do
-		set +e
+		rc=0 &&
 		# shellcheck disable=SC2086
-		enclave-fs $args >out 2>err
-		rc=$?
-		set -e
-		test $rc -eq 2 || { echo "enclave-fs $args: exit $rc"; cat err; return 1; }
-		test -s err || return 1
+		enclave-fs $args >out 2>err || rc=$? &&
+		test $rc -eq 2 || { echo "enclave-fs $args: exit $rc" && cat err; exit 1; } &&
+		test -s err || exit 1
 	done &&
 	! mountpoint -q m
 '
@@ -51,7 +47,7 @@ test_expect_success 'enclave-fs usage errors exit 2 and mount nothing' '
 test_expect_success 'man pages render without warnings' '
 	for page in enclave-fs.1 enclaved.8 enclave-seal.1 enclave-sync.1; do
 		groff -man -Tutf8 -ww -z "$top_srcdir/doc/$page" 2>err &&
-		test ! -s err || { cat err; return 1; }
+		test ! -s err || { cat err; exit 1; }
 	done
 '
 

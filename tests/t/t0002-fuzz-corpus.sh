@@ -13,7 +13,7 @@ for t in $FUZZ_TARGETS; do
 	test_expect_success "fuzz_$t survives 200 random inputs" "
 		mkdir -p rand_$t &&
 		i=0 && while [ \$i -lt 200 ]; do
-			head -c \$((i * 7 % 1500 + 1)) /dev/urandom >rand_$t/\$i; i=\$((i + 1));
+			head -c \$((i * 7 % 1500 + 1)) /dev/urandom >rand_$t/\$i && i=\$((i + 1)) || exit 1;
 		done &&
 		\"$top_builddir/tests/fuzz/fuzz_$t\" rand_$t/* >out &&
 		grep -q '200 inputs replayed' out

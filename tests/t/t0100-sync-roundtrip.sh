@@ -35,13 +35,13 @@ break" &&
 	long=$(printf "%0255d" 0) &&
 	echo long >"$d/$long" &&
 	deep=$d/deep &&
-	i=1 && while [ $i -le 30 ]; do deep=$deep/level$i; i=$((i + 1)); done &&
+	i=1 && while [ $i -le 30 ]; do deep=$deep/level$i && i=$((i + 1)) || exit 1; done &&
 	mkdir -p "$deep" &&
 	echo bottom >"$deep/file" &&
 	mkdir -p $d/empty-dir/empty-sub &&
 	mkdir -p $d/many &&
 	i=0 && while [ $i -lt 5000 ]; do
-		echo "small file $i" >$d/many/f$i; i=$((i + 1))
+		echo "small file $i" >$d/many/f$i && i=$((i + 1)) || exit 1
 	done &&
 	head -c 300M /dev/urandom >host/model/weights.bin &&
 	head -c 100000 /dev/urandom >host/encrypted/blob.enc &&

@@ -40,7 +40,7 @@ start_daemon enclave enclave-sync --listen "unix:$SCRATCH/s.sock" -v enc
 # pass. It runs for the whole script; test_done stops it with the enclave.
 enclave-sync --connect "unix:$SCRATCH/s.sock" -v host >"$SCRATCH/host.log" 2>&1 &
 host_pid=$!
-daemon_pids="$daemon_pids $host_pid"
+track_daemon host "$host_pid"
 
 test_expect_success 'the watching host makes its first pass' '
 	waitline -t 60 host.log "in sync" &&
@@ -62,7 +62,7 @@ test_expect_success 'bytes overwritten in the middle of a file' '
 '
 
 test_expect_success 'bytes inserted at the start of a file (same inode)' '
-	{ printf "inserted"; cat host/dataset/data.bin; } >inserted &&
+	{ printf "inserted" && cat host/dataset/data.bin; } >inserted &&
 	cat inserted >host/dataset/data.bin &&
 	host_sync &&
 	same_trees
@@ -230,7 +230,7 @@ test_expect_success 'a file that exists only briefly leaves no trace' '
 
 test_expect_success 'a file rewritten many times ends with its last content' '
 	i=0 && while [ $i -lt 200 ]; do
-		echo "revision $i" >host/dataset/busy; i=$((i + 1))
+		echo "revision $i" >host/dataset/busy && i=$((i + 1)) || exit 1
 	done &&
 	host_sync &&
 	same_trees &&

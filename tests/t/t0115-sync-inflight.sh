@@ -24,8 +24,7 @@ start_round() {
 	cp base.bin host/dataset/big-$1
 	printf "round %s" "$1" | dd of=host/dataset/big-$1 bs=1 seek=1000 conv=notrunc 2>/dev/null
 	enclave-sync --connect "unix:$SCRATCH/s.sock" -v "host" >"$SCRATCH/host_$1.log" 2>&1 &
-	eval "host_$1_pid=$!"
-	daemon_pids="$daemon_pids $!"
+	track_daemon "host_$1" $!
 }
 
 mkdir -p host/dataset host/model host/encrypted enc

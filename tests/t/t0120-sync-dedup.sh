@@ -66,7 +66,7 @@ test_expect_success 'a 1-byte overwrite in the middle of 32 MiB sends at most 2 
 '
 
 test_expect_success 'bytes inserted at the start of 32 MiB send at most 2 chunks' '
-	{ printf "%0100d" 7; cat host/dataset/big; } >big.new &&
+	{ printf "%0100d" 7 && cat host/dataset/big; } >big.new &&
 	mv big.new host/dataset/big &&
 	once_stats &&
 	n=$(stat_is "chunks sent") &&

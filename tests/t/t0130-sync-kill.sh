@@ -47,7 +47,7 @@ test_expect_success 'SIGKILL of a --once host mid-transfer leaves no partial fil
 	waitline -t 60 enclave.log "received encrypted/marker" &&
 	test "$(open_tmpfiles $enclave_pid)" -ge 1 &&
 	kill -9 $pid &&
-	{ wait $pid; rc=$?; } &&
+	{ rc=0 && wait $pid || rc=$?; } &&
 	test $rc -eq 137 &&
 	waitline -t 60 enclave.log "connection ended" &&
 	! grep -q "received model/big" enclave.log &&
@@ -70,7 +70,7 @@ test_expect_success 'SIGKILL of the enclave mid-transfer makes the --once host e
 	waitline -t 60 enclave.log "received encrypted/marker2" &&
 	test "$(open_tmpfiles $enclave_pid)" -ge 1 &&
 	kill -9 $enclave_pid &&
-	{ wait $pid; rc=$?; } &&
+	{ rc=0 && wait $pid || rc=$?; } &&
 	cat host2.log &&
 	test $rc -eq 3 &&
 	grep -q "connection to unix:$SCRATCH/s.sock lost" host2.log &&
@@ -89,7 +89,7 @@ test_expect_success 'after a restart of the enclave the next --once makes identi
 # A watching host for the rest of the script; test_done stops it.
 enclave-sync --connect "unix:$SCRATCH/s.sock" -v host >"$SCRATCH/host.log" 2>&1 &
 host_pid=$!
-daemon_pids="$daemon_pids $host_pid"
+track_daemon host "$host_pid"
 
 test_expect_success 'a watching host gets in sync' '
 	waitline -t 60 host.log "in sync" &&

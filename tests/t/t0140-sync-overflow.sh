@@ -19,7 +19,7 @@ same_trees() {
 
 saved_maxq=$(cat $MAXQ)
 # The limit is system-wide: restore it however the script ends.
-trap 'echo "$saved_maxq" >$MAXQ' EXIT
+test_atexit 'echo "$saved_maxq" >$MAXQ'
 
 mkdir -p host/dataset host/model host/encrypted enc
 echo seed >host/dataset/seed
@@ -27,7 +27,7 @@ start_daemon enclave enclave-sync --listen "unix:$SCRATCH/s.sock" enc
 echo 64 >$MAXQ
 enclave-sync --connect "unix:$SCRATCH/s.sock" -v host >"$SCRATCH/host.log" 2>&1 &
 host_pid=$!
-daemon_pids="$daemon_pids $host_pid"
+track_daemon host "$host_pid"
 
 test_expect_success 'a watching host with a 64-event queue gets in sync' '
 	waitline -t 60 host.log "in sync" &&
@@ -53,7 +53,7 @@ test_expect_success '2,000 files created in a burst arrive after the queue overf
 	kill -STOP $host_pid &&
 	for d in 0 1 2 3 4 5 6 7 8 9; do
 		i=0 && while [ $i -lt 200 ]; do
-			echo "file $d/$i" >host/dataset/burst/d$d/f$i; i=$((i + 1))
+			echo "file $d/$i" >host/dataset/burst/d$d/f$i && i=$((i + 1)) || exit 1
 		done || exit 1
 	done &&
 	kill -CONT $host_pid &&

@@ -35,12 +35,11 @@ while True:
 PY
 python3 peer.py "$SCRATCH/s.sock" >peer.log 2>&1 &
 peer_pid=$!
-daemon_pids="$daemon_pids $peer_pid"
 waitline -t 60 peer.log listening
 
 enclave-sync --connect "unix:$SCRATCH/s.sock" -v host >"$SCRATCH/host.log" 2>&1 &
 host_pid=$!
-daemon_pids="$daemon_pids $host_pid"
+track_daemon host "$host_pid"
 
 test_expect_success 'a peer that fails every conversation early is retried less and less often' '
 	waitline -t 60 host.log "reconnecting in 800 ms" &&

@@ -61,23 +61,23 @@ test_expect_success 'the default entry is used when none is named' '
 '
 
 test_expect_success 'the exit status is passed on' '
-	set +e; run "demo.sealed status"; rc=$?; set -e
+	rc=0 && run "demo.sealed status" || rc=$? &&
 	test $rc -eq 7
 '
 
 test_expect_success 'a job killed by a signal exits 128+N' '
-	set +e; run "demo.sealed signal"; rc=$?; set -e
+	rc=0 && run "demo.sealed signal" || rc=$? &&
 	test $rc -eq 137
 '
 
 test_expect_success 'the manifest timeout ends a job: 124' '
-	set +e; run "demo.sealed sleeper"; rc=$?; set -e
+	rc=0 && run "demo.sealed sleeper" || rc=$? &&
 	test $rc -eq 124 &&
 	grep "timed out" err
 '
 
 test_expect_success 'the datasets are read-only for jobs' '
-	set +e; run "demo.sealed rodata"; rc=$?; set -e
+	rc=0 && run "demo.sealed rodata" || rc=$? &&
 	test $rc -ne 0 &&
 	grep -i "read-only" err &&
 	test ! -e "$SCRATCH/state/dataset/new"
@@ -113,7 +113,7 @@ test_expect_success 'a job keeps running when its client goes away' '
 '
 
 test_expect_success 'with --max-jobs 1 a second job is refused: EBUSY, 125' '
-	set +e; run "demo.sealed status"; rc=$?; set -e
+	rc=0 && run "demo.sealed status" || rc=$? &&
 	test $rc -eq 125 &&
 	grep "Device or resource busy" err &&
 	waitline -t 60 enclave.log "job 8: timed out"
@@ -130,7 +130,7 @@ test_expect_success 'a new version of the package replaces the old one' '
 test_expect_success 'a removed package cannot run: ENOENT, 125' '
 	cp host/encrypted/demo.sealed saved.sealed &&
 	rm host/encrypted/demo.sealed &&
-	set +e; run "demo.sealed version"; rc=$?; set -e
+	rc=0 && run "demo.sealed version" || rc=$? &&
 	test $rc -eq 125 &&
 	grep "No such file or directory" err &&
 	mv saved.sealed host/encrypted/demo.sealed

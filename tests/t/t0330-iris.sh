@@ -40,9 +40,9 @@ accuracy() {
 # refused LINE ERRNO-TEXT: enclave-sync --run LINE exits 125 with the
 # enclave's refusal, and no job was started.
 refused() {
-	started=$(grep -c " started" enclave.log || :)
-	rc=0 && run "$1" || rc=$?
-	cat err
+	started=$(grep -c " started" enclave.log || :) &&
+	rc=0 && run "$1" || rc=$? &&
+	cat err &&
 	test $rc -eq 125 &&
 	grep -F "enclave-sync: $1: " err | grep -F "($2)" &&
 	test "$(grep -c " started" enclave.log || :)" = "$started" &&
@@ -162,7 +162,7 @@ test_expect_success '3b: the user trains inside the enclave, then predicts with 
 
 test_expect_success 'without a model the app-only package fails with a clear message' '
 	rm -f host/model/model.json &&
-	rc=0 && run "iris-app.sealed predict -d /dataset" || rc=$?
+	rc=0 && run "iris-app.sealed predict -d /dataset" || rc=$? &&
 	test $rc -eq 1 &&
 	grep -x "error: no model: copy a model.json into model/ or give -m /model/NAME" out &&
 	! grep Traceback out err
@@ -200,7 +200,7 @@ not_executed() {
 test_expect_success 'a pickle named model.json is read as data, never executed' '
 	cp evil.pkl host/model/model.json &&
 	test_when_finished "rm -f host/model/model.json" &&
-	rc=0 && run "iris-app.sealed predict -d /dataset" || rc=$?
+	rc=0 && run "iris-app.sealed predict -d /dataset" || rc=$? &&
 	cat out err &&
 	grep -x "error: /model/model.json: not a model (not UTF-8 text)" out &&
 	not_executed
@@ -208,7 +208,7 @@ test_expect_success 'a pickle named model.json is read as data, never executed' 
 
 test_expect_success 'a pickle passed with -m is read as data, never executed' '
 	cp evil.pkl host/model/evil.pkl &&
-	rc=0 && run "iris-app.sealed predict -d /dataset -m /model/evil.pkl" || rc=$?
+	rc=0 && run "iris-app.sealed predict -d /dataset -m /model/evil.pkl" || rc=$? &&
 	cat out err &&
 	not_executed
 '
@@ -216,7 +216,7 @@ test_expect_success 'a pickle passed with -m is read as data, never executed' '
 test_expect_success 'a JSON model with a wrong field fails with one line, no traceback' '
 	$PY -c "import json, sys; m = json.load(open(sys.argv[1])); m[\"coef\"][1] = \"x\"; json.dump(m, open(sys.argv[2], \"w\"))" \
 		trained/model.json host/model/bad.json &&
-	rc=0 && run "iris-app.sealed predict -d /dataset -m /model/bad.json" || rc=$?
+	rc=0 && run "iris-app.sealed predict -d /dataset -m /model/bad.json" || rc=$? &&
 	cat out err &&
 	grep -x "error: /model/bad.json: not a model: coef\[1\] is not a list of 4 numbers" out &&
 	not_executed
@@ -225,7 +225,7 @@ test_expect_success 'a JSON model with a wrong field fails with one line, no tra
 test_expect_success 'a symlink in dataset/ never leads to the sealed data' '
 	ln -s /app/data/iris.csv host/dataset/link.csv &&
 	test_when_finished "rm -f host/dataset/link.csv" &&
-	rc=0 && run "iris-full.sealed predict -d /dataset/link.csv -o /output/link" || rc=$?
+	rc=0 && run "iris-full.sealed predict -d /dataset/link.csv -o /output/link" || rc=$? &&
 	cat out err &&
 	test $rc -eq 1 &&
 	grep -x -e "error: /dataset/link.csv: a symbolic link (not followed)" \

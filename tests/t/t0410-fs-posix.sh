@@ -126,7 +126,7 @@ test_expect_success 'overwrite with shorter and longer content' '
 	head -c 100000 big.bin >"$M/model/big.bin" &&
 	head -c 100000 big.bin | cmp - "$M/model/big.bin" &&
 	dd if=/dev/zero of="$D/big.bin" bs=1k seek=1 count=1 conv=notrunc 2>/dev/null &&
-	{ head -c 1024 big.bin; head -c 1024 /dev/zero; tail -c +2049 big.bin; } >expect.bin &&
+	{ head -c 1024 big.bin && head -c 1024 /dev/zero && tail -c +2049 big.bin; } >expect.bin &&
 	cmp expect.bin "$D/big.bin"
 '
 

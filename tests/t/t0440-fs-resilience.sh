@@ -137,7 +137,7 @@ test_expect_success 'a lost job does not keep running' '
 test_expect_success 'a second mount of the same cache dir fails: "in use", exit 1' '
 	mkdir -p mnt2 &&
 	test_when_finished "fusermount3 -u mnt2 2>/dev/null || :" &&
-	rc=0 && timeout 30 enclave-fs -f --cache "$SCRATCH/fs.cache" --kek k.kek mnt2 2>err || rc=$?
+	rc=0 && timeout 30 enclave-fs -f --cache "$SCRATCH/fs.cache" --kek k.kek mnt2 2>err || rc=$? &&
 	cat err &&
 	test $rc = 1 &&
 	grep "in use" err &&
@@ -217,17 +217,16 @@ test_expect_success 'a long job runs before the unmount' '
 	pgrep -f "^sleep 4403\$"
 '
 
-t0=$(date +%s)
+# unmount_enclave waits at most STOP_TIMEOUT (30 s) for enclave-fs to exit
+# with 0: the job would sleep for 4403 s, so ending at all shows it was not
+# waited for (no wall-clock assertion: under load a bound of seconds is a race).
 unmount_enclave fs3 "$mnt"
 echo "rc=$?" >umount3.rc
-t1=$(date +%s)
-echo $((t1 - t0)) >umount3.secs
 
 # enclave-fs cancels the job and waits up to 5 s for its end: the sandbox ends on
 # the cancel, so the record reads "cancelled" (130), never "lost".
 test_expect_success 'unmount with a running job: exit 0 within bounds, the job is cancelled' '
 	test "$(cat umount3.rc)" = rc=0 &&
-	test "$(cat umount3.secs)" -le 10 &&
 	! mountpoint -q "$mnt" &&
 	id=$(cat long3.id) &&
 	test "$(cat "$SCRATCH/fs.cache/jobs/$id/state")" = cancelled &&

@@ -42,6 +42,7 @@
 #include "sync/tree.h"
 #include "sync/util.h"
 #include "sync/wire.h"
+#include "tests/unit/prereq.h"
 
 #define WAIT_MS 5000     /* no progress for this long fails the test */
 #define MAX_ROUNDS 10000 /* poll rounds per wait */
@@ -1805,8 +1806,10 @@ START_TEST(test_no_reservation)
 	struct wbuf o, b;
 
 	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
-		fprintf(stderr, "test_no_reservation: no mount namespace (%s), skipped\n",
-			strerror(errno));
+		char what[128];
+
+		snprintf(what, sizeof(what), "a mount namespace (%s)", strerror(errno));
+		prereq_missing(what);
 		return;
 	}
 	join(mnt, sizeof(mnt), tmpdir, "mnt.XXXXXX");
@@ -2460,8 +2463,10 @@ START_TEST(test_watch_limit)
 	struct wbuf b;
 
 	if (!limit_watches(1)) {
-		fprintf(stderr, "test_watch_limit: no user namespace (%s), skipped\n",
-			strerror(errno));
+		char what[128];
+
+		snprintf(what, sizeof(what), "a user namespace (%s)", strerror(errno));
+		prereq_missing(what);
 		return;
 	}
 	setup_cfg.watch = true;

@@ -20,6 +20,7 @@
 
 #include "sync/pathsafe.h"
 #include "sync/util.h"
+#include "tests/unit/prereq.h"
 
 static char tmpdir[256];
 
@@ -523,8 +524,10 @@ START_TEST(test_remove_tree_stays_on_device)
 	/* Descriptors opened before the unshare would still see the old
 	 * namespace's mounts: the world comes after it. */
 	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
-		fprintf(stderr, "test_remove_tree_stays_on_device: no mount namespace (%s), skipped\n",
-			strerror(errno));
+		char what[128];
+
+		snprintf(what, sizeof(what), "a mount namespace (%s)", strerror(errno));
+		prereq_missing(what);
 		return;
 	}
 	world_init(&w, 0);

@@ -32,6 +32,7 @@
 
 #include "enclave/sandbox.h"
 #include "util.h"
+#include "tests/unit/prereq.h"
 
 #define GUARD_MS 30000 /* failure guard for waits, never reached when things work */
 #define PLEN     256   /* fixture paths: root (< 192) plus a short name */
@@ -899,9 +900,11 @@ START_TEST(test_int80_killed)
 	}
 	ck_assert_int_eq(waitpid(child, &st, 0), child);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		printf("check_sandbox: int 0x80 does not work on this host (status %#x), "
-		       "check skipped\n",
-		       st);
+		char what[128];
+
+		snprintf(what, sizeof(what), "int 0x80 (32-bit syscalls) on this host (status %#x)",
+			 (unsigned)st);
+		prereq_missing(what);
 		return;
 	}
 	install_probe();
@@ -1067,7 +1070,7 @@ START_TEST(test_python)
 	ck_assert_str_eq(res.err, "");
 
 	if (access("/usr/lib/python3/dist-packages/numpy", F_OK) != 0) {
-		printf("check_sandbox: python3-numpy not installed, numpy check skipped\n");
+		prereq_missing("python3-numpy");
 		return;
 	}
 	spec.argv = numpy;
@@ -1367,15 +1370,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "--probe"))
 		return probe_main(argc - 2, argv + 2);
-	if (geteuid() != 0) {
-		const char *ci = getenv("CI");
-		if (ci && !strcmp(ci, "true")) {
-			fprintf(stderr, "check_sandbox: must run as root in CI\n");
-			return EXIT_FAILURE;
-		}
-		printf("check_sandbox: not root, skipped (namespaces and mounts need root)\n");
-		return 77;
-	}
+	if (geteuid() != 0)
+		prereq_missing_all("check_sandbox", "root (namespaces and mounts need it)");
 	if (sandbox_limits_init(NULL, err, sizeof(err)) < 0)
 		printf("check_sandbox: limits by rlimit (%s)\n", err);
 	else
