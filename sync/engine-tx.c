@@ -566,6 +566,47 @@ static int tx_finish_cur(struct engine *e)
 	return 0;
 }
 
+/* At c->data_end: if a hole of at least HOLE_MIN_SIZE starts at c->off, the
+ * chunk in progress ends there, the hole is sent as FILE_HOLE and skipped.
+ * Then c->data_end is set to the end of the data that follows (shorter holes
+ * inside it are read as zeros). File systems without SEEK_DATA read as data. */
+static int tx_next_extent(struct engine *e, uint64_t size)
+{
+	static const uint8_t zeros[64 * 1024];
+	struct tx_cur *c = &e->cur;
+	off_t d = lseek(c->f->fd, (off_t)c->off, SEEK_DATA), h;
+	int r;
+
+	if (d < 0)
+		d = errno == ENXIO ? (off_t)size : (off_t)c->off;
+	if ((uint64_t)d > size)
+		d = (off_t)size;
+	if ((uint64_t)d - c->off >= HOLE_MIN_SIZE) {
+		uint64_t len = (uint64_t)d - c->off;
+
+		if (c->start < c->have) {
+			r = tx_emit_chunk(e, c->buf + c->start, c->have - c->start,
+					  c->off - (c->have - c->start));
+			if (r < 0)
+				return r;
+		}
+		c->start = c->scanned = c->have = 0;
+		chunker_reset(&c->ck);
+		r = tx_flush_batch(e);
+		if (r == 0)
+			r = msg_put_hole(&e->out, c->f->id, c->off, len);
+		if (r < 0)
+			return r;
+		for (uint64_t n = 0; n < len; n += sizeof(zeros))
+			hash_stream_update(c->hs, zeros, (size_t)MIN(len - n, (uint64_t)sizeof(zeros)));
+		c->off = (uint64_t)d;
+		e->stats.hole_bytes_sent += len;
+	}
+	h = c->off < size ? lseek(c->f->fd, (off_t)MAX(c->off, (uint64_t)d), SEEK_HOLE) : -1;
+	c->data_end = h < 0 || (uint64_t)h <= c->off || (uint64_t)h > size ? size : (uint64_t)h;
+	return 0;
+}
+
 /* Reads and chunks up to `budget` bytes of the current file. */
 static int tx_step_cur(struct engine *e, size_t *budget)
 {
@@ -580,6 +621,11 @@ static int tx_step_cur(struct engine *e, size_t *budget)
 			size_t want;
 			ssize_t n;
 
+			if (c->off == c->data_end && c->off < size) {
+				int r = tx_next_extent(e, size);
+				if (r < 0)
+					return r;
+			}
 			if (c->off == size)
 				return tx_finish_cur(e);
 			if (c->have == READ_BUF) {
@@ -588,8 +634,8 @@ static int tx_step_cur(struct engine *e, size_t *budget)
 				c->scanned -= c->start;
 				c->start = 0;
 			}
-			want = (size_t)MIN((uint64_t)(READ_BUF - c->have), size - c->off);
-			n = io_read_all(c->f->fd, c->buf + c->have, want);
+			want = (size_t)MIN((uint64_t)(READ_BUF - c->have), c->data_end - c->off);
+			n = io_pread_all(c->f->fd, c->buf + c->have, want, (off_t)c->off);
 			if (n <= 0)
 				return tx_abort(e, c->f, n < 0 ? (int)n : -ESTALE);
 			hash_stream_update(c->hs, c->buf + c->have, (size_t)n);
@@ -651,6 +697,7 @@ static int tx_start_file(struct engine *e, const char *path, int fd, const struc
 	(void)strmap_put(e->inflight, path, f, NULL);
 	c->f = f;
 	c->off = 0;
+	c->data_end = 0;
 	c->start = c->scanned = c->have = 0;
 	c->nchunks = 0;
 	chunker_reset(&c->ck);

@@ -251,7 +251,7 @@ static int rm_entry(void *ud, const char *name, unsigned char type)
 			return names_add(&rm->f->subdirs, name);
 		rm_error(rm, neg_errno());
 	} else if (rm->bytes && type == DT_REG) {
-		*rm->bytes += (uint64_t)st.st_size;
+		*rm->bytes += ST_HELD_BYTES(&st);
 	}
 	return 0;
 }
@@ -382,7 +382,7 @@ int path_remove_tree_sized(int dfd, const char *name, uint64_t *bytes)
 		if (unlinkat(dfd, name, 0) < 0)
 			return neg_errno();
 		if (bytes && S_ISREG(st.st_mode))
-			*bytes += (uint64_t)st.st_size;
+			*bytes += ST_HELD_BYTES(&st);
 		return 0;
 	}
 	return rm_tree(&rm, dfd, name);

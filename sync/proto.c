@@ -23,6 +23,7 @@ const char *msg_type_name(uint16_t type)
 	case MSG_DATA: return "DATA";
 	case MSG_FILE_ACK: return "FILE_ACK";
 	case MSG_APPEND: return "APPEND";
+	case MSG_FILE_HOLE: return "FILE_HOLE";
 	case MSG_MKDIR: return "MKDIR";
 	case MSG_RENAME: return "RENAME";
 	case MSG_REMOVE: return "REMOVE";
@@ -363,6 +364,18 @@ int msg_decode_file_end(struct wbuf *b, struct msg_file_end *m)
 	return wbuf_end(b);
 }
 
+int msg_decode_hole(struct wbuf *b, struct msg_hole *m)
+{
+	int r;
+
+	if ((r = wbuf_get_u32(b, &m->id)) < 0 || (r = wbuf_get_u64(b, &m->offset)) < 0 ||
+	    (r = wbuf_get_u64(b, &m->len)) < 0)
+		return r;
+	if (m->len < HOLE_MIN_SIZE || m->offset > UINT64_MAX - m->len)
+		return -EINVAL;
+	return wbuf_end(b);
+}
+
 int msg_decode_want(struct wbuf *b, struct msg_want *m)
 {
 	int r;
@@ -650,6 +663,15 @@ int msg_put_file_end(struct wbuf *o, uint32_t id, uint32_t nchunks, const struct
 	TRY(wbuf_put_u32(o, id));
 	TRY(wbuf_put_u32(o, nchunks));
 	TRY(wbuf_put(o, h->b, HASH128_LEN));
+	FINISH(o);
+}
+
+int msg_put_hole(struct wbuf *o, uint32_t id, uint64_t offset, uint64_t len)
+{
+	BEGIN(o, MSG_FILE_HOLE);
+	TRY(wbuf_put_u32(o, id));
+	TRY(wbuf_put_u64(o, offset));
+	TRY(wbuf_put_u64(o, len));
 	FINISH(o);
 }
 

@@ -30,6 +30,9 @@
 #define SUMMARY_MAX 4096  /* entries per SUMMARY */
 #define APPEND_MAX (256u * 1024)
 #define CHUNK_ENTRY_LEN (HASH128_LEN + 4)
+/* A FILE_HOLE covers at least this many bytes: shorter holes are sent as
+ * data (zeros), which the receiver stores as holes again. */
+#define HOLE_MIN_SIZE (64u * 1024)
 
 enum msg_type {
 	MSG_HELLO = 0x0001,
@@ -45,6 +48,7 @@ enum msg_type {
 	MSG_DATA = 0x0025,
 	MSG_FILE_ACK = 0x0026,
 	MSG_APPEND = 0x0027,
+	MSG_FILE_HOLE = 0x0028,
 	MSG_MKDIR = 0x0030,
 	MSG_RENAME = 0x0031,
 	MSG_REMOVE = 0x0032,
@@ -141,6 +145,13 @@ struct msg_file_end {
 	struct hash128 hash;
 };
 
+/* FILE_HOLE: `len` bytes of zeros that are not stored, at `offset`, right
+ * after the chunks announced so far. */
+struct msg_hole {
+	uint32_t id;
+	uint64_t offset, len;
+};
+
 struct msg_want {
 	uint32_t id, first, n;
 	const uint8_t *idx; /* n × u32, ascending, validated */
@@ -224,6 +235,9 @@ int msg_decode_file_begin(struct wbuf *b, struct msg_file_begin *m);
 int msg_decode_chunks(struct wbuf *b, struct msg_chunks *m);
 void msg_chunk_at(const struct msg_chunks *m, uint32_t i, struct hash128 *h, uint32_t *len);
 int msg_decode_file_end(struct wbuf *b, struct msg_file_end *m);
+/* FILE_HOLE: len >= HOLE_MIN_SIZE and offset + len does not overflow; its
+ * place in the file is checked by the receiver. */
+int msg_decode_hole(struct wbuf *b, struct msg_hole *m);
 int msg_decode_want(struct wbuf *b, struct msg_want *m);
 uint32_t msg_want_at(const struct msg_want *m, uint32_t i);
 int msg_decode_data(struct wbuf *b, struct msg_data *m);
@@ -248,6 +262,7 @@ int msg_put_u64(struct wbuf *o, uint16_t type, uint64_t v);
 int msg_put_file_begin(struct wbuf *o, uint32_t id, const char *path, uint32_t mode, uint64_t size,
 		       uint64_t mtime);
 int msg_put_file_end(struct wbuf *o, uint32_t id, uint32_t nchunks, const struct hash128 *h);
+int msg_put_hole(struct wbuf *o, uint32_t id, uint64_t offset, uint64_t len);
 int msg_put_data(struct wbuf *o, uint32_t id, uint32_t index, const void *p, size_t len);
 int msg_put_ack(struct wbuf *o, uint32_t id, int err, const char *text);
 int msg_put_append(struct wbuf *o, const char *path, uint64_t offset, uint64_t mtime, const void *p,
