@@ -14,12 +14,13 @@ static void decode_all(const struct frame *f)
 	static const uint16_t types[] = { MSG_HELLO, MSG_ERROR, MSG_FILE_BEGIN, MSG_FILE_CHUNKS,
 					  MSG_FILE_END, MSG_WANT, MSG_DATA, MSG_FILE_ACK,
 					  MSG_APPEND, MSG_MKDIR, MSG_RENAME, MSG_REMOVE,
-					  MSG_SUMMARY };
+					  MSG_SUMMARY, MSG_FILE_HOLE };
 	struct msg_hello h;
 	struct msg_error e;
 	struct msg_file_begin fb;
 	struct msg_chunks c;
 	struct msg_file_end fe;
+	struct msg_hole ho;
 	struct msg_want w;
 	struct msg_data d;
 	struct msg_ack a;
@@ -45,6 +46,11 @@ static void decode_all(const struct frame *f)
 					msg_chunk_at(&c, k, &hh, &len);
 			break;
 		case MSG_FILE_END: r = msg_decode_file_end(&b, &fe); break;
+		case MSG_FILE_HOLE:
+			r = msg_decode_hole(&b, &ho);
+			if (r == 0 && (ho.len < HOLE_MIN_SIZE || ho.offset + ho.len < ho.offset))
+				abort();
+			break;
 		case MSG_WANT:
 			r = msg_decode_want(&b, &w);
 			if (r == 0)

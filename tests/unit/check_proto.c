@@ -243,6 +243,7 @@ static int decode_any(uint16_t type, struct wbuf *b)
 		struct msg_file_begin fb;
 		struct msg_chunks c;
 		struct msg_file_end fe;
+		struct msg_hole ho;
 		struct msg_want w;
 		struct msg_data d;
 		struct msg_ack a;
@@ -260,6 +261,7 @@ static int decode_any(uint16_t type, struct wbuf *b)
 	case MSG_FILE_BEGIN: r = msg_decode_file_begin(b, &u->fb); break;
 	case MSG_FILE_CHUNKS: r = msg_decode_chunks(b, &u->c); break;
 	case MSG_FILE_END: r = msg_decode_file_end(b, &u->fe); break;
+	case MSG_FILE_HOLE: r = msg_decode_hole(b, &u->ho); break;
 	case MSG_WANT: r = msg_decode_want(b, &u->w); break;
 	case MSG_DATA: r = msg_decode_data(b, &u->d); break;
 	case MSG_FILE_ACK: r = msg_decode_ack(b, &u->a); break;
@@ -298,6 +300,7 @@ START_TEST(test_truncated_and_trailing)
 	ck_assert_int_eq(msg_put_rename(&o, "model/m", "model/n"), 0);
 	ck_assert_int_eq(msg_put_u32(&o, MSG_FILE_ABORT, 1), 0);
 	ck_assert_int_eq(msg_put_u64(&o, MSG_BARRIER, 1), 0);
+	ck_assert_int_eq(msg_put_hole(&o, 1, 1u << 20, HOLE_MIN_SIZE), 0);
 
 	while (frame_next(&o, &f) == 0) {
 		size_t n = wbuf_len(&f.body);
@@ -322,6 +325,38 @@ START_TEST(test_truncated_and_trailing)
 				      msg_type_name(f.type));
 		}
 		free(copy);
+	}
+	wbuf_release(&o);
+}
+END_TEST
+
+START_TEST(test_hole)
+{
+	static const struct { uint64_t off, len; int r; } cases[] = {
+		{ 0, HOLE_MIN_SIZE, 0 },
+		{ 1u << 20, 1ull << 40, 0 },
+		{ 0, 0, -EINVAL },                         /* empty */
+		{ 0, HOLE_MIN_SIZE - 1, -EINVAL },         /* too short to be worth a hole */
+		{ 1, 4096, -EINVAL },
+		{ UINT64_MAX - HOLE_MIN_SIZE + 1, HOLE_MIN_SIZE, -EINVAL }, /* wraps */
+		{ UINT64_MAX, UINT64_MAX, -EINVAL },
+		{ 0, UINT64_MAX, 0 },                      /* in range here; the receiver checks the size */
+	};
+	struct msg_hole m;
+	struct wbuf o;
+	struct frame f;
+
+	wbuf_init(&o, 1 << 16);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_eq(msg_put_hole(&o, 7, cases[i].off, cases[i].len), 0);
+		ck_assert_int_eq(frame_next(&o, &f), 0);
+		ck_assert_uint_eq(f.type, MSG_FILE_HOLE);
+		ck_assert_int_eq(msg_decode_hole(&f.body, &m), cases[i].r);
+		if (cases[i].r == 0) {
+			ck_assert_uint_eq(m.id, 7);
+			ck_assert_uint_eq(m.offset, cases[i].off);
+			ck_assert_uint_eq(m.len, cases[i].len);
+		}
 	}
 	wbuf_release(&o);
 }
@@ -438,6 +473,7 @@ int main(void)
 	tcase_add_test(tc, test_built_frames);
 	tcase_add_test(tc, test_truncated_and_trailing);
 	tcase_add_test(tc, test_hostile_fields);
+	tcase_add_test(tc, test_hole);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
