@@ -205,6 +205,10 @@ struct engine {
 	struct strmap *inflight; /* path -> struct tx_file being sent */
 	struct strmap *appended; /* paths streamed with APPEND since their last transfer */
 	struct strmap *skipped;  /* non-regular files already reported */
+	/* Hard links: "TREE:DEV:INO" -> a path (char *) of ours sent with that
+	 * inode, that later names of it are linked to; paths whose LINK the
+	 * peer refused, which are sent as copies from then on. */
+	struct strmap *links, *nolink;
 	struct tx_cur cur;
 	struct tx_file *tx_ids[ID_BUCKETS];
 	unsigned tx_open;

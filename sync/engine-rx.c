@@ -682,8 +682,9 @@ static int rx_rename_over(int tmpdir, const char *tmp, int dirfd, const char *ba
 			  uint64_t *freed)
 {
 	struct stat src, dst;
+	/* Another name of a hard-linked file gives nothing back. */
 	bool file_in_way = fstatat(dirfd, base, &dst, AT_SYMLINK_NOFOLLOW) == 0 &&
-			   S_ISREG(dst.st_mode);
+			   S_ISREG(dst.st_mode) && dst.st_nlink < 2;
 
 	/* A rename onto another name of the same file changes nothing. */
 	if (file_in_way && fstatat(tmpdir, tmp, &src, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -802,6 +803,105 @@ static void rx_set_attrs(struct engine *e, int dirfd, const char *base, uint32_t
 	(void)utimensat(dirfd, base, ts, AT_SYMLINK_NOFOLLOW);
 }
 
+/* A temporary name in a directory of the peer's trees. */
+static void rx_tmpname(struct engine *e, char *buf, size_t n)
+{
+	snprintf(buf, n, TMP_PREFIX ".%d.%llu", (int)getpid(), (unsigned long long)++e->tmp_seq);
+}
+
+/* Creates the symlink op->path -> op->to (the target, as text: never
+ * resolved or checked, never followed) under a temporary name, then renames
+ * it over whatever is there. */
+static int rx_apply_symlink(struct engine *e, struct rx_op *op)
+{
+	struct timespec ts[2] = { { (time_t)(op->mtime / 1000000000u), (long)(op->mtime % 1000000000u) },
+				  { (time_t)(op->mtime / 1000000000u), (long)(op->mtime % 1000000000u) } };
+	const char *base;
+	char tmp[64];
+	uint64_t freed = 0;
+	int dirfd = path_open_parent(e->rootfd, op->path, true, &base), r;
+
+	if (dirfd < 0) {
+		rx_report(e, dirfd, op->path, "cannot create the symbolic link");
+		return 0;
+	}
+	rx_tmpname(e, tmp, sizeof(tmp));
+	if (symlinkat(op->to, dirfd, tmp) < 0) {
+		r = neg_errno();
+	} else {
+		(void)utimensat(dirfd, tmp, ts, AT_SYMLINK_NOFOLLOW);
+		r = rx_rename_over(dirfd, tmp, dirfd, base, &freed);
+		store_release(e, freed);
+		if (r < 0)
+			(void)unlinkat(dirfd, tmp, 0);
+	}
+	close(dirfd);
+	if (r < 0) {
+		rx_report(e, r, op->path, "cannot create the symbolic link");
+		return 0;
+	}
+	chunk_index_forget(e->ix, op->path);
+	return 0;
+}
+
+/* Makes op->to another name of the regular file op->path (same tree): a
+ * link under a temporary name, renamed over whatever is there. When it
+ * cannot, the sender is asked for op->to in full. */
+static int rx_apply_link(struct engine *e, struct rx_op *op)
+{
+	const char *base, *tobase;
+	struct stat src, dst;
+	char tmp[64];
+	uint64_t freed = 0;
+	int dirfd = path_open_parent(e->rootfd, op->path, false, &base), todir = -1, r;
+
+	if (dirfd < 0) {
+		r = dirfd;
+		goto out;
+	}
+	/* Only a regular file is linked: never a symlink, never a directory. */
+	if (fstatat(dirfd, base, &src, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = neg_errno();
+		goto out;
+	}
+	if (!S_ISREG(src.st_mode)) {
+		r = -ENOENT;
+		goto out;
+	}
+	todir = path_open_parent(e->rootfd, op->to, true, &tobase);
+	if (todir < 0) {
+		r = todir;
+		goto out;
+	}
+	if (fstatat(todir, tobase, &dst, AT_SYMLINK_NOFOLLOW) == 0 && dst.st_dev == src.st_dev &&
+	    dst.st_ino == src.st_ino) {
+		r = 0; /* linked already */
+		goto out;
+	}
+	rx_tmpname(e, tmp, sizeof(tmp));
+	if (linkat(dirfd, base, todir, tmp, 0) < 0) {
+		r = neg_errno();
+		goto out;
+	}
+	r = rx_rename_over(todir, tmp, todir, tobase, &freed);
+	store_release(e, freed);
+	if (r < 0)
+		(void)unlinkat(todir, tmp, 0);
+	if (r == 0) {
+		chunk_index_forget(e->ix, op->to);
+		if (e->cfg.hooks && e->cfg.hooks->committed)
+			e->cfg.hooks->committed(e->cfg.hooks_ud, op->to);
+	}
+out:
+	safe_close(dirfd);
+	safe_close(todir);
+	if (r < 0) {
+		log_debug("link %s -> %s: %s; asking for %s", op->path, op->to, strerror(-r), op->to);
+		(void)msg_put_error(&e->out, -ENOENT, false, op->to, "cannot link to the file");
+	}
+	return 0;
+}
+
 static int rx_apply_meta(struct engine *e, struct rx_op *op)
 {
 	const char *base, *tobase;
@@ -809,13 +909,19 @@ static int rx_apply_meta(struct engine *e, struct rx_op *op)
 	uint64_t freed = 0;
 	int dirfd, todir, r = 0;
 
-	/* A local refusal, like a symlink in the way: the sender stops there. */
-	if (tree_too_deep(op->path) || (op->to && tree_too_deep(op->to))) {
+	/* A local refusal, like a symlink in the way: the sender stops there.
+	 * (A SYMLINK's `to` is its target, text that is never resolved.) */
+	if (tree_too_deep(op->path) ||
+	    (op->to && op->type != MSG_SYMLINK && tree_too_deep(op->to))) {
 		rx_report(e, -ENAMETOOLONG, tree_too_deep(op->path) ? op->path : op->to,
 			  refusal_text(-ENAMETOOLONG));
 		return 0;
 	}
 	switch (op->type) {
+	case MSG_SYMLINK:
+		return rx_apply_symlink(e, op);
+	case MSG_LINK:
+		return rx_apply_link(e, op);
 	case MSG_MKDIR:
 		dirfd = path_open_parent(e->rootfd, op->path, true, &base);
 		if (dirfd < 0) {
@@ -924,16 +1030,26 @@ static int rx_meta(struct engine *e, const struct frame *f)
 	case MSG_MKDIR:
 	case MSG_SETATTR: r = msg_decode_mkdir(&b, &m); break;
 	case MSG_RENAME: r = msg_decode_rename(&b, &m); break;
+	case MSG_SYMLINK: r = msg_decode_symlink(&b, &m); break;
+	case MSG_LINK: r = msg_decode_link(&b, &m); break;
 	default: r = msg_decode_remove(&b, &m); break;
 	}
 	if (r < 0)
 		return engine_fatal(e, r, NULL, "malformed %s", msg_type_name(f->type));
-	if (!engine_is_peer_path(e, m.path) || (f->type == MSG_RENAME && !engine_is_peer_path(e, m.to)))
+	if (!engine_is_peer_path(e, m.path) ||
+	    ((f->type == MSG_RENAME || f->type == MSG_LINK) && !engine_is_peer_path(e, m.to)))
 		return engine_fatal(e, -EPERM, m.path, "%s outside the peer's trees",
 				    msg_type_name(f->type));
-	/* The top of a tree is never removed or renamed. */
-	if ((f->type == MSG_REMOVE || f->type == MSG_RENAME) && !strchr(m.path, '/'))
+	/* The top of a tree is never removed, renamed, replaced or linked. */
+	if ((f->type == MSG_REMOVE || f->type == MSG_RENAME || f->type == MSG_SYMLINK ||
+	     f->type == MSG_LINK) && !strchr(m.path, '/'))
 		return engine_fatal(e, -EPERM, m.path, "%s of a tree root", msg_type_name(f->type));
+	if (f->type == MSG_LINK) {
+		size_t tl = strcspn(m.path, "/");
+
+		if (!strchr(m.to, '/') || strncmp(m.path, m.to, tl + 1) != 0)
+			return engine_fatal(e, -EPERM, m.to, "LINK across trees");
+	}
 
 	r = rx_admit(e, rx_op_cost(m.path, m.to[0] ? m.to : NULL));
 	if (r < 0)
@@ -1018,7 +1134,9 @@ int rx_handle(struct engine *e, const struct frame *f)
 	case MSG_MKDIR:
 	case MSG_RENAME:
 	case MSG_REMOVE:
-	case MSG_SETATTR: r = rx_meta(e, f); break;
+	case MSG_SETATTR:
+	case MSG_SYMLINK:
+	case MSG_LINK: r = rx_meta(e, f); break;
 	case MSG_BARRIER:
 		r = msg_decode_u64(&b, &seq);
 		if (r < 0)
@@ -1070,13 +1188,28 @@ static int summary_cb(void *ud, const char *path, const struct stat *st)
 	uint8_t kind;
 	int r;
 
+	char target[WIRE_PATH_MAX + 2];
+	uint64_t mtime = (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
+
 	if (S_ISREG(st->st_mode)) {
 		kind = ENTRY_FILE;
-		s->held += ST_HELD_BYTES(st);
-	} else if (S_ISDIR(st->st_mode))
+		/* Each name of a hard-linked file counts its share. */
+		s->held += ST_HELD_BYTES(st) / (st->st_nlink > 1 ? st->st_nlink : 1);
+	} else if (S_ISDIR(st->st_mode)) {
 		kind = ENTRY_DIR;
-	else
+	} else if (S_ISLNK(st->st_mode)) {
+		const char *base;
+		int dirfd = path_open_parent(s->e->rootfd, path, false, &base);
+		ssize_t n = dirfd < 0 ? -1 : readlinkat(dirfd, base, target, sizeof(target));
+
+		safe_close(dirfd);
+		if (n <= 0 || (size_t)n > WIRE_PATH_MAX)
+			return 0;
+		target[n] = '\0';
+		kind = ENTRY_SYMLINK;
+	} else {
 		return 0;
+	}
 	if (path_check(path) < 0)
 		return 0;
 	if (s->in_frame == 0) {
@@ -1084,9 +1217,11 @@ static int summary_cb(void *ud, const char *path, const struct stat *st)
 		if (r < 0 || (r = wbuf_put_u32(&s->e->out, 0)) < 0)
 			return r;
 	}
-	r = msg_put_entry(&s->e->out, kind, path, st->st_mode & 0777,
-			  kind == ENTRY_FILE ? (uint64_t)st->st_size : 0,
-			  (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec);
+	if (kind == ENTRY_SYMLINK)
+		r = msg_put_entry_symlink(&s->e->out, path, target, mtime);
+	else
+		r = msg_put_entry(&s->e->out, kind, path, st->st_mode & 0777,
+				  kind == ENTRY_FILE ? (uint64_t)st->st_size : 0, mtime);
 	if (r < 0)
 		return r;
 	s->in_frame++;

@@ -53,6 +53,8 @@ enum msg_type {
 	MSG_RENAME = 0x0031,
 	MSG_REMOVE = 0x0032,
 	MSG_SETATTR = 0x0033,
+	MSG_SYMLINK = 0x0034,
+	MSG_LINK = 0x0035,
 	MSG_BARRIER = 0x0040,
 	MSG_BARRIER_ACK = 0x0041,
 	/* Packages and jobs (the enclave daemon and its clients). */
@@ -92,7 +94,7 @@ enum job_state {
 };
 
 enum role { ROLE_HOST = 1, ROLE_ENCLAVE = 2 };
-enum entry_kind { ENTRY_FILE = 1, ENTRY_DIR = 2 };
+enum entry_kind { ENTRY_FILE = 1, ENTRY_DIR = 2, ENTRY_SYMLINK = 3 };
 
 const char *msg_type_name(uint16_t type);
 
@@ -125,8 +127,9 @@ struct msg_error {
 struct msg_entry { /* one SUMMARY entry */
 	uint8_t kind;
 	uint32_t mode;
-	uint64_t size, mtime;
+	uint64_t size, mtime;   /* SYMLINK: size is the target's length */
 	char path[WIRE_PATH_MAX + 1];
+	char target[WIRE_PATH_MAX + 1]; /* SYMLINK only, else "" */
 };
 
 struct msg_file_begin {
@@ -175,7 +178,9 @@ struct msg_append {
 	char path[WIRE_PATH_MAX + 1];
 };
 
-struct msg_meta { /* MKDIR, REMOVE, SETATTR, RENAME */
+/* MKDIR, REMOVE, SETATTR, RENAME, SYMLINK (to: the target, opaque text,
+ * never a checked path), LINK (path: the existing file, to: the new name) */
+struct msg_meta {
 	uint32_t mode;
 	uint64_t mtime;
 	char path[WIRE_PATH_MAX + 1];
@@ -246,6 +251,11 @@ int msg_decode_append(struct wbuf *b, struct msg_append *m);
 int msg_decode_mkdir(struct wbuf *b, struct msg_meta *m);   /* also SETATTR */
 int msg_decode_rename(struct wbuf *b, struct msg_meta *m);
 int msg_decode_remove(struct wbuf *b, struct msg_meta *m);
+/* SYMLINK: str path, str target (1..WIRE_PATH_MAX bytes, no NUL; any text:
+ * absolute, "..", dangling), u64 mtime. */
+int msg_decode_symlink(struct wbuf *b, struct msg_meta *m);
+/* LINK: str existing, str new (both checked paths). */
+int msg_decode_link(struct wbuf *b, struct msg_meta *m);
 
 int msg_put_hello(struct wbuf *o, uint8_t role, uint32_t flags, const char *name);
 int msg_put_status(struct wbuf *o, const char *json, size_t len);
@@ -269,6 +279,8 @@ int msg_put_append(struct wbuf *o, const char *path, uint64_t offset, uint64_t m
 		   size_t len);
 int msg_put_meta(struct wbuf *o, uint16_t type, const char *path, uint32_t mode, uint64_t mtime);
 int msg_put_rename(struct wbuf *o, const char *from, const char *to);
+int msg_put_symlink(struct wbuf *o, const char *path, const char *target, uint64_t mtime);
+int msg_put_link(struct wbuf *o, const char *existing, const char *path);
 
 /* Frames whose bodies are built piece by piece (SUMMARY, FILE_CHUNKS, WANT):
  * msg_begin() reserves the header, the caller appends, msg_finish() writes
@@ -278,6 +290,9 @@ int msg_finish(struct wbuf *o, size_t mark);
 void msg_cancel(struct wbuf *o, size_t mark);
 int msg_put_entry(struct wbuf *o, uint8_t kind, const char *path, uint32_t mode, uint64_t size,
 		  uint64_t mtime);
+/* A SUMMARY entry for a symlink: kind 3, mode 0777, size = strlen(target),
+ * then the target after mtime. */
+int msg_put_entry_symlink(struct wbuf *o, const char *path, const char *target, uint64_t mtime);
 int msg_put_chunk(struct wbuf *o, const struct hash128 *h, uint32_t len);
 
 #endif
