@@ -1085,6 +1085,19 @@ static int scan_cb(void *ud, const char *path, const struct stat *st)
 		report_skip(e, path, special_kind(st->st_mode));
 		return 0;
 	}
+	/* Names of a file with several: later names are linked to the first. */
+	if (S_ISREG(st->st_mode) && st->st_nlink > 1) {
+		char key[PATH_MAX + 64];
+
+		link_key(key, sizeof(key), path, st);
+		if (!strmap_get(e->links, key)) {
+			char *copy = strdup(path);
+			if (!copy || strmap_put(e->links, key, copy, NULL) < 0) {
+				free(copy);
+				return -ENOMEM;
+			}
+		}
+	}
 	pe = model_get(e, path);
 	if (pe) {
 		pe->gen = e->scan_gen;
