@@ -1284,6 +1284,36 @@ static void b_hole_end_short(struct wbuf *o)
 	ck_assert_int_eq(msg_put_file_end(o, 1, 1, &h), 0);
 }
 
+static void b_link_across(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_link(o, "dataset/a", "model/a"), 0);
+}
+
+static void b_link_own(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_link(o, "dataset/a", "output/a"), 0);
+}
+
+static void b_link_tree_top(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_link(o, "dataset/a", "dataset"), 0);
+}
+
+static void b_symlink_tree_top(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_symlink(o, "dataset", "/", 0), 0);
+}
+
+static void b_symlink_own(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_symlink(o, "output/l", "x", 0), 0);
+}
+
+static void b_symlink_empty(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_symlink(o, "dataset/l", "", 0), 0);
+}
+
 static const struct conv_case {
 	const char *name;
 	enum stage stage;
@@ -1331,6 +1361,14 @@ static const struct conv_case {
 	{ "more chunks than holes allow", STAGE_RUNNING, b_hole_many_chunks, 0, EBADMSG },
 	{ "chunks and holes short of the size", STAGE_RUNNING, b_hole_end_short, 0, EBADMSG },
 	{ "FILE_HOLE + 1", STAGE_RUNNING, b_hole_unknown, 1, EBADMSG },
+	{ "LINK across trees", STAGE_RUNNING, b_link_across, 0, EPERM },
+	{ "LINK into the enclave's tree", STAGE_RUNNING, b_link_own, 0, EPERM },
+	{ "LINK over a tree top", STAGE_RUNNING, b_link_tree_top, 0, EPERM },
+	{ "SYMLINK of a tree top", STAGE_RUNNING, b_symlink_tree_top, 0, EPERM },
+	{ "SYMLINK in the enclave's tree", STAGE_RUNNING, b_symlink_own, 0, EPERM },
+	{ "SYMLINK with an empty target", STAGE_RUNNING, b_symlink_empty, 0, EINVAL },
+	{ "SYMLINK + 1", STAGE_RUNNING, b_symlink_own, 1, EBADMSG },
+	{ "LINK + 1", STAGE_RUNNING, b_link_across, 1, EBADMSG },
 	{ "FILE_HOLE - 1", STAGE_RUNNING, b_hole_unknown, -1, EBADMSG },
 	/* writers: each tree has one */
 	{ "FILE_BEGIN in the enclave's tree", STAGE_RUNNING, b_file_own_tree, 0, EPERM },
