@@ -840,7 +840,10 @@ static int rx_apply_symlink(struct engine *e, struct rx_op *op)
 		rx_report(e, r, op->path, "cannot create the symbolic link");
 		return 0;
 	}
+	/* Whatever was there is gone, as after a REMOVE. */
 	chunk_index_forget(e->ix, op->path);
+	if (e->cfg.hooks && e->cfg.hooks->removed)
+		e->cfg.hooks->removed(e->cfg.hooks_ud, op->path);
 	return 0;
 }
 
