@@ -814,8 +814,9 @@ static void rx_tmpname(struct engine *e, char *buf, size_t n)
  * it over whatever is there. */
 static int rx_apply_symlink(struct engine *e, struct rx_op *op)
 {
-	struct timespec ts[2] = { { (time_t)(op->mtime / 1000000000u), (long)(op->mtime % 1000000000u) },
-				  { (time_t)(op->mtime / 1000000000u), (long)(op->mtime % 1000000000u) } };
+	time_t sec = (time_t)(op->mtime / 1000000000u);
+	long nsec = (long)(op->mtime % 1000000000u);
+	struct timespec ts[2] = { { sec, nsec }, { sec, nsec } };
 	const char *base;
 	char tmp[64];
 	uint64_t freed = 0;
@@ -899,7 +900,8 @@ out:
 	safe_close(dirfd);
 	safe_close(todir);
 	if (r < 0) {
-		log_debug("link %s -> %s: %s; asking for %s", op->path, op->to, strerror(-r), op->to);
+		log_debug("link %s -> %s: %s; asking for %s", op->path, op->to, strerror(-r),
+			  op->to);
 		(void)msg_put_error(&e->out, -ENOENT, false, op->to, "cannot link to the file");
 	}
 	return 0;

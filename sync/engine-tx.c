@@ -613,7 +613,8 @@ static int tx_next_extent(struct engine *e, uint64_t size)
 		if (r < 0)
 			return r;
 		for (uint64_t n = 0; n < len; n += sizeof(zeros))
-			hash_stream_update(c->hs, zeros, (size_t)MIN(len - n, (uint64_t)sizeof(zeros)));
+			hash_stream_update(c->hs, zeros,
+					   (size_t)MIN(len - n, (uint64_t)sizeof(zeros)));
 		c->off = (uint64_t)d;
 		e->stats.hole_bytes_sent += len;
 	}
@@ -751,7 +752,8 @@ static int tx_symlink(struct engine *e, const char *path, struct peer_entry *pe,
 	*done = true;
 	target[n] = '\0';
 	h = target_hash(target, (size_t)n);
-	if (pe && pe->kind == ENTRY_SYMLINK && pe->fp && pe->fp_head == h && pe->size == (uint64_t)n)
+	if (pe && pe->kind == ENTRY_SYMLINK && pe->fp && pe->fp_head == h &&
+	    pe->size == (uint64_t)n)
 		return 0;
 	/* A transfer still in flight there is committed first, then replaced;
 	 * its acknowledgement must not leave a file in the model. */
@@ -806,13 +808,15 @@ static int tx_hardlink(struct engine *e, const char *path, const struct stat *st
 		bool same = dirfd >= 0 && fstatat(dirfd, base, &sst, AT_SYMLINK_NOFOLLOW) == 0 &&
 			    S_ISREG(sst.st_mode) && sst.st_dev == st->st_dev &&
 			    sst.st_ino == st->st_ino;
+		bool held;
 
 		safe_close(dirfd);
 		spe = model_get(e, src);
 		sfl = strmap_get(e->inflight, src);
-		if (same && ((sfl && !sfl->aborted) ||
-			     (spe && spe->kind == ENTRY_FILE && spe->size == (uint64_t)st->st_size &&
-			      spe->mtime == st_mtime_ns(st)))) {
+		held = spe && spe->kind == ENTRY_FILE && spe->size == (uint64_t)st->st_size &&
+		       spe->mtime == st_mtime_ns(st);
+
+		if (same && ((sfl && !sfl->aborted) || held)) {
 			r = msg_put_link(&e->out, src, path);
 			if (r < 0)
 				return r;

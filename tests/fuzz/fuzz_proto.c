@@ -74,7 +74,8 @@ static void decode_all(const struct frame *f)
 			r = msg_decode_summary(&b, &count);
 			for (uint32_t k = 0; r == 0 && k < count; k++) {
 				r = msg_decode_entry(&b, &en);
-				if (r == 0 && en.kind == ENTRY_SYMLINK && en.size != strlen(en.target))
+				if (r == 0 && en.kind == ENTRY_SYMLINK &&
+				    en.size != strlen(en.target))
 					abort();
 			}
 			break;

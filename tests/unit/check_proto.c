@@ -344,7 +344,7 @@ START_TEST(test_hole)
 		{ 1, 4096, -EINVAL },
 		{ UINT64_MAX - HOLE_MIN_SIZE + 1, HOLE_MIN_SIZE, -EINVAL }, /* wraps */
 		{ UINT64_MAX, UINT64_MAX, -EINVAL },
-		{ 0, UINT64_MAX, 0 },                      /* in range here; the receiver checks the size */
+		{ 0, UINT64_MAX, 0 },                      /* the receiver checks the size */
 	};
 	struct msg_hole m;
 	struct wbuf o;
