@@ -316,15 +316,13 @@ static void bind_at(const char *src, const char *dst, unsigned long flags, const
 #endif
 
 /* Attaches the detached mount fd (see clone_dir) on dst, with flags as in
- * bind_at. MS_NOSYMFOLLOW is dropped on kernels before 5.10, which do not
- * know it. */
+ * bind_at. MS_NOSYMFOLLOW is required (Linux 5.10): the host's symlinks in
+ * the data trees must never be followed by a job (doc/SECURITY.md). */
 static void attach_at(int fd, const char *dst, unsigned long flags, const char *label)
 {
 	if (syscall(SYS_move_mount, fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 		child_fail(errno, "attach", label);
-	if (flags && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0 &&
-	    (errno != EINVAL || !(flags & MS_NOSYMFOLLOW) ||
-	     mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | (flags & ~MS_NOSYMFOLLOW), NULL) < 0))
+	if (flags && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0)
 		child_fail(errno, "remount", label);
 }
 

@@ -108,6 +108,7 @@ static void print_stats(const struct engine_stats *s, double secs)
 		"  chunks sent:         %llu\n"
 		"  chunks deduplicated: %llu\n"
 		"  chunks reused:       %llu\n"
+		"  bytes sent as holes: %llu\n"
 		"  errors:              %llu\n"
 		"  seconds:             %.3f\n"
 		"  MB/s:                %.1f\n",
@@ -115,7 +116,8 @@ static void print_stats(const struct engine_stats *s, double secs)
 		(unsigned long long)s->files_received, (unsigned long long)s->file_bytes_received,
 		(unsigned long long)s->wire_sent, (unsigned long long)s->wire_received,
 		(unsigned long long)s->chunks_sent, (unsigned long long)s->chunks_dedup,
-		(unsigned long long)s->chunks_local, (unsigned long long)s->errors, secs,
+		(unsigned long long)s->chunks_local, (unsigned long long)s->hole_bytes_sent,
+		(unsigned long long)s->errors, secs,
 		secs > 0 ? mb / secs : 0.0);
 }
 

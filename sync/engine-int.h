@@ -36,12 +36,15 @@ enum conn_state { ST_IDLE, ST_HELLO, ST_SUMMARY, ST_RUNNING, ST_CLOSED };
 
 /* --- receiving ------------------------------------------------------------------- */
 
-enum { RXC_WANTED = 1, RXC_DONE = 2 };
+/* RXC_DUP: the same chunk as an earlier one still wanted; written when
+ * that one's DATA arrives. */
+enum { RXC_WANTED = 1, RXC_DONE = 2, RXC_DUP = 3 };
 
 struct rx_chunk {
 	struct hash128 h;
 	uint64_t off;
 	uint32_t len;
+	uint32_t dup;           /* next record of the same chunk waiting for it, + 1; 0: none */
 	uint8_t state;
 };
 
@@ -61,6 +64,10 @@ struct rx_file {
 	uint64_t written;       /* written into fd: in e->store_held */
 	uint32_t wanted;        /* wanted and not yet received */
 	uint32_t cursor;        /* chunks [0, cursor) fed to hs */
+	uint64_t hashed;        /* bytes fed to hs (chunks and the holes between them) */
+	uint32_t nholes;        /* FILE_HOLEs received */
+	uint32_t *seen;         /* open addressing: first record of each chunk hash, + 1 */
+	uint32_t seen_cap, seen_n;
 	struct hash_stream *hs;
 	bool ended;
 	uint32_t end_n;
@@ -130,7 +137,8 @@ struct tx_file {
 /* The file being read and chunked now. */
 struct tx_cur {
 	struct tx_file *f;      /* NULL: none; reads f->fd */
-	uint64_t off;           /* bytes read so far */
+	uint64_t off;           /* bytes read (or passed over as holes) so far */
+	uint64_t data_end;      /* read on up to here before looking for a hole */
 	struct chunker ck;
 	struct hash_stream *hs;
 	uint8_t *buf;
@@ -197,6 +205,10 @@ struct engine {
 	struct strmap *inflight; /* path -> struct tx_file being sent */
 	struct strmap *appended; /* paths streamed with APPEND since their last transfer */
 	struct strmap *skipped;  /* non-regular files already reported */
+	/* Hard links: "TREE:DEV:INO" -> a path (char *) of ours sent with that
+	 * inode, that later names of it are linked to; paths whose LINK the
+	 * peer refused, which are sent as copies from then on. */
+	struct strmap *links, *nolink;
 	struct tx_cur cur;
 	struct tx_file *tx_ids[ID_BUCKETS];
 	unsigned tx_open;

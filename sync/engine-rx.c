@@ -89,6 +89,7 @@ static void rx_file_free(struct engine *e, struct rx_file *f)
 		return;
 	rx_file_release(e, f);
 	hash_stream_free(f->hs);
+	free(f->seen);
 	free(f->c);
 	free(f->path);
 	free(f);
@@ -185,6 +186,18 @@ static int rx_tmpfile(struct engine *e, const char *path)
 	return fd >= 0 ? fd : neg_errno();
 }
 
+/* Feeds the whole-file hash with the zeros of a hole, up to offset `to`. */
+static void rx_hash_hole(struct rx_file *f, uint64_t to)
+{
+	static const uint8_t zeros[64 * 1024];
+
+	while (f->hashed < to) {
+		size_t n = (size_t)MIN(to - f->hashed, (uint64_t)sizeof(zeros));
+		hash_stream_update(f->hs, zeros, n);
+		f->hashed += n;
+	}
+}
+
 /* Feeds the whole-file hash in order: chunk i has just been written from p
  * (or p is NULL); completed chunks after it are read back. */
 static int rx_advance(struct rx_file *f, uint32_t i, const uint8_t *p)
@@ -194,7 +207,9 @@ static int rx_advance(struct rx_file *f, uint32_t i, const uint8_t *p)
 	if (i != f->cursor)
 		return 0;
 	if (p) {
+		rx_hash_hole(f, f->c[i].off);
 		hash_stream_update(f->hs, p, f->c[i].len);
+		f->hashed += f->c[i].len;
 		f->cursor++;
 	}
 	while (f->cursor < f->n && f->c[f->cursor].state == RXC_DONE) {
@@ -204,10 +219,52 @@ static int rx_advance(struct rx_file *f, uint32_t i, const uint8_t *p)
 			return (int)n;
 		if ((size_t)n != c->len)
 			return -EIO;
+		rx_hash_hole(f, c->off);
 		hash_stream_update(f->hs, buf, c->len);
+		f->hashed += c->len;
 		f->cursor++;
 	}
 	return 0;
+}
+
+/* The first record of chunk h (with length len) in f, or -1. With add, a
+ * missing one is recorded as record i. */
+static int64_t rx_seen(struct rx_file *f, const struct hash128 *h, uint32_t len, uint32_t i,
+		       bool add)
+{
+	uint32_t mask, k;
+
+	if (add && (uint64_t)(f->seen_n + 1) * 2 > f->seen_cap) {
+		uint32_t cap = f->seen_cap ? f->seen_cap * 2 : 64;
+		uint32_t *t = calloc(cap, sizeof(*t));
+		if (!t)
+			return -1; /* only dedup is lost */
+		for (uint32_t j = 0; j < f->seen_cap; j++) {
+			uint32_t v = f->seen[j];
+			if (!v)
+				continue;
+			k = le32_get(f->c[v - 1].h.b) & (cap - 1);
+			while (t[k])
+				k = (k + 1) & (cap - 1);
+			t[k] = v;
+		}
+		free(f->seen);
+		f->seen = t;
+		f->seen_cap = cap;
+	}
+	if (!f->seen_cap)
+		return -1;
+	mask = f->seen_cap - 1;
+	for (k = le32_get(h->b) & mask; f->seen[k]; k = (k + 1) & mask) {
+		const struct rx_chunk *c = &f->c[f->seen[k] - 1];
+		if (c->len == len && hash128_eq(&c->h, h))
+			return f->seen[k] - 1;
+	}
+	if (add && f->seen_n + 1 <= f->seen_cap / 2) {
+		f->seen[k] = i + 1;
+		f->seen_n++;
+	}
+	return -1;
 }
 
 /* What a FILE_ACK or ERROR says about a local refusal: fixed texts where
@@ -248,23 +305,61 @@ static int rx_settle(struct engine *e, struct rx_file *f)
 	return r;
 }
 
+#define ZERO_BLOCK 4096u
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+/* Writes p[0, len) at file offset off, leaving out the whole ZERO_BLOCK
+ * aligned blocks of zeros (the temporary file is a hole there already).
+ * With fd < 0 only counts. Returns the bytes written or a negative errno. */
+static int64_t write_sparse(int fd, const uint8_t *p, uint32_t len, uint64_t off)
+{
+	uint64_t stored = 0;
+	uint32_t run = 0, pos = 0; /* p[run, pos) is due */
+
+	while (pos < len) {
+		uint32_t n = ZERO_BLOCK - (uint32_t)((off + pos) % ZERO_BLOCK);
+		if (n > len - pos)
+			n = len - pos;
+		if (n == ZERO_BLOCK && all_zero(p + pos, n)) {
+			if (pos > run && fd >= 0) {
+				int r = io_pwrite_all(fd, p + run, pos - run, (off_t)(off + run));
+				if (r < 0)
+					return r;
+			}
+			stored += pos - run;
+			run = pos + n;
+		}
+		pos += n;
+	}
+	if (pos > run && fd >= 0) {
+		int r = io_pwrite_all(fd, p + run, pos - run, (off_t)(off + run));
+		if (r < 0)
+			return r;
+	}
+	return (int64_t)(stored + (pos - run));
+}
+
 /* Writes a chunk into f's temporary file, moving its bytes from announced
- * to held. */
+ * to held: the bytes it stores, which is less when it holds zeros. */
 static int rx_write(struct engine *e, struct rx_file *f, const uint8_t *p, uint32_t len,
 		    uint64_t off)
 {
-	int r;
+	int64_t stored = write_sparse(-1, p, len, off);
 
-	if (e->store_held + len > e->store_max)
+	if (e->store_held + (uint64_t)stored > e->store_max)
 		return -ENOSPC;
-	r = io_pwrite_all(f->fd, p, len, (off_t)off);
-	if (r < 0)
-		return r;
+	stored = write_sparse(f->fd, p, len, off);
+	if (stored < 0)
+		return (int)stored;
 	len = (uint32_t)MIN((uint64_t)len, f->pending);
 	f->pending -= len;
 	e->rx_pending -= MIN((uint64_t)len, e->rx_pending);
-	f->written += len;
-	store_charge(e, len);
+	f->written += (uint64_t)stored;
+	store_charge(e, (uint64_t)stored);
 	return 0;
 }
 
@@ -305,11 +400,13 @@ static int rx_file_begin(struct engine *e, struct wbuf *b)
 	 * what is left, and bytes count as they are announced and written. */
 	if (tree_too_deep(m.path)) {
 		f->err = -ENAMETOOLONG;
-	} else if (m.size > store_left(e)) {
-		f->err = -ENOSPC;
 	} else {
+		/* Sized at once: what is never written stays a hole. */
 		f->fd = rx_tmpfile(e, m.path);
-		if (f->fd < 0) {
+		if (f->fd >= 0 && ftruncate(f->fd, (off_t)MIN(m.size, (uint64_t)INT64_MAX)) < 0) {
+			f->err = neg_errno();
+			f->fd = safe_close(f->fd);
+		} else if (f->fd < 0) {
 			f->err = f->fd;
 			log_errno(f->err, "%s: cannot create a temporary file", m.path);
 		}
@@ -335,7 +432,7 @@ static int rx_file_chunks(struct engine *e, struct wbuf *b)
 	struct msg_chunks m;
 	struct rx_file *f;
 	size_t mark;
-	uint64_t bytes = 0;
+	uint64_t bytes = 0, charge = 0;
 	uint32_t nwant = 0;
 	bool record;
 	int r = msg_decode_chunks(b, &m);
@@ -349,7 +446,8 @@ static int rx_file_chunks(struct engine *e, struct wbuf *b)
 	if (m.first != f->n)
 		return engine_fatal(e, -EPROTO, f->path, "FILE_CHUNKS first %u, expected %u", m.first,
 				    f->n);
-	if ((uint64_t)f->n + m.count > f->size / CHUNK_MIN_SIZE + 1)
+	/* Each data extent (between holes) may end with a short chunk. */
+	if ((uint64_t)f->n + m.count > f->size / CHUNK_MIN_SIZE + 1 + f->nholes)
 		return engine_fatal(e, -EBADMSG, f->path, "more chunks than the size allows");
 	for (uint32_t i = 0; i < m.count; i++) {
 		struct hash128 h;
@@ -357,12 +455,15 @@ static int rx_file_chunks(struct engine *e, struct wbuf *b)
 
 		msg_chunk_at(&m, i, &h, &len);
 		bytes += len;
+		/* Once holes allow short chunks anywhere, each counts as a
+		 * whole minimum chunk, so records stay bounded by the store. */
+		charge += f->nholes ? MAX(len, CHUNK_MIN_SIZE) : len;
 		if (f->announced + bytes > f->size)
 			return engine_fatal(e, -EBADMSG, f->path, "chunks exceed the announced size");
 	}
 	/* Announced bytes count against the store before anything is
 	 * recorded, so the records of all open transfers stay within it. */
-	if (!f->err && bytes > store_left(e))
+	if (!f->err && charge > store_left(e))
 		rx_fail(e, f, -ENOSPC);
 	record = !f->err;
 	if (record && f->n + m.count > f->cap) {
@@ -374,8 +475,8 @@ static int rx_file_chunks(struct engine *e, struct wbuf *b)
 		f->cap = cap;
 	}
 	if (record) {
-		f->pending += bytes;
-		e->rx_pending += bytes;
+		f->pending += charge;
+		e->rx_pending += charge;
 	}
 
 	r = msg_begin(&e->out, MSG_WANT, &mark);
@@ -387,6 +488,7 @@ static int rx_file_chunks(struct engine *e, struct wbuf *b)
 		struct hash128 h;
 		struct rx_chunk *c;
 		uint32_t len;
+		int64_t first;
 
 		msg_chunk_at(&m, i, &h, &len);
 		if (!record) {
@@ -400,6 +502,7 @@ static int rx_file_chunks(struct engine *e, struct wbuf *b)
 		c->len = len;
 		c->off = f->announced;
 		c->state = 0;
+		c->dup = 0;
 		f->announced += len;
 		f->n++;
 		f->nrec = f->n;
@@ -416,6 +519,28 @@ static int rx_file_chunks(struct engine *e, struct wbuf *b)
 				continue;
 			}
 			rx_fail(e, f, r);
+			continue;
+		}
+		/* A chunk seen before in this file is wanted only once. */
+		first = rx_seen(f, &c->h, c->len, f->n - 1, true);
+		if (first >= 0 && f->c[first].state == RXC_DONE) {
+			ssize_t n = io_pread_all(f->fd, buf, c->len, (off_t)f->c[first].off);
+			r = n < 0 ? (int)n : (size_t)n != c->len ? -EIO : 0;
+			if (r == 0)
+				r = rx_write(e, f, buf, c->len, c->off);
+			if (r == 0) {
+				c->state = RXC_DONE;
+				e->stats.chunks_local++;
+				r = rx_advance(f, f->n - 1, buf);
+			}
+			if (r < 0)
+				rx_fail(e, f, r);
+			continue;
+		}
+		if (first >= 0) {
+			c->state = RXC_DUP;
+			c->dup = f->c[first].dup;
+			f->c[first].dup = f->n;
 			continue;
 		}
 		c->state = RXC_WANTED;
@@ -501,12 +626,45 @@ static int rx_data(struct engine *e, struct wbuf *b)
 	f->wanted--;
 	if (!f->err) {
 		r = rx_write(e, f, m.p, c->len, c->off);
+		/* Then every later record of the same chunk. */
+		for (uint32_t d = c->dup; r == 0 && d; d = f->c[d - 1].dup) {
+			r = rx_write(e, f, m.p, c->len, f->c[d - 1].off);
+			if (r == 0) {
+				f->c[d - 1].state = RXC_DONE;
+				e->stats.chunks_local++;
+			}
+		}
 		if (r == 0)
 			r = rx_advance(f, m.index, m.p);
 		if (r < 0)
 			rx_fail(e, f, r);
 	}
 	return rx_settle(e, f);
+}
+
+static int rx_file_hole(struct engine *e, struct wbuf *b)
+{
+	struct msg_hole m;
+	struct rx_file *f;
+	int r = msg_decode_hole(b, &m);
+
+	if (r < 0)
+		return engine_fatal(e, r, NULL, "malformed FILE_HOLE");
+	f = rx_find(e, m.id);
+	if (!f || f->ended)
+		return engine_fatal(e, -EPROTO, NULL, "FILE_HOLE for %s id %u",
+				    f ? "ended" : "unknown", m.id);
+	/* Holes come in order, between the chunks around them. */
+	if (m.offset != f->announced)
+		return engine_fatal(e, -EBADMSG, f->path, "FILE_HOLE at %llu, expected %llu",
+				    (unsigned long long)m.offset, (unsigned long long)f->announced);
+	if (m.len > f->size - f->announced)
+		return engine_fatal(e, -EBADMSG, f->path, "FILE_HOLE beyond the announced size");
+	if (f->nholes >= f->size / HOLE_MIN_SIZE)
+		return engine_fatal(e, -EBADMSG, f->path, "more holes than the size allows");
+	f->announced += m.len;
+	f->nholes++;
+	return 0;
 }
 
 /* --- applying, in order ------------------------------------------------------------ */
@@ -524,8 +682,9 @@ static int rx_rename_over(int tmpdir, const char *tmp, int dirfd, const char *ba
 			  uint64_t *freed)
 {
 	struct stat src, dst;
+	/* Another name of a hard-linked file gives nothing back. */
 	bool file_in_way = fstatat(dirfd, base, &dst, AT_SYMLINK_NOFOLLOW) == 0 &&
-			   S_ISREG(dst.st_mode);
+			   S_ISREG(dst.st_mode) && dst.st_nlink < 2;
 
 	/* A rename onto another name of the same file changes nothing. */
 	if (file_in_way && fstatat(tmpdir, tmp, &src, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -533,7 +692,7 @@ static int rx_rename_over(int tmpdir, const char *tmp, int dirfd, const char *ba
 		file_in_way = false;
 	if (renameat(tmpdir, tmp, dirfd, base) == 0) {
 		if (file_in_way)
-			*freed += (uint64_t)dst.st_size;
+			*freed += ST_HELD_BYTES(&dst);
 		return 0;
 	}
 	if (errno != EISDIR && errno != ENOTEMPTY && errno != EEXIST && errno != ENOTDIR)
@@ -562,14 +721,27 @@ static int rx_commit(struct engine *e, struct rx_file *f)
 		f->err = r < 0 ? r : -EIO;
 		goto failed;
 	}
+	rx_hash_hole(f, f->size);
 	hash_stream_digest(f->hs, &h);
 	if (!hash128_eq(&h, &f->end_hash))
 		return engine_fatal(e, -EBADMSG, f->path, "the whole-file hash does not match");
 
 	ts[0].tv_sec = ts[1].tv_sec = (time_t)(f->mtime / 1000000000u);
 	ts[0].tv_nsec = ts[1].tv_nsec = (long)(f->mtime % 1000000000u);
+	/* What the file takes is what the file system allocated for it. */
+	{
+		struct stat st;
+		if (fstat(f->fd, &st) == 0) {
+			uint64_t held = ST_HELD_BYTES(&st);
+			if (held > f->written)
+				store_charge(e, held - f->written);
+			else
+				store_release(e, f->written - held);
+			f->written = held;
+		}
+	}
 	/* Setuid, setgid and sticky bits never cross. The size is exact already
-	 * (every chunk written, the last ending at the size); mtime is set last. */
+	 * (set at FILE_BEGIN); mtime is set last. */
 	if (fchmod(f->fd, stored_mode(f->mode & 0777, false, e->cfg.readable)) < 0 ||
 	    futimens(f->fd, ts) < 0 ||
 	    (e->cfg.fsync && fsync(f->fd) < 0)) {
@@ -631,6 +803,110 @@ static void rx_set_attrs(struct engine *e, int dirfd, const char *base, uint32_t
 	(void)utimensat(dirfd, base, ts, AT_SYMLINK_NOFOLLOW);
 }
 
+/* A temporary name in a directory of the peer's trees. */
+static void rx_tmpname(struct engine *e, char *buf, size_t n)
+{
+	snprintf(buf, n, TMP_PREFIX ".%d.%llu", (int)getpid(), (unsigned long long)++e->tmp_seq);
+}
+
+/* Creates the symlink op->path -> op->to (the target, as text: never
+ * resolved or checked, never followed) under a temporary name, then renames
+ * it over whatever is there. */
+static int rx_apply_symlink(struct engine *e, struct rx_op *op)
+{
+	time_t sec = (time_t)(op->mtime / 1000000000u);
+	long nsec = (long)(op->mtime % 1000000000u);
+	struct timespec ts[2] = { { sec, nsec }, { sec, nsec } };
+	const char *base;
+	char tmp[64];
+	uint64_t freed = 0;
+	int dirfd = path_open_parent(e->rootfd, op->path, true, &base), r;
+
+	if (dirfd < 0) {
+		rx_report(e, dirfd, op->path, "cannot create the symbolic link");
+		return 0;
+	}
+	rx_tmpname(e, tmp, sizeof(tmp));
+	if (symlinkat(op->to, dirfd, tmp) < 0) {
+		r = neg_errno();
+	} else {
+		(void)utimensat(dirfd, tmp, ts, AT_SYMLINK_NOFOLLOW);
+		r = rx_rename_over(dirfd, tmp, dirfd, base, &freed);
+		store_release(e, freed);
+		if (r < 0)
+			(void)unlinkat(dirfd, tmp, 0);
+	}
+	close(dirfd);
+	if (r < 0) {
+		rx_report(e, r, op->path, "cannot create the symbolic link");
+		return 0;
+	}
+	/* Whatever was there is gone, as after a REMOVE. */
+	chunk_index_forget(e->ix, op->path);
+	if (e->cfg.hooks && e->cfg.hooks->removed)
+		e->cfg.hooks->removed(e->cfg.hooks_ud, op->path);
+	return 0;
+}
+
+/* Makes op->to another name of the regular file op->path (same tree): a
+ * link under a temporary name, renamed over whatever is there. When it
+ * cannot, the sender is asked for op->to in full. */
+static int rx_apply_link(struct engine *e, struct rx_op *op)
+{
+	const char *base, *tobase;
+	struct stat src, dst;
+	char tmp[64];
+	uint64_t freed = 0;
+	int dirfd = path_open_parent(e->rootfd, op->path, false, &base), todir = -1, r;
+
+	if (dirfd < 0) {
+		r = dirfd;
+		goto out;
+	}
+	/* Only a regular file is linked: never a symlink, never a directory. */
+	if (fstatat(dirfd, base, &src, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = neg_errno();
+		goto out;
+	}
+	if (!S_ISREG(src.st_mode)) {
+		r = -ENOENT;
+		goto out;
+	}
+	todir = path_open_parent(e->rootfd, op->to, true, &tobase);
+	if (todir < 0) {
+		r = todir;
+		goto out;
+	}
+	if (fstatat(todir, tobase, &dst, AT_SYMLINK_NOFOLLOW) == 0 && dst.st_dev == src.st_dev &&
+	    dst.st_ino == src.st_ino) {
+		r = 0; /* linked already */
+		goto out;
+	}
+	rx_tmpname(e, tmp, sizeof(tmp));
+	if (linkat(dirfd, base, todir, tmp, 0) < 0) {
+		r = neg_errno();
+		goto out;
+	}
+	r = rx_rename_over(todir, tmp, todir, tobase, &freed);
+	store_release(e, freed);
+	if (r < 0)
+		(void)unlinkat(todir, tmp, 0);
+	if (r == 0) {
+		chunk_index_forget(e->ix, op->to);
+		if (e->cfg.hooks && e->cfg.hooks->committed)
+			e->cfg.hooks->committed(e->cfg.hooks_ud, op->to);
+	}
+out:
+	safe_close(dirfd);
+	safe_close(todir);
+	if (r < 0) {
+		log_debug("link %s -> %s: %s; asking for %s", op->path, op->to, strerror(-r),
+			  op->to);
+		(void)msg_put_error(&e->out, -ENOENT, false, op->to, "cannot link to the file");
+	}
+	return 0;
+}
+
 static int rx_apply_meta(struct engine *e, struct rx_op *op)
 {
 	const char *base, *tobase;
@@ -638,13 +914,19 @@ static int rx_apply_meta(struct engine *e, struct rx_op *op)
 	uint64_t freed = 0;
 	int dirfd, todir, r = 0;
 
-	/* A local refusal, like a symlink in the way: the sender stops there. */
-	if (tree_too_deep(op->path) || (op->to && tree_too_deep(op->to))) {
+	/* A local refusal, like a symlink in the way: the sender stops there.
+	 * (A SYMLINK's `to` is its target, text that is never resolved.) */
+	if (tree_too_deep(op->path) ||
+	    (op->to && op->type != MSG_SYMLINK && tree_too_deep(op->to))) {
 		rx_report(e, -ENAMETOOLONG, tree_too_deep(op->path) ? op->path : op->to,
 			  refusal_text(-ENAMETOOLONG));
 		return 0;
 	}
 	switch (op->type) {
+	case MSG_SYMLINK:
+		return rx_apply_symlink(e, op);
+	case MSG_LINK:
+		return rx_apply_link(e, op);
 	case MSG_MKDIR:
 		dirfd = path_open_parent(e->rootfd, op->path, true, &base);
 		if (dirfd < 0) {
@@ -753,16 +1035,26 @@ static int rx_meta(struct engine *e, const struct frame *f)
 	case MSG_MKDIR:
 	case MSG_SETATTR: r = msg_decode_mkdir(&b, &m); break;
 	case MSG_RENAME: r = msg_decode_rename(&b, &m); break;
+	case MSG_SYMLINK: r = msg_decode_symlink(&b, &m); break;
+	case MSG_LINK: r = msg_decode_link(&b, &m); break;
 	default: r = msg_decode_remove(&b, &m); break;
 	}
 	if (r < 0)
 		return engine_fatal(e, r, NULL, "malformed %s", msg_type_name(f->type));
-	if (!engine_is_peer_path(e, m.path) || (f->type == MSG_RENAME && !engine_is_peer_path(e, m.to)))
+	if (!engine_is_peer_path(e, m.path) ||
+	    ((f->type == MSG_RENAME || f->type == MSG_LINK) && !engine_is_peer_path(e, m.to)))
 		return engine_fatal(e, -EPERM, m.path, "%s outside the peer's trees",
 				    msg_type_name(f->type));
-	/* The top of a tree is never removed or renamed. */
-	if ((f->type == MSG_REMOVE || f->type == MSG_RENAME) && !strchr(m.path, '/'))
+	/* The top of a tree is never removed, renamed, replaced or linked. */
+	if ((f->type == MSG_REMOVE || f->type == MSG_RENAME || f->type == MSG_SYMLINK ||
+	     f->type == MSG_LINK) && !strchr(m.path, '/'))
 		return engine_fatal(e, -EPERM, m.path, "%s of a tree root", msg_type_name(f->type));
+	if (f->type == MSG_LINK) {
+		size_t tl = strcspn(m.path, "/");
+
+		if (!strchr(m.to, '/') || strncmp(m.path, m.to, tl + 1) != 0)
+			return engine_fatal(e, -EPERM, m.to, "LINK across trees");
+	}
 
 	r = rx_admit(e, rx_op_cost(m.path, m.to[0] ? m.to : NULL));
 	if (r < 0)
@@ -842,11 +1134,14 @@ int rx_handle(struct engine *e, const struct frame *f)
 	case MSG_FILE_END: r = rx_file_end(e, &b); break;
 	case MSG_FILE_ABORT: r = rx_file_abort(e, &b); break;
 	case MSG_DATA: r = rx_data(e, &b); break;
+	case MSG_FILE_HOLE: r = rx_file_hole(e, &b); break;
 	case MSG_APPEND: r = rx_append(e, f); break;
 	case MSG_MKDIR:
 	case MSG_RENAME:
 	case MSG_REMOVE:
-	case MSG_SETATTR: r = rx_meta(e, f); break;
+	case MSG_SETATTR:
+	case MSG_SYMLINK:
+	case MSG_LINK: r = rx_meta(e, f); break;
 	case MSG_BARRIER:
 		r = msg_decode_u64(&b, &seq);
 		if (r < 0)
@@ -898,13 +1193,28 @@ static int summary_cb(void *ud, const char *path, const struct stat *st)
 	uint8_t kind;
 	int r;
 
+	char target[WIRE_PATH_MAX + 2];
+	uint64_t mtime = (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
+
 	if (S_ISREG(st->st_mode)) {
 		kind = ENTRY_FILE;
-		s->held += (uint64_t)st->st_size;
-	} else if (S_ISDIR(st->st_mode))
+		/* Each name of a hard-linked file counts its share. */
+		s->held += ST_HELD_BYTES(st) / (st->st_nlink > 1 ? st->st_nlink : 1);
+	} else if (S_ISDIR(st->st_mode)) {
 		kind = ENTRY_DIR;
-	else
+	} else if (S_ISLNK(st->st_mode)) {
+		const char *base;
+		int dirfd = path_open_parent(s->e->rootfd, path, false, &base);
+		ssize_t n = dirfd < 0 ? -1 : readlinkat(dirfd, base, target, sizeof(target));
+
+		safe_close(dirfd);
+		if (n <= 0 || (size_t)n > WIRE_PATH_MAX)
+			return 0;
+		target[n] = '\0';
+		kind = ENTRY_SYMLINK;
+	} else {
 		return 0;
+	}
 	if (path_check(path) < 0)
 		return 0;
 	if (s->in_frame == 0) {
@@ -912,9 +1222,11 @@ static int summary_cb(void *ud, const char *path, const struct stat *st)
 		if (r < 0 || (r = wbuf_put_u32(&s->e->out, 0)) < 0)
 			return r;
 	}
-	r = msg_put_entry(&s->e->out, kind, path, st->st_mode & 0777,
-			  kind == ENTRY_FILE ? (uint64_t)st->st_size : 0,
-			  (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec);
+	if (kind == ENTRY_SYMLINK)
+		r = msg_put_entry_symlink(&s->e->out, path, target, mtime);
+	else
+		r = msg_put_entry(&s->e->out, kind, path, st->st_mode & 0777,
+				  kind == ENTRY_FILE ? (uint64_t)st->st_size : 0, mtime);
 	if (r < 0)
 		return r;
 	s->in_frame++;

@@ -55,7 +55,7 @@ static int model_set(struct engine *e, const char *path, uint8_t kind, const str
 {
 	struct peer_entry *pe = model_get(e, path);
 
-	if (pe && pe->kind != ENTRY_FILE && kind == ENTRY_FILE)
+	if (pe && pe->kind == ENTRY_DIR && kind != ENTRY_DIR)
 		model_drop_below(e, path); /* the file replaced that directory's tree */
 	if (!pe) {
 		int r;
@@ -191,6 +191,15 @@ static bool model_too_deep_as(struct engine *e, const char *from, const char *to
 	return false;
 }
 
+/* What identifies a symlink's target in the model (fp_head). */
+static uint64_t target_hash(const char *target, size_t n)
+{
+	struct hash128 h;
+
+	hash128_buf(target, n, &h);
+	return le64_get(h.b);
+}
+
 int tx_summary_entry(struct engine *e, const struct msg_entry *m)
 {
 	struct peer_entry *pe;
@@ -208,6 +217,10 @@ int tx_summary_entry(struct engine *e, const struct msg_entry *m)
 	pe->mode = m->mode;
 	pe->size = m->size;
 	pe->mtime = m->mtime;
+	if (m->kind == ENTRY_SYMLINK) {
+		pe->fp = true;
+		pe->fp_head = target_hash(m->target, m->size);
+	}
 	if (strmap_get(e->model, m->path)) {
 		free(pe);
 		return -EEXIST;
@@ -365,6 +378,8 @@ void tx_reset(struct engine *e)
 		wq_free(w);
 	strmap_clear(e->appended, NULL);
 	strmap_clear(e->model, free);
+	strmap_clear(e->links, free);
+	strmap_clear(e->nolink, NULL);
 	e->initial_seq = 0;
 }
 
@@ -566,6 +581,48 @@ static int tx_finish_cur(struct engine *e)
 	return 0;
 }
 
+/* At c->data_end: if a hole of at least HOLE_MIN_SIZE starts at c->off, the
+ * chunk in progress ends there, the hole is sent as FILE_HOLE and skipped.
+ * Then c->data_end is set to the end of the data that follows (shorter holes
+ * inside it are read as zeros). File systems without SEEK_DATA read as data. */
+static int tx_next_extent(struct engine *e, uint64_t size)
+{
+	static const uint8_t zeros[64 * 1024];
+	struct tx_cur *c = &e->cur;
+	off_t d = lseek(c->f->fd, (off_t)c->off, SEEK_DATA), h;
+	int r;
+
+	if (d < 0)
+		d = errno == ENXIO ? (off_t)size : (off_t)c->off;
+	if ((uint64_t)d > size)
+		d = (off_t)size;
+	if ((uint64_t)d - c->off >= HOLE_MIN_SIZE) {
+		uint64_t len = (uint64_t)d - c->off;
+
+		if (c->start < c->have) {
+			r = tx_emit_chunk(e, c->buf + c->start, c->have - c->start,
+					  c->off - (c->have - c->start));
+			if (r < 0)
+				return r;
+		}
+		c->start = c->scanned = c->have = 0;
+		chunker_reset(&c->ck);
+		r = tx_flush_batch(e);
+		if (r == 0)
+			r = msg_put_hole(&e->out, c->f->id, c->off, len);
+		if (r < 0)
+			return r;
+		for (uint64_t n = 0; n < len; n += sizeof(zeros))
+			hash_stream_update(c->hs, zeros,
+					   (size_t)MIN(len - n, (uint64_t)sizeof(zeros)));
+		c->off = (uint64_t)d;
+		e->stats.hole_bytes_sent += len;
+	}
+	h = c->off < size ? lseek(c->f->fd, (off_t)MAX(c->off, (uint64_t)d), SEEK_HOLE) : -1;
+	c->data_end = h < 0 || (uint64_t)h <= c->off || (uint64_t)h > size ? size : (uint64_t)h;
+	return 0;
+}
+
 /* Reads and chunks up to `budget` bytes of the current file. */
 static int tx_step_cur(struct engine *e, size_t *budget)
 {
@@ -580,6 +637,11 @@ static int tx_step_cur(struct engine *e, size_t *budget)
 			size_t want;
 			ssize_t n;
 
+			if (c->off == c->data_end && c->off < size) {
+				int r = tx_next_extent(e, size);
+				if (r < 0)
+					return r;
+			}
 			if (c->off == size)
 				return tx_finish_cur(e);
 			if (c->have == READ_BUF) {
@@ -588,8 +650,8 @@ static int tx_step_cur(struct engine *e, size_t *budget)
 				c->scanned -= c->start;
 				c->start = 0;
 			}
-			want = (size_t)MIN((uint64_t)(READ_BUF - c->have), size - c->off);
-			n = io_read_all(c->f->fd, c->buf + c->have, want);
+			want = (size_t)MIN((uint64_t)(READ_BUF - c->have), c->data_end - c->off);
+			n = io_pread_all(c->f->fd, c->buf + c->have, want, (off_t)c->off);
 			if (n <= 0)
 				return tx_abort(e, c->f, n < 0 ? (int)n : -ESTALE);
 			hash_stream_update(c->hs, c->buf + c->have, (size_t)n);
@@ -651,10 +713,134 @@ static int tx_start_file(struct engine *e, const char *path, int fd, const struc
 	(void)strmap_put(e->inflight, path, f, NULL);
 	c->f = f;
 	c->off = 0;
+	c->data_end = 0;
 	c->start = c->scanned = c->have = 0;
 	c->nchunks = 0;
 	chunker_reset(&c->ck);
 	hash_stream_reset(c->hs);
+	return 0;
+}
+
+/* path is a symlink of ours (*done set): its target, as text, is sent when
+ * the peer lacks it. It is never followed; a path that goes through a
+ * symlinked directory is not one of ours (*done stays false). */
+static int tx_symlink(struct engine *e, const char *path, struct peer_entry *pe, bool *done)
+{
+	char target[WIRE_PATH_MAX + 2];
+	const char *base;
+	struct tx_file *fl;
+	struct stat st;
+	uint64_t h;
+	ssize_t n;
+	int dirfd = path_open_parent(e->rootfd, path, false, &base), r;
+
+	*done = false;
+	if (dirfd < 0)
+		return 0;
+	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(st.st_mode)) {
+		close(dirfd);
+		return 0;
+	}
+	n = readlinkat(dirfd, base, target, sizeof(target));
+	close(dirfd);
+	if (n <= 0)
+		return 0;
+	if ((size_t)n > WIRE_PATH_MAX) {
+		report_skip(e, path, "symbolic link with a target too long");
+		return 0;
+	}
+	*done = true;
+	target[n] = '\0';
+	h = target_hash(target, (size_t)n);
+	if (pe && pe->kind == ENTRY_SYMLINK && pe->fp && pe->fp_head == h &&
+	    pe->size == (uint64_t)n)
+		return 0;
+	/* A transfer still in flight there is committed first, then replaced;
+	 * its acknowledgement must not leave a file in the model. */
+	fl = strmap_get(e->inflight, path);
+	if (fl)
+		fl->requeue = WQ_CHANGED;
+	r = msg_put_symlink(&e->out, path, target, st_mtime_ns(&st));
+	if (r < 0)
+		return r;
+	tx_sent_op(e, path, target);
+	r = model_set(e, path, ENTRY_SYMLINK, &st);
+	if (r < 0)
+		return r;
+	pe = model_get(e, path);
+	pe->size = (uint64_t)n;
+	pe->fp = true;
+	pe->fp_head = h;
+	return 0;
+}
+
+/* The key of an inode among the links of one tree. */
+static void link_key(char *key, size_t n, const char *path, const struct stat *st)
+{
+	const char *slash = strchr(path, '/');
+	int tl = slash ? (int)(slash - path) : (int)strlen(path);
+
+	snprintf(key, n, "%.*s:%llx:%llx", tl, path, (unsigned long long)st->st_dev,
+		 (unsigned long long)st->st_ino);
+}
+
+/* A file with several names: when another name of it in the same tree was
+ * sent (and is what the peer holds, or is in flight), path is sent as a LINK
+ * to it (*done set). Otherwise path becomes the name others link to. */
+static int tx_hardlink(struct engine *e, const char *path, const struct stat *st, bool *done)
+{
+	char key[PATH_MAX + 64];
+	const char *src;
+	struct peer_entry *spe;
+	struct tx_file *sfl;
+	struct stat sst;
+	char *copy;
+	int r;
+
+	*done = false;
+	if (st->st_nlink < 2 || strmap_get(e->nolink, path))
+		return 0;
+	link_key(key, sizeof(key), path, st);
+	src = strmap_get(e->links, key);
+	if (src && strcmp(src, path) != 0) {
+		const char *base;
+		int dirfd = path_open_parent(e->rootfd, src, false, &base);
+		bool same = dirfd >= 0 && fstatat(dirfd, base, &sst, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISREG(sst.st_mode) && sst.st_dev == st->st_dev &&
+			    sst.st_ino == st->st_ino;
+		bool held;
+
+		safe_close(dirfd);
+		spe = model_get(e, src);
+		sfl = strmap_get(e->inflight, src);
+		held = spe && spe->kind == ENTRY_FILE && spe->size == (uint64_t)st->st_size &&
+		       spe->mtime == st_mtime_ns(st);
+
+		if (same && ((sfl && !sfl->aborted) || held)) {
+			r = msg_put_link(&e->out, src, path);
+			if (r < 0)
+				return r;
+			tx_sent_op(e, src, path);
+			*done = true;
+			r = model_set(e, path, ENTRY_FILE, st);
+			if (r == 0 && spe && spe->fp) {
+				struct peer_entry *pe = model_get(e, path);
+				pe->fp = true;
+				pe->fp_head = spe->fp_head;
+				pe->fp_tail = spe->fp_tail;
+			}
+			return r;
+		}
+	}
+	copy = strdup(path);
+	if (!copy)
+		return -ENOMEM;
+	r = strmap_put(e->links, key, copy, (void **)&src);
+	if (r < 0) {
+		free(copy);
+		return r;
+	}
+	free((void *)src);
 	return 0;
 }
 
@@ -675,8 +861,13 @@ static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 	/* Looked at through O_PATH first: opening a device or fifo for reading
 	 * could have effects. */
 	fd = path_openat(e->rootfd, path, O_PATH | O_CLOEXEC, 0);
-	if (fd == -ELOOP)
-		report_skip(e, path, "symbolic link");
+	if (fd == -ELOOP) {
+		bool done;
+
+		r = tx_symlink(e, path, pe, &done);
+		if (r < 0 || done)
+			return r;
+	}
 	if (fd >= 0 && fstat(fd, &st) < 0)
 		fd = safe_close(fd);
 	if (fd >= 0 && !S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
@@ -720,6 +911,15 @@ static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 		r = tx_put_meta(e, MSG_SETATTR, path, st.st_mode & 07777, st_mtime_ns(&st));
 		pe->mode = want_mode(e, &st);
 		return r;
+	}
+	if (st.st_nlink > 1) {
+		bool done;
+
+		r = tx_hardlink(e, path, &st, &done);
+		if (r < 0 || done) {
+			close(fd);
+			return r;
+		}
 	}
 	/* O_NONBLOCK was only for opening; reads of regular files ignore it. */
 	return tx_start_file(e, path, fd, &st);
@@ -885,13 +1085,29 @@ static int scan_cb(void *ud, const char *path, const struct stat *st)
 		report_skip(e, path, "name not transferable");
 		return 0;
 	}
-	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode)) {
+	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode) && !S_ISLNK(st->st_mode)) {
 		report_skip(e, path, special_kind(st->st_mode));
 		return 0;
+	}
+	/* Names of a file with several: later names are linked to the first. */
+	if (S_ISREG(st->st_mode) && st->st_nlink > 1) {
+		char key[PATH_MAX + 64];
+
+		link_key(key, sizeof(key), path, st);
+		if (!strmap_get(e->links, key)) {
+			char *copy = strdup(path);
+			if (!copy || strmap_put(e->links, key, copy, NULL) < 0) {
+				free(copy);
+				return -ENOMEM;
+			}
+		}
 	}
 	pe = model_get(e, path);
 	if (pe) {
 		pe->gen = e->scan_gen;
+		if (S_ISLNK(st->st_mode) && pe->kind == ENTRY_SYMLINK &&
+		    pe->size == (uint64_t)st->st_size && pe->mtime == st_mtime_ns(st))
+			return 0;
 		if (S_ISDIR(st->st_mode) && pe->kind == ENTRY_DIR && pe->mode == want_mode(e, st))
 			return 0;
 		if (S_ISREG(st->st_mode) && pe->kind == ENTRY_FILE &&
@@ -1132,6 +1348,8 @@ static int tx_error(struct engine *e, struct wbuf *b)
 	}
 	if ((m.err == ENOENT || m.err == ESTALE) && m.path[0] && engine_is_own_path(e, m.path)) {
 		log_debug("peer asks for %s again: %s", m.path, m.text);
+		/* A refused LINK is not tried again for that name. */
+		(void)strmap_put(e->nolink, m.path, (void *)1, NULL);
 		model_remove(e, m.path);
 		return tx_queue(e, WQ_TREE, m.path, NULL, 0);
 	}

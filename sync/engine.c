@@ -132,10 +132,12 @@ int engine_new(const struct engine_config *cfg, struct engine **out)
 	e->inflight = strmap_new();
 	e->appended = strmap_new();
 	e->skipped = strmap_new();
+	e->links = strmap_new();
+	e->nolink = strmap_new();
 	e->cur.buf = malloc(READ_BUF);
 	e->cur.hs = hash_stream_new();
-	if (!e->ix || !e->model || !e->queued || !e->inflight || !e->appended || !e->skipped || !e->cur.buf ||
-	    !e->cur.hs) {
+	if (!e->ix || !e->model || !e->queued || !e->inflight || !e->appended || !e->skipped ||
+	    !e->links || !e->nolink || !e->cur.buf || !e->cur.hs) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -164,6 +166,8 @@ void engine_free(struct engine *e)
 	strmap_free(e->inflight, NULL);
 	strmap_free(e->appended, NULL);
 	strmap_free(e->skipped, NULL);
+	strmap_free(e->links, free);
+	strmap_free(e->nolink, NULL);
 	free(e->cur.buf);
 	hash_stream_free(e->cur.hs);
 	wbuf_release(&e->in);

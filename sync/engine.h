@@ -70,6 +70,7 @@ struct engine_stats {
 	uint64_t wire_sent, wire_received;
 	uint64_t chunks_sent, chunks_dedup;   /* sender: chunks the peer wanted / already had */
 	uint64_t chunks_local;                /* receiver: chunks taken from its own files */
+	uint64_t hole_bytes_sent;             /* sender: bytes sent as FILE_HOLE, not as data */
 	uint64_t errors;                      /* files or operations that failed (reported) */
 	uint64_t store_held, store_max;       /* receiver: bytes held for the peer (see max_store), the limit */
 };

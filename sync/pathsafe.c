@@ -250,8 +250,8 @@ static int rm_entry(void *ud, const char *name, unsigned char type)
 		if (errno == EISDIR) /* became a directory since it was listed */
 			return names_add(&rm->f->subdirs, name);
 		rm_error(rm, neg_errno());
-	} else if (rm->bytes && type == DT_REG) {
-		*rm->bytes += (uint64_t)st.st_size;
+	} else if (rm->bytes && type == DT_REG && st.st_nlink < 2) {
+		*rm->bytes += ST_HELD_BYTES(&st);
 	}
 	return 0;
 }
@@ -381,8 +381,8 @@ int path_remove_tree_sized(int dfd, const char *name, uint64_t *bytes)
 	if (!S_ISDIR(st.st_mode)) {
 		if (unlinkat(dfd, name, 0) < 0)
 			return neg_errno();
-		if (bytes && S_ISREG(st.st_mode))
-			*bytes += (uint64_t)st.st_size;
+		if (bytes && S_ISREG(st.st_mode) && st.st_nlink < 2)
+			*bytes += ST_HELD_BYTES(&st);
 		return 0;
 	}
 	return rm_tree(&rm, dfd, name);

@@ -23,6 +23,9 @@ const char *msg_type_name(uint16_t type)
 	case MSG_DATA: return "DATA";
 	case MSG_FILE_ACK: return "FILE_ACK";
 	case MSG_APPEND: return "APPEND";
+	case MSG_FILE_HOLE: return "FILE_HOLE";
+	case MSG_SYMLINK: return "SYMLINK";
+	case MSG_LINK: return "LINK";
 	case MSG_MKDIR: return "MKDIR";
 	case MSG_RENAME: return "RENAME";
 	case MSG_REMOVE: return "REMOVE";
@@ -79,6 +82,21 @@ static int get_path(struct wbuf *b, char out[static WIRE_PATH_MAX + 1])
 	if (r < 0) {
 		b->off = off;
 		return r;
+	}
+	return 0;
+}
+
+/* A symlink's target: any non-empty text without NUL, up to WIRE_PATH_MAX. */
+static int get_target(struct wbuf *b, char out[static WIRE_PATH_MAX + 1])
+{
+	size_t off = b->off;
+	int r = wbuf_get_str(b, out, WIRE_PATH_MAX + 1);
+
+	if (r < 0)
+		return r;
+	if (!out[0]) {
+		b->off = off;
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -306,12 +324,19 @@ int msg_decode_entry(struct wbuf *b, struct msg_entry *e)
 {
 	int r;
 
+	e->target[0] = '\0';
 	if ((r = wbuf_get_u8(b, &e->kind)) < 0 || (r = get_path(b, e->path)) < 0 ||
 	    (r = get_mode(b, &e->mode)) < 0 || (r = wbuf_get_u64(b, &e->size)) < 0 ||
 	    (r = wbuf_get_u64(b, &e->mtime)) < 0)
 		return r;
-	if (e->kind != ENTRY_FILE && e->kind != ENTRY_DIR)
+	if (e->kind != ENTRY_FILE && e->kind != ENTRY_DIR && e->kind != ENTRY_SYMLINK)
 		return -EINVAL;
+	if (e->kind == ENTRY_SYMLINK) {
+		if ((r = get_target(b, e->target)) < 0)
+			return r;
+		if (e->size != strlen(e->target))
+			return -EINVAL;
+	}
 	return 0;
 }
 
@@ -384,6 +409,18 @@ int msg_decode_file_end(struct wbuf *b, struct msg_file_end *m)
 	if ((r = wbuf_get_u32(b, &m->id)) < 0 || (r = wbuf_get_u32(b, &m->nchunks)) < 0 ||
 	    (r = get_hash(b, &m->hash)) < 0)
 		return r;
+	return wbuf_end(b);
+}
+
+int msg_decode_hole(struct wbuf *b, struct msg_hole *m)
+{
+	int r;
+
+	if ((r = wbuf_get_u32(b, &m->id)) < 0 || (r = wbuf_get_u64(b, &m->offset)) < 0 ||
+	    (r = wbuf_get_u64(b, &m->len)) < 0)
+		return r;
+	if (m->len < HOLE_MIN_SIZE || m->offset > UINT64_MAX - m->len)
+		return -EINVAL;
 	return wbuf_end(b);
 }
 
@@ -476,6 +513,22 @@ int msg_decode_rename(struct wbuf *b, struct msg_meta *m)
 	if ((r = get_path(b, m->path)) < 0 || (r = get_path(b, m->to)) < 0)
 		return r;
 	return wbuf_end(b);
+}
+
+int msg_decode_symlink(struct wbuf *b, struct msg_meta *m)
+{
+	int r;
+
+	m->mode = 0;
+	if ((r = get_path(b, m->path)) < 0 || (r = get_target(b, m->to)) < 0 ||
+	    (r = wbuf_get_u64(b, &m->mtime)) < 0)
+		return r;
+	return wbuf_end(b);
+}
+
+int msg_decode_link(struct wbuf *b, struct msg_meta *m)
+{
+	return msg_decode_rename(b, m);
 }
 
 int msg_decode_remove(struct wbuf *b, struct msg_meta *m)
@@ -690,6 +743,15 @@ int msg_put_file_end(struct wbuf *o, uint32_t id, uint32_t nchunks, const struct
 	FINISH(o);
 }
 
+int msg_put_hole(struct wbuf *o, uint32_t id, uint64_t offset, uint64_t len)
+{
+	BEGIN(o, MSG_FILE_HOLE);
+	TRY(wbuf_put_u32(o, id));
+	TRY(wbuf_put_u64(o, offset));
+	TRY(wbuf_put_u64(o, len));
+	FINISH(o);
+}
+
 int msg_put_data(struct wbuf *o, uint32_t id, uint32_t index, const void *p, size_t len)
 {
 	BEGIN(o, MSG_DATA);
@@ -739,6 +801,40 @@ int msg_put_rename(struct wbuf *o, const char *from, const char *to)
 	TRY(wbuf_put_str(o, from));
 	TRY(wbuf_put_str(o, to));
 	FINISH(o);
+}
+
+int msg_put_symlink(struct wbuf *o, const char *path, const char *target, uint64_t mtime)
+{
+	BEGIN(o, MSG_SYMLINK);
+	TRY(wbuf_put_str(o, path));
+	TRY(wbuf_put_str(o, target));
+	TRY(wbuf_put_u64(o, mtime));
+	FINISH(o);
+}
+
+int msg_put_link(struct wbuf *o, const char *existing, const char *path)
+{
+	BEGIN(o, MSG_LINK);
+	TRY(wbuf_put_str(o, existing));
+	TRY(wbuf_put_str(o, path));
+	FINISH(o);
+}
+
+int msg_put_entry_symlink(struct wbuf *o, const char *path, const char *target, uint64_t mtime)
+{
+	size_t keep = wbuf_len(o); /* relative: a put may compact the buffer */
+	int r;
+
+	TRY(wbuf_put_u8(o, ENTRY_SYMLINK));
+	TRY(wbuf_put_str(o, path));
+	TRY(wbuf_put_u32(o, 0777));
+	TRY(wbuf_put_u64(o, strlen(target)));
+	TRY(wbuf_put_u64(o, mtime));
+	TRY(wbuf_put_str(o, target));
+	return 0;
+fail:
+	o->len = o->off + keep;
+	return r;
 }
 
 int msg_put_entry(struct wbuf *o, uint8_t kind, const char *path, uint32_t mode, uint64_t size,

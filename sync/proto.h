@@ -30,6 +30,9 @@
 #define SUMMARY_MAX 4096  /* entries per SUMMARY */
 #define APPEND_MAX (256u * 1024)
 #define CHUNK_ENTRY_LEN (HASH128_LEN + 4)
+/* A FILE_HOLE covers at least this many bytes: shorter holes are sent as
+ * data (zeros), which the receiver stores as holes again. */
+#define HOLE_MIN_SIZE (64u * 1024)
 
 enum msg_type {
 	MSG_HELLO = 0x0001,
@@ -45,10 +48,13 @@ enum msg_type {
 	MSG_DATA = 0x0025,
 	MSG_FILE_ACK = 0x0026,
 	MSG_APPEND = 0x0027,
+	MSG_FILE_HOLE = 0x0028,
 	MSG_MKDIR = 0x0030,
 	MSG_RENAME = 0x0031,
 	MSG_REMOVE = 0x0032,
 	MSG_SETATTR = 0x0033,
+	MSG_SYMLINK = 0x0034,
+	MSG_LINK = 0x0035,
 	MSG_BARRIER = 0x0040,
 	MSG_BARRIER_ACK = 0x0041,
 	/* Packages and jobs (the enclave daemon and its clients). */
@@ -94,7 +100,7 @@ enum job_state {
 };
 
 enum role { ROLE_HOST = 1, ROLE_ENCLAVE = 2 };
-enum entry_kind { ENTRY_FILE = 1, ENTRY_DIR = 2 };
+enum entry_kind { ENTRY_FILE = 1, ENTRY_DIR = 2, ENTRY_SYMLINK = 3 };
 
 const char *msg_type_name(uint16_t type);
 
@@ -127,8 +133,9 @@ struct msg_error {
 struct msg_entry { /* one SUMMARY entry */
 	uint8_t kind;
 	uint32_t mode;
-	uint64_t size, mtime;
+	uint64_t size, mtime;   /* SYMLINK: size is the target's length */
 	char path[WIRE_PATH_MAX + 1];
+	char target[WIRE_PATH_MAX + 1]; /* SYMLINK only, else "" */
 };
 
 struct msg_file_begin {
@@ -145,6 +152,13 @@ struct msg_chunks {
 struct msg_file_end {
 	uint32_t id, nchunks;
 	struct hash128 hash;
+};
+
+/* FILE_HOLE: `len` bytes of zeros that are not stored, at `offset`, right
+ * after the chunks announced so far. */
+struct msg_hole {
+	uint32_t id;
+	uint64_t offset, len;
 };
 
 struct msg_want {
@@ -170,7 +184,9 @@ struct msg_append {
 	char path[WIRE_PATH_MAX + 1];
 };
 
-struct msg_meta { /* MKDIR, REMOVE, SETATTR, RENAME */
+/* MKDIR, REMOVE, SETATTR, RENAME, SYMLINK (to: the target, opaque text,
+ * never a checked path), LINK (path: the existing file, to: the new name) */
+struct msg_meta {
 	uint32_t mode;
 	uint64_t mtime;
 	char path[WIRE_PATH_MAX + 1];
@@ -240,6 +256,9 @@ int msg_decode_file_begin(struct wbuf *b, struct msg_file_begin *m);
 int msg_decode_chunks(struct wbuf *b, struct msg_chunks *m);
 void msg_chunk_at(const struct msg_chunks *m, uint32_t i, struct hash128 *h, uint32_t *len);
 int msg_decode_file_end(struct wbuf *b, struct msg_file_end *m);
+/* FILE_HOLE: len >= HOLE_MIN_SIZE and offset + len does not overflow; its
+ * place in the file is checked by the receiver. */
+int msg_decode_hole(struct wbuf *b, struct msg_hole *m);
 int msg_decode_want(struct wbuf *b, struct msg_want *m);
 uint32_t msg_want_at(const struct msg_want *m, uint32_t i);
 int msg_decode_data(struct wbuf *b, struct msg_data *m);
@@ -248,6 +267,11 @@ int msg_decode_append(struct wbuf *b, struct msg_append *m);
 int msg_decode_mkdir(struct wbuf *b, struct msg_meta *m);   /* also SETATTR */
 int msg_decode_rename(struct wbuf *b, struct msg_meta *m);
 int msg_decode_remove(struct wbuf *b, struct msg_meta *m);
+/* SYMLINK: str path, str target (1..WIRE_PATH_MAX bytes, no NUL; any text:
+ * absolute, "..", dangling), u64 mtime. */
+int msg_decode_symlink(struct wbuf *b, struct msg_meta *m);
+/* LINK: str existing, str new (both checked paths). */
+int msg_decode_link(struct wbuf *b, struct msg_meta *m);
 
 int msg_put_hello(struct wbuf *o, uint8_t role, uint32_t flags, const char *name);
 int msg_put_status(struct wbuf *o, const char *json, size_t len);
@@ -266,12 +290,15 @@ int msg_put_u64(struct wbuf *o, uint16_t type, uint64_t v);
 int msg_put_file_begin(struct wbuf *o, uint32_t id, const char *path, uint32_t mode, uint64_t size,
 		       uint64_t mtime);
 int msg_put_file_end(struct wbuf *o, uint32_t id, uint32_t nchunks, const struct hash128 *h);
+int msg_put_hole(struct wbuf *o, uint32_t id, uint64_t offset, uint64_t len);
 int msg_put_data(struct wbuf *o, uint32_t id, uint32_t index, const void *p, size_t len);
 int msg_put_ack(struct wbuf *o, uint32_t id, int err, const char *text);
 int msg_put_append(struct wbuf *o, const char *path, uint64_t offset, uint64_t mtime, const void *p,
 		   size_t len);
 int msg_put_meta(struct wbuf *o, uint16_t type, const char *path, uint32_t mode, uint64_t mtime);
 int msg_put_rename(struct wbuf *o, const char *from, const char *to);
+int msg_put_symlink(struct wbuf *o, const char *path, const char *target, uint64_t mtime);
+int msg_put_link(struct wbuf *o, const char *existing, const char *path);
 
 /* Frames whose bodies are built piece by piece (SUMMARY, FILE_CHUNKS, WANT):
  * msg_begin() reserves the header, the caller appends, msg_finish() writes
@@ -281,6 +308,9 @@ int msg_finish(struct wbuf *o, size_t mark);
 void msg_cancel(struct wbuf *o, size_t mark);
 int msg_put_entry(struct wbuf *o, uint8_t kind, const char *path, uint32_t mode, uint64_t size,
 		  uint64_t mtime);
+/* A SUMMARY entry for a symlink: kind 3, mode 0777, size = strlen(target),
+ * then the target after mtime. */
+int msg_put_entry_symlink(struct wbuf *o, const char *path, const char *target, uint64_t mtime);
 int msg_put_chunk(struct wbuf *o, const struct hash128 *h, uint32_t len);
 
 #endif

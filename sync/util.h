@@ -12,6 +12,11 @@
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
 /* The current errno as a negative value, never 0. */
+/* What a file takes of a store (max_store): its allocated bytes, never more
+ * than its size, so holes cost nothing. */
+#define ST_HELD_BYTES(st) \
+	MIN((uint64_t)(st)->st_blocks * 512u, (uint64_t)((st)->st_size > 0 ? (st)->st_size : 0))
+
 static inline int neg_errno(void)
 {
 	return errno > 0 ? -errno : -EIO;

@@ -295,14 +295,20 @@ static int list_dir(struct watch *w, const char *rel, char ***stack, size_t *n, 
 				continue;
 			type = S_ISDIR(st.st_mode)   ? DT_DIR
 			       : S_ISREG(st.st_mode) ? DT_REG
+			       : S_ISLNK(st.st_mode) ? DT_LNK
 			                             : DT_UNKNOWN;
 		}
-		if (type != DT_DIR && type != DT_REG)
+		/* Fifos, sockets and devices are never synced. */
+		if (type != DT_DIR && type != DT_REG && type != DT_LNK)
 			continue;
 		if (join(child, sizeof(child), rel, de->d_name) < 0)
 			continue;
 		if (type == DT_REG) {
 			emit(cb, ud, WATCH_FILE_CHANGED, false, child, NULL);
+			continue;
+		}
+		if (type == DT_LNK) {
+			emit(cb, ud, WATCH_SPECIAL, false, child, NULL);
 			continue;
 		}
 		r = watch_dir(w, child, false);

@@ -27,7 +27,8 @@ enum watch_kind {
 	WATCH_FILE_GROWING,
 	/* A directory appeared (created or moved in). It is watched already,
 	 * and everything already inside it is reported too (WATCH_DIR_ADDED
-	 * for subdirectories, WATCH_FILE_CHANGED for files). */
+	 * for subdirectories, WATCH_FILE_CHANGED for files, WATCH_SPECIAL for
+	 * symlinks). */
 	WATCH_DIR_ADDED,
 	/* A file or directory was deleted or moved out of the watched tree,
 	 * or a symlink or special file was renamed away from path. Reported
@@ -43,8 +44,9 @@ enum watch_kind {
 	/* A directory's attributes (mode, times) changed: path. */
 	WATCH_DIR_CHANGED,
 	/* path is now a symlink, fifo, socket or device (created, or renamed
-	 * into place, possibly over a regular file): not transferred, but
-	 * whatever the peer held under that name is stale. */
+	 * into place, possibly over a regular file): a symlink is synced as
+	 * one, the others are not transferred, but whatever the peer held
+	 * under that name is stale. */
 	WATCH_SPECIAL,
 };
 

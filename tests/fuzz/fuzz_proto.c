@@ -14,12 +14,13 @@ static void decode_all(const struct frame *f)
 	static const uint16_t types[] = { MSG_HELLO, MSG_ERROR, MSG_FILE_BEGIN, MSG_FILE_CHUNKS,
 					  MSG_FILE_END, MSG_WANT, MSG_DATA, MSG_FILE_ACK,
 					  MSG_APPEND, MSG_MKDIR, MSG_RENAME, MSG_REMOVE,
-					  MSG_SUMMARY };
+					  MSG_SUMMARY, MSG_FILE_HOLE, MSG_SYMLINK, MSG_LINK };
 	struct msg_hello h;
 	struct msg_error e;
 	struct msg_file_begin fb;
 	struct msg_chunks c;
 	struct msg_file_end fe;
+	struct msg_hole ho;
 	struct msg_want w;
 	struct msg_data d;
 	struct msg_ack a;
@@ -45,6 +46,11 @@ static void decode_all(const struct frame *f)
 					msg_chunk_at(&c, k, &hh, &len);
 			break;
 		case MSG_FILE_END: r = msg_decode_file_end(&b, &fe); break;
+		case MSG_FILE_HOLE:
+			r = msg_decode_hole(&b, &ho);
+			if (r == 0 && (ho.len < HOLE_MIN_SIZE || ho.offset + ho.len < ho.offset))
+				abort();
+			break;
 		case MSG_WANT:
 			r = msg_decode_want(&b, &w);
 			if (r == 0)
@@ -58,10 +64,20 @@ static void decode_all(const struct frame *f)
 		case MSG_MKDIR: r = msg_decode_mkdir(&b, &m); break;
 		case MSG_RENAME: r = msg_decode_rename(&b, &m); break;
 		case MSG_REMOVE: r = msg_decode_remove(&b, &m); break;
+		case MSG_SYMLINK:
+			r = msg_decode_symlink(&b, &m);
+			if (r == 0 && (!m.to[0] || strlen(m.to) > WIRE_PATH_MAX))
+				abort();
+			break;
+		case MSG_LINK: r = msg_decode_link(&b, &m); break;
 		case MSG_SUMMARY:
 			r = msg_decode_summary(&b, &count);
-			for (uint32_t k = 0; r == 0 && k < count; k++)
+			for (uint32_t k = 0; r == 0 && k < count; k++) {
 				r = msg_decode_entry(&b, &en);
+				if (r == 0 && en.kind == ENTRY_SYMLINK &&
+				    en.size != strlen(en.target))
+					abort();
+			}
 			break;
 		}
 		(void)before;

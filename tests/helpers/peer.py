@@ -16,7 +16,8 @@ sys.path.insert(0, "$top_srcdir/tests/helpers"); from peer import *):
   p.send_bytes(raw)                     any bytes (half frames, lying headers)
   p.send(type, *args)                   p.send_raw(type, enc.<type>(*args))
   p.hello(role, name="peer", flags=0)   role HOST or ENCLAVE
-  p.summary(entries); p.summary_end(n)  entries: (kind, path, mode, size, mtime) tuples
+  p.summary(entries); p.summary_end(n)  entries: (kind, path, mode, size, mtime) tuples,
+                                        (SYMLINK, path, 0o777, len, mtime, target) for symlinks
   p.start_file(path, data, mode=0o644, mtime_ns=None, id=None, chunk=64 KiB) -> id
                                         FILE_BEGIN, FILE_CHUNKS, FILE_END; WANTs for it
                                         are answered with DATA while p.auto is on
@@ -90,7 +91,7 @@ MAGIC = 0x01534645
 VERSION = 1
 FRAME_MAX_BODY = (1 << 20) + 64
 HOST, ENCLAVE = 1, 2
-FILE, DIR = 1, 2
+FILE, DIR, SYMLINK = 1, 2, 3
 HELLO_F_READABLE = 1
 CHUNK_MIN, CHUNK_MAX = 16 << 10, 256 << 10
 BATCH_MAX = 256
@@ -107,7 +108,9 @@ TYPES = {
     "SUMMARY": 0x0010, "SUMMARY_END": 0x0011,
     "FILE_BEGIN": 0x0020, "FILE_CHUNKS": 0x0021, "FILE_END": 0x0022, "FILE_ABORT": 0x0023,
     "WANT": 0x0024, "DATA": 0x0025, "FILE_ACK": 0x0026, "APPEND": 0x0027,
+    "FILE_HOLE": 0x0028,
     "MKDIR": 0x0030, "RENAME": 0x0031, "REMOVE": 0x0032, "SETATTR": 0x0033,
+    "SYMLINK": 0x0034, "LINK": 0x0035,
     "BARRIER": 0x0040, "BARRIER_ACK": 0x0041,
     "STATUS": 0x0050, "PKG_STATE": 0x0051, "RUN": 0x0052, "RUN_REPLY": 0x0053,
     "JOB_STATE": 0x0054, "JOB_LOG": 0x0055, "JOB_CANCEL": 0x0056, "JOBS": 0x0057,
@@ -176,9 +179,11 @@ def frame(t, body=b"", flags=0, length=None):
 
 def _entry(e):
     if isinstance(e, dict):
-        e = (e["kind"], e["path"], e["mode"], e["size"], e["mtime"])
-    kind, path, mode, size, mtime = e
-    return u8(kind) + text(path) + u32(mode) + u64(size) + u64(mtime)
+        e = (e["kind"], e["path"], e["mode"], e["size"], e["mtime"]) + \
+            ((e["target"],) if e["kind"] == SYMLINK else ())
+    kind, path, mode, size, mtime = e[:5]
+    tail = text(e[5]) if len(e) > 5 else b""
+    return u8(kind) + text(path) + u32(mode) + u64(size) + u64(mtime) + tail
 
 
 class enc:
@@ -254,6 +259,18 @@ class enc:
     @staticmethod
     def remove(path):
         return text(path)
+
+    @staticmethod
+    def file_hole(id, offset, length):
+        return u32(id) + u64(offset) + u64(length)
+
+    @staticmethod
+    def symlink(path, target, mtime=0):
+        return text(path) + text(target) + u64(mtime)
+
+    @staticmethod
+    def link(existing, path):
+        return text(existing) + text(path)
 
     @staticmethod
     def barrier(seq):
@@ -347,8 +364,12 @@ def decode(t, body):
     elif t == "GOODBYE":
         m = {}
     elif t == "SUMMARY":
-        m = dict(entries=[dict(kind=r.u8(), path=r.text(), mode=r.u32(), size=r.u64(),
-                               mtime=r.u64()) for _ in range(r.u32())])
+        m = dict(entries=[])
+        for _ in range(r.u32()):
+            e = dict(kind=r.u8(), path=r.text(), mode=r.u32(), size=r.u64(), mtime=r.u64())
+            if e["kind"] == SYMLINK:
+                e["target"] = r.text()
+            m["entries"].append(e)
     elif t == "SUMMARY_END":
         m = dict(total=r.u32())
     elif t == "FILE_BEGIN":
@@ -375,6 +396,12 @@ def decode(t, body):
         m = {"from": r.text(), "to": r.text()}
     elif t == "REMOVE":
         m = dict(path=r.text())
+    elif t == "FILE_HOLE":
+        m = dict(id=r.u32(), offset=r.u64(), length=r.u64())
+    elif t == "SYMLINK":
+        m = dict(path=r.text(), target=r.text(), mtime=r.u64())
+    elif t == "LINK":
+        m = {"from": r.text(), "to": r.text()}
     elif t in ("BARRIER", "BARRIER_ACK"):
         m = dict(seq=r.u64())
     elif t == "STATUS":
@@ -460,6 +487,7 @@ class _RxFile:
         self.id, self.path, self.mode = m["id"], m["path"], m["mode"]
         self.size, self.mtime = m["size"], m["mtime"]
         self.chunks = []     # [(hash, length)]
+        self.holes = {}      # chunk index -> bytes of holes before it
         self.data = {}       # index -> bytes
         self.ended = False
         self.hash = None
@@ -487,6 +515,8 @@ class Peer:
         self.logs = collections.defaultdict(lambda: {STDOUT: b"", STDERR: b""})
         self.file_acks = {}
         self.files, self.attrs, self.dirs = {}, {}, {}
+        self.symlinks = {}           # path -> target received
+        self.hardlinks = {}          # path -> the path it was linked to
         self.peer_barriers = []      # sequence numbers of the peer's barriers we acknowledged
         self.barrier_acks = set()    # ours the peer acknowledged
         self.closed = False
@@ -797,10 +827,14 @@ class Peer:
                 raise PeerError("%s: FILE_END says %d chunks, %d were announced" %
                                 (f.path, m["nchunks"], len(f.chunks)))
             f.ended, f.hash = True, m["hash"]
+        elif t == "FILE_HOLE":
+            f = self._rxfile(t, m["id"])
+            n = len(f.chunks)
+            f.holes[n] = f.holes.get(n, 0) + m["length"]
         elif t == "FILE_ABORT":
             self._rxfile(t, m["id"]).aborted = True
             del self._rx[m["id"]]
-        elif t in ("MKDIR", "SETATTR", "RENAME", "REMOVE", "BARRIER"):
+        elif t in ("MKDIR", "SETATTR", "RENAME", "REMOVE", "BARRIER", "SYMLINK", "LINK"):
             self._ops.append((t, m))
         elif t == "APPEND":
             old = self.files.get(m["path"])
@@ -837,13 +871,23 @@ class Peer:
                         d[dst + p[len(src):]] = d.pop(p)
             elif kind == "MKDIR":
                 self.dirs[x["path"]] = (x["mode"], x["mtime"])
+            elif kind == "SYMLINK":
+                self.files.pop(x["path"], None)
+                self.symlinks[x["path"]] = x["target"]
+            elif kind == "LINK":
+                if x["from"] in self.files:
+                    self.files[x["to"]] = self.files[x["from"]]
+                    self.hardlinks[x["to"]] = x["from"]
+                else:
+                    self.send("ERROR", errno.ENOENT, False, x["to"], "cannot link to the file")
             elif kind == "SETATTR":
                 target = self.dirs if x["path"] in self.dirs else self.attrs
                 target[x["path"]] = (x["mode"], x["mtime"])
             self._ops.popleft()
 
     def _commit(self, f):
-        data = b"".join(f.data[i] for i in range(len(f.chunks)))
+        data = b"".join(b"\0" * f.holes.get(i, 0) + (f.data[i] if i < len(f.chunks) else b"")
+                        for i in range(len(f.chunks) + 1))
         if len(data) != f.size or h128(data) != f.hash:
             raise PeerError("%s: the received file does not match its hash or size" % f.path)
         del self._rx[f.id]

@@ -1197,6 +1197,124 @@ static void b_goodbye(struct wbuf *o)
 	ck_assert_int_eq(msg_put_empty(o, MSG_GOODBYE), 0);
 }
 
+static void b_hole_unknown(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_hole(o, 9, 0, HOLE_MIN_SIZE), 0);
+}
+
+/* A file of 1 MiB whose first chunk (100,000 bytes) is announced. */
+static void hole_file(struct wbuf *o)
+{
+	struct hash128 h;
+
+	memset(&h, 0x5c, sizeof(h));
+	ck_assert_int_eq(msg_put_file_begin(o, 1, "dataset/x", 0644, 1u << 20, 0), 0);
+	put_chunk_raw(o, 1, 0, &h, 100000);
+}
+
+static void b_hole_overlap(struct wbuf *o)
+{
+	hole_file(o);
+	ck_assert_int_eq(msg_put_hole(o, 1, 0, HOLE_MIN_SIZE), 0);
+}
+
+static void b_hole_gap(struct wbuf *o)
+{
+	hole_file(o);
+	ck_assert_int_eq(msg_put_hole(o, 1, 100001, HOLE_MIN_SIZE), 0);
+}
+
+static void b_hole_unsorted(struct wbuf *o)
+{
+	hole_file(o);
+	ck_assert_int_eq(msg_put_hole(o, 1, 300000, HOLE_MIN_SIZE), 0);
+	ck_assert_int_eq(msg_put_hole(o, 1, 100000, HOLE_MIN_SIZE), 0);
+}
+
+static void b_hole_beyond(struct wbuf *o)
+{
+	hole_file(o);
+	ck_assert_int_eq(msg_put_hole(o, 1, 100000, (1u << 20) - 100000 + 1), 0);
+}
+
+static void b_hole_huge(struct wbuf *o)
+{
+	hole_file(o);
+	ck_assert_int_eq(msg_put_hole(o, 1, 100000, UINT64_MAX - 100000), 0);
+}
+
+static void b_hole_short(struct wbuf *o)
+{
+	hole_file(o);
+	ck_assert_int_eq(msg_put_hole(o, 1, 100000, HOLE_MIN_SIZE - 1), 0);
+}
+
+static void b_hole_after_end(struct wbuf *o)
+{
+	put_small_head(o, 1, "dataset/x");
+	put_small_end(o, 1, 1);
+	ck_assert_int_eq(msg_put_hole(o, 1, SMALL_LEN, HOLE_MIN_SIZE), 0);
+}
+
+/* After one hole, 1 MiB allows 64 + 1 + 1 chunks, however short. */
+static void b_hole_many_chunks(struct wbuf *o)
+{
+	struct hash128 h;
+	size_t mark;
+
+	memset(&h, 0x5d, sizeof(h));
+	ck_assert_int_eq(msg_put_file_begin(o, 1, "dataset/x", 0644, 1u << 20, 0), 0);
+	ck_assert_int_eq(msg_put_hole(o, 1, 0, HOLE_MIN_SIZE), 0);
+	ck_assert_int_eq(msg_begin(o, MSG_FILE_CHUNKS, &mark), 0);
+	ck_assert_int_eq(wbuf_put_u32(o, 1), 0);
+	ck_assert_int_eq(wbuf_put_u32(o, 0), 0);
+	ck_assert_int_eq(wbuf_put_u32(o, 67), 0);
+	for (int i = 0; i < 67; i++)
+		ck_assert_int_eq(msg_put_chunk(o, &h, 1), 0);
+	ck_assert_int_eq(msg_finish(o, mark), 0);
+}
+
+/* Chunks and holes that do not add up to the size. */
+static void b_hole_end_short(struct wbuf *o)
+{
+	struct hash128 h;
+
+	hole_file(o);
+	ck_assert_int_eq(msg_put_hole(o, 1, 100000, HOLE_MIN_SIZE), 0);
+	memset(&h, 0, sizeof(h));
+	ck_assert_int_eq(msg_put_file_end(o, 1, 1, &h), 0);
+}
+
+static void b_link_across(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_link(o, "dataset/a", "model/a"), 0);
+}
+
+static void b_link_own(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_link(o, "dataset/a", "output/a"), 0);
+}
+
+static void b_link_tree_top(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_link(o, "dataset/a", "dataset"), 0);
+}
+
+static void b_symlink_tree_top(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_symlink(o, "dataset", "/", 0), 0);
+}
+
+static void b_symlink_own(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_symlink(o, "output/l", "x", 0), 0);
+}
+
+static void b_symlink_empty(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_symlink(o, "dataset/l", "", 0), 0);
+}
+
 static const struct conv_case {
 	const char *name;
 	enum stage stage;
@@ -1233,6 +1351,26 @@ static const struct conv_case {
 	{ "FILE_ACK for an unknown id", STAGE_RUNNING, b_ack_unknown, 0, EPROTO },
 	{ "BARRIER_ACK ahead", STAGE_RUNNING, b_barrier_ack_ahead, 0, EPROTO },
 	{ "BARRIER_ACK again", STAGE_RUNNING, b_barrier_ack_again, 0, EPROTO },
+	{ "FILE_HOLE for an unknown id", STAGE_RUNNING, b_hole_unknown, 0, EPROTO },
+	{ "FILE_HOLE over announced chunks", STAGE_RUNNING, b_hole_overlap, 0, EBADMSG },
+	{ "FILE_HOLE after a gap", STAGE_RUNNING, b_hole_gap, 0, EBADMSG },
+	{ "FILE_HOLEs out of order", STAGE_RUNNING, b_hole_unsorted, 0, EBADMSG },
+	{ "FILE_HOLE beyond the size", STAGE_RUNNING, b_hole_beyond, 0, EBADMSG },
+	{ "FILE_HOLE that wraps", STAGE_RUNNING, b_hole_huge, 0, EBADMSG },
+	{ "FILE_HOLE under the minimum", STAGE_RUNNING, b_hole_short, 0, EINVAL },
+	{ "FILE_HOLE after FILE_END", STAGE_RUNNING, b_hole_after_end, 0, EPROTO },
+	{ "more chunks than holes allow", STAGE_RUNNING, b_hole_many_chunks, 0, EBADMSG },
+	{ "chunks and holes short of the size", STAGE_RUNNING, b_hole_end_short, 0, EBADMSG },
+	{ "FILE_HOLE + 1", STAGE_RUNNING, b_hole_unknown, 1, EBADMSG },
+	{ "LINK across trees", STAGE_RUNNING, b_link_across, 0, EPERM },
+	{ "LINK into the enclave's tree", STAGE_RUNNING, b_link_own, 0, EPERM },
+	{ "LINK over a tree top", STAGE_RUNNING, b_link_tree_top, 0, EPERM },
+	{ "SYMLINK of a tree top", STAGE_RUNNING, b_symlink_tree_top, 0, EPERM },
+	{ "SYMLINK in the enclave's tree", STAGE_RUNNING, b_symlink_own, 0, EPERM },
+	{ "SYMLINK with an empty target", STAGE_RUNNING, b_symlink_empty, 0, EINVAL },
+	{ "SYMLINK + 1", STAGE_RUNNING, b_symlink_own, 1, EBADMSG },
+	{ "LINK + 1", STAGE_RUNNING, b_link_across, 1, EBADMSG },
+	{ "FILE_HOLE - 1", STAGE_RUNNING, b_hole_unknown, -1, EBADMSG },
 	/* writers: each tree has one */
 	{ "FILE_BEGIN in the enclave's tree", STAGE_RUNNING, b_file_own_tree, 0, EPERM },
 	{ "FILE_BEGIN of a tree top", STAGE_RUNNING, b_file_tree_top, 0, EPERM },
@@ -1792,8 +1930,84 @@ START_TEST(test_summary_limit)
 }
 END_TEST
 
+/* A file of 4 MiB: random R (64 KiB), a 1 MiB hole, R again, 256 KiB of
+ * zeros Z twice, then a hole to the end. R and Z are each wanted once; the
+ * file keeps its holes, the zeros are stored as a hole too, and the store
+ * counts only what is allocated. */
+START_TEST(test_holes_and_repeats)
+{
+	struct peer *p = &P;
+	const uint32_t rl = 64u << 10, zl = 256u << 10, size = 4u << 20;
+	const uint64_t r2 = rl + (1u << 20), z1 = r2 + rl, z2 = z1 + zl;
+	uint8_t *want = calloc(1, size), *r = malloc(rl), *z = calloc(1, zl);
+	uint32_t idx[BATCH_MAX];
+	struct hash128 hr, hz, h;
+	struct stat st;
+	char path[512];
+	struct wbuf o;
+	size_t mark;
+
+	ck_assert_ptr_nonnull(want);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_ptr_nonnull(z);
+	fill_random(r, rl, 77);
+	memcpy(want, r, rl);
+	memcpy(want + r2, r, rl);
+	hash128_buf(r, rl, &hr);
+	hash128_buf(z, zl, &hz);
+	hash128_buf(want, size, &h);
+	peer_start(p, STAGE_RUNNING);
+
+	wbuf_init(&o, 4u << 20);
+	ck_assert_int_eq(msg_put_file_begin(&o, 1, "dataset/sparse", 0644, size, MTIME_NS), 0);
+	put_chunk_raw(&o, 1, 0, &hr, rl);
+	ck_assert_int_eq(msg_put_hole(&o, 1, rl, 1u << 20), 0);
+	ck_assert_int_eq(msg_begin(&o, MSG_FILE_CHUNKS, &mark), 0);
+	ck_assert_int_eq(wbuf_put_u32(&o, 1), 0);
+	ck_assert_int_eq(wbuf_put_u32(&o, 1), 0);
+	ck_assert_int_eq(wbuf_put_u32(&o, 3), 0);
+	ck_assert_int_eq(msg_put_chunk(&o, &hr, rl), 0);
+	ck_assert_int_eq(msg_put_chunk(&o, &hz, zl), 0);
+	ck_assert_int_eq(msg_put_chunk(&o, &hz, zl), 0);
+	ck_assert_int_eq(msg_finish(&o, mark), 0);
+	ck_assert_int_eq(msg_put_hole(&o, 1, z2 + zl, size - (z2 + zl)), 0);
+	ck_assert_int_eq(msg_put_file_end(&o, 1, 4, &h), 0);
+	peer_send(p, &o);
+	ck_assert_uint_eq(expect_want(p, 1, 0, idx), 1);
+	ck_assert_uint_eq(idx[0], 0);
+	ck_assert_uint_eq(expect_want(p, 1, 1, idx), 1);
+	ck_assert_uint_eq(idx[0], 2);
+	wbuf_init(&o, 4u << 20);
+	ck_assert_int_eq(msg_put_data(&o, 1, 0, r, rl), 0);
+	ck_assert_int_eq(msg_put_data(&o, 1, 2, z, zl), 0);
+	peer_send(p, &o);
+	ck_assert_uint_eq(expect_ack(p, 1), 0);
+	check_file(p, "dataset/sparse", want, size, 0644, MTIME_NS);
+
+	join(path, sizeof(path), p->root, "dataset/sparse");
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_le((uint64_t)st.st_blocks * 512, 2 * rl + 2 * 4096);
+	ck_assert_uint_eq(engine_stats(p->e)->store_held, ST_HELD_BYTES(&st));
+	ck_assert_uint_eq(engine_stats(p->e)->chunks_local, 2);
+	{
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(lseek(fd, 0, SEEK_HOLE), rl);
+		ck_assert_int_eq(lseek(fd, rl, SEEK_DATA), (off_t)r2);
+		ck_assert_int_eq(lseek(fd, r2, SEEK_HOLE), (off_t)z1);
+		ck_assert_int_eq(lseek(fd, z1, SEEK_DATA), -1);
+		ck_assert_int_eq(errno, ENXIO);
+		close(fd);
+	}
+	free(want);
+	free(r);
+	free(z);
+}
+END_TEST
+
 /* (b) FILE_BEGIN announces most of a 64 MiB file system: nothing is
- * reserved for it; one bigger than what is free fails at once. */
+ * reserved for it (its size alone costs nothing: it may be sparse); one
+ * bigger than what is free fails at its first chunks. */
 START_TEST(test_no_reservation)
 {
 	struct peer *p = &P;
@@ -1832,7 +2046,7 @@ START_TEST(test_no_reservation)
 	ck_assert_int_eq(statvfs(p->root, &after), 0);
 	ck_assert_uint_eq(after.f_bfree, before.f_bfree);
 
-	/* 100 MiB: refused at FILE_BEGIN; its 400 chunks are counted, not wanted. */
+	/* 100 MiB of chunks: refused; its 400 chunks are counted, not wanted. */
 	wbuf_init(&o, 4u << 20);
 	ck_assert_int_eq(msg_put_file_begin(&o, 2, "dataset/huge", 0644, huge, MTIME_NS), 0);
 	for (uint32_t first = 0; first < 400; first += BATCH_MAX) {
@@ -2539,6 +2753,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tx, test_good_transfer);
 	tcase_add_loop_test(tx, test_hostile_receiver, 0, 10);
 	tcase_add_test(tx, test_good_big_transfer);
+	tcase_add_test(tx, test_holes_and_repeats);
 	tcase_add_loop_test(tx, test_error_mid_transfer, 0, 4);
 	tcase_add_loop_test(tx, test_queue_limit, 0, 2);
 	tcase_add_test(tx, test_deep_path_refused);

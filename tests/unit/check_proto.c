@@ -243,6 +243,7 @@ static int decode_any(uint16_t type, struct wbuf *b)
 		struct msg_file_begin fb;
 		struct msg_chunks c;
 		struct msg_file_end fe;
+		struct msg_hole ho;
 		struct msg_want w;
 		struct msg_data d;
 		struct msg_ack a;
@@ -260,6 +261,7 @@ static int decode_any(uint16_t type, struct wbuf *b)
 	case MSG_FILE_BEGIN: r = msg_decode_file_begin(b, &u->fb); break;
 	case MSG_FILE_CHUNKS: r = msg_decode_chunks(b, &u->c); break;
 	case MSG_FILE_END: r = msg_decode_file_end(b, &u->fe); break;
+	case MSG_FILE_HOLE: r = msg_decode_hole(b, &u->ho); break;
 	case MSG_WANT: r = msg_decode_want(b, &u->w); break;
 	case MSG_DATA: r = msg_decode_data(b, &u->d); break;
 	case MSG_FILE_ACK: r = msg_decode_ack(b, &u->a); break;
@@ -268,6 +270,8 @@ static int decode_any(uint16_t type, struct wbuf *b)
 	case MSG_SETATTR: r = msg_decode_mkdir(b, &u->m); break;
 	case MSG_RENAME: r = msg_decode_rename(b, &u->m); break;
 	case MSG_REMOVE: r = msg_decode_remove(b, &u->m); break;
+	case MSG_SYMLINK: r = msg_decode_symlink(b, &u->m); break;
+	case MSG_LINK: r = msg_decode_link(b, &u->m); break;
 	case MSG_FILE_ABORT:
 	case MSG_SUMMARY_END: r = msg_decode_u32(b, &v32); break;
 	default: r = msg_decode_u64(b, &v64); break;
@@ -298,6 +302,9 @@ START_TEST(test_truncated_and_trailing)
 	ck_assert_int_eq(msg_put_rename(&o, "model/m", "model/n"), 0);
 	ck_assert_int_eq(msg_put_u32(&o, MSG_FILE_ABORT, 1), 0);
 	ck_assert_int_eq(msg_put_u64(&o, MSG_BARRIER, 1), 0);
+	ck_assert_int_eq(msg_put_hole(&o, 1, 1u << 20, HOLE_MIN_SIZE), 0);
+	ck_assert_int_eq(msg_put_symlink(&o, "dataset/l", "../../etc/passwd", 5), 0);
+	ck_assert_int_eq(msg_put_link(&o, "dataset/a", "dataset/b"), 0);
 
 	while (frame_next(&o, &f) == 0) {
 		size_t n = wbuf_len(&f.body);
@@ -322,6 +329,152 @@ START_TEST(test_truncated_and_trailing)
 				      msg_type_name(f.type));
 		}
 		free(copy);
+	}
+	wbuf_release(&o);
+}
+END_TEST
+
+START_TEST(test_hole)
+{
+	static const struct { uint64_t off, len; int r; } cases[] = {
+		{ 0, HOLE_MIN_SIZE, 0 },
+		{ 1u << 20, 1ull << 40, 0 },
+		{ 0, 0, -EINVAL },                         /* empty */
+		{ 0, HOLE_MIN_SIZE - 1, -EINVAL },         /* too short to be worth a hole */
+		{ 1, 4096, -EINVAL },
+		{ UINT64_MAX - HOLE_MIN_SIZE + 1, HOLE_MIN_SIZE, -EINVAL }, /* wraps */
+		{ UINT64_MAX, UINT64_MAX, -EINVAL },
+		{ 0, UINT64_MAX, 0 },                      /* the receiver checks the size */
+	};
+	struct msg_hole m;
+	struct wbuf o;
+	struct frame f;
+
+	wbuf_init(&o, 1 << 16);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_eq(msg_put_hole(&o, 7, cases[i].off, cases[i].len), 0);
+		ck_assert_int_eq(frame_next(&o, &f), 0);
+		ck_assert_uint_eq(f.type, MSG_FILE_HOLE);
+		ck_assert_int_eq(msg_decode_hole(&f.body, &m), cases[i].r);
+		if (cases[i].r == 0) {
+			ck_assert_uint_eq(m.id, 7);
+			ck_assert_uint_eq(m.offset, cases[i].off);
+			ck_assert_uint_eq(m.len, cases[i].len);
+		}
+	}
+	wbuf_release(&o);
+}
+END_TEST
+
+START_TEST(test_symlink_and_link)
+{
+	static const char *const targets[] = { "x", "/etc/passwd", "../../etc/passwd", "a//b/./..",
+					       "dangling/", " spaces ", "\n\x1b[2J" };
+	static const char *const bad_paths[] = { "/etc/passwd", "../x", "dataset/../../x", "a//b",
+						 "dataset/", "" };
+	char long_target[WIRE_PATH_MAX + 2];
+	struct msg_meta m;
+	struct msg_entry en;
+	struct wbuf o;
+	struct frame f;
+	uint32_t count;
+
+	wbuf_init(&o, 1 << 20);
+	/* Any target text is kept as it is. */
+	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+		ck_assert_int_eq(msg_put_symlink(&o, "dataset/l", targets[i], 42), 0);
+		ck_assert_int_eq(frame_next(&o, &f), 0);
+		ck_assert_int_eq(msg_decode_symlink(&f.body, &m), 0);
+		ck_assert_str_eq(m.path, "dataset/l");
+		ck_assert_str_eq(m.to, targets[i]);
+		ck_assert_uint_eq(m.mtime, 42);
+	}
+	/* Empty or too long targets, bad paths. */
+	ck_assert_int_eq(msg_put_symlink(&o, "dataset/l", "", 0), 0);
+	ck_assert_int_eq(frame_next(&o, &f), 0);
+	ck_assert_int_eq(msg_decode_symlink(&f.body, &m), -EINVAL);
+	memset(long_target, 'a', sizeof(long_target) - 1);
+	long_target[sizeof(long_target) - 1] = '\0';
+	ck_assert_int_eq(msg_put_symlink(&o, "dataset/l", long_target, 0), 0);
+	ck_assert_int_eq(frame_next(&o, &f), 0);
+	ck_assert_int_eq(msg_decode_symlink(&f.body, &m), -EMSGSIZE);
+	long_target[WIRE_PATH_MAX] = '\0';
+	ck_assert_int_eq(msg_put_symlink(&o, "dataset/l", long_target, 0), 0);
+	ck_assert_int_eq(frame_next(&o, &f), 0);
+	ck_assert_int_eq(msg_decode_symlink(&f.body, &m), 0);
+	for (size_t i = 0; i < sizeof(bad_paths) / sizeof(bad_paths[0]); i++) {
+		ck_assert_int_eq(msg_put_symlink(&o, bad_paths[i], "x", 0), 0);
+		ck_assert_int_eq(frame_next(&o, &f), 0);
+		ck_assert_int_lt(msg_decode_symlink(&f.body, &m), 0);
+		ck_assert_int_eq(msg_put_link(&o, "dataset/a", bad_paths[i]), 0);
+		ck_assert_int_eq(frame_next(&o, &f), 0);
+		ck_assert_int_lt(msg_decode_link(&f.body, &m), 0);
+		ck_assert_int_eq(msg_put_link(&o, bad_paths[i], "dataset/a"), 0);
+		ck_assert_int_eq(frame_next(&o, &f), 0);
+		ck_assert_int_lt(msg_decode_link(&f.body, &m), 0);
+	}
+	ck_assert_int_eq(msg_put_link(&o, "dataset/a", "dataset/b/c"), 0);
+	ck_assert_int_eq(frame_next(&o, &f), 0);
+	ck_assert_int_eq(msg_decode_link(&f.body, &m), 0);
+	ck_assert_str_eq(m.path, "dataset/a");
+	ck_assert_str_eq(m.to, "dataset/b/c");
+
+	/* Summary entries of kind 3 carry their target; its length is the size. */
+	{
+		size_t mark;
+
+		ck_assert_int_eq(msg_begin(&o, MSG_SUMMARY, &mark), 0);
+		ck_assert_int_eq(wbuf_put_u32(&o, 2), 0);
+		ck_assert_int_eq(msg_put_entry_symlink(&o, "output/l", "/abs/t", 9), 0);
+		ck_assert_int_eq(msg_put_entry(&o, ENTRY_FILE, "output/f", 0644, 3, 1), 0);
+		ck_assert_int_eq(msg_finish(&o, mark), 0);
+		ck_assert_int_eq(frame_next(&o, &f), 0);
+		ck_assert_int_eq(msg_decode_summary(&f.body, &count), 0);
+		ck_assert_uint_eq(count, 2);
+		ck_assert_int_eq(msg_decode_entry(&f.body, &en), 0);
+		ck_assert_uint_eq(en.kind, ENTRY_SYMLINK);
+		ck_assert_str_eq(en.target, "/abs/t");
+		ck_assert_uint_eq(en.size, 6);
+		ck_assert_int_eq(msg_decode_entry(&f.body, &en), 0);
+		ck_assert_uint_eq(en.kind, ENTRY_FILE);
+		ck_assert_str_eq(en.target, "");
+		ck_assert_int_eq(wbuf_end(&f.body), 0);
+
+		/* A size that is not the target's length, an empty target, kind 4. */
+		ck_assert_int_eq(msg_begin(&o, MSG_SUMMARY, &mark), 0);
+		ck_assert_int_eq(wbuf_put_u32(&o, 1), 0);
+		ck_assert_int_eq(msg_put_entry(&o, ENTRY_SYMLINK, "output/l", 0777, 7, 0), 0);
+		ck_assert_int_eq(wbuf_put_str(&o, "/abs/t"), 0);
+		ck_assert_int_eq(msg_finish(&o, mark), 0);
+		ck_assert_int_eq(frame_next(&o, &f), 0);
+		ck_assert_int_eq(msg_decode_summary(&f.body, &count), 0);
+		ck_assert_int_eq(msg_decode_entry(&f.body, &en), -EINVAL);
+
+		ck_assert_int_eq(msg_begin(&o, MSG_SUMMARY, &mark), 0);
+		ck_assert_int_eq(wbuf_put_u32(&o, 1), 0);
+		ck_assert_int_eq(msg_put_entry(&o, ENTRY_SYMLINK, "output/l", 0777, 0, 0), 0);
+		ck_assert_int_eq(wbuf_put_str(&o, ""), 0);
+		ck_assert_int_eq(msg_finish(&o, mark), 0);
+		ck_assert_int_eq(frame_next(&o, &f), 0);
+		ck_assert_int_eq(msg_decode_summary(&f.body, &count), 0);
+		ck_assert_int_eq(msg_decode_entry(&f.body, &en), -EINVAL);
+
+		ck_assert_int_eq(msg_begin(&o, MSG_SUMMARY, &mark), 0);
+		ck_assert_int_eq(wbuf_put_u32(&o, 1), 0);
+		ck_assert_int_eq(msg_put_entry(&o, 4, "output/l", 0777, 0, 0), 0);
+		ck_assert_int_eq(msg_finish(&o, mark), 0);
+		ck_assert_int_eq(frame_next(&o, &f), 0);
+		ck_assert_int_eq(msg_decode_summary(&f.body, &count), 0);
+		ck_assert_int_eq(msg_decode_entry(&f.body, &en), -EINVAL);
+
+		/* A symlink entry cut before its target. */
+		ck_assert_int_eq(msg_begin(&o, MSG_SUMMARY, &mark), 0);
+		ck_assert_int_eq(wbuf_put_u32(&o, 1), 0);
+		ck_assert_int_eq(msg_put_entry(&o, ENTRY_SYMLINK, "output/l", 0777, 1, 0), 0);
+		ck_assert_int_eq(msg_finish(&o, mark), 0);
+		ck_assert_int_eq(frame_next(&o, &f), 0);
+		ck_assert_int_eq(msg_decode_summary(&f.body, &count), 0);
+		ck_assert_int_eq(msg_decode_entry(&f.body, &en), -EBADMSG);
 	}
 	wbuf_release(&o);
 }
@@ -438,6 +591,8 @@ int main(void)
 	tcase_add_test(tc, test_built_frames);
 	tcase_add_test(tc, test_truncated_and_trailing);
 	tcase_add_test(tc, test_hostile_fields);
+	tcase_add_test(tc, test_hole);
+	tcase_add_test(tc, test_symlink_and_link);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
