@@ -37,7 +37,8 @@ cat >beta/enclave.json <<'JSON'
   "tail": {"argv": ["sh", "-c", "for i in 1 2 3 4 5; do echo e$i >&2; done; echo out"],
            "stderr": {"last": 2}},
   "quiet": {"argv": ["sh", "-c", "echo Traceback quoting secret source >&2; echo out"]},
-  "loud": {"argv": ["sh", "-c", "echo all of it >&2; echo out"], "stderr": "all"}
+  "loud": {"argv": ["sh", "-c", "echo all of it >&2; echo out"], "stderr": "all"},
+  "readdata": {"argv": ["sh", "-c", "cat /dataset/link /dataset/dirlink/code.txt; echo rc=$?; readlink /dataset/link"]}
  }}
 JSON
 cat >beta/clobber.py <<'PY'
@@ -172,6 +173,18 @@ test_expect_success 'the host sees stderr only as the manifest says: none, all o
 	    st, out, err = p.wait_job(r["job"])
 	    assert st["state"] == EXITED and out == b"out\n", (entry, st, out)
 	    assert err == want, (entry, err)
+	PY
+'
+
+test_expect_success 'a job never follows the host'\''s symlinks in /dataset (to its own /app)' '
+	host <<-'\''PY'\''
+	p.send("SYMLINK", "dataset/link", "/app/probe.sh", 0)
+	p.send("SYMLINK", "dataset/dirlink", "../app", 0)
+	p.barrier()
+	st, out = job("beta.sealed readdata")
+	assert st["state"] == EXITED, (st, out)
+	assert "rc=1" in out.split() and "/app/probe.sh" in out.split(), out
+	assert "unshare" not in out, out
 	PY
 '
 
