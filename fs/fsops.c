@@ -750,7 +750,7 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 	struct fs *fs = fs_get();
 	WHERE wf = WHERE_INIT;
 	WHERE wt = WHERE_INIT;
-	struct stat st;
+	struct stat st, st2;
 	int r = changeable(from, &wf), rt = changeable(to, &wt);
 
 	if (r < 0)
@@ -791,6 +791,11 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 		}
 		return 0;
 	}
+	/* A rename between two names of one file does nothing (POSIX): both
+	 * names stay, and there is no move to report. */
+	if (!S_ISDIR(st.st_mode) && fstatat(wf.at.dirfd, wf.at.name, &st2, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    st2.st_ino == st.st_ino && st2.st_dev == st.st_dev)
+		return 0;
 	if (!S_ISDIR(st.st_mode))
 		open_files_gone(wt.rel); /* replaced */
 	open_files_moved(wf.rel, wt.rel);

@@ -239,6 +239,9 @@ int engine_fatal(struct engine *e, int err, const char *path, const char *fmt, .
 bool engine_is_peer_path(const struct engine *e, const char *path);
 bool engine_is_own_path(const struct engine *e, const char *path);
 int engine_open_beneath(void *ud, const char *path);
+/* Opens a file of the root for reading without touching its access time
+ * (O_NOATIME where we may); never blocks on a fifo. An fd or -errno. */
+int engine_open_read(const struct engine *e, const char *path);
 
 /* engine-rx.c */
 int rx_handle(struct engine *e, const struct frame *f);

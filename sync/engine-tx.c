@@ -889,7 +889,7 @@ static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 		return r < 0 ? r : model_set(e, path, ENTRY_DIR, &st);
 	}
 	close(fd);
-	fd = path_openat(e->rootfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0);
+	fd = engine_open_read(e, path);
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		/* Replaced while we looked: its own notification follows. */
 		safe_close(fd);
@@ -945,7 +945,7 @@ static int tx_append(struct engine *e, struct wq_item *w)
 		return tx_path(e, w->path, true, true);
 	if (!pe || pe->kind != ENTRY_FILE || pe->ino == 0 || !pe->fp)
 		return tx_path(e, w->path, true, w->overlap);
-	fd = path_openat(e->rootfd, w->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
+	fd = engine_open_read(e, w->path);
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != pe->ino ||
 	    st.st_dev != pe->dev || (uint64_t)st.st_size < pe->size ||
 	    file_fingerprint(fd, pe->size, &head, &tail) < 0 || head != pe->fp_head ||

@@ -52,12 +52,18 @@ bool engine_is_own_path(const struct engine *e, const char *path)
 	return in_trees(e->own, path);
 }
 
+int engine_open_read(const struct engine *e, const char *path)
+{
+	/* Never block on a fifo someone put where a file was. */
+	int flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+	int fd = path_openat(e->rootfd, path, flags | O_NOATIME, 0);
+
+	return fd == -EPERM ? path_openat(e->rootfd, path, flags, 0) : fd;
+}
+
 int engine_open_beneath(void *ud, const char *path)
 {
-	struct engine *e = ud;
-
-	/* Never block on a fifo someone put where a file was. */
-	return path_openat(e->rootfd, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
+	return engine_open_read(ud, path);
 }
 
 int engine_fatal(struct engine *e, int err, const char *path, const char *fmt, ...)

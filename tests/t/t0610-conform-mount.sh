@@ -51,7 +51,8 @@ for dirpath, dirnames, filenames in os.walk(top):
             with open(p, "rb") as f:
                 h = hashlib.md5(f.read()).hexdigest()
             out.append("f %o %d %s %s" % (mode & 0o777 | 0o444 if enclave else mode, st.st_size, h, rel))
-        else:
+        elif not enclave:
+            # FIFOs, sockets and device nodes stay on the host (not synced).
             out.append("%s %o %s" % (stat.filemode(st.st_mode)[0], mode, rel))
 print("\n".join(sorted(out)))
 PY
