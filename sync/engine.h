@@ -79,7 +79,8 @@ struct engine;
 int engine_new(const struct engine_config *cfg, struct engine **out);
 void engine_free(struct engine *e);
 
-/* Takes a connected stream socket and sends HELLO. */
+/* Takes a connected stream socket and sends HELLO. The engine owns fd
+ * from the call on, also when it fails (it is then closed). */
 int engine_attach(struct engine *e, int fd);
 /* Drops the connection; open transfers are discarded. */
 void engine_detach(struct engine *e);

@@ -148,6 +148,8 @@ void *strmap_del(struct strmap *m, const char *key)
 
 void strmap_clear(struct strmap *m, void (*free_val)(void *))
 {
+	if (!m)
+		return;
 	for (size_t i = 0; i < m->cap; i++) {
 		if (m->s[i].key && m->s[i].key != TOMBSTONE) {
 			if (free_val)
