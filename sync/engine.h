@@ -35,6 +35,10 @@ struct engine_hooks {
 	void (*committed)(void *ud, const char *path);
 	void (*removed)(void *ud, const char *path);
 	void (*renamed)(void *ud, const char *from, const char *to);
+	/* A file we sent was stored (err 0) or refused (positive errno) by
+	 * the peer (FILE_ACK). path is where the peer holds it now: a rename
+	 * sent while it was in flight is applied to it. */
+	void (*sent)(void *ud, const char *path, int err);
 };
 
 struct engine_config {
