@@ -131,6 +131,60 @@ static void model_remove(struct engine *e, const char *prefix)
 		model_drop_below(e, prefix);
 }
 
+/* Transfers in flight of from (or of files below it) now end at to at the
+ * peer, which applies the rename after their commit: their FILE_ACK must
+ * enter the model under the new name, and a removal of the new name before
+ * that must still reach the peer. */
+static void inflight_rename(struct engine *e, const char *from, const char *to)
+{
+	size_t flen = strlen(from), tlen = strlen(to), pos = 0, n = 0;
+	struct tx_file **moved;
+	const char *k;
+	void *v;
+
+	while (strmap_next(e->inflight, &pos, &k, &v))
+		if (is_under(k, from, flen))
+			n++;
+	if (n == 0 || !(moved = calloc(n, sizeof(*moved))))
+		return;
+	pos = n = 0;
+	while (strmap_next(e->inflight, &pos, &k, &v))
+		if (is_under(k, from, flen))
+			moved[n++] = v;
+	for (size_t i = 0; i < n; i++) {
+		struct tx_file *f = moved[i];
+		size_t rest = strlen(f->path) - flen;
+		char *np = malloc(tlen + rest + 1);
+
+		strmap_del(e->inflight, f->path);
+		if (!np) {
+			/* Its ACK cannot be placed: leave it out of the model. */
+			f->requeue = WQ_NONE;
+			continue;
+		}
+		memcpy(np, to, tlen);
+		memcpy(np + tlen, f->path + flen, rest + 1);
+		free(f->path);
+		f->path = np;
+		if (strmap_put(e->inflight, f->path, f, NULL) < 0)
+			f->requeue = WQ_NONE;
+	}
+	free(moved);
+}
+
+/* A removal of prefix is sent: transfers in flight there no longer say
+ * what the peer holds, so their FILE_ACK leaves the model alone. */
+static void inflight_forget(struct engine *e, const char *prefix)
+{
+	size_t plen = strlen(prefix), pos = 0;
+	const char *k;
+	void *v;
+
+	while (strmap_next(e->inflight, &pos, &k, &v))
+		if (is_under(k, prefix, plen))
+			strmap_del(e->inflight, k);
+}
+
 static void model_rename(struct engine *e, const char *from, const char *to)
 {
 	size_t flen = strlen(from), pos = 0, n = 0;
@@ -140,6 +194,7 @@ static void model_rename(struct engine *e, const char *from, const char *to)
 	char **keys = NULL;
 
 	model_remove(e, to);
+	inflight_rename(e, from, to);
 	pe = model_get(e, from);
 	if (pe && pe->kind == ENTRY_FILE) {
 		pe = strmap_del(e->model, from);
@@ -877,6 +932,7 @@ static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 	if (fd < 0) {
 		if (pe || strmap_get(e->inflight, path)) {
 			model_remove(e, path);
+			inflight_forget(e, path);
 			return tx_put_meta(e, MSG_REMOVE, path, 0, 0);
 		}
 		return 0;
@@ -1009,6 +1065,7 @@ static int tx_item(struct engine *e, struct wq_item *w)
 		if (!tx_path_at_peer(e, w->path))
 			return 0;
 		model_remove(e, w->path);
+		inflight_forget(e, w->path);
 		return tx_put_meta(e, MSG_REMOVE, w->path, 0, 0);
 	case WQ_RENAME:
 		if (!tx_path_at_peer(e, w->path)) {
@@ -1031,7 +1088,7 @@ static int tx_item(struct engine *e, struct wq_item *w)
 		/* Work on the source still in flight or queued (a transfer, a
 		 * change noticed during it) is keyed by the old name and would
 		 * be lost: check the new name against the model once more. */
-		if (strmap_get(e->inflight, w->path))
+		if (strmap_get(e->inflight, w->to))
 			return tx_queue(e, WQ_CHANGED, w->to, NULL, 0);
 		if (fstatat(e->rootfd, w->to, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return 0; /* gone again: its own event follows */
@@ -1314,6 +1371,11 @@ static int tx_ack(struct engine *e, struct wbuf *b)
 	if (m.err) {
 		e->stats.errors++;
 		log_error("%s: the peer could not store it: %s", f->path, m.text);
+	} else if (!strmap_get(e->inflight, f->path)) {
+		/* A removal of it was sent after it: the peer holds nothing
+		 * there (a later transfer of the path would be in flight). */
+		e->stats.files_sent++;
+		e->stats.file_bytes_sent += (uint64_t)f->st.st_size;
 	} else {
 		e->stats.files_sent++;
 		e->stats.file_bytes_sent += (uint64_t)f->st.st_size;
@@ -1327,6 +1389,8 @@ static int tx_ack(struct engine *e, struct wbuf *b)
 		pe->fp_head = f->fp_head;
 		pe->fp_tail = f->fp_tail;
 	}
+	if (e->cfg.hooks && e->cfg.hooks->sent)
+		e->cfg.hooks->sent(e->cfg.hooks_ud, f->path, m.err ? (int)MIN(m.err, INT_MAX) : 0);
 	if (f->requeue != WQ_NONE && (r = tx_queue(e, f->requeue, f->path, NULL, 0)) < 0)
 		return engine_fatal(e, r, f->path, "out of memory");
 	tx_file_drop(e, f);

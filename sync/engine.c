@@ -164,6 +164,7 @@ void engine_free(struct engine *e)
 {
 	if (!e)
 		return;
+	/* engine_new's error path comes here with any part not yet made. */
 	engine_detach(e);
 	watch_close(e->watch);
 	chunk_index_free(e->ix);
@@ -187,8 +188,13 @@ int engine_attach(struct engine *e, int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
 
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return neg_errno();
+	/* The engine owns fd from here on, also when it cannot use it. */
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		int r = neg_errno();
+
+		safe_close(fd);
+		return r;
+	}
 	(void)transport_tune(fd);
 	engine_detach(e);
 	e->fd = fd;

@@ -35,6 +35,10 @@ struct engine_hooks {
 	void (*committed)(void *ud, const char *path);
 	void (*removed)(void *ud, const char *path);
 	void (*renamed)(void *ud, const char *from, const char *to);
+	/* A file we sent was stored (err 0) or refused (positive errno) by
+	 * the peer (FILE_ACK). path is where the peer holds it now: a rename
+	 * sent while it was in flight is applied to it. */
+	void (*sent)(void *ud, const char *path, int err);
 };
 
 struct engine_config {
@@ -80,7 +84,8 @@ struct engine;
 int engine_new(const struct engine_config *cfg, struct engine **out);
 void engine_free(struct engine *e);
 
-/* Takes a connected stream socket and sends HELLO. */
+/* Takes a connected stream socket and sends HELLO. The engine owns fd
+ * from the call on, also when it fails (it is then closed). */
 int engine_attach(struct engine *e, int fd);
 /* Drops the connection; open transfers are discarded. */
 void engine_detach(struct engine *e);

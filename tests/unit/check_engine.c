@@ -111,7 +111,8 @@ static void peer_setup(void)
 	char path[512];
 	struct engine_config cfg = {
 		.role = ROLE_ENCLAVE, .name = "test-enclave", .watch = setup_cfg.watch, .fsync = false,
-		.max_store = setup_cfg.max_store, .max_entries = setup_cfg.max_entries
+		.max_store = setup_cfg.max_store, .max_entries = setup_cfg.max_entries,
+		.hooks = setup_cfg.hooks, .hooks_ud = setup_cfg.hooks_ud
 	};
 	int sv[2];
 
@@ -2508,6 +2509,132 @@ static void pump_until_quiet(struct peer *p)
 	ck_abort_msg("the engine never went quiet");
 }
 
+static char sent_path[512];
+static int sent_err = -1;
+static unsigned sent_calls;
+
+static void on_sent(void *ud, const char *path, int err)
+{
+	(void)ud;
+	snprintf(sent_path, sizeof(sent_path), "%s", path);
+	sent_err = err;
+	sent_calls++;
+}
+
+static const struct engine_hooks sent_hooks = { .sent = on_sent };
+
+static void make_output_tmp(struct peer *p)
+{
+	char path[512];
+
+	join(path, sizeof(path), p->root, "output");
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	put_root_file(p, "output/tmp", small, sizeof(small) - 1);
+}
+
+/* A file renamed over a path and then removed while its transfer is in
+ * flight: the peer gets the rename and then the removal, the FILE_ACK
+ * puts nothing in the model, and the sent hook names where the file went. */
+START_TEST(test_rename_inflight_then_remove)
+{
+	struct peer *p = &P;
+	struct watch_event ev = { 0 };
+	struct msg_file_begin fb;
+	struct msg_meta mm;
+	struct frame f;
+	char from[512], to[512];
+	uint32_t id = 0;
+
+	setup_cfg.hooks = &sent_hooks;
+	setup_pre = make_output_tmp;
+	peer_setup();
+	peer_start(p, STAGE_SUMMARY);
+	ck_assert_int_eq(msg_put_u32(&p->out, MSG_SUMMARY_END, 0), 0);
+	do {
+		ck_assert(peer_next(p, &f));
+		if (f.type == MSG_FILE_BEGIN) {
+			ck_assert_int_eq(msg_decode_file_begin(&f.body, &fb), 0);
+			ck_assert_str_eq(fb.path, "output/tmp");
+			id = fb.id;
+		} else if (f.type == MSG_FILE_CHUNKS) {
+			struct msg_chunks mc;
+
+			ck_assert_int_eq(msg_decode_chunks(&f.body, &mc), 0);
+			put_want(&p->out, mc.id, mc.first, 0);
+		}
+	} while (f.type != MSG_FILE_END);
+	pump_until_quiet(p);
+
+	join(from, sizeof(from), p->root, "output/tmp");
+	join(to, sizeof(to), p->root, "output/a");
+	ck_assert_int_eq(rename(from, to), 0);
+	ev.kind = WATCH_MOVED;
+	ev.path = "output/tmp";
+	ev.to = "output/a";
+	engine_notify(p->e, &ev);
+	ck_assert_int_eq(unlink(to), 0);
+	ev.kind = WATCH_REMOVED;
+	ev.path = "output/a";
+	ev.to = NULL;
+	engine_notify(p->e, &ev);
+	pump_until_quiet(p);
+
+	f.body = peer_expect(p, MSG_RENAME);
+	ck_assert_int_eq(msg_decode_rename(&f.body, &mm), 0);
+	ck_assert_str_eq(mm.path, "output/tmp");
+	ck_assert_str_eq(mm.to, "output/a");
+	f.body = peer_expect(p, MSG_REMOVE);
+	ck_assert_int_eq(msg_decode_remove(&f.body, &mm), 0);
+	ck_assert_str_eq(mm.path, "output/a");
+
+	ck_assert_int_eq(msg_put_ack(&p->out, id, 0, ""), 0);
+	pump_until_quiet(p);
+	ck_assert_uint_eq(sent_calls, 1);
+	ck_assert_str_eq(sent_path, "output/a");
+	ck_assert_int_eq(sent_err, 0);
+	/* Nothing is left for the model to remove again. */
+	ck_assert_int_eq(engine_rescan(p->e, "output"), 0);
+	pump_until_quiet(p);
+	ck_assert_uint_eq(count_got(p, MSG_REMOVE), 1);
+	ck_assert_uint_eq(count_got(p, MSG_ERROR), 0);
+	peer_teardown();
+}
+END_TEST
+
+/* A refused file reaches the sent hook with its errno. */
+START_TEST(test_sent_hook_refused)
+{
+	struct peer *p = &P;
+	struct msg_file_begin fb;
+	struct frame f;
+	uint32_t id = 0;
+
+	setup_cfg.hooks = &sent_hooks;
+	setup_pre = make_output_tmp;
+	peer_setup();
+	peer_start(p, STAGE_SUMMARY);
+	ck_assert_int_eq(msg_put_u32(&p->out, MSG_SUMMARY_END, 0), 0);
+	do {
+		ck_assert(peer_next(p, &f));
+		if (f.type == MSG_FILE_BEGIN) {
+			ck_assert_int_eq(msg_decode_file_begin(&f.body, &fb), 0);
+			id = fb.id;
+		} else if (f.type == MSG_FILE_CHUNKS) {
+			struct msg_chunks mc;
+
+			ck_assert_int_eq(msg_decode_chunks(&f.body, &mc), 0);
+			put_want(&p->out, mc.id, mc.first, 0);
+		}
+	} while (f.type != MSG_FILE_END);
+	ck_assert_int_eq(msg_put_ack(&p->out, id, ENOSPC, "store full"), 0);
+	pump_until_quiet(p);
+	ck_assert_uint_eq(sent_calls, 1);
+	ck_assert_str_eq(sent_path, "output/tmp");
+	ck_assert_int_eq(sent_err, ENOSPC);
+	peer_teardown();
+}
+END_TEST
+
 #define MANY 50500
 
 static void make_many_output(struct peer *p)
@@ -2767,6 +2894,8 @@ static Suite *engine_suite(void)
 	tcase_add_test(tl, test_failed_wants_nothing);
 	tcase_add_test(tl, test_deep_tree_sender);
 	tcase_add_test(tl, test_sender_bounds_queue);
+	tcase_add_test(tl, test_rename_inflight_then_remove);
+	tcase_add_test(tl, test_sent_hook_refused);
 	suite_add_tcase(s, tl);
 
 	/* Makes its own world (a user namespace, a watcher). */
