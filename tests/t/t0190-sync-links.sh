@@ -82,7 +82,7 @@ test_expect_success 'a second pass sends nothing' '
 # A watching host for the rest of the script; test_done stops it.
 enclave-sync --connect "unix:$SCRATCH/s.sock" host >"$SCRATCH/host.log" 2>&1 &
 host_pid=$!
-daemon_pids="$daemon_pids $host_pid"
+track_daemon host $host_pid
 
 test_expect_success 'live: a symlink created while watching arrives' '
 	waitline -t 60 host.log "in sync" &&

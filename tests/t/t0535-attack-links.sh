@@ -110,7 +110,7 @@ test_expect_success 'still nothing outside the tree' '
 test_expect_success 'a hostile enclave: a symlink in output/ out of the tree, then a file under it' '
 	mkdir -p host-outside && echo mine >host-outside/mine &&
 	snapshot host-outside >host-outside.before &&
-	python3 - <<-EOF
+	python3 - <<-EOF &&
 	import os, sys, subprocess
 	sys.path.insert(0, os.environ["top_srcdir"] + "/tests/helpers")
 	from peer import *
