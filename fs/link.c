@@ -29,6 +29,7 @@
 #include "strmap.h"
 #include "transport.h"
 #include "util.h"
+#include "verdict.h"
 
 /* How long requests wait for a link that is down before they fail with EIO,
  * and how long unmounting waits for cancelled jobs to end. */
@@ -96,6 +97,10 @@ struct link {
 	uint32_t *cancels;
 	size_t ncancels, cancels_cap;
 	struct strmap *pkgs; /* name -> struct pkg, from the current enclave */
+	/* Package name -> the errno (as a pointer) with which the enclave
+	 * refused to store its last transfer (FILE_ACK), until it is written
+	 * again or stored. */
+	struct strmap *refused;
 	struct running *jobs;
 	size_t njobs, jobs_cap;
 	uint32_t last_job;
@@ -368,7 +373,27 @@ static void on_connected(void *ud)
 	log_info("enclave connected");
 }
 
-static const struct engine_hooks hooks = { .connected = on_connected, .message = on_message };
+/* The enclave stored or refused a file we sent: a package's refusal (its
+ * store is full, say) is the verdict its writer waits for at close(). */
+static void on_sent(void *ud, const char *path, int err)
+{
+	struct link *l = ud;
+	const char *name = pkg_path_name(path);
+
+	if (!name)
+		return;
+	pthread_mutex_lock(&l->mu);
+	if (err == 0)
+		(void)strmap_del(l->refused, name);
+	else if (strmap_put(l->refused, name, (void *)(intptr_t)err, NULL) < 0)
+		log_error("out of memory noting that the enclave refused package %s", name);
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+}
+
+static const struct engine_hooks hooks = { .connected = on_connected,
+					   .message = on_message,
+					   .sent = on_sent };
 
 /* The conversation ended: what waited on it fails, jobs it ran are lost. */
 static void link_down(struct link *l, const char *why)
@@ -389,6 +414,7 @@ static void link_down(struct link *l, const char *why)
 		}
 	l->ncancels = 0;
 	strmap_clear(l->pkgs, free);
+	strmap_clear(l->refused, NULL);
 	free(l->enclave_status);
 	l->enclave_status = NULL;
 	pthread_cond_broadcast(&l->cv);
@@ -605,12 +631,13 @@ int link_new(const struct link_config *cfg, struct link **out)
 	l->cfg = *cfg;
 	l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	l->pkgs = strmap_new();
+	l->refused = strmap_new();
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&l->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	if (l->evfd < 0 || !l->pkgs) {
+	if (l->evfd < 0 || !l->pkgs || !l->refused) {
 		r = l->evfd < 0 ? neg_errno() : -ENOMEM;
 		goto fail;
 	}
@@ -684,6 +711,7 @@ void link_free(struct link *l)
 	engine_free(l->e);
 	jobstore_free(l->js);
 	strmap_free(l->pkgs, free);
+	strmap_free(l->refused, NULL);
 	free(l->cancels);
 	free(l->jobs);
 	free(l->lost);
@@ -704,6 +732,9 @@ void link_changed(struct link *l, enum watch_kind kind, bool is_dir, const char 
 		c = NULL;
 	}
 	pthread_mutex_lock(&l->mu);
+	/* A package written again waits for a verdict on the new content. */
+	if (pkg_path_name(path))
+		(void)strmap_del(l->refused, pkg_path_name(path));
 	if (c) {
 		c->ev = (struct watch_event){ .kind = kind, .is_dir = is_dir, .path = c->path, .to = c->to };
 		if (l->ch_tail)
@@ -760,7 +791,13 @@ int link_package_verdict(struct link *l, const char *name, const uint8_t digest[
 	link_wait_init(l, &w);
 	for (;;) {
 		struct pkg *p = strmap_get(l->pkgs, name);
+		intptr_t refused = (intptr_t)strmap_get(l->refused, name);
 
+		if (refused) {
+			r = -(int)refused;
+			snprintf(msg, msgsz, "the enclave could not store the package: %s", strerror((int)refused));
+			break;
+		}
 		if (p && memcmp(p->digest, digest, 32) == 0 &&
 		    (p->state == PKG_READY || p->state == PKG_FAILED)) {
 			r = p->state == PKG_READY ? 0 : -(p->err ? p->err : EIO);
