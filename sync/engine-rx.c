@@ -426,6 +426,16 @@ static int rx_file_begin(struct engine *e, struct wbuf *b)
 	return 0;
 }
 
+/* The open transfer a FILE_CHUNKS, FILE_HOLE or FILE_END names: 0 and *f,
+ * or the fatal error for an unknown or ended one. */
+static int rx_open(struct engine *e, uint32_t id, const char *what, struct rx_file **f)
+{
+	*f = rx_find(e, id);
+	if (!*f || (*f)->ended)
+		return engine_fatal(e, -EPROTO, NULL, "%s for %s id %u", what, *f ? "ended" : "unknown", id);
+	return 0;
+}
+
 static int rx_file_chunks(struct engine *e, struct wbuf *b)
 {
 	static __thread uint8_t buf[CHUNK_MAX_SIZE];
@@ -439,10 +449,9 @@ static int rx_file_chunks(struct engine *e, struct wbuf *b)
 
 	if (r < 0)
 		return engine_fatal(e, r, NULL, "malformed FILE_CHUNKS");
-	f = rx_find(e, m.id);
-	if (!f || f->ended)
-		return engine_fatal(e, -EPROTO, NULL, "FILE_CHUNKS for %s id %u",
-				    f ? "ended" : "unknown", m.id);
+	r = rx_open(e, m.id, "FILE_CHUNKS", &f);
+	if (r < 0)
+		return r;
 	if (m.first != f->n)
 		return engine_fatal(e, -EPROTO, f->path, "FILE_CHUNKS first %u, expected %u", m.first,
 				    f->n);
@@ -563,10 +572,9 @@ static int rx_file_end(struct engine *e, struct wbuf *b)
 
 	if (r < 0)
 		return engine_fatal(e, r, NULL, "malformed FILE_END");
-	f = rx_find(e, m.id);
-	if (!f || f->ended)
-		return engine_fatal(e, -EPROTO, NULL, "FILE_END for %s id %u",
-				    f ? "ended" : "unknown", m.id);
+	r = rx_open(e, m.id, "FILE_END", &f);
+	if (r < 0)
+		return r;
 	if (m.nchunks != f->n)
 		return engine_fatal(e, -EBADMSG, f->path, "FILE_END says %u chunks, %u were announced",
 				    m.nchunks, f->n);
@@ -650,10 +658,9 @@ static int rx_file_hole(struct engine *e, struct wbuf *b)
 
 	if (r < 0)
 		return engine_fatal(e, r, NULL, "malformed FILE_HOLE");
-	f = rx_find(e, m.id);
-	if (!f || f->ended)
-		return engine_fatal(e, -EPROTO, NULL, "FILE_HOLE for %s id %u",
-				    f ? "ended" : "unknown", m.id);
+	r = rx_open(e, m.id, "FILE_HOLE", &f);
+	if (r < 0)
+		return r;
 	/* Holes come in order, between the chunks around them. */
 	if (m.offset != f->announced)
 		return engine_fatal(e, -EBADMSG, f->path, "FILE_HOLE at %llu, expected %llu",
