@@ -508,6 +508,23 @@ static int package_flush(struct handle *h, const char *rel)
 	return r;
 }
 
+/* A file's content changed through one of its names. The others (hard
+ * links) changed too, and nothing names them: the file's tree is rescanned,
+ * which finds every name whose size or time no longer matches the enclave's. */
+static void file_changed(struct fs *fs, const char *rel, int fd)
+{
+	struct stat st;
+	char tree[NAME_MAX + 1];
+	size_t n = strcspn(rel, "/");
+
+	link_changed(fs->link, WATCH_FILE_CHANGED, false, rel, NULL);
+	if (fstat(fd, &st) == 0 && st.st_nlink > 1 && n < sizeof(tree)) {
+		memcpy(tree, rel, n);
+		tree[n] = '\0';
+		link_changed(fs->link, WATCH_RESCAN, true, tree, NULL);
+	}
+}
+
 static int fs_flush(const char *path, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_get();
@@ -527,7 +544,7 @@ static int fs_flush(const char *path, struct fuse_file_info *fi)
 	pthread_mutex_unlock(&h->mu);
 	if (!dirty || !(rel = open_file_path(h)))
 		return 0; /* unchanged, or unlinked since: nothing to send */
-	link_changed(fs->link, WATCH_FILE_CHANGED, false, rel, NULL);
+	file_changed(fs, rel, h->fd);
 	if (h->pkg && pkg_path_name(rel))
 		r = package_flush(h, rel);
 	free(rel);
@@ -543,7 +560,7 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 	(void)path;
 	/* Written after the last flush (through a duplicated descriptor). */
 	if (h->kind == K_TREE && h->dirty && (rel = open_file_path(h))) {
-		link_changed(fs->link, WATCH_FILE_CHANGED, false, rel, NULL);
+		file_changed(fs, rel, h->fd);
 		free(rel);
 	}
 	handle_free(h);
@@ -624,9 +641,9 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	if (fd < 0)
 		return neg_errno();
 	r = ftruncate(fd, size) < 0 ? neg_errno() : 0;
-	close(fd);
 	if (r == 0)
-		link_changed(fs->link, WATCH_FILE_CHANGED, false, w.rel, NULL);
+		file_changed(fs, w.rel, fd);
+	close(fd);
 	return r;
 }
 

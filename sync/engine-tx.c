@@ -1248,6 +1248,12 @@ void tx_watch_event(const struct watch_event *ev, void *ud)
 	case WATCH_REMOVED: r = tx_queue(e, WQ_REMOVE, ev->path, NULL, 0); break;
 	case WATCH_MOVED: r = tx_queue(e, WQ_RENAME, ev->path, ev->to, 0); break;
 	case WATCH_RESCAN:
+		/* A tree's name: its caller knows a change no single path
+		 * describes (a file with several names was written). */
+		if (ev->path && *ev->path && !strchr(ev->path, '/') && engine_is_own_path(e, ev->path)) {
+			r = tx_rescan(e, ev->path);
+			break;
+		}
 		log_info("change notifications overflowed: rescanning");
 		r = tx_rescan(e, NULL);
 		break;

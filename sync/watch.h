@@ -39,7 +39,9 @@ enum watch_kind {
 	/* Renamed within the watched tree: path -> to. */
 	WATCH_MOVED,
 	/* Events were lost (queue overflow): the caller must rescan every
-	 * watched directory; the watches have been re-established. */
+	 * watched directory; the watches have been re-established. Fed to
+	 * engine_notify() with path a tree's name ("dataset"), it rescans
+	 * that tree only. */
 	WATCH_RESCAN,
 	/* A directory's attributes (mode, times) changed: path. */
 	WATCH_DIR_CHANGED,

@@ -53,6 +53,33 @@ test_expect_success 'hard links: one inode, nlink 2; across trees EXDEV' '
 	test "$(stat -c %h "$D/h2")" = 1
 '
 
+# enclave_has FILE TEXT: waits (60 s at most) until the development
+# enclave's copy of dataset/FILE holds TEXT.
+enclave_has() {
+	for _ in $(seq 120); do
+		[ "$(cat "$CACHE/.enclave/dataset/$1" 2>/dev/null)" = "$2" ] && return 0
+		sleep 0.5
+	done
+	echo "the enclave's dataset/$1 holds: $(cat "$CACHE/.enclave/dataset/$1" 2>&1)" >&2
+	return 1
+}
+
+test_expect_success 'a write through one name of a hard-linked file reaches every name in the enclave' '
+	echo one >"$D/k1" &&
+	enclave_has k1 one &&
+	ln "$D/k1" "$D/k2" &&
+	enclave_has k2 one &&
+	echo two >>"$D/k1" &&
+	enclave_has k1 "$(printf "one\ntwo")" &&
+	enclave_has k2 "$(printf "one\ntwo")" &&
+	echo three >>"$D/k2" &&
+	enclave_has k1 "$(printf "one\ntwo\nthree")" &&
+	enclave_has k2 "$(printf "one\ntwo\nthree")" &&
+	: >"$D/k2" &&
+	enclave_has k1 "" &&
+	rm "$D/k1" "$D/k2"
+'
+
 test_expect_success 'symlinks: relative, absolute, dangling, to a directory' '
 	mkdir -p "$D/sd/sub" && echo target >"$D/sd/t" &&
 	ln -s t "$D/sd/rel" &&
