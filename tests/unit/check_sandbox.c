@@ -882,13 +882,16 @@ START_TEST(test_syscalls_refused)
 }
 END_TEST
 
-/* The 32-bit entry, where the kernel offers it: killed by the filter. */
+/* The 32-bit entry, where the kernel offers it: killed by the filter. On a
+ * kernel without it (no IA32 emulation: int 0x80 faults with SIGSEGV) the
+ * job's attempt faults the same way; either way no 32-bit call runs. */
 START_TEST(test_int80_killed)
 {
 #if defined(__x86_64__)
 	char *argv[] = {"/app/probe", "--probe", "int80", NULL};
 	struct sandbox_spec spec = spec_for(argv);
 	struct result res;
+	const char *want = "int80=signal 31\n";
 	pid_t child;
 	int st;
 
@@ -899,7 +902,9 @@ START_TEST(test_int80_killed)
 		_exit(probe_int80() < 0 ? 1 : 0);
 	}
 	ck_assert_int_eq(waitpid(child, &st, 0), child);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV)
+		want = "int80=signal 11\n"; /* no 32-bit entry in this kernel */
+	else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		char what[128];
 
 		snprintf(what, sizeof(what), "int 0x80 (32-bit syscalls) on this host (status %#x)",
@@ -910,7 +915,7 @@ START_TEST(test_int80_killed)
 	install_probe();
 	ck_assert_int_eq(run_spec(&spec, &res), 0);
 	assert_exit0(&res);
-	ck_assert_str_eq(res.out, "int80=signal 31\n");
+	ck_assert_str_eq(res.out, want);
 #endif
 }
 END_TEST
