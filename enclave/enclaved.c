@@ -27,6 +27,7 @@
 #include "log.h"
 #include "pathsafe.h"
 #include "transport.h"
+#include "trees.h"
 #include "uids.h"
 #include "util.h"
 
@@ -457,6 +458,7 @@ int main(int argc, char **argv)
 	/* Without --max-store the host may fill half of what is free. */
 	cfg.max_store = max_store;
 	cfg.store_share = 50;
+	app_set_trees(&cfg);
 	r = engine_new(&cfg, &d.engine);
 	if (r < 0) {
 		log_errno(r, "%s", d.state_dir);

@@ -28,6 +28,7 @@
 #include "proto.h"
 #include "strmap.h"
 #include "transport.h"
+#include "trees.h"
 #include "util.h"
 #include "verdict.h"
 
@@ -643,6 +644,7 @@ int link_new(const struct link_config *cfg, struct link **out)
 	}
 	ec.hooks = &hooks;
 	ec.hooks_ud = l;
+	app_set_trees(&ec);
 	r = engine_new(&ec, &l->e);
 	if (r < 0)
 		goto fail;

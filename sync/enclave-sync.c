@@ -22,6 +22,7 @@
 #include "escape.h"
 #include "log.h"
 #include "transport.h"
+#include "trees.h"
 #include "util.h"
 
 enum exit_code {
@@ -362,6 +363,7 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 	struct engine *e;
 	int backoff_ms = 100, code = EXIT_OK, r;
 
+	app_set_trees(&cfg);
 	r = engine_new(&cfg, &e);
 	if (r < 0) {
 		log_errno(r, "%s", o->dir);
@@ -427,6 +429,7 @@ static int run_listen(const struct opts *o, const struct addr *a, int sigfd)
 	struct engine *e;
 	int lfd = -1, code = EXIT_OK, r;
 
+	app_set_trees(&cfg);
 	r = engine_new(&cfg, &e);
 	if (r < 0) {
 		log_errno(r, "%s", o->dir);

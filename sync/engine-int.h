@@ -173,8 +173,9 @@ struct engine {
 	struct engine_config cfg;
 	char *root;
 	int rootfd;
-	const char *const *own;  /* trees we write */
-	const char *const *peer; /* trees the peer writes */
+	const char *const *own;  /* trees we write (own_mem) */
+	const char *const *peer; /* trees the peer writes (peer_mem) */
+	char **own_mem, **peer_mem;
 
 	/* connection */
 	int fd;

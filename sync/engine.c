@@ -24,9 +24,6 @@
 #define READ_STEP (256u * 1024)
 #define READS_PER_STEP 64
 
-static const char *const host_trees[] = { "encrypted", "dataset", "model", NULL };
-static const char *const enclave_trees[] = { "output", NULL };
-
 static bool in_trees(const char *const *trees, const char *path)
 {
 	const char *slash = strchr(path, '/');
@@ -103,35 +100,96 @@ static void engine_check_watch(struct engine *e)
 		  first, n > 1 ? " and other directories" : "");
 }
 
+static bool tree_listed(const char *const *trees, const char *name)
+{
+	for (; *trees; trees++)
+		if (strcmp(*trees, name) == 0)
+			return true;
+	return false;
+}
+
+/* A tree list from the caller: 1..ENGINE_MAX_TREES single components, each
+ * once; `other` (checked already, or NULL) must not name any of them. */
+static int trees_check(const char *const *trees, const char *const *other)
+{
+	size_t n;
+
+	if (!trees || !trees[0])
+		return -EINVAL;
+	for (n = 0; trees[n]; n++) {
+		const char *t = trees[n];
+
+		if (n == ENGINE_MAX_TREES || path_check(t) < 0 || strchr(t, '/'))
+			return -EINVAL;
+		for (size_t k = 0; k < n; k++)
+			if (strcmp(trees[k], t) == 0)
+				return -EINVAL;
+		if (other && tree_listed(other, t))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static void trees_free(char **trees)
+{
+	for (char **t = trees; t && *t; t++)
+		free(*t);
+	free(trees);
+}
+
+static char **trees_copy(const char *const *trees)
+{
+	size_t n = 0;
+	char **c;
+
+	while (trees[n])
+		n++;
+	c = calloc(n + 1, sizeof(*c));
+	for (size_t i = 0; c && i < n; i++)
+		if (!(c[i] = strdup(trees[i]))) {
+			trees_free(c);
+			return NULL;
+		}
+	return c;
+}
+
+static int trees_mkdir(int rootfd, char *const *trees)
+{
+	for (; *trees; trees++)
+		if (mkdirat(rootfd, *trees, 0755) < 0 && errno != EEXIST)
+			return neg_errno();
+	return 0;
+}
+
 int engine_new(const struct engine_config *cfg, struct engine **out)
 {
-	struct engine *e = calloc(1, sizeof(*e));
+	struct engine *e;
 	int r;
 
+	if (trees_check(cfg->own_trees, NULL) < 0 || trees_check(cfg->peer_trees, cfg->own_trees) < 0)
+		return -EINVAL;
+	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
 	e->cfg = *cfg;
 	e->fd = -1;
-	e->own = cfg->role == ROLE_HOST ? host_trees : enclave_trees;
-	e->peer = cfg->role == ROLE_HOST ? enclave_trees : host_trees;
+	e->own_mem = trees_copy(cfg->own_trees);
+	e->peer_mem = trees_copy(cfg->peer_trees);
+	e->own = (const char *const *)e->own_mem;
+	e->peer = (const char *const *)e->peer_mem;
+	e->cfg.own_trees = e->own;
+	e->cfg.peer_trees = e->peer;
 	wbuf_init(&e->in, IN_MAX);
 	wbuf_init(&e->out, OUT_MAX);
 	e->root = strdup(cfg->root);
 	e->cfg.root = e->root;
 	e->rootfd = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (!e->root || e->rootfd < 0) {
-		r = e->root ? neg_errno() : -ENOMEM;
+	if (!e->root || !e->own_mem || !e->peer_mem || e->rootfd < 0) {
+		r = e->root && e->own_mem && e->peer_mem ? neg_errno() : -ENOMEM;
 		goto fail;
 	}
-	for (const char *const *t = host_trees; *t; t++)
-		if (mkdirat(e->rootfd, *t, 0755) < 0 && errno != EEXIST) {
-			r = neg_errno();
-			goto fail;
-		}
-	if (mkdirat(e->rootfd, enclave_trees[0], 0755) < 0 && errno != EEXIST) {
-		r = neg_errno();
+	if ((r = trees_mkdir(e->rootfd, e->own_mem)) < 0 || (r = trees_mkdir(e->rootfd, e->peer_mem)) < 0)
 		goto fail;
-	}
 	e->ix = chunk_index_new(engine_open_beneath, e);
 	e->model = strmap_new();
 	e->queued = strmap_new();
@@ -181,6 +239,8 @@ void engine_free(struct engine *e)
 	wbuf_release(&e->out);
 	safe_close(e->rootfd);
 	free(e->root);
+	trees_free(e->own_mem);
+	trees_free(e->peer_mem);
 	free(e);
 }
 

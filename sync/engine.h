@@ -45,6 +45,12 @@ struct engine_config {
 	enum role role;
 	const char *root; /* the tree root; its owned subtrees are created if missing */
 	const char *name; /* sent in HELLO */
+	/* The trees this side writes and the trees the peer writes: NULL-
+	 * terminated lists of 1..ENGINE_MAX_TREES names, each a single path
+	 * component, no name in both (copied). The engine syncs nothing else
+	 * below root; both lists are created there if missing. */
+	const char *const *own_trees;
+	const char *const *peer_trees;
 	bool watch;       /* watch owned subtrees with inotify */
 	bool fsync;       /* fsync received files before they are renamed into place */
 	bool readable;    /* store received files readable by all (HELLO_F_READABLE) */
@@ -65,6 +71,7 @@ struct engine_config {
 	uint64_t max_entries;
 };
 
+#define ENGINE_MAX_TREES 8
 #define ENGINE_MAX_ENTRIES 1000000
 #define ENGINE_MAX_SUMMARY_BYTES (256ull << 20)
 
@@ -81,6 +88,7 @@ struct engine_stats {
 
 struct engine;
 
+/* -EINVAL for a missing or malformed tree list (see own_trees). */
 int engine_new(const struct engine_config *cfg, struct engine **out);
 void engine_free(struct engine *e);
 

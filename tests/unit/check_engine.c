@@ -15,6 +15,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -78,6 +79,9 @@ static struct peer P;
  * themselves: engine limits, a watcher, where the world is made, and what
  * exists before the engine starts. */
 static struct engine_config setup_cfg;
+/* The trees of the engine under test (the enclave) and of this peer. */
+static const char *const host_trees[] = { "encrypted", "dataset", "model", NULL };
+static const char *const enclave_trees[] = { "output", NULL };
 static const char *setup_base;
 static void (*setup_pre)(struct peer *p);
 
@@ -111,6 +115,7 @@ static void peer_setup(void)
 	char path[512];
 	struct engine_config cfg = {
 		.role = ROLE_ENCLAVE, .name = "test-enclave", .watch = setup_cfg.watch, .fsync = false,
+		.own_trees = enclave_trees, .peer_trees = host_trees,
 		.max_store = setup_cfg.max_store, .max_entries = setup_cfg.max_entries,
 		.hooks = setup_cfg.hooks, .hooks_ud = setup_cfg.hooks_ud
 	};
@@ -2845,6 +2850,79 @@ START_TEST(test_watch_limit)
 }
 END_TEST
 
+/* --- the trees come from the caller ------------------------------------------------------- */
+
+static const char *const nine_trees[] = { "t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8", "t9", NULL };
+static const char *const no_trees[] = { NULL };
+static const char *const slash_tree[] = { "a/b", NULL };
+static const char *const dot_tree[] = { ".", NULL };
+static const char *const dotdot_tree[] = { "..", NULL };
+static const char *const empty_tree[] = { "", NULL };
+static const char *const twice_tree[] = { "a", "a", NULL };
+static const char *const a_tree[] = { "a", NULL };
+static const char *const b_tree[] = { "b", NULL };
+
+static const struct {
+	const char *const *own, *const *peer;
+} bad_trees[] = {
+	{ NULL, b_tree },      { a_tree, NULL },      { no_trees, b_tree },
+	{ a_tree, no_trees },  { slash_tree, b_tree }, { dot_tree, b_tree },
+	{ a_tree, dotdot_tree }, { empty_tree, b_tree }, { twice_tree, b_tree },
+	{ a_tree, a_tree },    { nine_trees, b_tree }, { a_tree, nine_trees },
+};
+
+/* A list that is missing or malformed is refused before anything is made;
+ * a good one is the only thing the engine syncs. */
+START_TEST(test_tree_config)
+{
+	static const char *const own[] = { "alpha", "beta", NULL };
+	static const char *const peer[] = { "gamma", NULL };
+	struct engine_config cfg = { .role = ROLE_HOST, .name = "trees" };
+	char root[512], path[600];
+	struct engine *e = NULL;
+	struct stat st;
+	DIR *d;
+	struct dirent *de;
+	int n = 0;
+
+	join(root, sizeof(root), tmpdir, "trees.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(root));
+	cfg.root = root;
+	for (size_t i = 0; i < ARRAY_SIZE(bad_trees); i++) {
+		cfg.own_trees = bad_trees[i].own;
+		cfg.peer_trees = bad_trees[i].peer;
+		e = NULL;
+		ck_assert_msg(engine_new(&cfg, &e) == -EINVAL, "bad tree list %zu accepted", i);
+		ck_assert_ptr_null(e);
+	}
+	ck_assert_ptr_nonnull(d = opendir(root));
+	while ((de = readdir(d)))
+		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(d);
+	ck_assert_int_eq(n, 0);
+
+	cfg.own_trees = own;
+	cfg.peer_trees = peer;
+	ck_assert_int_eq(engine_new(&cfg, &e), 0);
+	for (const char *const *t = own; *t; t++) {
+		join(path, sizeof(path), root, *t);
+		ck_assert_int_eq(stat(path, &st), 0);
+		ck_assert(S_ISDIR(st.st_mode));
+	}
+	join(path, sizeof(path), root, "gamma");
+	ck_assert_int_eq(stat(path, &st), 0);
+	join(path, sizeof(path), root, "dataset");
+	ck_assert_int_eq(stat(path, &st), -1);
+	ck_assert_int_eq(engine_rescan(e, "beta"), 0);
+	ck_assert_int_eq(engine_rescan(e, "gamma"), -EINVAL);
+	ck_assert_int_eq(engine_rescan(e, "dataset"), -EINVAL);
+	ck_assert_int_eq(engine_path_changed(e, "alpha/x"), 0);
+	ck_assert_int_eq(engine_path_changed(e, "gamma/x"), -EINVAL);
+	ck_assert_int_eq(engine_path_changed(e, "output/x"), -EINVAL);
+	engine_free(e);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -2856,6 +2934,7 @@ static Suite *engine_suite(void)
 	TCase *tw = tcase_create("watch");
 
 	tcase_add_checked_fixture(tp, peer_setup, peer_teardown);
+	tcase_add_test(tp, test_tree_config);
 	tcase_add_loop_test(tp, test_bad_path, 0, 13);
 	tcase_add_loop_test(tp, test_through_symlink, 0, 2);
 	tcase_add_loop_test(tp, test_symlink_itself, 0, 6);
