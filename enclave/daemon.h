@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "appmsg.h"
 #include "engine.h"
 #include "extract.h"
 #include "keyprov.h"
@@ -57,7 +58,7 @@ struct tail {
 /* A job lives here from its start until its final JOB_STATE has gone to a
  * host: it keeps running when the host goes away, and once ended (its
  * sandbox and app released) waits for the next host, at most
- * JOBS_ENDED_KEPT of them (proto.h). */
+ * JOBS_ENDED_KEPT of them (appmsg.h). */
 struct job {
 	uint32_t id;
 	struct app *app;          /* pinned until the job ends */

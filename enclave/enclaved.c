@@ -91,14 +91,17 @@ static void on_connected(void *ud)
 	packages_send_all(d);
 }
 
-static int on_message(void *ud, const struct frame *f)
+static int on_message(void *ud, const struct frame *f, char *why, size_t whysz)
 {
 	struct daemon *d = ud;
 	struct wbuf b = f->body;
 	struct msg_run *run;
 	uint32_t id;
-	int r;
+	int r = appmsg_check(f->type, ROLE_HOST, why, whysz);
 
+	if (r < 0)
+		return r;
+	snprintf(why, whysz, "bad %s", appmsg_type_name(f->type));
 	switch (f->type) {
 	case MSG_RUN:
 		run = malloc(sizeof(*run));

@@ -14,7 +14,7 @@
 #include "jobline.h"
 #include "link.h"
 #include "log.h"
-#include "proto.h"
+#include "appmsg.h"
 
 /* .run reads as the job id and a newline, or nothing before the first job. */
 int run_text(uint32_t job, char *buf, size_t n)

@@ -12,7 +12,7 @@
 
 #include "jobstore.h"
 #include "log.h"
-#include "proto.h"
+#include "appmsg.h"
 #include "util.h"
 
 struct open_log {

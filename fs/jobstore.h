@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto.h"
+#include "appmsg.h"
 
 #define JOB_EXIT_TIMEOUT 124
 #define JOB_EXIT_FAILED 125
@@ -32,7 +32,7 @@
 
 struct jobstore;
 
-/* Where a job runs: the enclave instance (proto.h JOBS) and its id there. */
+/* Where a job runs: the enclave instance (appmsg.h JOBS) and its id there. */
 struct job_origin {
 	uint8_t instance[JOBS_INSTANCE_LEN];
 	uint32_t enclave_id;
@@ -69,7 +69,7 @@ int jobstore_finish(struct jobstore *js, uint32_t id, uint8_t state, const char 
 int jobstore_reconcile(struct jobstore *js, const uint8_t instance[static JOBS_INSTANCE_LEN],
 		       const uint32_t *held, size_t nheld, struct job_match **out, size_t *nout);
 
-/* The word of a state (proto.h JOB_*). */
+/* The word of a state (appmsg.h JOB_*). */
 const char *jobstore_state_word(uint8_t state);
 
 #endif

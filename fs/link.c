@@ -25,7 +25,7 @@
 #include "jobstore.h"
 #include "link.h"
 #include "log.h"
-#include "proto.h"
+#include "appmsg.h"
 #include "strmap.h"
 #include "transport.h"
 #include "trees.h"
@@ -303,7 +303,7 @@ static void on_pkg_state(struct link *l, const struct msg_pkg_state *m)
 		log_info("package %s: %s", m->name, m->text);
 }
 
-static int on_message(void *ud, const struct frame *f)
+static int on_message(void *ud, const struct frame *f, char *why, size_t whysz)
 {
 	struct link *l = ud;
 	struct wbuf b = f->body;
@@ -321,6 +321,13 @@ static int on_message(void *ud, const struct frame *f)
 
 	if (!m)
 		return -ENOMEM;
+	r = appmsg_check(f->type, ROLE_ENCLAVE, why, whysz);
+	if (r < 0) {
+		free(m);
+		return r;
+	}
+	r = -EPROTO;
+	snprintf(why, whysz, "bad %s", appmsg_type_name(f->type));
 	pthread_mutex_lock(&l->mu);
 	switch (f->type) {
 	case MSG_STATUS:

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "appmsg.h"
 #include "engine.h"
 #include "escape.h"
 #include "log.h"
@@ -169,7 +170,7 @@ static void job_output(int fd, const uint8_t *p, size_t n)
 	}
 }
 
-static int run_message(void *ud, const struct frame *f)
+static int run_message(void *ud, const struct frame *f, char *why, size_t whysz)
 {
 	struct runner *rn = ud;
 	struct wbuf b = f->body;
@@ -186,6 +187,12 @@ static int run_message(void *ud, const struct frame *f)
 
 	if (!m)
 		return r;
+	r = appmsg_check(f->type, ROLE_ENCLAVE, why, whysz);
+	if (r < 0) {
+		free(m);
+		return r;
+	}
+	snprintf(why, whysz, "bad %s", appmsg_type_name(f->type));
 	switch (f->type) {
 	case MSG_STATUS:
 		r = msg_decode_status(&b, &json, &len);

@@ -390,36 +390,20 @@ static int engine_summary(struct engine *e, struct wbuf *b)
 	return r < 0 ? engine_fatal(e, r, NULL, "trailing bytes in SUMMARY") : 0;
 }
 
-/* Which side may send each package and job message. */
-static bool app_sent_by(uint16_t type, enum role role)
-{
-	switch (type) {
-	case MSG_STATUS:
-	case MSG_PKG_STATE:
-	case MSG_RUN_REPLY:
-	case MSG_JOB_STATE:
-	case MSG_JOB_LOG:
-	case MSG_JOBS: return role == ROLE_ENCLAVE;
-	case MSG_RUN:
-	case MSG_JOB_CANCEL: return role == ROLE_HOST;
-	}
-	return false;
-}
-
+/* A message of the application above us: its hook reads it. */
 static int engine_app(struct engine *e, const struct frame *f)
 {
-	enum role peer = e->cfg.role == ROLE_HOST ? ROLE_ENCLAVE : ROLE_HOST;
+	char why[WIRE_TEXT_MAX + 1] = "";
 	int r;
 
-	if (!app_sent_by(f->type, peer))
-		return engine_fatal(e, -EPROTO, NULL, "%s from the %s", msg_type_name(f->type),
-				    peer == ROLE_HOST ? "host" : "enclave");
 	if (!e->cfg.hooks || !e->cfg.hooks->message)
-		return engine_fatal(e, -EOPNOTSUPP, NULL, "%s: this peer runs no packages",
-				    msg_type_name(f->type));
-	r = e->cfg.hooks->message(e->cfg.hooks_ud, f);
+		return engine_fatal(e, -EOPNOTSUPP, NULL,
+				    "message type 0x%04x: this peer takes no application messages",
+				    f->type);
+	r = e->cfg.hooks->message(e->cfg.hooks_ud, f, why, sizeof(why));
 	if (r < 0)
-		return engine_fatal(e, r, NULL, "bad %s", msg_type_name(f->type));
+		return why[0] ? engine_fatal(e, r, NULL, "%s", why)
+			      : engine_fatal(e, r, NULL, "bad message of type 0x%04x", f->type);
 	return 0;
 }
 
@@ -478,6 +462,8 @@ static int engine_dispatch(struct engine *e, const struct frame *f)
 	default:
 		break;
 	}
+	if (msg_type_is_app(f->type))
+		return engine_fatal(e, -EPROTO, NULL, "message type 0x%04x not allowed now", f->type);
 	return engine_fatal(e, -EPROTO, NULL, "%s not allowed now", msg_type_name(f->type));
 }
 

@@ -18,6 +18,7 @@
 
 #include <poll.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "proto.h"
@@ -27,9 +28,13 @@
 struct engine_hooks {
 	/* The conversation is established (HELLO received). */
 	void (*connected)(void *ud);
-	/* A package or job message (type >= MSG_APP_FIRST) from the peer; a
-	 * negative return is a protocol violation. */
-	int (*message)(void *ud, const struct frame *f);
+	/* A message of the application (a type from MSG_APP_FIRST to
+	 * MSG_APP_LAST), which the engine does not read. A negative return is
+	 * a protocol violation: the conversation ends with a fatal ERROR of
+	 * that errno whose text is why (whysz bytes, "" on entry) if the hook
+	 * filled it. Without this hook every such message is a fatal
+	 * EOPNOTSUPP. */
+	int (*message)(void *ud, const struct frame *f, char *why, size_t whysz);
 	/* A received file was renamed into place; a received path was removed
 	 * (a whole tree: path may be a directory); a received path was renamed. */
 	void (*committed)(void *ud, const char *path);

@@ -32,16 +32,13 @@ const char *msg_type_name(uint16_t type)
 	case MSG_SETATTR: return "SETATTR";
 	case MSG_BARRIER: return "BARRIER";
 	case MSG_BARRIER_ACK: return "BARRIER_ACK";
-	case MSG_STATUS: return "STATUS";
-	case MSG_PKG_STATE: return "PKG_STATE";
-	case MSG_RUN: return "RUN";
-	case MSG_RUN_REPLY: return "RUN_REPLY";
-	case MSG_JOB_STATE: return "JOB_STATE";
-	case MSG_JOB_LOG: return "JOB_LOG";
-	case MSG_JOB_CANCEL: return "JOB_CANCEL";
-	case MSG_JOBS: return "JOBS";
 	default: return NULL;
 	}
+}
+
+bool msg_type_is_app(uint16_t type)
+{
+	return type >= MSG_APP_FIRST && type <= MSG_APP_LAST;
 }
 
 int frame_next(struct wbuf *in, struct frame *f)
@@ -59,7 +56,7 @@ int frame_next(struct wbuf *in, struct frame *f)
 		return -EMSGSIZE;
 	if (flags != 0)
 		return -EPROTO;
-	if (!msg_type_name(type))
+	if (!msg_type_name(type) && !msg_type_is_app(type))
 		return -ENOTSUP;
 	if (wbuf_len(in) - FRAME_HDR_LEN < len)
 		return -EAGAIN;
@@ -134,163 +131,6 @@ int msg_decode_hello(struct wbuf *b, struct msg_hello *m)
 	return wbuf_end(b);
 }
 
-/* A failed package or job decode consumes nothing and leaves its message
- * zeroed, so that nothing half-decoded can be acted upon. */
-static int undo(struct wbuf *b, size_t off, void *m, size_t size, int r)
-{
-	b->off = off;
-	memset(m, 0, size);
-	return r;
-}
-
-static bool json_space(uint8_t c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-/* The outer shape of a JSON object only: its readers parse it themselves. */
-static bool json_object_shape(const uint8_t *p, size_t n)
-{
-	if (memchr(p, '\0', n))
-		return false;
-	while (n > 0 && json_space(p[n - 1]))
-		n--;
-	while (n > 0 && json_space(p[0])) {
-		p++;
-		n--;
-	}
-	return n >= 2 && p[0] == '{' && p[n - 1] == '}';
-}
-
-int msg_decode_status(struct wbuf *b, const uint8_t **json, size_t *len)
-{
-	size_t off = b->off;
-	int r = wbuf_get_bytes_peek(b, json, len, STATUS_MAX);
-
-	if (r == 0)
-		r = json_object_shape(*json, *len) ? wbuf_end(b) : -EINVAL;
-	if (r < 0) {
-		b->off = off;
-		*json = NULL;
-		*len = 0;
-	}
-	return r;
-}
-
-/* Package names are single path components (a file directly in encrypted/). */
-static int get_name(struct wbuf *b, char *out, size_t outsz)
-{
-	size_t off = b->off;
-	int r = wbuf_get_str(b, out, outsz);
-
-	if (r < 0)
-		return r;
-	if (path_check(out) < 0 || strchr(out, '/')) {
-		b->off = off;
-		return -EINVAL;
-	}
-	return 0;
-}
-
-int msg_decode_pkg_state(struct wbuf *b, struct msg_pkg_state *m)
-{
-	size_t off = b->off;
-	int r;
-
-	if ((r = get_name(b, m->name, sizeof(m->name))) < 0 || (r = wbuf_get_u8(b, &m->state)) < 0 ||
-	    (r = wbuf_get_u32(b, &m->err)) < 0 || (r = wbuf_get(b, m->digest, sizeof(m->digest))) < 0 ||
-	    (r = wbuf_get_str(b, m->text, sizeof(m->text))) < 0)
-		return undo(b, off, m, sizeof(*m), r);
-	if (m->state < PKG_RECEIVED || m->state > PKG_REMOVED || m->err > 4095)
-		r = -EINVAL;
-	else
-		r = wbuf_end(b);
-	return r < 0 ? undo(b, off, m, sizeof(*m), r) : 0;
-}
-
-int msg_decode_run(struct wbuf *b, struct msg_run *m)
-{
-	size_t off = b->off;
-	int r;
-
-	if ((r = wbuf_get_u32(b, &m->req)) < 0 ||
-	    (r = wbuf_get_str(b, m->line, sizeof(m->line))) < 0 || (r = wbuf_end(b)) < 0)
-		return undo(b, off, m, sizeof(*m), r);
-	return 0;
-}
-
-int msg_decode_run_reply(struct wbuf *b, struct msg_run_reply *m)
-{
-	size_t off = b->off;
-	int r;
-
-	if ((r = wbuf_get_u32(b, &m->req)) < 0 || (r = wbuf_get_u32(b, &m->job)) < 0 ||
-	    (r = wbuf_get_u32(b, &m->err)) < 0 || (r = wbuf_get_str(b, m->text, sizeof(m->text))) < 0)
-		return undo(b, off, m, sizeof(*m), r);
-	/* Started (a job id, no errno) or refused (no job id, an errno). */
-	if (m->err > 4095 || (m->job == 0) == (m->err == 0))
-		r = -EINVAL;
-	else
-		r = wbuf_end(b);
-	return r < 0 ? undo(b, off, m, sizeof(*m), r) : 0;
-}
-
-int msg_decode_job_state(struct wbuf *b, struct msg_job_state *m)
-{
-	size_t off = b->off;
-	uint32_t code;
-	int r;
-
-	if ((r = wbuf_get_u32(b, &m->job)) < 0 || (r = wbuf_get_u8(b, &m->state)) < 0 ||
-	    (r = wbuf_get_u32(b, &code)) < 0 || (r = wbuf_get_str(b, m->text, sizeof(m->text))) < 0)
-		return undo(b, off, m, sizeof(*m), r);
-	m->code = (int32_t)code;
-	/* JOB_LOST is the host's own verdict, never sent. */
-	if (m->job == 0 || m->state < JOB_RUNNING || m->state > JOB_FAILED)
-		r = -EINVAL;
-	else
-		r = wbuf_end(b);
-	return r < 0 ? undo(b, off, m, sizeof(*m), r) : 0;
-}
-
-int msg_decode_job_log(struct wbuf *b, struct msg_job_log *m)
-{
-	size_t off = b->off;
-	int r;
-
-	if ((r = wbuf_get_u32(b, &m->job)) < 0 || (r = wbuf_get_u8(b, &m->stream)) < 0)
-		return undo(b, off, m, sizeof(*m), r);
-	m->len = wbuf_len(b);
-	if (m->job == 0 || (m->stream != 1 && m->stream != 2) || m->len == 0 || m->len > JOB_LOG_MAX)
-		return undo(b, off, m, sizeof(*m), -EINVAL);
-	m->p = wbuf_ptr(b);
-	b->off = b->len;
-	return 0;
-}
-
-int msg_decode_jobs(struct wbuf *b, struct msg_jobs *m)
-{
-	static const uint8_t zero[JOBS_INSTANCE_LEN];
-	size_t off = b->off;
-	int r;
-
-	if ((r = wbuf_get(b, m->instance, sizeof(m->instance))) < 0 || (r = wbuf_get_u32(b, &m->n)) < 0)
-		return undo(b, off, m, sizeof(*m), r);
-	/* Sizes first: the count must fit the limit and match the body. */
-	if (m->n > JOBS_MAX)
-		return undo(b, off, m, sizeof(*m), -EMSGSIZE);
-	if (wbuf_len(b) != (size_t)m->n * 4)
-		return undo(b, off, m, sizeof(*m), -EBADMSG);
-	if (memcmp(m->instance, zero, sizeof(zero)) == 0)
-		return undo(b, off, m, sizeof(*m), -EINVAL);
-	for (uint32_t i = 0; i < m->n; i++) {
-		(void)wbuf_get_u32(b, &m->job[i]);
-		if (m->job[i] == 0 || (i > 0 && m->job[i] <= m->job[i - 1]))
-			return undo(b, off, m, sizeof(*m), -EINVAL);
-	}
-	return 0;
-}
-
 int msg_decode_error(struct wbuf *b, struct msg_error *m)
 {
 	uint8_t fatal;
@@ -338,6 +178,14 @@ int msg_decode_entry(struct wbuf *b, struct msg_entry *e)
 			return -EINVAL;
 	}
 	return 0;
+}
+
+/* A failed decode of a whole-body number consumes nothing and leaves it 0. */
+static int undo(struct wbuf *b, size_t off, void *m, size_t size, int r)
+{
+	b->off = off;
+	memset(m, 0, size);
+	return r;
 }
 
 int msg_decode_u32(struct wbuf *b, uint32_t *v)
@@ -605,84 +453,6 @@ int msg_put_hello(struct wbuf *o, uint8_t role, uint32_t flags, const char *name
 	TRY(wbuf_put_u8(o, role));
 	TRY(wbuf_put_u32(o, flags));
 	TRY(wbuf_put_str(o, name));
-	FINISH(o);
-}
-
-int msg_put_status(struct wbuf *o, const char *json, size_t len)
-{
-	BEGIN(o, MSG_STATUS);
-	TRY(wbuf_put_bytes(o, json, len));
-	FINISH(o);
-}
-
-int msg_put_pkg_state(struct wbuf *o, const char *name, uint8_t state, int err,
-		      const uint8_t digest[static 32], const char *text)
-{
-	char t[WIRE_TEXT_MAX + 1];
-
-	snprintf(t, sizeof(t), "%s", text ? text : "");
-	BEGIN(o, MSG_PKG_STATE);
-	TRY(wbuf_put_str(o, name));
-	TRY(wbuf_put_u8(o, state));
-	TRY(wbuf_put_u32(o, (uint32_t)(err < 0 ? -err : err)));
-	TRY(wbuf_put(o, digest, 32));
-	TRY(wbuf_put_str(o, t));
-	FINISH(o);
-}
-
-int msg_put_run(struct wbuf *o, uint32_t req, const char *line)
-{
-	BEGIN(o, MSG_RUN);
-	TRY(wbuf_put_u32(o, req));
-	TRY(wbuf_put_str(o, line));
-	FINISH(o);
-}
-
-int msg_put_run_reply(struct wbuf *o, uint32_t req, uint32_t job, int err, const char *text)
-{
-	char t[WIRE_TEXT_MAX + 1];
-
-	snprintf(t, sizeof(t), "%s", text ? text : "");
-	BEGIN(o, MSG_RUN_REPLY);
-	TRY(wbuf_put_u32(o, req));
-	TRY(wbuf_put_u32(o, job));
-	TRY(wbuf_put_u32(o, (uint32_t)(err < 0 ? -err : err)));
-	TRY(wbuf_put_str(o, t));
-	FINISH(o);
-}
-
-int msg_put_job_state(struct wbuf *o, uint32_t job, uint8_t state, int32_t code, const char *text)
-{
-	char t[WIRE_TEXT_MAX + 1];
-
-	snprintf(t, sizeof(t), "%s", text ? text : "");
-	BEGIN(o, MSG_JOB_STATE);
-	TRY(wbuf_put_u32(o, job));
-	TRY(wbuf_put_u8(o, state));
-	TRY(wbuf_put_u32(o, (uint32_t)code));
-	TRY(wbuf_put_str(o, t));
-	FINISH(o);
-}
-
-int msg_put_job_log(struct wbuf *o, uint32_t job, uint8_t stream, const void *p, size_t len)
-{
-	BEGIN(o, MSG_JOB_LOG);
-	TRY(wbuf_put_u32(o, job));
-	TRY(wbuf_put_u8(o, stream));
-	TRY(wbuf_put(o, p, len));
-	FINISH(o);
-}
-
-int msg_put_jobs(struct wbuf *o, const uint8_t instance[static JOBS_INSTANCE_LEN], const uint32_t *jobs,
-		 uint32_t n)
-{
-	if (n > JOBS_MAX)
-		return -EMSGSIZE;
-	BEGIN(o, MSG_JOBS);
-	TRY(wbuf_put(o, instance, JOBS_INSTANCE_LEN));
-	TRY(wbuf_put_u32(o, n));
-	for (uint32_t i = 0; i < n; i++)
-		TRY(wbuf_put_u32(o, jobs[i]));
 	FINISH(o);
 }
 

@@ -4,11 +4,11 @@
  * the header before anything reads the body; each msg_decode_*() validates one
  * body completely (sizes, then every field, then no trailing bytes) and
  * returns -EBADMSG, -EMSGSIZE or -EINVAL when it is malformed. A failed
- * package or job decode (and msg_decode_u32/_u64) consumes nothing and leaves
- * its message zeroed; the other decoders may have consumed part of the body.
- * Decoded strings are copied into the message struct; byte spans (chunk
- * lists, DATA, JOB_LOG) borrow the frame. msg_put_*() append one whole frame
- * or nothing.
+ * msg_decode_u32/_u64 consumes nothing and leaves its number 0; the other
+ * decoders may have consumed part of the body. Decoded strings are copied
+ * into the message struct; byte spans (chunk lists, DATA) borrow the frame.
+ * msg_put_*() append one whole frame or nothing. The application's messages
+ * travel in the same frames (MSG_APP_FIRST below).
  */
 #ifndef EFS_PROTO_H
 #define EFS_PROTO_H
@@ -57,52 +57,25 @@ enum msg_type {
 	MSG_LINK = 0x0035,
 	MSG_BARRIER = 0x0040,
 	MSG_BARRIER_ACK = 0x0041,
-	/* Packages and jobs (the enclave daemon and its clients). */
-	MSG_STATUS = 0x0050,
-	MSG_PKG_STATE = 0x0051,
-	MSG_RUN = 0x0052,
-	MSG_RUN_REPLY = 0x0053,
-	MSG_JOB_STATE = 0x0054,
-	MSG_JOB_LOG = 0x0055,
-	MSG_JOB_CANCEL = 0x0056,
-	MSG_JOBS = 0x0057,
 };
 
-#define MSG_APP_FIRST MSG_STATUS
-#define STATUS_MAX (64u * 1024)
-#define JOB_LOG_MAX (64u * 1024)
-#define RUN_LINE_MAX 65535
-/* A JOBS list: the running jobs (--max-jobs is at most 1024) and the ended
- * ones enclaved keeps for the next host (JOBS_ENDED_KEPT). */
-#define JOBS_ENDED_KEPT 64u
-#define JOBS_MAX (1024u + JOBS_ENDED_KEPT)
-#define JOBS_INSTANCE_LEN 16
+/* Types MSG_APP_FIRST..MSG_APP_LAST belong to the application above the
+ * sync engine (the packages and jobs of app/appmsg.h): frame_next() takes
+ * them without knowing them, msg_type_name() does not name them, and the
+ * engine hands them to its hooks' message() callback unread. */
+#define MSG_APP_FIRST 0x0050
+#define MSG_APP_LAST 0x007f
 
 /* HELLO flags */
 #define HELLO_F_READABLE 1u /* received files are stored readable by all (mode | 0444, dirs | 0555) */
 
-enum pkg_state {
-	PKG_RECEIVED = 1,
-	PKG_VERIFIED = 2,
-	PKG_READY = 3,
-	PKG_FAILED = 4,
-	PKG_REMOVED = 5,
-};
-
-enum job_state {
-	JOB_RUNNING = 1,
-	JOB_EXITED = 2,    /* code: exit status */
-	JOB_KILLED = 3,    /* code: signal */
-	JOB_TIMEOUT = 4,
-	JOB_CANCELLED = 5,
-	JOB_FAILED = 6,    /* could not start; code: errno */
-	JOB_LOST = 7,      /* the enclave went away (host side only) */
-};
-
 enum role { ROLE_HOST = 1, ROLE_ENCLAVE = 2 };
 enum entry_kind { ENTRY_FILE = 1, ENTRY_DIR = 2, ENTRY_SYMLINK = 3 };
 
+/* The name of a sync message type; NULL for any other (application types
+ * included). */
 const char *msg_type_name(uint16_t type);
+bool msg_type_is_app(uint16_t type);
 
 /* One frame taken from an input buffer; body borrows the buffer. */
 struct frame {
@@ -112,7 +85,8 @@ struct frame {
 
 /* Takes the next whole frame from `in` (consuming it). -EAGAIN: not enough
  * bytes yet (nothing consumed); -EMSGSIZE: length over FRAME_MAX_BODY;
- * -EPROTO: nonzero flags; -ENOTSUP: unknown type. */
+ * -EPROTO: nonzero flags; -ENOTSUP: a type that is neither a sync message
+ * nor in the application's range. */
 int frame_next(struct wbuf *in, struct frame *f);
 
 struct msg_hello {
@@ -193,58 +167,7 @@ struct msg_meta {
 	char to[WIRE_PATH_MAX + 1];
 };
 
-struct msg_pkg_state {
-	uint8_t state;
-	uint32_t err;
-	uint8_t digest[32];
-	char name[WIRE_NAME_MAX * 4 + 1];
-	char text[WIRE_TEXT_MAX + 1];
-};
-
-struct msg_run {
-	uint32_t req;
-	char line[RUN_LINE_MAX + 1];
-};
-
-struct msg_run_reply {
-	uint32_t req, job, err;
-	char text[WIRE_TEXT_MAX + 1];
-};
-
-struct msg_job_state {
-	uint32_t job;
-	uint8_t state;
-	int32_t code;
-	char text[WIRE_TEXT_MAX + 1];
-};
-
-/* JOBS: the jobs an enclaved process holds (running, or ended with their
- * final JOB_STATE still to come), in ascending order. instance is random for
- * each enclaved process and never all zeros: job ids count within it. */
-struct msg_jobs {
-	uint8_t instance[JOBS_INSTANCE_LEN];
-	uint32_t n;
-	uint32_t job[JOBS_MAX];
-};
-
-struct msg_job_log {
-	uint32_t job;
-	uint8_t stream; /* 1 stdout, 2 stderr */
-	const uint8_t *p;
-	size_t len;
-};
-
 int msg_decode_hello(struct wbuf *b, struct msg_hello *m);
-/* STATUS: at most STATUS_MAX bytes, no NUL, shaped as a JSON object ({ ... }
- * between JSON whitespace); the reader parses it. *json borrows the frame and
- * is not NUL-terminated. */
-int msg_decode_status(struct wbuf *b, const uint8_t **json, size_t *len);
-int msg_decode_pkg_state(struct wbuf *b, struct msg_pkg_state *m);
-int msg_decode_run(struct wbuf *b, struct msg_run *m);
-int msg_decode_run_reply(struct wbuf *b, struct msg_run_reply *m);
-int msg_decode_job_state(struct wbuf *b, struct msg_job_state *m);
-int msg_decode_job_log(struct wbuf *b, struct msg_job_log *m);
-int msg_decode_jobs(struct wbuf *b, struct msg_jobs *m);
 int msg_decode_error(struct wbuf *b, struct msg_error *m);
 /* SUMMARY: msg_decode_summary() checks the count, then msg_decode_entry() is
  * called count times, then wbuf_end(). */
@@ -274,15 +197,6 @@ int msg_decode_symlink(struct wbuf *b, struct msg_meta *m);
 int msg_decode_link(struct wbuf *b, struct msg_meta *m);
 
 int msg_put_hello(struct wbuf *o, uint8_t role, uint32_t flags, const char *name);
-int msg_put_status(struct wbuf *o, const char *json, size_t len);
-int msg_put_pkg_state(struct wbuf *o, const char *name, uint8_t state, int err,
-		      const uint8_t digest[static 32], const char *text);
-int msg_put_run(struct wbuf *o, uint32_t req, const char *line);
-int msg_put_run_reply(struct wbuf *o, uint32_t req, uint32_t job, int err, const char *text);
-int msg_put_job_state(struct wbuf *o, uint32_t job, uint8_t state, int32_t code, const char *text);
-int msg_put_job_log(struct wbuf *o, uint32_t job, uint8_t stream, const void *p, size_t len);
-int msg_put_jobs(struct wbuf *o, const uint8_t instance[static JOBS_INSTANCE_LEN], const uint32_t *jobs,
-		 uint32_t n);
 int msg_put_error(struct wbuf *o, int err, bool fatal, const char *path, const char *text);
 int msg_put_empty(struct wbuf *o, uint16_t type);
 int msg_put_u32(struct wbuf *o, uint16_t type, uint32_t v);

@@ -3,7 +3,8 @@
  * is a byte stream as a peer would send it, and each frame's body is offered
  * to all eight decoders whatever its type. A decode that succeeds must hold only
  * what the spec allows and encode back to the same body; one that fails must
- * consume nothing and leave its message zeroed. */
+ * consume nothing and leave its message zeroed. Every type is also checked
+ * against both senders (appmsg_check). */
 #include "config.h"
 
 #include <errno.h>
@@ -12,7 +13,7 @@
 
 #include "fuzz.h"
 #include "sync/pathsafe.h"
-#include "sync/proto.h"
+#include "app/appmsg.h"
 
 static void check(bool ok)
 {
@@ -49,6 +50,21 @@ static void same_body(int put_result, const struct wbuf *body, uint16_t type)
 	wbuf_clear(&out);
 }
 
+/* Whatever the type, a check has one of three answers and says why. */
+static void check_type(uint16_t type)
+{
+	char why[64];
+	int h = appmsg_check(type, ROLE_HOST, why, sizeof(why));
+	int e = appmsg_check(type, ROLE_ENCLAVE, why, sizeof(why));
+
+	check(why[0] != '\0');
+	if (!appmsg_type_name(type))
+		check(h == -ENOTSUP && e == -ENOTSUP);
+	else
+		check((h == 0 && e == -EPROTO) || (h == -EPROTO && e == 0));
+	check(!appmsg_type_name(type) || msg_type_is_app(type));
+}
+
 static void decode_all(const struct frame *f)
 {
 	static union {
@@ -65,6 +81,7 @@ static void decode_all(const struct frame *f)
 	struct wbuf b;
 	int r;
 
+	check_type(f->type);
 	b = f->body;
 	r = msg_decode_status(&b, &json, &len);
 	if (r == 0) {

@@ -6,10 +6,11 @@
 
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sync/proto.h"
+#include "app/appmsg.h"
 
 union app_msg {
 	struct {
@@ -87,12 +88,12 @@ static int decode_checked(uint16_t type, const void *body, size_t n, union app_m
 	r = decode_app(type, &b, m);
 	if (r < 0) {
 		ck_assert_msg(b.off == 3, "%s: a failed decode consumed %zu bytes",
-			      msg_type_name(type), b.off - 3);
+			      appmsg_type_name(type), b.off - 3);
 		ck_assert_msg(all_zero(m, app_size(type)), "%s: a failed decode left fields behind",
-			      msg_type_name(type));
+			      appmsg_type_name(type));
 	} else {
 		ck_assert_msg(b.off == b.len, "%s: decoded without consuming everything",
-			      msg_type_name(type));
+			      appmsg_type_name(type));
 	}
 	free(copy);
 	return r;
@@ -338,18 +339,18 @@ START_TEST(test_truncated_and_trailing)
 		ck_assert_ptr_nonnull(copy);
 		memcpy(copy, wbuf_ptr(&f.body), n);
 		ck_assert_msg(decode_checked(f.type, copy, n, m) == 0, "%s does not decode",
-			      msg_type_name(f.type));
+			      appmsg_type_name(f.type));
 		for (size_t cut = 0; cut < n; cut++) {
 			if (f.type == MSG_JOB_LOG && cut > 5)
 				continue;
 			ck_assert_msg(decode_checked(f.type, copy, cut, m) < 0,
-				      "%s accepted %zu of %zu bytes", msg_type_name(f.type), cut,
+				      "%s accepted %zu of %zu bytes", appmsg_type_name(f.type), cut,
 				      n);
 		}
 		if (f.type != MSG_JOB_LOG) {
 			copy[n] = '}';
 			ck_assert_msg(decode_checked(f.type, copy, n + 1, m) == -EBADMSG,
-				      "%s accepted trailing garbage", msg_type_name(f.type));
+				      "%s accepted trailing garbage", appmsg_type_name(f.type));
 		}
 		free(copy);
 		seen |= 1 << (f.type - MSG_STATUS);
@@ -712,7 +713,8 @@ START_TEST(test_jobs)
 END_TEST
 
 /* Frames of these types pass frame_next whatever their body; a frame with a
- * length over FRAME_MAX_BODY does not, even for JOB_LOG. */
+ * length over FRAME_MAX_BODY does not, even for JOB_LOG. The sync layer
+ * names none of them. */
 START_TEST(test_frames)
 {
 	uint8_t raw[FRAME_HDR_LEN];
@@ -720,7 +722,9 @@ START_TEST(test_frames)
 	struct frame f;
 
 	for (size_t i = 0; i < sizeof(app_types) / sizeof(app_types[0]); i++) {
-		ck_assert_ptr_nonnull(msg_type_name(app_types[i]));
+		ck_assert_ptr_nonnull(appmsg_type_name(app_types[i]));
+		ck_assert_ptr_null(msg_type_name(app_types[i]));
+		ck_assert(msg_type_is_app(app_types[i]));
 		le32_put(raw, 0);
 		le16_put(raw + 4, app_types[i]);
 		le16_put(raw + 6, 0);
@@ -732,11 +736,50 @@ START_TEST(test_frames)
 		ck_assert_int_eq(frame_next(&in, &f), -EMSGSIZE);
 		ck_assert_uint_eq(in.off, 0);
 	}
-	/* The first type after JOBS is unknown. */
+	/* The rest of the application's range passes the frame reader (the
+	 * application refuses it: test_check); the type after it does not. */
 	le32_put(raw, 0);
 	le16_put(raw + 4, MSG_JOBS + 1);
 	wbuf_from(&in, raw, sizeof(raw));
+	ck_assert_int_eq(frame_next(&in, &f), 0);
+	le16_put(raw + 4, MSG_APP_LAST);
+	wbuf_from(&in, raw, sizeof(raw));
+	ck_assert_int_eq(frame_next(&in, &f), 0);
+	le16_put(raw + 4, MSG_APP_LAST + 1);
+	wbuf_from(&in, raw, sizeof(raw));
 	ck_assert_int_eq(frame_next(&in, &f), -ENOTSUP);
+	ck_assert_uint_eq(in.off, 0);
+}
+END_TEST
+
+/* Each message has one sender; a type the application does not define is
+ * refused whoever sends it, with a reason. */
+START_TEST(test_check)
+{
+	char why[64];
+
+	for (size_t i = 0; i < sizeof(app_types) / sizeof(app_types[0]); i++) {
+		uint16_t t = app_types[i];
+		bool host = t == MSG_RUN || t == MSG_JOB_CANCEL;
+		char want[64];
+
+		ck_assert_int_eq(appmsg_check(t, host ? ROLE_HOST : ROLE_ENCLAVE, why, sizeof(why)), 0);
+		ck_assert_int_eq(appmsg_check(t, host ? ROLE_ENCLAVE : ROLE_HOST, why, sizeof(why)),
+				 -EPROTO);
+		snprintf(want, sizeof(want), "%s from the %s", appmsg_type_name(t),
+			 host ? "enclave" : "host");
+		ck_assert_str_eq(why, want);
+	}
+	for (uint32_t t = MSG_JOBS + 1; t <= MSG_APP_LAST + 1u; t++) {
+		ck_assert_ptr_null(appmsg_type_name((uint16_t)t));
+		ck_assert_int_eq(appmsg_check((uint16_t)t, ROLE_ENCLAVE, why, sizeof(why)), -ENOTSUP);
+		ck_assert_int_eq(appmsg_check((uint16_t)t, ROLE_HOST, NULL, 0), -ENOTSUP);
+	}
+	ck_assert_int_eq(appmsg_check(0x0058, ROLE_HOST, why, sizeof(why)), -ENOTSUP);
+	ck_assert_str_eq(why, "unknown message type 0x0058");
+	/* The sync messages are not the application's. */
+	ck_assert_int_eq(appmsg_check(MSG_HELLO, ROLE_HOST, why, sizeof(why)), -ENOTSUP);
+	ck_assert_int_eq(appmsg_check(MSG_BARRIER, ROLE_ENCLAVE, why, sizeof(why)), -ENOTSUP);
 }
 END_TEST
 
@@ -758,6 +801,7 @@ int main(void)
 	tcase_add_test(tc, test_job_cancel);
 	tcase_add_test(tc, test_jobs);
 	tcase_add_test(tc, test_frames);
+	tcase_add_test(tc, test_check);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

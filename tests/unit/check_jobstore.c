@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "fs/jobstore.h"
-#include "sync/proto.h"
+#include "app/appmsg.h"
 
 static char dir[64];
 static int dfd;
