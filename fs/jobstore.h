@@ -23,12 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "appmsg.h"
-
-#define JOB_EXIT_TIMEOUT 124
-#define JOB_EXIT_FAILED 125
-#define JOB_EXIT_CANCELLED 130
-#define JOB_EXIT_LOST 255
+#include "jobclient.h" /* the job states and their exit statuses */
 
 struct jobstore;
 

@@ -22,6 +22,7 @@
 
 #include "engine.h"
 #include "devenclave.h"
+#include "jobclient.h"
 #include "jobstore.h"
 #include "link.h"
 #include "log.h"
@@ -72,12 +73,6 @@ struct pkg {
 	char text[WIRE_TEXT_MAX + 1];
 };
 
-/* A job of this mount running in the enclave of the current connection. */
-struct running {
-	uint32_t id, enclave_id;
-	bool cancel_sent;
-};
-
 struct link {
 	struct link_config cfg; /* strings borrowed from the caller */
 	struct engine *e;
@@ -102,13 +97,12 @@ struct link {
 	 * refused to store its last transfer (FILE_ACK), until it is written
 	 * again or stored. */
 	struct strmap *refused;
-	struct running *jobs;
-	size_t njobs, jobs_cap;
+	/* The jobs of this mount running in the enclave of the current
+	 * connection, followed under their ids here. */
+	struct jobclient *jc;
 	uint32_t last_job;
 	uint32_t *lost;
 	size_t nlost, lost_cap;
-	uint8_t instance[JOBS_INSTANCE_LEN]; /* the enclave's, from its JOBS */
-	bool have_instance;
 	char *enclave_status; /* its STATUS JSON */
 	bool up, stopping;
 	bool synced;  /* this conversation completed its initial pass */
@@ -164,109 +158,97 @@ static int grow(void **p, size_t *cap, size_t need, size_t size)
 	return 0;
 }
 
-/* --- the tables, filled from the enclave's messages (l->mu held) ------------------ */
+/* --- the tables, filled from the enclave's messages (jobclient.h; l->mu held) ------- */
 
-static struct running *job_by_enclave_id(struct link *l, uint32_t enclave_id)
+/* A job of this mount ended, or was lost with the conversation. */
+static void on_ended(void *ud, uint32_t id, uint8_t state, int32_t code, const char *text)
 {
-	for (size_t i = 0; i < l->njobs; i++)
-		if (l->jobs[i].enclave_id == enclave_id)
-			return &l->jobs[i];
-	return NULL;
-}
-
-static struct running *job_by_id(struct link *l, uint32_t id)
-{
-	for (size_t i = 0; i < l->njobs; i++)
-		if (l->jobs[i].id == id)
-			return &l->jobs[i];
-	return NULL;
-}
-
-static int job_exit_status(uint8_t state, int32_t code)
-{
-	switch (state) {
-	case JOB_EXITED: return code & 0xff;
-	case JOB_KILLED: return 128 + (code & 0x7f);
-	case JOB_TIMEOUT: return JOB_EXIT_TIMEOUT;
-	case JOB_CANCELLED: return JOB_EXIT_CANCELLED;
-	case JOB_LOST: return JOB_EXIT_LOST;
-	}
-	return JOB_EXIT_FAILED;
-}
-
-static void job_end(struct link *l, struct running *j, uint8_t state, int32_t code, const char *text)
-{
-	int r = jobstore_finish(l->js, j->id, state, text, job_exit_status(state, code));
+	struct link *l = ud;
+	int r = jobstore_finish(l->js, id, state, text, jobclient_exit_status(state, code, 0));
 
 	if (r < 0)
-		log_errno(r, "job %u: cannot record its end", j->id);
-	log_info("job %u: %s", j->id, text);
+		log_errno(r, "job %u: cannot record its end", id);
+	log_info("job %u: %s", id, text);
 	if (state == JOB_LOST && grow((void **)&l->lost, &l->lost_cap, l->nlost + 1, sizeof(*l->lost)) == 0)
-		l->lost[l->nlost++] = j->id;
-	*j = l->jobs[--l->njobs];
+		l->lost[l->nlost++] = id;
 }
 
-static void on_run_reply(struct link *l, const struct msg_run_reply *m)
+static struct run_req *run_sent(struct link *l, uint32_t req)
 {
 	struct run_req *rq;
+
+	for (rq = l->runs; rq; rq = rq->next)
+		if (rq->req == req && rq->phase == RUN_SENT)
+			break;
+	return rq;
+}
+
+/* A job line started: it gets a record and an id here, and is followed
+ * under that id. A reply to a request whose writer gave up (unmounting)
+ * has nobody to follow it: the job client cancels it. */
+static int on_started(void *ud, uint32_t req, uint32_t job, const char *text, uint32_t *tag)
+{
+	struct link *l = ud;
+	struct run_req *rq = run_sent(l, req);
+	struct job_origin o = { .enclave_id = job };
 	uint32_t id;
 	int r;
 
-	for (rq = l->runs; rq; rq = rq->next)
-		if (rq->req == m->req && rq->phase == RUN_SENT)
-			break;
-	if (!rq) {
-		/* A reply to a request whose link went away: cancel what it started. */
-		if (m->job)
-			(void)msg_put_u32(engine_out(l->e), MSG_JOB_CANCEL, m->job);
-		return;
-	}
-	snprintf(rq->msg, sizeof(rq->msg), "%s", m->text);
+	if (!rq)
+		return -ECANCELED;
+	snprintf(rq->msg, sizeof(rq->msg), "%s", text);
 	rq->phase = RUN_DONE;
-	if (m->err || !m->job) {
-		rq->err = m->err ? -(int)m->err : -EPROTO;
-		return;
-	}
-	r = grow((void **)&l->jobs, &l->jobs_cap, l->njobs + 1, sizeof(*l->jobs));
-	if (r == 0) {
-		struct job_origin o = { .enclave_id = m->job };
-
-		memcpy(o.instance, l->instance, sizeof(o.instance));
-		r = jobstore_create(l->js, rq->line, l->have_instance ? &o : NULL, &id);
-	}
+	r = jobstore_create(l->js, rq->line, jobclient_instance(l->jc, o.instance) ? &o : NULL, &id);
 	if (r < 0) {
 		log_errno(r, "cannot record a new job: cancelling it");
-		(void)msg_put_u32(engine_out(l->e), MSG_JOB_CANCEL, m->job);
 		rq->err = r;
-		return;
+		return r;
 	}
-	l->jobs[l->njobs++] = (struct running){ .id = id, .enclave_id = m->job };
 	l->last_job = id;
 	rq->job = id;
 	rq->err = 0;
+	*tag = id;
 	log_info("job %u started: %s", id, rq->line);
+	return 0;
+}
+
+static void on_refused(void *ud, uint32_t req, int err, const char *text)
+{
+	struct run_req *rq = run_sent(ud, req);
+
+	if (!rq)
+		return;
+	snprintf(rq->msg, sizeof(rq->msg), "%s", text);
+	rq->phase = RUN_DONE;
+	rq->err = -err;
+}
+
+static void on_log(void *ud, uint32_t id, uint8_t stream, const uint8_t *p, size_t len)
+{
+	struct link *l = ud;
+
+	(void)jobstore_append_log(l->js, id, p, len);
 }
 
 /* JOBS, first in a conversation: the lost records of jobs this enclave
  * still holds run again here (a restarted mount, or a reconnect). */
-static void on_jobs(struct link *l, const struct msg_jobs *m)
+static void on_held(void *ud, const struct msg_jobs *m)
 {
+	struct link *l = ud;
 	struct job_match *match;
 	size_t n;
 	int r;
 
-	memcpy(l->instance, m->instance, sizeof(l->instance));
-	l->have_instance = true;
 	r = jobstore_reconcile(l->js, m->instance, m->job, m->n, &match, &n);
 	if (r < 0)
 		log_errno(r, "cannot take up every job the enclave still runs");
-	if (n && grow((void **)&l->jobs, &l->jobs_cap, l->njobs + n, sizeof(*l->jobs)) < 0) {
-		for (size_t i = 0; i < n; i++)
-			(void)jobstore_finish(l->js, match[i].id, JOB_LOST, "out of memory", JOB_EXIT_LOST);
-		n = 0;
-	}
 	for (size_t i = 0; i < n; i++) {
-		l->jobs[l->njobs++] = (struct running){ .id = match[i].id, .enclave_id = match[i].enclave_id };
+		r = jobclient_follow(l->jc, match[i].enclave_id, match[i].id);
+		if (r < 0) {
+			log_errno(r, "job %u: cannot follow it", match[i].id);
+			(void)jobstore_finish(l->js, match[i].id, JOB_LOST, "out of memory", JOB_EXIT_LOST);
+			continue;
+		}
 		for (size_t k = 0; k < l->nlost; k++)
 			if (l->lost[k] == match[i].id) {
 				l->lost[k] = l->lost[--l->nlost];
@@ -277,8 +259,17 @@ static void on_jobs(struct link *l, const struct msg_jobs *m)
 	free(match);
 }
 
-static void on_pkg_state(struct link *l, const struct msg_pkg_state *m)
+static void on_status(void *ud, const char *json, size_t len)
 {
+	struct link *l = ud;
+
+	free(l->enclave_status);
+	l->enclave_status = strndup(json, len);
+}
+
+static void on_pkg_state(void *ud, const struct msg_pkg_state *m)
+{
+	struct link *l = ud;
 	struct pkg *p;
 
 	if (m->state == PKG_REMOVED) {
@@ -297,75 +288,25 @@ static void on_pkg_state(struct link *l, const struct msg_pkg_state *m)
 	p->err = (int)m->err;
 	memcpy(p->digest, m->digest, sizeof(p->digest));
 	snprintf(p->text, sizeof(p->text), "%s", m->text);
-	if (m->state == PKG_FAILED)
-		log_warn("package %s: %s (%s)", m->name, m->text, strerror((int)m->err));
-	else
-		log_info("package %s: %s", m->name, m->text);
 }
+
+static const struct jobclient_ops job_ops = { .status = on_status,
+					      .pkg_state = on_pkg_state,
+					      .held = on_held,
+					      .started = on_started,
+					      .refused = on_refused,
+					      .log = on_log,
+					      .ended = on_ended };
 
 static int on_message(void *ud, const struct frame *f, char *why, size_t whysz)
 {
 	struct link *l = ud;
-	struct wbuf b = f->body;
-	union {
-		struct msg_run_reply rr;
-		struct msg_job_state js;
-		struct msg_job_log jl;
-		struct msg_pkg_state ps;
-		struct msg_jobs jobs;
-	} *m = malloc(sizeof(*m));
-	struct running *j;
-	const uint8_t *json;
-	size_t len;
-	int r = -EPROTO;
+	int r;
 
-	if (!m)
-		return -ENOMEM;
-	r = appmsg_check(f->type, ROLE_ENCLAVE, why, whysz);
-	if (r < 0) {
-		free(m);
-		return r;
-	}
-	r = -EPROTO;
-	snprintf(why, whysz, "bad %s", appmsg_type_name(f->type));
 	pthread_mutex_lock(&l->mu);
-	switch (f->type) {
-	case MSG_STATUS:
-		r = msg_decode_status(&b, &json, &len);
-		if (r == 0) {
-			free(l->enclave_status);
-			l->enclave_status = strndup((const char *)json, len);
-		}
-		break;
-	case MSG_PKG_STATE:
-		r = msg_decode_pkg_state(&b, &m->ps);
-		if (r == 0)
-			on_pkg_state(l, &m->ps);
-		break;
-	case MSG_RUN_REPLY:
-		r = msg_decode_run_reply(&b, &m->rr);
-		if (r == 0)
-			on_run_reply(l, &m->rr);
-		break;
-	case MSG_JOB_LOG:
-		r = msg_decode_job_log(&b, &m->jl);
-		if (r == 0 && (j = job_by_enclave_id(l, m->jl.job)))
-			(void)jobstore_append_log(l->js, j->id, m->jl.p, m->jl.len);
-		break;
-	case MSG_JOB_STATE:
-		r = msg_decode_job_state(&b, &m->js);
-		if (r == 0 && m->js.state != JOB_RUNNING && (j = job_by_enclave_id(l, m->js.job)))
-			job_end(l, j, m->js.state, m->js.code, m->js.text);
-		break;
-	case MSG_JOBS:
-		r = msg_decode_jobs(&b, &m->jobs);
-		if (r == 0)
-			on_jobs(l, &m->jobs);
-		break;
-	}
+	r = jobclient_message(l->jc, f, why, whysz);
 	pthread_cond_broadcast(&l->cv);
 	pthread_mutex_unlock(&l->mu);
-	free(m);
 	return r;
 }
 
@@ -410,10 +351,8 @@ static void link_down(struct link *l, const char *why)
 
 	pthread_mutex_lock(&l->mu);
 	l->up = false;
-	l->have_instance = false;
 	snprintf(text, sizeof(text), "the enclave went away (%s)", why);
-	while (l->njobs)
-		job_end(l, &l->jobs[0], JOB_LOST, 0, text);
+	jobclient_reset(l->jc, text);
 	for (struct run_req *rq = l->runs; rq; rq = rq->next)
 		if (rq->phase == RUN_BARRIER || rq->phase == RUN_SENT) {
 			rq->phase = RUN_DONE;
@@ -459,13 +398,8 @@ static void feed(struct link *l)
 		}
 		rq->phase = RUN_BARRIER;
 	}
-	for (size_t i = 0; i < l->ncancels; i++) {
-		struct running *j = job_by_id(l, l->cancels[i]);
-		if (j && !j->cancel_sent) {
-			(void)msg_put_u32(engine_out(l->e), MSG_JOB_CANCEL, j->enclave_id);
-			j->cancel_sent = true;
-		}
-	}
+	for (size_t i = 0; i < l->ncancels; i++)
+		(void)jobclient_cancel(l->jc, l->cancels[i]);
 	l->ncancels = 0;
 }
 
@@ -475,7 +409,7 @@ static void send_runs(struct link *l)
 	for (struct run_req *rq = l->runs; rq; rq = rq->next) {
 		if (rq->phase != RUN_BARRIER || !engine_barrier_acked(l->e, rq->seq))
 			continue;
-		if (msg_put_run(engine_out(l->e), rq->req, rq->line) < 0) {
+		if (jobclient_run(l->jc, rq->req, rq->line) < 0) {
 			rq->phase = RUN_DONE;
 			rq->err = -E2BIG;
 			continue;
@@ -489,13 +423,13 @@ static void send_runs(struct link *l)
  * True when the conversation may close. */
 static bool stop_jobs(struct link *l, uint64_t deadline)
 {
-	for (size_t i = 0; i < l->njobs; i++)
-		if (!l->jobs[i].cancel_sent) {
-			log_info("unmounting: cancelling job %u", l->jobs[i].id);
-			(void)msg_put_u32(engine_out(l->e), MSG_JOB_CANCEL, l->jobs[i].enclave_id);
-			l->jobs[i].cancel_sent = true;
-		}
-	return l->njobs == 0 || now_ms() >= deadline;
+	size_t pos = 0;
+	uint32_t id;
+
+	while (jobclient_next(l->jc, &pos, &id))
+		if (jobclient_cancel(l->jc, id) == 0)
+			log_info("unmounting: cancelling job %u", id);
+	return jobclient_count(l->jc) == 0 || now_ms() >= deadline;
 }
 
 /* After a burst of changes: free memory back to the system (not l->mu). */
@@ -655,6 +589,11 @@ int link_new(const struct link_config *cfg, struct link **out)
 	r = engine_new(&ec, &l->e);
 	if (r < 0)
 		goto fail;
+	l->jc = jobclient_new(&job_ops, l, engine_out(l->e));
+	if (!l->jc) {
+		r = -ENOMEM;
+		goto fail;
+	}
 	r = jobstore_open(engine_rootfd(l->e), &l->js, &l->lost, &l->nlost);
 	if (r < 0)
 		goto fail;
@@ -717,12 +656,12 @@ void link_free(struct link *l)
 		free(c->to);
 		free(c);
 	}
+	jobclient_free(l->jc);
 	engine_free(l->e);
 	jobstore_free(l->js);
 	strmap_free(l->pkgs, free);
 	strmap_free(l->refused, NULL);
 	free(l->cancels);
-	free(l->jobs);
 	free(l->lost);
 	free(l->enclave_status);
 	safe_close(l->evfd);
@@ -868,7 +807,7 @@ int link_cancel(struct link *l, uint32_t job)
 	int r = -ESRCH;
 
 	pthread_mutex_lock(&l->mu);
-	if (job_by_id(l, job)) {
+	if (jobclient_following(l->jc, job)) {
 		r = grow((void **)&l->cancels, &l->cancels_cap, l->ncancels + 1, sizeof(*l->cancels));
 		if (r == 0)
 			l->cancels[l->ncancels++] = job;
@@ -907,6 +846,7 @@ int link_status(struct link *l, char **out, size_t *len)
 	const char *k;
 	void *v;
 	size_t pos = 0;
+	uint32_t job_id;
 	char hex[65];
 	int r = -ENOMEM;
 
@@ -931,8 +871,8 @@ int link_status(struct link *l, char **out, size_t *len)
 						      "state", pkg_state_word(p->state), "errno", p->err,
 						      "error", p->state == PKG_FAILED ? p->text : ""));
 	}
-	for (size_t i = 0; i < l->njobs; i++)
-		json_array_append_new(jobs, json_pack("{s:i,s:s}", "id", (json_int_t)l->jobs[i].id,
+	for (size_t i = 0; jobclient_next(l->jc, &i, &job_id);)
+		json_array_append_new(jobs, json_pack("{s:i,s:s}", "id", (json_int_t)job_id,
 						      "state", "running"));
 	for (size_t i = 0; i < l->nlost; i++)
 		json_array_append_new(lost, json_integer(l->lost[i]));

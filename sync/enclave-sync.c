@@ -18,9 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "appmsg.h"
 #include "engine.h"
 #include "escape.h"
+#include "jobclient.h"
 #include "log.h"
 #include "transport.h"
 #include "trees.h"
@@ -44,6 +44,7 @@ enum run_phase { RUN_SYNCING, RUN_STARTING, RUN_RUNNING, RUN_DONE };
 
 struct runner {
 	const char *line;
+	struct jobclient *jc; /* follows the job (and logs package verdicts) */
 	enum run_phase phase;
 	uint32_t job;
 	int exit_code;
@@ -53,8 +54,7 @@ struct runner {
 	double sent_at, started_at; /* RUN sent, RUN_REPLY received */
 };
 
-#define RUN_EXIT_TIMEOUT 124
-#define RUN_EXIT_REFUSED 125
+#define RUN_EXIT_REFUSED JOB_EXIT_FAILED
 #define RUN_EXIT_FAILED 255
 
 static void usage(FILE *f)
@@ -170,92 +170,60 @@ static void job_output(int fd, const uint8_t *p, size_t n)
 	}
 }
 
+static void run_status(void *ud, const char *json, size_t len)
+{
+	log_info("enclave status: %.*s", (int)len, json);
+}
+
+/* The job of --run started; the job client follows it (under its own id).
+ * Jobs of earlier connections (JOBS) are not followed. */
+static int run_started(void *ud, uint32_t req, uint32_t job, const char *text, uint32_t *tag)
+{
+	struct runner *rn = ud;
+
+	rn->job = job;
+	rn->phase = RUN_RUNNING;
+	rn->started_at = now_s();
+	*tag = job;
+	log_info("job %u started", job);
+	return 0;
+}
+
+static void run_refused(void *ud, uint32_t req, int err, const char *text)
+{
+	struct runner *rn = ud;
+
+	fprintf(stderr, "enclave-sync: %s: %s (%s)\n", rn->line, text, strerror(err));
+	rn->exit_code = RUN_EXIT_REFUSED;
+	rn->phase = RUN_DONE;
+}
+
+static void run_log(void *ud, uint32_t job, uint8_t stream, const uint8_t *p, size_t len)
+{
+	job_output(stream == 1 ? STDOUT_FILENO : STDERR_FILENO, p, len);
+}
+
+static void run_ended(void *ud, uint32_t job, uint8_t state, int32_t code, const char *text)
+{
+	struct runner *rn = ud;
+
+	rn->exit_code = jobclient_exit_status(state, code, rn->cancel_sig);
+	if (state != JOB_EXITED)
+		fprintf(stderr, "enclave-sync: job %u %s\n", job, text);
+	rn->phase = RUN_DONE;
+}
+
+static const struct jobclient_ops run_ops = { .status = run_status,
+					      .started = run_started,
+					      .refused = run_refused,
+					      .log = run_log,
+					      .ended = run_ended };
+
 static int run_message(void *ud, const struct frame *f, char *why, size_t whysz)
 {
 	struct runner *rn = ud;
-	struct wbuf b = f->body;
-	union {
-		struct msg_run_reply rr;
-		struct msg_job_state js;
-		struct msg_job_log jl;
-		struct msg_pkg_state ps;
-		struct msg_jobs jobs;
-	} *m = malloc(sizeof(*m));
-	const uint8_t *json;
-	size_t len;
-	int r = -ENOMEM;
 
-	if (!m)
-		return r;
-	r = appmsg_check(f->type, ROLE_ENCLAVE, why, whysz);
-	if (r < 0) {
-		free(m);
-		return r;
-	}
-	snprintf(why, whysz, "bad %s", appmsg_type_name(f->type));
-	switch (f->type) {
-	case MSG_STATUS:
-		r = msg_decode_status(&b, &json, &len);
-		if (r == 0)
-			log_info("enclave status: %.*s", (int)len, (const char *)json);
-		break;
-	case MSG_PKG_STATE:
-		r = msg_decode_pkg_state(&b, &m->ps);
-		if (r == 0 && m->ps.state == PKG_FAILED)
-			log_warn("package %s: %s (%s)", m->ps.name, m->ps.text, strerror((int)m->ps.err));
-		else if (r == 0)
-			log_info("package %s: %s", m->ps.name, m->ps.text);
-		break;
-	case MSG_RUN_REPLY:
-		r = msg_decode_run_reply(&b, &m->rr);
-		if (r < 0 || !rn->line || rn->phase != RUN_STARTING || m->rr.req != 1) {
-			r = r < 0 ? r : -EPROTO;
-			break;
-		}
-		if (m->rr.err) {
-			fprintf(stderr, "enclave-sync: %s: %s (%s)\n", rn->line, m->rr.text,
-				strerror((int)m->rr.err));
-			rn->exit_code = RUN_EXIT_REFUSED;
-			rn->phase = RUN_DONE;
-		} else {
-			rn->job = m->rr.job;
-			rn->phase = RUN_RUNNING;
-			rn->started_at = now_s();
-			log_info("job %u started", rn->job);
-		}
-		break;
-	case MSG_JOB_LOG:
-		r = msg_decode_job_log(&b, &m->jl);
-		if (r == 0 && rn->job && m->jl.job == rn->job)
-			job_output(m->jl.stream == 1 ? STDOUT_FILENO : STDERR_FILENO, m->jl.p,
-				   m->jl.len);
-		break;
-	case MSG_JOB_STATE:
-		r = msg_decode_job_state(&b, &m->js);
-		if (r < 0 || !rn->job || m->js.job != rn->job || m->js.state == JOB_RUNNING)
-			break;
-		switch (m->js.state) {
-		case JOB_EXITED: rn->exit_code = m->js.code & 0xff; break;
-		case JOB_KILLED: rn->exit_code = 128 + (m->js.code & 0x7f); break;
-		case JOB_TIMEOUT: rn->exit_code = RUN_EXIT_TIMEOUT; break;
-		case JOB_CANCELLED: rn->exit_code = 128 + (rn->cancel_sig ? rn->cancel_sig : SIGINT); break;
-		default: rn->exit_code = RUN_EXIT_REFUSED; break;
-		}
-		if (m->js.state != JOB_EXITED)
-			fprintf(stderr, "enclave-sync: job %u %s\n", rn->job, m->js.text);
-		rn->phase = RUN_DONE;
-		break;
-	case MSG_JOBS:
-		/* Jobs of earlier connections: --run follows only its own. */
-		r = msg_decode_jobs(&b, &m->jobs);
-		if (r == 0 && m->jobs.n)
-			log_info("the enclave holds %u jobs", m->jobs.n);
-		break;
-	default:
-		r = -EPROTO;
-	}
-	free(m);
-	return r;
+	return jobclient_message(rn->jc, f, why, whysz);
 }
 
 /* Every host role hears package and job messages: a plain mirror logs
@@ -326,7 +294,7 @@ static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_pro
 			} else if (rn->line && rn->phase == RUN_RUNNING && !rn->cancel_sent) {
 				/* The first SIGINT or SIGTERM cancels the job; its end
 				 * (and its output) are awaited. */
-				(void)msg_put_u32(engine_out(e), MSG_JOB_CANCEL, rn->job);
+				(void)jobclient_cancel(rn->jc, rn->job);
 				rn->cancel_sent = true;
 				rn->cancel_sig = (int)si.ssi_signo;
 			} else {
@@ -345,7 +313,7 @@ static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_pro
 		if (engine_initial_done(e)) {
 			rn->synced = true;
 			if (rn->line && rn->phase == RUN_SYNCING) {
-				(void)msg_put_run(engine_out(e), 1, rn->line);
+				(void)jobclient_run(rn->jc, 1, rn->line);
 				rn->phase = RUN_STARTING;
 				rn->sent_at = now_s();
 				continue;
@@ -376,6 +344,12 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 		log_errno(r, "%s", o->dir);
 		return EXIT_CONN;
 	}
+	rn.jc = jobclient_new(&run_ops, &rn, engine_out(e));
+	if (!rn.jc) {
+		log_errno(-ENOMEM, "%s", o->dir);
+		engine_free(e);
+		return EXIT_CONN;
+	}
 	for (;;) {
 		int fd = transport_connect(a);
 
@@ -404,6 +378,7 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 		engine_detach(e);
 		log_warn("connection to %s ended (%s); reconnecting in %d ms", o->connect,
 			 strerror(-r), backoff_ms);
+		jobclient_reset(rn.jc, "the connection ended");
 		rn.phase = RUN_SYNCING;
 		{
 			struct pollfd p = { .fd = sigfd, .events = POLLIN };
@@ -422,6 +397,7 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 		code = EXIT_PARTIAL;
 	if (o->run)
 		code = rn.phase == RUN_DONE ? rn.exit_code : RUN_EXIT_FAILED;
+	jobclient_free(rn.jc);
 	engine_free(e);
 	return code;
 }

@@ -4,7 +4,9 @@
  * to all eight decoders whatever its type. A decode that succeeds must hold only
  * what the spec allows and encode back to the same body; one that fails must
  * consume nothing and leave its message zeroed. Every type is also checked
- * against both senders (appmsg_check). */
+ * against both senders (appmsg_check), and every frame goes to a job client
+ * with three requests pending, which follows what they start: it refuses a
+ * frame only with a reason, and its callbacks see only followed jobs. */
 #include "config.h"
 
 #include <errno.h>
@@ -14,6 +16,8 @@
 #include "fuzz.h"
 #include "sync/pathsafe.h"
 #include "app/appmsg.h"
+#include "app/jobclient.h"
+#include "sync/log.h"
 
 static void check(bool ok)
 {
@@ -175,17 +179,73 @@ static void decode_all(const struct frame *f)
 	}
 }
 
+/* --- the job client ------------------------------------------------------------- */
+
+static struct jobclient *jc;
+static struct wbuf jc_out;
+
+static int on_started(void *ud, uint32_t req, uint32_t job, const char *text, uint32_t *tag)
+{
+	check(req >= 1 && req <= 3 && job != 0);
+	*tag = job ^ 0x80000000u;
+	return job % 2 ? 0 : -ECANCELED; /* nobody wants the even ones */
+}
+
+static void on_log(void *ud, uint32_t tag, uint8_t stream, const uint8_t *p, size_t len)
+{
+	check(jobclient_following(jc, tag) && (stream == 1 || stream == 2));
+	check(len >= 1 && len <= JOB_LOG_MAX);
+}
+
+static void on_ended(void *ud, uint32_t tag, uint8_t state, int32_t code, const char *text)
+{
+	check(!jobclient_following(jc, tag) && state >= JOB_EXITED && state <= JOB_LOST);
+}
+
+static void on_held(void *ud, const struct msg_jobs *m)
+{
+	/* Follow the first job it holds, as a host taking up its own. */
+	if (m->n)
+		(void)jobclient_follow(jc, m->job[0], m->job[0] ^ 0x80000000u);
+}
+
+static const struct jobclient_ops jc_ops = {
+	.started = on_started, .log = on_log, .ended = on_ended, .held = on_held
+};
+
+static void client_frame(const struct frame *f)
+{
+	char why[WIRE_TEXT_MAX + 1] = "";
+	size_t before = jobclient_count(jc);
+	int r = jobclient_message(jc, f, why, sizeof(why));
+
+	check(r == 0 || (r < 0 && why[0] && strlen(why) < sizeof(why)));
+	check(jobclient_count(jc) <= before + 1);
+	wbuf_clear(&jc_out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct wbuf in;
 	struct frame f;
 	int r;
 
-	if (!out.max)
+	if (!out.max) {
 		wbuf_init(&out, 2 * (FRAME_HDR_LEN + FRAME_MAX_BODY));
+		wbuf_init(&jc_out, 2 * (FRAME_HDR_LEN + FRAME_MAX_BODY));
+		jc = jobclient_new(&jc_ops, NULL, &jc_out);
+		check(jc != NULL);
+		log_setup("fuzz_appmsg", LOG_CRIT, false);
+	}
+	jobclient_reset(jc, "next input");
+	for (uint32_t req = 1; req <= 3; req++)
+		check(jobclient_run(jc, req, "fuzz.sealed") == 0);
+	wbuf_clear(&jc_out);
 	wbuf_from(&in, data, size);
-	while ((r = frame_next(&in, &f)) == 0)
+	while ((r = frame_next(&in, &f)) == 0) {
 		decode_all(&f);
+		client_frame(&f);
+	}
 	check(in.off <= in.len);
 	check(r == -EAGAIN || r == -EMSGSIZE || r == -EPROTO || r == -ENOTSUP);
 	return 0;
