@@ -147,7 +147,7 @@ void engine_notify(struct engine *e, const struct watch_event *ev);
 
 const struct engine_stats *engine_stats(const struct engine *e);
 
-/* The output queue, for package and job messages built with msg_put_*(). */
+/* The output queue, for the application's messages (MSG_APP_FIRST on). */
 struct wbuf *engine_out(struct engine *e);
 /* The root directory fd (owned by the engine). */
 int engine_rootfd(const struct engine *e);
