@@ -2923,6 +2923,86 @@ START_TEST(test_tree_config)
 }
 END_TEST
 
+/* --- the application's messages pass through unread --------------------------------------- */
+
+static struct {
+	int ret;          /* what the hook returns */
+	const char *why;  /* and the reason it gives */
+	unsigned calls;
+	uint16_t type;
+	uint8_t body[16];
+	size_t len;
+} app_hook;
+
+static int app_message(void *ud, const struct frame *f, char *why, size_t whysz)
+{
+	ck_assert_str_eq(why, "");
+	app_hook.calls++;
+	app_hook.type = f->type;
+	app_hook.len = wbuf_len(&f->body);
+	if (app_hook.len <= sizeof(app_hook.body))
+		memcpy(app_hook.body, wbuf_ptr(&f->body), app_hook.len);
+	if (app_hook.why)
+		snprintf(why, whysz, "%s", app_hook.why);
+	return app_hook.ret;
+}
+
+static const struct engine_hooks app_hooks = { .message = app_message };
+
+/* 0: no hook; 1: the hook refuses with a reason; 2: it takes the message;
+ * 3: it refuses without one; 4: before HELLO; 5: past the application's
+ * range. */
+START_TEST(test_app_messages)
+{
+	struct peer *p = &P;
+	struct wbuf o;
+
+	memset(&app_hook, 0, sizeof(app_hook));
+	if (_i != 0)
+		setup_cfg.hooks = &app_hooks;
+	app_hook.ret = _i == 1 ? -EPROTO : _i == 3 ? -EBADMSG : 0;
+	app_hook.why = _i == 1 ? "RUN refused here" : NULL;
+	peer_setup();
+	peer_start(p, _i == 4 ? STAGE_HELLO : STAGE_RUNNING);
+	wbuf_init(&o, 1024);
+	put_raw_header(&o, 5, _i == 5 ? MSG_APP_LAST + 1 : MSG_APP_FIRST + 2, 0);
+	ck_assert_int_eq(wbuf_put(&o, "\1\2\3\4\5", 5), 0);
+	peer_send(p, &o);
+	switch (_i) {
+	case 0:
+		expect_fatal(p, EOPNOTSUPP);
+		ck_assert_ptr_nonnull(strstr(fatal_text(p), "0x0052"));
+		break;
+	case 1:
+		expect_fatal(p, EPROTO);
+		ck_assert_str_eq(fatal_text(p), "RUN refused here");
+		break;
+	case 2:
+		pump_until_quiet(p);
+		ck_assert_int_eq(p->result, 0);
+		ck_assert(engine_connected(p->e));
+		break;
+	case 3:
+		expect_fatal(p, EBADMSG);
+		ck_assert_ptr_nonnull(strstr(fatal_text(p), "0x0052"));
+		break;
+	case 4:
+		expect_fatal(p, EPROTO);
+		break;
+	case 5:
+		expect_fatal(p, ENOTSUP);
+		break;
+	}
+	ck_assert_uint_eq(app_hook.calls, _i >= 1 && _i <= 3 ? 1 : 0);
+	if (app_hook.calls) {
+		ck_assert_uint_eq(app_hook.type, MSG_APP_FIRST + 2);
+		ck_assert_uint_eq(app_hook.len, 5);
+		ck_assert_mem_eq(app_hook.body, "\1\2\3\4\5", 5);
+	}
+	peer_teardown();
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -2932,6 +3012,7 @@ static Suite *engine_suite(void)
 	TCase *tx = tcase_create("transfers");
 	TCase *tl = tcase_create("limits");
 	TCase *tw = tcase_create("watch");
+	TCase *ta = tcase_create("application");
 
 	tcase_add_checked_fixture(tp, peer_setup, peer_teardown);
 	tcase_add_test(tp, test_tree_config);
@@ -2981,6 +3062,10 @@ static Suite *engine_suite(void)
 	tcase_set_timeout(tw, 60);
 	tcase_add_test(tw, test_watch_limit);
 	suite_add_tcase(s, tw);
+
+	/* Each sets its hooks, then makes its world. */
+	tcase_add_loop_test(ta, test_app_messages, 0, 6);
+	suite_add_tcase(s, ta);
 	return s;
 }
 
