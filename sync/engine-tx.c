@@ -391,6 +391,17 @@ static void tx_fail_rename(struct engine *e, const char *from, const char *to)
 	e->fail_gen++;
 }
 
+static bool tx_fail_quiet(const struct engine *e, const char *path)
+{
+	for (const char *const *t = e->cfg.barrier_quiet; t && *t; t++) {
+		size_t n = strlen(*t);
+
+		if (strncmp(path, *t, n) == 0 && path[n] == '/')
+			return true;
+	}
+	return false;
+}
+
 /* BARRIER_ACK(seq) arrived: every FILE_ACK of a transfer sent before the
  * barrier came before it, so a failure still noted for an attempt sent
  * before the barrier is one the barrier covers. The oldest is its result. */
@@ -406,7 +417,7 @@ static int tx_barrier_result_note(struct engine *e, uint64_t seq)
 	while (strmap_next(e->failed, &pos, &k, &v)) {
 		const struct tx_failure *f = v;
 
-		if (f->after >= seq)
+		if (f->after >= seq || tx_fail_quiet(e, k))
 			continue;
 		if (!best || f->after < best->after ||
 		    (f->after == best->after && strcmp(k, best_path) < 0)) {

@@ -64,6 +64,11 @@ struct engine_config {
 	 * 0: ENGINE_MAX_ENTRIES. Their paths may add up to at most
 	 * ENGINE_MAX_SUMMARY_BYTES, whatever the count. */
 	uint64_t max_entries;
+	/* Owned trees whose failed files a barrier's result leaves out, for a
+	 * caller that reports those itself (enclave-fs: packages, at close());
+	 * NULL-terminated, kept by the caller; NULL: none. They are retried
+	 * all the same. */
+	const char *const *barrier_quiet;
 };
 
 #define ENGINE_MAX_ENTRIES 1000000

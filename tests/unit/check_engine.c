@@ -2929,9 +2929,11 @@ struct pair {
 	int rh, re;            /* engine_step()'s first negative result */
 };
 
+static const char *const *pair_quiet; /* the host's barrier_quiet */
+
 static void pair_setup(struct pair *pr, uint64_t max_store)
 {
-	struct engine_config hc = { .role = ROLE_HOST, .name = "h" };
+	struct engine_config hc = { .role = ROLE_HOST, .name = "h", .barrier_quiet = pair_quiet };
 	struct engine_config ec = { .role = ROLE_ENCLAVE, .name = "e", .max_store = max_store };
 	int sv[2];
 
@@ -3169,6 +3171,33 @@ START_TEST(test_failed_rename_remove)
 }
 END_TEST
 
+/* Failures in a barrier_quiet tree are retried but left out of barrier
+ * results; a failure elsewhere still is the result. */
+START_TEST(test_failed_quiet_tree)
+{
+	static const char *const quiet[] = { "encrypted", NULL };
+	struct pair pr;
+	uint8_t *big = random_data(BIG_LEN, 45);
+	char path[PATH_MAX];
+
+	pair_quiet = quiet;
+	pair_setup(&pr, 64 * 1024);
+	pair_quiet = NULL;
+	pair_put(&pr, "encrypted/pkg", big, BIG_LEN);
+	PAIR_UNTIL(&pr, engine_initial_done(pr.h));
+	ck_assert_int_eq(pair_barrier(&pr, path, sizeof(path)), 0);
+	ck_assert_uint_eq(engine_failed_count(pr.h, NULL), 1);
+
+	pair_put(&pr, "dataset/big", big, BIG_LEN);
+	pair_notify(&pr, WATCH_FILE_CHANGED, "dataset/big", NULL);
+	ck_assert_int_eq(pair_barrier(&pr, path, sizeof(path)), ENOSPC);
+	ck_assert_str_eq(path, "dataset/big");
+	ck_assert_uint_eq(engine_failed_count(pr.h, NULL), 2);
+	pair_teardown(&pr);
+	free(big);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -3228,6 +3257,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tr, test_failed_retried);
 	tcase_add_test(tr, test_failed_barrier_retries);
 	tcase_add_test(tr, test_failed_rename_remove);
+	tcase_add_test(tr, test_failed_quiet_tree);
 	suite_add_tcase(s, tr);
 
 	/* Makes its own world (a user namespace, a watcher). */
