@@ -52,8 +52,7 @@ struct runner {
 	int cancel_sig;             /* the signal that cancelled the job */
 	bool synced;                /* this connection got in sync */
 	double sent_at, started_at; /* RUN sent, RUN_REPLY received */
-	uint64_t final_seq;         /* --once, --run: the sync point after the initial pass */
-	int not_synced;             /* its failure's errno, or 0 */
+	int not_synced;             /* --once, --run: the initial pass's failure, or 0 */
 };
 
 #define RUN_EXIT_TIMEOUT 124
@@ -306,26 +305,16 @@ static void sync_point_check(struct engine *e, struct sync_points *sp)
 	}
 }
 
-/* --once and --run: after the initial pass, one more barrier (which first
- * retries what failed) says whether the enclave holds everything. True
- * once it is answered; a failure is printed and kept in rn->not_synced. */
-static bool final_sync_done(struct engine *e, struct runner *rn)
+/* --once and --run, once the initial passes are done: the barrier that
+ * closed ours says whether the enclave holds everything we sent. A failure
+ * is printed and kept in rn->not_synced. */
+static void initial_sync_result(struct engine *e, struct runner *rn)
 {
 	char path[PATH_MAX];
 
-	if (!rn->final_seq) {
-		engine_drain_watch(e);
-		if (engine_barrier(e, &rn->final_seq) < 0) {
-			rn->final_seq = 0;
-			return false;
-		}
-	}
-	if (!engine_barrier_acked(e, rn->final_seq))
-		return false;
-	rn->not_synced = engine_barrier_result(e, rn->final_seq, path, sizeof(path));
+	rn->not_synced = engine_barrier_result(e, engine_initial_barrier(e), path, sizeof(path));
 	if (rn->not_synced)
 		fprintf(stderr, "enclave-sync: not synced: %s: %s\n", path, strerror(rn->not_synced));
-	return true;
 }
 
 /* Runs the engine on its connection until it ends, a signal arrives, or
@@ -374,9 +363,8 @@ static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_pro
 			return 0;
 		if (engine_initial_done(e)) {
 			rn->synced = true;
-			if ((rn->line ? rn->phase == RUN_SYNCING : stop_when_done) &&
-			    !final_sync_done(e, rn))
-				continue;
+			if (rn->line ? rn->phase == RUN_SYNCING : stop_when_done)
+				initial_sync_result(e, rn);
 			if (rn->line && rn->phase == RUN_SYNCING && rn->not_synced) {
 				rn->exit_code = RUN_EXIT_REFUSED;
 				rn->phase = RUN_DONE;
@@ -427,7 +415,6 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 			if (rn.synced)
 				backoff_ms = 100;
 			rn.synced = false;
-			rn.final_seq = 0;
 			if (r == 0 && (signalled || o->once))
 				(void)engine_goodbye(e);
 		} else {

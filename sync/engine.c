@@ -539,6 +539,11 @@ bool engine_barrier_acked(const struct engine *e, uint64_t seq)
 	return e->barrier_acked >= seq;
 }
 
+uint64_t engine_initial_barrier(const struct engine *e)
+{
+	return e->initial_seq;
+}
+
 bool engine_initial_done(const struct engine *e)
 {
 	return e->st == ST_RUNNING && e->initial_seq && e->barrier_acked >= e->initial_seq &&

@@ -133,6 +133,9 @@ bool engine_peer_store(const struct engine *e, uint64_t *held, uint64_t *max);
 /* Changes max_store (see engine_config) at run time: applied at once to the
  * current peer, which hears of it (STORE); 0 takes effect at the next HELLO. */
 void engine_set_max_store(struct engine *e, uint64_t max);
+/* The barrier that closes our initial pass on this connection (0 before it
+ * is queued): its result says whether the peer stored all of that pass. */
+uint64_t engine_initial_barrier(const struct engine *e);
 /* Our initial pass is acknowledged and the peer's initial pass is applied. */
 bool engine_initial_done(const struct engine *e);
 /* Nothing queued, in flight, or unacknowledged in either direction. */
