@@ -464,6 +464,23 @@ int tx_retry_timeout(const struct engine *e, uint64_t now)
 	return (int)MIN(e->retry_at - now, (uint64_t)INT_MAX);
 }
 
+/* A file refused for want of room that the peer's last STORE says still
+ * cannot fit is not read and announced again by the timer: a STORE with
+ * more room, or a barrier, tries it. The figures are the peer's word; the
+ * worst a lie does is delay the retry to the next barrier. */
+static bool tx_fail_cannot_fit(const struct engine *e, const char *path,
+			       const struct tx_failure *f)
+{
+	struct stat st;
+	uint64_t need;
+
+	if (f->errnum != ENOSPC || !e->peer_store_known ||
+	    fstatat(e->rootfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+		return false;
+	need = ST_HELD_BYTES(&st);
+	return e->peer_held > e->peer_max || need > e->peer_max - e->peer_held;
+}
+
 int tx_retry(struct engine *e, uint64_t now)
 {
 	size_t pos = 0;
@@ -474,7 +491,7 @@ int tx_retry(struct engine *e, uint64_t now)
 	if (tx_retry_timeout(e, now) != 0)
 		return 0;
 	while (r == 0 && strmap_next(e->failed, &pos, &k, &v))
-		if (!strmap_get(e->inflight, k))
+		if (!strmap_get(e->inflight, k) && !tx_fail_cannot_fit(e, k, v))
 			r = tx_queue(e, WQ_CHANGED, k, NULL, 0);
 	e->retry_ms = MIN(e->retry_ms * 2, (uint64_t)RETRY_MAX_MS);
 	if (e->retry_ms < RETRY_MIN_MS)
