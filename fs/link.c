@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -45,6 +46,8 @@
  * deletes (several MB per ten thousand files) for good otherwise. */
 #define TRIM_BURST 1024
 #define TRIM_IDLE_MS 1000
+/* Failed transfers .status lists (their count is always given). */
+#define FAILED_SHOWN 16
 
 struct change {
 	struct change *next;
@@ -109,7 +112,21 @@ struct link {
 	uint64_t gen; /* conversations so far */
 	unsigned reconnects;
 	struct engine_stats stats;
+	/* The engine's failed set as .status shows it (copied by the engine
+	 * thread in note_sync()), the enclave's store as it last reported
+	 * it, and the last .run that failed for a file not stored. */
+	uint64_t failed_gen;
+	size_t nfailed, nfailed_shown;
+	struct {
+		char *path;
+		int errnum;
+	} failed[FAILED_SHOWN];
+	bool store_known;
+	uint64_t store_held, store_max;
+	char last_error[WIRE_TEXT_MAX + 1];
 };
+
+static void note_sync(struct link *l);
 
 static uint64_t now_ms(void)
 {
@@ -482,6 +499,7 @@ static int serve(struct link *l)
 		pthread_mutex_lock(&l->mu);
 		if (!l->synced && engine_initial_done(l->e))
 			l->synced = true;
+		note_sync(l);
 		send_runs(l);
 		trim = l->barrier_passed && l->burst >= TRIM_BURST;
 		l->barrier_passed = false;
@@ -562,8 +580,10 @@ static void *link_main(void *arg)
 
 int link_new(const struct link_config *cfg, struct link **out)
 {
+	/* A package the enclave refused fails its close(), not a later .run. */
+	static const char *const quiet[] = { "encrypted", NULL };
 	struct engine_config ec = { .role = ROLE_HOST, .root = cfg->cache, .name = "enclave-fs",
-				    .watch = false, .fsync = true };
+				    .watch = false, .fsync = true, .barrier_quiet = quiet };
 	struct link *l = calloc(1, sizeof(*l));
 	pthread_condattr_t ca;
 	int r;
@@ -661,6 +681,8 @@ void link_free(struct link *l)
 	jobstore_free(l->js);
 	strmap_free(l->pkgs, free);
 	strmap_free(l->refused, NULL);
+	for (size_t i = 0; i < l->nfailed_shown; i++)
+		free(l->failed[i].path);
 	free(l->cancels);
 	free(l->lost);
 	free(l->enclave_status);
@@ -839,6 +861,8 @@ static const char *pkg_state_word(uint8_t s)
 	return "unknown";
 }
 
+static json_t *status_failed(struct link *l);
+
 int link_status(struct link *l, char **out, size_t *len)
 {
 	json_t *o = json_object(), *pkgs = json_array(), *jobs = json_array(), *lost = json_array();
@@ -888,6 +912,13 @@ int link_status(struct link *l, char **out, size_t *len)
 			 "store_held", (json_int_t)l->stats.store_held, "store_max",
 			 (json_int_t)l->stats.store_max);
 	json_object_set_new(o, "sync", sync);
+	json_object_set_new(o, "failed", status_failed(l));
+	json_object_set_new(o, "enclave_store",
+			    l->store_known ? json_pack("{s:I,s:I}", "held", (json_int_t)l->store_held,
+						       "max", (json_int_t)l->store_max)
+					   : json_null());
+	json_object_set_new(o, "last_error",
+			    l->last_error[0] ? json_string(l->last_error) : json_null());
 	json_object_set_new(o, "reconnects", json_integer(l->reconnects));
 	pthread_mutex_unlock(&l->mu);
 	pkgs = jobs = lost = NULL;
@@ -912,5 +943,91 @@ out:
 	json_decref(jobs);
 	json_decref(lost);
 	json_decref(o);
+	return r;
+}
+
+/* --- failed transfers and the enclave's store ------------------------------------------ */
+
+/* "failed" of .status: the files the enclave refused or we could not send,
+ * retried until stored (l->mu held). */
+static json_t *status_failed(struct link *l)
+{
+	json_t *files = json_array();
+
+	for (size_t i = 0; files && i < l->nfailed_shown; i++)
+		json_array_append_new(files, json_pack("{s:s,s:i,s:s}", "path", l->failed[i].path,
+						       "errno", l->failed[i].errnum, "error",
+						       strerror(l->failed[i].errnum)));
+	return json_pack("{s:I,s:o}", "count", (json_int_t)l->nfailed, "files", files);
+}
+
+/* What .run and .status say of a failed file. */
+static void failure_text(char *buf, size_t n, const char *path, int errnum)
+{
+	int r = snprintf(buf, n, "%s: %s%s", path, strerror(errnum),
+			 errnum == ENOSPC ? ": the enclave's store is full" : "");
+
+	/* A path near PATH_MAX does not fit a message: its end is marked. */
+	if (r >= 0 && (size_t)r >= n && n > 4)
+		memcpy(buf + n - 4, "...", 4);
+}
+
+/* Engine thread, after a step (l->mu held): copies what .status shows of
+ * the failed set and the enclave's store, and fails each job line whose
+ * barrier covers a file the enclave did not store: the job is not started
+ * without it. */
+static void note_sync(struct link *l)
+{
+	uint64_t gen;
+	size_t n = engine_failed_count(l->e, &gen);
+
+	if (gen != l->failed_gen) {
+		size_t pos = 0;
+		const char *path;
+		int errnum;
+
+		for (size_t i = 0; i < l->nfailed_shown; i++)
+			free(l->failed[i].path);
+		l->nfailed_shown = 0;
+		while (l->nfailed_shown < FAILED_SHOWN &&
+		       engine_failed_next(l->e, &pos, &path, &errnum)) {
+			char *copy = strdup(path);
+
+			if (!copy)
+				break;
+			l->failed[l->nfailed_shown].path = copy;
+			l->failed[l->nfailed_shown++].errnum = errnum;
+		}
+		l->failed_gen = gen;
+	}
+	l->nfailed = n;
+	l->store_known = engine_peer_store(l->e, &l->store_held, &l->store_max);
+
+	for (struct run_req *rq = l->runs; rq; rq = rq->next) {
+		char path[PATH_MAX];
+		int errnum;
+
+		if (rq->phase != RUN_BARRIER || !engine_barrier_acked(l->e, rq->seq))
+			continue;
+		errnum = engine_barrier_result(l->e, rq->seq, path, sizeof(path));
+		if (!errnum) {
+			l->last_error[0] = '\0';
+			continue;
+		}
+		failure_text(rq->msg, sizeof(rq->msg), path, errnum);
+		snprintf(l->last_error, sizeof(l->last_error), "%s", rq->msg);
+		rq->phase = RUN_DONE;
+		rq->err = -errnum;
+	}
+}
+
+int link_store_check(struct link *l, uint64_t size)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&l->mu);
+	if (l->store_known && (l->store_held > l->store_max || size > l->store_max - l->store_held))
+		r = -ENOSPC;
+	pthread_mutex_unlock(&l->mu);
 	return r;
 }

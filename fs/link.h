@@ -51,7 +51,10 @@ int link_package_verdict(struct link *l, const char *name, const uint8_t digest[
 			 size_t msgsz);
 
 /* Starts a job after a barrier: 0 and *job, or the enclave's refusal
- * (-EINVAL, -ENOENT, -EPERM, -EBUSY, ...) with its message, or -EIO. */
+ * (-EINVAL, -ENOENT, -EPERM, -EBUSY, ...) with its message, or -EIO; or,
+ * when the barrier covers a file the enclave did not store, that failure's
+ * errno (-ENOSPC: its store is full) with a message naming the file, and
+ * no job is started. */
 int link_run(struct link *l, const char *line, uint32_t *job, char *msg, size_t msgsz);
 /* Cancels a running job: 0, or -ESRCH if it is not running here. */
 int link_cancel(struct link *l, uint32_t job);
@@ -59,5 +62,8 @@ int link_cancel(struct link *l, uint32_t job);
 uint32_t link_last_job(struct link *l);
 /* .status: a malloc'd JSON text. */
 int link_status(struct link *l, char **json, size_t *len);
+/* -ENOSPC when a file of size bytes cannot fit in the enclave's store as
+ * last reported (held + size > max), else 0 (also when unknown). */
+int link_store_check(struct link *l, uint64_t size);
 
 #endif

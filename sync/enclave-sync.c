@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,11 +33,13 @@ enum exit_code {
 	EXIT_USAGE = 2,
 	EXIT_CONN = 3,     /* could not connect or listen, or the connection was lost */
 	EXIT_PROTO = 4,    /* protocol violation by either side */
+	EXIT_NOT_SYNCED = 5, /* --once: a file was not stored by the enclave at the end */
 };
 
 struct opts {
 	const char *connect, *listen, *dir, *run;
 	bool once, stats;
+	unsigned long long max_store;
 };
 
 /* --run: the job this client started and how it ended. */
@@ -52,6 +55,7 @@ struct runner {
 	int cancel_sig;             /* the signal that cancelled the job */
 	bool synced;                /* this connection got in sync */
 	double sent_at, started_at; /* RUN sent, RUN_REPLY received */
+	int not_synced;             /* --once, --run: the initial pass's failure, or 0 */
 };
 
 #define RUN_EXIT_REFUSED JOB_EXIT_FAILED
@@ -61,7 +65,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: enclave-sync --connect ADDR [--once] [--stats] [-v] DIR\n"
-		"       enclave-sync --listen ADDR [--stats] [-v] DIR\n"
+		"       enclave-sync --listen ADDR [--max-store BYTES] [--stats] [-v] DIR\n"
 		"\n"
 		"Mirrors DIR/encrypted, DIR/dataset and DIR/model (created if missing) from the\n"
 		"host to the enclave and DIR/output back, sending only the chunks the other side\n"
@@ -75,6 +79,8 @@ static void usage(FILE *f)
 		"                      'PACKAGE [ENTRY] [ARG...]' in the enclave, stream its\n"
 		"                      stdout and stderr, bring DIR/output up to date and exit\n"
 		"                      with the job's status\n"
+		"  -m, --max-store BYTES  with --listen: what the host may store in DIR\n"
+		"                      (K, M, G, T); a file beyond it is refused\n"
 		"  -s, --stats         print transfer statistics at exit\n"
 		"  -v, --verbose       more log output (repeat for debug)\n"
 		"  -h, --help          this text\n"
@@ -82,11 +88,14 @@ static void usage(FILE *f)
 		"\n"
 		"Exit status: 0 success; 1 some files could not be transferred (each is\n"
 		"reported with its path and reason); 2 usage error; 3 could not connect or\n"
-		"listen, or the connection was lost during --once; 4 protocol violation.\n"
+		"listen, or the connection was lost during --once; 4 protocol violation;\n"
+		"5 with --once, a file was still not stored by the enclave at the end\n"
+		"(\"not synced: PATH: REASON\" is printed).\n"
 		"With --run: the job's exit status; 128+N if a signal N killed it; 124 if it\n"
-		"timed out; 125 if the enclave refused or could not start it (its message is\n"
-		"printed); 255 if the connection failed or was lost. The first SIGINT or\n"
-		"SIGTERM cancels the job (exit 128+N once it has ended).\n");
+		"timed out; 125 if the enclave refused or could not start it, or a file was\n"
+		"not stored before it (the message is printed); 255 if the connection failed\n"
+		"or was lost. The first SIGINT or SIGTERM cancels the job (exit 128+N once it\n"
+		"has ended).\n");
 }
 
 static double now_s(void)
@@ -260,10 +269,28 @@ static void sync_point_request(struct engine *e, struct sync_points *sp)
 static void sync_point_check(struct engine *e, struct sync_points *sp)
 {
 	while (sp->n && engine_barrier_acked(e, sp->seq[0])) {
-		log_msg(LOG_NOTICE, "synced %llu",
-			(unsigned long long)(sp->requested - sp->n + 1));
+		unsigned long long n = (unsigned long long)(sp->requested - sp->n + 1);
+		char path[PATH_MAX];
+		int err = engine_barrier_result(e, sp->seq[0], path, sizeof(path));
+
+		if (err)
+			log_msg(LOG_NOTICE, "not synced %llu: %s: %s", n, path, strerror(err));
+		else
+			log_msg(LOG_NOTICE, "synced %llu", n);
 		memmove(sp->seq, sp->seq + 1, --sp->n * sizeof(sp->seq[0]));
 	}
+}
+
+/* --once and --run, once the initial passes are done: the barrier that
+ * closed ours says whether the enclave holds everything we sent. A failure
+ * is printed and kept in rn->not_synced. */
+static void initial_sync_result(struct engine *e, struct runner *rn)
+{
+	char path[PATH_MAX];
+
+	rn->not_synced = engine_barrier_result(e, engine_initial_barrier(e), path, sizeof(path));
+	if (rn->not_synced)
+		fprintf(stderr, "enclave-sync: not synced: %s: %s\n", path, strerror(rn->not_synced));
 }
 
 /* Runs the engine on its connection until it ends, a signal arrives, or
@@ -312,6 +339,13 @@ static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_pro
 			return 0;
 		if (engine_initial_done(e)) {
 			rn->synced = true;
+			if (rn->line ? rn->phase == RUN_SYNCING : stop_when_done)
+				initial_sync_result(e, rn);
+			if (rn->line && rn->phase == RUN_SYNCING && rn->not_synced) {
+				rn->exit_code = RUN_EXIT_REFUSED;
+				rn->phase = RUN_DONE;
+				return 0;
+			}
 			if (rn->line && rn->phase == RUN_SYNCING) {
 				(void)jobclient_run(rn->jc, 1, rn->line);
 				rn->phase = RUN_STARTING;
@@ -320,7 +354,10 @@ static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_pro
 			}
 			if (stop_when_done && !rn->line)
 				return 0;
-			if (!announced)
+			if (!announced && engine_failed_count(e, NULL))
+				log_msg(LOG_NOTICE, "in sync but for %zu files the enclave did not store "
+					"(retried)", engine_failed_count(e, NULL));
+			else if (!announced)
 				log_msg(LOG_NOTICE, "in sync");
 			announced = true;
 		}
@@ -393,6 +430,8 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 		print_stats(engine_stats(e), now_s() - start);
 	if (o->stats && rn.started_at > 0)
 		fprintf(stderr, "  job start ms:        %.2f\n", (rn.started_at - rn.sent_at) * 1e3);
+	if (code == EXIT_OK && rn.not_synced)
+		code = EXIT_NOT_SYNCED;
 	if (code == EXIT_OK && engine_stats(e)->errors)
 		code = EXIT_PARTIAL;
 	if (o->run)
@@ -405,7 +444,7 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 static int run_listen(const struct opts *o, const struct addr *a, int sigfd)
 {
 	struct engine_config cfg = { .role = ROLE_ENCLAVE, .root = o->dir, .name = "enclave-sync",
-				     .watch = true, .fsync = false };
+				     .watch = true, .fsync = false, .max_store = o->max_store };
 	struct runner idle = { 0 };
 	double start = now_s();
 	bool signalled = false;
@@ -475,6 +514,7 @@ int main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "once", no_argument, NULL, '1' },
 		{ "run", required_argument, NULL, 'r' },
+		{ "max-store", required_argument, NULL, 'm' },
 		{ "stats", no_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -488,12 +528,18 @@ int main(int argc, char **argv)
 	int c, sigfd;
 
 	log_setup("enclave-sync", LOG_NOTICE, false);
-	while ((c = getopt_long(argc, argv, "c:l:1r:svhV", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:l:1r:m:svhV", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'r': o.run = optarg; o.once = true; break;
 		case 'c': o.connect = optarg; break;
 		case 'l': o.listen = optarg; break;
 		case '1': o.once = true; break;
+		case 'm':
+			if (parse_size(optarg, 1, ULLONG_MAX, &o.max_store) < 0) {
+				fprintf(stderr, "enclave-sync: --max-store takes a size in bytes (K, M, G, T)\n");
+				return EXIT_USAGE;
+			}
+			break;
 		case 's': o.stats = true; break;
 		case 'v': log_more_verbose(); break;
 		case 'h': usage(stdout); return EXIT_OK;
@@ -502,6 +548,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1 || !!o.connect == !!o.listen || (o.once && o.listen) ||
+	    (o.max_store && !o.listen) ||
 	    (o.run && strlen(o.run) > RUN_LINE_MAX)) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -29,6 +29,11 @@
 #define TX_MAX_UNAPPLIED (RX_MAX_QUEUED / 2)
 #define TX_MAX_UNAPPLIED_BYTES (RX_MAX_QUEUED_BYTES / 2)
 #define STORE_FULL "the receiver's store is full"
+/* Failed transfers are retried after 1 s, then ever later up to 30 s. */
+#define RETRY_MIN_MS 1000u
+#define RETRY_MAX_MS 30000u
+/* Barriers whose result was a failure, kept for engine_barrier_result(). */
+#define BARRIER_FAILS_KEPT 32
 #define ID_BUCKETS 4096
 #define READ_BUF (2u << 20)
 
@@ -130,6 +135,7 @@ struct tx_file {
 	uint64_t fp_head, fp_tail; /* see file_fingerprint() */
 	/* e->tx_ops_sent and e->tx_ops_bytes before its FILE_BEGIN. */
 	uint64_t ops_sent, ops_bytes;
+	uint64_t after;         /* e->barrier_sent at its FILE_BEGIN */
 	struct tx_file *hnext;
 	struct tx_file *older, *newer; /* open files in the order they began */
 };
@@ -154,6 +160,22 @@ struct wq_item {
 	char *path, *to;
 	uint64_t seq;
 	struct wq_item *next;
+};
+
+/* A path of ours the peer refused (FILE_ACK errno, an APPEND it had no
+ * room for) or that we could not send: retried until stored, removed or
+ * renamed (the entry follows). A barrier sent after the failed attempt
+ * (seq > after) reports it when acknowledged while the entry remains. */
+struct tx_failure {
+	int errnum;             /* positive */
+	uint64_t after;         /* e->barrier_sent when the failed attempt was sent */
+	uint64_t stamp;         /* e->fail_stamp when it was recorded */
+};
+
+struct barrier_fail {
+	uint64_t seq;
+	int errnum;
+	char *path;
 };
 
 /* What we believe the peer holds of our trees (from its summary, then from
@@ -221,6 +243,20 @@ struct engine {
 	uint64_t tx_held;
 	uint32_t next_id;
 	uint64_t barrier_next, barrier_acked, initial_seq;
+	uint64_t barrier_sent;   /* the last BARRIER put on the wire */
+	struct strmap *failed;   /* path -> struct tx_failure */
+	uint64_t fail_stamp, fail_gen;
+	uint64_t retry_at, retry_ms; /* next retry of the failed set (monotonic ms), its delay */
+	struct barrier_fail bar_fails[BARRIER_FAILS_KEPT];
+	unsigned bar_fails_next; /* ring position */
+	uint64_t bar_fails_lost; /* the highest seq of a failure dropped from the ring */
+	/* The peer's store for our trees, from its last STORE. */
+	bool peer_store_known;
+	uint64_t peer_held, peer_max;
+	/* receiver: what our last STORE said; a refusal since then */
+	bool store_sent;
+	uint64_t store_sent_held, store_sent_max;
+	bool store_refused;
 
 	struct watch *watch;
 	bool watch_limit_logged;
@@ -264,6 +300,15 @@ int tx_queue(struct engine *e, enum wq_kind kind, const char *path, const char *
 /* Before a barrier: changes waiting on in-flight transfers, and files that
  * were only appended to, are queued so that the barrier covers them. */
 int tx_before_barrier(struct engine *e);
+/* Queues the failed set again when its retry is due (now: monotonic ms). */
+int tx_retry(struct engine *e, uint64_t now);
+/* Milliseconds until the failed set's retry is due; -1: nothing failed. */
+int tx_retry_timeout(const struct engine *e, uint64_t now);
+uint64_t engine_now_ms(void);
+/* engine-rx.c: sends STORE when what we hold for the peer moved by more
+ * than 1/64 of the limit since the last one, the limit changed, a file was
+ * refused since and anything changed, or force. */
+int rx_store_report(struct engine *e, bool force);
 void tx_watch_event(const struct watch_event *ev, void *ud);
 
 #endif

@@ -120,6 +120,7 @@ void rx_reset(struct engine *e)
 	memset(e->rx_ids, 0, sizeof(e->rx_ids));
 	e->rx_open = 0;
 	e->peer_initial_done = false;
+	e->store_sent = e->store_refused = false;
 }
 
 bool rx_idle(const struct engine *e)
@@ -297,6 +298,7 @@ static int rx_settle(struct engine *e, struct rx_file *f)
 		return 0;
 	rx_unlink_id(e, f);
 	if (f->err != -ECANCELED) {
+		e->store_refused |= f->err == -ENOSPC;
 		e->stats.errors++;
 		log_errno(f->err, "%s: cannot store the received file", f->path);
 		r = msg_put_ack(&e->out, f->id, f->err, refusal_text(f->err));
@@ -792,6 +794,7 @@ static int rx_commit(struct engine *e, struct rx_file *f)
 	return r;
 
 failed:
+	e->store_refused |= f->err == -ENOSPC;
 	e->stats.errors++;
 	log_errno(f->err, "%s: cannot store the received file", f->path);
 	return msg_put_ack(&e->out, f->id, f->err, refusal_text(f->err));
@@ -1111,6 +1114,7 @@ static int rx_append(struct engine *e, const struct frame *f)
 		/* The file keeps what it had; the sender forgets it, and sends
 		 * it whole when it looks at it next. */
 		close(fd);
+		e->store_refused = true;
 		rx_report(e, -ENOSPC, m.path, STORE_FULL);
 		return 0;
 	}
@@ -1169,7 +1173,8 @@ int rx_handle(struct engine *e, const struct frame *f)
 	}
 	if (r < 0)
 		return r;
-	return rx_run(e);
+	r = rx_run(e);
+	return r < 0 ? r : rx_store_report(e, false);
 }
 
 /* --- summary of what we hold of the peer's trees ----------------------------------- */
@@ -1282,5 +1287,34 @@ int rx_send_summary(struct engine *e)
 	}
 	e->stats.store_held = e->store_held;
 	e->stats.store_max = e->store_max;
-	return msg_put_u32(&e->out, MSG_SUMMARY_END, s.total);
+	r = msg_put_u32(&e->out, MSG_SUMMARY_END, s.total);
+	return r < 0 ? r : rx_store_report(e, true);
+}
+
+/* STORE tells the sender what we hold for it and the limit (after our
+ * summary, and then as described in engine-int.h): it shows them and may
+ * fail a file early that would not fit. At most one per 1/64 of the limit
+ * the peer makes us take or give back, plus one per refused file that
+ * changed the figures: the peer cannot make us send more than it sends. */
+int rx_store_report(struct engine *e, bool force)
+{
+	uint64_t held = e->store_held, max = e->store_max, moved;
+	int r;
+
+	if (!force && !e->store_sent)
+		return 0;
+	moved = held > e->store_sent_held ? held - e->store_sent_held : e->store_sent_held - held;
+	if (!force && max == e->store_sent_max && moved <= max / 64 &&
+	    !(e->store_refused && moved)) {
+		e->store_refused = false;
+		return 0;
+	}
+	r = msg_put_store(&e->out, held, max);
+	if (r < 0)
+		return r;
+	e->store_sent = true;
+	e->store_refused = false;
+	e->store_sent_held = held;
+	e->store_sent_max = max;
+	return 0;
 }

@@ -286,6 +286,220 @@ int tx_summary_entry(struct engine *e, const struct msg_entry *m)
 	return r;
 }
 
+/* --- failed transfers ------------------------------------------------------------------ */
+
+static void tx_fail_free(void *v)
+{
+	free(v);
+}
+
+/* Notes that path failed (errnum, positive) in an attempt sent when
+ * e->barrier_sent was after; the first failure arms the retry timer. */
+static int tx_fail_set(struct engine *e, const char *path, int errnum, uint64_t after)
+{
+	struct tx_failure *f = strmap_get(e->failed, path);
+
+	if (!f) {
+		int r;
+
+		f = calloc(1, sizeof(*f));
+		if (!f)
+			return -ENOMEM;
+		if (strmap_count(e->failed) == 0) {
+			e->retry_ms = RETRY_MIN_MS;
+			e->retry_at = engine_now_ms() + RETRY_MIN_MS;
+		}
+		r = strmap_put(e->failed, path, f, NULL);
+		if (r < 0) {
+			free(f);
+			return r;
+		}
+	}
+	f->errnum = errnum > 0 ? errnum : EIO;
+	f->after = after;
+	f->stamp = ++e->fail_stamp;
+	e->fail_gen++;
+	return 0;
+}
+
+static void tx_fail_clear(struct engine *e, const char *path)
+{
+	struct tx_failure *f = strmap_del(e->failed, path);
+
+	if (f) {
+		free(f);
+		e->fail_gen++;
+	}
+}
+
+/* prefix and everything below it is removed. */
+static void tx_fail_drop_below(struct engine *e, const char *prefix)
+{
+	size_t plen = strlen(prefix), pos = 0;
+	const char *k;
+	void *v;
+
+	if (strmap_count(e->failed) == 0)
+		return;
+	while (strmap_next(e->failed, &pos, &k, &v))
+		if (is_under(k, prefix, plen)) {
+			free(strmap_del(e->failed, k));
+			e->fail_gen++;
+		}
+}
+
+/* from (a file, or a directory with failed files below) is renamed to to:
+ * its failures follow it, and what failed at to is replaced. */
+static void tx_fail_rename(struct engine *e, const char *from, const char *to)
+{
+	size_t flen = strlen(from), pos = 0, n = 0;
+	const char *k;
+	void *v;
+	char **keys;
+
+	if (strmap_count(e->failed) == 0 || strcmp(from, to) == 0)
+		return;
+	tx_fail_drop_below(e, to);
+	while (strmap_next(e->failed, &pos, &k, &v))
+		if (is_under(k, from, flen))
+			n++;
+	if (n == 0)
+		return;
+	keys = calloc(n, sizeof(*keys));
+	if (!keys) {
+		tx_fail_drop_below(e, from); /* the next rescan finds them again */
+		return;
+	}
+	pos = n = 0;
+	while (strmap_next(e->failed, &pos, &k, &v))
+		if (is_under(k, from, flen))
+			keys[n++] = strdup(k);
+	for (size_t i = 0; i < n; i++) {
+		char buf[PATH_MAX];
+		struct tx_failure *f;
+
+		if (!keys[i])
+			continue;
+		f = strmap_del(e->failed, keys[i]);
+		if (f && snprintf(buf, sizeof(buf), "%s%s", to, keys[i] + flen) < (int)sizeof(buf) &&
+		    strmap_put(e->failed, buf, f, NULL) == 0)
+			f = NULL;
+		free(f);
+		free(keys[i]);
+	}
+	free(keys);
+	e->fail_gen++;
+}
+
+static bool tx_fail_quiet(const struct engine *e, const char *path)
+{
+	for (const char *const *t = e->cfg.barrier_quiet; t && *t; t++) {
+		size_t n = strlen(*t);
+
+		if (strncmp(path, *t, n) == 0 && path[n] == '/')
+			return true;
+	}
+	return false;
+}
+
+/* BARRIER_ACK(seq) arrived: every FILE_ACK of a transfer sent before the
+ * barrier came before it, so a failure still noted for an attempt sent
+ * before the barrier is one the barrier covers. The oldest is its result. */
+static int tx_barrier_result_note(struct engine *e, uint64_t seq)
+{
+	const struct tx_failure *best = NULL;
+	const char *best_path = NULL, *k;
+	struct barrier_fail *slot;
+	size_t pos = 0;
+	void *v;
+	char *copy;
+
+	while (strmap_next(e->failed, &pos, &k, &v)) {
+		const struct tx_failure *f = v;
+
+		if (f->after >= seq || tx_fail_quiet(e, k))
+			continue;
+		if (!best || f->after < best->after ||
+		    (f->after == best->after && strcmp(k, best_path) < 0)) {
+			best = f;
+			best_path = k;
+		}
+	}
+	if (!best)
+		return 0;
+	copy = strdup(best_path);
+	if (!copy)
+		return -ENOMEM;
+	slot = &e->bar_fails[e->bar_fails_next++ % BARRIER_FAILS_KEPT];
+	if (slot->path)
+		e->bar_fails_lost = MAX(e->bar_fails_lost, slot->seq);
+	free(slot->path);
+	slot->seq = seq;
+	slot->errnum = best->errnum;
+	slot->path = copy;
+	log_info("barrier %llu: %s is not stored by the peer (%s)", (unsigned long long)seq, copy,
+		 strerror(best->errnum));
+	return 0;
+}
+
+/* We could not read path to send it (err < 0): noted like a refusal, and
+ * logged when it is new. */
+static int tx_fail_local(struct engine *e, const char *path, int err)
+{
+	struct tx_failure *f = strmap_get(e->failed, path);
+
+	if (!f || f->errnum != -err) {
+		e->stats.errors++;
+		log_errno(err, "%s: cannot send it", path);
+	}
+	return tx_fail_set(e, path, -err, e->barrier_sent);
+}
+
+int tx_retry_timeout(const struct engine *e, uint64_t now)
+{
+	if (e->st != ST_RUNNING || strmap_count(e->failed) == 0)
+		return -1;
+	if (e->retry_at <= now)
+		return 0;
+	return (int)MIN(e->retry_at - now, (uint64_t)INT_MAX);
+}
+
+/* A file refused for want of room that the peer's last STORE says still
+ * cannot fit is not read and announced again by the timer: a STORE with
+ * more room, or a barrier, tries it. The figures are the peer's word; the
+ * worst a lie does is delay the retry to the next barrier. */
+static bool tx_fail_cannot_fit(const struct engine *e, const char *path,
+			       const struct tx_failure *f)
+{
+	struct stat st;
+	uint64_t need;
+
+	if (f->errnum != ENOSPC || !e->peer_store_known ||
+	    fstatat(e->rootfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+		return false;
+	need = ST_HELD_BYTES(&st);
+	return e->peer_held > e->peer_max || need > e->peer_max - e->peer_held;
+}
+
+int tx_retry(struct engine *e, uint64_t now)
+{
+	size_t pos = 0;
+	const char *k;
+	void *v;
+	int r = 0;
+
+	if (tx_retry_timeout(e, now) != 0)
+		return 0;
+	while (r == 0 && strmap_next(e->failed, &pos, &k, &v))
+		if (!strmap_get(e->inflight, k) && !tx_fail_cannot_fit(e, k, v))
+			r = tx_queue(e, WQ_CHANGED, k, NULL, 0);
+	e->retry_ms = MIN(e->retry_ms * 2, (uint64_t)RETRY_MAX_MS);
+	if (e->retry_ms < RETRY_MIN_MS)
+		e->retry_ms = RETRY_MIN_MS;
+	e->retry_at = now + e->retry_ms;
+	return r;
+}
+
 /* --- the work queue -------------------------------------------------------------------- */
 
 static void wq_free(struct wq_item *w)
@@ -436,6 +650,12 @@ void tx_reset(struct engine *e)
 	strmap_clear(e->links, free);
 	strmap_clear(e->nolink, NULL);
 	e->initial_seq = 0;
+	/* The next connection's summaries find what is still missing. */
+	strmap_clear(e->failed, tx_fail_free);
+	e->fail_gen++;
+	e->retry_at = 0;
+	e->peer_store_known = false;
+	e->peer_held = e->peer_max = 0;
 }
 
 bool tx_idle(const struct engine *e)
@@ -747,6 +967,7 @@ static int tx_start_file(struct engine *e, const char *path, int fd, const struc
 	f->st = *st;
 	f->ops_sent = e->tx_ops_sent;
 	f->ops_bytes = e->tx_ops_bytes;
+	f->after = e->barrier_sent;
 	r = msg_put_file_begin(&e->out, f->id, path, st->st_mode & 07777, (uint64_t)st->st_size,
 			       st_mtime_ns(st));
 	if (r < 0) {
@@ -946,6 +1167,8 @@ static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 	}
 	close(fd);
 	fd = engine_open_read(e, path);
+	if (fd < 0 && fd != -ENOENT && fd != -ENOTDIR && fd != -ELOOP)
+		return tx_fail_local(e, path, fd);
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		/* Replaced while we looked: its own notification follows. */
 		safe_close(fd);
@@ -1043,31 +1266,51 @@ static bool tx_path_at_peer(struct engine *e, const char *path)
 	return model_get(e, path) || strmap_get(e->inflight, path);
 }
 
+/* A look at a failed path (noted with stamp before it; 0: it had not
+ * failed) that sent no new transfer and failed no new way found nothing
+ * left to retry: the peer holds it, or it is a directory now, or went as a
+ * symlink or link. r: what the look returned. */
+static int tx_path_retried(struct engine *e, const char *path, uint64_t stamp, int r)
+{
+	struct tx_failure *f;
+
+	if (r < 0 || !stamp || !(f = strmap_get(e->failed, path)) || f->stamp != stamp ||
+	    strmap_get(e->inflight, path))
+		return r;
+	tx_fail_clear(e, path);
+	return r;
+}
+
 static int tx_item(struct engine *e, struct wq_item *w)
 {
+	const struct tx_failure *failed = w->path ? strmap_get(e->failed, w->path) : NULL;
+	uint64_t stamp = failed ? failed->stamp : 0;
 	struct stat st;
 	int r;
 
 	switch (w->kind) {
 	case WQ_PATH:
 	case WQ_CHANGED:
-		return tx_path(e, w->path, w->kind == WQ_CHANGED, w->overlap);
+		r = tx_path(e, w->path, w->kind == WQ_CHANGED, w->overlap);
+		return tx_path_retried(e, w->path, stamp, r);
 	case WQ_APPEND:
-		return tx_append(e, w);
+		return tx_path_retried(e, w->path, stamp, tx_append(e, w));
 	case WQ_TREE:
-		r = tx_path(e, w->path, false, false);
+		r = tx_path_retried(e, w->path, stamp, tx_path(e, w->path, false, false));
 		if (r < 0)
 			return r;
 		if (fstatat(e->rootfd, w->path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
 			return tree_walk_skips(e->rootfd, w->path, tree_queue_cb, tx_walk_skip, e);
 		return 0;
 	case WQ_REMOVE:
+		tx_fail_drop_below(e, w->path);
 		if (!tx_path_at_peer(e, w->path))
 			return 0;
 		model_remove(e, w->path);
 		inflight_forget(e, w->path);
 		return tx_put_meta(e, MSG_REMOVE, w->path, 0, 0);
 	case WQ_RENAME:
+		tx_fail_rename(e, w->path, w->to);
 		if (!tx_path_at_peer(e, w->path)) {
 			/* The peer never had the source (a short-lived temporary
 			 * file, say): send the target itself. */
@@ -1095,8 +1338,10 @@ static int tx_item(struct engine *e, struct wq_item *w)
 		return tx_queue(e, S_ISDIR(st.st_mode) ? WQ_TREE : WQ_PATH, w->to, NULL, 0);
 	case WQ_BARRIER:
 		r = msg_put_u64(&e->out, MSG_BARRIER, w->seq);
-		if (r == 0)
+		if (r == 0) {
 			tx_sent_op(e, NULL, NULL);
+			e->barrier_sent = w->seq;
+		}
 		return r;
 	case WQ_NONE:
 		break;
@@ -1273,6 +1518,13 @@ int tx_before_barrier(struct engine *e)
 	for (struct wq_item *w = e->wq_head; w; w = w->next)
 		w->overlap = true;
 
+	/* Failed files are tried once more first, so that a store freed
+	 * since makes the barrier good; one in flight is being tried. */
+	while (r == 0 && strmap_next(e->failed, &pos, &k, &v))
+		if (!strmap_get(e->inflight, k))
+			r = tx_queue_item(e, WQ_CHANGED, k, NULL, 0, true);
+	pos = 0;
+
 	while (r == 0 && strmap_next(e->inflight, &pos, &k, &v)) {
 		struct tx_file *f = v;
 		if (f->requeue == WQ_NONE)
@@ -1377,6 +1629,10 @@ static int tx_ack(struct engine *e, struct wbuf *b)
 	if (m.err) {
 		e->stats.errors++;
 		log_error("%s: the peer could not store it: %s", f->path, m.text);
+		/* Unless a removal of it was sent since, it is retried. */
+		if (strmap_get(e->inflight, f->path) &&
+		    (r = tx_fail_set(e, f->path, (int)MIN(m.err, INT_MAX), f->after)) < 0)
+			return engine_fatal(e, r, f->path, "out of memory");
 	} else if (!strmap_get(e->inflight, f->path)) {
 		/* A removal of it was sent after it: the peer holds nothing
 		 * there (a later transfer of the path would be in flight). */
@@ -1394,6 +1650,7 @@ static int tx_ack(struct engine *e, struct wbuf *b)
 		pe->fp = true;
 		pe->fp_head = f->fp_head;
 		pe->fp_tail = f->fp_tail;
+		tx_fail_clear(e, f->path);
 	}
 	if (e->cfg.hooks && e->cfg.hooks->sent)
 		e->cfg.hooks->sent(e->cfg.hooks_ud, f->path, m.err ? (int)MIN(m.err, INT_MAX) : 0);
@@ -1425,10 +1682,35 @@ static int tx_error(struct engine *e, struct wbuf *b)
 	}
 	/* An APPEND the peer had no room for: what it holds is not what we
 	 * think, and the file goes whole next time it is looked at. */
-	if (m.err == ENOSPC && m.path[0] && engine_is_own_path(e, m.path))
+	if (m.err == ENOSPC && m.path[0] && engine_is_own_path(e, m.path)) {
 		model_remove(e, m.path);
+		/* Any barrier not yet acknowledged may cover that APPEND. */
+		if (tx_fail_set(e, m.path, ENOSPC, e->barrier_acked) < 0)
+			return engine_fatal(e, -ENOMEM, m.path, "out of memory");
+	}
 	e->stats.errors++;
 	log_error("peer: %s%s%s", m.path, m.path[0] ? ": " : "", m.text);
+	return 0;
+}
+
+/* The peer's word on its store for our trees: only kept for display and
+ * for an early ENOSPC, never used to size anything. More room than before
+ * retries the failed set at once. */
+static int tx_store(struct engine *e, struct wbuf *b)
+{
+	uint64_t held, max;
+	int r = msg_decode_store(b, &held, &max);
+
+	if (r < 0)
+		return engine_fatal(e, r, NULL, "malformed STORE");
+	if (e->peer_store_known && (held < e->peer_held || max > e->peer_max) &&
+	    strmap_count(e->failed)) {
+		e->retry_ms = RETRY_MIN_MS;
+		e->retry_at = engine_now_ms();
+	}
+	e->peer_store_known = true;
+	e->peer_held = held;
+	e->peer_max = max;
 	return 0;
 }
 
@@ -1450,7 +1732,10 @@ int tx_handle(struct engine *e, const struct frame *f)
 			return engine_fatal(e, -EPROTO, NULL, "BARRIER_ACK %llu out of order",
 					    (unsigned long long)seq);
 		e->barrier_acked = seq;
-		return 0;
+		r = tx_barrier_result_note(e, seq);
+		return r < 0 ? engine_fatal(e, r, NULL, "out of memory") : 0;
+	case MSG_STORE:
+		return tx_store(e, &b);
 	}
 	return engine_fatal(e, -EPROTO, NULL, "unexpected %s", msg_type_name(f->type));
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine-int.h"
@@ -61,6 +62,14 @@ int engine_open_read(const struct engine *e, const char *path)
 int engine_open_beneath(void *ud, const char *path)
 {
 	return engine_open_read(ud, path);
+}
+
+uint64_t engine_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 int engine_fatal(struct engine *e, int err, const char *path, const char *fmt, ...)
@@ -198,10 +207,11 @@ int engine_new(const struct engine_config *cfg, struct engine **out)
 	e->skipped = strmap_new();
 	e->links = strmap_new();
 	e->nolink = strmap_new();
+	e->failed = strmap_new();
 	e->cur.buf = malloc(READ_BUF);
 	e->cur.hs = hash_stream_new();
 	if (!e->ix || !e->model || !e->queued || !e->inflight || !e->appended || !e->skipped ||
-	    !e->links || !e->nolink || !e->cur.buf || !e->cur.hs) {
+	    !e->links || !e->nolink || !e->failed || !e->cur.buf || !e->cur.hs) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -233,6 +243,9 @@ void engine_free(struct engine *e)
 	strmap_free(e->skipped, NULL);
 	strmap_free(e->links, free);
 	strmap_free(e->nolink, NULL);
+	strmap_free(e->failed, free);
+	for (int i = 0; i < BARRIER_FAILS_KEPT; i++)
+		free(e->bar_fails[i].path);
 	free(e->cur.buf);
 	hash_stream_free(e->cur.hs);
 	wbuf_release(&e->in);
@@ -323,11 +336,12 @@ int engine_pollfds(struct engine *e, struct pollfd *fds, int max)
 int engine_timeout_ms(const struct engine *e)
 {
 	/* Work that waits only for the output queue to drain is resumed by
-	 * POLLOUT; work that waits for nothing must run at once. */
+	 * POLLOUT; work that waits for nothing must run at once; failed
+	 * transfers wait for their retry. */
 	if (e->st == ST_RUNNING && wbuf_len(&e->out) < OUT_HIGH_WATER && e->tx_held < TX_WINDOW &&
 	    (e->cur.f || (e->wq_head && e->tx_open < TX_MAX_OPEN && !tx_ops_blocked(e))))
 		return 0;
-	return -1;
+	return tx_retry_timeout(e, engine_now_ms());
 }
 
 static int engine_hello(struct engine *e, struct wbuf *b)
@@ -452,6 +466,7 @@ static int engine_dispatch(struct engine *e, const struct frame *f)
 		case MSG_FILE_ACK:
 		case MSG_ERROR:
 		case MSG_BARRIER_ACK:
+		case MSG_STORE:
 			return tx_handle(e, f);
 		default:
 			if (f->type >= MSG_APP_FIRST)
@@ -535,6 +550,8 @@ int engine_step(struct engine *e, const struct pollfd *fds, int n)
 		if (r < 0)
 			break;
 	}
+	if (r == 0 && e->st == ST_RUNNING && tx_retry(e, engine_now_ms()) < 0)
+		log_error("out of memory retrying failed transfers");
 	if (r == 0)
 		r = tx_produce(e);
 	if (r == 0 || r == -ESHUTDOWN)
@@ -566,6 +583,11 @@ int engine_barrier(struct engine *e, uint64_t *seq)
 bool engine_barrier_acked(const struct engine *e, uint64_t seq)
 {
 	return e->barrier_acked >= seq;
+}
+
+uint64_t engine_initial_barrier(const struct engine *e)
+{
+	return e->initial_seq;
 }
 
 bool engine_initial_done(const struct engine *e)
@@ -646,4 +668,57 @@ struct wbuf *engine_out(struct engine *e)
 int engine_rootfd(const struct engine *e)
 {
 	return e->rootfd;
+}
+
+int engine_barrier_result(const struct engine *e, uint64_t seq, char *path, size_t pathsz)
+{
+	if (path && pathsz)
+		path[0] = '\0';
+	for (int i = 0; i < BARRIER_FAILS_KEPT; i++) {
+		const struct barrier_fail *b = &e->bar_fails[i];
+
+		if (b->path && b->seq == seq) {
+			if (path && pathsz)
+				snprintf(path, pathsz, "%s", b->path);
+			return b->errnum;
+		}
+	}
+	return seq <= e->bar_fails_lost ? EOVERFLOW : 0;
+}
+
+size_t engine_failed_count(const struct engine *e, uint64_t *gen)
+{
+	if (gen)
+		*gen = e->fail_gen;
+	return strmap_count(e->failed);
+}
+
+bool engine_failed_next(const struct engine *e, size_t *pos, const char **path, int *errnum)
+{
+	void *v;
+
+	if (!strmap_next(e->failed, pos, path, &v))
+		return false;
+	*errnum = ((const struct tx_failure *)v)->errnum;
+	return true;
+}
+
+bool engine_peer_store(const struct engine *e, uint64_t *held, uint64_t *max)
+{
+	if (!e->peer_store_known)
+		return false;
+	*held = e->peer_held;
+	*max = e->peer_max;
+	return true;
+}
+
+void engine_set_max_store(struct engine *e, uint64_t max)
+{
+	e->cfg.max_store = max;
+	if (!max || !e->store_sent)
+		return; /* applied when the next peer's HELLO arrives */
+	e->store_max = max;
+	e->stats.store_max = max;
+	if (rx_store_report(e, true) < 0)
+		log_error("cannot queue STORE");
 }

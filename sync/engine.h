@@ -74,6 +74,11 @@ struct engine_config {
 	 * 0: ENGINE_MAX_ENTRIES. Their paths may add up to at most
 	 * ENGINE_MAX_SUMMARY_BYTES, whatever the count. */
 	uint64_t max_entries;
+	/* Owned trees whose failed files a barrier's result leaves out, for a
+	 * caller that reports those itself (enclave-fs: packages, at close());
+	 * NULL-terminated, kept by the caller; NULL: none. They are retried
+	 * all the same. */
+	const char *const *barrier_quiet;
 };
 
 #define ENGINE_MAX_TREES 8
@@ -116,6 +121,33 @@ int engine_step(struct engine *e, const struct pollfd *fds, int n);
 /* Queues a barrier behind everything queued so far. */
 int engine_barrier(struct engine *e, uint64_t *seq);
 bool engine_barrier_acked(const struct engine *e, uint64_t seq);
+/* 0: every change queued before barrier seq is stored by the peer; else the
+ * positive errno of a failure it covers (path copied into path if non-NULL).
+ * Meaningful once engine_barrier_acked(e, seq). The last
+ * BARRIER_FAILS_KEPT (32) failed results are kept: an older failed one
+ * reads EOVERFLOW. */
+int engine_barrier_result(const struct engine *e, uint64_t seq, char *path, size_t pathsz);
+
+/* Files the peer refused (FILE_ACK errno, an APPEND it had no room for) or
+ * we could not read to send: retried after 1 s, then ever later up to 30 s,
+ * and before every barrier; a later successful transfer, a removal or a
+ * rename (the entry follows) clears them; a new connection starts empty.
+ * How many there are (*gen, if not NULL, changes whenever the set does). */
+size_t engine_failed_count(const struct engine *e, uint64_t *gen);
+/* Iterates the failed set: start with *pos = 0; false at the end. path is
+ * borrowed until the next engine call; errnum is positive. */
+bool engine_failed_next(const struct engine *e, size_t *pos, const char **path, int *errnum);
+
+/* What the peer last reported of the store it keeps for our trees: false if
+ * unknown. Its word only: for display and an early ENOSPC. */
+bool engine_peer_store(const struct engine *e, uint64_t *held, uint64_t *max);
+
+/* Changes max_store (see engine_config) at run time: applied at once to the
+ * current peer, which hears of it (STORE); 0 takes effect at the next HELLO. */
+void engine_set_max_store(struct engine *e, uint64_t max);
+/* The barrier that closes our initial pass on this connection (0 before it
+ * is queued): its result says whether the peer stored all of that pass. */
+uint64_t engine_initial_barrier(const struct engine *e);
 /* Our initial pass is acknowledged and the peer's initial pass is applied. */
 bool engine_initial_done(const struct engine *e);
 /* Nothing queued, in flight, or unacknowledged in either direction. */

@@ -32,6 +32,7 @@ const char *msg_type_name(uint16_t type)
 	case MSG_SETATTR: return "SETATTR";
 	case MSG_BARRIER: return "BARRIER";
 	case MSG_BARRIER_ACK: return "BARRIER_ACK";
+	case MSG_STORE: return "STORE";
 	default: return NULL;
 	}
 }
@@ -206,6 +207,21 @@ int msg_decode_u64(struct wbuf *b, uint64_t *v)
 	if (r == 0)
 		r = wbuf_end(b);
 	return r < 0 ? undo(b, off, v, sizeof(*v), r) : 0;
+}
+
+int msg_decode_store(struct wbuf *b, uint64_t *held, uint64_t *max)
+{
+	size_t off = b->off;
+	int r;
+
+	*held = *max = 0;
+	if ((r = wbuf_get_u64(b, held)) < 0 || (r = wbuf_get_u64(b, max)) < 0 ||
+	    (r = wbuf_end(b)) < 0) {
+		b->off = off;
+		*held = *max = 0;
+		return r;
+	}
+	return 0;
 }
 
 int msg_decode_file_begin(struct wbuf *b, struct msg_file_begin *m)
@@ -489,6 +505,14 @@ int msg_put_u64(struct wbuf *o, uint16_t type, uint64_t v)
 {
 	BEGIN(o, type);
 	TRY(wbuf_put_u64(o, v));
+	FINISH(o);
+}
+
+int msg_put_store(struct wbuf *o, uint64_t held, uint64_t max)
+{
+	BEGIN(o, MSG_STORE);
+	TRY(wbuf_put_u64(o, held));
+	TRY(wbuf_put_u64(o, max));
 	FINISH(o);
 }
 

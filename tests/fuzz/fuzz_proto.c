@@ -14,7 +14,8 @@ static void decode_all(const struct frame *f)
 	static const uint16_t types[] = { MSG_HELLO, MSG_ERROR, MSG_FILE_BEGIN, MSG_FILE_CHUNKS,
 					  MSG_FILE_END, MSG_WANT, MSG_DATA, MSG_FILE_ACK,
 					  MSG_APPEND, MSG_MKDIR, MSG_RENAME, MSG_REMOVE,
-					  MSG_SUMMARY, MSG_FILE_HOLE, MSG_SYMLINK, MSG_LINK };
+					  MSG_SUMMARY, MSG_FILE_HOLE, MSG_SYMLINK, MSG_LINK,
+					  MSG_STORE };
 	struct msg_hello h;
 	struct msg_error e;
 	struct msg_file_begin fb;
@@ -29,6 +30,7 @@ static void decode_all(const struct frame *f)
 	struct msg_entry en;
 	struct hash128 hh;
 	uint32_t count, len;
+	uint64_t held, max;
 
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		struct wbuf b = f->body;
@@ -70,6 +72,11 @@ static void decode_all(const struct frame *f)
 				abort();
 			break;
 		case MSG_LINK: r = msg_decode_link(&b, &m); break;
+		case MSG_STORE:
+			r = msg_decode_store(&b, &held, &max);
+			if (r < 0 && (b.off != before || held || max))
+				abort();
+			break;
 		case MSG_SUMMARY:
 			r = msg_decode_summary(&b, &count);
 			for (uint32_t k = 0; r == 0 && k < count; k++) {

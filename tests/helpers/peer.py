@@ -54,7 +54,7 @@ sys.path.insert(0, "$top_srcdir/tests/helpers"); from peer import *):
   p.received [(type, msg)], p.peer_hello, p.errors, p.status (parsed JSON),
   p.packages {name: PKG_STATE}, p.replies {req: RUN_REPLY},
   p.jobs {job: JOB_STATE}, p.logs {job: {1: bytes, 2: bytes}},
-  p.file_acks {id: (errno, message)}; and while p.auto is on (the default) it
+  p.file_acks {id: (errno, message)}, p.store (the last STORE); and while p.auto is on (the default) it
   is a correct receiver: WANT for every chunk, hashes checked, FILE_ACK,
   BARRIER_ACK in order, metadata applied; p.files {path: bytes} and
   p.attrs {path: (mode, mtime)} hold what was received, p.dirs the directories.
@@ -111,7 +111,7 @@ TYPES = {
     "FILE_HOLE": 0x0028,
     "MKDIR": 0x0030, "RENAME": 0x0031, "REMOVE": 0x0032, "SETATTR": 0x0033,
     "SYMLINK": 0x0034, "LINK": 0x0035,
-    "BARRIER": 0x0040, "BARRIER_ACK": 0x0041,
+    "BARRIER": 0x0040, "BARRIER_ACK": 0x0041, "STORE": 0x0042,
     "STATUS": 0x0050, "PKG_STATE": 0x0051, "RUN": 0x0052, "RUN_REPLY": 0x0053,
     "JOB_STATE": 0x0054, "JOB_LOG": 0x0055, "JOB_CANCEL": 0x0056, "JOBS": 0x0057,
 }
@@ -279,6 +279,10 @@ class enc:
     barrier_ack = barrier
 
     @staticmethod
+    def store(held, max):
+        return u64(held) + u64(max)
+
+    @staticmethod
     def status(obj):
         """obj: a dict (sent as JSON) or the raw bytes/str."""
         return blob(json.dumps(obj).encode() if isinstance(obj, dict) else obj)
@@ -404,6 +408,8 @@ def decode(t, body):
         m = {"from": r.text(), "to": r.text()}
     elif t in ("BARRIER", "BARRIER_ACK"):
         m = dict(seq=r.u64())
+    elif t == "STORE":
+        m = dict(held=r.u64(), max=r.u64())
     elif t == "STATUS":
         raw = r.take(r.u32())
         try:
@@ -512,6 +518,7 @@ class Peer:
         self.replies = {}
         self.jobs = {}
         self.held_jobs = None  # the enclave's JOBS: dict(instance, jobs)
+        self.store = None      # the peer's last STORE: dict(held, max)
         self.logs = collections.defaultdict(lambda: {STDOUT: b"", STDERR: b""})
         self.file_acks = {}
         self.files, self.attrs, self.dirs = {}, {}, {}
@@ -785,6 +792,8 @@ class Peer:
             self.logs[m["job"]][m["stream"]] += m["data"]
         elif t == "JOBS":
             self.held_jobs = m
+        elif t == "STORE":
+            self.store = m
         elif t == "FILE_ACK":
             self.file_acks[m["id"]] = (m["errno"], m["message"])
             self._tx.pop(m["id"], None)

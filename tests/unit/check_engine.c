@@ -11,6 +11,9 @@
  *     w.XXXXXX/outside/secret
  *     w.XXXXXX/root/{encrypted,dataset,model,output}/
  *     w.XXXXXX/root/dataset/link -> ../../outside
+ *
+ * STOREs the engine sends are taken apart from the other frames (counted,
+ * the last one's figures kept).
  */
 #include "config.h"
 
@@ -69,6 +72,8 @@ struct peer {
 	struct got *got;    /* frames the engine sent, BARRIERs excepted */
 	size_t ngot, taken; /* received; handed out by peer_next() */
 	unsigned barriers;  /* BARRIERs received (each answered at once) */
+	unsigned stores;    /* STOREs received (kept apart), the last one's figures */
+	uint64_t store_held, store_max;
 	int result;         /* engine_step()'s first negative result, or 0 */
 	bool eof;
 };
@@ -235,6 +240,12 @@ static void peer_read(struct peer *p)
 				p->barriers++;
 				continue;
 			}
+			if (f.type == MSG_STORE) {
+				ck_assert_int_eq(msg_decode_store(&f.body, &p->store_held,
+								  &p->store_max), 0);
+				p->stores++;
+				continue;
+			}
 			peer_keep(p, &f);
 		}
 		ck_assert_msg(r == -EAGAIN, "the engine sent a bad frame header (%d)", r);
@@ -246,18 +257,23 @@ static void peer_pump(struct peer *p)
 {
 	struct pollfd fds[3];
 	int n = 0, timeout = WAIT_MS, r;
+	bool timer = false; /* the engine waits for its retry timer */
 
 	peer_flush(p);
 	if (p->result == 0) {
+		int t = engine_timeout_ms(p->e);
+
 		n = engine_pollfds(p->e, fds, 2);
-		if (engine_timeout_ms(p->e) == 0)
-			timeout = 0;
+		if (t >= 0 && t < WAIT_MS) {
+			timeout = t;
+			timer = t > 0;
+		}
 	}
 	fds[n] = (struct pollfd){ .fd = p->fd,
 				  .events = (short)(POLLIN | (wbuf_len(&p->out) ? POLLOUT : 0)) };
 	r = poll(fds, (nfds_t)n + 1, timeout);
 	ck_assert_int_ge(r, 0);
-	ck_assert_msg(r > 0 || timeout == 0, "nothing happened for %d ms", WAIT_MS);
+	ck_assert_msg(r > 0 || timeout == 0 || timer, "nothing happened for %d ms", WAIT_MS);
 	if (p->result == 0) {
 		r = engine_step(p->e, fds, n);
 		if (r < 0)
@@ -2999,7 +3015,380 @@ START_TEST(test_app_messages)
 		ck_assert_uint_eq(app_hook.len, 5);
 		ck_assert_mem_eq(app_hook.body, "\1\2\3\4\5", 5);
 	}
+/* The receiver tells the sender its store (STORE): after its summary, when
+ * what it holds moved by more than 1/64 of the limit, on a refusal that
+ * changed the figures, and when the limit changes; not for every file. */
+START_TEST(test_store_reported)
+{
+	struct peer *p = &P;
+	uint8_t *a = random_data(600000, 51), *bb = random_data(450000, 52),
+		*c = random_data(1000, 53);
+	const struct engine_stats *st;
+	struct msg_ack ack;
+	unsigned n;
+
+	setup_cfg.max_store = 1000000;
+	peer_setup();
+	st = engine_stats(p->e);
+	peer_start(p, STAGE_RUNNING);
+	ck_assert_uint_eq(p->stores, 1);
+	ck_assert_uint_eq(p->store_held, 0);
+	ck_assert_uint_eq(p->store_max, 1000000);
+
+	transfer(p, 1, "dataset/a", a, 600000, NULL, &ack);
+	ck_assert_uint_eq(ack.err, 0);
+	barrier(p, 1);
+	/* Written as it arrives, so reported on the way: at most one STORE
+	 * per 1/64 of the limit. */
+	ck_assert_uint_ge(p->stores, 2);
+	ck_assert_uint_le(p->stores, 1 + 64 * 600000 / 1000000 + 1);
+	ck_assert_uint_eq(p->store_held, st->store_held);
+	ck_assert_uint_eq(p->store_held, 600000);
+	n = p->stores;
+
+	/* Refused with nothing changed: the sender knows the figures. */
+	transfer(p, 2, "dataset/b", bb, 450000, NULL, &ack);
+	ck_assert_uint_eq(ack.err, ENOSPC);
+	barrier(p, 2);
+	ck_assert_uint_eq(p->stores, n);
+	/* A small file: under 1/64 of the limit, no STORE. */
+	transfer(p, 3, "dataset/c", c, 1000, NULL, &ack);
+	ck_assert_uint_eq(ack.err, 0);
+	barrier(p, 3);
+	ck_assert_uint_eq(p->stores, n);
+	/* Refused after the figures changed: STORE. */
+	transfer(p, 4, "dataset/b", bb, 450000, NULL, &ack);
+	ck_assert_uint_eq(ack.err, ENOSPC);
+	barrier(p, 4);
+	ck_assert_uint_eq(p->stores, n + 1);
+	ck_assert_uint_eq(p->store_held, st->store_held);
+	ck_assert_uint_gt(p->store_held, 600000);
+
+	/* The limit raised at run time: STORE, and the file fits now. */
+	engine_set_max_store(p->e, 2000000);
+	barrier(p, 5);
+	ck_assert_uint_eq(p->stores, n + 2);
+	ck_assert_uint_eq(p->store_max, 2000000);
+	ck_assert_uint_eq(st->store_max, 2000000);
+	transfer(p, 5, "dataset/b", bb, 450000, NULL, &ack);
+	ck_assert_uint_eq(ack.err, 0);
+	ck_assert_int_eq(p->result, 0);
+	free(a);
+	free(bb);
+	free(c);
 	peer_teardown();
+}
+END_TEST
+
+/* --- failed transfers: a real host engine against a real enclave engine -------------------- */
+
+struct pair {
+	char dir[256], host[288], encl[288];
+	struct engine *h, *e; /* the host (sends dataset/), the enclave (stores it) */
+	int rh, re;            /* engine_step()'s first negative result */
+};
+
+static const char *const *pair_quiet; /* the host's barrier_quiet */
+
+static void pair_setup(struct pair *pr, uint64_t max_store)
+{
+	struct engine_config hc = { .role = ROLE_HOST, .name = "h", .barrier_quiet = pair_quiet };
+	struct engine_config ec = { .role = ROLE_ENCLAVE, .name = "e", .max_store = max_store };
+	int sv[2];
+
+	memset(pr, 0, sizeof(*pr));
+	join(pr->dir, sizeof(pr->dir), tmpdir, "p.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(pr->dir));
+	join(pr->host, sizeof(pr->host), pr->dir, "host");
+	join(pr->encl, sizeof(pr->encl), pr->dir, "encl");
+	ck_assert_int_eq(mkdir(pr->host, 0755), 0);
+	ck_assert_int_eq(mkdir(pr->encl, 0755), 0);
+	hc.root = pr->host;
+	ec.root = pr->encl;
+	ck_assert_int_eq(engine_new(&hc, &pr->h), 0);
+	ck_assert_int_eq(engine_new(&ec, &pr->e), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(engine_attach(pr->h, sv[0]), 0);
+	ck_assert_int_eq(engine_attach(pr->e, sv[1]), 0);
+}
+
+static void pair_teardown(struct pair *pr)
+{
+	engine_free(pr->h);
+	engine_free(pr->e);
+}
+
+/* One round: both engines polled and stepped. A retry timer may be all
+ * there is to wait for, so a round waits at most 100 ms. */
+static void pair_pump(struct pair *pr)
+{
+	struct pollfd fds[4];
+	int nh = engine_pollfds(pr->h, fds, 2), ne = engine_pollfds(pr->e, fds + nh, 2);
+	int th = engine_timeout_ms(pr->h), te = engine_timeout_ms(pr->e), t = 100, r;
+
+	if (th >= 0 && th < t)
+		t = th;
+	if (te >= 0 && te < t)
+		t = te;
+	ck_assert_int_ge(poll(fds, (nfds_t)(nh + ne), t), 0);
+	if (pr->rh == 0 && (r = engine_step(pr->h, fds, nh)) < 0)
+		pr->rh = r;
+	if (pr->re == 0 && (r = engine_step(pr->e, fds + nh, ne)) < 0)
+		pr->re = r;
+	ck_assert_int_eq(pr->rh, 0);
+	ck_assert_int_eq(pr->re, 0);
+}
+
+/* Pumps until cond holds; a bound on rounds (not on time) catches a hang. */
+#define PAIR_UNTIL(pr, cond)                                                              \
+	do {                                                                              \
+		int rounds_ = 0;                                                          \
+		while (!(cond)) {                                                         \
+			ck_assert_msg(++rounds_ < 3000, "never: %s", #cond);              \
+			pair_pump(pr);                                                    \
+		}                                                                         \
+	} while (0)
+
+/* A barrier of the host, pumped until acknowledged: its result. */
+static int pair_barrier(struct pair *pr, char *path, size_t n)
+{
+	uint64_t seq;
+
+	engine_drain_watch(pr->h);
+	ck_assert_int_eq(engine_barrier(pr->h, &seq), 0);
+	PAIR_UNTIL(pr, engine_barrier_acked(pr->h, seq));
+	return engine_barrier_result(pr->h, seq, path, n);
+}
+
+static void pair_notify(struct pair *pr, enum watch_kind kind, const char *path, const char *to)
+{
+	struct watch_event ev = { .kind = kind, .path = path, .to = to };
+
+	engine_notify(pr->h, &ev);
+}
+
+/* The only failed path of the host (NULL if none), and its errno. */
+static const char *pair_failed(struct pair *pr, int *err)
+{
+	const char *path = NULL;
+	size_t pos = 0;
+
+	*err = 0;
+	if (engine_failed_count(pr->h, NULL) == 0)
+		return NULL;
+	ck_assert_uint_eq(engine_failed_count(pr->h, NULL), 1);
+	ck_assert(engine_failed_next(pr->h, &pos, &path, err));
+	return path;
+}
+
+static void pair_put(struct pair *pr, const char *rel, const void *data, size_t n)
+{
+	char path[512];
+
+	join(path, sizeof(path), pr->host, rel);
+	write_file(path, data, n, 0644);
+}
+
+/* The enclave holds rel with these bytes (n == SIZE_MAX: not at all). */
+static void pair_check(struct pair *pr, const char *rel, const void *data, size_t n)
+{
+	char path[512];
+	uint8_t *buf = malloc(n == SIZE_MAX ? 1 : n + 1);
+	int fd;
+
+	ck_assert_ptr_nonnull(buf);
+	join(path, sizeof(path), pr->encl, rel);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (n == SIZE_MAX) {
+		ck_assert_msg(fd < 0 && errno == ENOENT, "%s exists", rel);
+		free(buf);
+		return;
+	}
+	ck_assert_msg(fd >= 0, "%s: %s", rel, strerror(errno));
+	ck_assert_int_eq(io_read_all(fd, buf, n + 1), (ssize_t)n);
+	ck_assert(memcmp(buf, data, n) == 0);
+	close(fd);
+	free(buf);
+}
+
+#define BIG_LEN (256u * 1024)
+
+/* A file the receiver's store cannot hold: its barrier reports it with the
+ * path; once the receiver's limit is raised (its STORE says so) the file is
+ * sent again without a new connection, and the next barrier is good. */
+START_TEST(test_failed_retried)
+{
+	struct pair pr;
+	uint8_t *big = random_data(BIG_LEN, 41);
+	uint64_t held, max;
+	char path[PATH_MAX];
+	int err;
+
+	pair_setup(&pr, 64 * 1024);
+	pair_put(&pr, "dataset/small", small, SMALL_LEN);
+	pair_put(&pr, "dataset/big", big, BIG_LEN);
+	PAIR_UNTIL(&pr, engine_initial_done(pr.h));
+	ck_assert_int_eq(pair_barrier(&pr, path, sizeof(path)), ENOSPC);
+	ck_assert_str_eq(path, "dataset/big");
+	ck_assert_str_eq(pair_failed(&pr, &err), "dataset/big");
+	ck_assert_int_eq(err, ENOSPC);
+	pair_check(&pr, "dataset/small", small, SMALL_LEN);
+	pair_check(&pr, "dataset/big", NULL, SIZE_MAX);
+	ck_assert(engine_peer_store(pr.h, &held, &max));
+	ck_assert_uint_eq(max, 64 * 1024);
+	ck_assert_uint_le(held, max);
+
+	engine_set_max_store(pr.e, 4u << 20);
+	PAIR_UNTIL(&pr, engine_failed_count(pr.h, NULL) == 0);
+	pair_check(&pr, "dataset/big", big, BIG_LEN);
+	ck_assert(engine_peer_store(pr.h, &held, &max));
+	ck_assert_uint_eq(max, 4u << 20);
+	ck_assert_int_eq(pair_barrier(&pr, path, sizeof(path)), 0);
+	ck_assert_str_eq(path, "");
+	pair_teardown(&pr);
+	free(big);
+}
+END_TEST
+
+/* A barrier retries the failed set first: space freed on the receiver (a
+ * removal of another file) makes the next barrier good at once. */
+START_TEST(test_failed_barrier_retries)
+{
+	struct pair pr;
+	uint8_t *big = random_data(BIG_LEN, 42), *other = random_data(BIG_LEN, 43);
+	char path[PATH_MAX];
+
+	pair_setup(&pr, BIG_LEN + BIG_LEN / 2);
+	pair_put(&pr, "dataset/other", other, BIG_LEN);
+	PAIR_UNTIL(&pr, engine_initial_done(pr.h));
+	ck_assert_int_eq(pair_barrier(&pr, path, sizeof(path)), 0);
+	pair_put(&pr, "dataset/big", big, BIG_LEN);
+	pair_notify(&pr, WATCH_FILE_CHANGED, "dataset/big", NULL);
+	ck_assert_int_eq(pair_barrier(&pr, path, sizeof(path)), ENOSPC);
+	ck_assert_str_eq(path, "dataset/big");
+
+	join(path, sizeof(path), pr.host, "dataset/other");
+	ck_assert_int_eq(unlink(path), 0);
+	pair_notify(&pr, WATCH_REMOVED, "dataset/other", NULL);
+	ck_assert_int_eq(pair_barrier(&pr, path, sizeof(path)), 0);
+	pair_check(&pr, "dataset/big", big, BIG_LEN);
+	pair_check(&pr, "dataset/other", NULL, SIZE_MAX);
+	ck_assert_uint_eq(engine_failed_count(pr.h, NULL), 0);
+	pair_teardown(&pr);
+	free(big);
+	free(other);
+}
+END_TEST
+
+/* A rename of a failed file moves its entry (the barrier names the new
+ * path); a removal clears it (the barrier is good); a new connection
+ * starts with an empty set. */
+START_TEST(test_failed_rename_remove)
+{
+	struct pair pr;
+	uint8_t *big = random_data(BIG_LEN, 44);
+	char path[PATH_MAX], to[PATH_MAX];
+	int err;
+
+	pair_setup(&pr, 64 * 1024);
+	pair_put(&pr, "dataset/big", big, BIG_LEN);
+	PAIR_UNTIL(&pr, engine_initial_done(pr.h));
+	ck_assert_str_eq(pair_failed(&pr, &err), "dataset/big");
+
+	join(path, sizeof(path), pr.host, "dataset/big");
+	join(to, sizeof(to), pr.host, "dataset/renamed");
+	ck_assert_int_eq(rename(path, to), 0);
+	pair_notify(&pr, WATCH_MOVED, "dataset/big", "dataset/renamed");
+	ck_assert_int_eq(pair_barrier(&pr, path, sizeof(path)), ENOSPC);
+	ck_assert_str_eq(path, "dataset/renamed");
+	ck_assert_str_eq(pair_failed(&pr, &err), "dataset/renamed");
+	ck_assert_int_eq(err, ENOSPC);
+
+	ck_assert_int_eq(unlink(to), 0);
+	pair_notify(&pr, WATCH_REMOVED, "dataset/renamed", NULL);
+	ck_assert_int_eq(pair_barrier(&pr, path, sizeof(path)), 0);
+	ck_assert_ptr_null(pair_failed(&pr, &err));
+	pair_check(&pr, "dataset/renamed", NULL, SIZE_MAX);
+
+	/* Failed again, then the connection ends: the set is empty. */
+	pair_put(&pr, "dataset/big", big, BIG_LEN);
+	pair_notify(&pr, WATCH_FILE_CHANGED, "dataset/big", NULL);
+	ck_assert_int_eq(pair_barrier(&pr, path, sizeof(path)), ENOSPC);
+	engine_detach(pr.h);
+	ck_assert_uint_eq(engine_failed_count(pr.h, NULL), 0);
+	ck_assert(!engine_peer_store(pr.h, &(uint64_t){ 0 }, &(uint64_t){ 0 }));
+	pair_teardown(&pr);
+	free(big);
+}
+END_TEST
+
+/* The retry timer: a refused file (the peer said nothing of its store) is
+ * sent again by itself, and stored the second time. */
+START_TEST(test_failed_timer_retry)
+{
+	struct peer *p = &P;
+	struct msg_file_begin fb;
+	struct frame f;
+	uint32_t ids[2] = { 0, 0 };
+
+	setup_cfg.hooks = &sent_hooks;
+	setup_pre = make_output_tmp;
+	peer_setup();
+	peer_start(p, STAGE_SUMMARY);
+	ck_assert_int_eq(msg_put_u32(&p->out, MSG_SUMMARY_END, 0), 0);
+	for (int round = 0; round < 2; round++) {
+		do {
+			ck_assert(peer_next(p, &f));
+			if (f.type == MSG_FILE_BEGIN) {
+				ck_assert_int_eq(msg_decode_file_begin(&f.body, &fb), 0);
+				ck_assert_str_eq(fb.path, "output/tmp");
+				ids[round] = fb.id;
+			} else if (f.type == MSG_FILE_CHUNKS) {
+				struct msg_chunks mc;
+
+				ck_assert_int_eq(msg_decode_chunks(&f.body, &mc), 0);
+				put_want(&p->out, mc.id, mc.first, 0);
+			}
+		} while (f.type != MSG_FILE_END);
+		ck_assert_uint_ne(ids[round], 0);
+		ck_assert_int_eq(msg_put_ack(&p->out, ids[round], round ? 0 : EIO, round ? "" : "no"),
+				 0);
+		pump_until_quiet(p);
+	}
+	ck_assert_uint_ne(ids[0], ids[1]);
+	ck_assert_uint_eq(sent_calls, 2);
+	ck_assert_int_eq(sent_err, 0);
+	ck_assert_uint_eq(engine_failed_count(p->e, NULL), 0);
+	ck_assert_int_eq(engine_timeout_ms(p->e), -1);
+	ck_assert_int_eq(p->result, 0);
+	peer_teardown();
+}
+END_TEST
+
+/* Failures in a barrier_quiet tree are retried but left out of barrier
+ * results; a failure elsewhere still is the result. */
+START_TEST(test_failed_quiet_tree)
+{
+	static const char *const quiet[] = { "encrypted", NULL };
+	struct pair pr;
+	uint8_t *big = random_data(BIG_LEN, 45);
+	char path[PATH_MAX];
+
+	pair_quiet = quiet;
+	pair_setup(&pr, 64 * 1024);
+	pair_quiet = NULL;
+	pair_put(&pr, "encrypted/pkg", big, BIG_LEN);
+	PAIR_UNTIL(&pr, engine_initial_done(pr.h));
+	ck_assert_int_eq(pair_barrier(&pr, path, sizeof(path)), 0);
+	ck_assert_uint_eq(engine_failed_count(pr.h, NULL), 1);
+
+	pair_put(&pr, "dataset/big", big, BIG_LEN);
+	pair_notify(&pr, WATCH_FILE_CHANGED, "dataset/big", NULL);
+	ck_assert_int_eq(pair_barrier(&pr, path, sizeof(path)), ENOSPC);
+	ck_assert_str_eq(path, "dataset/big");
+	ck_assert_uint_eq(engine_failed_count(pr.h, NULL), 2);
+	pair_teardown(&pr);
+	free(big);
 }
 END_TEST
 
@@ -3013,6 +3402,7 @@ static Suite *engine_suite(void)
 	TCase *tl = tcase_create("limits");
 	TCase *tw = tcase_create("watch");
 	TCase *ta = tcase_create("application");
+	TCase *tr = tcase_create("failed transfers");
 
 	tcase_add_checked_fixture(tp, peer_setup, peer_teardown);
 	tcase_add_test(tp, test_tree_config);
@@ -3057,6 +3447,15 @@ static Suite *engine_suite(void)
 	tcase_add_test(tl, test_rename_inflight_then_remove);
 	tcase_add_test(tl, test_sent_hook_refused);
 	suite_add_tcase(s, tl);
+
+	tcase_set_timeout(tr, 120);
+	tcase_add_test(tr, test_store_reported);
+	tcase_add_test(tr, test_failed_retried);
+	tcase_add_test(tr, test_failed_barrier_retries);
+	tcase_add_test(tr, test_failed_rename_remove);
+	tcase_add_test(tr, test_failed_quiet_tree);
+	tcase_add_test(tr, test_failed_timer_retry);
+	suite_add_tcase(s, tr);
 
 	/* Makes its own world (a user namespace, a watcher). */
 	tcase_set_timeout(tw, 60);

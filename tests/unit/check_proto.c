@@ -169,6 +169,28 @@ START_TEST(test_roundtrips)
 	b = one_frame(&o, MSG_BARRIER_ACK);
 	ck_assert_int_eq(msg_decode_u64(&b, &v64), 0);
 	ck_assert_uint_eq(v64, 1ull << 40);
+
+	/* STORE: any two figures (held may exceed max); a failed decode
+	 * consumes nothing and leaves both zero. */
+	{
+		uint64_t held, max;
+		size_t off;
+
+		wbuf_clear(&o);
+		ck_assert_int_eq(msg_put_store(&o, UINT64_MAX, 3), 0);
+		b = one_frame(&o, MSG_STORE);
+		ck_assert_int_eq(msg_decode_store(&b, &held, &max), 0);
+		ck_assert_uint_eq(held, UINT64_MAX);
+		ck_assert_uint_eq(max, 3);
+		wbuf_clear(&o);
+		ck_assert_int_eq(msg_put_u64(&o, MSG_STORE, 7), 0); /* one figure only */
+		b = one_frame(&o, MSG_STORE);
+		off = b.off;
+		ck_assert_int_lt(msg_decode_store(&b, &held, &max), 0);
+		ck_assert_uint_eq(b.off, off);
+		ck_assert_uint_eq(held, 0);
+		ck_assert_uint_eq(max, 0);
+	}
 	wbuf_release(&o);
 }
 END_TEST
@@ -251,7 +273,7 @@ static int decode_any(uint16_t type, struct wbuf *b)
 		struct msg_meta m;
 		struct msg_entry en;
 	} *u = malloc(sizeof(*u));
-	uint64_t v64;
+	uint64_t v64, v64b;
 	uint32_t v32;
 	int r;
 
@@ -274,6 +296,7 @@ static int decode_any(uint16_t type, struct wbuf *b)
 	case MSG_LINK: r = msg_decode_link(b, &u->m); break;
 	case MSG_FILE_ABORT:
 	case MSG_SUMMARY_END: r = msg_decode_u32(b, &v32); break;
+	case MSG_STORE: r = msg_decode_store(b, &v64, &v64b); break;
 	default: r = msg_decode_u64(b, &v64); break;
 	}
 	free(u);
@@ -305,6 +328,7 @@ START_TEST(test_truncated_and_trailing)
 	ck_assert_int_eq(msg_put_hole(&o, 1, 1u << 20, HOLE_MIN_SIZE), 0);
 	ck_assert_int_eq(msg_put_symlink(&o, "dataset/l", "../../etc/passwd", 5), 0);
 	ck_assert_int_eq(msg_put_link(&o, "dataset/a", "dataset/b"), 0);
+	ck_assert_int_eq(msg_put_store(&o, 5, 1u << 20), 0);
 
 	while (frame_next(&o, &f) == 0) {
 		size_t n = wbuf_len(&f.body);
