@@ -3015,6 +3015,10 @@ START_TEST(test_app_messages)
 		ck_assert_uint_eq(app_hook.len, 5);
 		ck_assert_mem_eq(app_hook.body, "\1\2\3\4\5", 5);
 	}
+	peer_teardown();
+}
+END_TEST
+
 /* The receiver tells the sender its store (STORE): after its summary, when
  * what it holds moved by more than 1/64 of the limit, on a refusal that
  * changed the figures, and when the limit changes; not for every file. */
