@@ -3096,8 +3096,10 @@ static const char *const *pair_quiet; /* the host's barrier_quiet */
 
 static void pair_setup(struct pair *pr, uint64_t max_store)
 {
-	struct engine_config hc = { .role = ROLE_HOST, .name = "h", .barrier_quiet = pair_quiet };
-	struct engine_config ec = { .role = ROLE_ENCLAVE, .name = "e", .max_store = max_store };
+	struct engine_config hc = { .role = ROLE_HOST, .name = "h", .barrier_quiet = pair_quiet,
+				    .own_trees = host_trees, .peer_trees = enclave_trees };
+	struct engine_config ec = { .role = ROLE_ENCLAVE, .name = "e", .max_store = max_store,
+				    .own_trees = enclave_trees, .peer_trees = host_trees };
 	int sv[2];
 
 	memset(pr, 0, sizeof(*pr));
