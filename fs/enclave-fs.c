@@ -14,13 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "fsops.h"
-#include <fuse_lowlevel.h>
+#include "fsint.h"
 #include "link.h"
 #include "pathsafe.h"
 #include "log.h"
@@ -269,6 +269,31 @@ static char *find_enclaved(void)
 	return strdup(BINDIR "/enclaved");
 }
 
+/* Every file and directory the kernel holds through the mount holds a
+ * descriptor here (nodes.c): the soft limit goes as high as the hard one,
+ * and as root the hard one up to the system's (fs.nr_open). */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	unsigned long long nr_open = 0;
+	FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+
+	if (f) {
+		if (fscanf(f, "%llu", &nr_open) != 1)
+			nr_open = 0;
+		fclose(f);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (nr_open > rl.rlim_max) {
+		struct rlimit up = { .rlim_cur = (rlim_t)nr_open, .rlim_max = (rlim_t)nr_open };
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			return;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	(void)setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -280,7 +305,8 @@ int main(int argc, char **argv)
 	char *mountpoint = NULL, *cache = NULL, *enclaved = NULL, *dev_state = NULL;
 	char *keks[MAX_KEKS] = { 0 };
 	struct fuse_loop_config *loop = NULL;
-	struct fuse *f = NULL;
+	struct fuse_session *se = NULL;
+	bool nodes = false;
 	struct addr a;
 	char err[256];
 	int lockfd = -1, code = 1, r;
@@ -353,12 +379,8 @@ int main(int argc, char **argv)
 		log_error("cache dir %s is in use by another mount", cache);
 		goto out;
 	}
-	/* Files unlinked while open (fsops.c), left over from a crash. */
+	/* Where earlier versions kept files unlinked while open. */
 	(void)path_remove_tree(fs.cachefd, ".hidden");
-	if (mkdirat(fs.cachefd, ".hidden", 0700) < 0) {
-		log_errno(neg_errno(), "cache dir %s", cache);
-		goto out;
-	}
 	for (size_t i = 0; i < o.nkeks; i++) {
 		keks[i] = realpath(o.keks[i], NULL);
 		if (!keks[i]) {
@@ -401,15 +423,20 @@ int main(int argc, char **argv)
 	 * Everything the daemon creates for itself gets an explicit mode. */
 	umask(0);
 
-	f = fuse_new(&args, &fs_ops, sizeof(fs_ops), &fs);
-	if (!f)
-		goto out;
-	if (fuse_mount(f, mountpoint) != 0) {
-		fuse_destroy(f);
-		f = NULL;
+	fs_self = &fs;
+	raise_nofile();
+	r = nodes_init(fs.cachefd);
+	if (r < 0) {
+		log_errno(r, "cache dir %s", cache);
 		goto out;
 	}
-	if (fuse_set_signal_handlers(fuse_get_session(f)) != 0 || fuse_daemonize(fo.foreground) != 0)
+	nodes = true;
+	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
+	if (!se)
+		goto out;
+	if (fuse_session_mount(se, mountpoint) != 0)
+		goto out;
+	if (fuse_set_signal_handlers(se) != 0 || fuse_daemonize(fo.foreground) != 0)
 		goto unmount;
 	/* Threads only after daemonizing (it forks). */
 	r = link_start(l);
@@ -423,7 +450,7 @@ int main(int argc, char **argv)
 	(void)notify_ready();
 
 	if (fo.singlethread) {
-		r = fuse_loop(f);
+		r = fuse_session_loop(se);
 	} else {
 		loop = fuse_loop_cfg_create();
 		if (!loop)
@@ -433,15 +460,18 @@ int main(int argc, char **argv)
 			fuse_loop_cfg_set_max_threads(loop, fo.max_threads);
 		if (fo.max_idle_threads <= 100000)
 			fuse_loop_cfg_set_idle_threads(loop, fo.max_idle_threads);
-		r = fuse_loop_mt(f, loop);
+		r = fuse_session_loop_mt(se, loop);
 	}
 	code = r == 0 ? 0 : 1;
 unmount:
-	fuse_remove_signal_handlers(fuse_get_session(f));
-	fuse_unmount(f);
+	fuse_remove_signal_handlers(se);
+	fuse_session_unmount(se);
 	link_stop(l);
-	fuse_destroy(f);
 out:
+	if (se)
+		fuse_session_destroy(se);
+	if (nodes)
+		nodes_fini();
 	link_free(l);
 	free(dev_state);
 	for (size_t i = 0; i < MAX_KEKS; i++)

@@ -1,7 +1,7 @@
-/* What the FUSE operations of the mount share (fsint.h): where a mount path
- * is (the trees in the cache, the virtual nodes, their inode numbers), the
- * open-file table, and the control files. fsops.c holds the operations
- * themselves; where.c, handles.c and control.c the parts declared here. */
+/* What the FUSE operations of the mount share (fsint.h): the inode table
+ * (nodes.c), the open-file handles (handles.c), the names of the trees
+ * (where.c) and the control files (control.c). fsops.c holds the
+ * operations themselves (libfuse's low-level API). */
 #ifndef EFS_FSINT_H
 #define EFS_FSINT_H
 
@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <openssl/evp.h>
@@ -21,64 +22,25 @@ extern const char *const tree_names[T_COUNT];
 
 enum kind { K_NONE, K_ROOT, K_TREE, K_RUN, K_STATUS, K_CTL };
 
-/* Where a tree path is in the cache: the cache dir and the path, or for a
- * path too long for one system call (a path below dataset/ may itself be
- * up to PATH_MAX long, and the cache path adds the tree's name) a directory
- * opened on the way down, beneath the cache and through no symlink, and
- * the rest. */
-struct at {
-	int dirfd;        /* the cache dir, or own */
-	const char *name; /* relative to dirfd */
-	int own;          /* a directory opened for a long path, or -1 */
-};
-
-void at_release(struct at *a);
-/* rel beneath cachefd: 0, or a negative errno (at released). */
-int at_resolve(int cachefd, const char *rel, struct at *a);
-
-struct where {
-	struct at at;    /* K_TREE: rel in the cache */
-	enum kind kind;
-	enum tree tree;
-	bool top;        /* the tree's own directory */
-	bool hidden;     /* a file libfuse hid: unlinked while open */
-	const char *rel; /* relative to the cache */
-	uint32_t job;    /* K_CTL */
-	char hidden_rel[NAME_MAX + 16];
-};
-
-void where_release(struct where *w);
-
-/* A where releases its directory when it goes out of scope. */
-#define WHERE struct where __attribute__((cleanup(where_release)))
-#define WHERE_INIT { .at = { .own = -1 } }
-
-/* libfuse renames a file unlinked while still open to .fuse_hiddenN in its
- * directory, so that fstat() keeps working (the kernel asks for the
- * attributes of an open file by inode, and libfuse's path API has no path
- * for an unlinked one), and removes it at the last close. The mount keeps
- * such files in the cache's .hidden/, outside the synced trees: for the
- * enclave, unlink is unlink. */
-#define HIDDEN_PREFIX ".fuse_hidden"
-#define HIDDEN_DIR ".hidden"
-
-/* Inode numbers: a file or directory of a tree has its cache file's (stable
- * while it exists, shared by hard links); the virtual nodes have fixed
- * numbers with the top bit set, which no cache file system hands out. */
+/* Inode numbers as callers see them (st_ino): a file or directory of a
+ * tree has its cache file's (stable while it exists, shared by hard
+ * links); the virtual nodes have fixed numbers with the top bit set, which
+ * no cache file system hands out. */
 #define INO_VIRTUAL (UINT64_C(1) << 63)
 #define INO_ROOT (INO_VIRTUAL | (UINT64_C(1) << 32) | 1)
 #define INO_RUN (INO_VIRTUAL | (UINT64_C(1) << 32) | 2)
 #define INO_STATUS (INO_VIRTUAL | (UINT64_C(1) << 32) | 3)
 #define INO_CTL(job) (INO_VIRTUAL | (uint64_t)(job)) /* jobs/N/ctl */
-#define INO_UNKNOWN 0xffffffffu /* a directory entry's, as libfuse says it */
 
 /* Setuid and setgid bits are never stored: the enclave does not receive
  * them, and the mount runs as root on behalf of other users. */
 #define MODE_KEPT 01777
 
+extern struct fs *fs_self;
+
 static inline struct fs *fs_get(void)
 {
-	return fuse_get_context()->private_data;
+	return fs_self;
 }
 
 static inline bool tree_writable(enum tree t)
@@ -86,21 +48,95 @@ static inline bool tree_writable(enum tree t)
 	return t == T_ENCRYPTED || t == T_DATASET || t == T_MODEL;
 }
 
-/* Classifies path; 0 or a negative errno (-ENAMETOOLONG, or where a long
- * path's directories could not be opened). An unknown top-level name is
- * K_NONE. */
-int classify(const char *path, struct where *w);
 /* A name in encrypted/ the enclave would refuse as a package name. */
 bool bad_package_name(const char *rel);
-bool is_package(const struct where *w);
 
-/* --- the open-file table (handles.c) --- */
+/* --- the inode table (nodes.c) --- */
+
+/* A node is what the kernel knows by one node id: the root, .run,
+ * .status, a tree's own directory (these are fixed and never freed), a
+ * jobs/N/ctl, or a file, directory or symlink of a tree. One node per
+ * cache inode (st_dev, st_ino): hard links share it. A directory holds an
+ * O_PATH descriptor of its cache directory, which the operations on its
+ * entries are relative to (and which pins it: its number is not handed to
+ * another while the kernel may ask for it); other files are reached by
+ * their name in it (a descriptor each would run into the file limit with
+ * the kernel holding tens of thousands of them), or while open by a
+ * descriptor of their own. A node lives while the
+ * kernel holds lookups of it, a child node names it as its parent, or a
+ * file is open on it. */
+struct node {
+	enum kind kind;
+	enum tree tree;     /* K_TREE */
+	bool top;           /* a tree's own directory */
+	bool fixed;         /* never freed */
+	/* A directory's O_PATH descriptor; an open file's own (a copy of
+	 * one of its handles'), so that fstat() works once it is unlinked. */
+	int fd;
+	unsigned nopen;     /* handles open on a file */
+	mode_t type;        /* S_IFMT bits */
+	dev_t dev;
+	ino_t ino;
+	uint32_t job;       /* K_CTL */
+	uint64_t gen;       /* told to the kernel with the node id */
+	uint64_t nlookup;   /* the kernel's lookups */
+	uint64_t refs;      /* lookups + children + open files */
+	/* The name it was last looked up, created or renamed by; NULL once
+	 * that name is gone (an unlinked file, a removed directory). */
+	struct node *parent;
+	char *name;
+	struct node *hnext;
+};
+
+/* Makes the fixed nodes; the tree directories are created in the cache
+ * when missing. 0 or a negative errno. */
+int nodes_init(int cachefd);
+void nodes_fini(void);
+
+struct node *node_root(void);
+struct node *node_run(void);
+struct node *node_status(void);
+struct node *node_top(enum tree t);
+/* The node of a kernel node id. */
+struct node *node_get(uint64_t nodeid);
+uint64_t node_id(const struct node *n);
+
+/* The node of the cache file found as name in parent (st), with one
+ * lookup taken; fd: a directory's O_PATH descriptor (consumed), or -1.
+ * NULL when out of memory. */
+struct node *node_found(struct node *parent, const char *name, int fd, const struct stat *st);
+/* A new jobs/N/ctl node with one lookup; NULL when out of memory. */
+struct node *node_ctl(uint32_t job);
+/* The kernel dropped nlookup lookups. */
+void node_forget(struct node *n, uint64_t nlookup);
+/* A file of the tree was opened as fd (node_closed when it closes). */
+void node_opened(struct node *n, int fd);
+void node_closed(struct node *n);
+/* The attributes of an open file: 0, a negative errno, or 1 when n is not
+ * an open file. */
+int node_fstat(struct node *n, struct stat *st);
+/* An open file holds its node. */
+void node_hold(struct node *n);
+void node_release(struct node *n);
+
+/* Its path relative to the cache ("dataset/a/b"; "dataset" for a tree's
+ * own directory), malloc'd; NULL if it has no name now or no memory. */
+char *node_path(struct node *n);
+/* The path of name in directory p, malloc'd, or NULL. */
+char *node_child_path(struct node *p, const char *name);
+/* Its parent, held (node_release it), and a copy of its name; NULL if it
+ * has no name now. */
+struct node *node_name(struct node *n, char **name);
+/* The cache inode (dev, ino) was renamed to name in p: its node follows. */
+void node_moved(dev_t dev, ino_t ino, struct node *p, const char *name);
+/* name in p, which was the cache inode (dev, ino), is gone. */
+void node_unlinked(dev_t dev, ino_t ino, struct node *p, const char *name);
+
+/* --- open files (handles.c) --- */
 
 struct handle {
-	struct handle *prev, *next; /* open_files, under open_mu */
-	char *rel;                  /* K_TREE: where it is now (NULL once unlinked) */
 	enum kind kind;
-	enum tree tree;
+	struct node *node; /* held */
 	int fd;            /* K_TREE */
 	pthread_mutex_t mu; /* dirty and the digest */
 	bool dirty;        /* written since the last flush */
@@ -114,22 +150,9 @@ struct handle {
 	size_t textlen;
 };
 
-struct handle *handle_new(enum kind kind);
-/* Frees h (NULL accepted) and takes it out of the open-file table. */
+/* A handle on node n (held until handle_free). */
+struct handle *handle_new(enum kind kind, struct node *n);
 void handle_free(struct handle *h);
-/* A tree file opened: it joins the open-file table. */
-void open_files_add(struct handle *h);
-/* The path of an open file now (malloc'd), or NULL if it was unlinked. */
-char *open_file_path(struct handle *h);
-/* path was unlinked or replaced: files open on it lose their name. */
-void open_files_gone(const char *path);
-/* from was renamed to to (a file or a whole directory). */
-void open_files_moved(const char *from, const char *to);
-
-static inline struct handle *fh(const struct fuse_file_info *fi)
-{
-	return fi ? (struct handle *)(uintptr_t)fi->fh : NULL;
-}
 
 /* --- control files (control.c) --- */
 

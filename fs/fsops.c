@@ -1,9 +1,12 @@
-/* The FUSE operations of the mount (fsops.h): the tree operations, which
- * pass through to the cache, and the dispatch to the virtual nodes
- * (control.c). Paths arrive absolute ("/dataset/a"); where.c maps them to
- * the cache. Operations on the read-write trees act on the cache and queue
- * the change on the link; only flush of a package and a .run write wait for
- * the enclave. */
+/* The FUSE operations of the mount (fsops.h), on libfuse's low-level API:
+ * the tree operations, which pass through to the cache relative to the
+ * O_PATH descriptors of the inode table (nodes.c), and the dispatch to the
+ * virtual nodes (control.c). Nothing is resolved from the cache's root, so
+ * a path of any length below a tree costs nothing more, and no symlink in
+ * the cache is ever followed by the mount. Operations on the read-write
+ * trees act on the cache and queue the change on the link under the path
+ * the node has now; only flush of a package and a .run write wait for the
+ * enclave. */
 #include "config.h"
 
 #include <dirent.h>
@@ -21,18 +24,25 @@
 #include <openssl/evp.h>
 
 #include "fsint.h"
-#include "pathsafe.h"
 #include "link.h"
-#include "package.h"
-#include "verdict.h"
 #include "log.h"
+#include "package.h"
 #include "proto.h"
 #include "util.h"
+#include "verdict.h"
+
+struct fs *fs_self;
+
+/* cp and friends size their I/O by st_blksize: one FUSE request each. */
+#define TREE_BLKSIZE (1 << 20)
+
+static struct handle *fh(const struct fuse_file_info *fi)
+{
+	return fi ? (struct handle *)(uintptr_t)fi->fh : NULL;
+}
 
 static void fill_virtual(struct stat *st, ino_t ino, mode_t mode, off_t size)
 {
-	struct fs *fs = fs_get();
-
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
 	st->st_mode = mode;
@@ -40,41 +50,89 @@ static void fill_virtual(struct stat *st, ino_t ino, mode_t mode, off_t size)
 	st->st_uid = getuid();
 	st->st_gid = getgid();
 	st->st_size = size;
-	st->st_atim = st->st_mtim = st->st_ctim = fs->mounted;
+	st->st_atim = st->st_mtim = st->st_ctim = fs_get()->mounted;
 	st->st_blksize = 4096;
 }
-
-/* cp and friends size their I/O by st_blksize: one FUSE request each. */
-#define TREE_BLKSIZE (1 << 20)
 
 static void strip_write(struct stat *st)
 {
 	st->st_mode &= ~(mode_t)0222;
 }
 
-static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+static void tree_attr(const struct node *n, struct stat *st)
+{
+	if (!tree_writable(n->tree))
+		strip_write(st);
+	st->st_blksize = TREE_BLKSIZE;
+}
+
+/* Where a tree node is in the cache now: a directory (its parent's
+ * descriptor, held, or the cache dir for a tree's own) and a name. */
+struct at {
+	struct node *p;
+	int dirfd;
+	char *name;
+};
+
+static void at_done(struct at *a)
+{
+	node_release(a->p);
+	free(a->name);
+	a->p = NULL;
+	a->name = NULL;
+}
+
+/* 0, -ENOENT if n has no name now, -EPERM for a virtual node. */
+static int node_at(struct node *n, struct at *a)
+{
+	*a = (struct at){ .dirfd = -1 };
+	if (n->kind != K_TREE)
+		return -EPERM;
+	if (n->top) {
+		a->dirfd = fs_get()->cachefd;
+		a->name = strdup(tree_names[n->tree]);
+		return a->name ? 0 : -ENOMEM;
+	}
+	a->p = node_name(n, &a->name);
+	if (!a->p)
+		return -ENOENT;
+	a->dirfd = a->p->fd;
+	return 0;
+}
+
+/* The file at a is n's: in the trees only the mount writes, a name that
+ * names another file now is a stale node (ENOENT); output/ and jobs/ are
+ * replaced whole by the engine, and their nodes stand for the name. */
+static int same_file(const struct node *n, const struct stat *st)
+{
+	if (!tree_writable(n->tree) || (st->st_ino == n->ino && st->st_dev == n->dev))
+		return 0;
+	return -ENOENT;
+}
+
+/* Resolves n and stats what is there: 0 with a to release, or an errno. */
+static int node_lstat(struct node *n, struct at *a, struct stat *st)
+{
+	int r = node_at(n, a);
+
+	if (r == 0 && fstatat(a->dirfd, a->name, st, AT_SYMLINK_NOFOLLOW) < 0)
+		r = neg_errno();
+	if (r == 0)
+		r = same_file(n, st);
+	if (r < 0)
+		at_done(a);
+	return r;
+}
+
+/* The attributes of n as callers see them: 0 or a negative errno. */
+static int node_attr(struct node *n, const struct handle *h, struct stat *st)
 {
 	struct fs *fs = fs_get();
-	struct handle *h = fh(fi);
-	WHERE w = WHERE_INIT;
 	char buf[32], *json;
 	size_t len;
 	int r;
 
-	if (h && h->kind == K_TREE) {
-		if (fstat(h->fd, st) < 0)
-			return neg_errno();
-		if (!tree_writable(h->tree))
-			strip_write(st);
-		st->st_blksize = TREE_BLKSIZE;
-		return 0;
-	}
-	if (!path)
-		return -ENOENT;
-	r = classify(path, &w);
-	if (r < 0)
-		return r;
-	switch (w.kind) {
+	switch (n->kind) {
 	case K_ROOT:
 		fill_virtual(st, INO_ROOT, S_IFDIR | 0755, 4096);
 		st->st_nlink = 2 + T_COUNT;
@@ -91,17 +149,22 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 		fill_virtual(st, INO_STATUS, S_IFREG | 0444, (off_t)len);
 		return 0;
 	case K_CTL:
-		snprintf(buf, sizeof(buf), "jobs/%u", w.job);
-		if (fstatat(fs->cachefd, buf, st, AT_SYMLINK_NOFOLLOW) < 0)
-			return neg_errno();
-		fill_virtual(st, INO_CTL(w.job), S_IFREG | 0200, 0);
+		fill_virtual(st, INO_CTL(n->job), S_IFREG | 0200, 0);
 		return 0;
 	case K_TREE:
-		if (fstatat(w.at.dirfd, w.at.name, st, AT_SYMLINK_NOFOLLOW) < 0)
-			return neg_errno();
-		if (!tree_writable(w.tree))
-			strip_write(st);
-		st->st_blksize = TREE_BLKSIZE;
+		if (h && h->fd >= 0) {
+			if (fstat(h->fd, st) < 0)
+				return neg_errno();
+		} else if ((r = node_fstat(n, st)) == 1) {
+			struct at a;
+			r = node_lstat(n, &a, st);
+			if (r < 0)
+				return r;
+			at_done(&a);
+		} else if (r < 0) {
+			return r;
+		}
+		tree_attr(n, st);
 		return 0;
 	case K_NONE:
 		break;
@@ -109,119 +172,547 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	return -ENOENT;
 }
 
-/* --- directories ------------------------------------------------------------------- */
+/* Nothing is cached by the kernel: output/, jobs/ and the virtual files
+ * change behind its back (a later issue gives the trees only the mount
+ * writes long timeouts, with explicit invalidation for the others). */
+static void reply_entry(fuse_req_t req, struct node *n)
+{
+	struct fuse_entry_param e = { .ino = node_id(n), .generation = n->gen };
+	int r = node_attr(n, NULL, &e.attr);
+
+	if (r < 0) {
+		node_forget(n, 1);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (fuse_reply_entry(req, &e) != 0)
+		node_forget(n, 1); /* the request was interrupted: no lookup */
+}
+
+/* jobs/N, the directory of a job: its number, or 0. */
+static uint32_t job_dir(const struct node *n)
+{
+	unsigned long long job;
+
+	if (n->kind != K_TREE || n->parent != node_top(T_JOBS) || !n->name ||
+	    parse_u64(n->name, 1, UINT32_MAX, &job) < 0)
+		return 0;
+	return (uint32_t)job;
+}
+
+/* Looks name up in p: a new lookup of its node, or a negative errno. */
+static int find_child(struct node *p, const char *name, struct node **out)
+{
+	struct stat st;
+	uint32_t job;
+	int fd;
+
+	if (strlen(name) > NAME_MAX)
+		return -ENAMETOOLONG;
+	if (p->kind == K_ROOT) {
+		if (strcmp(name, ".run") == 0)
+			*out = node_run();
+		else if (strcmp(name, ".status") == 0)
+			*out = node_status();
+		else
+			for (int t = 0; t < T_COUNT; t++)
+				if (strcmp(name, tree_names[t]) == 0)
+					*out = node_top((enum tree)t);
+		return *out ? 0 : -ENOENT;
+	}
+	if (p->kind != K_TREE)
+		return -ENOTDIR;
+	job = job_dir(p);
+	if (job && strcmp(name, "ctl") == 0)
+		return (*out = node_ctl(job)) ? 0 : -ENOMEM;
+	if (fstatat(p->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return neg_errno();
+	fd = -1;
+	if (S_ISDIR(st.st_mode)) {
+		fd = openat(p->fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return neg_errno();
+		if (fstat(fd, &st) < 0) {
+			int r = neg_errno();
+			close(fd);
+			return r;
+		}
+	}
+	*out = node_found(p, name, fd, &st);
+	return *out ? 0 : -ENOMEM;
+}
+
+static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct node *n = NULL;
+	int r = find_child(node_get(parent), name, &n);
+
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		reply_entry(req, n);
+}
+
+static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	node_forget(node_get(ino), nlookup);
+	fuse_reply_none(req);
+}
+
+static void fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		node_forget(node_get(forgets[i].ino), forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st;
+	int r = node_attr(node_get(ino), fh(fi), &st);
+
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, 0);
+}
+
+/* --- what may change where ------------------------------------------------------------- */
+
+/* A new name in p: 0 if it may be made there. special: not a regular file
+ * or directory, which encrypted/ (packages only) refuses. */
+static int may_add(struct node *p, const char *name, bool special)
+{
+	if (p->kind == K_ROOT) {
+		struct node *n = NULL;
+		return find_child(p, name, &n) == 0 ? -EEXIST : -EPERM; /* the top level is fixed */
+	}
+	if (p->kind != K_TREE)
+		return -ENOTDIR;
+	if (strlen(name) > NAME_MAX)
+		return -ENAMETOOLONG;
+	if (!tree_writable(p->tree))
+		return -EROFS;
+	if (special && p->tree == T_ENCRYPTED)
+		return -EPERM;
+	return 0;
+}
+
+/* An existing name in p that may be removed or renamed: 0 if so. */
+static int may_change(struct node *p, const char *name)
+{
+	if (p->kind == K_ROOT) {
+		struct node *n = NULL;
+		return find_child(p, name, &n) == 0 ? -EPERM : -ENOENT;
+	}
+	if (p->kind != K_TREE)
+		return -ENOTDIR;
+	if (strlen(name) > NAME_MAX)
+		return -ENAMETOOLONG;
+	return tree_writable(p->tree) ? 0 : -EROFS;
+}
+
+/* name in encrypted/ that the enclave would refuse as a package's. */
+static bool bad_package_at(const struct node *p, const char *name)
+{
+	return p == node_top(T_ENCRYPTED) && !pkg_name_valid(name);
+}
+
+/* The new entry name in p belongs to the caller, as a file it creates. */
+static void own_new(fuse_req_t req, struct node *p, const char *name)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	if (geteuid() == 0 && ctx->uid != 0)
+		(void)fchownat(p->fd, name, ctx->uid, ctx->gid, AT_SYMLINK_NOFOLLOW);
+}
+
+/* Tells the link about name in p (kind as the watcher would say it). */
+static void changed_at(struct node *p, const char *name, enum watch_kind kind, bool dir)
+{
+	char *rel = node_child_path(p, name);
+
+	if (rel)
+		link_changed(fs_get()->link, kind, dir, rel, NULL);
+	free(rel);
+}
+
+/* Replies with the entry of the new name in p, made by this request. */
+static void reply_new(fuse_req_t req, struct node *p, const char *name)
+{
+	struct node *n = NULL;
+	int r = find_child(p, name, &n);
+
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		reply_entry(req, n);
+}
+
+/* --- directories ----------------------------------------------------------------------- */
 
 struct dirhandle {
-	DIR *d;
-	enum tree tree;
-	uint32_t jobdir; /* jobs/N: lists ctl too */
+	DIR *d;             /* NULL: the root */
+	uint32_t job;       /* jobs/N: lists ctl too, after the cache's entries */
+	bool ctl_listed;
 };
 
-static int fs_opendir(const char *path, struct fuse_file_info *fi)
+#define CTL_OFF INT64_MAX
+
+static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct node *n = node_get(ino);
 	struct dirhandle *dh;
-	WHERE w = WHERE_INIT;
-	int fd, r = classify(path, &w);
+	int fd;
+
+	if (n->kind != K_ROOT && n->kind != K_TREE) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	dh = calloc(1, sizeof(*dh));
+	if (!dh) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (n->kind == K_TREE) {
+		fd = openat(n->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || !(dh->d = fdopendir(fd))) {
+			int err = errno;
+			safe_close(fd);
+			free(dh);
+			fuse_reply_err(req, err);
+			return;
+		}
+		dh->job = job_dir(n);
+	}
+	fi->fh = (uintptr_t)dh;
+	if (fuse_reply_open(req, fi) != 0) {
+		if (dh->d)
+			closedir(dh->d);
+		free(dh);
+	}
+}
+
+/* The root's entries, with their inode numbers (d_ino). */
+static size_t root_entries(fuse_req_t req, char *buf, size_t size, off_t off)
+{
+	static const char *const names[] = { ".", "..", "encrypted", "dataset", "model",
+					     "output", "jobs", ".run", ".status" };
+	size_t used = 0;
+	struct stat st;
+
+	for (size_t i = (size_t)off; i < sizeof(names) / sizeof(names[0]); i++) {
+		size_t need;
+
+		memset(&st, 0, sizeof(st));
+		st.st_mode = i < 7 ? S_IFDIR : S_IFREG;
+		st.st_ino = i < 2 ? INO_ROOT : i == 7 ? INO_RUN : i == 8 ? INO_STATUS : node_top((enum tree)(i - 2))->ino;
+		need = fuse_add_direntry(req, buf + used, size - used, names[i], &st, (off_t)i + 1);
+		if (need > size - used)
+			break;
+		used += need;
+	}
+	return used;
+}
+
+static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct dirhandle *dh = (struct dirhandle *)(uintptr_t)fi->fh;
+	size_t used = 0;
+	struct stat st;
+	char *buf;
+	int err = 0;
+
+	(void)ino;
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (!dh->d) {
+		used = root_entries(req, buf, size, off);
+		goto reply;
+	}
+	if (off == CTL_OFF && dh->ctl_listed)
+		goto reply;
+	if (off == 0)
+		dh->ctl_listed = false;
+	if (off != CTL_OFF)
+		seekdir(dh->d, off);
+	for (;;) {
+		struct dirent *de;
+		size_t need;
+		long at = telldir(dh->d);
+
+		errno = 0;
+		de = readdir(dh->d);
+		if (!de) {
+			err = errno;
+			break;
+		}
+		memset(&st, 0, sizeof(st));
+		st.st_ino = de->d_ino;
+		st.st_mode = DTTOIF(de->d_type);
+		need = fuse_add_direntry(req, buf + used, size - used, de->d_name, &st, de->d_off);
+		if (need > size - used) {
+			seekdir(dh->d, at);
+			goto reply;
+		}
+		used += need;
+	}
+	if (!err && dh->job && !dh->ctl_listed) {
+		size_t need;
+
+		memset(&st, 0, sizeof(st));
+		st.st_ino = INO_CTL(dh->job);
+		st.st_mode = S_IFREG;
+		need = fuse_add_direntry(req, buf + used, size - used, "ctl", &st, CTL_OFF);
+		if (need <= size - used) {
+			used += need;
+			dh->ctl_listed = true;
+		}
+	}
+reply:
+	if (err && !used)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dirhandle *dh = (struct dirhandle *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	if (dh->d)
+		closedir(dh->d);
+	free(dh);
+	fuse_reply_err(req, 0);
+}
+
+static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct node *p = node_get(parent);
+	int r = may_add(p, name, false);
+
+	if (r == 0 && mkdirat(p->fd, name, mode & MODE_KEPT) < 0)
+		r = neg_errno();
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	own_new(req, p, name);
+	changed_at(p, name, WATCH_DIR_ADDED, true);
+	reply_new(req, p, name);
+}
+
+/* unlink and rmdir: remove in the cache, then tell the enclave. */
+static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
+{
+	struct node *p = node_get(parent);
+	struct stat st;
+	int r = may_change(p, name);
+
+	if (r == 0 && fstatat(p->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		r = neg_errno();
+	if (r == 0 && unlinkat(p->fd, name, dir ? AT_REMOVEDIR : 0) < 0)
+		r = neg_errno();
+	if (r == 0) {
+		node_unlinked(st.st_dev, st.st_ino, p, name);
+		changed_at(p, name, WATCH_REMOVED, dir);
+	}
+	fuse_reply_err(req, -r);
+}
+
+static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, parent, name, false);
+}
+
+static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, parent, name, true);
+}
+
+static int do_rename(struct node *pf, const char *from, struct node *pt, const char *to, unsigned int flags)
+{
+	struct fs *fs = fs_get();
+	struct stat st, st2, old;
+	bool replaced;
+	char *rf, *rt;
+	int r = may_change(pf, from);
 
 	if (r < 0)
 		return r;
-	if (w.kind == K_ROOT) {
-		fi->fh = 0;
-		return 0;
-	}
-	if (w.kind != K_TREE)
-		return w.kind == K_NONE ? -ENOENT : -ENOTDIR;
-	dh = calloc(1, sizeof(*dh));
-	if (!dh)
-		return -ENOMEM;
-	fd = openat(w.at.dirfd, w.at.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || !(dh->d = fdopendir(fd))) {
-		r = neg_errno();
-		safe_close(fd);
-		free(dh);
+	r = may_add(pt, to, false);
+	if (r == -EEXIST)
+		return -EPERM; /* over a fixed name */
+	if (r < 0)
 		return r;
-	}
-	dh->tree = w.tree;
-	if (w.tree == T_JOBS && !w.top && !strchr(w.rel + strlen("jobs/"), '/')) {
-		unsigned long long job;
-		if (parse_u64(w.rel + strlen("jobs/"), 1, UINT32_MAX, &job) == 0)
-			dh->jobdir = (uint32_t)job;
-	}
-	fi->fh = (uintptr_t)dh;
-	return 0;
-}
-
-static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
-		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
-{
-	struct dirhandle *dh = (struct dirhandle *)(uintptr_t)fi->fh;
-	enum fuse_fill_dir_flags plus = (flags & FUSE_READDIR_PLUS) ? FUSE_FILL_DIR_PLUS : 0;
-	struct dirent *de;
-	struct stat st;
-
-	(void)path;
-	(void)off;
-	if (!dh) {
-		static const char *const names[] = { ".",      "..",   "encrypted", "dataset", "model",
-						     "output", "jobs", ".run",      ".status" };
-		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-			/* Entries carry their inode numbers (d_ino). */
-			memset(&st, 0, sizeof(st));
-			st.st_mode = i < 7 ? S_IFDIR : S_IFREG;
-			st.st_ino = i == 0 ? INO_ROOT : i == 7 ? INO_RUN : i == 8 ? INO_STATUS : INO_UNKNOWN;
-			if (i >= 2 && i < 7 && fstatat(fs_get()->cachefd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
-				st.st_ino = INO_UNKNOWN;
-			if (fill(buf, names[i], &st, 0, 0))
-				break;
-		}
-		return 0;
-	}
-	rewinddir(dh->d);
-	errno = 0;
-	while ((de = readdir(dh->d))) {
-		const struct stat *stp = NULL;
-
-		if (plus && strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
-		    fstatat(dirfd(dh->d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-			if (!tree_writable(dh->tree))
-				strip_write(&st);
-			stp = &st;
-		} else {
-			memset(&st, 0, sizeof(st));
-			st.st_ino = de->d_ino;
-			st.st_mode = DTTOIF(de->d_type);
-			stp = &st;
-			if (fill(buf, de->d_name, stp, 0, 0))
-				return 0;
-			continue;
-		}
-		if (fill(buf, de->d_name, stp, 0, plus))
-			return 0;
-	}
-	if (errno)
+	if (pf->tree != pt->tree)
+		return -EXDEV;
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return -EINVAL;
+	if (fstatat(pf->fd, from, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return neg_errno();
-	if (dh->jobdir) {
-		memset(&st, 0, sizeof(st));
-		st.st_ino = INO_CTL(dh->jobdir);
-		st.st_mode = S_IFREG;
-		(void)fill(buf, "ctl", &st, 0, 0);
+	if (!S_ISDIR(st.st_mode) && bad_package_at(pt, to))
+		return -EINVAL;
+	replaced = fstatat(pt->fd, to, &old, AT_SYMLINK_NOFOLLOW) == 0;
+	if (renameat2(pf->fd, from, pt->fd, to, flags) < 0)
+		return neg_errno();
+	rf = node_child_path(pf, from);
+	rt = node_child_path(pt, to);
+	if (flags & RENAME_EXCHANGE) {
+		node_moved(st.st_dev, st.st_ino, pt, to);
+		if (replaced)
+			node_moved(old.st_dev, old.st_ino, pf, from);
+		/* Two paths changed content; rescans settle exchanged trees. */
+		if (S_ISDIR(st.st_mode) || (replaced && S_ISDIR(old.st_mode))) {
+			link_changed(fs->link, WATCH_RESCAN, true, tree_names[pt->tree], NULL);
+		} else if (rf && rt) {
+			link_changed(fs->link, WATCH_FILE_CHANGED, false, rf, NULL);
+			link_changed(fs->link, WATCH_FILE_CHANGED, false, rt, NULL);
+		}
+		goto out;
 	}
+	/* A rename between two names of one file does nothing (POSIX): both
+	 * names stay, and there is no move to report. */
+	if (replaced && old.st_ino == st.st_ino && old.st_dev == st.st_dev &&
+	    fstatat(pf->fd, from, &st2, AT_SYMLINK_NOFOLLOW) == 0 && st2.st_ino == st.st_ino)
+		goto out;
+	if (replaced)
+		node_unlinked(old.st_dev, old.st_ino, pt, to);
+	node_moved(st.st_dev, st.st_ino, pt, to);
+	if (rf && rt)
+		link_changed(fs->link, WATCH_MOVED, S_ISDIR(st.st_mode), rf, rt);
+	else
+		link_changed(fs->link, WATCH_RESCAN, true, tree_names[pt->tree], NULL);
+out:
+	free(rf);
+	free(rt);
 	return 0;
 }
 
-static int fs_releasedir(const char *path, struct fuse_file_info *fi)
+static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
 {
-	struct dirhandle *dh = (struct dirhandle *)(uintptr_t)fi->fh;
-
-	(void)path;
-	if (dh) {
-		closedir(dh->d);
-		free(dh);
-	}
-	return 0;
+	fuse_reply_err(req, -do_rename(node_get(parent), name, node_get(newparent), newname, flags));
 }
 
-/* --- files --------------------------------------------------------------------------- */
+/* --- links and special files ---------------------------------------------------------- */
+
+/* Hard links within one tree of dataset/ or model/. linkat() without
+ * AT_SYMLINK_FOLLOW links a symlink itself, never its target. */
+static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	struct node *n = node_get(ino), *p = node_get(newparent);
+	struct stat st;
+	struct at a;
+	int r = n->kind == K_TREE && p->kind == K_TREE && n->tree != p->tree ? -EXDEV : may_add(p, newname, true);
+
+	if (r == 0 && n->kind != K_TREE)
+		r = -EPERM;
+	if (r == 0 && n->tree == T_ENCRYPTED)
+		r = -EPERM;
+	if (r == 0 && n->top)
+		r = -EPERM;
+	if (r == 0 && (r = node_lstat(n, &a, &st)) == 0) {
+		if (linkat(a.dirfd, a.name, p->fd, newname, 0) < 0)
+			r = neg_errno();
+		at_done(&a);
+	}
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	changed_at(p, newname, WATCH_FILE_CHANGED, false);
+	reply_new(req, p, newname);
+}
+
+/* A symlink keeps its target as text: the mount never follows it (every
+ * cache access is relative to an O_PATH descriptor, with O_NOFOLLOW or
+ * AT_SYMLINK_NOFOLLOW); the kernel follows it for the caller by reading it. */
+static void fs_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
+{
+	struct node *p = node_get(parent);
+	int r = may_add(p, name, true);
+
+	if (r == 0 && symlinkat(target, p->fd, name) < 0)
+		r = neg_errno();
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	own_new(req, p, name);
+	changed_at(p, name, WATCH_FILE_CHANGED, false);
+	reply_new(req, p, name);
+}
+
+/* FIFOs, sockets and device nodes stay on the host (the engine does not
+ * send them). The mount is nodev: a device node made here opens nothing
+ * through it, and the cache dir is private to the mount's owner. The
+ * kernel has checked CAP_MKNOD of the caller for device nodes. */
+static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	struct node *p = node_get(parent);
+	int fd, r;
+
+	if (S_ISREG(mode)) {
+		/* encrypted/: packages are made by create, which waits for their verdict */
+		r = may_add(p, name, true);
+		if (r == 0) {
+			fd = openat(p->fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+				    mode & MODE_KEPT);
+			r = fd < 0 ? neg_errno() : 0;
+			safe_close(fd);
+		}
+	} else if (!S_ISFIFO(mode) && !S_ISSOCK(mode) && !S_ISCHR(mode) && !S_ISBLK(mode)) {
+		r = -EINVAL;
+	} else {
+		r = may_add(p, name, true);
+		if (r == 0 && mknodat(p->fd, name, (mode & S_IFMT) | (mode & MODE_KEPT), rdev) < 0)
+			r = neg_errno();
+	}
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	own_new(req, p, name);
+	changed_at(p, name, WATCH_FILE_CHANGED, false);
+	reply_new(req, p, name);
+}
+
+static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct node *n = node_get(ino);
+	char buf[PATH_MAX + 1];
+	struct stat st;
+	struct at a;
+	ssize_t len;
+	int r;
+
+	if (n->kind != K_TREE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	r = node_lstat(n, &a, &st);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	len = readlinkat(a.dirfd, a.name, buf, sizeof(buf) - 1);
+	r = errno;
+	at_done(&a);
+	if (len < 0) {
+		fuse_reply_err(req, r);
+		return;
+	}
+	buf[len] = '\0';
+	fuse_reply_readlink(req, buf);
+}
+
+/* --- files ----------------------------------------------------------------------------- */
 
 static bool wants_write(int flags)
 {
@@ -238,136 +729,232 @@ static void start_digest(struct handle *h)
 	h->sha_off = 0;
 }
 
-static int open_tree_file(const struct where *w, struct fuse_file_info *fi, bool create, mode_t mode)
+/* A file directly in encrypted/. */
+static bool is_package(const struct node *n)
 {
-	struct fuse_context *ctx = fuse_get_context();
-	/* O_DIRECT stays with the kernel: the mount's page cache is bypassed
-	 * for the caller (its buffers arrive aligned or not), while the cache
-	 * file's own file system would refuse unaligned requests with EINVAL
-	 * (ext4). The cache file is read and written buffered. */
-	int flags = fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_DIRECT);
+	return n->kind == K_TREE && n->parent == node_top(T_ENCRYPTED);
+}
+
+/* A handle for the tree file n, open as fd (consumed). */
+static int tree_handle(struct node *n, int fd, struct fuse_file_info *fi, bool made, struct handle **out)
+{
 	struct handle *h;
 	struct stat st;
 
-	if (!tree_writable(w->tree) && (create || wants_write(fi->flags)))
-		return -EROFS;
-	if (w->top)
-		return create ? -EEXIST : -EISDIR;
-	h = handle_new(K_TREE);
-	if (!h)
-		return -ENOMEM;
-	h->tree = w->tree;
-	h->rel = strdup(w->rel);
-	if (!h->rel) {
-		handle_free(h);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int r = errno && !S_ISREG(st.st_mode) ? -EPERM : neg_errno();
+		close(fd);
+		return r;
+	}
+	h = handle_new(K_TREE, n);
+	if (!h) {
+		close(fd);
 		return -ENOMEM;
 	}
-	if (create)
-		flags |= O_CREAT | O_EXCL;
-	h->fd = openat(w->at.dirfd, w->at.name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
-	if (h->fd < 0) {
-		int r = neg_errno();
-		handle_free(h);
-		return r == -ELOOP ? -EPERM : r; /* a symlink planted in the cache */
-	}
-	if (create && geteuid() == 0 && ctx->uid != 0)
-		(void)fchown(h->fd, ctx->uid, ctx->gid);
-	if (fstat(h->fd, &st) == 0 && !S_ISREG(st.st_mode)) {
-		handle_free(h);
-		return -EPERM;
-	}
-	h->dirty = create || (fi->flags & O_TRUNC);
-	h->pkg = is_package(w);
+	h->fd = fd;
+	node_opened(n, fd);
+	h->dirty = made || (fi->flags & O_TRUNC);
+	h->pkg = is_package(n);
 	if (h->pkg && st.st_size == 0)
 		start_digest(h);
-	if (!tree_writable(w->tree))
+	if (!tree_writable(n->tree))
 		fi->direct_io = 1; /* replaced and growing behind the kernel's back */
-	open_files_add(h);
 	fi->fh = (uintptr_t)h;
+	*out = h;
 	return 0;
 }
 
-static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+/* O_DIRECT stays with the kernel: the mount's page cache is bypassed for
+ * the caller (its buffers arrive aligned or not), while the cache file's
+ * own file system would refuse unaligned requests with EINVAL (ext4). The
+ * cache file is read and written buffered. */
+static int cache_flags(int flags)
 {
-	WHERE w = WHERE_INIT;
-	int r = classify(path, &w);
-
-	if (r < 0)
-		return r;
-	if (w.kind == K_NONE)
-		return -EPERM; /* the top level is fixed */
-	if (w.kind != K_TREE)
-		return -EEXIST;
-	if (((mode & S_IFMT) && !S_ISREG(mode)) || w.hidden)
-		return -EPERM;
-	if (bad_package_name(w.rel))
-		return -EINVAL;
-	return open_tree_file(&w, fi, true, mode & MODE_KEPT);
+	return flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_DIRECT);
 }
 
-static int fs_open(const char *path, struct fuse_file_info *fi)
+static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct fuse_entry_param e = { 0 };
+	struct node *p = node_get(parent), *n = NULL;
+	struct handle *h = NULL;
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	int flags = cache_flags(fi->flags), fd, r;
+	bool made = true;
+
+	r = may_add(p, name, (mode & S_IFMT) && !S_ISREG(mode));
+	if (r == 0 && bad_package_at(p, name))
+		r = -EINVAL;
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fd = openat(p->fd, name, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & MODE_KEPT);
+	if (fd < 0 && errno == EEXIST && !(fi->flags & O_EXCL)) {
+		/* made by someone else since the kernel looked */
+		made = false;
+		fd = openat(p->fd, name, flags | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd < 0) {
+		r = neg_errno();
+		fuse_reply_err(req, r == -ELOOP ? EPERM : -r);
+		return;
+	}
+	if (made && geteuid() == 0 && ctx->uid != 0)
+		(void)fchown(fd, ctx->uid, ctx->gid);
+	if (fstat(fd, &e.attr) < 0) {
+		r = neg_errno();
+		close(fd);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	n = node_found(p, name, -1, &e.attr);
+	if (!n) {
+		close(fd);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	r = tree_handle(n, fd, fi, made, &h);
+	if (r == 0)
+		r = node_attr(n, h, &e.attr);
+	if (r < 0) {
+		handle_free(h);
+		node_forget(n, 1);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	e.ino = node_id(n);
+	e.generation = n->gen;
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		handle_free(h);
+		node_forget(n, 1);
+	}
+}
+
+static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_get();
-	struct handle *h;
-	WHERE w = WHERE_INIT;
-	int r = classify(path, &w);
+	struct node *n = node_get(ino);
+	struct handle *h = NULL;
+	struct stat st;
+	struct at a;
+	int fd, r = 0;
 
-	if (r < 0)
-		return r;
-	switch (w.kind) {
+	switch (n->kind) {
 	case K_TREE:
-		return open_tree_file(&w, fi, false, 0);
-	case K_STATUS:
-		if (wants_write(fi->flags))
-			return -EACCES;
-		h = handle_new(K_STATUS);
-		if (!h)
-			return -ENOMEM;
-		r = link_status(fs->link, &h->text, &h->textlen);
-		if (r < 0) {
-			handle_free(h);
-			return r;
+		if (!tree_writable(n->tree) && wants_write(fi->flags)) {
+			r = -EROFS;
+			break;
 		}
+		if (n->top) {
+			r = -EISDIR;
+			break;
+		}
+		r = node_at(n, &a);
+		if (r < 0)
+			break;
+		fd = openat(a.dirfd, a.name, cache_flags(fi->flags) | O_NOFOLLOW | O_CLOEXEC);
+		at_done(&a);
+		if (fd < 0) {
+			r = neg_errno();
+			break;
+		}
+		if (fstat(fd, &st) < 0 || (r = same_file(n, &st)) < 0) {
+			r = r < 0 ? r : neg_errno();
+			close(fd);
+			break;
+		}
+		r = tree_handle(n, fd, fi, false, &h);
+		break;
+	case K_STATUS:
+		if (wants_write(fi->flags)) {
+			r = -EACCES;
+			break;
+		}
+		h = handle_new(K_STATUS, n);
+		if (!h)
+			break;
+		r = link_status(fs->link, &h->text, &h->textlen);
 		break;
 	case K_RUN:
-		h = handle_new(K_RUN);
+		h = handle_new(K_RUN, n);
 		break;
 	case K_CTL:
-		if ((fi->flags & O_ACCMODE) != O_WRONLY)
-			return -EACCES;
-		h = handle_new(K_CTL);
+		if ((fi->flags & O_ACCMODE) != O_WRONLY) {
+			r = -EACCES;
+			break;
+		}
+		h = handle_new(K_CTL, n);
 		if (h)
-			h->job = w.job;
+			h->job = n->job;
 		break;
 	case K_ROOT:
-		return -EISDIR;
+		r = -EISDIR;
+		break;
 	default:
-		return -ENOENT;
+		r = -ENOENT;
 	}
-	if (!h)
-		return -ENOMEM;
-	fi->direct_io = 1;
+	if (r == 0 && !h)
+		r = -ENOMEM;
+	if (r < 0) {
+		if (h && h->kind != K_TREE)
+			handle_free(h);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (h->kind != K_TREE)
+		fi->direct_io = 1;
 	fi->fh = (uintptr_t)h;
-	return 0;
+	if (fuse_reply_open(req, fi) != 0)
+		handle_free(h);
 }
 
-static void follow_name(struct handle *h);
+/* output/ and jobs/ files are replaced whole by the sync engine (a job
+ * appending a line and closing its file makes a new version). An open file
+ * there follows its name, as tail -f expects of a growing file: a read
+ * after a replacement reads the new version. dup3() swaps the descriptor
+ * under concurrent readers atomically. */
+static void follow_name(struct handle *h)
+{
+	struct stat now, mine;
+	struct node *p;
+	char *name = NULL;
+	int fd;
 
-static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+	if (tree_writable(h->node->tree) || !(p = node_name(h->node, &name)))
+		return;
+	if (fstatat(p->fd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(now.st_mode) &&
+	    fstat(h->fd, &mine) == 0 && (now.st_ino != mine.st_ino || now.st_dev != mine.st_dev)) {
+		fd = openat(p->fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0) {
+			(void)dup3(fd, h->fd, O_CLOEXEC);
+			close(fd);
+		}
+	}
+	node_release(p);
+	free(name);
+}
+
+static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_get();
 	struct handle *h = fh(fi);
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
 	char text[32];
 	const char *src = NULL;
 	size_t len = 0;
-	ssize_t n;
 
-	(void)path;
+	(void)ino;
 	switch (h->kind) {
 	case K_TREE:
 		follow_name(h);
-		n = pread(h->fd, buf, size, off);
-		return n < 0 ? neg_errno() : (int)n;
+		/* libfuse splices or reads straight from the cache file. */
+		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv.buf[0].fd = h->fd;
+		bv.buf[0].pos = off;
+		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+		return;
 	case K_RUN:
 		len = (size_t)run_text(h->job ? h->job : link_last_job(fs->link), text, sizeof(text));
 		src = text;
@@ -377,90 +964,29 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
 		len = h->textlen;
 		break;
 	default:
-		return 0;
+		break;
 	}
-	if (off < 0 || (size_t)off >= len)
-		return 0;
+	if (!src || off < 0 || (size_t)off >= len) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
 	if (size > len - (size_t)off)
 		size = len - (size_t)off;
-	memcpy(buf, src + off, size);
-	return (int)size;
+	fuse_reply_buf(req, src + off, size);
 }
 
-/* output/ and jobs/ files are replaced whole by the sync engine (a job
- * appending a line and closing its file makes a new version). An open file
- * there follows its name, as tail -f expects of a growing file: a read
- * after a replacement reads the new version. dup2() swaps the descriptor
- * under concurrent readers atomically. */
-static void follow_name(struct handle *h)
-{
-	struct fs *fs = fs_get();
-	struct at at = { .own = -1 };
-	struct stat now, mine;
-	char *rel;
-	int fd;
-
-	if (tree_writable(h->tree) || !(rel = open_file_path(h)))
-		return;
-	if (at_resolve(fs->cachefd, rel, &at) == 0 &&
-	    fstatat(at.dirfd, at.name, &now, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(now.st_mode) &&
-	    fstat(h->fd, &mine) == 0 && (now.st_ino != mine.st_ino || now.st_dev != mine.st_dev)) {
-		fd = openat(at.dirfd, at.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd >= 0) {
-			(void)dup3(fd, h->fd, O_CLOEXEC);
-			close(fd);
-		}
-	}
-	at_release(&at);
-	free(rel);
-}
-
-static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, off_t off,
-		       struct fuse_file_info *fi)
-{
-	struct handle *h = fh(fi);
-	struct fuse_bufvec *bv = malloc(sizeof(*bv));
-	int n;
-
-	if (!bv)
-		return -ENOMEM;
-	*bv = FUSE_BUFVEC_INIT(size);
-	if (h->kind == K_TREE) {
-		follow_name(h);
-		/* Let libfuse splice or read straight from the cache file. */
-		bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-		bv->buf[0].fd = h->fd;
-		bv->buf[0].pos = off;
-		*bufp = bv;
-		return 0;
-	}
-	bv->buf[0].mem = malloc(size ? size : 1);
-	if (!bv->buf[0].mem) {
-		free(bv);
-		return -ENOMEM;
-	}
-	n = fs_read(path, bv->buf[0].mem, size, off, fi);
-	if (n < 0) {
-		free(bv->buf[0].mem);
-		free(bv);
-		return n;
-	}
-	bv->buf[0].size = (size_t)n;
-	*bufp = bv;
-	return 0;
-}
-
-static int fs_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
 {
 	struct handle *h = fh(fi);
 	int r;
 
-	(void)path;
+	(void)ino;
 	switch (h->kind) {
 	case K_TREE:
 		r = io_pwrite_all(h->fd, buf, size, off);
 		if (r < 0)
-			return r;
+			break;
 		pthread_mutex_lock(&h->mu);
 		h->dirty = true;
 		if (h->sha && off == h->sha_off && EVP_DigestUpdate(h->sha, buf, size) == 1) {
@@ -470,14 +996,21 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off, s
 			h->sha = NULL;
 		}
 		pthread_mutex_unlock(&h->mu);
-		return (int)size;
+		r = (int)size;
+		break;
 	case K_RUN:
-		return run_write(h, buf, size);
+		r = run_write(h, buf, size);
+		break;
 	case K_CTL:
-		return ctl_write(h, buf, size);
+		r = ctl_write(h, buf, size);
+		break;
 	default:
-		return -EACCES;
+		r = -EACCES;
 	}
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_write(req, (size_t)r);
 }
 
 static int package_flush(struct handle *h, const char *rel)
@@ -525,24 +1058,18 @@ static void file_changed(struct fs *fs, const char *rel, int fd)
 	}
 }
 
-static int fs_flush(const char *path, struct fuse_file_info *fi)
+static int tree_flush(struct handle *h)
 {
 	struct fs *fs = fs_get();
-	struct handle *h = fh(fi);
 	char *rel;
 	bool dirty;
 	int r = 0;
 
-	(void)path;
-	if (h->kind == K_RUN)
-		return run_flush(h);
-	if (h->kind != K_TREE)
-		return 0;
 	pthread_mutex_lock(&h->mu);
 	dirty = h->dirty;
 	h->dirty = false;
 	pthread_mutex_unlock(&h->mu);
-	if (!dirty || !(rel = open_file_path(h)))
+	if (!dirty || !(rel = node_path(h->node)))
 		return 0; /* unchanged, or unlinked since: nothing to send */
 	file_changed(fs, rel, h->fd);
 	if (h->pkg && pkg_path_name(rel))
@@ -551,465 +1078,262 @@ static int fs_flush(const char *path, struct fuse_file_info *fi)
 	return r;
 }
 
-static int fs_release(const char *path, struct fuse_file_info *fi)
+static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_get();
+	struct handle *h = fh(fi);
+	int r = 0;
+
+	(void)ino;
+	if (h->kind == K_RUN)
+		r = run_flush(h);
+	else if (h->kind == K_TREE)
+		r = tree_flush(h);
+	fuse_reply_err(req, -r);
+}
+
+static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
 	struct handle *h = fh(fi);
 	char *rel;
 
-	(void)path;
+	(void)ino;
 	/* Written after the last flush (through a duplicated descriptor). */
-	if (h->kind == K_TREE && h->dirty && (rel = open_file_path(h))) {
-		file_changed(fs, rel, h->fd);
+	if (h->kind == K_TREE && h->dirty && (rel = node_path(h->node))) {
+		file_changed(fs_get(), rel, h->fd);
 		free(rel);
 	}
 	handle_free(h);
-	return 0;
+	fuse_reply_err(req, 0);
 }
 
-static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct handle *h = fh(fi);
+	int r = 0;
+
+	(void)ino;
+	if (h->kind == K_TREE && (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0)
+		r = errno;
+	fuse_reply_err(req, r);
+}
+
+static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+			 struct fuse_file_info *fi)
 {
 	struct handle *h = fh(fi);
 
-	(void)path;
-	if (h->kind != K_TREE)
-		return 0;
-	return (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0 ? neg_errno() : 0;
-}
-
-/* Resolves a path for a metadata change: 0 for a read-write tree entry. */
-static int changeable(const char *path, struct where *w)
-{
-	int r;
-
-	if (!path) { /* through an open .run or ctl */
-		where_release(w);
-		*w = (struct where){ .at = { .own = -1 }, .kind = K_NONE };
-		return -EPERM;
+	(void)ino;
+	if (!h || h->kind != K_TREE) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
 	}
-	r = classify(path, w);
-
-	if (r < 0)
-		return r;
-	switch (w->kind) {
-	case K_TREE:
-		if (!tree_writable(w->tree))
-			return -EROFS;
-		return w->top ? -EPERM : 0;
-	case K_NONE:
-		return -ENOENT;
-	default:
-		return -EPERM;
+	if (fallocate(h->fd, mode, off, len) < 0) {
+		fuse_reply_err(req, errno);
+		return;
 	}
-}
-
-/* encrypted/, dataset/ or model/ itself: tar and cp -a set its mode and
- * times, which stay on the host (the enclave has its own). */
-static bool tree_top(const struct where *w)
-{
-	return w->kind == K_TREE && w->top && tree_writable(w->tree);
-}
-
-static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
-{
-	struct fs *fs = fs_get();
-	struct handle *h = fh(fi);
-	WHERE w = WHERE_INIT;
-	int fd, r;
-
-	if (h && h->kind == K_TREE) {
-		if (ftruncate(h->fd, size) < 0)
-			return neg_errno();
-		pthread_mutex_lock(&h->mu);
-		h->dirty = true;
-		EVP_MD_CTX_free(h->sha);
-		h->sha = NULL;
-		if (size == 0 && h->pkg)
-			start_digest(h);
-		pthread_mutex_unlock(&h->mu);
-		return 0;
-	}
-	if (h || !path)
-		return 0; /* .run and ctl: an O_TRUNC open */
-	r = classify(path, &w);
-	if (r == 0 && (w.kind == K_RUN || w.kind == K_CTL))
-		return 0;
-	r = changeable(path, &w);
-	if (r < 0)
-		return r;
-	fd = openat(w.at.dirfd, w.at.name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return neg_errno();
-	r = ftruncate(fd, size) < 0 ? neg_errno() : 0;
-	if (r == 0)
-		file_changed(fs, w.rel, fd);
-	close(fd);
-	return r;
-}
-
-/* A metadata change made through an open file: queue it under its name now. */
-static int changed_open(struct handle *h)
-{
-	char *rel = open_file_path(h);
-
-	if (rel)
-		link_changed(fs_get()->link, WATCH_DIR_CHANGED, false, rel, NULL);
-	free(rel);
-	return 0;
-}
-
-static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
-{
-	struct fs *fs = fs_get();
-	struct handle *h = fh(fi);
-	WHERE w = WHERE_INIT;
-	int r;
-
-	mode &= MODE_KEPT;
-	if (h && h->kind == K_TREE)
-		return fchmod(h->fd, mode) < 0 ? neg_errno() : changed_open(h);
-	r = changeable(path, &w);
-	if (r < 0 && !tree_top(&w))
-		return r;
-	if (fchmodat(w.at.dirfd, w.at.name, mode, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == EOPNOTSUPP ? -EPERM : neg_errno();
-	if (tree_top(&w))
-		return 0;
-	link_changed(fs->link, WATCH_DIR_CHANGED, false, w.rel, NULL);
-	return 0;
-}
-
-static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
-{
-	struct handle *h = fh(fi);
-	WHERE w = WHERE_INIT;
-	int r;
-
-	/* Ownership stays on the host: the enclave's files belong to its jobs. */
-	if (h && h->kind == K_TREE)
-		return fchown(h->fd, uid, gid) < 0 ? neg_errno() : 0;
-	r = changeable(path, &w);
-	if (r < 0 && !tree_top(&w))
-		return r;
-	return fchownat(w.at.dirfd, w.at.name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ? neg_errno() : 0;
-}
-
-static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
-{
-	struct fs *fs = fs_get();
-	struct handle *h = fh(fi);
-	WHERE w = WHERE_INIT;
-	int r;
-
-	if (h && h->kind == K_TREE)
-		return futimens(h->fd, tv) < 0 ? neg_errno() : changed_open(h);
-	r = changeable(path, &w);
-	if (r < 0 && !tree_top(&w))
-		return r;
-	if (utimensat(w.at.dirfd, w.at.name, tv, AT_SYMLINK_NOFOLLOW) < 0)
-		return neg_errno();
-	if (tree_top(&w))
-		return 0;
-	link_changed(fs->link, WATCH_DIR_CHANGED, false, w.rel, NULL);
-	return 0;
-}
-
-static int fs_mkdir(const char *path, mode_t mode)
-{
-	struct fs *fs = fs_get();
-	struct fuse_context *ctx = fuse_get_context();
-	WHERE w = WHERE_INIT;
-	int r = changeable(path, &w);
-
-	if (r == -ENOENT || (r == 0 && w.hidden))
-		return -EPERM; /* a new top-level name, or a name libfuse keeps */
-	if (r < 0)
-		return w.kind == K_TREE && w.top ? -EEXIST : r;
-	if (mkdirat(w.at.dirfd, w.at.name, mode & MODE_KEPT) < 0)
-		return neg_errno();
-	if (geteuid() == 0 && ctx->uid != 0)
-		(void)fchownat(w.at.dirfd, w.at.name, ctx->uid, ctx->gid, AT_SYMLINK_NOFOLLOW);
-	link_changed(fs->link, WATCH_DIR_ADDED, true, w.rel, NULL);
-	return 0;
-}
-
-/* unlink and rmdir: remove in the cache, then tell the enclave. */
-static int remove_entry(const char *path, bool dir)
-{
-	struct fs *fs = fs_get();
-	WHERE w = WHERE_INIT;
-	int r = changeable(path, &w);
-
-	if (r < 0)
-		return r;
-	if (unlinkat(w.at.dirfd, w.at.name, dir ? AT_REMOVEDIR : 0) < 0)
-		return neg_errno();
-	if (w.hidden)
-		return 0; /* the enclave saw the unlink when libfuse hid it */
-	if (!dir)
-		open_files_gone(w.rel);
-	link_changed(fs->link, WATCH_REMOVED, dir, w.rel, NULL);
-	return 0;
-}
-
-static int fs_unlink(const char *path)
-{
-	return remove_entry(path, false);
-}
-
-static int fs_rmdir(const char *path)
-{
-	return remove_entry(path, true);
-}
-
-static int fs_rename(const char *from, const char *to, unsigned int flags)
-{
-	struct fs *fs = fs_get();
-	WHERE wf = WHERE_INIT;
-	WHERE wt = WHERE_INIT;
-	struct stat st, st2;
-	int r = changeable(from, &wf), rt = changeable(to, &wt);
-
-	if (r < 0)
-		return r;
-	if (rt < 0)
-		return rt == -ENOENT ? -EPERM : rt; /* ENOENT: a new top-level name */
-	if (wf.tree != wt.tree)
-		return -EXDEV;
-	if (wt.hidden && !wf.hidden) {
-		/* libfuse hiding an open file it was asked to unlink. */
-		if (renameat(wf.at.dirfd, wf.at.name, wt.at.dirfd, wt.at.name) < 0)
-			return neg_errno();
-		open_files_gone(wf.rel);
-		link_changed(fs->link, WATCH_REMOVED, false, wf.rel, NULL);
-		return 0;
-	}
-	if (wf.hidden || wt.hidden)
-		return -EPERM;
-	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
-		return -EINVAL;
-	if (fstatat(wf.at.dirfd, wf.at.name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return neg_errno();
-	if (!S_ISDIR(st.st_mode) && bad_package_name(wt.rel))
-		return -EINVAL;
-	if (renameat2(wf.at.dirfd, wf.at.name, wt.at.dirfd, wt.at.name, flags) < 0)
-		return neg_errno();
-	if (flags & RENAME_EXCHANGE) {
-		char tmp[] = "\x01";  /* a name no path has */
-		open_files_moved(wf.rel, tmp);
-		open_files_moved(wt.rel, wf.rel);
-		open_files_moved(tmp, wt.rel);
-		/* Two paths changed content; rescans settle exchanged trees. */
-		if (S_ISDIR(st.st_mode)) {
-			link_changed(fs->link, WATCH_RESCAN, true, "", NULL);
-		} else {
-			link_changed(fs->link, WATCH_FILE_CHANGED, false, wf.rel, NULL);
-			link_changed(fs->link, WATCH_FILE_CHANGED, false, wt.rel, NULL);
-		}
-		return 0;
-	}
-	/* A rename between two names of one file does nothing (POSIX): both
-	 * names stay, and there is no move to report. */
-	if (!S_ISDIR(st.st_mode) && fstatat(wf.at.dirfd, wf.at.name, &st2, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    st2.st_ino == st.st_ino && st2.st_dev == st.st_dev)
-		return 0;
-	if (!S_ISDIR(st.st_mode))
-		open_files_gone(wt.rel); /* replaced */
-	open_files_moved(wf.rel, wt.rel);
-	link_changed(fs->link, WATCH_MOVED, S_ISDIR(st.st_mode), wf.rel, wt.rel);
-	return 0;
-}
-
-/* A new name in a read-write tree for something other than a regular file
- * or directory: encrypted/ holds packages only (EPERM). */
-static int new_special(const char *path, struct where *w)
-{
-	int r = changeable(path, w);
-
-	if (r == -ENOENT)
-		return -EPERM; /* a new top-level name */
-	if (r < 0)
-		return w->kind == K_TREE && w->top ? -EEXIST : r;
-	return w->tree == T_ENCRYPTED || w->hidden ? -EPERM : 0;
-}
-
-/* The new entry rel belongs to the caller, as a file it creates. */
-static void own_new(const struct where *w)
-{
-	struct fuse_context *ctx = fuse_get_context();
-
-	if (geteuid() == 0 && ctx->uid != 0)
-		(void)fchownat(w->at.dirfd, w->at.name, ctx->uid, ctx->gid, AT_SYMLINK_NOFOLLOW);
-}
-
-/* Hard links within one tree of dataset/ or model/. linkat() without
- * AT_SYMLINK_FOLLOW links a symlink itself, never its target. */
-static int fs_link(const char *from, const char *to)
-{
-	struct fs *fs = fs_get();
-	WHERE wf = WHERE_INIT;
-	WHERE wt = WHERE_INIT;
-	int r = changeable(from, &wf), rt = new_special(to, &wt);
-
-	if (r < 0)
-		return r;
-	if (wt.kind == K_TREE && !wt.top && wf.tree != wt.tree)
-		return -EXDEV;
-	if (rt < 0)
-		return rt;
-	if (wf.tree == T_ENCRYPTED)
-		return -EPERM;
-	if (linkat(wf.at.dirfd, wf.at.name, wt.at.dirfd, wt.at.name, 0) < 0)
-		return neg_errno();
-	link_changed(fs->link, WATCH_FILE_CHANGED, false, wt.rel, NULL);
-	return 0;
-}
-
-/* A symlink keeps its target as text: the mount never follows it (every
- * cache access is O_NOFOLLOW or AT_SYMLINK_NOFOLLOW); the kernel follows
- * it for the caller by reading it. */
-static int fs_symlink(const char *target, const char *path)
-{
-	struct fs *fs = fs_get();
-	WHERE w = WHERE_INIT;
-	int r = new_special(path, &w);
-
-	if (r < 0)
-		return r;
-	if (symlinkat(target, w.at.dirfd, w.at.name) < 0)
-		return neg_errno();
-	own_new(&w);
-	link_changed(fs->link, WATCH_FILE_CHANGED, false, w.rel, NULL);
-	return 0;
-}
-
-/* FIFOs, sockets and device nodes stay on the host (the engine does not
- * send them). The mount is nodev: a device node made here opens nothing
- * through it, and the cache dir is private to the mount's owner. The
- * kernel has checked CAP_MKNOD of the caller for device nodes. */
-static int fs_mknod(const char *path, mode_t mode, dev_t dev)
-{
-	struct fs *fs = fs_get();
-	WHERE w = WHERE_INIT;
-	int fd, r;
-
-	if (S_ISREG(mode)) {
-		r = changeable(path, &w);
-		if (r == -ENOENT)
-			return -EPERM;
-		if (r < 0)
-			return w.kind == K_TREE && w.top ? -EEXIST : r;
-		if (w.tree == T_ENCRYPTED || w.hidden)
-			return -EPERM; /* packages are made by create, which waits for their verdict */
-		fd = openat(w.at.dirfd, w.at.name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			    mode & MODE_KEPT);
-		if (fd < 0)
-			return neg_errno();
-		close(fd);
-	} else {
-		if (!S_ISFIFO(mode) && !S_ISSOCK(mode) && !S_ISCHR(mode) && !S_ISBLK(mode))
-			return -EINVAL;
-		r = new_special(path, &w);
-		if (r < 0)
-			return r;
-		if (mknodat(w.at.dirfd, w.at.name, (mode & S_IFMT) | (mode & MODE_KEPT), dev) < 0)
-			return neg_errno();
-	}
-	own_new(&w);
-	link_changed(fs->link, WATCH_FILE_CHANGED, false, w.rel, NULL);
-	return 0;
-}
-
-/* A symlink's target, as text. */
-static int fs_readlink(const char *path, char *buf, size_t size)
-{
-	WHERE w = WHERE_INIT;
-	ssize_t n;
-	int r = classify(path, &w);
-
-	if (r < 0)
-		return r;
-	if (w.kind != K_TREE)
-		return -EINVAL;
-	n = readlinkat(w.at.dirfd, w.at.name, buf, size - 1);
-	if (n < 0)
-		return neg_errno();
-	buf[n] = '\0';
-	return 0;
-}
-
-static int fs_statfs(const char *path, struct statvfs *sv)
-{
-	(void)path;
-	return fstatvfs(fs_get()->cachefd, sv) < 0 ? neg_errno() : 0;
-}
-
-static int fs_access(const char *path, int mask)
-{
-	WHERE w = WHERE_INIT;
-	int r = classify(path, &w);
-
-	if (r < 0)
-		return r;
-	switch (w.kind) {
-	case K_TREE:
-		if ((mask & W_OK) && !tree_writable(w.tree))
-			return -EROFS;
-		return faccessat(w.at.dirfd, w.at.name, mask, AT_SYMLINK_NOFOLLOW) < 0 ? neg_errno() : 0;
-	case K_STATUS:
-		return (mask & W_OK) ? -EACCES : 0;
-	case K_NONE:
-		return -ENOENT;
-	default:
-		return 0;
-	}
-}
-
-static int fs_fallocate(const char *path, int mode, off_t off, off_t len, struct fuse_file_info *fi)
-{
-	struct handle *h = fh(fi);
-
-	(void)path;
-	if (!h || h->kind != K_TREE)
-		return -EOPNOTSUPP;
-	if (fallocate(h->fd, mode, off, len) < 0)
-		return neg_errno();
 	pthread_mutex_lock(&h->mu);
 	h->dirty = true;
 	EVP_MD_CTX_free(h->sha);
 	h->sha = NULL;
 	pthread_mutex_unlock(&h->mu);
+	fuse_reply_err(req, 0);
+}
+
+/* --- attributes ------------------------------------------------------------------------ */
+
+/* The size of an open file changed (ftruncate). */
+static void handle_truncated(struct handle *h, off_t size)
+{
+	pthread_mutex_lock(&h->mu);
+	h->dirty = true;
+	EVP_MD_CTX_free(h->sha);
+	h->sha = NULL;
+	if (size == 0 && h->pkg)
+		start_digest(h);
+	pthread_mutex_unlock(&h->mu);
+}
+
+static int set_times(struct node *n, struct handle *h, const struct stat *attr, int to_set)
+{
+	struct timespec tv[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
+	struct stat st;
+	struct at a;
+	int r;
+
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		tv[0].tv_nsec = UTIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_ATIME)
+		tv[0] = attr->st_atim;
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		tv[1].tv_nsec = UTIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_MTIME)
+		tv[1] = attr->st_mtim;
+	if (h && h->fd >= 0)
+		return futimens(h->fd, tv) < 0 ? neg_errno() : 0;
+	r = node_lstat(n, &a, &st);
+	if (r < 0)
+		return r;
+	r = utimensat(a.dirfd, a.name, tv, AT_SYMLINK_NOFOLLOW) < 0 ? neg_errno() : 0;
+	at_done(&a);
+	return r;
+}
+
+static int set_attr_at(struct node *n, struct handle *h, const struct stat *attr, int to_set, struct at *a);
+
+static int set_attr(struct node *n, struct handle *h, const struct stat *attr, int to_set)
+{
+	struct stat st;
+	struct at a;
+	int r;
+
+	if (n->kind == K_RUN || n->kind == K_CTL)
+		return to_set == FUSE_SET_ATTR_SIZE ? 0 : -EPERM; /* an O_TRUNC open */
+	if (n->kind != K_TREE)
+		return -EPERM;
+	if (!tree_writable(n->tree))
+		return -EROFS;
+	/* encrypted/, dataset/ or model/ itself: tar and cp -a set its mode
+	 * and times, which stay on the host (the enclave has its own). */
+	if (n->top && (to_set & FUSE_SET_ATTR_SIZE))
+		return -EPERM;
+	if (h && h->fd >= 0) /* through an open file: also once it is unlinked */
+		return set_attr_at(n, h, attr, to_set, NULL);
+	r = node_lstat(n, &a, &st);
+	if (r < 0)
+		return r;
+	r = set_attr_at(n, NULL, attr, to_set, &a);
+	at_done(&a);
+	return r;
+}
+
+static int set_attr_at(struct node *n, struct handle *h, const struct stat *attr, int to_set, struct at *a)
+{
+	struct fs *fs = fs_get();
+	char *rel;
+	int fd, r;
+
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		mode_t mode = attr->st_mode & MODE_KEPT;
+		if (h ? fchmod(h->fd, mode) < 0 : fchmodat(a->dirfd, a->name, mode, AT_SYMLINK_NOFOLLOW) < 0)
+			return errno == EOPNOTSUPP ? -EPERM : neg_errno();
+	}
+	/* Ownership stays on the host: the enclave's files belong to its jobs. */
+	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
+		gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
+		if (h ? fchown(h->fd, uid, gid) < 0 : fchownat(a->dirfd, a->name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+			return neg_errno();
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (h) {
+			if (ftruncate(h->fd, attr->st_size) < 0)
+				return neg_errno();
+			handle_truncated(h, attr->st_size);
+		} else {
+			fd = openat(a->dirfd, a->name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0)
+				return neg_errno();
+			r = ftruncate(fd, attr->st_size) < 0 ? neg_errno() : 0;
+			if (r == 0 && (rel = node_path(n))) {
+				file_changed(fs, rel, fd);
+				free(rel);
+			}
+			close(fd);
+			if (r < 0)
+				return r;
+		}
+	}
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+		      FUSE_SET_ATTR_MTIME_NOW)) {
+		r = set_times(n, h, attr, to_set);
+		if (r < 0)
+			return r;
+	}
+	if (!n->top && (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+				   FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)) &&
+	    (rel = node_path(n))) {
+		link_changed(fs->link, WATCH_DIR_CHANGED, false, rel, NULL);
+		free(rel);
+	}
 	return 0;
 }
 
-static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
 {
-	/* output/, jobs/ and the virtual files change behind the kernel's
-	 * back, so nothing is cached by name or attribute. Open files are
-	 * tracked by the mount (open_files), so operations on them need no
-	 * path. Inode numbers are the cache files' and fixed ones for
-	 * virtual nodes (INO_*). */
-	cfg->use_ino = 1;
-	cfg->hard_remove = 0;
-	cfg->nullpath_ok = 1;
-	cfg->entry_timeout = 0;
-	cfg->attr_timeout = 0;
-	cfg->negative_timeout = 0;
+	struct node *n = node_get(ino);
+	struct handle *h = fh(fi);
+	struct stat st;
+	int r = set_attr(n, h && h->kind == K_TREE ? h : NULL, attr, to_set);
+
+	if (r == 0)
+		r = node_attr(n, h, &st);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, 0);
+}
+
+static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+
+	(void)ino;
+	if (fstatvfs(fs_get()->cachefd, &sv) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_statfs(req, &sv);
+}
+
+static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct node *n = node_get(ino);
+	struct stat st;
+	struct at a;
+	int r = 0;
+
+	switch (n->kind) {
+	case K_TREE:
+		if ((mask & W_OK) && !tree_writable(n->tree))
+			r = -EROFS;
+		else if ((r = node_lstat(n, &a, &st)) == 0) {
+			if (faccessat(a.dirfd, a.name, mask, AT_SYMLINK_NOFOLLOW) < 0)
+				r = neg_errno();
+			at_done(&a);
+		}
+		break;
+	case K_STATUS:
+		r = (mask & W_OK) ? -EACCES : 0;
+		break;
+	default:
+		break;
+	}
+	fuse_reply_err(req, -r);
+}
+
+static void fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
 	/* The kernel applies the caller's umask to created modes (the
 	 * daemon's own is 0, enclave-fs.c). */
 	conn->want &= ~(unsigned)FUSE_CAP_DONT_MASK;
 	conn->max_write = 1 << 20;
 	conn->max_readahead = 1 << 20;
-	/* Replies to reads spliced from the cache file: without it libfuse
-	 * allocates (mmap) and frees a buffer for every read. */
+	/* Replies to reads spliced from the cache file. */
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
-	return fuse_get_context()->private_data;
+	/* Plain READDIR: entries carry inode numbers and offsets; the kernel
+	 * looks each name up when it needs it. */
+	conn->want &= ~(unsigned)(FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
 }
 
-const struct fuse_operations fs_ops = {
+const struct fuse_lowlevel_ops fs_ops = {
 	.init = fs_init,
+	.lookup = fs_lookup,
+	.forget = fs_forget,
+	.forget_multi = fs_forget_multi,
 	.getattr = fs_getattr,
+	.setattr = fs_setattr,
 	.readlink = fs_readlink,
 	.mknod = fs_mknod,
 	.mkdir = fs_mkdir,
@@ -1018,22 +1342,17 @@ const struct fuse_operations fs_ops = {
 	.symlink = fs_symlink,
 	.rename = fs_rename,
 	.link = fs_link,
-	.chmod = fs_chmod,
-	.chown = fs_chown,
-	.truncate = fs_truncate,
 	.open = fs_open,
 	.read = fs_read,
 	.write = fs_write,
-	.statfs = fs_statfs,
 	.flush = fs_flush,
 	.release = fs_release,
 	.fsync = fs_fsync,
 	.opendir = fs_opendir,
 	.readdir = fs_readdir,
 	.releasedir = fs_releasedir,
+	.statfs = fs_statfs,
 	.access = fs_access,
 	.create = fs_create,
-	.utimens = fs_utimens,
-	.read_buf = fs_read_buf,
 	.fallocate = fs_fallocate,
 };

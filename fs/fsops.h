@@ -6,12 +6,15 @@
  *   jobs/ID/{cmd,state,log,exit} the cache's job records, read-only; ctl is
  *                                virtual (write "cancel")
  *   .run .status                 virtual
+ *
+ * libfuse's low-level API: the kernel names what it asks about by node id
+ * (nodes.c), never by path.
  */
 #ifndef EFS_FSOPS_H
 #define EFS_FSOPS_H
 
 #define FUSE_USE_VERSION 314
-#include <fuse.h>
+#include <fuse_lowlevel.h>
 
 struct link;
 
@@ -21,6 +24,6 @@ struct fs {
 	struct timespec mounted; /* times of the virtual entries */
 };
 
-extern const struct fuse_operations fs_ops;
+extern const struct fuse_lowlevel_ops fs_ops;
 
 #endif
