@@ -33,6 +33,24 @@
 
 struct fs *fs_self;
 
+/* A change is queued on the link in the order it was made in the cache:
+ * FUSE threads run concurrently, and a removal of b queued before the
+ * rename of a to b that preceded it would leave b in the enclave for good.
+ * Every operation that changes names takes this lock around its change in
+ * the cache and its link_changed() calls, and so do flush and setattr
+ * around naming the file they changed; nothing waits under it. */
+static pthread_mutex_t order_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void order_lock(void)
+{
+	pthread_mutex_lock(&order_mu);
+}
+
+static void order_unlock(void)
+{
+	pthread_mutex_unlock(&order_mu);
+}
+
 /* cp and friends size their I/O by st_blksize: one FUSE request each. */
 #define TREE_BLKSIZE (1 << 20)
 
@@ -496,15 +514,18 @@ static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	struct node *p = node_get(parent);
 	int r = may_add(p, name, false);
 
+	order_lock();
 	if (r == 0 && mkdirat(p->fd, name, mode & MODE_KEPT) < 0)
 		r = neg_errno();
-	if (r < 0) {
-		fuse_reply_err(req, -r);
-		return;
+	if (r == 0) {
+		own_new(req, p, name);
+		changed_at(p, name, WATCH_DIR_ADDED, true);
 	}
-	own_new(req, p, name);
-	changed_at(p, name, WATCH_DIR_ADDED, true);
-	reply_new(req, p, name);
+	order_unlock();
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		reply_new(req, p, name);
 }
 
 /* unlink and rmdir: remove in the cache, then tell the enclave. */
@@ -514,6 +535,7 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
 	struct stat st;
 	int r = may_change(p, name);
 
+	order_lock();
 	if (r == 0 && fstatat(p->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		r = neg_errno();
 	if (r == 0 && unlinkat(p->fd, name, dir ? AT_REMOVEDIR : 0) < 0)
@@ -522,6 +544,7 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
 		node_unlinked(st.st_dev, st.st_ino, p, name);
 		changed_at(p, name, WATCH_REMOVED, dir);
 	}
+	order_unlock();
 	fuse_reply_err(req, -r);
 }
 
@@ -597,7 +620,12 @@ out:
 static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
-	fuse_reply_err(req, -do_rename(node_get(parent), name, node_get(newparent), newname, flags));
+	int r;
+
+	order_lock();
+	r = do_rename(node_get(parent), name, node_get(newparent), newname, flags);
+	order_unlock();
+	fuse_reply_err(req, -r);
 }
 
 /* --- links and special files ---------------------------------------------------------- */
@@ -617,17 +645,19 @@ static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 		r = -EPERM;
 	if (r == 0 && n->top)
 		r = -EPERM;
+	order_lock();
 	if (r == 0 && (r = node_lstat(n, &a, &st)) == 0) {
 		if (linkat(a.dirfd, a.name, p->fd, newname, 0) < 0)
 			r = neg_errno();
 		at_done(&a);
 	}
-	if (r < 0) {
+	if (r == 0)
+		changed_at(p, newname, WATCH_FILE_CHANGED, false);
+	order_unlock();
+	if (r < 0)
 		fuse_reply_err(req, -r);
-		return;
-	}
-	changed_at(p, newname, WATCH_FILE_CHANGED, false);
-	reply_new(req, p, newname);
+	else
+		reply_new(req, p, newname);
 }
 
 /* A symlink keeps its target as text: the mount never follows it (every
@@ -638,15 +668,18 @@ static void fs_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
 	struct node *p = node_get(parent);
 	int r = may_add(p, name, true);
 
+	order_lock();
 	if (r == 0 && symlinkat(target, p->fd, name) < 0)
 		r = neg_errno();
-	if (r < 0) {
-		fuse_reply_err(req, -r);
-		return;
+	if (r == 0) {
+		own_new(req, p, name);
+		changed_at(p, name, WATCH_FILE_CHANGED, false);
 	}
-	own_new(req, p, name);
-	changed_at(p, name, WATCH_FILE_CHANGED, false);
-	reply_new(req, p, name);
+	order_unlock();
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		reply_new(req, p, name);
 }
 
 /* FIFOs, sockets and device nodes stay on the host (the engine does not
@@ -658,6 +691,7 @@ static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	struct node *p = node_get(parent);
 	int fd, r;
 
+	order_lock();
 	if (S_ISREG(mode)) {
 		/* encrypted/: packages are made by create, which waits for their verdict */
 		r = may_add(p, name, true);
@@ -674,13 +708,15 @@ static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		if (r == 0 && mknodat(p->fd, name, (mode & S_IFMT) | (mode & MODE_KEPT), rdev) < 0)
 			r = neg_errno();
 	}
-	if (r < 0) {
-		fuse_reply_err(req, -r);
-		return;
+	if (r == 0) {
+		own_new(req, p, name);
+		changed_at(p, name, WATCH_FILE_CHANGED, false);
 	}
-	own_new(req, p, name);
-	changed_at(p, name, WATCH_FILE_CHANGED, false);
-	reply_new(req, p, name);
+	order_unlock();
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		reply_new(req, p, name);
 }
 
 static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -1069,9 +1105,15 @@ static int tree_flush(struct handle *h)
 	dirty = h->dirty;
 	h->dirty = false;
 	pthread_mutex_unlock(&h->mu);
-	if (!dirty || !(rel = node_path(h->node)))
-		return 0; /* unchanged, or unlinked since: nothing to send */
-	file_changed(fs, rel, h->fd);
+	if (!dirty)
+		return 0;
+	order_lock();
+	rel = node_path(h->node);
+	if (rel)
+		file_changed(fs, rel, h->fd);
+	order_unlock();
+	if (!rel)
+		return 0; /* unlinked since: nothing to send */
 	if (h->pkg && pkg_path_name(rel))
 		r = package_flush(h, rel);
 	free(rel);
@@ -1098,8 +1140,11 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 	(void)ino;
 	/* Written after the last flush (through a duplicated descriptor). */
-	if (h->kind == K_TREE && h->dirty && (rel = node_path(h->node))) {
-		file_changed(fs_get(), rel, h->fd);
+	if (h->kind == K_TREE && h->dirty) {
+		order_lock();
+		if ((rel = node_path(h->node)))
+			file_changed(fs_get(), rel, h->fd);
+		order_unlock();
 		free(rel);
 	}
 	handle_free(h);
@@ -1264,8 +1309,11 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	struct node *n = node_get(ino);
 	struct handle *h = fh(fi);
 	struct stat st;
-	int r = set_attr(n, h && h->kind == K_TREE ? h : NULL, attr, to_set);
+	int r;
 
+	order_lock();
+	r = set_attr(n, h && h->kind == K_TREE ? h : NULL, attr, to_set);
+	order_unlock();
 	if (r == 0)
 		r = node_attr(n, h, &st);
 	if (r < 0)

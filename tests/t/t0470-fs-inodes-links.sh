@@ -154,6 +154,42 @@ os.close(fd)
 	test ! -e "$CACHE/dataset/open-unlinked"
 '
 
+test_expect_success 'a directory renamed while a file below it is open: writes reach the enclave under the new name' '
+	mkdir -p "$D/od/sub" &&
+	$PY -c "
+import os, sys
+d = sys.argv[1]
+fd = os.open(d + \"/od/sub/f\", os.O_RDWR | os.O_CREAT, 0o644)
+os.write(fd, b\"first\")
+os.rename(d + \"/od\", d + \"/nd\")
+os.write(fd, b\" second\")
+os.close(fd)
+" "$D" &&
+	test "$(cat "$D/nd/sub/f")" = "first second" &&
+	enclave_has nd/sub/f "first second" &&
+	test ! -e "$CACHE/dataset/od" &&
+	rm -r "$D/nd"
+'
+
+test_expect_success 'nothing named .fuse_hidden or kept in a .hidden dir, after files were unlinked while open' '
+	test -z "$(find "$M/dataset" "$M/model" "$CACHE" -name ".fuse_hidden*")" &&
+	test ! -e "$CACHE/.hidden"
+'
+
+test_expect_success 'thousands of lookups forgotten: inode numbers stay, names stay right' '
+	mkdir "$D/many" &&
+	for i in $(seq 300); do echo $i >"$D/many/f$i" || return 1; done &&
+	i1=$(ino "$D/many/f1") &&
+	sync && echo 3 >/proc/sys/vm/drop_caches &&
+	test "$i1" = "$(ino "$D/many/f1")" &&
+	test "$(cat "$D/many/f300")" = 300 &&
+	mv "$D/many" "$D/many2" &&
+	echo 3 >/proc/sys/vm/drop_caches &&
+	test "$(cat "$D/many2/f7")" = 7 &&
+	test "$i1" = "$(ino "$D/many2/f1")" &&
+	rm -r "$D/many2"
+'
+
 rc=0
 unmount_enclave fs "$M" || rc=$?
 
