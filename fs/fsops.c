@@ -173,14 +173,16 @@ static int node_attr(struct node *n, const struct handle *h, struct stat *st)
 		if (h && h->fd >= 0) {
 			if (fstat(h->fd, st) < 0)
 				return neg_errno();
-		} else if ((r = node_fstat(n, st)) == 1) {
+		} else {
+			/* By its name (in output/ and jobs/ the file there now,
+			 * which the engine replaces whole); a file unlinked
+			 * while open by its descriptor. */
 			struct at a;
 			r = node_lstat(n, &a, st);
-			if (r < 0)
+			if (r == 0)
+				at_done(&a);
+			else if (node_fstat(n, st) != 0)
 				return r;
-			at_done(&a);
-		} else if (r < 0) {
-			return r;
 		}
 		tree_attr(n, st);
 		return 0;
