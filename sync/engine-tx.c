@@ -1495,10 +1495,8 @@ void tx_watch_event(const struct watch_event *ev, void *ud)
 	case WATCH_RESCAN:
 		/* A tree's name: its caller knows a change no single path
 		 * describes (a file with several names was written). */
-		if (ev->path && *ev->path && !strchr(ev->path, '/') && engine_is_own_path(e, ev->path)) {
-			r = tx_rescan(e, ev->path);
+		if (ev->path && *ev->path && engine_rescan(e, ev->path) == 0)
 			break;
-		}
 		log_info("change notifications overflowed: rescanning");
 		r = tx_rescan(e, NULL);
 		break;
