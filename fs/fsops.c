@@ -1096,6 +1096,27 @@ static void file_changed(struct fs *fs, const char *rel, int fd)
 	}
 }
 
+/* A dataset/ or model/ file larger than the free space the enclave last
+ * reported fails its writer at close() (ENOSPC). It stays here and is sent
+ * all the same (space may be freed before it arrives); a file that passes
+ * this check and still finds no room fails the next .run, which names it. */
+static int store_check(struct handle *h, const char *rel)
+{
+	struct stat st;
+	uint64_t held;
+
+	if (fstat(h->fd, &st) < 0)
+		return 0;
+	/* What the enclave will hold: holes stay holes there. */
+	held = (uint64_t)st.st_blocks * 512;
+	if (held > (uint64_t)st.st_size)
+		held = (uint64_t)st.st_size;
+	if (link_store_check(fs_get()->link, held) == 0)
+		return 0;
+	log_warn("%s: %llu bytes do not fit in the enclave's store", rel, (unsigned long long)held);
+	return -ENOSPC;
+}
+
 static int tree_flush(struct handle *h)
 {
 	struct fs *fs = fs_get();
@@ -1118,6 +1139,8 @@ static int tree_flush(struct handle *h)
 		return 0; /* unlinked since: nothing to send */
 	if (h->pkg && pkg_path_name(rel))
 		r = package_flush(h, rel);
+	else
+		r = store_check(h, rel);
 	free(rel);
 	return r;
 }

@@ -1,8 +1,10 @@
 #!/bin/sh
-# A dataset file the enclave's store cannot hold: cp succeeds (close() does
-# not check it yet), the next .run fails with ENOSPC naming the file in its
-# log line and in .status, and no job starts without it. Once the file is
-# removed, the next .run starts a job that sees the files that fit.
+# A dataset file the enclave's store cannot hold: its close() fails with
+# ENOSPC when it is larger than the free space the enclave last reported;
+# one whose writer never heard (it exited) fails the next .run, which names
+# the file in its log line and in .status, and no job starts without it.
+# Once the file is removed, the next .run starts a job that sees the files
+# that fit.
 . "$top_srcdir/tests/lib.sh"
 
 test_require root
@@ -43,8 +45,21 @@ test_expect_success 'setup: a package and a file that fit' '
 	status_py "s[\"enclave_store\"][\"max\"] == 8 << 20"
 '
 
-test_expect_success 'a 12 MiB file in dataset/: .run fails with ENOSPC and names it' '
-	cp big "$mnt/dataset/big" &&
+test_expect_success 'a 12 MiB file in dataset/: cp fails at close() with ENOSPC' '
+	test_must_fail cp big "$mnt/dataset/big" 2>err &&
+	cat err &&
+	grep "No space left on device" err &&
+	grep "dataset/big: 12582912 bytes do not fit in the enclave'\''s store" fs.log &&
+	rm "$mnt/dataset/big"
+'
+
+test_expect_success 'a 12 MiB file whose writer exited without hearing: .run fails with ENOSPC and names it' '
+	$PY -c "
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(fd, open(\"big\", \"rb\").read())
+os._exit(0)
+" "$mnt/dataset/big" &&
 	last=$(cat "$mnt/.run") &&
 	test_must_fail sh -c "/bin/echo lister.sealed ls >\"\$1\"" sh "$mnt/.run" 2>err &&
 	cat err &&
