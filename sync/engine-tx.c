@@ -761,9 +761,13 @@ static int tx_abort(struct engine *e, struct tx_file *f, int err)
 		tx_cur_close(e);
 	f->ended = f->aborted = true;
 	if (strmap_get(e->inflight, f->path) == f) {
+		struct peer_entry *pe = model_get(e, f->path);
+
 		strmap_del(e->inflight, f->path);
-		/* The peer may hold nothing there: no LINK is made from it. */
-		link_forget(e, f->path);
+		/* The peer may hold nothing there: no LINK is made from it.
+		 * (A LINK sent to it since gives it the file: it stays.) */
+		if (!pe || pe->kind != ENTRY_FILE)
+			link_forget(e, f->path);
 	}
 	if (r == 0)
 		r = tx_queue(e, WQ_PATH, f->path, NULL, 0);
@@ -1058,6 +1062,7 @@ static int link_others(struct engine *e, const char *path, const struct stat *st
 			link_forget(e, names[i]);
 			continue;
 		}
+		log_debug("%s: linked again to %s, sent anew", names[i], path);
 		r = msg_put_link(&e->out, path, names[i]);
 		if (r < 0)
 			break;
@@ -1073,6 +1078,38 @@ static int link_others(struct engine *e, const char *path, const struct stat *st
 	return r;
 }
 
+/* Names of the file st that the peer holds but that are not known as its
+ * names: a file sent while it had one name, linked to after. The watcher
+ * reports only the new name, so the model is searched for the inode, once
+ * the initial pass is done (it sends every name of a file itself), and
+ * only while fewer names are known than the file has. */
+static int link_search(struct engine *e, const char *path, const struct stat *st)
+{
+	char key[PATH_MAX + 64];
+	struct link_set *s;
+	size_t pos = 0, tl = strcspn(path, "/");
+	const char *k;
+	void *v;
+	int r = 0;
+
+	if (!e->initial_seq || e->barrier_acked < e->initial_seq)
+		return 0;
+	link_key(key, sizeof(key), path, st);
+	s = strmap_get(e->links, key);
+	if (s && s->n + (strmap_get(e->link_of, path) ? 0 : 1) >= st->st_nlink)
+		return 0;
+	while (r == 0 && strmap_next(e->model, &pos, &k, &v)) {
+		struct peer_entry *pe = v;
+
+		if (pe->kind != ENTRY_FILE || pe->ino != st->st_ino || pe->dev != st->st_dev ||
+		    strncmp(k, path, tl) != 0 || k[tl] != '/' || strcmp(k, path) == 0 ||
+		    strmap_get(e->link_of, k) || !local_same(e, k, st))
+			continue;
+		r = link_note(e, k, st);
+	}
+	return r;
+}
+
 /* A file with several names: when another name of it in the same tree is
  * held by the peer with this content, or in flight with it, path is sent
  * as a LINK to it (*done set). Otherwise path is sent whole, and
@@ -1081,10 +1118,14 @@ static int tx_hardlink(struct engine *e, const char *path, const struct stat *st
 {
 	char key[PATH_MAX + 64];
 	struct link_set *s;
+	int r;
 
 	*done = false;
 	if (st->st_nlink < 2 || strmap_get(e->nolink, path))
 		return 0;
+	r = link_search(e, path, st);
+	if (r < 0)
+		return r;
 	link_key(key, sizeof(key), path, st);
 	s = strmap_get(e->links, key);
 	for (size_t i = 0; s && i < s->n; i++) {
@@ -1094,7 +1135,6 @@ static int tx_hardlink(struct engine *e, const char *path, const struct stat *st
 		bool fp = false;
 		uint64_t fp_head = 0, fp_tail = 0;
 		uint32_t mode;
-		int r;
 
 		if (strcmp(src, path) == 0)
 			continue;
@@ -1111,6 +1151,7 @@ static int tx_hardlink(struct engine *e, const char *path, const struct stat *st
 			fp_tail = spe->fp_tail;
 		}
 		mode = sfl ? want_mode(e, &sfl->st) : spe->mode;
+		log_debug("%s: sent as a link to %s", path, src);
 		r = msg_put_link(&e->out, src, path);
 		if (r < 0)
 			return r;
