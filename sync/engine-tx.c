@@ -353,6 +353,9 @@ static void model_rename(struct engine *e, const char *from, const char *to)
 	char **keys = NULL;
 
 	model_remove(e, to);
+	/* A transfer in flight to the target is committed, then replaced:
+	 * its FILE_ACK must not describe the target. */
+	inflight_forget(e, to);
 	inflight_rename(e, from, to);
 	link_rename(e, from, to);
 	pe = model_get(e, from);
