@@ -1675,6 +1675,10 @@ static int tx_ack(struct engine *e, struct wbuf *b)
 		pe->fp = true;
 		pe->fp_head = f->fp_head;
 		pe->fp_tail = f->fp_tail;
+		/* Stored whole: the next content change of the file may link it
+		 * again (an ERROR taken for a refused LINK may have been about
+		 * another operation on the name). */
+		strmap_del(e->nolink, f->path);
 	}
 	if (e->cfg.hooks && e->cfg.hooks->sent)
 		e->cfg.hooks->sent(e->cfg.hooks_ud, f->path, m.err ? (int)MIN(m.err, INT_MAX) : 0);
