@@ -1085,7 +1085,8 @@ static int link_others(struct engine *e, const char *path, const struct stat *st
  * names: a file sent while it had one name, linked to after. The watcher
  * reports only the new name, so the model is searched for the inode, once
  * the initial pass is done (it sends every name of a file itself), and
- * only while fewer names are known than the file has. */
+ * only while fewer names are known than the file has. How many names it
+ * found, or -errno. */
 static int link_search(struct engine *e, const char *path, const struct stat *st)
 {
 	char key[PATH_MAX + 64];
@@ -1093,7 +1094,7 @@ static int link_search(struct engine *e, const char *path, const struct stat *st
 	size_t pos = 0, tl = strcspn(path, "/");
 	const char *k;
 	void *v;
-	int r = 0;
+	int r = 0, found = 0;
 
 	if (!e->initial_seq || e->barrier_acked < e->initial_seq)
 		return 0;
@@ -1109,8 +1110,9 @@ static int link_search(struct engine *e, const char *path, const struct stat *st
 		    strmap_get(e->link_of, k) || !local_same(e, k, st))
 			continue;
 		r = link_note(e, k, st);
+		found++;
 	}
-	return r;
+	return r < 0 ? r : found;
 }
 
 /* A file with several names: when another name of it in the same tree is
@@ -1121,14 +1123,14 @@ static int tx_hardlink(struct engine *e, const char *path, const struct stat *st
 {
 	char key[PATH_MAX + 64];
 	struct link_set *s;
-	int r;
+	int found, r;
 
 	*done = false;
 	if (st->st_nlink < 2 || strmap_get(e->nolink, path))
 		return 0;
-	r = link_search(e, path, st);
-	if (r < 0)
-		return r;
+	found = link_search(e, path, st);
+	if (found < 0)
+		return found;
 	link_key(key, sizeof(key), path, st);
 	s = strmap_get(e->links, key);
 	for (size_t i = 0; s && i < s->n; i++) {
@@ -1154,6 +1156,22 @@ static int tx_hardlink(struct engine *e, const char *path, const struct stat *st
 			fp_tail = spe->fp_tail;
 		}
 		mode = sfl ? want_mode(e, &sfl->st) : spe->mode;
+		if (found > 0) {
+			/* Names found in the model may be separate files at the
+			 * peer (copies sent while they were): all are linked to
+			 * src, path among them. */
+			char *copy = strdup(src);
+
+			r = copy ? link_note(e, path, st) : -ENOMEM;
+			if (r == 0)
+				r = link_others(e, copy, st);
+			free(copy);
+			*done = true;
+			if (r == 0 && mode != want_mode(e, st))
+				r = tx_put_meta(e, MSG_SETATTR, path, st->st_mode & 07777,
+						st_mtime_ns(st));
+			return r;
+		}
 		log_debug("%s: sent as a link to %s", path, src);
 		r = msg_put_link(&e->out, src, path);
 		if (r < 0)

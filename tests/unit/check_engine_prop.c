@@ -42,7 +42,7 @@
 #include "sync/watch.h"
 #include "sync/wire.h"
 
-#define SEEDS 6          /* per mode, without EFS_PROP_SEED */
+#define SEEDS 4          /* per mode, without EFS_PROP_SEED */
 #define OPS 250          /* operations per seed */
 #define SETTLE_ROUNDS 200000
 #define EFS_STR_(x) #x
