@@ -228,10 +228,16 @@ struct engine {
 	struct strmap *inflight; /* path -> struct tx_file being sent */
 	struct strmap *appended; /* paths streamed with APPEND since their last transfer */
 	struct strmap *skipped;  /* non-regular files already reported */
-	/* Hard links: "TREE:DEV:INO" -> a path (char *) of ours sent with that
-	 * inode, that later names of it are linked to; paths whose LINK the
-	 * peer refused, which are sent as copies from then on. */
-	struct strmap *links, *nolink;
+	/* Hard links: "TREE:DEV:INO" -> struct link_set, the names of ours
+	 * with that inode that the peer holds as one file (sent whole or
+	 * linked, in flight or acknowledged): a new name of it goes as a LINK
+	 * to one of them, and a name whose content is sent again is linked
+	 * to all the others after it. link_of: such a name -> its key (char
+	 * *). nolink: paths whose LINK the peer refused, which are sent as
+	 * copies from then on; link_sent: paths a LINK was sent to since the
+	 * last acknowledged barrier (an ERROR about one of them is a refused
+	 * LINK). */
+	struct strmap *links, *link_of, *nolink, *link_sent;
 	struct tx_cur cur;
 	struct tx_file *tx_ids[ID_BUCKETS];
 	unsigned tx_open;
@@ -287,6 +293,11 @@ void rx_reset(struct engine *e);
 bool rx_idle(const struct engine *e);
 
 /* engine-tx.c */
+struct link_set {
+	size_t n, cap;
+	char **names;
+};
+void link_set_free(void *set);
 int tx_handle(struct engine *e, const struct frame *f);
 int tx_start(struct engine *e);  /* after the peer's summary: initial pass */
 int tx_rescan(struct engine *e, const char *only); /* only: one owned tree, or NULL for all */

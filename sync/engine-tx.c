@@ -50,13 +50,19 @@ static struct peer_entry *model_get(struct engine *e, const char *path)
 }
 
 static void model_drop_below(struct engine *e, const char *prefix);
+static void link_forget(struct engine *e, const char *path);
+static void link_forget_below(struct engine *e, const char *prefix);
 
 static int model_set(struct engine *e, const char *path, uint8_t kind, const struct stat *st)
 {
 	struct peer_entry *pe = model_get(e, path);
 
-	if (pe && pe->kind == ENTRY_DIR && kind != ENTRY_DIR)
+	if (pe && pe->kind == ENTRY_DIR && kind != ENTRY_DIR) {
 		model_drop_below(e, path); /* the file replaced that directory's tree */
+		link_forget_below(e, path);
+	}
+	if (kind != ENTRY_FILE)
+		link_forget(e, path);
 	if (!pe) {
 		int r;
 		pe = calloc(1, sizeof(*pe));
@@ -105,6 +111,158 @@ static bool is_under(const char *path, const char *prefix, size_t plen)
 	return strncmp(path, prefix, plen) == 0 && (path[plen] == '\0' || path[plen] == '/');
 }
 
+/* --- hard links: the names the peer holds of one file of ours ------------------------ */
+
+static void link_key(char *key, size_t n, const char *path, const struct stat *st);
+
+void link_set_free(void *v)
+{
+	struct link_set *s = v;
+
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		free(s->names[i]);
+	free(s->names);
+	free(s);
+}
+
+/* The peer no longer holds path as a name of a file it holds others of. */
+static void link_forget(struct engine *e, const char *path)
+{
+	char *key = strmap_get(e->link_of, path);
+	struct link_set *s;
+
+	if (!key)
+		return;
+	s = strmap_get(e->links, key);
+	for (size_t i = 0; s && i < s->n; i++)
+		if (strcmp(s->names[i], path) == 0) {
+			free(s->names[i]);
+			s->names[i] = s->names[--s->n];
+			break;
+		}
+	if (s && s->n == 0)
+		link_set_free(strmap_del(e->links, key));
+	strmap_del(e->link_of, path);
+	free(key);
+}
+
+/* link_forget() for path and every name below it. */
+static void link_forget_below(struct engine *e, const char *prefix)
+{
+	size_t plen = strlen(prefix), pos = 0;
+	const char *k;
+	void *v;
+
+	if (strmap_count(e->link_of) == 0)
+		return;
+	while (strmap_next(e->link_of, &pos, &k, &v))
+		if (is_under(k, prefix, plen)) {
+			char *copy = strdup(k);
+
+			if (!copy)
+				continue;
+			link_forget(e, copy);
+			free(copy);
+		}
+}
+
+/* path joins the names the peer holds of the file key names. */
+static int link_add(struct engine *e, const char *path, const char *key)
+{
+	struct link_set *s = strmap_get(e->links, key);
+	char *name, *kcopy;
+	int r;
+
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		r = strmap_put(e->links, key, s, NULL);
+		if (r < 0) {
+			free(s);
+			return r;
+		}
+	}
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 2;
+		char **nv = realloc(s->names, cap * sizeof(*nv));
+
+		if (!nv)
+			goto nomem;
+		s->names = nv;
+		s->cap = cap;
+	}
+	name = strdup(path);
+	kcopy = strdup(key);
+	if (!name || !kcopy || strmap_put(e->link_of, path, kcopy, NULL) < 0) {
+		free(name);
+		free(kcopy);
+		goto nomem;
+	}
+	s->names[s->n++] = name;
+	return 0;
+nomem:
+	if (s->n == 0)
+		link_set_free(strmap_del(e->links, key));
+	return -ENOMEM;
+}
+
+/* path, a name of the file st, is what the peer holds there once what was
+ * sent so far is applied. A path whose LINK the peer refused stays out. */
+static int link_note(struct engine *e, const char *path, const struct stat *st)
+{
+	char key[PATH_MAX + 64];
+	const char *old = strmap_get(e->link_of, path);
+
+	link_key(key, sizeof(key), path, st);
+	if (old && strcmp(old, key) == 0)
+		return 0;
+	link_forget(e, path);
+	if (strmap_get(e->nolink, path))
+		return 0;
+	return link_add(e, path, key);
+}
+
+/* The names at and below from are now at to (the keys stay: the tree's
+ * name is the same, a rename never leaves its tree). */
+static void link_rename(struct engine *e, const char *from, const char *to)
+{
+	size_t flen = strlen(from), tlen = strlen(to), pos = 0, n = 0;
+	char **olds;
+	const char *k;
+	void *v;
+
+	if (strmap_count(e->link_of) == 0)
+		return;
+	while (strmap_next(e->link_of, &pos, &k, &v))
+		if (is_under(k, from, flen))
+			n++;
+	if (n == 0 || !(olds = calloc(n, sizeof(*olds))))
+		return;
+	pos = n = 0;
+	while (strmap_next(e->link_of, &pos, &k, &v))
+		if (is_under(k, from, flen))
+			olds[n++] = strdup(k);
+	for (size_t i = 0; i < n; i++) {
+		char *key = olds[i] ? strdup(strmap_get(e->link_of, olds[i])) : NULL;
+		char *np = olds[i] ? malloc(tlen + strlen(olds[i]) - flen + 1) : NULL;
+
+		if (olds[i])
+			link_forget(e, olds[i]);
+		if (key && np) {
+			memcpy(np, to, tlen);
+			strcpy(np + tlen, olds[i] + flen);
+			(void)link_add(e, np, key); /* out of memory: it is merely sent whole */
+		}
+		free(key);
+		free(np);
+		free(olds[i]);
+	}
+	free(olds);
+}
+
 /* A file's entry never has entries below it (model_set() drops them when a
  * directory becomes a file), so removing or renaming one file does not
  * look through the whole model: `rm -r` of 100,000 files stays linear. Only
@@ -127,6 +285,7 @@ static void model_remove(struct engine *e, const char *prefix)
 	bool file = pe && pe->kind == ENTRY_FILE;
 
 	free(pe);
+	link_forget_below(e, prefix);
 	if (!file)
 		model_drop_below(e, prefix);
 }
@@ -194,7 +353,11 @@ static void model_rename(struct engine *e, const char *from, const char *to)
 	char **keys = NULL;
 
 	model_remove(e, to);
+	/* A transfer in flight to the target is committed, then replaced:
+	 * its FILE_ACK must not describe the target. */
+	inflight_forget(e, to);
 	inflight_rename(e, from, to);
+	link_rename(e, from, to);
 	pe = model_get(e, from);
 	if (pe && pe->kind == ENTRY_FILE) {
 		pe = strmap_del(e->model, from);
@@ -647,8 +810,10 @@ void tx_reset(struct engine *e)
 		wq_free(w);
 	strmap_clear(e->appended, NULL);
 	strmap_clear(e->model, free);
-	strmap_clear(e->links, free);
+	strmap_clear(e->links, link_set_free);
+	strmap_clear(e->link_of, free);
 	strmap_clear(e->nolink, NULL);
+	strmap_clear(e->link_sent, NULL);
 	e->initial_seq = 0;
 	/* The next connection's summaries find what is still missing. */
 	strmap_clear(e->failed, tx_fail_free);
@@ -818,8 +983,15 @@ static int tx_abort(struct engine *e, struct tx_file *f, int err)
 	if (f == e->cur.f)
 		tx_cur_close(e);
 	f->ended = f->aborted = true;
-	if (strmap_get(e->inflight, f->path) == f)
+	if (strmap_get(e->inflight, f->path) == f) {
+		struct peer_entry *pe = model_get(e, f->path);
+
 		strmap_del(e->inflight, f->path);
+		/* The peer may hold nothing there: no LINK is made from it.
+		 * (A LINK sent to it since gives it the file: it stays.) */
+		if (!pe || pe->kind != ENTRY_FILE)
+			link_forget(e, f->path);
+	}
 	if (r == 0)
 		r = tx_queue(e, WQ_PATH, f->path, NULL, 0);
 	if (!f->head)
@@ -951,6 +1123,8 @@ static int tx_step_cur(struct engine *e, size_t *budget)
 	return 0;
 }
 
+static int link_others(struct engine *e, const char *path, const struct stat *st);
+
 static int tx_start_file(struct engine *e, const char *path, int fd, const struct stat *st)
 {
 	struct tx_cur *c = &e->cur;
@@ -994,7 +1168,13 @@ static int tx_start_file(struct engine *e, const char *path, int fd, const struc
 	c->nchunks = 0;
 	chunker_reset(&c->ck);
 	hash_stream_reset(c->hs);
-	return 0;
+	/* The receiver's commit gives path an inode of its own. */
+	if (st->st_nlink < 2 || strmap_get(e->nolink, path)) {
+		link_forget(e, path);
+		return 0;
+	}
+	r = link_note(e, path, st);
+	return r < 0 ? r : link_others(e, path, st);
 }
 
 /* path is a symlink of ours (*done set): its target, as text, is sent when
@@ -1060,63 +1240,184 @@ static void link_key(char *key, size_t n, const char *path, const struct stat *s
 		 (unsigned long long)st->st_ino);
 }
 
-/* A file with several names: when another name of it in the same tree was
- * sent (and is what the peer holds, or is in flight), path is sent as a LINK
- * to it (*done set). Otherwise path becomes the name others link to. */
+/* Is path (of ours) a name of the file st? */
+static bool local_same(struct engine *e, const char *path, const struct stat *st)
+{
+	const char *base;
+	struct stat sst;
+	int dirfd = path_open_parent(e->rootfd, path, false, &base);
+	bool same = dirfd >= 0 && fstatat(dirfd, base, &sst, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(sst.st_mode) && sst.st_dev == st->st_dev && sst.st_ino == st->st_ino;
+
+	safe_close(dirfd);
+	return same;
+}
+
+/* The content of path, a file with several names, is being sent: the
+ * peer's other names of it hold what it had before, and are linked to path
+ * again (the receiver applies each LINK after path's commit). Sending the
+ * one name and linking the rest costs one transfer, and the peer's names
+ * stay one file. Names that are no longer this file leave its set: their
+ * own notification follows. */
+static int link_others(struct engine *e, const char *path, const struct stat *st)
+{
+	char key[PATH_MAX + 64];
+	struct link_set *s;
+	char **names;
+	size_t n = 0;
+	int r = 0;
+
+	link_key(key, sizeof(key), path, st);
+	s = strmap_get(e->links, key);
+	if (!s || s->n < 2)
+		return 0;
+	names = calloc(s->n, sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->names[i], path) != 0 && !(names[n++] = strdup(s->names[i])))
+			r = -ENOMEM;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct peer_entry *pe;
+
+		if (!names[i] || strmap_get(e->nolink, names[i]))
+			continue;
+		if (!local_same(e, names[i], st)) {
+			link_forget(e, names[i]);
+			continue;
+		}
+		log_debug("%s: linked again to %s, sent anew", names[i], path);
+		r = msg_put_link(&e->out, path, names[i]);
+		if (r < 0)
+			break;
+		tx_sent_op(e, path, names[i]);
+		(void)strmap_put(e->link_sent, names[i], (void *)1, NULL);
+		r = model_set(e, names[i], ENTRY_FILE, st);
+		if (r == 0 && (pe = model_get(e, names[i])))
+			pe->fp = false;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return r;
+}
+
+/* Names of the file st that the peer holds but that are not known as its
+ * names: a file sent while it had one name, linked to after. The watcher
+ * reports only the new name, so the model is searched for the inode, once
+ * the initial pass is done (it sends every name of a file itself), and
+ * only while fewer names are known than the file has. How many names it
+ * found, or -errno. */
+static int link_search(struct engine *e, const char *path, const struct stat *st)
+{
+	char key[PATH_MAX + 64];
+	struct link_set *s;
+	size_t pos = 0, tl = strcspn(path, "/");
+	const char *k;
+	void *v;
+	int r = 0, found = 0;
+
+	if (!e->initial_seq || e->barrier_acked < e->initial_seq)
+		return 0;
+	link_key(key, sizeof(key), path, st);
+	s = strmap_get(e->links, key);
+	if (s && s->n + (strmap_get(e->link_of, path) ? 0 : 1) >= st->st_nlink)
+		return 0;
+	while (r == 0 && strmap_next(e->model, &pos, &k, &v)) {
+		struct peer_entry *pe = v;
+
+		if (pe->kind != ENTRY_FILE || pe->ino != st->st_ino || pe->dev != st->st_dev ||
+		    strncmp(k, path, tl) != 0 || k[tl] != '/' || strcmp(k, path) == 0 ||
+		    strmap_get(e->link_of, k) || !local_same(e, k, st))
+			continue;
+		r = link_note(e, k, st);
+		found++;
+	}
+	return r < 0 ? r : found;
+}
+
+/* A file with several names: when another name of it in the same tree is
+ * held by the peer with this content, or in flight with it, path is sent
+ * as a LINK to it (*done set). Otherwise path is sent whole, and
+ * tx_start_file() links the others to it. */
 static int tx_hardlink(struct engine *e, const char *path, const struct stat *st, bool *done)
 {
 	char key[PATH_MAX + 64];
-	const char *src;
-	struct peer_entry *spe;
-	struct tx_file *sfl;
-	struct stat sst;
-	char *copy;
-	int r;
+	struct link_set *s;
+	int found, r;
 
 	*done = false;
 	if (st->st_nlink < 2 || strmap_get(e->nolink, path))
 		return 0;
+	found = link_search(e, path, st);
+	if (found < 0)
+		return found;
 	link_key(key, sizeof(key), path, st);
-	src = strmap_get(e->links, key);
-	if (src && strcmp(src, path) != 0) {
-		const char *base;
-		int dirfd = path_open_parent(e->rootfd, src, false, &base);
-		bool same = dirfd >= 0 && fstatat(dirfd, base, &sst, AT_SYMLINK_NOFOLLOW) == 0 &&
-			    S_ISREG(sst.st_mode) && sst.st_dev == st->st_dev &&
-			    sst.st_ino == st->st_ino;
-		bool held;
+	s = strmap_get(e->links, key);
+	for (size_t i = 0; s && i < s->n; i++) {
+		const char *src = s->names[i];
+		struct peer_entry *spe = model_get(e, src), *pe;
+		struct tx_file *sfl = strmap_get(e->inflight, src);
+		bool fp = false;
+		uint64_t fp_head = 0, fp_tail = 0;
+		uint32_t mode;
 
-		safe_close(dirfd);
-		spe = model_get(e, src);
-		sfl = strmap_get(e->inflight, src);
-		held = spe && spe->kind == ENTRY_FILE && spe->size == (uint64_t)st->st_size &&
-		       spe->mtime == st_mtime_ns(st);
+		if (strcmp(src, path) == 0)
+			continue;
+		if (sfl ? sfl->aborted || sfl->st.st_size != st->st_size ||
+				  st_mtime_ns(&sfl->st) != st_mtime_ns(st) :
+			  !spe || spe->kind != ENTRY_FILE || spe->size != (uint64_t)st->st_size ||
+				  spe->mtime != st_mtime_ns(st))
+			continue;
+		if (!local_same(e, src, st))
+			continue;
+		if (!sfl) {
+			fp = spe->fp;
+			fp_head = spe->fp_head;
+			fp_tail = spe->fp_tail;
+		}
+		mode = sfl ? want_mode(e, &sfl->st) : spe->mode;
+		if (found > 0) {
+			/* Names found in the model may be separate files at the
+			 * peer (copies sent while they were): all are linked to
+			 * src, path among them. */
+			char *copy = strdup(src);
 
-		if (same && ((sfl && !sfl->aborted) || held)) {
-			r = msg_put_link(&e->out, src, path);
-			if (r < 0)
-				return r;
-			tx_sent_op(e, src, path);
+			r = copy ? link_note(e, path, st) : -ENOMEM;
+			if (r == 0)
+				r = link_others(e, copy, st);
+			free(copy);
 			*done = true;
-			r = model_set(e, path, ENTRY_FILE, st);
-			if (r == 0 && spe && spe->fp) {
-				struct peer_entry *pe = model_get(e, path);
-				pe->fp = true;
-				pe->fp_head = spe->fp_head;
-				pe->fp_tail = spe->fp_tail;
-			}
+			if (r == 0 && mode != want_mode(e, st))
+				r = tx_put_meta(e, MSG_SETATTR, path, st->st_mode & 07777,
+						st_mtime_ns(st));
 			return r;
 		}
+		log_debug("%s: sent as a link to %s", path, src);
+		r = msg_put_link(&e->out, src, path);
+		if (r < 0)
+			return r;
+		tx_sent_op(e, src, path);
+		(void)strmap_put(e->link_sent, path, (void *)1, NULL);
+		*done = true;
+		/* A chmod through one name: the names share the mode. */
+		if (mode != want_mode(e, st)) {
+			r = tx_put_meta(e, MSG_SETATTR, path, st->st_mode & 07777, st_mtime_ns(st));
+			if (r < 0)
+				return r;
+			for (size_t j = 0; j < s->n; j++)
+				if ((pe = model_get(e, s->names[j])))
+					pe->mode = want_mode(e, st);
+		}
+		r = model_set(e, path, ENTRY_FILE, st);
+		if (r < 0)
+			return r;
+		pe = model_get(e, path);
+		pe->fp = fp;
+		pe->fp_head = fp_head;
+		pe->fp_tail = fp_tail;
+		return link_note(e, path, st);
 	}
-	copy = strdup(path);
-	if (!copy)
-		return -ENOMEM;
-	r = strmap_put(e->links, key, copy, (void **)&src);
-	if (r < 0) {
-		free(copy);
-		return r;
-	}
-	free((void *)src);
 	return 0;
 }
 
@@ -1225,7 +1526,9 @@ static int tx_append(struct engine *e, struct wq_item *w)
 	if (!pe || pe->kind != ENTRY_FILE || pe->ino == 0 || !pe->fp)
 		return tx_path(e, w->path, true, w->overlap);
 	fd = engine_open_read(e, w->path);
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != pe->ino ||
+	/* A file with several names is sent whole: its other names follow. */
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink > 1 ||
+	    st.st_ino != pe->ino ||
 	    st.st_dev != pe->dev || (uint64_t)st.st_size < pe->size ||
 	    file_fingerprint(fd, pe->size, &head, &tail) < 0 || head != pe->fp_head ||
 	    tail != pe->fp_tail) {
@@ -1311,6 +1614,10 @@ static int tx_item(struct engine *e, struct wq_item *w)
 		return tx_put_meta(e, MSG_REMOVE, w->path, 0, 0);
 	case WQ_RENAME:
 		tx_fail_rename(e, w->path, w->to);
+		/* A rename onto itself changes nothing (a mount may report one
+		 * for a directory); moving the model onto itself would lose it. */
+		if (strcmp(w->path, w->to) == 0)
+			return tx_queue(e, WQ_PATH, w->to, NULL, 0);
 		if (!tx_path_at_peer(e, w->path)) {
 			/* The peer never had the source (a short-lived temporary
 			 * file, say): send the target itself. */
@@ -1391,19 +1698,6 @@ static int scan_cb(void *ud, const char *path, const struct stat *st)
 		report_skip(e, path, special_kind(st->st_mode));
 		return 0;
 	}
-	/* Names of a file with several: later names are linked to the first. */
-	if (S_ISREG(st->st_mode) && st->st_nlink > 1) {
-		char key[PATH_MAX + 64];
-
-		link_key(key, sizeof(key), path, st);
-		if (!strmap_get(e->links, key)) {
-			char *copy = strdup(path);
-			if (!copy || strmap_put(e->links, key, copy, NULL) < 0) {
-				free(copy);
-				return -ENOMEM;
-			}
-		}
-	}
 	pe = model_get(e, path);
 	if (pe) {
 		pe->gen = e->scan_gen;
@@ -1415,7 +1709,10 @@ static int scan_cb(void *ud, const char *path, const struct stat *st)
 		if (S_ISREG(st->st_mode) && pe->kind == ENTRY_FILE &&
 		    pe->size == (uint64_t)st->st_size && pe->mtime == st_mtime_ns(st) &&
 		    pe->mode == want_mode(e, st))
-			return 0;
+			/* Held: later names of the file may be linked to it. */
+			return st->st_nlink > 1 && !strmap_get(e->inflight, path) ?
+				       link_note(e, path, st) :
+				       0;
 	}
 	return tx_queue(e, WQ_PATH, path, NULL, 0);
 }
@@ -1631,6 +1928,8 @@ static int tx_ack(struct engine *e, struct wbuf *b)
 		if (strmap_get(e->inflight, f->path) &&
 		    (r = tx_fail_set(e, f->path, (int)MIN(m.err, INT_MAX), f->after)) < 0)
 			return engine_fatal(e, r, f->path, "out of memory");
+		if (strmap_get(e->inflight, f->path) == f)
+			link_forget(e, f->path);
 	} else if (!strmap_get(e->inflight, f->path)) {
 		/* A removal of it was sent after it: the peer holds nothing
 		 * there (a later transfer of the path would be in flight). */
@@ -1649,6 +1948,10 @@ static int tx_ack(struct engine *e, struct wbuf *b)
 		pe->fp_head = f->fp_head;
 		pe->fp_tail = f->fp_tail;
 		tx_fail_clear(e, f->path);
+		/* Stored whole: the next content change of the file may link it
+		 * again (an ERROR taken for a refused LINK may have been about
+		 * another operation on the name). */
+		strmap_del(e->nolink, f->path);
 	}
 	if (e->cfg.hooks && e->cfg.hooks->sent)
 		e->cfg.hooks->sent(e->cfg.hooks_ud, f->path, m.err ? (int)MIN(m.err, INT_MAX) : 0);
@@ -1673,8 +1976,11 @@ static int tx_error(struct engine *e, struct wbuf *b)
 	}
 	if ((m.err == ENOENT || m.err == ESTALE) && m.path[0] && engine_is_own_path(e, m.path)) {
 		log_debug("peer asks for %s again: %s", m.path, m.text);
-		/* A refused LINK is not tried again for that name. */
-		(void)strmap_put(e->nolink, m.path, (void *)1, NULL);
+		/* A refused LINK is not tried again for that name. Other
+		 * operations on it (an APPEND, a SETATTR) fail alike, so only
+		 * a name a LINK went to since the last barrier counts. */
+		if (strmap_get(e->link_sent, m.path))
+			(void)strmap_put(e->nolink, m.path, (void *)1, NULL);
 		model_remove(e, m.path);
 		return tx_queue(e, WQ_TREE, m.path, NULL, 0);
 	}
@@ -1730,6 +2036,8 @@ int tx_handle(struct engine *e, const struct frame *f)
 			return engine_fatal(e, -EPROTO, NULL, "BARRIER_ACK %llu out of order",
 					    (unsigned long long)seq);
 		e->barrier_acked = seq;
+		/* What the peer refused before the barrier has been heard. */
+		strmap_clear(e->link_sent, NULL);
 		r = tx_barrier_result_note(e, seq);
 		return r < 0 ? engine_fatal(e, r, NULL, "out of memory") : 0;
 	case MSG_STORE:

@@ -206,12 +206,14 @@ int engine_new(const struct engine_config *cfg, struct engine **out)
 	e->appended = strmap_new();
 	e->skipped = strmap_new();
 	e->links = strmap_new();
+	e->link_of = strmap_new();
 	e->nolink = strmap_new();
 	e->failed = strmap_new();
+	e->link_sent = strmap_new();
 	e->cur.buf = malloc(READ_BUF);
 	e->cur.hs = hash_stream_new();
 	if (!e->ix || !e->model || !e->queued || !e->inflight || !e->appended || !e->skipped ||
-	    !e->links || !e->nolink || !e->failed || !e->cur.buf || !e->cur.hs) {
+	    !e->links || !e->link_of || !e->nolink || !e->link_sent || !e->failed || !e->cur.buf || !e->cur.hs) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -241,11 +243,13 @@ void engine_free(struct engine *e)
 	strmap_free(e->inflight, NULL);
 	strmap_free(e->appended, NULL);
 	strmap_free(e->skipped, NULL);
-	strmap_free(e->links, free);
+	strmap_free(e->links, link_set_free);
+	strmap_free(e->link_of, free);
 	strmap_free(e->nolink, NULL);
 	strmap_free(e->failed, free);
 	for (int i = 0; i < BARRIER_FAILS_KEPT; i++)
 		free(e->bar_fails[i].path);
+	strmap_free(e->link_sent, NULL);
 	free(e->cur.buf);
 	hash_stream_free(e->cur.hs);
 	wbuf_release(&e->in);
