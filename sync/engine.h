@@ -82,6 +82,13 @@ struct engine_config {
 };
 
 #define ENGINE_MAX_TREES 8
+
+/* The receiver's staging directory, a name in the root (never in a tree):
+ * every file, symlink and link it receives is built there and renamed into
+ * place. Created 0700 by engine_new(), which removes what a crash left in it;
+ * every tree the peer writes into must be on the root's file system. */
+#define ENGINE_STAGING_DIR ".efs-staging"
+
 #define ENGINE_MAX_ENTRIES 1000000
 #define ENGINE_MAX_SUMMARY_BYTES (256ull << 20)
 

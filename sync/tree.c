@@ -36,14 +36,13 @@ static int add_name(void *ud, const char *name, unsigned char type)
 	struct frame *f = ud;
 
 	(void)type;
-	return tree_is_tmp(name) ? 0 : names_add(&f->names, name);
+	return names_add(&f->names, name);
 }
 
 static int any_name(void *ud, const char *name, unsigned char type)
 {
 	(void)type;
-	if (tree_is_tmp(name))
-		return 0;
+	(void)name;
 	*(bool *)ud = true;
 	return -ECANCELED; /* one is enough */
 }

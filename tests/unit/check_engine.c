@@ -474,11 +474,12 @@ static char *list_tree(const char *dir, const char *exclude)
 }
 
 /* Nothing outside the root changed, and the root holds exactly the fresh
- * tree plus the NULL-terminated `extra` entries. */
+ * tree plus the NULL-terminated `extra` entries (the staging directory
+ * left empty). */
 static void check_untouched(struct peer *p, const char *const *extra)
 {
-	static const char *const base[] = { "dataset", "dataset/link", "encrypted", "model",
-					    "output" };
+	static const char *const base[] = { ".efs-staging", "dataset", "dataset/link",
+					    "encrypted",    "model",   "output" };
 	struct listing want = { .n = 0 };
 	char path[512], buf[16], *got, *exp;
 	struct stat st;
@@ -3398,6 +3399,58 @@ START_TEST(test_failed_quiet_tree)
 }
 END_TEST
 
+/* What a crash left in the staging directory. */
+static void make_stale_staging(struct peer *p)
+{
+	char path[512];
+
+	join(path, sizeof(path), p->root, ".efs-staging");
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	put_root_file(p, ".efs-staging/77.1", small, SMALL_LEN);
+	join(path, sizeof(path), p->root, ".efs-staging/d");
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	put_root_file(p, ".efs-staging/d/x", small, SMALL_LEN);
+}
+
+/* engine_new empties the staging directory (0700); received files never
+ * leave a name there or in a tree; names that look like the engine's own
+ * (".efs-tmp...", ".efs-staging" inside a tree) are ordinary names. */
+START_TEST(test_stale_staging)
+{
+	static const char *const extra[] = { "dataset/.efs-staging",
+					     "dataset/.efs-staging/.efs-tmp.1.2",
+					     "dataset/.efs-tmp.1.2", NULL };
+	struct peer *p = &P;
+	struct stat st;
+	char path[512];
+	uint32_t nwanted;
+
+	setup_pre = make_stale_staging;
+	peer_setup();
+	join(path, sizeof(path), p->root, ".efs-staging");
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 07777, 0700);
+	peer_start(p, STAGE_RUNNING);
+	ck_assert_uint_eq(send_file(p, 1, "dataset/.efs-tmp.1.2", 0640, (const uint8_t *)small,
+				    SMALL_LEN, &nwanted),
+			  0);
+	check_file(p, "dataset/.efs-tmp.1.2", small, SMALL_LEN, 0640, MTIME_NS);
+	ck_assert_uint_eq(send_file(p, 2, "dataset/.efs-staging/.efs-tmp.1.2", 0640,
+				    (const uint8_t *)small, SMALL_LEN, &nwanted),
+			  0);
+	check_file(p, "dataset/.efs-staging/.efs-tmp.1.2", small, SMALL_LEN, 0640, MTIME_NS);
+	barrier(p, 1);
+	ck_assert_int_eq(msg_put_empty(&p->out, MSG_GOODBYE), 0);
+	peer_until_end(p);
+	ck_assert_int_eq(p->result, -ESHUTDOWN);
+	for (size_t i = p->taken; i < p->ngot; i++)
+		ck_assert_uint_ne(p->got[i].type, MSG_ERROR);
+	check_untouched(p, extra);
+	peer_teardown();
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -3452,6 +3505,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tl, test_sender_bounds_queue);
 	tcase_add_test(tl, test_rename_inflight_then_remove);
 	tcase_add_test(tl, test_sent_hook_refused);
+	tcase_add_test(tl, test_stale_staging);
 	suite_add_tcase(s, tl);
 
 	tcase_set_timeout(tr, 120);
