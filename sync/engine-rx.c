@@ -1219,7 +1219,7 @@ static int summary_cb(void *ud, const char *path, const struct stat *st)
 	uint8_t kind;
 	int r;
 
-	char target[WIRE_PATH_MAX + 2];
+	char target[WIRE_TARGET_MAX + 2];
 	uint64_t mtime = (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
 
 	if (S_ISREG(st->st_mode)) {
@@ -1234,7 +1234,7 @@ static int summary_cb(void *ud, const char *path, const struct stat *st)
 		ssize_t n = dirfd < 0 ? -1 : readlinkat(dirfd, base, target, sizeof(target));
 
 		safe_close(dirfd);
-		if (n <= 0 || (size_t)n > WIRE_PATH_MAX)
+		if (n <= 0 || (size_t)n > WIRE_TARGET_MAX)
 			return 0;
 		target[n] = '\0';
 		kind = ENTRY_SYMLINK;

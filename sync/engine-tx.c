@@ -212,7 +212,7 @@ static void model_rename(struct engine *e, const char *from, const char *to)
 		if (is_under(k, from, flen))
 			keys[n++] = strdup(k);
 	for (size_t i = 0; i < n; i++) {
-		char buf[PATH_MAX];
+		char buf[PATH_REL_MAX + 1];
 
 		if (!keys[i])
 			continue;
@@ -694,7 +694,7 @@ static int tx_put_meta(struct engine *e, uint16_t type, const char *path, uint32
  * refuse it): reported once, by its ancestor at the limit. */
 static void tx_report_deep(struct engine *e, const char *path)
 {
-	char dir[PATH_MAX];
+	char dir[PATH_REL_MAX + 1];
 	unsigned depth = 0;
 	size_t n = 0;
 
@@ -724,8 +724,8 @@ static int tx_walk_skip(void *ud, const char *dir, enum tree_skip why)
 	if (!strmap_get(e->skipped, dir)) {
 		(void)strmap_put(e->skipped, dir, (void *)1, NULL);
 		e->stats.errors++;
-		log_error("%s: an entry in it is not transferred: its path is %d bytes or longer",
-			  dir, PATH_MAX);
+		log_error("%s: an entry in it is not transferred: its path would be more than %d "
+			  "bytes below its tree", dir, PATH_MAX - 1);
 	}
 	return 0;
 }
@@ -1002,7 +1002,7 @@ static int tx_start_file(struct engine *e, const char *path, int fd, const struc
  * symlinked directory is not one of ours (*done stays false). */
 static int tx_symlink(struct engine *e, const char *path, struct peer_entry *pe, bool *done)
 {
-	char target[WIRE_PATH_MAX + 2];
+	char target[WIRE_TARGET_MAX + 2];
 	const char *base;
 	struct tx_file *fl;
 	struct stat st;
@@ -1021,7 +1021,7 @@ static int tx_symlink(struct engine *e, const char *path, struct peer_entry *pe,
 	close(dirfd);
 	if (n <= 0)
 		return 0;
-	if ((size_t)n > WIRE_PATH_MAX) {
+	if ((size_t)n > WIRE_TARGET_MAX) {
 		report_skip(e, path, "symbolic link with a target too long");
 		return 0;
 	}
@@ -1065,7 +1065,7 @@ static void link_key(char *key, size_t n, const char *path, const struct stat *s
  * to it (*done set). Otherwise path becomes the name others link to. */
 static int tx_hardlink(struct engine *e, const char *path, const struct stat *st, bool *done)
 {
-	char key[PATH_MAX + 64];
+	char key[PATH_REL_MAX + 64];
 	const char *src;
 	struct peer_entry *spe;
 	struct tx_file *sfl;
@@ -1393,7 +1393,7 @@ static int scan_cb(void *ud, const char *path, const struct stat *st)
 	}
 	/* Names of a file with several: later names are linked to the first. */
 	if (S_ISREG(st->st_mode) && st->st_nlink > 1) {
-		char key[PATH_MAX + 64];
+		char key[PATH_REL_MAX + 64];
 
 		link_key(key, sizeof(key), path, st);
 		if (!strmap_get(e->links, key)) {

@@ -29,8 +29,9 @@ typedef int (*tree_cb)(void *ud, const char *path, const struct stat *st);
 enum tree_skip {
 	/* dir is TREE_MAX_DEPTH deep and not empty: its contents are not walked. */
 	TREE_SKIP_DEEP,
-	/* A name in dir would make a path of PATH_MAX bytes or more: that entry
-	 * is not walked (reported once per directory). */
+	/* A name in dir would make a path of PATH_MAX bytes or more below its
+	 * tree (or more than PATH_REL_MAX from the root): that entry is not
+	 * walked (reported once per directory). */
 	TREE_SKIP_LONG,
 };
 
