@@ -724,8 +724,9 @@ static int tx_walk_skip(void *ud, const char *dir, enum tree_skip why)
 	if (!strmap_get(e->skipped, dir)) {
 		(void)strmap_put(e->skipped, dir, (void *)1, NULL);
 		e->stats.errors++;
-		log_error("%s: an entry in it is not transferred: its path would be more than %d "
-			  "bytes below its tree", dir, PATH_MAX - 1);
+		/* The reason first: the directory's name may be cut short. */
+		log_error("not transferred: an entry whose path would be more than %d bytes below "
+			  "its tree, in %s", PATH_MAX - 1, dir);
 	}
 	return 0;
 }
