@@ -3451,6 +3451,68 @@ START_TEST(test_stale_staging)
 }
 END_TEST
 
+/* "dataset/" and then n bytes in components of 200 ending in `last`. */
+static char *long_rel(size_t n, char last)
+{
+	char *p = malloc(strlen("dataset/") + n + 1), *q;
+
+	ck_assert_ptr_nonnull(p);
+	q = p + sprintf(p, "dataset/");
+	memset(q, 'd', n);
+	for (size_t i = 200; i + 50 < n; i += 201)
+		q[i] = '/';
+	q[n] = '\0';
+	memset(strrchr(p, '/') + 1, last, strlen(strrchr(p, '/') + 1));
+	return p;
+}
+
+/* A file PATH_MAX - 1 bytes below dataset/ (longer than PATH_MAX from the
+ * root) is received, renamed and removed; a path one byte longer below its
+ * tree is a fatal ENAMETOOLONG. */
+START_TEST(test_long_paths_received)
+{
+	struct peer *p = &P;
+	char *rel = long_rel(PATH_MAX - 1, 'f'), *to = long_rel(PATH_MAX - 1, 'g');
+	char *bad = long_rel(PATH_MAX, 'h'), buf[64];
+	uint32_t nwanted;
+	int root, fd;
+
+	peer_setup();
+	root = open(p->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(root, 0);
+	ck_assert_uint_gt(strlen(rel), PATH_MAX);
+	peer_start(p, STAGE_RUNNING);
+	ck_assert_uint_eq(send_file(p, 1, rel, 0644, (const uint8_t *)small, SMALL_LEN, &nwanted),
+			  0);
+	fd = path_openat(root, rel, O_RDONLY, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(io_read_all(fd, buf, sizeof(buf)), (ssize_t)SMALL_LEN);
+	ck_assert_mem_eq(buf, small, SMALL_LEN);
+	close(fd);
+
+	ck_assert_int_eq(msg_put_rename(&p->out, rel, to), 0);
+	barrier(p, 1);
+	ck_assert_int_eq(path_openat(root, rel, O_RDONLY, 0), -ENOENT);
+	fd = path_openat(root, to, O_RDONLY, 0);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(msg_put_meta(&p->out, MSG_REMOVE, to, 0, 0), 0);
+	barrier(p, 2);
+	ck_assert_int_eq(path_openat(root, to, O_RDONLY, 0), -ENOENT);
+	for (size_t i = p->taken; i < p->ngot; i++)
+		ck_assert_uint_ne(p->got[i].type, MSG_ERROR);
+
+	ck_assert_int_eq(msg_put_meta(&p->out, MSG_MKDIR, bad, 0755, 0), 0);
+	expect_fatal(p, ENAMETOOLONG);
+	ck_assert_int_eq(path_openat(root, bad, O_RDONLY, 0), -ENAMETOOLONG);
+	close(root);
+	free(rel);
+	free(to);
+	free(bad);
+	peer_teardown();
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -3506,6 +3568,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tl, test_rename_inflight_then_remove);
 	tcase_add_test(tl, test_sent_hook_refused);
 	tcase_add_test(tl, test_stale_staging);
+	tcase_add_test(tl, test_long_paths_received);
 	suite_add_tcase(s, tl);
 
 	tcase_set_timeout(tr, 120);
