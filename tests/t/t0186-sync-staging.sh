@@ -46,6 +46,15 @@ test_expect_success 'the stale files appear in no tree, and both staging directo
 '
 stop_daemon enclave
 
+test_expect_success 'a receiving tree on another file system is refused with a clear error' '
+	mkdir -p other/dataset &&
+	mount -t tmpfs -o size=1m other-dataset other/dataset &&
+	test_when_finished "umount \"$SCRATCH/other/dataset\"" &&
+	test_must_fail enclave-sync --listen "unix:$SCRATCH/other.sock" other 2>err &&
+	grep "other/dataset: the tree is on another file system than other" err &&
+	test ! -e other.sock
+'
+
 mkdir -p "$SCRATCH/fs.cache/.efs-staging"
 echo stale >"$SCRATCH/fs.cache/.efs-staging/99.1"
 mount_enclave fs mnt
