@@ -375,7 +375,7 @@ static void tx_fail_rename(struct engine *e, const char *from, const char *to)
 		if (is_under(k, from, flen))
 			keys[n++] = strdup(k);
 	for (size_t i = 0; i < n; i++) {
-		char buf[PATH_MAX];
+		char buf[PATH_REL_MAX + 1];
 		struct tx_failure *f;
 
 		if (!keys[i])

@@ -117,8 +117,9 @@ static bool tree_listed(const char *const *trees, const char *name)
 	return false;
 }
 
-/* A tree list from the caller: 1..ENGINE_MAX_TREES single components, each
- * once; `other` (checked already, or NULL) must not name any of them. */
+/* A tree list from the caller: 1..ENGINE_MAX_TREES single components of at
+ * most PATH_TREE_PREFIX_MAX - 1 bytes, not ENGINE_STAGING_DIR, each once;
+ * `other` (checked already, or NULL) must not name any of them. */
 static int trees_check(const char *const *trees, const char *const *other)
 {
 	size_t n;
@@ -128,8 +129,10 @@ static int trees_check(const char *const *trees, const char *const *other)
 	for (n = 0; trees[n]; n++) {
 		const char *t = trees[n];
 
+		/* A tree's name and '/' fit in PATH_TREE_PREFIX_MAX: every path
+		 * below it fits in PATH_REL_MAX. */
 		if (n == ENGINE_MAX_TREES || path_check(t) < 0 || strchr(t, '/') ||
-		    strcmp(t, ENGINE_STAGING_DIR) == 0)
+		    strlen(t) >= PATH_TREE_PREFIX_MAX || strcmp(t, ENGINE_STAGING_DIR) == 0)
 			return -EINVAL;
 		for (size_t k = 0; k < n; k++)
 			if (strcmp(trees[k], t) == 0)

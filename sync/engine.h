@@ -52,7 +52,8 @@ struct engine_config {
 	const char *name; /* sent in HELLO */
 	/* The trees this side writes and the trees the peer writes: NULL-
 	 * terminated lists of 1..ENGINE_MAX_TREES names, each a single path
-	 * component, no name in both (copied). The engine syncs nothing else
+	 * component of at most PATH_TREE_PREFIX_MAX - 1 bytes and not
+	 * ENGINE_STAGING_DIR, no name in both (copied). The engine syncs nothing else
 	 * below root; both lists are created there if missing. */
 	const char *const *own_trees;
 	const char *const *peer_trees;

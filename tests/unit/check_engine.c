@@ -2878,6 +2878,8 @@ static const char *const empty_tree[] = { "", NULL };
 static const char *const twice_tree[] = { "a", "a", NULL };
 static const char *const a_tree[] = { "a", NULL };
 static const char *const b_tree[] = { "b", NULL };
+static const char *const long_tree[] = { "abcdefghij", NULL }; /* PATH_TREE_PREFIX_MAX */
+static const char *const staging_tree[] = { ENGINE_STAGING_DIR, NULL };
 
 static const struct {
 	const char *const *own, *const *peer;
@@ -2886,6 +2888,7 @@ static const struct {
 	{ a_tree, no_trees },  { slash_tree, b_tree }, { dot_tree, b_tree },
 	{ a_tree, dotdot_tree }, { empty_tree, b_tree }, { twice_tree, b_tree },
 	{ a_tree, a_tree },    { nine_trees, b_tree }, { a_tree, nine_trees },
+	{ long_tree, b_tree }, { a_tree, staging_tree },
 };
 
 /* A list that is missing or malformed is refused before anything is made;
