@@ -270,7 +270,7 @@ static void sync_point_check(struct engine *e, struct sync_points *sp)
 {
 	while (sp->n && engine_barrier_acked(e, sp->seq[0])) {
 		unsigned long long n = (unsigned long long)(sp->requested - sp->n + 1);
-		char path[PATH_MAX];
+		char path[PATH_REL_MAX + 1];
 		int err = engine_barrier_result(e, sp->seq[0], path, sizeof(path));
 
 		if (err)
@@ -286,7 +286,7 @@ static void sync_point_check(struct engine *e, struct sync_points *sp)
  * is printed and kept in rn->not_synced. */
 static void initial_sync_result(struct engine *e, struct runner *rn)
 {
-	char path[PATH_MAX];
+	char path[PATH_REL_MAX + 1];
 
 	rn->not_synced = engine_barrier_result(e, engine_initial_barrier(e), path, sizeof(path));
 	if (rn->not_synced)

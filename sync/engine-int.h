@@ -61,7 +61,8 @@ struct rx_file {
 	uint32_t id, mode;
 	uint64_t size, mtime;
 	char *path;
-	int fd;                 /* O_TMPFILE in the target's directory, or -1 */
+	int fd;                 /* its temporary file, in the staging directory, or -1 */
+	char stage[32];         /* that file's name there; "" while it has none (O_TMPFILE) */
 	struct rx_chunk *c;     /* records of chunks [0, nrec) */
 	uint32_t n, nrec, cap;  /* chunks announced; recorded; room */
 	uint64_t announced;     /* sum of their lengths */
@@ -195,6 +196,7 @@ struct engine {
 	struct engine_config cfg;
 	char *root;
 	int rootfd;
+	int stagefd;            /* ROOT/ENGINE_STAGING_DIR: where the receiver builds files */
 	const char *const *own;  /* trees we write (own_mem) */
 	const char *const *peer; /* trees the peer writes (peer_mem) */
 	char **own_mem, **peer_mem;

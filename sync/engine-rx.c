@@ -81,6 +81,9 @@ static void rx_file_release(struct engine *e, struct rx_file *f)
 	e->rx_pending -= MIN(f->pending, e->rx_pending);
 	f->written = f->pending = 0;
 	f->fd = safe_close(f->fd);
+	if (f->stage[0])
+		(void)unlinkat(e->stagefd, f->stage, 0);
+	f->stage[0] = '\0';
 }
 
 static void rx_file_free(struct engine *e, struct rx_file *f)
@@ -172,19 +175,33 @@ static void rx_dequeue(struct engine *e, struct rx_op *op)
 	rx_op_free(e, op);
 }
 
-/* The new version is built in an anonymous temporary file (O_TMPFILE): it
- * has no name until it is complete, and a crash leaves nothing. It is made in
- * the target's directory when that exists (inodes then sit near their
- * directory, as the file system expects), else in the root; either way it
- * is linked under its name only at commit, resolved again then. */
-static int rx_tmpfile(struct engine *e, const char *path)
+/* A new name in the staging directory (ENGINE_STAGING_DIR), never in a tree. */
+static void rx_stagename(struct engine *e, char *buf, size_t n)
 {
-	const char *base;
-	int dirfd = path_open_parent(e->rootfd, path, false, &base), fd;
+	snprintf(buf, n, "%d.%llu", (int)getpid(), (unsigned long long)++e->tmp_seq);
+}
 
-	fd = openat(dirfd >= 0 ? dirfd : e->rootfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	safe_close(dirfd);
-	return fd >= 0 ? fd : neg_errno();
+/* The new version is built in an anonymous temporary file (O_TMPFILE) in the
+ * staging directory: it has no name until it is complete, and a crash leaves
+ * nothing. Where the file system has no O_TMPFILE it is a named file there,
+ * which a crash may leave behind: the next engine_new() removes it. Either
+ * way it gets its name in a tree only at commit, by a rename. */
+static int rx_tmpfile(struct engine *e, struct rx_file *f)
+{
+	int fd = openat(e->stagefd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600), r;
+
+	if (fd >= 0)
+		return fd;
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		return neg_errno();
+	rx_stagename(e, f->stage, sizeof(f->stage));
+	fd = openat(e->stagefd, f->stage, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = neg_errno();
+		f->stage[0] = '\0';
+		return r;
+	}
+	return fd;
 }
 
 /* Feeds the whole-file hash with the zeros of a hole, up to offset `to`. */
@@ -404,7 +421,7 @@ static int rx_file_begin(struct engine *e, struct wbuf *b)
 		f->err = -ENAMETOOLONG;
 	} else {
 		/* Sized at once: what is never written stays a hole. */
-		f->fd = rx_tmpfile(e, m.path);
+		f->fd = rx_tmpfile(e, f);
 		if (f->fd >= 0 && ftruncate(f->fd, (off_t)MIN(m.size, (uint64_t)INT64_MAX)) < 0) {
 			f->err = neg_errno();
 			f->fd = safe_close(f->fd);
@@ -714,7 +731,7 @@ static int rx_commit(struct engine *e, struct rx_file *f)
 {
 	struct timespec ts[2];
 	struct hash128 h;
-	char proc[64], tmp[64];
+	char proc[64];
 	const char *base;
 	uint64_t freed = 0;
 	int dirfd, r;
@@ -762,23 +779,26 @@ static int rx_commit(struct engine *e, struct rx_file *f)
 		f->err = dirfd;
 		goto failed;
 	}
-	snprintf(tmp, sizeof(tmp), TMP_PREFIX ".%d.%llu", (int)getpid(),
-		 (unsigned long long)++e->tmp_seq);
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f->fd);
-	if (linkat(AT_FDCWD, proc, dirfd, tmp, AT_SYMLINK_FOLLOW) < 0) {
-		f->err = neg_errno();
-		close(dirfd);
-		goto failed;
+	/* Named in the staging directory, then renamed into place: atomic, and
+	 * a crash in between leaves it only there. */
+	if (!f->stage[0]) {
+		rx_stagename(e, f->stage, sizeof(f->stage));
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f->fd);
+		if (linkat(AT_FDCWD, proc, e->stagefd, f->stage, AT_SYMLINK_FOLLOW) < 0) {
+			f->err = neg_errno();
+			f->stage[0] = '\0';
+			close(dirfd);
+			goto failed;
+		}
 	}
-	r = rx_rename_over(dirfd, tmp, dirfd, base, &freed);
+	r = rx_rename_over(e->stagefd, f->stage, dirfd, base, &freed);
 	store_release(e, freed);
+	close(dirfd);
 	if (r < 0) {
-		unlinkat(dirfd, tmp, 0);
-		close(dirfd);
 		f->err = r;
 		goto failed;
 	}
-	close(dirfd);
+	f->stage[0] = '\0';
 	/* Its bytes stay held, now as a file of the peer's tree. */
 	f->written = 0;
 
@@ -813,15 +833,9 @@ static void rx_set_attrs(struct engine *e, int dirfd, const char *base, uint32_t
 	(void)utimensat(dirfd, base, ts, AT_SYMLINK_NOFOLLOW);
 }
 
-/* A temporary name in a directory of the peer's trees. */
-static void rx_tmpname(struct engine *e, char *buf, size_t n)
-{
-	snprintf(buf, n, TMP_PREFIX ".%d.%llu", (int)getpid(), (unsigned long long)++e->tmp_seq);
-}
-
 /* Creates the symlink op->path -> op->to (the target, as text: never
- * resolved or checked, never followed) under a temporary name, then renames
- * it over whatever is there. */
+ * resolved or checked, never followed) in the staging directory, then
+ * renames it over whatever is there. */
 static int rx_apply_symlink(struct engine *e, struct rx_op *op)
 {
 	time_t sec = (time_t)(op->mtime / 1000000000u);
@@ -836,15 +850,15 @@ static int rx_apply_symlink(struct engine *e, struct rx_op *op)
 		rx_report(e, dirfd, op->path, "cannot create the symbolic link");
 		return 0;
 	}
-	rx_tmpname(e, tmp, sizeof(tmp));
-	if (symlinkat(op->to, dirfd, tmp) < 0) {
+	rx_stagename(e, tmp, sizeof(tmp));
+	if (symlinkat(op->to, e->stagefd, tmp) < 0) {
 		r = neg_errno();
 	} else {
-		(void)utimensat(dirfd, tmp, ts, AT_SYMLINK_NOFOLLOW);
-		r = rx_rename_over(dirfd, tmp, dirfd, base, &freed);
+		(void)utimensat(e->stagefd, tmp, ts, AT_SYMLINK_NOFOLLOW);
+		r = rx_rename_over(e->stagefd, tmp, dirfd, base, &freed);
 		store_release(e, freed);
 		if (r < 0)
-			(void)unlinkat(dirfd, tmp, 0);
+			(void)unlinkat(e->stagefd, tmp, 0);
 	}
 	close(dirfd);
 	if (r < 0) {
@@ -859,7 +873,7 @@ static int rx_apply_symlink(struct engine *e, struct rx_op *op)
 }
 
 /* Makes op->to another name of the regular file op->path (same tree): a
- * link under a temporary name, renamed over whatever is there. When it
+ * link in the staging directory, renamed over whatever is there. When it
  * cannot, the sender is asked for op->to in full. */
 static int rx_apply_link(struct engine *e, struct rx_op *op)
 {
@@ -892,15 +906,15 @@ static int rx_apply_link(struct engine *e, struct rx_op *op)
 		r = 0; /* linked already */
 		goto out;
 	}
-	rx_tmpname(e, tmp, sizeof(tmp));
-	if (linkat(dirfd, base, todir, tmp, 0) < 0) {
+	rx_stagename(e, tmp, sizeof(tmp));
+	if (linkat(dirfd, base, e->stagefd, tmp, 0) < 0) {
 		r = neg_errno();
 		goto out;
 	}
-	r = rx_rename_over(todir, tmp, todir, tobase, &freed);
+	r = rx_rename_over(e->stagefd, tmp, todir, tobase, &freed);
 	store_release(e, freed);
 	if (r < 0)
-		(void)unlinkat(todir, tmp, 0);
+		(void)unlinkat(e->stagefd, tmp, 0);
 	if (r == 0) {
 		chunk_index_forget(e->ix, op->to);
 		if (e->cfg.hooks && e->cfg.hooks->committed)
@@ -1205,7 +1219,7 @@ static int summary_cb(void *ud, const char *path, const struct stat *st)
 	uint8_t kind;
 	int r;
 
-	char target[WIRE_PATH_MAX + 2];
+	char target[WIRE_TARGET_MAX + 2];
 	uint64_t mtime = (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
 
 	if (S_ISREG(st->st_mode)) {
@@ -1220,7 +1234,7 @@ static int summary_cb(void *ud, const char *path, const struct stat *st)
 		ssize_t n = dirfd < 0 ? -1 : readlinkat(dirfd, base, target, sizeof(target));
 
 		safe_close(dirfd);
-		if (n <= 0 || (size_t)n > WIRE_PATH_MAX)
+		if (n <= 0 || (size_t)n > WIRE_TARGET_MAX)
 			return 0;
 		target[n] = '\0';
 		kind = ENTRY_SYMLINK;

@@ -375,7 +375,7 @@ static void model_rename(struct engine *e, const char *from, const char *to)
 		if (is_under(k, from, flen))
 			keys[n++] = strdup(k);
 	for (size_t i = 0; i < n; i++) {
-		char buf[PATH_MAX];
+		char buf[PATH_REL_MAX + 1];
 
 		if (!keys[i])
 			continue;
@@ -538,7 +538,7 @@ static void tx_fail_rename(struct engine *e, const char *from, const char *to)
 		if (is_under(k, from, flen))
 			keys[n++] = strdup(k);
 	for (size_t i = 0; i < n; i++) {
-		char buf[PATH_MAX];
+		char buf[PATH_REL_MAX + 1];
 		struct tx_failure *f;
 
 		if (!keys[i])
@@ -859,7 +859,7 @@ static int tx_put_meta(struct engine *e, uint16_t type, const char *path, uint32
  * refuse it): reported once, by its ancestor at the limit. */
 static void tx_report_deep(struct engine *e, const char *path)
 {
-	char dir[PATH_MAX];
+	char dir[PATH_REL_MAX + 1];
 	unsigned depth = 0;
 	size_t n = 0;
 
@@ -889,8 +889,9 @@ static int tx_walk_skip(void *ud, const char *dir, enum tree_skip why)
 	if (!strmap_get(e->skipped, dir)) {
 		(void)strmap_put(e->skipped, dir, (void *)1, NULL);
 		e->stats.errors++;
-		log_error("%s: an entry in it is not transferred: its path is %d bytes or longer",
-			  dir, PATH_MAX);
+		/* The reason first: the directory's name may be cut short. */
+		log_error("not transferred: an entry whose path would be more than %d bytes below "
+			  "its tree, in %s", PATH_MAX - 1, dir);
 	}
 	return 0;
 }
@@ -1182,7 +1183,7 @@ static int tx_start_file(struct engine *e, const char *path, int fd, const struc
  * symlinked directory is not one of ours (*done stays false). */
 static int tx_symlink(struct engine *e, const char *path, struct peer_entry *pe, bool *done)
 {
-	char target[WIRE_PATH_MAX + 2];
+	char target[WIRE_TARGET_MAX + 2];
 	const char *base;
 	struct tx_file *fl;
 	struct stat st;
@@ -1201,7 +1202,7 @@ static int tx_symlink(struct engine *e, const char *path, struct peer_entry *pe,
 	close(dirfd);
 	if (n <= 0)
 		return 0;
-	if ((size_t)n > WIRE_PATH_MAX) {
+	if ((size_t)n > WIRE_TARGET_MAX) {
 		report_skip(e, path, "symbolic link with a target too long");
 		return 0;
 	}
@@ -1342,7 +1343,7 @@ static int link_search(struct engine *e, const char *path, const struct stat *st
  * tx_start_file() links the others to it. */
 static int tx_hardlink(struct engine *e, const char *path, const struct stat *st, bool *done)
 {
-	char key[PATH_MAX + 64];
+	char key[PATH_REL_MAX + 64];
 	struct link_set *s;
 	int found, r;
 

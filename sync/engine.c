@@ -117,8 +117,9 @@ static bool tree_listed(const char *const *trees, const char *name)
 	return false;
 }
 
-/* A tree list from the caller: 1..ENGINE_MAX_TREES single components, each
- * once; `other` (checked already, or NULL) must not name any of them. */
+/* A tree list from the caller: 1..ENGINE_MAX_TREES single components of at
+ * most PATH_TREE_PREFIX_MAX - 1 bytes, not ENGINE_STAGING_DIR, each once;
+ * `other` (checked already, or NULL) must not name any of them. */
 static int trees_check(const char *const *trees, const char *const *other)
 {
 	size_t n;
@@ -128,13 +129,69 @@ static int trees_check(const char *const *trees, const char *const *other)
 	for (n = 0; trees[n]; n++) {
 		const char *t = trees[n];
 
-		if (n == ENGINE_MAX_TREES || path_check(t) < 0 || strchr(t, '/'))
+		/* A tree's name and '/' fit in PATH_TREE_PREFIX_MAX: every path
+		 * below it fits in PATH_REL_MAX. */
+		if (n == ENGINE_MAX_TREES || path_check(t) < 0 || strchr(t, '/') ||
+		    strlen(t) >= PATH_TREE_PREFIX_MAX || strcmp(t, ENGINE_STAGING_DIR) == 0)
 			return -EINVAL;
 		for (size_t k = 0; k < n; k++)
 			if (strcmp(trees[k], t) == 0)
 				return -EINVAL;
 		if (other && tree_listed(other, t))
 			return -EINVAL;
+	}
+	return 0;
+}
+
+static int stage_clear_entry(void *ud, const char *name, unsigned char type)
+{
+	struct engine *e = ud;
+	int r;
+
+	(void)type;
+	r = path_remove_tree(e->stagefd, name);
+	if (r < 0 && r != -ENOENT)
+		log_errno(r, "%s/" ENGINE_STAGING_DIR "/%s: cannot remove a stale staged file", e->root,
+			  name);
+	return 0;
+}
+
+/* The receiver builds every file, symlink and link in ROOT/ENGINE_STAGING_DIR and
+ * renames it into place: no temporary name ever appears in a tree. The root
+ * itself is never synced, only its trees, so the staging directory is no
+ * name of theirs. What a crash left there is removed now. A rename cannot
+ * cross file systems, so every tree the peer writes into must be on the
+ * root's: a tree that is a mount point of its own is refused. */
+static int engine_staging(struct engine *e)
+{
+	struct stat st, tst;
+	int r;
+
+	if (mkdirat(e->rootfd, ENGINE_STAGING_DIR, 0700) < 0 && errno != EEXIST)
+		return neg_errno();
+	e->stagefd = openat(e->rootfd, ENGINE_STAGING_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (e->stagefd < 0) {
+		r = neg_errno();
+		log_errno(r, "%s/" ENGINE_STAGING_DIR ": cannot open the staging directory", e->root);
+		return r;
+	}
+	if (fstat(e->stagefd, &st) < 0)
+		return neg_errno();
+	if ((st.st_mode & 07777) != 0700 && fchmod(e->stagefd, 0700) < 0)
+		return neg_errno();
+	r = io_dir_entries(e->stagefd, stage_clear_entry, e);
+	if (r < 0)
+		return r;
+	for (const char *const *t = e->peer; *t; t++) {
+		if (fstatat(e->rootfd, *t, &tst, AT_SYMLINK_NOFOLLOW) < 0)
+			return neg_errno();
+		if (tst.st_dev != st.st_dev) {
+			log_error("%s/%s: the tree is on another file system than %s; the files it "
+				  "receives are staged in %s/" ENGINE_STAGING_DIR " and renamed into place, "
+				  "so it must be on the same one",
+				  e->root, *t, e->root, e->root);
+			return -EXDEV;
+		}
 	}
 	return 0;
 }
@@ -182,6 +239,7 @@ int engine_new(const struct engine_config *cfg, struct engine **out)
 		return -ENOMEM;
 	e->cfg = *cfg;
 	e->fd = -1;
+	e->stagefd = -1;
 	e->own_mem = trees_copy(cfg->own_trees);
 	e->peer_mem = trees_copy(cfg->peer_trees);
 	e->own = (const char *const *)e->own_mem;
@@ -198,6 +256,9 @@ int engine_new(const struct engine_config *cfg, struct engine **out)
 		goto fail;
 	}
 	if ((r = trees_mkdir(e->rootfd, e->own_mem)) < 0 || (r = trees_mkdir(e->rootfd, e->peer_mem)) < 0)
+		goto fail;
+	r = engine_staging(e);
+	if (r < 0)
 		goto fail;
 	e->ix = chunk_index_new(engine_open_beneath, e);
 	e->model = strmap_new();
@@ -254,6 +315,7 @@ void engine_free(struct engine *e)
 	hash_stream_free(e->cur.hs);
 	wbuf_release(&e->in);
 	wbuf_release(&e->out);
+	safe_close(e->stagefd);
 	safe_close(e->rootfd);
 	free(e->root);
 	trees_free(e->own_mem);

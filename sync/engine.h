@@ -52,7 +52,8 @@ struct engine_config {
 	const char *name; /* sent in HELLO */
 	/* The trees this side writes and the trees the peer writes: NULL-
 	 * terminated lists of 1..ENGINE_MAX_TREES names, each a single path
-	 * component, no name in both (copied). The engine syncs nothing else
+	 * component of at most PATH_TREE_PREFIX_MAX - 1 bytes and not
+	 * ENGINE_STAGING_DIR, no name in both (copied). The engine syncs nothing else
 	 * below root; both lists are created there if missing. */
 	const char *const *own_trees;
 	const char *const *peer_trees;
@@ -82,6 +83,13 @@ struct engine_config {
 };
 
 #define ENGINE_MAX_TREES 8
+
+/* The receiver's staging directory, a name in the root (never in a tree):
+ * every file, symlink and link it receives is built there and renamed into
+ * place. Created 0700 by engine_new(), which removes what a crash left in it;
+ * every tree the peer writes into must be on the root's file system. */
+#define ENGINE_STAGING_DIR ".efs-staging"
+
 #define ENGINE_MAX_ENTRIES 1000000
 #define ENGINE_MAX_SUMMARY_BYTES (256ull << 20)
 

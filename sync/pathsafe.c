@@ -32,10 +32,13 @@ int path_check(const char *rel)
 
 	if (!rel)
 		return -EINVAL;
-	len = strnlen(rel, PATH_MAX);
+	len = strnlen(rel, PATH_REL_MAX + 1);
 	if (len == 0)
 		return -EINVAL;
-	if (len >= PATH_MAX)
+	if (len > PATH_REL_MAX)
+		return -ENAMETOOLONG;
+	end = strchrnul(rel, '/');
+	if (*end && len - (size_t)(end + 1 - rel) >= PATH_MAX)
 		return -ENAMETOOLONG;
 	for (p = rel;; p = end + 1) {
 		end = strchrnul(p, '/');
@@ -150,7 +153,8 @@ int path_openat(int rootfd, const char *rel, int flags, mode_t mode)
 	if (r < 0)
 		return r;
 	fd = -ENOSYS;
-	if (!atomic_load(&force_fallback) && !atomic_load(&no_openat2)) {
+	/* A path too long for one openat is walked, whatever the kernel has. */
+	if (!atomic_load(&force_fallback) && !atomic_load(&no_openat2) && strlen(rel) < PATH_MAX) {
 		fd = open_beneath(rootfd, rel, flags, mode);
 		if (fd == -ENOSYS)
 			atomic_store(&no_openat2, true);
@@ -191,9 +195,14 @@ int path_open_parent(int rootfd, const char *rel, bool create_parents, const cha
 		return fd;
 	}
 	n = (size_t)(slash - rel);
-	memcpy(dir, rel, n);
-	dir[n] = '\0';
-	fd = path_openat(rootfd, dir, O_RDONLY | O_DIRECTORY, 0);
+	if (n < sizeof(dir)) {
+		memcpy(dir, rel, n);
+		dir[n] = '\0';
+		fd = path_openat(rootfd, dir, O_RDONLY | O_DIRECTORY, 0);
+	} else {
+		/* Too long for one openat: one component at a time. */
+		fd = walk_dirs(rootfd, rel, n, false, O_RDONLY);
+	}
 	if (fd == -ENOENT && create_parents)
 		fd = walk_dirs(rootfd, rel, n, true, O_RDONLY);
 	if (fd >= 0)

@@ -1,9 +1,13 @@
 /* Path safety: every path from the peer is relative, canonical, and resolved
  * beneath a root directory fd without following any symlink.
  *
- * A canonical path is non-empty, shorter than PATH_MAX, has no leading or
- * trailing '/', no empty, "." or ".." component, and no component longer than
- * NAME_MAX; any other byte (spaces, UTF-8, control characters) is allowed.
+ * A canonical path is non-empty, has no leading or trailing '/', no empty,
+ * "." or ".." component, and no component longer than NAME_MAX; any other
+ * byte (spaces, UTF-8, control characters) is allowed. Its first component
+ * is a tree: what follows it ("dataset/" + up to PATH_MAX - 1 bytes) may be
+ * as long as any path a user can make below the tree, so the whole is at
+ * most PATH_REL_MAX bytes, more than PATH_MAX; such a path is opened one
+ * component at a time, never with one openat.
  * Resolution uses openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
  * RESOLVE_NO_MAGICLINKS); where the kernel lacks openat2 it walks the path one
  * component at a time with O_NOFOLLOW. Either way a symlink in any component,
@@ -15,12 +19,22 @@
 #ifndef EFS_PATHSAFE_H
 #define EFS_PATHSAFE_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+/* The longest tree prefix, "encrypted/": a tree's name has at most
+ * PATH_TREE_PREFIX_MAX - 1 bytes. */
+#define PATH_TREE_PREFIX_MAX 10
+/* The longest path relative to the root: a tree prefix and PATH_MAX - 1
+ * bytes below it. */
+#define PATH_REL_MAX (PATH_TREE_PREFIX_MAX + PATH_MAX - 1)
+
 /* Checks a peer-supplied relative path is canonical (see above).
- * Returns 0, -EINVAL, or -ENAMETOOLONG. */
+ * Returns 0, -EINVAL, or -ENAMETOOLONG (a component longer than NAME_MAX,
+ * more than PATH_MAX - 1 bytes after the first component, or more than
+ * PATH_REL_MAX in all). */
 int path_check(const char *rel);
 /* Opens rel beneath rootfd (a directory fd) with open(2) flags and mode.
  * rel is checked with path_check() first. A symlink anywhere gives -ELOOP,

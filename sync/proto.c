@@ -84,11 +84,11 @@ static int get_path(struct wbuf *b, char out[static WIRE_PATH_MAX + 1])
 	return 0;
 }
 
-/* A symlink's target: any non-empty text without NUL, up to WIRE_PATH_MAX. */
-static int get_target(struct wbuf *b, char out[static WIRE_PATH_MAX + 1])
+/* A symlink's target: any non-empty text without NUL, up to WIRE_TARGET_MAX. */
+static int get_target(struct wbuf *b, char out[static WIRE_TARGET_MAX + 1])
 {
 	size_t off = b->off;
-	int r = wbuf_get_str(b, out, WIRE_PATH_MAX + 1);
+	int r = wbuf_get_str(b, out, WIRE_TARGET_MAX + 1);
 
 	if (r < 0)
 		return r;

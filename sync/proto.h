@@ -17,13 +17,15 @@
 #include <stdint.h>
 
 #include "hash.h"
+#include "pathsafe.h"
 #include "wire.h"
 
 #define PROTO_MAGIC 0x01534645u /* "EFS\1" */
 #define PROTO_VERSION 1
 #define FRAME_HDR_LEN 8
 #define FRAME_MAX_BODY ((1u << 20) + 64)
-#define WIRE_PATH_MAX 4095
+#define WIRE_PATH_MAX PATH_REL_MAX  /* a path: see pathsafe.h */
+#define WIRE_TARGET_MAX (PATH_MAX - 1) /* a symlink's target */
 #define WIRE_TEXT_MAX 1024
 #define WIRE_NAME_MAX 64
 #define BATCH_MAX 256     /* chunks per FILE_CHUNKS / WANT */
@@ -194,7 +196,7 @@ int msg_decode_append(struct wbuf *b, struct msg_append *m);
 int msg_decode_mkdir(struct wbuf *b, struct msg_meta *m);   /* also SETATTR */
 int msg_decode_rename(struct wbuf *b, struct msg_meta *m);
 int msg_decode_remove(struct wbuf *b, struct msg_meta *m);
-/* SYMLINK: str path, str target (1..WIRE_PATH_MAX bytes, no NUL; any text:
+/* SYMLINK: str path, str target (1..WIRE_TARGET_MAX bytes, no NUL; any text:
  * absolute, "..", dangling), u64 mtime. */
 int msg_decode_symlink(struct wbuf *b, struct msg_meta *m);
 /* LINK: str existing, str new (both checked paths). */

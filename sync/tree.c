@@ -28,7 +28,8 @@ struct walk {
 	void *ud;
 	struct frame *fr;
 	size_t n, cap;
-	char path[PATH_MAX];
+	size_t prefix; /* the tree's name and '/': what path holds above the tree */
+	char path[PATH_REL_MAX + 1];
 };
 
 static int add_name(void *ud, const char *name, unsigned char type)
@@ -36,14 +37,13 @@ static int add_name(void *ud, const char *name, unsigned char type)
 	struct frame *f = ud;
 
 	(void)type;
-	return tree_is_tmp(name) ? 0 : names_add(&f->names, name);
+	return names_add(&f->names, name);
 }
 
 static int any_name(void *ud, const char *name, unsigned char type)
 {
 	(void)type;
-	if (tree_is_tmp(name))
-		return 0;
+	(void)name;
 	*(bool *)ud = true;
 	return -ECANCELED; /* one is enough */
 }
@@ -142,7 +142,8 @@ static int step(struct walk *w)
 		return r;
 	name = names_next(&f->names);
 	nlen = strlen(name);
-	if (plen + 1 + nlen >= PATH_MAX) {
+	/* Up to PATH_MAX - 1 bytes below the tree, as a user can make. */
+	if (plen + 1 + nlen - w->prefix >= PATH_MAX || plen + 1 + nlen > PATH_REL_MAX) {
 		if (f->long_reported || !w->skip)
 			return 0;
 		f->long_reported = true;
@@ -175,7 +176,7 @@ int tree_walk_skips(int rootfd, const char *rel, tree_cb cb, tree_skip_cb skip, 
 	unsigned depth = tree_depth(rel);
 	int fd, r;
 
-	if (rlen >= PATH_MAX)
+	if (rlen > PATH_REL_MAX)
 		return -ENAMETOOLONG;
 	fd = path_openat(rootfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (fd < 0)
@@ -185,7 +186,8 @@ int tree_walk_skips(int rootfd, const char *rel, tree_cb cb, tree_skip_cb skip, 
 		close(fd);
 		return -ENOMEM;
 	}
-	*w = (struct walk){ .rootfd = rootfd, .cb = cb, .skip = skip, .ud = ud };
+	*w = (struct walk){ .rootfd = rootfd, .cb = cb, .skip = skip, .ud = ud,
+			    .prefix = strcspn(rel, "/") + 1 };
 	memcpy(w->path, rel, rlen + 1);
 	if (depth >= TREE_MAX_DEPTH) {
 		r = too_deep(w, fd, rlen);

@@ -1,5 +1,6 @@
-/* Walking a local tree: depth-first, pre-order, never following symlinks,
- * skipping the engine's own temporary files (".efs-tmp*").
+/* Walking a local tree: depth-first, pre-order, never following symlinks.
+ * Every name is reported: the engine's temporary files are never in a tree
+ * (they are staged outside the trees, see engine.h).
  *
  * A walk holds at most two directory descriptors besides the caller's root,
  * however deep the tree: each directory's names are read into memory and the
@@ -13,8 +14,6 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
-
-#define TMP_PREFIX ".efs-tmp"
 
 /* Depth of a path: its components below the first, its tree ("output/a/b"
  * is 2 deep). A walk reports nothing deeper, and the sync protocol refuses
@@ -30,8 +29,9 @@ typedef int (*tree_cb)(void *ud, const char *path, const struct stat *st);
 enum tree_skip {
 	/* dir is TREE_MAX_DEPTH deep and not empty: its contents are not walked. */
 	TREE_SKIP_DEEP,
-	/* A name in dir would make a path of PATH_MAX bytes or more: that entry
-	 * is not walked (reported once per directory). */
+	/* A name in dir would make a path of PATH_MAX bytes or more below its
+	 * tree (or more than PATH_REL_MAX from the root): that entry is not
+	 * walked (reported once per directory). */
 	TREE_SKIP_LONG,
 };
 
@@ -46,11 +46,6 @@ int tree_walk_skips(int rootfd, const char *rel, tree_cb cb, tree_skip_cb skip, 
 /* tree_walk_skips() without a skip callback: what lies too deep is left out
  * silently. */
 int tree_walk(int rootfd, const char *rel, tree_cb cb, void *ud);
-
-static inline bool tree_is_tmp(const char *name)
-{
-	return strncmp(name, TMP_PREFIX, sizeof(TMP_PREFIX) - 1) == 0;
-}
 
 /* The number of '/' in path, counted up to TREE_MAX_DEPTH + 1. */
 static inline unsigned tree_depth(const char *path)

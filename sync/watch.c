@@ -40,7 +40,6 @@
 	(IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_CREATE | IN_DELETE | IN_MOVED_FROM |          \
 	 IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW |               \
 	 IN_EXCL_UNLINK)
-#define TMP_PREFIX ".efs-tmp"
 
 struct dir_watch {
 	int wd;
@@ -72,11 +71,6 @@ struct watch {
 };
 
 static bool watch_in_use;
-
-static bool ignored(const char *name)
-{
-	return strncmp(name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0;
-}
 
 static bool at_or_under(const char *path, const char *dir)
 {
@@ -286,7 +280,7 @@ static int list_dir(struct watch *w, const char *rel, char ***stack, size_t *n, 
 	while ((errno = 0, de = readdir(dir))) {
 		unsigned char type = de->d_type;
 
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || ignored(de->d_name))
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		if (type == DT_UNKNOWN) {
 			struct stat st;
@@ -422,30 +416,18 @@ static void flush_held(struct watch *w, watch_cb cb, void *ud)
 	if (!h->set)
 		return;
 	h->set = false;
-	if (ignored(h->name))
-		return;
 	if (h->mask & IN_MOVED_FROM)
 		moved_out(w, h->rel, h->mask & IN_ISDIR, cb, ud);
 	else if (is_regular(w, h->rel))
 		emit(cb, ud, WATCH_FILE_GROWING, false, h->rel, NULL);
 }
 
-static int rename_pair(struct watch *w, const char *to, bool is_dir, bool to_ignored, watch_cb cb,
-                       void *ud)
+static int rename_pair(struct watch *w, const char *to, bool is_dir, watch_cb cb, void *ud)
 {
 	const char *from = w->held.rel;
-	bool from_ignored = ignored(w->held.name);
 	int r = 0;
 
 	w->held.set = false;
-	if (from_ignored && to_ignored)
-		return 0;
-	if (from_ignored)
-		return moved_in(w, to, is_dir, cb, ud);
-	if (to_ignored) {
-		moved_out(w, from, is_dir, cb, ud);
-		return 0;
-	}
 	if (!is_dir && !is_regular(w, to)) {
 		/* A symlink or special file: gone from its old name, and
 		 * whatever stood under the new one is replaced. */
@@ -506,7 +488,7 @@ static int handle(struct watch *w, const struct inotify_event *ev, watch_cb cb, 
 	if (h->set) {
 		if (named && (ev->mask & IN_MOVED_TO) && (h->mask & IN_MOVED_FROM) &&
 		    h->cookie == ev->cookie)
-			return rename_pair(w, rel, is_dir, ignored(ev->name), cb, ud);
+			return rename_pair(w, rel, is_dir, cb, ud);
 		if (named && (h->mask & IN_MODIFY) && (ev->mask & (IN_MODIFY | IN_CLOSE_WRITE)) &&
 		    h->wd == ev->wd && !strcmp(h->name, ev->name)) {
 			h->set = false; /* closed already, or written again */
@@ -527,8 +509,6 @@ static int handle(struct watch *w, const struct inotify_event *ev, watch_cb cb, 
 		hold(w, ev, rel);
 		return 0;
 	}
-	if (ignored(ev->name))
-		return 0;
 	if (ev->mask & IN_MOVED_TO)
 		return moved_in(w, rel, is_dir, cb, ud);
 	if (ev->mask & IN_DELETE) {

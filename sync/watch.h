@@ -5,8 +5,8 @@
  *
  * Nothing is missed between a directory appearing and its watch being set:
  * every new directory is watched first and listed second. Only regular files
- * and directories are reported, and never names starting with ".efs-tmp"
- * (the engine's own temporary files). Open the watcher before the initial
+ * and directories are reported, whatever their names (the engine's own
+ * temporary files are staged outside the trees). Open the watcher before the initial
  * scan so changes made during that scan are reported.
  *
  * libinotifytools keeps global state: one watcher per process, opened and

@@ -13,8 +13,12 @@
 static bool canonical(const char *s)
 {
 	size_t n = strlen(s), start = 0;
+	const char *slash = strchr(s, '/');
 
-	if (n == 0 || n >= PATH_MAX || s[0] == '/' || s[n - 1] == '/' || strstr(s, "//"))
+	if (n == 0 || n > PATH_REL_MAX || s[0] == '/' || s[n - 1] == '/' || strstr(s, "//"))
+		return false;
+	/* At most PATH_MAX - 1 bytes below the tree (the first component). */
+	if (slash && strlen(slash + 1) >= PATH_MAX)
 		return false;
 	for (size_t i = 0; i <= n; i++) {
 		if (s[i] != '/' && s[i] != '\0')

@@ -114,7 +114,7 @@ if [ "$ekb" -gt $((hkb + hkb / 10 + 64)) ]; then
 	echo "soak: FAIL: the enclave holds more than the host's usage plus 10%"
 	rc=1
 fi
-stray=$(find enc -name '.efs-tmp*' | wc -l)
-[ "$stray" -eq 0 ] || { echo "soak: FAIL: $stray temporary files in the enclave's trees"; rc=1; }
+stray=$(ls -A enc/.efs-staging | wc -l)
+[ "$stray" -eq 0 ] || { echo "soak: FAIL: $stray files left in the enclave's staging directory"; rc=1; }
 [ $rc -eq 0 ] && echo "soak: PASS" && rm -rf "$work"
 exit $rc

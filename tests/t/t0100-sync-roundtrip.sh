@@ -118,12 +118,14 @@ test_expect_success 'file mtimes survive to the nanosecond' '
 	diff enc-output.list host-output.list
 '
 
-test_expect_success 'nothing but the trees appears in the enclave, no temporary files' '
+test_expect_success 'nothing but the trees and the empty staging directory appear in the enclave' '
 	(cd enc && ls -A) >top &&
-	printf "dataset\nencrypted\nmodel\noutput\n" >expect &&
+	printf ".efs-staging\ndataset\nencrypted\nmodel\noutput\n" >expect &&
 	diff expect top &&
-	find enc host -name ".efs-tmp*" >tmpfiles &&
-	test ! -s tmpfiles
+	ls -A enc/.efs-staging host/.efs-staging >tmpfiles &&
+	printf "enc/.efs-staging:\n\nhost/.efs-staging:\n" >expect &&
+	diff expect tmpfiles &&
+	test "$(stat -c %a enc/.efs-staging)" = 700
 '
 
 test_expect_success 'a second --once into the synced enclave changes nothing' '

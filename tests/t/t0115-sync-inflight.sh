@@ -70,7 +70,7 @@ test_expect_success 'a file deleted while its transfer is in flight' '
 stop_daemon host_4 || true
 
 test_expect_success 'no temporary file is left in the enclave' '
-	find enc -name ".efs-tmp*" >tmpfiles &&
+	ls -A enc/.efs-staging >tmpfiles &&
 	test ! -s tmpfiles
 '
 

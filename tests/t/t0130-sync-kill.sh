@@ -13,12 +13,21 @@ same_trees() {
 	diff -r enc/output host/output
 }
 
-# no_partial_files: no temporary file is visible in the enclave, and the
-# large file is either absent or complete.
+# no_partial_files: the enclave's trees hold no name the host's do not (no
+# temporary file), and the large file is either absent or complete.
 no_partial_files() {
-	find enc -name ".efs-tmp*" >tmpfiles &&
+	(cd enc && find dataset model encrypted | sort) >enc-names &&
+	(cd host && find dataset model encrypted | sort) >host-names &&
+	comm -23 enc-names host-names >tmpfiles &&
 	test ! -s tmpfiles &&
 	{ test ! -e enc/model/big || cmp host/model/big enc/model/big; }
+}
+
+# staging_empty: the enclave's staging directory holds nothing (it is
+# emptied when the enclave starts, and a commit leaves nothing there).
+staging_empty() {
+	ls -A enc/.efs-staging >staged &&
+	test ! -s staged
 }
 
 # open_tmpfiles PID: the number of unlinked files PID holds open.
@@ -59,7 +68,8 @@ test_expect_success 'SIGKILL of a --once host mid-transfer leaves no partial fil
 test_expect_success 'the next --once completes the interrupted transfer' '
 	enclave-sync --connect "unix:$SCRATCH/s.sock" --once host &&
 	same_trees &&
-	no_partial_files
+	no_partial_files &&
+	staging_empty
 '
 
 test_expect_success 'SIGKILL of the enclave mid-transfer makes the --once host exit 3' '
@@ -83,7 +93,8 @@ start_enclave
 test_expect_success 'after a restart of the enclave the next --once makes identical trees' '
 	enclave-sync --connect "unix:$SCRATCH/s.sock" --once host &&
 	same_trees &&
-	no_partial_files
+	no_partial_files &&
+	staging_empty
 '
 
 # A watching host for the rest of the script; test_done stops it.
@@ -117,7 +128,8 @@ test_expect_success 'the watching host reconnects on its own and catches up' '
 	same_trees &&
 	test -f enc/dataset/while-down &&
 	test ! -e enc/dataset/before &&
-	no_partial_files
+	no_partial_files &&
+	staging_empty
 '
 
 test_expect_success 'output written in the restarted enclave reaches the host' '

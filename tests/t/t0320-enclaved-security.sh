@@ -205,7 +205,8 @@ test_expect_success 'nor any synced tree of the enclave (only state/app holds it
 	no_secrets "$SCRATCH/state/encrypted" "$SCRATCH/state/dataset" \
 		"$SCRATCH/state/model" "$SCRATCH/state/output" &&
 	test -z "$(find "$SCRATCH/state" -mindepth 1 -maxdepth 1 ! -name app ! -name encrypted \
-		! -name dataset ! -name model ! -name output ! -name uids)"
+		! -name dataset ! -name model ! -name output ! -name uids ! -name .efs-staging)" &&
+	test -z "$(ls -A "$SCRATCH/state/.efs-staging")"
 '
 
 # stats_pass: one pass with --stats. enclave-sync --once is refused by

@@ -474,11 +474,12 @@ static char *list_tree(const char *dir, const char *exclude)
 }
 
 /* Nothing outside the root changed, and the root holds exactly the fresh
- * tree plus the NULL-terminated `extra` entries. */
+ * tree plus the NULL-terminated `extra` entries (the staging directory
+ * left empty). */
 static void check_untouched(struct peer *p, const char *const *extra)
 {
-	static const char *const base[] = { "dataset", "dataset/link", "encrypted", "model",
-					    "output" };
+	static const char *const base[] = { ".efs-staging", "dataset", "dataset/link",
+					    "encrypted",    "model",   "output" };
 	struct listing want = { .n = 0 };
 	char path[512], buf[16], *got, *exp;
 	struct stat st;
@@ -2877,6 +2878,8 @@ static const char *const empty_tree[] = { "", NULL };
 static const char *const twice_tree[] = { "a", "a", NULL };
 static const char *const a_tree[] = { "a", NULL };
 static const char *const b_tree[] = { "b", NULL };
+static const char *const long_tree[] = { "abcdefghij", NULL }; /* PATH_TREE_PREFIX_MAX */
+static const char *const staging_tree[] = { ENGINE_STAGING_DIR, NULL };
 
 static const struct {
 	const char *const *own, *const *peer;
@@ -2885,6 +2888,7 @@ static const struct {
 	{ a_tree, no_trees },  { slash_tree, b_tree }, { dot_tree, b_tree },
 	{ a_tree, dotdot_tree }, { empty_tree, b_tree }, { twice_tree, b_tree },
 	{ a_tree, a_tree },    { nine_trees, b_tree }, { a_tree, nine_trees },
+	{ long_tree, b_tree }, { a_tree, staging_tree },
 };
 
 /* A list that is missing or malformed is refused before anything is made;
@@ -3398,6 +3402,120 @@ START_TEST(test_failed_quiet_tree)
 }
 END_TEST
 
+/* What a crash left in the staging directory. */
+static void make_stale_staging(struct peer *p)
+{
+	char path[512];
+
+	join(path, sizeof(path), p->root, ".efs-staging");
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	put_root_file(p, ".efs-staging/77.1", small, SMALL_LEN);
+	join(path, sizeof(path), p->root, ".efs-staging/d");
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	put_root_file(p, ".efs-staging/d/x", small, SMALL_LEN);
+}
+
+/* engine_new empties the staging directory (0700); received files never
+ * leave a name there or in a tree; names that look like the engine's own
+ * (".efs-tmp...", ".efs-staging" inside a tree) are ordinary names. */
+START_TEST(test_stale_staging)
+{
+	static const char *const extra[] = { "dataset/.efs-staging",
+					     "dataset/.efs-staging/.efs-tmp.1.2",
+					     "dataset/.efs-tmp.1.2", NULL };
+	struct peer *p = &P;
+	struct stat st;
+	char path[512];
+	uint32_t nwanted;
+
+	setup_pre = make_stale_staging;
+	peer_setup();
+	join(path, sizeof(path), p->root, ".efs-staging");
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 07777, 0700);
+	peer_start(p, STAGE_RUNNING);
+	ck_assert_uint_eq(send_file(p, 1, "dataset/.efs-tmp.1.2", 0640, (const uint8_t *)small,
+				    SMALL_LEN, &nwanted),
+			  0);
+	check_file(p, "dataset/.efs-tmp.1.2", small, SMALL_LEN, 0640, MTIME_NS);
+	ck_assert_uint_eq(send_file(p, 2, "dataset/.efs-staging/.efs-tmp.1.2", 0640,
+				    (const uint8_t *)small, SMALL_LEN, &nwanted),
+			  0);
+	check_file(p, "dataset/.efs-staging/.efs-tmp.1.2", small, SMALL_LEN, 0640, MTIME_NS);
+	barrier(p, 1);
+	ck_assert_int_eq(msg_put_empty(&p->out, MSG_GOODBYE), 0);
+	peer_until_end(p);
+	ck_assert_int_eq(p->result, -ESHUTDOWN);
+	for (size_t i = p->taken; i < p->ngot; i++)
+		ck_assert_uint_ne(p->got[i].type, MSG_ERROR);
+	check_untouched(p, extra);
+	peer_teardown();
+}
+END_TEST
+
+/* "dataset/" and then n bytes in components of 200 ending in `last`. */
+static char *long_rel(size_t n, char last)
+{
+	char *p = malloc(strlen("dataset/") + n + 1), *q;
+
+	ck_assert_ptr_nonnull(p);
+	q = p + sprintf(p, "dataset/");
+	memset(q, 'd', n);
+	for (size_t i = 200; i + 50 < n; i += 201)
+		q[i] = '/';
+	q[n] = '\0';
+	memset(strrchr(p, '/') + 1, last, strlen(strrchr(p, '/') + 1));
+	return p;
+}
+
+/* A file PATH_MAX - 1 bytes below dataset/ (longer than PATH_MAX from the
+ * root) is received, renamed and removed; a path one byte longer below its
+ * tree is a fatal ENAMETOOLONG. */
+START_TEST(test_long_paths_received)
+{
+	struct peer *p = &P;
+	char *rel = long_rel(PATH_MAX - 1, 'f'), *to = long_rel(PATH_MAX - 1, 'g');
+	char *bad = long_rel(PATH_MAX, 'h'), buf[64];
+	uint32_t nwanted;
+	int root, fd;
+
+	peer_setup();
+	root = open(p->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(root, 0);
+	ck_assert_uint_gt(strlen(rel), PATH_MAX);
+	peer_start(p, STAGE_RUNNING);
+	ck_assert_uint_eq(send_file(p, 1, rel, 0644, (const uint8_t *)small, SMALL_LEN, &nwanted),
+			  0);
+	fd = path_openat(root, rel, O_RDONLY, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(io_read_all(fd, buf, sizeof(buf)), (ssize_t)SMALL_LEN);
+	ck_assert_mem_eq(buf, small, SMALL_LEN);
+	close(fd);
+
+	ck_assert_int_eq(msg_put_rename(&p->out, rel, to), 0);
+	barrier(p, 1);
+	ck_assert_int_eq(path_openat(root, rel, O_RDONLY, 0), -ENOENT);
+	fd = path_openat(root, to, O_RDONLY, 0);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(msg_put_meta(&p->out, MSG_REMOVE, to, 0, 0), 0);
+	barrier(p, 2);
+	ck_assert_int_eq(path_openat(root, to, O_RDONLY, 0), -ENOENT);
+	for (size_t i = p->taken; i < p->ngot; i++)
+		ck_assert_uint_ne(p->got[i].type, MSG_ERROR);
+
+	ck_assert_int_eq(msg_put_meta(&p->out, MSG_MKDIR, bad, 0755, 0), 0);
+	expect_fatal(p, ENAMETOOLONG);
+	ck_assert_int_eq(path_openat(root, bad, O_RDONLY, 0), -ENAMETOOLONG);
+	close(root);
+	free(rel);
+	free(to);
+	free(bad);
+	peer_teardown();
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -3452,6 +3570,8 @@ static Suite *engine_suite(void)
 	tcase_add_test(tl, test_sender_bounds_queue);
 	tcase_add_test(tl, test_rename_inflight_then_remove);
 	tcase_add_test(tl, test_sent_hook_refused);
+	tcase_add_test(tl, test_stale_staging);
+	tcase_add_test(tl, test_long_paths_received);
 	suite_add_tcase(s, tl);
 
 	tcase_set_timeout(tr, 120);

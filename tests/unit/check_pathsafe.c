@@ -186,7 +186,7 @@ START_TEST(test_check_rejects)
 	name[NAME_MAX + 3] = '\0';
 	ck_assert_int_eq(path_check(name), -ENAMETOOLONG);
 
-	p = long_path(PATH_MAX);
+	p = long_path(PATH_REL_MAX + 1);
 	ck_assert_int_eq(path_check(p), -ENAMETOOLONG);
 	free(p);
 }
@@ -551,6 +551,99 @@ START_TEST(test_remove_tree_stays_on_device)
 }
 END_TEST
 
+/* prefix and then n bytes in components of 200 (see long_path). */
+static char *below(const char *prefix, size_t n)
+{
+	char *tail = long_path(n), *p = malloc(strlen(prefix) + n + 1);
+
+	ck_assert_ptr_nonnull(p);
+	strcpy(p, prefix);
+	strcat(p, tail);
+	free(tail);
+	return p;
+}
+
+/* PATH_MAX - 1 bytes below a tree are a path; one more is not, nor is
+ * more than PATH_REL_MAX in all. */
+START_TEST(test_check_below_tree)
+{
+	char *p;
+
+	ck_assert_int_eq(PATH_REL_MAX, (int)strlen("encrypted/") + PATH_MAX - 1);
+	p = below("encrypted/", PATH_MAX - 1);
+	ck_assert_uint_eq(strlen(p), PATH_REL_MAX);
+	ck_assert_int_eq(path_check(p), 0);
+	free(p);
+	p = below("dataset/", PATH_MAX - 1);
+	ck_assert_int_eq(path_check(p), 0);
+	free(p);
+	p = below("dataset/", PATH_MAX);
+	ck_assert_int_eq(path_check(p), -ENAMETOOLONG);
+	free(p);
+	p = below("encrypted/", PATH_MAX);
+	ck_assert_int_eq(path_check(p), -ENAMETOOLONG);
+	free(p);
+	p = below("encrypted12/", PATH_MAX - 2);
+	ck_assert_uint_eq(strlen(p), PATH_REL_MAX + 1);
+	ck_assert_int_eq(path_check(p), -ENAMETOOLONG);
+	free(p);
+}
+END_TEST
+
+/* A path longer than PATH_MAX from the root (PATH_MAX - 1 bytes below its
+ * tree) opens, creates its parents, refuses a symlink on the way and is
+ * removed, with openat2 and with the component walk. */
+START_TEST(test_open_long)
+{
+	char *rel, *sl;
+	const char *base = NULL;
+	struct world w;
+	struct stat st, st2;
+	size_t dlen;
+	int fd, dfd;
+
+	world_init(&w, _i);
+	rel = below("dataset/", PATH_MAX - 1);
+	ck_assert_uint_ge(strlen(rel), PATH_MAX);
+	ck_assert_int_eq(path_openat(w.root, rel, O_RDONLY, 0), -ENOENT);
+	dfd = path_open_parent(w.root, rel, true, &base);
+	ck_assert_int_ge(dfd, 0);
+	ck_assert_ptr_eq(base, strrchr(rel, '/') + 1);
+	fd = openat(dfd, base, O_CREAT | O_WRONLY | O_EXCL | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	close(fd);
+	ck_assert_int_eq(symlinkat("/", dfd, "s"), 0);
+	close(dfd);
+
+	fd = path_openat(w.root, rel, O_RDONLY, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &st2), 0);
+	ck_assert_uint_eq(st.st_ino, st2.st_ino);
+	close(fd);
+	dfd = path_open_parent(w.root, rel, false, &base);
+	ck_assert_int_ge(dfd, 0);
+	close(dfd);
+
+	/* Through the symlink at the bottom: refused, nothing made outside. */
+	dlen = (size_t)(strrchr(rel, '/') - rel);
+	sl = malloc(dlen + 16);
+	ck_assert_ptr_nonnull(sl);
+	memcpy(sl, rel, dlen);
+	strcpy(sl + dlen, "/s/tmp/x");
+	ck_assert_int_eq(path_openat(w.root, sl, O_RDONLY, 0), -ELOOP);
+	ck_assert_int_eq(path_open_parent(w.root, sl, true, &base), -ELOOP);
+	ck_assert_int_eq(path_openat(w.root, sl, O_CREAT | O_WRONLY, 0644), -ELOOP);
+	free(sl);
+
+	ck_assert_int_eq(path_remove_tree(w.root, "dataset"), 0);
+	ck_assert_int_eq(faccessat(w.root, "dataset", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+	free(rel);
+	world_check_outside(&w);
+	world_release(&w);
+}
+END_TEST
+
 static Suite *pathsafe_suite(void)
 {
 	Suite *s = suite_create("pathsafe");
@@ -559,6 +652,7 @@ static Suite *pathsafe_suite(void)
 
 	tcase_add_test(tc, test_check_accepts);
 	tcase_add_test(tc, test_check_rejects);
+	tcase_add_test(tc, test_check_below_tree);
 	suite_add_tcase(s, tc);
 
 	/* Unchecked fixtures run in the parent, so the temp dir goes even when
@@ -574,6 +668,7 @@ static Suite *pathsafe_suite(void)
 	tcase_add_test(tr, test_remove_tree);
 	tcase_add_test(tr, test_remove_deep_tree);
 	tcase_add_test(tr, test_remove_tree_stays_on_device);
+	tcase_add_loop_test(tr, test_open_long, 0, 2);
 	suite_add_tcase(s, tr);
 	return s;
 }

@@ -396,7 +396,7 @@ START_TEST(test_symlink_and_link)
 					       "dangling/", " spaces ", "\n\x1b[2J" };
 	static const char *const bad_paths[] = { "/etc/passwd", "../x", "dataset/../../x", "a//b",
 						 "dataset/", "" };
-	char long_target[WIRE_PATH_MAX + 2];
+	char long_target[WIRE_TARGET_MAX + 2];
 	struct msg_meta m;
 	struct msg_entry en;
 	struct wbuf o;
@@ -422,7 +422,7 @@ START_TEST(test_symlink_and_link)
 	ck_assert_int_eq(msg_put_symlink(&o, "dataset/l", long_target, 0), 0);
 	ck_assert_int_eq(frame_next(&o, &f), 0);
 	ck_assert_int_eq(msg_decode_symlink(&f.body, &m), -EMSGSIZE);
-	long_target[WIRE_PATH_MAX] = '\0';
+	long_target[WIRE_TARGET_MAX] = '\0';
 	ck_assert_int_eq(msg_put_symlink(&o, "dataset/l", long_target, 0), 0);
 	ck_assert_int_eq(frame_next(&o, &f), 0);
 	ck_assert_int_eq(msg_decode_symlink(&f.body, &m), 0);
