@@ -1079,21 +1079,12 @@ static int package_flush(struct handle *h, const char *rel)
 	return r;
 }
 
-/* A file's content changed through one of its names. The others (hard
- * links) changed too, and nothing names them: the file's tree is rescanned,
- * which finds every name whose size or time no longer matches the enclave's. */
-static void file_changed(struct fs *fs, const char *rel, int fd)
+/* A file's content changed. The engine sends it and, for a file with
+ * several names, links the names the enclave holds of it to the new
+ * version (sync/engine-tx.c). */
+static void file_changed(struct fs *fs, const char *rel)
 {
-	struct stat st;
-	char tree[NAME_MAX + 1];
-	size_t n = strcspn(rel, "/");
-
 	link_changed(fs->link, WATCH_FILE_CHANGED, false, rel, NULL);
-	if (fstat(fd, &st) == 0 && st.st_nlink > 1 && n < sizeof(tree)) {
-		memcpy(tree, rel, n);
-		tree[n] = '\0';
-		link_changed(fs->link, WATCH_RESCAN, true, tree, NULL);
-	}
 }
 
 /* A dataset/ or model/ file larger than the free space the enclave last
@@ -1133,7 +1124,7 @@ static int tree_flush(struct handle *h)
 	order_lock();
 	rel = node_path(h->node);
 	if (rel)
-		file_changed(fs, rel, h->fd);
+		file_changed(fs, rel);
 	order_unlock();
 	if (!rel)
 		return 0; /* unlinked since: nothing to send */
@@ -1168,7 +1159,7 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (h->kind == K_TREE && h->dirty) {
 		order_lock();
 		if ((rel = node_path(h->node)))
-			file_changed(fs_get(), rel, h->fd);
+			file_changed(fs_get(), rel);
 		order_unlock();
 		free(rel);
 	}
@@ -1305,7 +1296,7 @@ static int set_attr_at(struct node *n, struct handle *h, const struct stat *attr
 				return neg_errno();
 			r = ftruncate(fd, attr->st_size) < 0 ? neg_errno() : 0;
 			if (r == 0 && (rel = node_path(n))) {
-				file_changed(fs, rel, fd);
+				file_changed(fs, rel);
 				free(rel);
 			}
 			close(fd);
