@@ -58,6 +58,33 @@ test_expect_success 'a path of 4094 bytes below dataset/ (longer than PATH_MAX i
 	test -d "$CACHE/dataset/long/$(printf "%0200d" 0 | tr 0 d)"
 '
 
+test_expect_success 'a file 4094 bytes below dataset/ reaches the enclave' '
+	$PY - "$M/dataset" "$CACHE/.enclave/dataset" <<-\PY
+	import os, sys, time
+	def walk(top, make):
+	    os.chdir(top)
+	    total = 0
+	    while total + 201 < 4094 - 50:
+	        if make:
+	            os.mkdir("k" * 200)
+	        os.chdir("k" * 200)
+	        total += 201
+	    return "e" * (4094 - total)
+	name = walk(sys.argv[1], True)
+	with open(name, "w") as f:
+	    f.write("far\n")
+	for _ in range(120):
+	    try:
+	        name = walk(sys.argv[2], False)
+	        if open(name).read() == "far\n":
+	            sys.exit(0)
+	    except OSError:
+	        pass
+	    time.sleep(0.5)
+	sys.exit("the enclave does not hold the file")
+	PY
+'
+
 test_expect_success 'the mount is still connected' '
 	cat "$M/.status" >/dev/null
 '

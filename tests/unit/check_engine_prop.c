@@ -104,10 +104,16 @@ static void step_both(void)
 		step(W.en, "enclave");
 }
 
+/* The trees of each side (the engine takes them from its caller). */
+static const char *const host_trees[] = { "encrypted", "dataset", "model", NULL };
+static const char *const enclave_trees[] = { "output", NULL };
+
 static void world_setup(uint64_t seed, bool watch)
 {
-	struct engine_config hc = { .role = ROLE_HOST, .name = "prop-host", .watch = watch };
-	struct engine_config ec = { .role = ROLE_ENCLAVE, .name = "prop-enclave" };
+	struct engine_config hc = { .role = ROLE_HOST, .name = "prop-host", .watch = watch,
+				    .own_trees = host_trees, .peer_trees = enclave_trees };
+	struct engine_config ec = { .role = ROLE_ENCLAVE, .name = "prop-enclave",
+				    .own_trees = enclave_trees, .peer_trees = host_trees };
 	char dir[256];
 	int sv[2];
 
