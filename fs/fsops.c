@@ -36,19 +36,24 @@ struct fs *fs_self;
 /* A change is queued on the link in the order it was made in the cache:
  * FUSE threads run concurrently, and a removal of b queued before the
  * rename of a to b that preceded it would leave b in the enclave for good.
- * Every operation that changes names takes this lock around its change in
- * the cache and its link_changed() calls, and so do flush and setattr
- * around naming the file they changed; nothing waits under it. */
-static pthread_mutex_t order_mu = PTHREAD_MUTEX_INITIALIZER;
+ * Every operation that changes names takes this lock (to write) around its
+ * change in the cache and its link_changed() calls, and so do flush and
+ * setattr around naming the file they changed; nothing waits under it.
+ * A lookup takes it to read: the kernel revalidates a name by looking it
+ * up without locking its directory, and a lookup that found a file under
+ * its old name just before a rename must not give it that name back after
+ * the rename has moved it. */
+/* Writers first: flushes are not starved by a stream of lookups. */
+static pthread_rwlock_t order_rw = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 
 static void order_lock(void)
 {
-	pthread_mutex_lock(&order_mu);
+	pthread_rwlock_wrlock(&order_rw);
 }
 
 static void order_unlock(void)
 {
-	pthread_mutex_unlock(&order_mu);
+	pthread_rwlock_unlock(&order_rw);
 }
 
 /* cp and friends size their I/O by st_blksize: one FUSE request each. */
@@ -220,12 +225,33 @@ static uint32_t job_dir(const struct node *n)
 	return (uint32_t)job;
 }
 
+/* name in the tree directory p: a new lookup of its node (order_rw held). */
+static int found_child(struct node *p, const char *name, struct node **out)
+{
+	struct stat st;
+	int fd = -1;
+
+	if (fstatat(p->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return neg_errno();
+	if (S_ISDIR(st.st_mode)) {
+		fd = openat(p->fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return neg_errno();
+		if (fstat(fd, &st) < 0) {
+			int r = neg_errno();
+			close(fd);
+			return r;
+		}
+	}
+	*out = node_found(p, name, fd, &st);
+	return *out ? 0 : -ENOMEM;
+}
+
 /* Looks name up in p: a new lookup of its node, or a negative errno. */
 static int find_child(struct node *p, const char *name, struct node **out)
 {
-	struct stat st;
 	uint32_t job;
-	int fd;
+	int r;
 
 	if (strlen(name) > NAME_MAX)
 		return -ENAMETOOLONG;
@@ -245,21 +271,10 @@ static int find_child(struct node *p, const char *name, struct node **out)
 	job = job_dir(p);
 	if (job && strcmp(name, "ctl") == 0)
 		return (*out = node_ctl(job)) ? 0 : -ENOMEM;
-	if (fstatat(p->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return neg_errno();
-	fd = -1;
-	if (S_ISDIR(st.st_mode)) {
-		fd = openat(p->fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return neg_errno();
-		if (fstat(fd, &st) < 0) {
-			int r = neg_errno();
-			close(fd);
-			return r;
-		}
-	}
-	*out = node_found(p, name, fd, &st);
-	return *out ? 0 : -ENOMEM;
+	pthread_rwlock_rdlock(&order_rw);
+	r = found_child(p, name, out);
+	pthread_rwlock_unlock(&order_rw);
+	return r;
 }
 
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -828,6 +843,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, -r);
 		return;
 	}
+	order_lock();
 	fd = openat(p->fd, name, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & MODE_KEPT);
 	if (fd < 0 && errno == EEXIST && !(fi->flags & O_EXCL)) {
 		/* made by someone else since the kernel looked */
@@ -836,6 +852,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	if (fd < 0) {
 		r = neg_errno();
+		order_unlock();
 		fuse_reply_err(req, r == -ELOOP ? EPERM : -r);
 		return;
 	}
@@ -843,11 +860,13 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		(void)fchown(fd, ctx->uid, ctx->gid);
 	if (fstat(fd, &e.attr) < 0) {
 		r = neg_errno();
+		order_unlock();
 		close(fd);
 		fuse_reply_err(req, -r);
 		return;
 	}
 	n = node_found(p, name, -1, &e.attr);
+	order_unlock();
 	if (!n) {
 		close(fd);
 		fuse_reply_err(req, ENOMEM);
@@ -1079,9 +1098,24 @@ static int package_flush(struct handle *h, const char *rel)
 	return r;
 }
 
-/* A file's content changed. The engine sends it and, for a file with
- * several names, links the names the enclave holds of it to the new
- * version (sync/engine-tx.c). */
+/* The file open as h changed (order_rw held to write). The engine sends
+ * it under the name the mount knows and, for a file with several names,
+ * links the names the enclave holds of it to the new version
+ * (sync/engine-tx.c). A file whose known name is gone but that still has
+ * another (a hard link) is found by a rescan of its tree. */
+static void open_file_changed(struct fs *fs, struct handle *h)
+{
+	struct stat st;
+	char *rel = node_path(h->node);
+
+	if (rel)
+		link_changed(fs->link, WATCH_FILE_CHANGED, false, rel, NULL);
+	else if (fstat(h->fd, &st) == 0 && st.st_nlink > 0)
+		link_changed(fs->link, WATCH_RESCAN, true, tree_names[h->node->tree], NULL);
+	free(rel);
+}
+
+/* A file's content changed. */
 static void file_changed(struct fs *fs, const char *rel)
 {
 	link_changed(fs->link, WATCH_FILE_CHANGED, false, rel, NULL);
@@ -1122,12 +1156,11 @@ static int tree_flush(struct handle *h)
 	if (!dirty)
 		return 0;
 	order_lock();
-	rel = node_path(h->node);
-	if (rel)
-		file_changed(fs, rel);
+	open_file_changed(fs, h);
 	order_unlock();
+	rel = node_path(h->node);
 	if (!rel)
-		return 0; /* unlinked since: nothing to send */
+		return 0; /* unlinked since */
 	if (h->pkg && pkg_path_name(rel))
 		r = package_flush(h, rel);
 	else
@@ -1152,16 +1185,13 @@ static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct handle *h = fh(fi);
-	char *rel;
 
 	(void)ino;
 	/* Written after the last flush (through a duplicated descriptor). */
 	if (h->kind == K_TREE && h->dirty) {
 		order_lock();
-		if ((rel = node_path(h->node)))
-			file_changed(fs_get(), rel);
+		open_file_changed(fs_get(), h);
 		order_unlock();
-		free(rel);
 	}
 	handle_free(h);
 	fuse_reply_err(req, 0);
