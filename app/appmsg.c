@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "appmsg.h"
+#include "msgenc.h"
 #include "pathsafe.h"
 
 const char *appmsg_type_name(uint16_t type)
@@ -211,25 +212,6 @@ int msg_decode_jobs(struct wbuf *b, struct msg_jobs *m)
 
 /* --- encoding ------------------------------------------------------------------ */
 
-/* Encoders: begin the frame, append fields in order, finish; any failure
- * drops the whole frame. */
-#define TRY(x)                                                                                    \
-	do {                                                                                      \
-		if ((r = (x)) < 0)                                                                \
-			goto fail;                                                                \
-	} while (0)
-
-#define BEGIN(o, type)                                                                            \
-	size_t mark;                                                                              \
-	int r = msg_begin((o), (type), &mark);                                                    \
-	if (r < 0)                                                                                \
-		return r
-
-#define FINISH(o)                                                                                 \
-	return msg_finish((o), mark);                                                             \
-fail:                                                                                             \
-	msg_cancel((o), mark);                                                                    \
-	return r
 
 int msg_put_status(struct wbuf *o, const char *json, size_t len)
 {

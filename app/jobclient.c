@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "jobclient.h"
+#include "util.h"
 #include "log.h"
 
 struct followed {
@@ -36,23 +37,6 @@ struct jobclient {
 		struct msg_jobs jobs;
 	} m;
 };
-
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	size_t c = *cap ? *cap : 8;
-	void *q;
-
-	if (need <= *cap)
-		return 0;
-	while (c < need)
-		c *= 2;
-	q = realloc(*p, c * size);
-	if (!q)
-		return -ENOMEM;
-	*p = q;
-	*cap = c;
-	return 0;
-}
 
 struct jobclient *jobclient_new(const struct jobclient_ops *ops, void *ud, struct wbuf *out)
 {
@@ -135,7 +119,7 @@ static int on_run_reply(struct jobclient *jc, const struct msg_run_reply *m, cha
 		snprintf(why, whysz, "RUN_REPLY: job %u is running already", m->job);
 		return -EPROTO;
 	}
-	r = grow((void **)&jc->jobs, &jc->jobs_cap, jc->njobs + 1, sizeof(*jc->jobs));
+	r = array_grow((void **)&jc->jobs, &jc->jobs_cap, jc->njobs + 1, sizeof(*jc->jobs));
 	if (r < 0) {
 		log_error("job %u: out of memory following it: cancelling it", m->job);
 		(void)cancel_job(jc, m->job);
@@ -235,7 +219,7 @@ int jobclient_run(struct jobclient *jc, uint32_t req, const char *line)
 			return -EEXIST;
 	if (strlen(line) > RUN_LINE_MAX)
 		return -E2BIG;
-	r = grow((void **)&jc->reqs, &jc->reqs_cap, jc->nreqs + 1, sizeof(*jc->reqs));
+	r = array_grow((void **)&jc->reqs, &jc->reqs_cap, jc->nreqs + 1, sizeof(*jc->reqs));
 	if (r < 0)
 		return r;
 	r = msg_put_run(jc->out, req, line);
@@ -251,7 +235,7 @@ int jobclient_follow(struct jobclient *jc, uint32_t job, uint32_t tag)
 
 	if (by_job(jc, job) || by_tag(jc, tag))
 		return -EEXIST;
-	r = grow((void **)&jc->jobs, &jc->jobs_cap, jc->njobs + 1, sizeof(*jc->jobs));
+	r = array_grow((void **)&jc->jobs, &jc->jobs_cap, jc->njobs + 1, sizeof(*jc->jobs));
 	if (r < 0)
 		return r;
 	jc->jobs[jc->njobs++] = (struct followed){ .job = job, .tag = tag };

@@ -384,6 +384,23 @@ static void reply_new(fuse_req_t req, struct node *p, const char *name)
 		reply_entry(req, n);
 }
 
+/* The end of an operation that made name in p (r: its result; order_rw
+ * held to write): the new entry belongs to the caller (own), the link
+ * hears of it, the lock goes, and the kernel gets the entry or the error. */
+static void made(fuse_req_t req, struct node *p, const char *name, int r, enum watch_kind kind, bool own)
+{
+	if (r == 0) {
+		if (own)
+			own_new(req, p, name);
+		changed_at(p, name, kind, kind == WATCH_DIR_ADDED);
+	}
+	order_unlock();
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		reply_new(req, p, name);
+}
+
 /* --- directories ----------------------------------------------------------------------- */
 
 struct dirhandle {
@@ -534,15 +551,7 @@ static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	order_lock();
 	if (r == 0 && mkdirat(p->fd, name, mode & MODE_KEPT) < 0)
 		r = neg_errno();
-	if (r == 0) {
-		own_new(req, p, name);
-		changed_at(p, name, WATCH_DIR_ADDED, true);
-	}
-	order_unlock();
-	if (r < 0)
-		fuse_reply_err(req, -r);
-	else
-		reply_new(req, p, name);
+	made(req, p, name, r, WATCH_DIR_ADDED, true);
 }
 
 /* unlink and rmdir: remove in the cache, then tell the enclave. */
@@ -668,13 +677,7 @@ static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 			r = neg_errno();
 		at_done(&a);
 	}
-	if (r == 0)
-		changed_at(p, newname, WATCH_FILE_CHANGED, false);
-	order_unlock();
-	if (r < 0)
-		fuse_reply_err(req, -r);
-	else
-		reply_new(req, p, newname);
+	made(req, p, newname, r, WATCH_FILE_CHANGED, false);
 }
 
 /* A symlink keeps its target as text: the mount never follows it (every
@@ -688,15 +691,7 @@ static void fs_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
 	order_lock();
 	if (r == 0 && symlinkat(target, p->fd, name) < 0)
 		r = neg_errno();
-	if (r == 0) {
-		own_new(req, p, name);
-		changed_at(p, name, WATCH_FILE_CHANGED, false);
-	}
-	order_unlock();
-	if (r < 0)
-		fuse_reply_err(req, -r);
-	else
-		reply_new(req, p, name);
+	made(req, p, name, r, WATCH_FILE_CHANGED, true);
 }
 
 /* FIFOs, sockets and device nodes stay on the host (the engine does not
@@ -725,15 +720,7 @@ static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		if (r == 0 && mknodat(p->fd, name, (mode & S_IFMT) | (mode & MODE_KEPT), rdev) < 0)
 			r = neg_errno();
 	}
-	if (r == 0) {
-		own_new(req, p, name);
-		changed_at(p, name, WATCH_FILE_CHANGED, false);
-	}
-	order_unlock();
-	if (r < 0)
-		fuse_reply_err(req, -r);
-	else
-		reply_new(req, p, name);
+	made(req, p, name, r, WATCH_FILE_CHANGED, true);
 }
 
 static void fs_readlink(fuse_req_t req, fuse_ino_t ino)

@@ -158,23 +158,6 @@ static void wait_ms(struct link *l, unsigned ms)
 	(void)pthread_cond_timedwait(&l->cv, &l->mu, &ts);
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	size_t c = *cap ? *cap : 8;
-	void *q;
-
-	if (need <= *cap)
-		return 0;
-	while (c < need)
-		c *= 2;
-	q = realloc(*p, c * size);
-	if (!q)
-		return -ENOMEM;
-	*p = q;
-	*cap = c;
-	return 0;
-}
-
 /* --- the tables, filled from the enclave's messages (jobclient.h; l->mu held) ------- */
 
 /* A job of this mount ended, or was lost with the conversation. */
@@ -186,7 +169,7 @@ static void on_ended(void *ud, uint32_t id, uint8_t state, int32_t code, const c
 	if (r < 0)
 		log_errno(r, "job %u: cannot record its end", id);
 	log_info("job %u: %s", id, text);
-	if (state == JOB_LOST && grow((void **)&l->lost, &l->lost_cap, l->nlost + 1, sizeof(*l->lost)) == 0)
+	if (state == JOB_LOST && array_grow((void **)&l->lost, &l->lost_cap, l->nlost + 1, sizeof(*l->lost)) == 0)
 		l->lost[l->nlost++] = id;
 }
 
@@ -830,7 +813,7 @@ int link_cancel(struct link *l, uint32_t job)
 
 	pthread_mutex_lock(&l->mu);
 	if (jobclient_following(l->jc, job)) {
-		r = grow((void **)&l->cancels, &l->cancels_cap, l->ncancels + 1, sizeof(*l->cancels));
+		r = array_grow((void **)&l->cancels, &l->cancels_cap, l->ncancels + 1, sizeof(*l->cancels));
 		if (r == 0)
 			l->cancels[l->ncancels++] = job;
 	}

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "pathsafe.h"
+#include "msgenc.h"
 #include "proto.h"
 
 const char *msg_type_name(uint16_t type)
@@ -441,25 +442,6 @@ void msg_cancel(struct wbuf *o, size_t mark)
 	o->len = o->off + mark;
 }
 
-/* Encoders: begin the frame, append fields in order, finish; any failure
- * drops the whole frame. */
-#define TRY(x)                                                                                    \
-	do {                                                                                      \
-		if ((r = (x)) < 0)                                                                \
-			goto fail;                                                                \
-	} while (0)
-
-#define BEGIN(o, type)                                                                            \
-	size_t mark;                                                                              \
-	int r = msg_begin((o), (type), &mark);                                                    \
-	if (r < 0)                                                                                \
-		return r
-
-#define FINISH(o)                                                                                 \
-	return msg_finish((o), mark);                                                             \
-fail:                                                                                             \
-	msg_cancel((o), mark);                                                                    \
-	return r
 
 int msg_put_hello(struct wbuf *o, uint8_t role, uint32_t flags, const char *name)
 {

@@ -69,4 +69,8 @@ int signals_fd(bool usr1);
  * Returns 0 when there is no supervisor. */
 int notify_ready(void);
 
+/* Makes room for need elements of size bytes in *p (*cap elements now),
+ * doubling from 8: 0 or -ENOMEM (*p unchanged). */
+int array_grow(void **p, size_t *cap, size_t need, size_t size);
+
 #endif
