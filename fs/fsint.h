@@ -136,6 +136,7 @@ void node_unlinked(dev_t dev, ino_t ino, struct node *p, const char *name);
 
 struct handle {
 	enum kind kind;
+	uint64_t refs;     /* under the table's lock (handles.c) */
 	struct node *node; /* held */
 	int fd;            /* K_TREE */
 	pthread_mutex_t mu; /* dirty and the digest */
@@ -152,7 +153,17 @@ struct handle {
 
 /* A handle on node n (held until handle_free). */
 struct handle *handle_new(enum kind kind, struct node *n);
+/* Frees a handle that is in no table (or whose last reference went). */
 void handle_free(struct handle *h);
+/* Puts h in the open-file table with one reference (the table's): the
+ * kernel's file handle, or 0 when out of memory. */
+uint64_t handle_register(struct handle *h);
+/* The handle of a kernel file handle with one more reference, or NULL if
+ * it was closed. */
+struct handle *handle_get(uint64_t fh);
+void handle_put(struct handle *h);
+/* RELEASE: out of the table; freed with its last reference. */
+void handle_close(uint64_t fh);
 
 /* --- control files (control.c) --- */
 

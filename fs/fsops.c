@@ -59,11 +59,6 @@ static void order_unlock(void)
 /* cp and friends size their I/O by st_blksize: one FUSE request each. */
 #define TREE_BLKSIZE (1 << 20)
 
-static struct handle *fh(const struct fuse_file_info *fi)
-{
-	return fi ? (struct handle *)(uintptr_t)fi->fh : NULL;
-}
-
 static void fill_virtual(struct stat *st, ino_t ino, mode_t mode, off_t size)
 {
 	memset(st, 0, sizeof(*st));
@@ -303,9 +298,11 @@ static void fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct handle *h = fi ? handle_get(fi->fh) : NULL;
 	struct stat st;
-	int r = node_attr(node_get(ino), fh(fi), &st);
+	int r = node_attr(node_get(ino), h, &st);
 
+	handle_put(h);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -799,7 +796,6 @@ static int tree_handle(struct node *n, int fd, struct fuse_file_info *fi, bool m
 		start_digest(h);
 	if (!tree_writable(n->tree))
 		fi->direct_io = 1; /* replaced and growing behind the kernel's back */
-	fi->fh = (uintptr_t)h;
 	*out = h;
 	return 0;
 }
@@ -862,6 +858,8 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	r = tree_handle(n, fd, fi, made, &h);
 	if (r == 0)
 		r = node_attr(n, h, &e.attr);
+	if (r == 0 && !(fi->fh = handle_register(h)))
+		r = -ENOMEM;
 	if (r < 0) {
 		handle_free(h);
 		node_forget(n, 1);
@@ -871,7 +869,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	e.ino = node_id(n);
 	e.generation = n->gen;
 	if (fuse_reply_create(req, &e, fi) != 0) {
-		handle_free(h);
+		handle_close(fi->fh);
 		node_forget(n, 1);
 	}
 }
@@ -939,19 +937,17 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	default:
 		r = -ENOENT;
 	}
-	if (r == 0 && !h)
+	if (r == 0 && (!h || !(fi->fh = handle_register(h))))
 		r = -ENOMEM;
 	if (r < 0) {
-		if (h && h->kind != K_TREE)
-			handle_free(h);
+		handle_free(h);
 		fuse_reply_err(req, -r);
 		return;
 	}
 	if (h->kind != K_TREE)
 		fi->direct_io = 1;
-	fi->fh = (uintptr_t)h;
 	if (fuse_reply_open(req, fi) != 0)
-		handle_free(h);
+		handle_close(fi->fh);
 }
 
 /* output/ and jobs/ files are replaced whole by the sync engine (a job
@@ -980,10 +976,9 @@ static void follow_name(struct handle *h)
 	free(name);
 }
 
-static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+static void fs_read_h(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi, struct handle *h)
 {
 	struct fs *fs = fs_get();
-	struct handle *h = fh(fi);
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
 	char text[32];
 	const char *src = NULL;
@@ -1019,10 +1014,21 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 	fuse_reply_buf(req, src + off, size);
 }
 
-static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-		     struct fuse_file_info *fi)
+static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct handle *h = fh(fi);
+	struct handle *h = handle_get(fi->fh);
+
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	fs_read_h(req, ino, size, off, fi, h);
+	handle_put(h);
+}
+
+static void fs_write_h(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi, struct handle *h)
+{
 	int r;
 
 	(void)ino;
@@ -1055,6 +1061,19 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_err(req, -r);
 	else
 		fuse_reply_write(req, (size_t)r);
+}
+
+static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct handle *h = handle_get(fi->fh);
+
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	fs_write_h(req, ino, buf, size, off, fi, h);
+	handle_put(h);
 }
 
 static int package_flush(struct handle *h, const char *rel)
@@ -1156,9 +1175,8 @@ static int tree_flush(struct handle *h)
 	return r;
 }
 
-static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void fs_flush_h(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct handle *h)
 {
-	struct handle *h = fh(fi);
 	int r = 0;
 
 	(void)ino;
@@ -1169,24 +1187,46 @@ static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, -r);
 }
 
-static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct handle *h = fh(fi);
+	struct handle *h = handle_get(fi->fh);
 
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	fs_flush_h(req, ino, fi, h);
+	handle_put(h);
+}
+
+static void fs_release_h(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct handle *h)
+{
 	(void)ino;
+	(void)fi;
 	/* Written after the last flush (through a duplicated descriptor). */
 	if (h->kind == K_TREE && h->dirty) {
 		order_lock();
 		open_file_changed(fs_get(), h);
 		order_unlock();
 	}
-	handle_free(h);
 	fuse_reply_err(req, 0);
 }
 
-static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct handle *h = fh(fi);
+	struct handle *h = handle_get(fi->fh);
+
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	fs_release_h(req, ino, fi, h);
+	handle_put(h);
+	handle_close(fi->fh);
+}
+
+static void fs_fsync_h(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi, struct handle *h)
+{
 	int r = 0;
 
 	(void)ino;
@@ -1195,10 +1235,21 @@ static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	fuse_reply_err(req, r);
 }
 
-static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
-			 struct fuse_file_info *fi)
+static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	struct handle *h = fh(fi);
+	struct handle *h = handle_get(fi->fh);
+
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	fs_fsync_h(req, ino, datasync, fi, h);
+	handle_put(h);
+}
+
+static void fs_fallocate_h(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+			 struct fuse_file_info *fi, struct handle *h)
+{
 
 	(void)ino;
 	if (!h || h->kind != K_TREE) {
@@ -1215,6 +1266,19 @@ static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 	h->sha = NULL;
 	pthread_mutex_unlock(&h->mu);
 	fuse_reply_err(req, 0);
+}
+
+static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+			 struct fuse_file_info *fi)
+{
+	struct handle *h = handle_get(fi->fh);
+
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	fs_fallocate_h(req, ino, mode, off, len, fi, h);
+	handle_put(h);
 }
 
 /* --- attributes ------------------------------------------------------------------------ */
@@ -1336,11 +1400,10 @@ static int set_attr_at(struct node *n, struct handle *h, const struct stat *attr
 	return 0;
 }
 
-static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-		       struct fuse_file_info *fi)
+static void fs_setattr_h(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi, struct handle *h)
 {
 	struct node *n = node_get(ino);
-	struct handle *h = fh(fi);
 	struct stat st;
 	int r;
 
@@ -1353,6 +1416,17 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		fuse_reply_err(req, -r);
 	else
 		fuse_reply_attr(req, &st, 0);
+}
+
+static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	/* Through an open file, or by name (also when that file was closed
+	 * meanwhile). */
+	struct handle *h = fi ? handle_get(fi->fh) : NULL;
+
+	fs_setattr_h(req, ino, attr, to_set, fi, h);
+	handle_put(h);
 }
 
 static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
