@@ -86,6 +86,7 @@ struct node {
 	struct node *parent;
 	char *name;
 	struct node *hnext;
+	struct node *anext, *aprev; /* every node (nodes.c) */
 };
 
 /* Makes the fixed nodes; the tree directories are created in the cache

@@ -24,6 +24,17 @@ static struct node run = { .kind = K_RUN, .fixed = true, .fd = -1, .gen = 1 };
 static struct node status = { .kind = K_STATUS, .fixed = true, .fd = -1, .gen = 1 };
 static struct node tops[T_COUNT];
 static uint64_t gen_next = 2;
+/* Every node made here, hashed or not, so that the unmount frees them all
+ * (the kernel forgets nothing when it unmounts). */
+static struct node *all;
+
+static void all_add(struct node *n)
+{
+	n->anext = all;
+	if (all)
+		all->aprev = n;
+	all = n;
+}
 
 static size_t bucket(dev_t dev, ino_t ino)
 {
@@ -57,6 +68,12 @@ int nodes_init(int cachefd)
 
 static void node_free(struct node *n)
 {
+	if (n->aprev)
+		n->aprev->anext = n->anext;
+	else if (all == n)
+		all = n->anext;
+	if (n->anext)
+		n->anext->aprev = n->aprev;
 	safe_close(n->fd);
 	free(n->name);
 	free(n);
@@ -65,13 +82,9 @@ static void node_free(struct node *n)
 void nodes_fini(void)
 {
 	pthread_mutex_lock(&mu);
-	for (size_t b = 0; b < BUCKETS; b++) {
-		while (buckets[b]) {
-			struct node *n = buckets[b];
-			buckets[b] = n->hnext;
-			node_free(n);
-		}
-	}
+	while (all)
+		node_free(all);
+	memset(buckets, 0, sizeof(buckets));
 	for (int t = 0; t < T_COUNT; t++) {
 		if (tops[t].fd > 0)
 			close(tops[t].fd);
@@ -200,6 +213,7 @@ struct node *node_found(struct node *p, const char *name, int fd, const struct s
 		n->gen = gen_next++;
 		n->hnext = buckets[bucket(n->dev, n->ino)];
 		buckets[bucket(n->dev, n->ino)] = n;
+		all_add(n);
 	}
 	n->nlookup++;
 	n->refs++;
@@ -220,6 +234,7 @@ struct node *node_ctl(uint32_t job)
 	n->nlookup = n->refs = 1;
 	pthread_mutex_lock(&mu);
 	n->gen = gen_next++;
+	all_add(n);
 	pthread_mutex_unlock(&mu);
 	return n;
 }
