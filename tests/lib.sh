@@ -301,6 +301,22 @@ test_expect_success() {
 }
 
 # Run a command expected to fail (non-zero exit, not a crash by signal).
+# expect_exit CODE CMD...: runs CMD with its output in ./out and ./err and
+# fails (showing err) unless it exits with CODE.
+expect_exit() {
+	want=$1
+	shift
+	set +e
+	"$@" >out 2>err
+	rc=$?
+	set -e
+	if [ $rc -ne "$want" ]; then
+		echo "exit $rc, expected $want: $*" >&2
+		sed 's/^/  | /' err >&2
+		return 1
+	fi
+}
+
 test_must_fail() {
 	set +e
 	"$@"

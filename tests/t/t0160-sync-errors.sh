@@ -6,20 +6,6 @@
 mkdir host
 
 # expect_exit CODE COMMAND...: runs COMMAND with stdout in out, stderr in err.
-expect_exit() {
-	want=$1
-	shift
-	set +e
-	"$@" >out 2>err
-	rc=$?
-	set -e
-	if [ $rc -ne "$want" ]; then
-		echo "exit $rc, expected $want: $*" >&2
-		sed 's/^/  | /' err >&2
-		return 1
-	fi
-}
-
 test_expect_success 'an unknown address scheme exits 2 and lists the valid ones' '
 	expect_exit 2 enclave-sync --connect tcp:1.2.3.4 --once host &&
 	grep -q "tcp:1.2.3.4" err &&

@@ -12,20 +12,6 @@ mount -t tmpfs -o ro,size=1m none "$SCRATCH/ro" ||
 	skip_all "a read-only tmpfs mount"
 
 # expect_exit CODE COMMAND...: runs COMMAND with stdout in out, stderr in err.
-expect_exit() {
-	want=$1
-	shift
-	set +e
-	"$@" >out 2>err
-	rc=$?
-	set -e
-	if [ $rc -ne "$want" ]; then
-		echo "exit $rc, expected $want: $*" >&2
-		sed 's/^/  | /' err >&2
-		return 1
-	fi
-}
-
 test_expect_success 'connecting with a read-only DIR exits 3 and names the error' '
 	expect_exit 3 enclave-sync --connect "unix:$SCRATCH/missing.sock" --once ro &&
 	grep -q "ro: Read-only file system" err &&

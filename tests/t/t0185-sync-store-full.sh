@@ -8,20 +8,6 @@
 : "${SYNC_TIMEOUT:=60}"
 
 # expect_exit CODE COMMAND...: runs COMMAND with stdout in out, stderr in err.
-expect_exit() {
-	want=$1
-	shift
-	set +e
-	"$@" >out 2>err
-	rc=$?
-	set -e
-	if [ $rc -ne "$want" ]; then
-		echo "exit $rc, expected $want: $*" >&2
-		sed 's/^/  | /' err >&2
-		return 1
-	fi
-}
-
 mkdir -p host/dataset host/model host/encrypted enc
 head -c 2M /dev/urandom >host/dataset/a
 head -c 1M /dev/urandom >host/dataset/b
