@@ -23,6 +23,8 @@
 #define DEVROOT_KEY "root.key"
 #define DEVROOT_CERT "root.pem"
 
+struct devnsm;
+
 /* Creates DIR (0700, may exist) with a new root key and self-signed root
  * certificate (CN=enclave-fs development root, valid 10 years). -EEXIST if
  * DIR already holds a root. */
