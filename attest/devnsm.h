@@ -45,6 +45,10 @@ void devnsm_free(struct devnsm *d);
 int devnsm_process(struct devnsm *d, const uint8_t *req, size_t reqn, uint8_t *resp,
 		   size_t *respn);
 
+/* enclave-seal dev-root -o DIR (argv[0] is "dev-root"): 0, 1 on failure,
+ * 2 on a usage error; messages on stderr. */
+int devroot_main(int argc, char **argv);
+
 /* The SHA-384 of a file (for PCR0 = the enclaved binary). */
 int devnsm_hash_file(const char *path, uint8_t out[48]);
 

@@ -14,7 +14,9 @@
 #include "extract.h"
 #include "keyprov.h"
 #include "manifest.h"
+#include "nsm.h"
 #include "sandbox.h"
+#include "session.h"
 
 struct run_req;
 struct install_result;
@@ -76,6 +78,9 @@ struct job {
 	struct job *next;
 };
 
+/* The PCR each ready package's manifest extends (SHA-384 of the manifest). */
+#define DAEMON_APP_PCR 16u
+
 struct daemon {
 	char *state_dir;
 	int state_fd;
@@ -90,6 +95,9 @@ struct daemon {
 	struct uids *uids;
 	struct key_provider *keys;
 	struct extract_limits limits;
+	struct nsm nsm;
+	struct session_enclave *session;
+	uint8_t pcr_app[NSM_PCR_LEN]; /* DAEMON_APP_PCR as last extended */
 
 	struct package *packages;
 	struct job *jobs;         /* newest first */
@@ -106,6 +114,10 @@ struct daemon {
 	bool stop;
 	int done_fd;              /* eventfd: results are waiting */
 };
+
+/* enclaved.c: sends the daemon's STATUS (after connecting, and when the
+ * application PCR changes). */
+void daemon_send_status(struct daemon *d);
 
 /* packages.c */
 int packages_start(struct daemon *d);

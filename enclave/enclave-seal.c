@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devnsm.h"
 #include "jobline.h"
 #include "kek.h"
 #include "log.h"
@@ -32,6 +33,7 @@ static void usage(FILE *f)
 		"usage: enclave-seal keygen -o FILE\n"
 		"       enclave-seal seal --kek FILE [--entry NAME=COMMAND]... [--zstd] -o PACKAGE APPDIR\n"
 		"       enclave-seal inspect PACKAGE\n"
+		"       enclave-seal dev-root -o DIR\n"
 		"\n"
 		"keygen   writes a new 256-bit key-encryption key (mode 0600, never overwrites)\n"
 		"seal     packs APPDIR and encrypts it for the enclave. APPDIR/enclave.json is the\n"
@@ -40,6 +42,9 @@ static void usage(FILE *f)
 		"         any host argument is allowed). Warns about each entry that takes any\n"
 		"         argument from the host (host_args: true)\n"
 		"inspect  prints the header of PACKAGE; never decrypts\n"
+		"dev-root makes DIR/root.key (0600) and DIR/root.pem: the root that signs the\n"
+		"         attestation of development enclaves (enclaved --dev --dev-root DIR);\n"
+		"         hosts trust it with --trust-root DIR/root.pem\n"
 		"\n"
 		"Exit status: 0 success, 1 failure, 2 usage error.\n");
 }
@@ -515,6 +520,8 @@ int main(int argc, char **argv)
 		return cmd_seal(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "inspect"))
 		return cmd_inspect(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "dev-root"))
+		return devroot_main(argc - 1, argv + 1);
 	fprintf(stderr, "enclave-seal: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return 2;

@@ -23,9 +23,12 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "devnsm.h"
+#include "devsetup.h"
 #include "kek.h"
 #include "log.h"
 #include "pathsafe.h"
+#include "session.h"
 #include "transport.h"
 #include "trees.h"
 #include "uids.h"
@@ -38,6 +41,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: enclaved --listen ADDR --state DIR [--kek FILE]... [--max-jobs N] [--dev] [-v]\n"
 		"                [--max-store BYTES] [--job-mem BYTES] [--job-uid-base N] [--syslog]\n"
+		"                [--dev-root DIR] [--host-key KEY]\n"
 		"\n"
 		"The enclave daemon: receives DIR/encrypted, DIR/dataset and DIR/model from a host,\n"
 		"opens the sealed packages in encrypted/ into DIR/app, runs jobs from them in\n"
@@ -52,7 +56,13 @@ static void usage(FILE *f)
 		"                      plus half the free space of DIR's file system, or of RAM)\n"
 		"      --job-mem BYTES  memory of one job (default: RAM / max-jobs, at least 1G)\n"
 		"      --job-uid-base N first of the job uids, one per application (default %u)\n"
-		"  -d, --dev           development enclave: isolate this process (no network)\n"
+		"  -d, --dev           development enclave: isolate this process (no network) and\n"
+		"                      attest with the development NSM instead of /dev/nsm\n"
+		"      --dev-root DIR  with --dev: the development root that signs its attestation\n"
+		"                      (default DIR/dev-root of --state, made on first use)\n"
+		"      --host-key KEY  serve only this host key (a SHA-256 fingerprint or a PEM\n"
+		"                      public key file); default: the first host that completes\n"
+		"                      a session after the start\n"
 		"  -v, --verbose       more log output (repeat for debug)\n"
 		"      --syslog        log to syslog instead of stderr\n"
 		"  -h, --help, -V, --version\n"
@@ -74,19 +84,31 @@ static int isolate_dev(void)
 
 /* --- engine hooks ------------------------------------------------------------------ */
 
+void daemon_send_status(struct daemon *d)
+{
+	char json[512], pcr[2 * NSM_PCR_LEN + 1];
+	int n;
+
+	for (int i = 0; i < NSM_PCR_LEN; i++)
+		snprintf(pcr + 2 * i, 3, "%02x", d->pcr_app[i]);
+	n = snprintf(json, sizeof(json),
+		     "{\"isolation\":\"%s\",\"version\":\"%s\",\"max_jobs\":%u,\"keys\":\"kek\","
+		     "\"job_mem\":%llu,\"job_limits\":\"%s\",\"nsm\":\"%s\","
+		     "\"app_pcr\":{\"index\":%u,\"value\":\"%s\"},\"host_key\":\"%s\"}",
+		     d->dev ? "dev" : "nitro", PACKAGE_VERSION, d->max_jobs,
+		     (unsigned long long)d->job_mem, sandbox_limit_mechanism(),
+		     d->nsm.dev ? "development" : "device", DAEMON_APP_PCR, pcr,
+		     session_enclave_host(d->session));
+	if (n > 0 && (size_t)n < sizeof(json))
+		(void)msg_put_status(engine_out(d->engine), json, (size_t)n);
+}
+
 static void on_connected(void *ud)
 {
 	struct daemon *d = ud;
-	char json[256];
-	int n;
 
 	d->connected = true;
-	n = snprintf(json, sizeof(json),
-		     "{\"isolation\":\"%s\",\"version\":\"%s\",\"max_jobs\":%u,\"keys\":\"kek\","
-		     "\"job_mem\":%llu,\"job_limits\":\"%s\"}",
-		     d->dev ? "dev" : "nitro", PACKAGE_VERSION, d->max_jobs,
-		     (unsigned long long)d->job_mem, sandbox_limit_mechanism());
-	(void)msg_put_status(engine_out(d->engine), json, (size_t)n);
+	daemon_send_status(d);
 	jobs_connected(d);
 	packages_send_all(d);
 }
@@ -195,6 +217,22 @@ static int serve(struct daemon *d, int lfd, int sigfd, bool *stop)
 	}
 }
 
+/* The attested session on a new connection; returns the plaintext stream.
+ * A refused or failed handshake costs the daemon nothing but this call
+ * (bounded by SESSION_TIMEOUT_MS). */
+static int start_session(struct daemon *d, int fd)
+{
+	char why[512];
+	int plain, r = session_accept(d->session, fd, &plain, why, sizeof(why));
+
+	if (r < 0) {
+		log_warn("session refused: %s", why);
+		return r;
+	}
+	log_info("session with host %s", session_enclave_host(d->session));
+	return plain;
+}
+
 static int run(struct daemon *d, const struct addr *a, int sigfd)
 {
 	bool stop = false;
@@ -205,7 +243,9 @@ static int run(struct daemon *d, const struct addr *a, int sigfd)
 		if (fd < 0)
 			return log_errno(fd, "fd address");
 		(void)notify_ready();
-		r = engine_attach(d->engine, fd);
+		r = start_session(d, fd);
+		if (r >= 0)
+			r = engine_attach(d->engine, r);
 		if (r == 0)
 			r = serve(d, -1, sigfd, &stop);
 		if (r < 0 && r != -ESHUTDOWN)
@@ -226,7 +266,10 @@ static int run(struct daemon *d, const struct addr *a, int sigfd)
 				log_errno(fd, "accept");
 				continue;
 			}
-			r = engine_attach(d->engine, fd);
+			r = start_session(d, fd);
+			if (r < 0)
+				continue;
+			r = engine_attach(d->engine, r);
 			if (r == 0)
 				continue;
 		}
@@ -303,6 +346,38 @@ static int prepare_state(struct daemon *d)
 	return 0;
 }
 
+/* The NSM (the device, or the development one with --dev), this start's
+ * session key, and the application PCR as it stands. */
+static int start_nsm(struct daemon *d, const char *dev_root, const char *host_key)
+{
+	char why[512], path[PATH_MAX], config[128];
+	bool locked;
+	int r;
+
+	d->nsm.fd = -1;
+	if (d->dev) {
+		snprintf(path, sizeof(path), "%s/dev-root", d->state_dir);
+		snprintf(config, sizeof(config), "max-jobs=%u job-mem=%llu", d->max_jobs,
+			 (unsigned long long)d->job_mem);
+		r = devsetup_nsm(dev_root ? dev_root : path, "enclaved", config, &d->nsm, why,
+				 sizeof(why));
+		if (r < 0)
+			return log_errno(r, "development NSM: %s", why);
+	} else {
+		r = nsm_open_device(&d->nsm);
+		if (r < 0)
+			return log_errno(r, "cannot open %s (outside a Nitro Enclave, run with --dev)",
+					 NSM_DEV_PATH);
+	}
+	r = nsm_describe_pcr(&d->nsm, DAEMON_APP_PCR, &locked, d->pcr_app, why, sizeof(why));
+	if (r < 0)
+		return log_errno(r, "NSM: PCR%u: %s", DAEMON_APP_PCR, why);
+	r = session_enclave_new(&d->nsm, host_key, &d->session, why, sizeof(why));
+	if (r < 0)
+		return log_errno(r, "%s", why);
+	return 0;
+}
+
 static uint64_t default_job_mem(unsigned max_jobs)
 {
 	struct sysinfo si;
@@ -324,6 +399,8 @@ int main(int argc, char **argv)
 		{ "job-mem", required_argument, NULL, 'm' },
 		{ "job-uid-base", required_argument, NULL, 'U' },
 		{ "dev", no_argument, NULL, 'd' },
+		{ "dev-root", required_argument, NULL, 'R' },
+		{ "host-key", required_argument, NULL, 'H' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "syslog", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
@@ -337,7 +414,7 @@ int main(int argc, char **argv)
 	uid_t clash;
 	struct engine_config cfg = { .role = ROLE_ENCLAVE, .name = "enclaved", .watch = true,
 				     .readable = true, .hooks = &hooks, .hooks_ud = &d };
-	const char *listen = NULL;
+	const char *listen = NULL, *dev_root = NULL, *host_key = NULL;
 	unsigned long long v;
 	struct addr a;
 	char err[256];
@@ -404,6 +481,8 @@ int main(int argc, char **argv)
 			d.uid_base = (uid_t)v;
 			break;
 		case 'd': d.dev = true; break;
+		case 'R': dev_root = optarg; break;
+		case 'H': host_key = optarg; break;
 		case 'v': log_more_verbose(); break;
 		case 'S': log_setup("enclaved", log_get_level(), true); break;
 		case 'h': usage(stdout); return 0;
@@ -411,7 +490,7 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!listen || !d.state_dir || optind != argc) {
+	if (!listen || !d.state_dir || optind != argc || (dev_root && !d.dev)) {
 		usage(stderr);
 		return 2;
 	}
@@ -457,6 +536,8 @@ int main(int argc, char **argv)
 	sigfd = signals_fd(false);
 	if (sigfd < 0 || prepare_state(&d) < 0)
 		return 1;
+	if (start_nsm(&d, dev_root, host_key) < 0)
+		return 1;
 	cfg.root = d.state_dir;
 	/* Without --max-store the host may fill half of what is free. */
 	cfg.max_store = max_store;
@@ -478,6 +559,9 @@ int main(int argc, char **argv)
 	packages_stop(&d);
 out:
 	engine_free(d.engine);
+	session_enclave_free(d.session);
+	devnsm_free(d.nsm.dev);
+	nsm_close(&d.nsm);
 	if (d.keys)
 		d.keys->free(d.keys);
 	uids_free(d.uids);

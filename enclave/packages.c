@@ -26,6 +26,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "daemon.h"
 #include "log.h"
 #include "package.h"
@@ -50,6 +52,7 @@ struct install_result {
 	uint8_t digest[32];
 	struct app *app;          /* on success */
 	uint8_t identity[32];
+	uint8_t manifest_sha384[48]; /* extends DAEMON_APP_PCR when ready */
 	struct install_result *next;
 };
 
@@ -60,6 +63,40 @@ struct run_req {
 };
 
 /* --- the worker ------------------------------------------------------------------ */
+
+/* The SHA-384 of the extracted manifest, as its bytes lie in the package. */
+static int manifest_sha384(int dirfd, uint8_t out[48])
+{
+	uint8_t buf[MANIFEST_MAX_BYTES];
+	unsigned int n = 48;
+	ssize_t k;
+	int fd = openat(dirfd, MANIFEST_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return neg_errno();
+	k = read(fd, buf, sizeof(buf));
+	if (k < 0)
+		r = neg_errno();
+	else if (!EVP_Digest(buf, (size_t)k, out, &n, EVP_sha384(), NULL))
+		r = -EIO;
+	close(fd);
+	return r;
+}
+
+/* A ready package's manifest extends the application PCR, so that later
+ * attestation documents (and a key policy) can name what was loaded. */
+static void extend_app_pcr(struct daemon *d, const uint8_t sha[48])
+{
+	char why[256];
+	int r = nsm_extend_pcr(&d->nsm, DAEMON_APP_PCR, sha, 48, d->pcr_app, why, sizeof(why));
+
+	if (r < 0) {
+		log_error("NSM: cannot extend PCR%u: %s", DAEMON_APP_PCR, why);
+		return;
+	}
+	if (d->connected)
+		daemon_send_status(d);
+}
 
 static ssize_t read_segments(void *ud, const void **buf)
 {
@@ -143,6 +180,9 @@ static void install(struct daemon *d, const struct install_task *t, struct insta
 	(void)pkg_reader_file_digest(rd, res->digest);
 	stage = VERDICT_MANIFEST;
 	r = manifest_load(a->fd, MANIFEST_FILE, &a->manifest, detail, sizeof(detail));
+	if (r < 0)
+		goto fail;
+	r = manifest_sha384(a->fd, res->manifest_sha384);
 	if (r < 0)
 		goto fail;
 	h = pkg_reader_header(rd);
@@ -472,6 +512,7 @@ static void apply_result(struct daemon *d, struct install_result *res)
 	send_state(d, p);
 	set_state(p, PKG_READY, 0, VERDICT_READY);
 	log_info("package %s: ready", p->name);
+	extend_app_pcr(d, res->manifest_sha384);
 	send_state(d, p);
 	while (p->waiting) {
 		struct run_req *q = p->waiting;

@@ -31,6 +31,10 @@ int dev_spawn(const struct link_config *cfg, pid_t *child)
 	argv[n++] = "fd:3";
 	argv[n++] = "--state";
 	argv[n++] = cfg->dev_state;
+	if (cfg->dev_root) {
+		argv[n++] = "--dev-root";
+		argv[n++] = cfg->dev_root;
+	}
 	for (size_t i = 0; i < cfg->nkeks && n < 56; i++) {
 		argv[n++] = "--kek";
 		argv[n++] = cfg->keks[i];

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devnsm.h"
 #include "fsint.h"
 #include "link.h"
 #include "pathsafe.h"
@@ -30,7 +31,10 @@
 #define MAX_KEKS 16
 
 struct options {
-	const char *connect, *cache;
+	const char *connect, *cache, *trust_root, *key;
+	bool allow_debug;
+	struct attest_pin pins[ATTEST_PINS_MAX];
+	size_t npins;
 	const char *keks[MAX_KEKS];
 	size_t nkeks;
 	unsigned max_jobs;
@@ -44,7 +48,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: enclave-fs [-f] [-d] [-s] [-o OPT[,OPT...]] [--connect ADDR] [--cache DIR]\n"
-		"                  [--kek FILE]... [--max-jobs N] [-v] MOUNTPOINT\n"
+		"                  [--kek FILE]... [--max-jobs N] [--trust-root PEM] [--allow-debug]\n"
+		"                  [--expect-pcr N=HEX[,HEX...]]... [--key FILE] [-v] MOUNTPOINT\n"
 		"       enclave-fs SOURCE MOUNTPOINT -o OPTS   (mount(8) form; SOURCE: dev, none or ADDR)\n"
 		"\n"
 		"Mounts an enclave: encrypted/, dataset/ and model/ go in, output/ and jobs/ come\n"
@@ -57,23 +62,35 @@ static void usage(FILE *f)
 		"                   $XDG_CACHE_HOME/enclave-fs/NAME otherwise)\n"
 		"  --kek FILE       a key-encryption key for the development enclave; repeatable\n"
 		"  --max-jobs N     jobs the development enclave runs at once\n"
+		"  --trust-root PEM the root the enclave's attestation must chain to (default:\n"
+		"                   the AWS Nitro Enclaves root; the development enclave's own\n"
+		"                   root without --connect)\n"
+		"  --expect-pcr N=HEX[,HEX...]  refuse an enclave whose PCR N is none of these\n"
+		"                   values (repeatable)\n"
+		"  --allow-debug    accept an enclave in debug mode (PCR0-2 zero)\n"
+		"  --key FILE       this host's key (default DIR/.host-key of the cache; made\n"
+		"                   0600 on first use): what an enclave binds to\n"
 		"  -v, --verbose    more log output (repeat for debug)\n"
 		"  -f               stay in the foreground (readiness via $NOTIFY_SOCKET)\n"
 		"  -d               FUSE debug output (implies -f)\n"
 		"  -s               single-threaded\n"
 		"  -o OPTS          FUSE options (allow_other, default_permissions, ...) and\n"
-		"                   connect=ADDR, cache=DIR, kek=FILE, max_jobs=N\n"
+		"                   connect=ADDR, cache=DIR, kek=FILE, max_jobs=N, trust_root=PEM,\n"
+		"                   allow_debug, expect_pcrN=HEX[:HEX...], key=FILE\n"
 		"  -h, --help, -V, --version\n"
 		"\n"
 		"Unmount with fusermount3 -u MOUNTPOINT. Exit status: 0 after unmount, 1 runtime\n"
 		"failure, 2 usage error.\n");
 }
 
-enum { KEY_CONNECT, KEY_CACHE, KEY_KEK, KEY_MAXJOBS, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS };
+enum { KEY_CONNECT, KEY_CACHE, KEY_KEK, KEY_MAXJOBS, KEY_TRUST_ROOT, KEY_HOST_KEY, KEY_EXPECT_PCR,
+       KEY_ALLOW_DEBUG, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS };
 
 static const struct fuse_opt own_opts[] = {
 	FUSE_OPT_KEY("connect=", KEY_CONNECT), FUSE_OPT_KEY("cache=", KEY_CACHE),
 	FUSE_OPT_KEY("kek=", KEY_KEK), FUSE_OPT_KEY("max_jobs=", KEY_MAXJOBS),
+	FUSE_OPT_KEY("trust_root=", KEY_TRUST_ROOT), FUSE_OPT_KEY("key=", KEY_HOST_KEY),
+	FUSE_OPT_KEY("allow_debug", KEY_ALLOW_DEBUG),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS), FUSE_OPT_END
 };
@@ -99,6 +116,25 @@ static int set_option(struct options *o, int key, const char *v)
 		}
 		o->max_jobs = (unsigned)n;
 		return 0;
+	case KEY_TRUST_ROOT: o->trust_root = v; return 0;
+	case KEY_HOST_KEY: o->key = v; return 0;
+	case KEY_ALLOW_DEBUG: o->allow_debug = true; return 0;
+	case KEY_EXPECT_PCR: {
+		char err[256];
+
+		if (o->npins == ATTEST_PINS_MAX) {
+			fprintf(stderr, "enclave-fs: at most %d PCR pins\n", ATTEST_PINS_MAX);
+			return -1;
+		}
+		if (attest_parse_pin(v, &o->pins[o->npins], err, sizeof(err)) < 0 ||
+		    attest_policy_add_pin(&(struct attest_policy){ 0 }, &o->pins[o->npins], err,
+					  sizeof(err)) < 0) {
+			fprintf(stderr, "enclave-fs: --expect-pcr %s: %s\n", v, err);
+			return -1;
+		}
+		o->npins++;
+		return 0;
+	}
 	}
 	return 1;
 }
@@ -115,16 +151,27 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		*(key == KEY_ALLOW_OTHER ? &o->allow_other : &o->default_permissions) = true;
 		return 1;
 	}
-	if (key < KEY_CONNECT || key > KEY_MAXJOBS)
+	/* expect_pcrN=... has a number in its name: no fuse_opt template. */
+	if (key == FUSE_OPT_KEY_OPT && strncmp(arg, "expect_pcr", 10) == 0 && strchr(arg, '='))
+		key = KEY_EXPECT_PCR;
+	if (key == KEY_ALLOW_DEBUG)
+		return set_option(o, key, NULL);
+	if (key < KEY_CONNECT || key > KEY_EXPECT_PCR)
 		return 1;
 	/* arg lives in a buffer fuse_opt_parse() reuses: keep a copy. */
 	if (o->nowned == sizeof(o->owned) / sizeof(o->owned[0])) {
 		fprintf(stderr, "enclave-fs: too many options\n");
 		return -1;
 	}
-	v = strdup(strchr(arg, '=') + 1);
+	/* -o expect_pcrN=HEX[:HEX...] is --expect-pcr N=HEX[,HEX...] (a comma
+	 * would end the -o option). */
+	v = key == KEY_EXPECT_PCR ? strdup(arg + strlen("expect_pcr")) : strdup(strchr(arg, '=') + 1);
 	if (!v)
 		return -1;
+	if (key == KEY_EXPECT_PCR)
+		for (char *q = v; *q; q++)
+			if (*q == ':')
+				*q = ',';
 	o->owned[o->nowned++] = v;
 	return set_option(o, key, v);
 }
@@ -136,6 +183,10 @@ static int parse_args(int argc, char **argv, struct options *o, struct fuse_args
 	static const struct option lopts[] = {
 		{ "connect", required_argument, NULL, 'c' }, { "cache", required_argument, NULL, 'C' },
 		{ "kek", required_argument, NULL, 'k' },     { "max-jobs", required_argument, NULL, 'j' },
+		{ "trust-root", required_argument, NULL, 'T' },
+		{ "expect-pcr", required_argument, NULL, 'P' },
+		{ "allow-debug", no_argument, NULL, 'D' },
+		{ "key", required_argument, NULL, 'K' },
 		{ "verbose", no_argument, NULL, 'v' },       { "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },       { NULL, 0, NULL, 0 }
 	};
@@ -168,6 +219,12 @@ static int parse_args(int argc, char **argv, struct options *o, struct fuse_args
 			if (set_option(o, key, optarg) < 0)
 				return -1;
 			break;
+		case 'T': case 'P': case 'D': case 'K':
+			key = c == 'T' ? KEY_TRUST_ROOT : c == 'P' ? KEY_EXPECT_PCR :
+			      c == 'K' ? KEY_HOST_KEY : KEY_ALLOW_DEBUG;
+			if (set_option(o, key, optarg) < 0)
+				return -1;
+			break;
 		case 'v': log_more_verbose(); break;
 		case 'h': usage(stdout); return 1;
 		case 'V': printf("enclave-fs %s\n", PACKAGE_VERSION); return 1;
@@ -192,6 +249,19 @@ static int parse_args(int argc, char **argv, struct options *o, struct fuse_args
 	    fuse_opt_add_arg(args, "-odefault_permissions") < 0)
 		return -1;
 	return 0;
+}
+
+/* path made absolute against the working directory (a daemon changes it);
+ * the file need not exist yet. */
+static char *abs_path(const char *path)
+{
+	char cwd[PATH_MAX], *out;
+
+	if (path[0] == '/')
+		return strdup(path);
+	if (!getcwd(cwd, sizeof(cwd)) || asprintf(&out, "%s/%s", cwd, path) < 0)
+		return NULL;
+	return out;
 }
 
 static int mkdir_p(const char *path, mode_t mode)
@@ -303,6 +373,7 @@ int main(int argc, char **argv)
 	struct fs fs = { .cachefd = -1 };
 	const char *source = NULL;
 	char *mountpoint = NULL, *cache = NULL, *enclaved = NULL, *dev_state = NULL;
+	char *dev_root = NULL, *dev_root_pem = NULL, *host_key = NULL, why[512];
 	char *keks[MAX_KEKS] = { 0 };
 	struct fuse_loop_config *loop = NULL;
 	struct fuse_session *se = NULL;
@@ -401,15 +472,36 @@ int main(int argc, char **argv)
 			log_errno(neg_errno(), "cannot make the development enclave's state dir");
 			goto out;
 		}
+		/* Its attestation is signed by a root of its own, made here on
+		 * first use, and trusted (as "development") by this mount. */
+		if (asprintf(&dev_root, "%s/dev-root", dev_state) < 0 ||
+		    asprintf(&dev_root_pem, "%s/%s", dev_root, DEVROOT_CERT) < 0) {
+			log_errno(-ENOMEM, "development root");
+			goto out;
+		}
+		if (access(dev_root_pem, F_OK) < 0 &&
+		    (r = devroot_create(dev_root, why, sizeof(why))) < 0 && r != -EEXIST) {
+			log_error("cannot make the development root: %s", why);
+			goto out;
+		}
 	} else if (o.nkeks || o.max_jobs) {
 		log_warn("--kek and --max-jobs belong to the enclave at %s: ignored", o.connect);
 	}
 
+	if (o.key ? !(host_key = abs_path(o.key)) : asprintf(&host_key, "%s/.host-key", cache) < 0) {
+		log_errno(-ENOMEM, "host key");
+		goto out;
+	}
 	lc = (struct link_config){ .cache = cache, .connect = o.connect, .enclaved = enclaved,
 				   .dev_state = dev_state, .keks = (const char *const *)keks,
 				   .nkeks = o.nkeks, .max_jobs = o.max_jobs,
 				   .verbose = (unsigned)(log_get_level() - LOG_NOTICE),
-				   .syslog = !fo.foreground };
+				   .syslog = !fo.foreground, .key_path = host_key,
+				   .trust_root = o.trust_root ? o.trust_root : dev_root_pem,
+				   .root_name = o.trust_root ? o.trust_root
+						: dev_root ? "development" : "aws-nitro",
+				   .dev_root = dev_root, .allow_debug = o.allow_debug,
+				   .pins = o.pins, .npins = o.npins };
 	r = link_new(&lc, &l);
 	if (r < 0) {
 		log_errno(r, "cache dir %s", cache);
@@ -474,6 +566,9 @@ out:
 		nodes_fini();
 	link_free(l);
 	free(dev_state);
+	free(dev_root);
+	free(dev_root_pem);
+	free(host_key);
 	for (size_t i = 0; i < MAX_KEKS; i++)
 		free(keks[i]);
 	if (loop)

@@ -26,6 +26,7 @@
 #include "jobclient.h"
 #include "jobstore.h"
 #include "link.h"
+#include "session.h"
 #include "log.h"
 #include "appmsg.h"
 #include "strmap.h"
@@ -124,6 +125,11 @@ struct link {
 	bool store_known;
 	uint64_t store_held, store_max;
 	char last_error[WIRE_TEXT_MAX + 1];
+	/* The attested session: what the last handshake learned, and whether
+	 * it refused the enclave (then nothing syncs, and .run fails at once). */
+	struct session_host *sh; /* link thread only after link_new */
+	struct session_identity id;
+	bool attest_refused;
 };
 
 static void note_sync(struct link *l);
@@ -510,6 +516,27 @@ static int open_conn(struct link *l)
 	return transport_connect(&a);
 }
 
+/* Attests the enclave on a new connection; returns the session's plaintext
+ * stream, or an error after recording in .status why it was refused. */
+static int attest_conn(struct link *l, int fd)
+{
+	struct session_identity id;
+	int plain = -1, r = session_connect(l->sh, fd, &plain, &id);
+
+	if (r < 0)
+		log_error("enclave %s refused: %s", l->cfg.connect ? l->cfg.connect : "(development)",
+			  id.error);
+	pthread_mutex_lock(&l->mu);
+	l->id = id;
+	l->attest_refused = r == -EKEYREJECTED;
+	if (r < 0)
+		snprintf(l->last_error, sizeof(l->last_error), "%.*s", (int)sizeof(l->last_error) - 1,
+			 id.error);
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	return r < 0 ? r : plain;
+}
+
 static void *link_main(void *arg)
 {
 	struct link *l = arg;
@@ -528,9 +555,12 @@ static void *link_main(void *arg)
 		if (r)
 			break;
 		fd = open_conn(l);
-		if (fd < 0) {
+		if (fd < 0)
 			log_errno(fd, "cannot reach the enclave at %s",
 				  l->cfg.connect ? l->cfg.connect : "(development)");
+		else
+			fd = attest_conn(l, fd);
+		if (fd < 0) {
 			r = fd;
 		} else {
 			r = engine_attach(l->e, fd);
@@ -600,6 +630,24 @@ int link_new(const struct link_config *cfg, struct link **out)
 	r = jobstore_open(engine_rootfd(l->e), &l->js, &l->lost, &l->nlost);
 	if (r < 0)
 		goto fail;
+	{
+		struct session_host_config sc = { .key_path = cfg->key_path,
+						  .trust_root = cfg->trust_root,
+						  .root_name = cfg->root_name,
+						  .allow_debug = cfg->allow_debug,
+						  .npins = cfg->npins,
+						  .pins = cfg->pins };
+		char why[512];
+
+		r = session_host_new(&sc, &l->sh, why, sizeof(why));
+		if (r < 0) {
+			log_error("%s", why);
+			goto fail;
+		}
+		snprintf(l->id.host_fpr, sizeof(l->id.host_fpr), "%s", session_host_fpr(l->sh));
+		snprintf(l->id.root, sizeof(l->id.root), "%s",
+			 cfg->root_name ? cfg->root_name : cfg->trust_root ? cfg->trust_root : "aws-nitro");
+	}
 	for (size_t i = 0; i < l->nlost; i++)
 		log_warn("job %u was lost: the mount ended while it ran", l->lost[i]);
 	l->last_job = jobstore_last(l->js);
@@ -661,6 +709,7 @@ void link_free(struct link *l)
 	}
 	jobclient_free(l->jc);
 	engine_free(l->e);
+	session_host_free(l->sh);
 	jobstore_free(l->js);
 	strmap_free(l->pkgs, free);
 	strmap_free(l->refused, NULL);
@@ -789,6 +838,12 @@ int link_run(struct link *l, const char *line, uint32_t *job, char *msg, size_t 
 			snprintf(rq.msg, sizeof(rq.msg), "unmounting");
 			break;
 		}
+		if (rq.phase == RUN_QUEUED && l->attest_refused) {
+			rq.err = -EIO;
+			snprintf(rq.msg, sizeof(rq.msg), "the enclave was refused: %.*s",
+				 (int)sizeof(rq.msg) - 32, l->id.error);
+			break;
+		}
 		if (rq.phase == RUN_QUEUED && now_ms() >= deadline) {
 			rq.err = -EIO;
 			snprintf(rq.msg, sizeof(rq.msg), "the enclave is not reachable");
@@ -846,6 +901,56 @@ static const char *pkg_state_word(uint8_t s)
 
 static json_t *status_failed(struct link *l);
 
+static json_t *hex_string(const uint8_t *p, size_t n)
+{
+	char hex[2 * ATTEST_PCR_LEN + 1];
+
+	for (size_t i = 0; i < n && i < ATTEST_PCR_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", p[i]);
+	hex[2 * (n < ATTEST_PCR_LEN ? n : ATTEST_PCR_LEN)] = 0;
+	return json_string(hex);
+}
+
+/* "identity" of .status: what the last handshake proved (l->mu held). */
+static json_t *status_identity(struct link *l)
+{
+	static const unsigned shown[] = { 0, 1, 2, 3, 4, 8, 16 };
+	const struct session_identity *id = &l->id;
+	json_t *o = json_object(), *pcrs = json_object(), *pins = json_array();
+	bool seen = id->module_id[0] != 0;
+
+	for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++)
+		if (id->have_pcr[shown[i]]) {
+			char k[4];
+
+			snprintf(k, sizeof(k), "%u", shown[i]);
+			json_object_set_new(pcrs, k, hex_string(id->pcr[shown[i]], ATTEST_PCR_LEN));
+		}
+	for (size_t i = 0; i < l->cfg.npins; i++) {
+		json_t *vals = json_array();
+
+		for (size_t j = 0; j < l->cfg.pins[i].nvalues; j++)
+			json_array_append_new(vals, hex_string(l->cfg.pins[i].value[j], ATTEST_PCR_LEN));
+		json_array_append_new(pins, json_pack("{s:i,s:o}", "pcr", (json_int_t)l->cfg.pins[i].index,
+						      "values", vals));
+	}
+	json_object_set_new(o, "verified", json_boolean(id->verified));
+	json_object_set_new(o, "root", json_string(id->root));
+	json_object_set_new(o, "module_id", seen ? json_string(id->module_id) : json_null());
+	json_object_set_new(o, "pcrs", pcrs);
+	json_object_set_new(o, "pcr0", id->have_pcr[0] ? hex_string(id->pcr[0], ATTEST_PCR_LEN) :
+							 json_null());
+	json_object_set_new(o, "debug", seen ? json_boolean(id->debug) : json_null());
+	json_object_set_new(o, "timestamp", seen ? json_integer((json_int_t)id->timestamp_ms) :
+						   json_null());
+	json_object_set_new(o, "pins", pins);
+	json_object_set_new(o, "pins_matched",
+			    !l->cfg.npins || !seen ? json_null() : json_boolean(id->pins_matched));
+	json_object_set_new(o, "host_key", json_string(id->host_fpr));
+	json_object_set_new(o, "error", id->error[0] ? json_string(id->error) : json_null());
+	return o;
+}
+
 int link_status(struct link *l, char **out, size_t *len)
 {
 	json_t *o = json_object(), *pkgs = json_array(), *jobs = json_array(), *lost = json_array();
@@ -867,7 +972,7 @@ int link_status(struct link *l, char **out, size_t *len)
 	json_object_set_new(o, "connection", json_string(l->up ? "connected" : "connecting"));
 	json_object_set_new(o, "enclave", json_string(l->cfg.connect ? l->cfg.connect : "dev"));
 	json_object_set(o, "isolation", json_is_string(iso) ? iso : json_null());
-	json_object_set_new(o, "identity", json_pack("{s:n,s:b}", "pcr0", "verified", 0));
+	json_object_set_new(o, "identity", status_identity(l));
 	if (enc)
 		json_object_set(o, "enclave_status", enc);
 	while (strmap_next(l->pkgs, &pos, &k, &v)) {

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attest.h"
 #include "watch.h"
 
 struct link_config {
@@ -27,6 +28,14 @@ struct link_config {
 	unsigned max_jobs;       /* development: 0 for enclaved's default */
 	unsigned verbose;        /* development: -v count handed to it */
 	bool syslog;             /* development: it logs to syslog (we are a daemon) */
+	/* The attested session (attest/session.h). */
+	const char *key_path;    /* this host's key */
+	const char *trust_root;  /* the root attestation must chain to; NULL: AWS Nitro */
+	const char *root_name;   /* what .status calls it */
+	const char *dev_root;    /* development: the dev root dir handed to enclaved */
+	bool allow_debug;
+	const struct attest_pin *pins;
+	size_t npins;
 };
 
 struct link;

@@ -19,10 +19,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devnsm.h"
+#include "devsetup.h"
 #include "engine.h"
 #include "escape.h"
 #include "jobclient.h"
 #include "log.h"
+#include "session.h"
 #include "transport.h"
 #include "trees.h"
 #include "util.h"
@@ -34,12 +37,18 @@ enum exit_code {
 	EXIT_CONN = 3,     /* could not connect or listen, or the connection was lost */
 	EXIT_PROTO = 4,    /* protocol violation by either side */
 	EXIT_NOT_SYNCED = 5, /* --once: a file was not stored by the enclave at the end */
+	EXIT_REFUSED = 6,  /* the enclave's attestation, or this host, was refused */
 };
 
 struct opts {
 	const char *connect, *listen, *dir, *run;
 	bool once, stats;
 	unsigned long long max_store;
+	/* the attested session */
+	const char *trust_root, *key, *host_key, *dev_root;
+	bool allow_debug;
+	struct attest_pin pins[ATTEST_PINS_MAX];
+	size_t npins;
 };
 
 /* --run: the job this client started and how it ended. */
@@ -64,8 +73,11 @@ struct runner {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: enclave-sync --connect ADDR [--once] [--stats] [-v] DIR\n"
-		"       enclave-sync --listen ADDR [--max-store BYTES] [--stats] [-v] DIR\n"
+		"usage: enclave-sync --connect ADDR [--once | --run LINE] [--trust-root PEM]\n"
+		"                    [--expect-pcr N=HEX[,HEX...]]... [--allow-debug] [--key FILE]\n"
+		"                    [--stats] [-v] DIR\n"
+		"       enclave-sync --listen ADDR [--max-store BYTES] [--dev-root DIR]\n"
+		"                    [--host-key KEY] [--stats] [-v] DIR\n"
 		"\n"
 		"Mirrors DIR/encrypted, DIR/dataset and DIR/model (created if missing) from the\n"
 		"host to the enclave and DIR/output back, sending only the chunks the other side\n"
@@ -79,6 +91,18 @@ static void usage(FILE *f)
 		"                      'PACKAGE [ENTRY] [ARG...]' in the enclave, stream its\n"
 		"                      stdout and stderr, bring DIR/output up to date and exit\n"
 		"                      with the job's status\n"
+		"      --trust-root PEM  with --connect: the root the enclave's attestation must\n"
+		"                      chain to (default: the AWS Nitro Enclaves root)\n"
+		"      --expect-pcr N=HEX[,HEX...]  with --connect: refuse an enclave whose PCR N\n"
+		"                      is none of these values (repeatable)\n"
+		"      --allow-debug   with --connect: accept a debug enclave (PCR0-2 zero)\n"
+		"      --key FILE      with --connect: this host's key (default DIR/.efs-host-key,\n"
+		"                      made on first use)\n"
+		"      --dev-root DIR  with --listen: the development root this mirror target\n"
+		"                      attests with (default DIR/.efs-dev-root, made on first use)\n"
+		"      --host-key KEY  with --listen: serve only this host key (SHA-256\n"
+		"                      fingerprint or PEM public key file); default: the first\n"
+		"                      host that completes a session\n"
 		"  -m, --max-store BYTES  with --listen: what the host may store in DIR\n"
 		"                      (K, M, G, T); a file beyond it is refused\n"
 		"  -s, --stats         print transfer statistics at exit\n"
@@ -90,7 +114,8 @@ static void usage(FILE *f)
 		"reported with its path and reason); 2 usage error; 3 could not connect or\n"
 		"listen, or the connection was lost during --once; 4 protocol violation;\n"
 		"5 with --once, a file was still not stored by the enclave at the end\n"
-		"(\"not synced: PATH: REASON\" is printed).\n"
+		"(\"not synced: PATH: REASON\" is printed); 6 with --once, the enclave's\n"
+		"attestation was refused or the enclave refused this host.\n"
 		"With --run: the job's exit status; 128+N if a signal N killed it; 124 if it\n"
 		"timed out; 125 if the enclave refused or could not start it, or a file was\n"
 		"not stored before it (the message is printed); 255 if the connection failed\n"
@@ -364,6 +389,17 @@ static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_pro
 	}
 }
 
+/* What the enclave proved, in the verbose log. */
+static void log_attested(const struct session_identity *id)
+{
+	char pcr0[2 * ATTEST_PCR_LEN + 1] = "";
+
+	for (int i = 0; id->have_pcr[0] && i < ATTEST_PCR_LEN; i++)
+		snprintf(pcr0 + 2 * i, 3, "%02x", id->pcr[0][i]);
+	log_info("enclave attested: module %s, root %s, PCR0 %s%s", id->module_id, id->root, pcr0,
+		 id->debug ? " (debug)" : "");
+}
+
 static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 {
 	struct runner rn = { .line = o->run, .exit_code = RUN_EXIT_FAILED };
@@ -373,25 +409,60 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 	bool tty = isatty(STDERR_FILENO) && !o->run, signalled = false;
 	double start = now_s();
 	struct engine *e;
+	struct session_host *sh;
+	struct session_host_config sc = { .key_path = o->key, .trust_root = o->trust_root,
+					  .allow_debug = o->allow_debug, .npins = o->npins,
+					  .pins = o->pins };
+	char keypath[PATH_MAX], why[512];
+	double session_ms = 0; /* connect to verdict, the last connection */
 	int backoff_ms = 100, code = EXIT_OK, r;
 
+	if (!sc.key_path) {
+		snprintf(keypath, sizeof(keypath), "%s/.efs-host-key", o->dir);
+		sc.key_path = keypath;
+	}
+	r = session_host_new(&sc, &sh, why, sizeof(why));
+	if (r < 0) {
+		log_error("%s", why);
+		return EXIT_USAGE;
+	}
+	log_info("host key %s", session_host_fpr(sh));
 	app_set_trees(&cfg);
 	r = engine_new(&cfg, &e);
 	if (r < 0) {
 		log_errno(r, "%s", o->dir);
+		session_host_free(sh);
 		return EXIT_CONN;
 	}
 	rn.jc = jobclient_new(&run_ops, &rn, engine_out(e));
 	if (!rn.jc) {
 		log_errno(-ENOMEM, "%s", o->dir);
 		engine_free(e);
+		session_host_free(sh);
 		return EXIT_CONN;
 	}
 	for (;;) {
-		int fd = transport_connect(a);
+		double t0 = now_s();
+		int fd = transport_connect(a), plain = -1;
+		struct session_identity id;
 
 		if (fd >= 0) {
-			r = engine_attach(e, fd);
+			r = session_connect(sh, fd, &plain, &id);
+			session_ms = (now_s() - t0) * 1e3;
+			if (r < 0)
+				log_error("%s: %s", o->connect, id.error);
+			else
+				log_attested(&id);
+		} else {
+			r = fd;
+			log_errno(r, "cannot connect to %s", o->connect);
+		}
+		if (r == -EKEYREJECTED && o->once) {
+			code = EXIT_REFUSED;
+			break;
+		}
+		if (plain >= 0) {
+			r = engine_attach(e, plain);
 			if (r == 0)
 				r = serve(e, sigfd, o->once, tty, start, &signalled, &rn);
 			/* Only a connection that got in sync resets the backoff. */
@@ -400,9 +471,6 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 			rn.synced = false;
 			if (r == 0 && (signalled || o->once))
 				(void)engine_goodbye(e);
-		} else {
-			r = fd;
-			log_errno(r, "cannot connect to %s", o->connect);
 		}
 		if (r == 0 || signalled)
 			break;
@@ -428,6 +496,8 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 		fputc('\n', stderr);
 	if (o->stats)
 		print_stats(engine_stats(e), now_s() - start);
+	if (o->stats && session_ms > 0)
+		fprintf(stderr, "  session ms:          %.2f\n", session_ms);
 	if (o->stats && rn.started_at > 0)
 		fprintf(stderr, "  job start ms:        %.2f\n", (rn.started_at - rn.sent_at) * 1e3);
 	if (code == EXIT_OK && rn.not_synced)
@@ -438,6 +508,7 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 		code = rn.phase == RUN_DONE ? rn.exit_code : RUN_EXIT_FAILED;
 	jobclient_free(rn.jc);
 	engine_free(e);
+	session_host_free(sh);
 	return code;
 }
 
@@ -449,20 +520,35 @@ static int run_listen(const struct opts *o, const struct addr *a, int sigfd)
 	double start = now_s();
 	bool signalled = false;
 	struct engine *e;
+	struct nsm nsm = { .fd = -1 };
+	struct session_enclave *se = NULL;
+	char rootdir[PATH_MAX], why[512];
 	int lfd = -1, code = EXIT_OK, r;
 
+	snprintf(rootdir, sizeof(rootdir), "%s/.efs-dev-root", o->dir);
+	r = devsetup_nsm(o->dev_root ? o->dev_root : rootdir, "enclave-sync", "listen", &nsm, why,
+			 sizeof(why));
+	if (r == 0)
+		r = session_enclave_new(&nsm, o->host_key, &se, why, sizeof(why));
+	if (r < 0) {
+		log_error("%s", why);
+		devnsm_free(nsm.dev);
+		return r == -EINVAL ? EXIT_USAGE : EXIT_CONN;
+	}
 	app_set_trees(&cfg);
 	r = engine_new(&cfg, &e);
 	if (r < 0) {
 		log_errno(r, "%s", o->dir);
-		return EXIT_CONN;
+		code = EXIT_CONN;
+		goto out;
 	}
 	if (a->kind != ADDR_FD) {
 		lfd = transport_listen(a);
 		if (lfd < 0) {
 			log_errno(lfd, "cannot listen on %s", o->listen);
 			engine_free(e);
-			return EXIT_CONN;
+			code = EXIT_CONN;
+			goto out;
 		}
 	}
 	(void)notify_ready();
@@ -491,7 +577,18 @@ static int run_listen(const struct opts *o, const struct addr *a, int sigfd)
 				break;
 			}
 		}
-		r = engine_attach(e, fd);
+		{
+			int plain;
+
+			r = session_accept(se, fd, &plain, why, sizeof(why));
+			if (r < 0) {
+				log_error("session refused: %s", why);
+				if (lfd < 0)
+					break;
+				continue;
+			}
+			r = engine_attach(e, plain);
+		}
 		if (r == 0)
 			r = serve(e, sigfd, false, false, start, &signalled, &idle);
 		if (r < 0 && r != -ESHUTDOWN)
@@ -504,6 +601,9 @@ static int run_listen(const struct opts *o, const struct addr *a, int sigfd)
 	if (o->stats)
 		print_stats(engine_stats(e), now_s() - start);
 	engine_free(e);
+out:
+	session_enclave_free(se);
+	devnsm_free(nsm.dev);
 	return code;
 }
 
@@ -516,6 +616,12 @@ int main(int argc, char **argv)
 		{ "run", required_argument, NULL, 'r' },
 		{ "max-store", required_argument, NULL, 'm' },
 		{ "stats", no_argument, NULL, 's' },
+		{ "trust-root", required_argument, NULL, 'T' },
+		{ "expect-pcr", required_argument, NULL, 'P' },
+		{ "allow-debug", no_argument, NULL, 'D' },
+		{ "key", required_argument, NULL, 'K' },
+		{ "host-key", required_argument, NULL, 'H' },
+		{ "dev-root", required_argument, NULL, 'R' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -541,6 +647,20 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 's': o.stats = true; break;
+		case 'T': o.trust_root = optarg; break;
+		case 'D': o.allow_debug = true; break;
+		case 'K': o.key = optarg; break;
+		case 'H': o.host_key = optarg; break;
+		case 'R': o.dev_root = optarg; break;
+		case 'P':
+			if (o.npins == ATTEST_PINS_MAX ||
+			    attest_parse_pin(optarg, &o.pins[o.npins], err, sizeof(err)) < 0) {
+				fprintf(stderr, "enclave-sync: --expect-pcr %s: %s\n", optarg,
+					o.npins == ATTEST_PINS_MAX ? "too many pins" : err);
+				return EXIT_USAGE;
+			}
+			o.npins++;
+			break;
 		case 'v': log_more_verbose(); break;
 		case 'h': usage(stdout); return EXIT_OK;
 		case 'V': printf("enclave-sync %s\n", PACKAGE_VERSION); return EXIT_OK;
@@ -549,6 +669,8 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - 1 || !!o.connect == !!o.listen || (o.once && o.listen) ||
 	    (o.max_store && !o.listen) ||
+	    ((o.trust_root || o.npins || o.allow_debug || o.key) && !o.connect) ||
+	    ((o.host_key || o.dev_root) && !o.listen) ||
 	    (o.run && strlen(o.run) > RUN_LINE_MAX)) {
 		usage(stderr);
 		return EXIT_USAGE;

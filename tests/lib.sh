@@ -44,6 +44,17 @@ cd "$SCRATCH" || exit 99
 PATH="$top_builddir:$top_builddir/tests/helpers:/usr/bin:/bin:$PATH"
 export PATH SCRATCH
 
+# A development root for the test's enclaves: every enclave side started
+# with --dev-root "$DEVROOT" attests with it, and every host trusts it with
+# --trust-root "$DEVROOT/root.pem" (the attested session, doc/PROTOCOL.md).
+DEVROOT="$SCRATCH/devroot"
+EFS_DEVROOT=$DEVROOT # tests/helpers/peer.py runs its sessions with it
+export EFS_DEVROOT
+if ! enclave-seal dev-root -o "$DEVROOT" >"$SCRATCH/devroot.log" 2>&1; then
+	cat "$SCRATCH/devroot.log" >&2
+	echo "Bail out! cannot make a development root" && exit 99
+fi
+
 test_count=0
 test_failed=0
 test_cleanup=

@@ -199,11 +199,14 @@ while [ "$i" -le "$RUNS" ]; do
 	rm -f "$MNT/dataset/e.$i"
 	barrier
 
-	start_bg enclaved.log "$B/enclaved" --dev --listen "unix:$W/ed.sock" --state "$W/st.$i" --kek k.kek
+	[ -d "$W/devroot" ] || "$B/enclave-seal" dev-root -o "$W/devroot" >/dev/null
+	start_bg enclaved.log "$B/enclaved" --dev --dev-root "$W/devroot" --listen "unix:$W/ed.sock" \
+		--state "$W/st.$i" --kek k.kek
 	pid=$bg_pid
 	drop_caches
 	t0=$(now_ns)
-	"$B/enclave-sync" --connect "unix:$W/ed.sock" --once "$S/host" 2>es.err ||
+	"$B/enclave-sync" --trust-root "$W/devroot/root.pem" --key "$W/host.key" \
+		--connect "unix:$W/ed.sock" --once "$S/host" 2>es.err ||
 		{ cat es.err >&2; die "enclave-sync --once failed"; }
 	t1=$(now_ns)
 	s_es=$(secs "$t0" "$t1")

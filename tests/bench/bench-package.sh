@@ -42,14 +42,15 @@ seal_mbs=$(echo "$t0 $t1" | awk -v b="$(stat -c %s app/weights.bin)" '{ printf "
 rm -f app/weights.bin
 
 mkfifo ready
-readywait 3 120 -- enclaved --dev --listen "unix:$work/s.sock" --state "$work/state" \
+enclave-seal dev-root -o "$work/devroot" >/dev/null
+readywait 3 120 -- enclaved --dev --dev-root "$work/devroot" --listen "unix:$work/s.sock" --state "$work/state" \
 	--kek k.kek -v >enclaved.log 2>&1 3>ready &
 daemon=$!
 read -r status <ready
 [ "$status" = ready ] || { cat enclaved.log; echo "bench: enclaved did not start" >&2; exit 1; }
 
 say "sending it to the enclave and waiting for it to be opened"
-enclave-sync --connect "unix:$work/s.sock" --once host 2>/dev/null
+enclave-sync --trust-root "$work/devroot/root.pem" --key "$work/host.key" --connect "unix:$work/s.sock" --once host 2>/dev/null
 waitline -t 600 enclaved.log "package big.sealed: ready" >/dev/null
 line=$(grep "package big.sealed: opened in" enclaved.log)
 open_s=$(echo "$line" | sed 's/.* opened in \([0-9.]*\) s.*/\1/')
@@ -65,7 +66,7 @@ say "20 runs of a trivial entry"
 i=0
 : >starts
 while [ $i -lt 20 ]; do
-	enclave-sync --connect "unix:$work/s.sock" --stats --run "small.sealed true" host 2>stats >/dev/null
+	enclave-sync --trust-root "$work/devroot/root.pem" --key "$work/host.key" --connect "unix:$work/s.sock" --stats --run "small.sealed true" host 2>stats >/dev/null
 	grep "job start ms" stats | awk '{ print $NF }' >>starts
 	i=$((i + 1))
 done

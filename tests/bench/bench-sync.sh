@@ -10,7 +10,10 @@
 #   2. wire bytes for three small changes to a synced 256 MiB file, against
 #      rsync --no-whole-file;
 #   3. 10,000 files of 4 KiB into an empty enclave, against rsync -a;
-#   4. peak RSS of both sides while moving the 1 GiB file.
+#   4. peak RSS of both sides while moving the 1 GiB file;
+#   5. the attested session: connect-to-ready time (attestation + TLS
+#      handshake + verdict, median of 20), and `openssl speed -evp
+#      aes-256-gcm` beside figure 1 (every byte of 1 travels encrypted).
 # Timed figures are the median of BENCH_RUNS runs (default 3; the runs of
 # enclave-sync and of its baseline alternate). Scratch data (about 3 GiB) goes
 # to a directory under $TMPDIR (default /tmp), removed at exit; KEEP_SCRATCH=1
@@ -24,6 +27,7 @@ B=${1:-${top_builddir:-}}
 B=$(cd "$B" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
 ES=$B/enclave-sync
+SEAL=$B/enclave-seal
 READYWAIT=$B/tests/helpers/readywait
 RUNS=${BENCH_RUNS:-3}
 BIG_MIB=${BENCH_BIG_MIB:-1024}
@@ -62,6 +66,11 @@ trap 'exit 130' INT TERM
 cd "$W"
 
 cc -O2 -o rawcopy "$HERE/rawcopy.c"
+# Every connection runs the attested session: the listening side attests
+# with a development root, the host trusts it.
+"$SEAL" dev-root -o "$W/devroot" >/dev/null
+LISTEN_OPTS="--dev-root $W/devroot"
+CONNECT_OPTS="--trust-root $W/devroot/root.pem --key $W/host.key"
 T_START=$(date +%s)
 
 . "$BENCH_DIR/lib.sh"
@@ -79,7 +88,7 @@ rsync_field() { # rsync_field FILE LABEL: a number from rsync --stats
 # (KiB) in ./host.rss.
 once() {
 	t0=$(now_ns)
-	/usr/bin/time -f %M -o host.rss "$ES" --connect "unix:$W/es.sock" --once --stats "$1" 2>"$2" ||
+	/usr/bin/time -f %M -o host.rss "$ES" $CONNECT_OPTS --connect "unix:$W/es.sock" --once --stats "$1" 2>"$2" ||
 		{ cat "$2" >&2; die "enclave-sync --once failed"; }
 	t1=$(now_ns)
 	calc %.6f "($t1 - $t0) / 1e9"
@@ -95,7 +104,7 @@ i=1
 while [ "$i" -le "$RUNS" ]; do
 	rm -rf enc1 raw.out
 	mkdir enc1
-	start_bg es.log "$ES" --listen "unix:$W/es.sock" enc1
+	start_bg es.log "$ES" $LISTEN_OPTS --listen "unix:$W/es.sock" enc1
 	pid=$bg_pid
 	sync
 	secs=$(once big stats1)
@@ -133,7 +142,7 @@ DELTA_BYTES=$((DELTA_MIB * 1048576))
 mkdir -p base/dataset
 head -c "$DELTA_BYTES" /dev/urandom >base/dataset/data
 mkdir encbase
-start_bg es.log "$ES" --listen "unix:$W/es.sock" encbase
+start_bg es.log "$ES" $LISTEN_OPTS --listen "unix:$W/es.sock" encbase
 pid=$bg_pid
 secs=$(once base stats2)
 stop_bg "$pid" TERM
@@ -171,7 +180,7 @@ for c in overwrite insert append; do
 	*) ! cmp -s base/dataset/data host/dataset/data ;;
 	esac || die "$c: the change was not made"
 	cp -a --reflink=auto encbase enc
-	start_bg es.log "$ES" --listen "unix:$W/es.sock" enc
+	start_bg es.log "$ES" $LISTEN_OPTS --listen "unix:$W/es.sock" enc
 	pid=$bg_pid
 	sync
 	secs=$(once host stats2)
@@ -216,7 +225,7 @@ while [ "$i" -le "$RUNS" ]; do
 	# on ext4 without a journal, creating inodes right after deleting many
 	# in the same block group is slow (recently_deleted()), whoever does it.
 	mkdir "enc3.$i" "rdst.$i"
-	start_bg es.log "$ES" --listen "unix:$W/es.sock" "enc3.$i"
+	start_bg es.log "$ES" $LISTEN_OPTS --listen "unix:$W/es.sock" "enc3.$i"
 	pid=$bg_pid
 	sync
 	secs=$(once small stats3)
@@ -237,6 +246,26 @@ while [ "$i" -le "$RUNS" ]; do
 done
 rm -rf small enc3.* rdst.*
 
+# --- 5: the session: connect to ready, median of 20; AES-256-GCM ---------------------
+say "connect-to-ready, 20 connections"
+mkdir -p empty enc5
+start_bg es.log "$ES" $LISTEN_OPTS --listen "unix:$W/es.sock" enc5
+pid=$bg_pid
+sess_ms=
+i=1
+while [ "$i" -le 20 ]; do
+	"$ES" $CONNECT_OPTS --connect "unix:$W/es.sock" --once --stats empty 2>stats5 ||
+		{ cat stats5 >&2; die "enclave-sync --once (empty) failed"; }
+	sess_ms="$sess_ms $(sed -n 's/^  session ms: *\([0-9.]*\).*/\1/p' stats5)"
+	i=$((i + 1))
+done
+stop_bg "$pid" TERM
+rm -rf empty enc5
+say "openssl speed -evp aes-256-gcm (single thread, 16 KiB blocks)"
+ossl=$(openssl speed -evp aes-256-gcm -bytes 16384 -seconds 3 2>/dev/null |
+	awk '/^(AES-256-GCM|aes-256-gcm)/ { v = $NF; sub(/k$/, "", v); printf "%.0f", v * 1000 / 1e6 }')
+[ -n "$ossl" ] || die "openssl speed printed no aes-256-gcm figure"
+
 # --- report ---------------------------------------------------------------------------
 es_m=$(echo "$es_mbs" | median)
 raw_m=$(echo "$raw_mbs" | median)
@@ -245,13 +274,16 @@ rsf_m=$(echo "$rs_fps" | median)
 T_END=$(date +%s)
 echo
 echo "enclave-fs sync benchmark ($(nproc) cores, $(date '+%Y-%m-%d %H:%M %Z'))"
-printf '%-29s enclave-sync %6.0f MB/s   raw socket copy %6.0f MB/s   ratio %.2f\n' \
-	"$(size "$BIG_MIB") host->enclave:" "$es_m" "$raw_m" "$(calc %.4f "$es_m / $raw_m")"
+printf '%-29s enclave-sync %6.0f MB/s   raw socket copy %6.0f MB/s   ratio %.2f   (session encrypted; openssl aes-256-gcm %s MB/s one thread)\n' \
+	"$(size "$BIG_MIB") host->enclave:" "$es_m" "$raw_m" "$(calc %.4f "$es_m / $raw_m")" "$ossl"
 printf '%s' "$delta_lines"
 printf '%-29s enclave-sync %6.0f files/s   rsync -a %6.0f files/s   ratio %.2f\n' \
 	"10,000 x 4 KiB:" "$esf_m" "$rsf_m" "$(calc %.4f "$esf_m / $rsf_m")"
 printf '%-29s host %d MiB   enclave %d MiB\n' \
 	"peak RSS ($(size "$BIG_MIB")):" $((host_rss / 1024)) $((encl_rss / 1024))
+printf '%-29s median %.2f ms of 20 (min %s, max %s)\n' "connect-to-ready (session):" \
+	"$(echo "$sess_ms" | median)" "$(echo "$sess_ms" | tr ' ' '\n' | sed '/^$/d' | sort -g | head -1)" \
+	"$(echo "$sess_ms" | tr ' ' '\n' | sed '/^$/d' | sort -g | tail -1)"
 printf 'runs (median of %d; spread = (max-min)/median): MB/s enclave-sync%s (%s%%), raw%s (%s%%);\n' \
 	"$RUNS" "$es_mbs" "$(echo "$es_mbs" | spread)" "$raw_mbs" "$(echo "$raw_mbs" | spread)"
 printf '  files/s enclave-sync%s (%s%%), rsync%s (%s%%); total %d s\n' \

@@ -66,6 +66,14 @@ sys.path.insert(0, "$top_srcdir/tests/helpers"); from peer import *):
   blob (u32 length); decode(type, body) -> dict; h128(data) is the canonical
   XXH3-128.
 
+The attested session (doc/PROTOCOL.md): every connection starts with it. When
+$EFS_DEVROOT names a development root (tests/lib.sh sets it), Peer.connect()
+runs the host's side through `sessgate host` (trusting $EFS_DEVROOT/root.pem,
+with the key $EFS_DEVROOT/host.key that the test's other hosts use too) and
+listen() runs the enclave's side through `sessgate enclave` (attesting with
+$EFS_DEVROOT): the script speaks plaintext frames, the session around them
+is real. Without $EFS_DEVROOT the peer speaks on the raw socket.
+
 Command line:
   peer.py --connect unix:PATH SCRIPT.py|-
   peer.py --listen unix:PATH SCRIPT.py|-
@@ -75,13 +83,17 @@ exit status 0 when it returns, 1 (with the traceback) when it raises. With
 one connection.
 """
 import argparse
+import atexit
 import collections
 import errno
 import json
 import os
 import socket
+import shutil
 import struct
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
 
@@ -462,9 +474,62 @@ def sd_notify_ready():
         s.sendto(b"READY=1", "\0" + path[1:] if path.startswith("@") else path)
 
 
+_gates = []
+
+
+def _stop_gates():
+    for g, d in _gates:
+        if g.poll() is None:
+            g.terminate()
+            try:
+                g.wait(5)
+            except subprocess.TimeoutExpired:
+                g.kill()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+atexit.register(_stop_gates)
+
+
+def _gate(mode, *args, plain=None):
+    """Starts sessgate MODE ARGS with --listen unix:PLAIN (host) or --to
+    unix:PLAIN (enclave); waits for its READY=1; returns PLAIN (a new path
+    when not given)."""
+    d = tempfile.mkdtemp(prefix="peer")
+    plain = plain or os.path.join(d, "p.sock")
+    ready = os.path.join(d, "n.sock")
+    n = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    n.bind(ready)
+    n.settimeout(DEFAULT_TIMEOUT)
+    where = ["--listen", "unix:" + plain] if mode == "host" else ["--to", "unix:" + plain]
+    g = subprocess.Popen(["sessgate", mode, *args, *where],
+                         env=dict(os.environ, NOTIFY_SOCKET=ready))
+    _gates.append((g, d))
+    try:
+        if n.recv(64) != b"READY=1":
+            raise PeerError("sessgate %s: no READY" % mode)
+    except socket.timeout:
+        raise Timeout("sessgate %s did not start" % mode) from None
+    finally:
+        n.close()
+    return plain
+
+
 class Listener:
     def __init__(self, addr):
         self.path = _unix_path(addr)
+        devroot = os.environ.get("EFS_DEVROOT")
+        if devroot:
+            # The session's enclave side listens at addr and relays each
+            # session to this socket.
+            inner = os.path.join(tempfile.mkdtemp(prefix="peer"), "e.sock")
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.bind(inner)
+            self.sock.listen(1)
+            if os.path.exists(self.path):
+                os.unlink(self.path)
+            _gate("enclave", "--listen", addr, "--dev-root", devroot, plain=inner)
+            return
         if os.path.exists(self.path):
             os.unlink(self.path)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -536,9 +601,15 @@ class Peer:
 
     @classmethod
     def connect(cls, addr, timeout=DEFAULT_TIMEOUT):
+        devroot = os.environ.get("EFS_DEVROOT")
+        path = _unix_path(addr)
+        if devroot:
+            path = _gate("host", "--connect", addr, "--trust-root",
+                         os.path.join(devroot, "root.pem"), "--key",
+                         os.path.join(devroot, "host.key"))
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(timeout)
-        s.connect(_unix_path(addr))
+        s.connect(path)
         s.settimeout(None)
         return cls(s)
 

@@ -2,7 +2,7 @@
 # soak.sh [SECONDS]: the long writer trial of the sync engine, outside
 # `make check`. One writer replaces files the way editors and rsync do (a
 # temporary file renamed over the target), deletes and appends, in the
-# watched trees of an `enclave-sync --connect`; every KILL_EVERY seconds one
+# watched trees of an `enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect`; every KILL_EVERY seconds one
 # side (host and enclave in turn) gets SIGKILL and is restarted. At the end
 # the writer stops, the host reaches a sync point, and the host's and the
 # enclave's trees must be identical byte for byte, modes included, and the

@@ -98,28 +98,28 @@ sync_connect() {
 	echo "$2" >host/dataset/n
 	s=0
 	timeout -k 5 "$RUN_TIMEOUT" sh -c '. "$1"; shift; faulted "$@"' - "$SCRATCH/fns.sh" "$1" "$2" \
-		enclave-sync --connect "unix:$SCRATCH/s.sock" --once host >c.out 2>c.err || s=$?
-	judge "enclave-sync --connect" "$s" c.err 1 2 3 4
+		enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --once host >c.out 2>c.err || s=$?
+	judge "enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect" "$s" c.err 1 2 3 4
 }
 
 sync_listen() {
 	rm -rf l.sock lenc &&
 	mkdir lenc &&
-	run_daemon "$1" "$2" listen enclave-sync --listen "unix:$SCRATCH/l.sock" lenc &&
+	run_daemon "$1" "$2" listen enclave-sync --dev-root "$DEVROOT" --listen "unix:$SCRATCH/l.sock" lenc &&
 	case "$dstatus" in
 	ready | timeout)
-		timeout -k 5 "$RUN_TIMEOUT" enclave-sync --connect "unix:$SCRATCH/l.sock" --once host \
+		timeout -k 5 "$RUN_TIMEOUT" enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/l.sock" --once host \
 			>/dev/null 2>&1
 		kill -TERM "$dpid" 2>/dev/null
-		end_daemon "enclave-sync --listen" listen.err
+		end_daemon "enclave-sync --dev-root "$DEVROOT" --listen" listen.err
 		;;
 	exited)
-		end_daemon "enclave-sync --listen (at start)" listen.err
+		end_daemon "enclave-sync --dev-root "$DEVROOT" --listen (at start)" listen.err
 		;;
 	*)
 		kill -KILL "$dpid" 2>/dev/null
 		wait "$dpid" 2>/dev/null
-		why="enclave-sync --listen: ${dstatus:-no status} before ready"
+		why="enclave-sync --dev-root "$DEVROOT" --listen: ${dstatus:-no status} before ready"
 		return 1
 		;;
 	esac
@@ -127,7 +127,7 @@ sync_listen() {
 
 enclaved_start() {
 	rm -rf tmpfs/state e.sock &&
-	run_daemon "$1" "$2" enclaved enclaved --dev --listen "unix:$SCRATCH/e.sock" \
+	run_daemon "$1" "$2" enclaved enclaved --dev --dev-root "$DEVROOT" --listen "unix:$SCRATCH/e.sock" \
 		--state "$SCRATCH/tmpfs/state" --kek k.kek &&
 	case "$dstatus" in
 	ready | timeout)
@@ -236,7 +236,7 @@ enclave-seal keygen -o k.kek >/dev/null
 cat >app/enclave.json <<'JSON'
 {"name": "demo", "version": "1", "entries": {"hello": {"argv": ["sh", "-c", "echo hi"]}}}
 JSON
-start_daemon enclave enclave-sync --listen "unix:$SCRATCH/s.sock" enc
+start_daemon enclave enclave-sync --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" enc
 
 for scenario in sync_connect sync_listen enclaved_start seal mount_fs; do
 	for kind in MALLOC OPEN; do

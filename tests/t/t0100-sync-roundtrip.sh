@@ -60,10 +60,10 @@ break" &&
 	touch -d "2010-10-10 10:10:10.5" enc/output/result.txt
 '
 
-start_daemon enclave enclave-sync --listen "unix:$SCRATCH/s.sock" enc
+start_daemon enclave enclave-sync --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" enc
 
 test_expect_success 'enclave-sync --once into an empty enclave exits 0' '
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --once --stats host 2>host.err &&
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --once --stats host 2>host.err &&
 	grep -q "^  errors: *0$" host.err
 '
 
@@ -130,7 +130,7 @@ test_expect_success 'nothing but the trees and the empty staging directory appea
 
 test_expect_success 'a second --once into the synced enclave changes nothing' '
 	list_modes enc/dataset >before &&
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --once host &&
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --once host &&
 	list_modes enc/dataset >after &&
 	diff before after &&
 	diff -r host/dataset enc/dataset

@@ -35,10 +35,10 @@ mkdir -p host/dataset/sub/inner
 echo "first" >host/dataset/sub/inner/a.txt
 echo "second" >host/dataset/sub/b.txt
 echo "weights" >host/model/w
-start_daemon enclave enclave-sync --listen "unix:$SCRATCH/s.sock" -v enc
+start_daemon enclave enclave-sync --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" -v enc
 # The watching host signals no readiness: it logs "in sync" after its first
 # pass. It runs for the whole script; test_done stops it with the enclave.
-enclave-sync --connect "unix:$SCRATCH/s.sock" -v host >"$SCRATCH/host.log" 2>&1 &
+enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" -v host >"$SCRATCH/host.log" 2>&1 &
 host_pid=$!
 track_daemon host "$host_pid"
 

@@ -23,13 +23,13 @@ start_round() {
 	echo "marker $1" >host/encrypted/mark-$1
 	cp base.bin host/dataset/big-$1
 	printf "round %s" "$1" | dd of=host/dataset/big-$1 bs=1 seek=1000 conv=notrunc 2>/dev/null
-	enclave-sync --connect "unix:$SCRATCH/s.sock" -v "host" >"$SCRATCH/host_$1.log" 2>&1 &
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" -v "host" >"$SCRATCH/host_$1.log" 2>&1 &
 	track_daemon "host_$1" $!
 }
 
 mkdir -p host/dataset host/model host/encrypted enc
 head -c 256M /dev/urandom >base.bin
-start_daemon enclave enclave-sync --listen "unix:$SCRATCH/s.sock" -v -v enc
+start_daemon enclave enclave-sync --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" -v -v enc
 
 start_round 1
 test_expect_success 'a file appended to while its transfer is in flight' '

@@ -6,7 +6,7 @@
 # once_stats: one --once pass; its statistics end up in stats (and in the
 # test's output, shown if it fails).
 once_stats() {
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --once --stats host 2>stats
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --once --stats host 2>stats
 	rc=$?
 	cat stats
 	return $rc
@@ -33,7 +33,7 @@ same_trees() {
 mkdir -p host/dataset host/model enc
 head -c 32M /dev/urandom >host/dataset/big
 head -c 1M /dev/urandom >host/model/small
-start_daemon enclave enclave-sync --listen "unix:$SCRATCH/s.sock" enc
+start_daemon enclave enclave-sync --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" enc
 
 test_expect_success 'the first pass sends every chunk' '
 	once_stats &&

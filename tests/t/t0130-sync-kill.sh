@@ -37,7 +37,7 @@ open_tmpfiles() {
 
 # start_enclave: (re)starts the enclave, logging debug lines to enclave.log.
 start_enclave() {
-	start_daemon enclave enclave-sync --listen "unix:$SCRATCH/s.sock" -v -v enc
+	start_daemon enclave enclave-sync --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" -v -v enc
 }
 
 mkdir -p host/dataset host/model host/encrypted enc/output
@@ -51,7 +51,7 @@ echo result >enc/output/result
 start_enclave
 
 test_expect_success 'SIGKILL of a --once host mid-transfer leaves no partial file' '
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --once host >host1.log 2>&1 &
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --once host >host1.log 2>&1 &
 	pid=$! &&
 	waitline -t 60 enclave.log "received encrypted/marker" &&
 	test "$(open_tmpfiles $enclave_pid)" -ge 1 &&
@@ -66,7 +66,7 @@ test_expect_success 'SIGKILL of a --once host mid-transfer leaves no partial fil
 '
 
 test_expect_success 'the next --once completes the interrupted transfer' '
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --once host &&
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --once host &&
 	same_trees &&
 	no_partial_files &&
 	staging_empty
@@ -75,7 +75,7 @@ test_expect_success 'the next --once completes the interrupted transfer' '
 test_expect_success 'SIGKILL of the enclave mid-transfer makes the --once host exit 3' '
 	rm enc/model/big &&
 	echo marker2 >host/encrypted/marker2 &&
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --once host >host2.log 2>&1 &
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --once host >host2.log 2>&1 &
 	pid=$! &&
 	waitline -t 60 enclave.log "received encrypted/marker2" &&
 	test "$(open_tmpfiles $enclave_pid)" -ge 1 &&
@@ -91,14 +91,14 @@ test_expect_success 'SIGKILL of the enclave mid-transfer makes the --once host e
 start_enclave
 
 test_expect_success 'after a restart of the enclave the next --once makes identical trees' '
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --once host &&
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --once host &&
 	same_trees &&
 	no_partial_files &&
 	staging_empty
 '
 
 # A watching host for the rest of the script; test_done stops it.
-enclave-sync --connect "unix:$SCRATCH/s.sock" -v host >"$SCRATCH/host.log" 2>&1 &
+enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" -v host >"$SCRATCH/host.log" 2>&1 &
 host_pid=$!
 track_daemon host "$host_pid"
 

@@ -23,9 +23,9 @@ test_atexit 'echo "$saved_maxq" >$MAXQ'
 
 mkdir -p host/dataset host/model host/encrypted enc
 echo seed >host/dataset/seed
-start_daemon enclave enclave-sync --listen "unix:$SCRATCH/s.sock" enc
+start_daemon enclave enclave-sync --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" enc
 echo 64 >$MAXQ
-enclave-sync --connect "unix:$SCRATCH/s.sock" -v host >"$SCRATCH/host.log" 2>&1 &
+enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" -v host >"$SCRATCH/host.log" 2>&1 &
 host_pid=$!
 track_daemon host "$host_pid"
 

@@ -22,7 +22,7 @@ ln -s "$SCRATCH/outside" host/dataset/link-to-dir
 ln -s does-not-exist host/dataset/sub/dangling
 mkfifo host/dataset/fifo
 make_socket host/dataset/sub/sock
-start_daemon enclave enclave-sync --listen "unix:$SCRATCH/s.sock" enc
+start_daemon enclave enclave-sync --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" enc
 
 test_expect_success 'setup: the special files exist' '
 	test -h host/dataset/link-to-file &&
@@ -31,7 +31,7 @@ test_expect_success 'setup: the special files exist' '
 '
 
 test_expect_success '--once transfers files and symlinks and skips the rest' '
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --once host 2>once.log &&
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --once host 2>once.log &&
 	cmp host/dataset/regular enc/dataset/regular &&
 	cmp host/dataset/sub/nested enc/dataset/sub/nested &&
 	(cd enc/dataset && find . \( -type f -o -type d \) -print | LC_ALL=C sort) >got &&
@@ -54,11 +54,11 @@ test_expect_success 'each skipped entry is reported once, symlinks are not' '
 '
 
 test_expect_success 'a --once host exits 0 although it skipped entries' '
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --once host 2>again.log
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --once host 2>again.log
 '
 
 # A watching host for the rest of the script; test_done stops it.
-enclave-sync --connect "unix:$SCRATCH/s.sock" host >"$SCRATCH/host.log" 2>&1 &
+enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" host >"$SCRATCH/host.log" 2>&1 &
 host_pid=$!
 track_daemon host "$host_pid"
 

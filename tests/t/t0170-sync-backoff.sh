@@ -15,7 +15,8 @@ mkdir -p host/dataset enc/output
 echo data >host/dataset/a
 
 # A peer that answers every connection with a HELLO in the host's own role
-# (a fatal error for the host) and closes.
+# (a fatal error for the host) and closes; sessgate runs the attested
+# session in front of it.
 cat >peer.py <<'PY'
 import socket, struct, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -33,11 +34,13 @@ while True:
         pass
     c.close()
 PY
-python3 peer.py "$SCRATCH/s.sock" >peer.log 2>&1 &
+python3 peer.py "$SCRATCH/inner.sock" >peer.log 2>&1 &
 peer_pid=$!
 waitline -t 60 peer.log listening
+start_daemon gate sessgate enclave --listen "unix:$SCRATCH/s.sock" --dev-root "$DEVROOT" \
+	--to "unix:$SCRATCH/inner.sock"
 
-enclave-sync --connect "unix:$SCRATCH/s.sock" -v host >"$SCRATCH/host.log" 2>&1 &
+enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" -v host >"$SCRATCH/host.log" 2>&1 &
 host_pid=$!
 track_daemon host "$host_pid"
 
@@ -49,7 +52,8 @@ test_expect_success 'a peer that fails every conversation early is retried less 
 
 kill "$peer_pid"
 wait "$peer_pid" 2>/dev/null || true
-start_daemon enclave enclave-sync --listen "unix:$SCRATCH/s.sock" enc
+stop_daemon gate || true
+start_daemon enclave enclave-sync --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" enc
 
 test_expect_success 'a conversation that gets in sync resets the backoff' '
 	waitline -t 60 host.log "in sync" &&

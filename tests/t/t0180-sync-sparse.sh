@@ -59,10 +59,10 @@ test_expect_success 'setup: a 1 GiB sparse file, and data around 64 MiB of zeros
 	test "$(wc -l <host.map)" -gt 3
 '
 
-start_daemon enclave enclave-sync --listen "unix:$SCRATCH/s.sock" enc
+start_daemon enclave enclave-sync --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" enc
 
 test_expect_success 'enclave-sync --once sends them without errors' '
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --once --stats host 2>host.err &&
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --once --stats host 2>host.err &&
 	grep -q "^  errors: *0$" host.err
 '
 
@@ -103,14 +103,14 @@ test_expect_success 'the wire carries the data, not the holes or the zeros' '
 '
 
 test_expect_success 'a second pass sends no chunk' '
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --once --stats host 2>again.err &&
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --once --stats host 2>again.err &&
 	grep -q "^  chunks sent: *0$" again.err &&
 	cmp host/dataset/sparse.img enc/dataset/sparse.img
 '
 
 test_expect_success 'a sparse file changed in place keeps its holes' '
 	put_random host/dataset/sparse.img 700 256 &&
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --once --stats host 2>edit.err &&
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --once --stats host 2>edit.err &&
 	grep -q "^  errors: *0$" edit.err &&
 	cmp host/dataset/sparse.img enc/dataset/sparse.img &&
 	data_map host/dataset/sparse.img >host2.map &&

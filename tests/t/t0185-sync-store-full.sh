@@ -11,22 +11,22 @@
 mkdir -p host/dataset host/model host/encrypted enc
 head -c 2M /dev/urandom >host/dataset/a
 head -c 1M /dev/urandom >host/dataset/b
-start_daemon enclave enclave-sync --listen "unix:$SCRATCH/s.sock" --max-store 4M -v enc
+start_daemon enclave enclave-sync --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" --max-store 4M -v enc
 
 test_expect_success '--max-store needs --listen' '
-	expect_exit 2 enclave-sync --connect "unix:$SCRATCH/s.sock" --max-store 1M --once host &&
-	expect_exit 2 enclave-sync --listen "unix:$SCRATCH/x.sock" --max-store lots host
+	expect_exit 2 enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --max-store 1M --once host &&
+	expect_exit 2 enclave-sync --dev-root "$DEVROOT" --listen "unix:$SCRATCH/x.sock" --max-store lots host
 '
 
 test_expect_success 'what fits in the store: --once exits 0' '
-	expect_exit 0 enclave-sync --connect "unix:$SCRATCH/s.sock" --once host &&
+	expect_exit 0 enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --once host &&
 	cmp host/dataset/a enc/dataset/a &&
 	cmp host/dataset/b enc/dataset/b
 '
 
 test_expect_success 'a file beyond the store: --once exits 5 and names it' '
 	head -c 2M /dev/urandom >host/dataset/big &&
-	expect_exit 5 enclave-sync --connect "unix:$SCRATCH/s.sock" --once host &&
+	expect_exit 5 enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --once host &&
 	cat err &&
 	grep -x "enclave-sync: not synced: dataset/big: No space left on device" err &&
 	test ! -e enc/dataset/big &&
@@ -35,12 +35,12 @@ test_expect_success 'a file beyond the store: --once exits 5 and names it' '
 '
 
 test_expect_success '--run does not start the job when a file is not stored' '
-	expect_exit 125 enclave-sync --connect "unix:$SCRATCH/s.sock" --run "pkg entry" host &&
+	expect_exit 125 enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --run "pkg entry" host &&
 	grep -x "enclave-sync: not synced: dataset/big: No space left on device" err &&
 	! grep "runs no packages" "$SCRATCH/enclave.log"
 '
 
-enclave-sync --connect "unix:$SCRATCH/s.sock" -v host >"$SCRATCH/watcher.log" 2>&1 &
+enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" -v host >"$SCRATCH/watcher.log" 2>&1 &
 track_daemon watcher $!
 
 test_expect_success 'a sync point of a watching host reports the file' '

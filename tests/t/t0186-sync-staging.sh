@@ -20,7 +20,7 @@ echo user >host/dataset/.efs-staging/f
 echo user >host/model/.efs-tmp-dir/x
 echo out >enc/output/.efs-tmp.7.7
 
-start_daemon enclave enclave-sync --listen "unix:$SCRATCH/s.sock" -v enc
+start_daemon enclave enclave-sync --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" -v enc
 
 test_expect_success 'stale staged files are removed when the receiver starts' '
 	test "$(stat -c %a enc/.efs-staging)" = 700 &&
@@ -29,7 +29,7 @@ test_expect_success 'stale staged files are removed when the receiver starts' '
 '
 
 test_expect_success 'names like the engine'"'"'s own sync like any other, both ways' '
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --once host &&
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --once host &&
 	diff -r host/dataset enc/dataset &&
 	diff -r host/model enc/model &&
 	diff -r enc/output host/output &&
@@ -50,7 +50,7 @@ test_expect_success 'a receiving tree on another file system is refused with a c
 	mkdir -p other/dataset &&
 	mount -t tmpfs -o size=1m other-dataset other/dataset &&
 	test_when_finished "umount \"$SCRATCH/other/dataset\"" &&
-	test_must_fail enclave-sync --listen "unix:$SCRATCH/other.sock" other 2>err &&
+	test_must_fail enclave-sync --dev-root "$DEVROOT" --listen "unix:$SCRATCH/other.sock" other 2>err &&
 	grep "other/dataset: the tree is on another file system than other" err &&
 	test ! -e other.sock
 '

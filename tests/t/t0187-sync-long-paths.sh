@@ -43,7 +43,7 @@ PY
 }
 
 mkdir -p host/dataset host/model host/encrypted enc
-start_daemon enclave enclave-sync --listen "unix:$SCRATCH/s.sock" -v enc
+start_daemon enclave enclave-sync --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" -v enc
 
 test_expect_success 'setup: a file 4095 bytes below dataset/ and one of 4096' '
 	deep host/dataset 4095 make &&
@@ -53,7 +53,7 @@ test_expect_success 'setup: a file 4095 bytes below dataset/ and one of 4096' '
 '
 
 test_expect_success 'a file 4095 bytes below dataset/ arrives; 4096 bytes are refused with a clear error' '
-	test_must_fail enclave-sync --connect "unix:$SCRATCH/s.sock" --once host 2>once.err &&
+	test_must_fail enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --once host 2>once.err &&
 	deep enc/dataset 4095 show >got &&
 	printf "deep 4095\nf\n" >expect &&
 	diff expect got &&
@@ -66,7 +66,7 @@ test_expect_success 'a file 4095 bytes below dataset/ arrives; 4096 bytes are re
 
 test_expect_success 'the long path is renamed in the enclave' '
 	deep host/dataset 4095 rename &&
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --once host 2>/dev/null &&
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --once host 2>/dev/null &&
 	deep enc/dataset 4095 show >got &&
 	printf "deep 4095\ng\n" >expect &&
 	diff expect got
@@ -74,7 +74,7 @@ test_expect_success 'the long path is renamed in the enclave' '
 
 test_expect_success 'the long path is removed in the enclave' '
 	deep host/dataset 4095 rm &&
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --once host 2>/dev/null &&
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --once host 2>/dev/null &&
 	deep enc/dataset 4095 gone
 '
 

@@ -8,9 +8,9 @@
 mkdir -p host/dataset/sub host/model enc
 printf 'first line\n' >host/dataset/a
 printf 'other\n' >host/dataset/sub/c
-start_daemon enclave enclave-sync --listen "unix:$SCRATCH/s.sock" enc
+start_daemon enclave enclave-sync --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" enc
 # The watching host; test_done stops it.
-enclave-sync --connect "unix:$SCRATCH/s.sock" host >"$SCRATCH/host.log" 2>&1 &
+enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" host >"$SCRATCH/host.log" 2>&1 &
 host_pid=$!
 track_daemon host $host_pid
 

@@ -26,13 +26,13 @@ cp $d/big host/model/big
 ln host/model/big host/model/big-2
 ln $d/regular host/model/cross
 mkfifo $d/fifo
-start_daemon enclave enclave-sync --listen "unix:$SCRATCH/s.sock" enc
+start_daemon enclave enclave-sync --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" enc
 
 LINKS="rel rel-dots abs abs-etc up sub/far-up dangling dir-link dir-link-inside"
 
 test_expect_success '--once succeeds without errors, with the fifo skipped' '
 	stat -c "%i %Y %s" outside outside/secret >outside.before &&
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --once --stats host 2>once.log &&
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --once --stats host 2>once.log &&
 	grep -q "^  errors: *0$" once.log &&
 	grep -q "dataset/fifo: not transferred (fifo)" once.log &&
 	test ! -e enc/dataset/fifo
@@ -74,13 +74,13 @@ test_expect_success 'a hard link across trees arrives as a copy' '
 '
 
 test_expect_success 'a second pass sends nothing' '
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --once --stats host 2>again.log &&
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --once --stats host 2>again.log &&
 	grep -q "^  files sent: *0 " again.log &&
 	grep -q "^  errors: *0$" again.log
 '
 
 # A watching host for the rest of the script; test_done stops it.
-enclave-sync --connect "unix:$SCRATCH/s.sock" host >"$SCRATCH/host.log" 2>&1 &
+enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" host >"$SCRATCH/host.log" 2>&1 &
 host_pid=$!
 track_daemon host $host_pid
 

@@ -31,11 +31,11 @@ echo "the host's data" >host/dataset/input.txt
 enclave-seal keygen -o k.kek >/dev/null
 enclave-seal seal --kek k.kek -o host/encrypted/demo.sealed app 2>/dev/null
 
-start_daemon enclave enclaved --dev --listen "unix:$SCRATCH/s.sock" --state "$SCRATCH/state" \
+start_daemon enclave enclaved --dev --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" --state "$SCRATCH/state" \
 	--kek k.kek --max-jobs 1 -v
 
 run() {
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --run "$1" host >out 2>err
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --run "$1" host >out 2>err
 }
 
 test_expect_success 'a job runs with the host arguments, quoted words intact' '
@@ -87,7 +87,7 @@ test_expect_success 'the datasets are read-only for jobs' '
 # Test bodies run in a subshell, which cannot wait for this client: its
 # status goes to long.rc.
 (
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --run "demo.sealed long" host >long.out 2>long.err &
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --run "demo.sealed long" host >long.out 2>long.err &
 	echo $! >long.pid
 	rc=0 && wait $! || rc=$?
 	echo "rc=$rc" >long.rc
@@ -102,7 +102,7 @@ test_expect_success 'SIGTERM to enclave-sync --run cancels the job: 128+15' '
 	grep cancelled long.err
 '
 
-enclave-sync --connect "unix:$SCRATCH/s.sock" --run "demo.sealed slow" host >slow.out 2>slow.err &
+enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --run "demo.sealed slow" host >slow.out 2>slow.err &
 slow_pid=$!
 
 test_expect_success 'a job keeps running when its client goes away' '
@@ -137,7 +137,7 @@ test_expect_success 'a removed package cannot run: ENOENT, 125' '
 '
 
 test_expect_success 'the enclave reports its isolation' '
-	enclave-sync -v --connect "unix:$SCRATCH/s.sock" --run "demo.sealed version" host >out 2>err &&
+	enclave-sync -v --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --run "demo.sealed version" host >out 2>err &&
 	grep "\"isolation\":\"dev\"" err
 '
 
@@ -147,7 +147,7 @@ test_expect_success 'no decrypted file ever reaches the host' '
 '
 
 stop_daemon enclave || true
-start_daemon enclave2 enclaved --dev --listen "unix:$SCRATCH/s.sock" --state "$SCRATCH/state" \
+start_daemon enclave2 enclaved --dev --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" --state "$SCRATCH/state" \
 	--kek k.kek -v
 
 test_expect_success 'after a restart the packages in the state directory run again' '

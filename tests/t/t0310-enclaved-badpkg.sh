@@ -170,11 +170,11 @@ sha256sum /etc/passwd >passwd.sum
 stat -c '%h %i %s %Y' /etc/passwd >passwd.stat
 
 ready=no
-start_daemon enclave enclaved --dev --listen "unix:$SCRATCH/s.sock" --state "$SCRATCH/state" \
+start_daemon enclave enclaved --dev --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" --state "$SCRATCH/state" \
 	--kek k.kek -v && ready=yes
 
 run() {
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --run "$1" host >out 2>err
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --run "$1" host >out 2>err
 }
 
 # expect_refused LINE ERRNO-TEXT: the job is refused: exit 125 and the

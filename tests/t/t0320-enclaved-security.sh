@@ -103,11 +103,11 @@ no_secrets() {
 }
 
 ready=no
-start_daemon enclave enclaved --dev --listen "unix:$SCRATCH/s.sock" --state "$SCRATCH/state" \
+start_daemon enclave enclaved --dev --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" --state "$SCRATCH/state" \
 	--kek k.kek -v && ready=yes
 
 run() {
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --run "$1" host >out 2>err
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --run "$1" host >out 2>err
 }
 
 # stat_is NAME: the figure on the --stats line "  NAME: N".
@@ -213,7 +213,7 @@ test_expect_success 'nor any synced tree of the enclave (only state/app holds it
 # enclaved (see the last test), so the pass is that of --run with a job that
 # writes nothing.
 stats_pass() {
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --stats --run "a.sealed netdev" host \
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --stats --run "a.sealed netdev" host \
 		>/dev/null 2>stats
 	rc=$?
 	cat stats
@@ -241,7 +241,7 @@ test_expect_success 'control: a second copy of it is deduplicated entirely' '
 
 test_expect_success 'enclave-sync --once (no job) syncs with enclaved' '
 	echo once >host/dataset/once.txt &&
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --once host &&
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --once host &&
 	test "$(cat "$SCRATCH/state/dataset/once.txt")" = once
 '
 

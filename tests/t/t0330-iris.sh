@@ -26,11 +26,11 @@ enclave-seal seal --kek owner.kek -o host/encrypted/iris-full.sealed full 2>seal
 enclave-seal seal --kek owner.kek --zstd -o host/encrypted/iris-model.sealed model-only 2>>seal.err
 enclave-seal seal --kek owner.kek -o host/encrypted/iris-app.sealed app-only 2>>seal.err
 
-start_daemon enclave enclaved --dev --listen "unix:$SCRATCH/s.sock" --state "$SCRATCH/state" \
+start_daemon enclave enclaved --dev --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" --state "$SCRATCH/state" \
 	--kek owner.kek -v
 
 run() {
-	enclave-sync --connect "unix:$SCRATCH/s.sock" --run "$1" host >out 2>err
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/s.sock" --run "$1" host >out 2>err
 }
 
 accuracy() {

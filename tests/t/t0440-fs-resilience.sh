@@ -243,12 +243,12 @@ test_expect_success 'after the unmount no enclaved and no sandbox of this script
 # --- 5. --connect: an enclaved of its own, restarted ----------------------------------
 
 estart() {
-	start_daemon "$1" enclaved --dev --listen "unix:$SCRATCH/enclaved.sock" --state "$SCRATCH/estate" \
+	start_daemon "$1" enclaved --dev --dev-root "$DEVROOT" --listen "unix:$SCRATCH/enclaved.sock" --state "$SCRATCH/estate" \
 		--kek k.kek -v
 }
 estart enclave
 mnt=$SCRATCH/cmnt
-mount_enclave cfs "$mnt" --connect "unix:$SCRATCH/enclaved.sock"
+mount_enclave cfs "$mnt" --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/enclaved.sock"
 
 test_expect_success '--connect: no development enclave is started, jobs run' '
 	! pgrep -P $cfs_pid -x enclaved &&

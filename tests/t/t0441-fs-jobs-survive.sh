@@ -54,7 +54,7 @@ status_py() {
 		"$mnt/.status" "$1"
 }
 
-start_daemon enclave enclaved --dev --listen "unix:$SCRATCH/enclaved.sock" --state "$SCRATCH/estate" \
+start_daemon enclave enclaved --dev --dev-root "$DEVROOT" --listen "unix:$SCRATCH/enclaved.sock" --state "$SCRATCH/estate" \
 	--kek k.kek --max-jobs 1 -v
 mnt=$SCRATCH/mnt
 cache=$SCRATCH/fs.cache
@@ -64,7 +64,7 @@ mkdir -p "$cache/jobs/7"
 echo "survive.sealed hello" >"$cache/jobs/7/cmd"
 echo exited >"$cache/jobs/7/state"
 echo 0 >"$cache/jobs/7/exit"
-mount_enclave fs "$mnt" --cache "$cache" --connect "unix:$SCRATCH/enclaved.sock"
+mount_enclave fs "$mnt" --cache "$cache" --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/enclaved.sock"
 
 test_expect_success 'setup: a package and a long job' '
 	cp survive.sealed "$mnt/encrypted/" &&
@@ -88,7 +88,7 @@ test_expect_success 'SIGKILL of the mount: the job keeps running in the enclave'
 	test "$(cat "$cache/jobs/$(cat long.id)/state")" = running
 '
 
-mount_enclave fs2 "$mnt" --cache "$cache" --connect "unix:$SCRATCH/enclaved.sock"
+mount_enclave fs2 "$mnt" --cache "$cache" --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/enclaved.sock"
 
 test_expect_success 'the next mount reports the job running, not lost' '
 	id=$(cat long.id) &&
@@ -148,7 +148,7 @@ test_expect_success 'it ends while no mount is connected' '
 	test "$(cat "$cache/jobs/$(cat gate.id)/state")" = running
 '
 
-mount_enclave fs3 "$mnt" --cache "$cache" --connect "unix:$SCRATCH/enclaved.sock"
+mount_enclave fs3 "$mnt" --cache "$cache" --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/enclaved.sock"
 
 test_expect_success 'the next mount gets its real end, its log and its output' '
 	id=$(cat gate.id) &&

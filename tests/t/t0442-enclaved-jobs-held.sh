@@ -33,7 +33,7 @@ enclave-seal keygen -o k.kek >/dev/null
 enclave-seal seal --kek k.kek -o held.sealed app 2>/dev/null
 
 estart() {
-	start_daemon "$1" enclaved --dev --listen "unix:$SCRATCH/s.sock" --state "$SCRATCH/state" \
+	start_daemon "$1" enclaved --dev --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" --state "$SCRATCH/state" \
 		--kek k.kek --max-jobs 2 -v
 }
 

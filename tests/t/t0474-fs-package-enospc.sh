@@ -15,10 +15,10 @@ enclave-seal seal --kek k.kek -o small.sealed app 2>/dev/null
 head -c 3M /dev/urandom >app/blob
 enclave-seal seal --kek k.kek -o big.sealed app 2>/dev/null
 
-start_daemon enclave enclaved --dev --listen "unix:$SCRATCH/enclaved.sock" --state "$SCRATCH/estate" \
+start_daemon enclave enclaved --dev --dev-root "$DEVROOT" --listen "unix:$SCRATCH/enclaved.sock" --state "$SCRATCH/estate" \
 	--kek k.kek --max-store 1M -v
 mnt=$SCRATCH/mnt
-mount_enclave fs "$mnt" --connect "unix:$SCRATCH/enclaved.sock"
+mount_enclave fs "$mnt" --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/enclaved.sock"
 
 test_expect_success 'a package larger than the enclave'\''s store: cp fails with ENOSPC' '
 	test_must_fail timeout 120 cp big.sealed "$mnt/encrypted/" 2>cp.err &&
@@ -34,7 +34,7 @@ test_expect_success 'the mount is still alive: a package that fits opens' '
 '
 
 stop_daemon enclave
-start_daemon enclave2 enclaved --dev --listen "unix:$SCRATCH/enclaved.sock" --state "$SCRATCH/estate" \
+start_daemon enclave2 enclaved --dev --dev-root "$DEVROOT" --listen "unix:$SCRATCH/enclaved.sock" --state "$SCRATCH/estate" \
 	--kek k.kek --max-store 64M -v
 
 test_expect_success 'with space, the same package written again is opened' '

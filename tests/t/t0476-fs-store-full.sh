@@ -29,10 +29,10 @@ status_py() {
 		"$mnt/.status" "$1"
 }
 
-start_daemon enclave enclaved --dev --listen "unix:$SCRATCH/enclaved.sock" --state "$SCRATCH/estate" \
+start_daemon enclave enclaved --dev --dev-root "$DEVROOT" --listen "unix:$SCRATCH/enclaved.sock" --state "$SCRATCH/estate" \
 	--kek k.kek --max-store 8M -v
 mnt=$SCRATCH/mnt
-mount_enclave fs "$mnt" --connect "unix:$SCRATCH/enclaved.sock"
+mount_enclave fs "$mnt" --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/enclaved.sock"
 
 test_expect_success 'setup: a package and a file that fit' '
 	cp lister.sealed "$mnt/encrypted/" &&

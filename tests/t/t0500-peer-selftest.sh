@@ -30,7 +30,7 @@ enclave-seal keygen -o k.kek >/dev/null
 enclave-seal seal --kek k.kek -o demo.sealed app 2>/dev/null
 head -c 5M /dev/urandom >big.bin
 
-start_daemon enclave enclaved --dev --listen "unix:$SCRATCH/s.sock" --state "$SCRATCH/state" \
+start_daemon enclave enclaved --dev --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" --state "$SCRATCH/state" \
 	--kek k.kek -v
 
 # The host's whole session; run by peer.py --connect with `p` connected.
@@ -136,7 +136,7 @@ test_expect_success 'as the enclave: enclave-sync --once sends a file and receiv
 	pid=$! &&
 	read -r status <ready &&
 	test "$status" = ready &&
-	enclave-sync --connect "unix:$SCRATCH/e.sock" --once client &&
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/e.sock" --once client &&
 	wait $pid &&
 	test "$(cat client/output/from-enclave.txt)" = "made by the peer" &&
 	test "$(stat -c %a:%Y client/output/from-enclave.txt)" = 640:1500000000

@@ -43,7 +43,7 @@ JSON
 head -c 24M /dev/zero >big/src/proprietary_pricing_algorithm.py
 enclave-seal seal --kek k.kek --zstd -o big.sealed big 2>/dev/null
 
-start_daemon enclave enclaved --dev --listen "unix:$SCRATCH/s.sock" --state "$SCRATCH/state" \
+start_daemon enclave enclaved --dev --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" --state "$SCRATCH/state" \
 	--kek k.kek -v
 
 test_expect_success 'a package named after another one'\''s staging directory is refused' '
@@ -112,7 +112,7 @@ mount -t tmpfs -o size=64m tmpfs small
 # (lib.sh's EXIT trap unmounts it lazily)
 
 # --max-store larger than the file system, on purpose: the host can fill it.
-start_daemon full enclaved --dev --listen "unix:$SCRATCH/f.sock" --state "$SCRATCH/small/state" \
+start_daemon full enclaved --dev --dev-root "$DEVROOT" --listen "unix:$SCRATCH/f.sock" --state "$SCRATCH/small/state" \
 	--kek k.kek --max-store 1G -v
 
 test_expect_success 'a FILE_BEGIN reserves no space; an extraction that runs out names nothing' '
@@ -152,7 +152,7 @@ stop_daemon full
 rm -rf small/state
 
 # The default quota: half of the free space when enclaved starts.
-start_daemon quota enclaved --dev --listen "unix:$SCRATCH/q.sock" --state "$SCRATCH/small/state" \
+start_daemon quota enclaved --dev --dev-root "$DEVROOT" --listen "unix:$SCRATCH/q.sock" --state "$SCRATCH/small/state" \
 	--kek k.kek -v
 
 test_expect_success 'the default store quota refuses a file over it with a fixed message, and frees on remove' '

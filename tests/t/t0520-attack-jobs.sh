@@ -86,7 +86,7 @@ enclave-seal seal --kek k.kek -o beta.sealed beta 2>/dev/null
 
 # A state dir that already exists, open to everyone.
 mkdir -m 0755 state
-start_daemon enclave enclaved --dev --listen "unix:$SCRATCH/s.sock" --state "$SCRATCH/state" \
+start_daemon enclave enclaved --dev --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" --state "$SCRATCH/state" \
 	--kek k.kek --job-mem 512M -v
 
 # host: the opening, both packages, then the script given on stdin.

@@ -40,7 +40,7 @@ PY
 enclave-seal seal --kek k.kek -o deep.sealed app 2>/dev/null
 
 # enclaved with few descriptors: a walk that held one per level would run out.
-start_daemon enclave prlimit --nofile=256 -- enclaved --dev --listen "unix:$SCRATCH/s.sock" \
+start_daemon enclave prlimit --nofile=256 -- enclaved --dev --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" \
 	--state "$SCRATCH/state" --kek k.kek -v
 
 test_expect_success 'a host streaming summary entries is cut off at the limit; memory stays bounded' '
@@ -61,7 +61,7 @@ test_expect_success 'a host streaming summary entries is cut off at the limit; m
 	e = p.expect_error(fatal=True)
 	assert "1000000" in e["message"], e
 	EOF
-	pid=$(pgrep -f "^enclaved --dev --listen unix:$SCRATCH/s.sock") &&
+	pid=$(pgrep -f "^enclaved --dev --dev-root "$DEVROOT" --listen unix:$SCRATCH/s.sock") &&
 	hwm=$(awk "/VmHWM/ { print \$2 }" /proc/$pid/status) &&
 	echo "enclaved peak RSS: $hwm kB" &&
 	test "$hwm" -lt 300000 &&
@@ -116,11 +116,11 @@ test_expect_success 'a package name with a newline and escapes reaches enclaved'
 test_expect_success 'a job'\''s escape sequences reach a terminal escaped through enclave-sync --run' '
 	mkdir -p client/encrypted &&
 	cp deep.sealed client/encrypted/ &&
-	script -qec "enclave-sync --connect unix:$SCRATCH/s.sock --run \"deep.sealed esc\" client" \
+	script -qec "enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect unix:$SCRATCH/s.sock --run \"deep.sealed esc\" client" \
 		typescript >/dev/null &&
 	grep "plain \\\\x1b\\[2J\\\\x1b\\]0;owned\\\\x07 end" typescript &&
 	! grep -q "$ESC" typescript &&
-	enclave-sync --connect unix:$SCRATCH/s.sock --run "deep.sealed esc" client >raw &&
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect unix:$SCRATCH/s.sock --run "deep.sealed esc" client >raw &&
 	grep -q "$ESC" raw
 '
 
@@ -138,7 +138,7 @@ test_expect_success 'names and text from a hostile enclave reach enclave-fs'\''s
 	} &&
 	read -r status <ready &&
 	test "$status" = ready &&
-	enclave-fs -f -v --cache "$SCRATCH/fs.cache" --connect "unix:$SCRATCH/e.sock" mnt >fs.log 2>&1 &
+	enclave-fs -f -v --cache "$SCRATCH/fs.cache" --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/e.sock" mnt >fs.log 2>&1 &
 	fspid=$! &&
 	test_when_finished "fusermount3 -u mnt 2>/dev/null; wait $fspid || :" &&
 	waitline -t 60 fs.log "package x" &&

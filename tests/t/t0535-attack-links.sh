@@ -3,8 +3,8 @@
 # tree, then a file, a directory, a symlink and links under it or through
 # it; a LINK naming a symlink, a path outside the trees, another tree.
 # Each is refused and nothing outside the receiver's trees is written or
-# read. Both sides: a host against `enclave-sync --listen`, an enclave
-# against `enclave-sync --connect`.
+# read. Both sides: a host against `enclave-sync --dev-root "$DEVROOT" --listen`, an enclave
+# against `enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect`.
 . "$top_srcdir/tests/lib.sh"
 
 test_require tool python3
@@ -13,7 +13,7 @@ python3 -c 'import xxhash' 2>/dev/null || skip_all "python3-xxhash"
 export PYTHONDONTWRITEBYTECODE=1
 mkdir -p enc host/dataset outside
 echo secret >outside/secret
-start_daemon enclave enclave-sync --listen "unix:$SCRATCH/s.sock" enc
+start_daemon enclave enclave-sync --dev-root "$DEVROOT" --listen "unix:$SCRATCH/s.sock" enc
 
 # snapshot DIR: every entry below DIR with its type, size and mtime.
 snapshot() {
