@@ -734,7 +734,12 @@ static int host_side(struct session_host *h, int fd, int *plain, struct session_
 	if (r < 0) {
 		if (r == -EKEYREJECTED)
 			attest_doc_release(&d);
-		r = refuse(id, r == -EKEYREJECTED ? r : -EKEYREJECTED, "attestation refused: %.400s", why);
+		/* A malformed document is refused like a false one; running out
+		 * of memory is our failure, not the enclave's. */
+		if (r == -ENOMEM)
+			r = refuse(id, r, "out of memory verifying the attestation");
+		else
+			r = refuse(id, -EKEYREJECTED, "attestation refused: %.400s", why);
 		goto out;
 	}
 	if (d.public_key.p) {

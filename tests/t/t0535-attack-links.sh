@@ -115,7 +115,8 @@ test_expect_success 'a hostile enclave: a symlink in output/ out of the tree, th
 	sys.path.insert(0, os.environ["top_srcdir"] + "/tests/helpers")
 	from peer import *
 	l = listen("unix:$SCRATCH/e.sock")
-	host = subprocess.Popen(["enclave-sync", "--connect", "unix:$SCRATCH/e.sock", "--once", "host"],
+	host = subprocess.Popen(["enclave-sync", "--trust-root", "$DEVROOT/root.pem", "--key", "$DEVROOT/host.key",
+	                         "--connect", "unix:$SCRATCH/e.sock", "--once", "host"],
 	                        stderr=open("hostile-enclave.log", "w"))
 	p = l.accept(60)
 	def initial():
