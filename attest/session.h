@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "attest.h"
 #include "nsm.h"
@@ -89,6 +90,32 @@ const char *session_enclave_host(const struct session_enclave *s);
 /* Runs the enclave's side on fd (taken over); *plain as above. -EKEYREJECTED
  * when the host is not the bound one (the host is told why). */
 int session_accept(struct session_enclave *s, int fd, int *plain, char *why, size_t whysz);
+
+/* --- the session without the pump ------------------------------------------------- */
+
+/* A finished session: TLS on its fd. A caller that runs its own poll loop
+ * (the sync engine, through struct engine_io) reads and writes it directly,
+ * without the pump's thread and socket pair: *_read and *_write behave like
+ * read(2) and write(2) on a non-blocking fd. session_conn_free() ends TLS and
+ * frees it, but leaves the fd to the caller. */
+struct session_conn;
+
+int session_connect_conn(struct session_host *h, int fd, struct session_conn **out,
+			 struct session_identity *id);
+int session_accept_conn(struct session_enclave *s, int fd, struct session_conn **out, char *why,
+			size_t whysz);
+int session_conn_fd(const struct session_conn *c);
+ssize_t session_conn_read(void *c, void *p, size_t n);
+ssize_t session_conn_write(void *c, const void *p, size_t n);
+bool session_conn_pending(void *c);
+/* Writes take whole records into memory and send them in large writes;
+ * while wants_write is true, the caller polls for POLLOUT and calls flush
+ * (0, or -errno when the connection failed). */
+bool session_conn_wants_write(void *c);
+int session_conn_flush(void *c);
+void session_conn_free(void *c);
+/* Hands c (and its fd) to a pump thread; *plain gets the caller's end. */
+int session_conn_pump(struct session_conn *c, int *plain);
 
 /* --- pieces the tools and tests use ---------------------------------------------- */
 

@@ -28,6 +28,7 @@
 #include "kek.h"
 #include "log.h"
 #include "pathsafe.h"
+#include "session-engine.h"
 #include "session.h"
 #include "transport.h"
 #include "trees.h"
@@ -217,20 +218,21 @@ static int serve(struct daemon *d, int lfd, int sigfd, bool *stop)
 	}
 }
 
-/* The attested session on a new connection; returns the plaintext stream.
- * A refused or failed handshake costs the daemon nothing but this call
+/* The attested session on a new connection, then the engine on it. A
+ * refused or failed handshake costs the daemon nothing but this call
  * (bounded by SESSION_TIMEOUT_MS). */
 static int start_session(struct daemon *d, int fd)
 {
+	struct session_conn *c;
 	char why[512];
-	int plain, r = session_accept(d->session, fd, &plain, why, sizeof(why));
+	int r = session_accept_conn(d->session, fd, &c, why, sizeof(why));
 
 	if (r < 0) {
 		log_warn("session refused: %s", why);
 		return r;
 	}
 	log_info("session with host %s", session_enclave_host(d->session));
-	return plain;
+	return engine_attach_session(d->engine, c);
 }
 
 static int run(struct daemon *d, const struct addr *a, int sigfd)
@@ -244,8 +246,6 @@ static int run(struct daemon *d, const struct addr *a, int sigfd)
 			return log_errno(fd, "fd address");
 		(void)notify_ready();
 		r = start_session(d, fd);
-		if (r >= 0)
-			r = engine_attach(d->engine, r);
 		if (r == 0)
 			r = serve(d, -1, sigfd, &stop);
 		if (r < 0 && r != -ESHUTDOWN)
@@ -267,9 +267,6 @@ static int run(struct daemon *d, const struct addr *a, int sigfd)
 				continue;
 			}
 			r = start_session(d, fd);
-			if (r < 0)
-				continue;
-			r = engine_attach(d->engine, r);
 			if (r == 0)
 				continue;
 		}

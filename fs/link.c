@@ -26,6 +26,7 @@
 #include "jobclient.h"
 #include "jobstore.h"
 #include "link.h"
+#include "session-engine.h"
 #include "session.h"
 #include "log.h"
 #include "appmsg.h"
@@ -516,12 +517,13 @@ static int open_conn(struct link *l)
 	return transport_connect(&a);
 }
 
-/* Attests the enclave on a new connection; returns the session's plaintext
- * stream, or an error after recording in .status why it was refused. */
+/* Attests the enclave on a new connection and attaches the engine to the
+ * session, or returns an error after recording in .status why it was refused. */
 static int attest_conn(struct link *l, int fd)
 {
 	struct session_identity id;
-	int plain = -1, r = session_connect(l->sh, fd, &plain, &id);
+	struct session_conn *c = NULL;
+	int r = session_connect_conn(l->sh, fd, &c, &id);
 
 	if (r < 0)
 		log_error("enclave %s refused: %s", l->cfg.connect ? l->cfg.connect : "(development)",
@@ -534,7 +536,7 @@ static int attest_conn(struct link *l, int fd)
 			 id.error);
 	pthread_cond_broadcast(&l->cv);
 	pthread_mutex_unlock(&l->mu);
-	return r < 0 ? r : plain;
+	return r < 0 ? r : engine_attach_session(l->e, c);
 }
 
 static void *link_main(void *arg)
@@ -558,14 +560,10 @@ static void *link_main(void *arg)
 		if (fd < 0)
 			log_errno(fd, "cannot reach the enclave at %s",
 				  l->cfg.connect ? l->cfg.connect : "(development)");
-		else
-			fd = attest_conn(l, fd);
-		if (fd < 0) {
-			r = fd;
-		} else {
-			r = engine_attach(l->e, fd);
-			if (r == 0)
-				r = serve(l);
+		/* The engine runs on the attested session, or not at all. */
+		r = fd < 0 ? fd : attest_conn(l, fd);
+		if (r == 0) {
+			r = serve(l);
 			if (r == 0)
 				(void)engine_goodbye(l->e);
 			engine_detach(l->e);

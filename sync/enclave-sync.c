@@ -25,6 +25,7 @@
 #include "escape.h"
 #include "jobclient.h"
 #include "log.h"
+#include "session-engine.h"
 #include "session.h"
 #include "transport.h"
 #include "trees.h"
@@ -443,11 +444,12 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 	}
 	for (;;) {
 		double t0 = now_s();
-		int fd = transport_connect(a), plain = -1;
+		int fd = transport_connect(a);
+		struct session_conn *conn = NULL;
 		struct session_identity id;
 
 		if (fd >= 0) {
-			r = session_connect(sh, fd, &plain, &id);
+			r = session_connect_conn(sh, fd, &conn, &id);
 			session_ms = (now_s() - t0) * 1e3;
 			if (r < 0)
 				log_error("%s: %s", o->connect, id.error);
@@ -461,8 +463,8 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 			code = EXIT_REFUSED;
 			break;
 		}
-		if (plain >= 0) {
-			r = engine_attach(e, plain);
+		if (conn) {
+			r = engine_attach_session(e, conn);
 			if (r == 0)
 				r = serve(e, sigfd, o->once, tty, start, &signalled, &rn);
 			/* Only a connection that got in sync resets the backoff. */
@@ -578,16 +580,16 @@ static int run_listen(const struct opts *o, const struct addr *a, int sigfd)
 			}
 		}
 		{
-			int plain;
+			struct session_conn *conn;
 
-			r = session_accept(se, fd, &plain, why, sizeof(why));
+			r = session_accept_conn(se, fd, &conn, why, sizeof(why));
 			if (r < 0) {
 				log_error("session refused: %s", why);
 				if (lfd < 0)
 					break;
 				continue;
 			}
-			r = engine_attach(e, plain);
+			r = engine_attach_session(e, conn);
 		}
 		if (r == 0)
 			r = serve(e, sigfd, false, false, start, &signalled, &idle);

@@ -203,6 +203,7 @@ struct engine {
 
 	/* connection */
 	int fd;
+	struct engine_io io;    /* the layer fd carries, or all NULL: plain fd */
 	enum conn_state st;
 	struct wbuf in, out;
 	int fail;               /* set when a fatal error was sent or received */

@@ -323,20 +323,38 @@ void engine_free(struct engine *e)
 	free(e);
 }
 
+static ssize_t conn_read(struct engine *e, void *p, size_t n)
+{
+	return e->io.read ? e->io.read(e->io.ud, p, n) : read(e->fd, p, n);
+}
+
+static ssize_t conn_write(struct engine *e, const void *p, size_t n)
+{
+	return e->io.write ? e->io.write(e->io.ud, p, n) : write(e->fd, p, n);
+}
+
 int engine_attach(struct engine *e, int fd)
+{
+	return engine_attach_io(e, fd, NULL);
+}
+
+int engine_attach_io(struct engine *e, int fd, const struct engine_io *io)
 {
 	int fl = fcntl(fd, F_GETFL);
 
-	/* The engine owns fd from here on, also when it cannot use it. */
+	/* The engine owns fd (and io) from here on, also when it cannot use it. */
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
 		int r = neg_errno();
 
+		if (io && io->close)
+			io->close(io->ud);
 		safe_close(fd);
 		return r;
 	}
 	(void)transport_tune(fd);
 	engine_detach(e);
 	e->fd = fd;
+	e->io = io ? *io : (struct engine_io){ 0 };
 	e->fail = 0;
 	e->summary_total = 0;
 	e->summary_bytes = 0;
@@ -346,16 +364,32 @@ int engine_attach(struct engine *e, int fd)
 			     e->cfg.name ? e->cfg.name : "");
 }
 
+/* The connection's layer holds bytes it still has to write. */
+static bool conn_wants_write(const struct engine *e)
+{
+	return e->io.wants_write && e->io.wants_write(e->io.ud);
+}
+
+static int conn_flush(struct engine *e)
+{
+	return e->io.flush ? e->io.flush(e->io.ud) : 0;
+}
+
 /* Writes what is queued, waiting up to timeout_ms for the socket. */
 static void engine_flush(struct engine *e, int timeout_ms)
 {
-	while (e->fd >= 0 && wbuf_len(&e->out) > 0) {
+	while (e->fd >= 0 && (wbuf_len(&e->out) > 0 || conn_wants_write(e))) {
 		struct pollfd p = { .fd = e->fd, .events = POLLOUT };
 		ssize_t n;
 
 		if (poll(&p, 1, timeout_ms) <= 0)
 			return;
-		n = write(e->fd, wbuf_ptr(&e->out), wbuf_len(&e->out));
+		if (wbuf_len(&e->out) == 0) {
+			if (conn_flush(e) < 0)
+				return;
+			continue;
+		}
+		n = conn_write(e, wbuf_ptr(&e->out), wbuf_len(&e->out));
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
 			return;
 		if (n > 0) {
@@ -371,8 +405,11 @@ void engine_detach(struct engine *e)
 		/* A fatal ERROR should reach the peer before the close. */
 		if (e->fail)
 			engine_flush(e, 1000);
+		if (e->io.close)
+			e->io.close(e->io.ud);
 		close(e->fd);
 	}
+	e->io = (struct engine_io){ 0 };
 	e->fd = -1;
 	e->st = ST_IDLE;
 	wbuf_clear(&e->in);
@@ -392,11 +429,19 @@ int engine_pollfds(struct engine *e, struct pollfd *fds, int max)
 
 	if (e->fd >= 0 && n < max)
 		fds[n++] = (struct pollfd){ .fd = e->fd,
-					    .events = (short)(POLLIN |
-							      (wbuf_len(&e->out) ? POLLOUT : 0)) };
+					    .events = (short)(POLLIN | (wbuf_len(&e->out) ||
+									conn_wants_write(e)
+									? POLLOUT
+									: 0)) };
 	if (e->watch && n < max)
 		fds[n++] = (struct pollfd){ .fd = watch_fd(e->watch), .events = POLLIN };
 	return n;
+}
+
+/* Bytes the connection's layer holds already: poll would not announce them. */
+static bool conn_pending(const struct engine *e)
+{
+	return e->fd >= 0 && e->io.pending && e->io.pending(e->io.ud);
 }
 
 int engine_timeout_ms(const struct engine *e)
@@ -404,6 +449,8 @@ int engine_timeout_ms(const struct engine *e)
 	/* Work that waits only for the output queue to drain is resumed by
 	 * POLLOUT; work that waits for nothing must run at once; failed
 	 * transfers wait for their retry. */
+	if (conn_pending(e))
+		return 0;
 	if (e->st == ST_RUNNING && wbuf_len(&e->out) < OUT_HIGH_WATER && e->tx_held < TX_WINDOW &&
 	    (e->cur.f || (e->wq_head && e->tx_open < TX_MAX_OPEN && !tx_ops_blocked(e))))
 		return 0;
@@ -560,7 +607,7 @@ static int engine_read(struct engine *e)
 		r = wbuf_reserve(&e->in, READ_STEP, &p);
 		if (r < 0)
 			return engine_fatal(e, r, NULL, "input buffer full");
-		n = read(e->fd, p, READ_STEP);
+		n = conn_read(e, p, READ_STEP);
 		wbuf_truncate_end(&e->in, READ_STEP - (n > 0 ? (size_t)n : 0));
 		if (n == 0)
 			return -ECONNRESET;
@@ -577,7 +624,7 @@ static int engine_read(struct engine *e)
 		}
 		if (r != -EAGAIN)
 			return engine_fatal(e, r, NULL, "bad frame header");
-		if ((size_t)n < READ_STEP)
+		if ((size_t)n < READ_STEP && !conn_pending(e))
 			return 0;
 	}
 	return 0;
@@ -586,7 +633,7 @@ static int engine_read(struct engine *e)
 static int engine_write(struct engine *e)
 {
 	while (wbuf_len(&e->out) > 0) {
-		ssize_t n = write(e->fd, wbuf_ptr(&e->out), wbuf_len(&e->out));
+		ssize_t n = conn_write(e, wbuf_ptr(&e->out), wbuf_len(&e->out));
 
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -597,7 +644,7 @@ static int engine_write(struct engine *e)
 		e->stats.wire_sent += (uint64_t)n;
 	}
 	wbuf_clear(&e->out);
-	return 0;
+	return conn_flush(e) < 0 ? -ECONNRESET : 0;
 }
 
 int engine_step(struct engine *e, const struct pollfd *fds, int n)
@@ -606,7 +653,9 @@ int engine_step(struct engine *e, const struct pollfd *fds, int n)
 
 	if (e->fd < 0)
 		return -ENOTCONN;
-	for (int i = 0; i < n; i++) {
+	if (conn_pending(e))
+		r = engine_read(e);
+	for (int i = 0; r == 0 && i < n; i++) {
 		if (fds[i].fd == e->fd && fds[i].revents & (POLLIN | POLLHUP | POLLERR))
 			r = engine_read(e);
 		else if (e->watch && fds[i].fd == watch_fd(e->watch) && fds[i].revents & POLLIN) {

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "proto.h"
 #include "watch.h"
@@ -113,6 +114,28 @@ void engine_free(struct engine *e);
 /* Takes a connected stream socket and sends HELLO. The engine owns fd
  * from the call on, also when it fails (it is then closed). */
 int engine_attach(struct engine *e, int fd);
+
+/* A stream carried in a layer of its own on fd (the attested session's
+ * TLS): read and write behave like read(2) and write(2) on a non-blocking
+ * fd (-1 with errno EAGAIN: wait for fd to be readable, or writable while
+ * output is queued); pending says whether read has bytes without waiting
+ * for fd; a layer that holds written bytes of its own says so with
+ * wants_write (the engine then waits for POLLOUT) and sends them in flush
+ * (0, or -errno when the connection failed); close frees ud (the engine
+ * closes fd itself). Any of pending, wants_write and flush may be NULL. */
+struct engine_io {
+	ssize_t (*read)(void *ud, void *p, size_t n);
+	ssize_t (*write)(void *ud, const void *p, size_t n);
+	bool (*pending)(void *ud);
+	bool (*wants_write)(void *ud);
+	int (*flush)(void *ud);
+	void (*close)(void *ud);
+	void *ud;
+};
+
+/* engine_attach() through io (copied); the engine owns fd and io->ud from
+ * the call on, also when it fails. */
+int engine_attach_io(struct engine *e, int fd, const struct engine_io *io);
 /* Drops the connection; open transfers are discarded. */
 void engine_detach(struct engine *e);
 bool engine_connected(const struct engine *e);
