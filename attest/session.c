@@ -639,7 +639,7 @@ static void pump_free(struct pump *p)
 static void *pump_main(void *arg)
 {
 	struct pump *p = arg;
-	bool net_eof = false, app_eof = false, net_sent_close = false;
+	bool net_eof = false, app_eof = false, net_sent_close = false, net_wdead = false;
 	int64_t linger_until = 0;
 	sigset_t old;
 
@@ -691,7 +691,9 @@ static void *pump_main(void *arg)
 			if (!app_eof && p->out_len == 0) {
 				ssize_t k = recv(p->app, p->outb, PUMP_BUF, MSG_DONTWAIT);
 
-				if (k > 0) {
+				if (k > 0 && net_wdead) {
+					moved = true; /* the peer is gone: dropped */
+				} else if (k > 0) {
 					p->out_len = (size_t)k;
 					p->out_off = 0;
 					moved = true;
@@ -715,12 +717,18 @@ static void *pump_main(void *arg)
 					int e = SSL_get_error(p->ssl, 0);
 
 					ERR_clear_error();
-					if (e == SSL_ERROR_WANT_WRITE)
+					if (e == SSL_ERROR_WANT_WRITE) {
 						want_net |= POLLOUT;
-					else if (e == SSL_ERROR_WANT_READ)
+					} else if (e == SSL_ERROR_WANT_READ) {
 						want_net |= POLLIN;
-					else
-						goto done;
+					} else {
+						/* The peer stopped reading: what it sent
+						 * before still reaches the app; what the app
+						 * sends now goes nowhere. */
+						net_wdead = net_sent_close = true;
+						p->out_len = p->out_off = 0;
+						moved = true;
+					}
 				}
 			}
 			if (app_eof && p->out_len == 0 && !net_sent_close) {
@@ -737,7 +745,8 @@ static void *pump_main(void *arg)
 				ERR_clear_error();
 			}
 		} while (moved);
-		if (net_eof && p->in_len == 0 && app_eof && p->out_len == 0 && net_sent_close)
+		if (net_eof && p->in_len == 0 && ((app_eof && p->out_len == 0 && net_sent_close) ||
+						  net_wdead))
 			goto done;
 		{
 			/* A side nothing is wanted from is left out: a hung-up

@@ -62,15 +62,17 @@ static int addr_fd(const char *s, bool listen)
 	return listen ? transport_listen(&a) : transport_connect(&a);
 }
 
-/* Copies both ways until both directions have ended. */
+/* Copies both ways until both directions have ended. A direction whose
+ * receiver is gone ends; the other goes on (an ERROR on its way in is
+ * still delivered). */
 static void relay(int a, int b)
 {
 	char buf[65536];
-	bool a_eof = false, b_eof = false;
+	bool done[2] = { false, false };
 
-	while (!a_eof || !b_eof) {
-		struct pollfd p[2] = { { .fd = a_eof ? -1 : a, .events = POLLIN },
-				       { .fd = b_eof ? -1 : b, .events = POLLIN } };
+	while (!done[0] || !done[1]) {
+		struct pollfd p[2] = { { .fd = done[0] ? -1 : a, .events = POLLIN },
+				       { .fd = done[1] ? -1 : b, .events = POLLIN } };
 
 		if (poll(p, 2, -1) < 0)
 			break;
@@ -82,15 +84,18 @@ static void relay(int a, int b)
 				continue;
 			n = read(from, buf, sizeof(buf));
 			if (n <= 0) {
-				*(i ? &b_eof : &a_eof) = true;
+				done[i] = true;
 				(void)shutdown(to, SHUT_WR);
 				continue;
 			}
 			for (ssize_t off = 0; off < n;) {
 				ssize_t k = send(to, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
 
-				if (k <= 0)
-					return;
+				if (k <= 0) {
+					done[i] = true;
+					(void)shutdown(from, SHUT_RD);
+					break;
+				}
 				off += k;
 			}
 		}
