@@ -120,9 +120,15 @@ static int node_at(struct node *n, struct at *a)
 
 /* The file at a is n's: in the trees only the mount writes, a name that
  * names another file now is a stale node (ENOENT); output/ and jobs/ are
- * replaced whole by the engine, and their nodes stand for the name. */
+ * replaced whole by the engine, and their nodes stand for the name. Either
+ * way the file must still be of the node's type: a file system reuses the
+ * number of a removed file at once, and a symlink's node must not read a
+ * regular file that took its number and name (readlink would say EINVAL,
+ * and the caller's path walk with it). */
 static int same_file(const struct node *n, const struct stat *st)
 {
+	if ((st->st_mode ^ n->type) & S_IFMT)
+		return -ENOENT;
 	if (!tree_writable(n->tree) || (st->st_ino == n->ino && st->st_dev == n->dev))
 		return 0;
 	return -ENOENT;
