@@ -28,6 +28,7 @@
 static const uint8_t es384_protected[] = { 0xa1, 0x01, 0x38, 0x22 };
 #define SIG_LEN 96
 #define COSE_SIGN1_TAG 18
+#define COSE_SIGN1_TAG_BYTE 0xd2 /* tag 18 in its one-byte form */
 /* How deep containers may nest: the envelope and the payload need 3; the
  * rest leaves room for an unprotected header's contents. */
 #define CBOR_DEPTH 16
@@ -324,6 +325,21 @@ out:
 	return r;
 }
 
+static int load_cose(struct store *s, const uint8_t *p, size_t n, char *why, size_t whysz)
+{
+	struct cbor_load_result lr;
+	cbor_item_t *top = cbor_load(p, n, &lr);
+	int r;
+
+	if (!top || lr.error.code != CBOR_ERR_NONE || lr.read != n)
+		r = fail(-EBADMSG, why, whysz, "the document is not CBOR");
+	else
+		r = decode_cose(s, top, why, whysz);
+	if (top)
+		cbor_decref(&top);
+	return r;
+}
+
 void attest_doc_release(struct attest_doc *d)
 {
 	struct store *s = d->storage;
@@ -337,8 +353,6 @@ void attest_doc_release(struct attest_doc *d)
 
 int attest_decode(const uint8_t *doc, size_t n, struct attest_doc *out, char *why, size_t whysz)
 {
-	struct cbor_load_result lr;
-	cbor_item_t *top = NULL;
 	struct store *s;
 	size_t used = 0;
 	int r;
@@ -358,12 +372,12 @@ int attest_decode(const uint8_t *doc, size_t n, struct attest_doc *out, char *wh
 		r = fail(-EBADMSG, why, whysz, "the document is not well-formed, bounded CBOR");
 	else if (used != n)
 		r = fail(-EBADMSG, why, whysz, "%zu bytes after the document", n - used);
-	else if (!(top = cbor_load(doc, n, &lr)) || lr.error.code != CBOR_ERR_NONE || lr.read != n)
-		r = fail(-EBADMSG, why, whysz, "the document is not CBOR");
+	else if (doc[0] == COSE_SIGN1_TAG_BYTE)
+		/* libcbor 0.8 refuses the one-byte form of tags 6 to 20, tag 18
+		 * among them: the tag is taken off here. */
+		r = load_cose(s, doc + 1, n - 1, why, whysz);
 	else
-		r = decode_cose(s, top, why, whysz);
-	if (top)
-		cbor_decref(&top);
+		r = load_cose(s, doc, n, why, whysz);
 	if (r == 0)
 		r = decode_payload(out, s, why, whysz);
 	if (r < 0)
