@@ -509,7 +509,12 @@ static int check_chain(struct attest_doc *d, X509 *leaf, const struct attest_pol
 	}
 	if (!X509_STORE_CTX_init(ctx, st, leaf, untrusted))
 		goto out;
+	/* At the policy's time (this sets X509_V_FLAG_USE_CHECK_TIME); the
+	 * chain must end at the pinned root, and there are no CRLs. */
 	X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), (time_t)(p->at_ms / 1000));
+	X509_VERIFY_PARAM_clear_flags(X509_STORE_CTX_get0_param(ctx),
+				      X509_V_FLAG_PARTIAL_CHAIN | X509_V_FLAG_CRL_CHECK |
+					      X509_V_FLAG_CRL_CHECK_ALL);
 	if (X509_verify_cert(ctx) != 1) {
 		int e = X509_STORE_CTX_get_error(ctx);
 
