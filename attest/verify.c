@@ -22,11 +22,16 @@
 #include <openssl/x509_vfy.h>
 
 #include "attest.h"
+#include "cbor-util.h"
 
 /* The only protected header accepted: {1: -35} (alg ES384). */
 static const uint8_t es384_protected[] = { 0xa1, 0x01, 0x38, 0x22 };
 #define SIG_LEN 96
 #define COSE_SIGN1_TAG 18
+#define COSE_SIGN1_TAG_BYTE 0xd2 /* tag 18 in its one-byte form */
+/* How deep containers may nest: the envelope and the payload need 3; the
+ * rest leaves room for an unprotected header's contents. */
+#define CBOR_DEPTH 16
 
 struct store {
 	uint8_t *buf;
@@ -218,19 +223,20 @@ static int decode_field(struct attest_doc *d, struct store *s, enum field f, con
 static int decode_payload(struct attest_doc *d, struct store *s, char *why, size_t whysz)
 {
 	struct cbor_load_result lr;
-	cbor_item_t *m = cbor_load(s->payload, s->payload_n, &lr);
+	cbor_item_t *m = NULL;
 	struct cbor_pair *p;
 	unsigned seen = 0;
-	size_t n;
+	size_t n, used = 0;
 	int r = 0;
 
-	if (!m || lr.error.code != CBOR_ERR_NONE) {
+	if (attest_cbor_check(s->payload, s->payload_n, CBOR_DEPTH, &used) < 0)
+		return fail(-EBADMSG, why, whysz, "the payload is not well-formed, bounded CBOR");
+	if (used != s->payload_n)
+		return fail(-EBADMSG, why, whysz, "%zu bytes after the payload's map",
+			    s->payload_n - used);
+	m = cbor_load(s->payload, s->payload_n, &lr);
+	if (!m || lr.error.code != CBOR_ERR_NONE || lr.read != s->payload_n) {
 		r = fail(-EBADMSG, why, whysz, "the payload is not CBOR");
-		goto out;
-	}
-	if (lr.read != s->payload_n) {
-		r = fail(-EBADMSG, why, whysz, "%zu bytes after the payload's map",
-			 s->payload_n - lr.read);
 		goto out;
 	}
 	if (!cbor_isa_map(m)) {
@@ -319,6 +325,21 @@ out:
 	return r;
 }
 
+static int load_cose(struct store *s, const uint8_t *p, size_t n, char *why, size_t whysz)
+{
+	struct cbor_load_result lr;
+	cbor_item_t *top = cbor_load(p, n, &lr);
+	int r;
+
+	if (!top || lr.error.code != CBOR_ERR_NONE || lr.read != n)
+		r = fail(-EBADMSG, why, whysz, "the document is not CBOR");
+	else
+		r = decode_cose(s, top, why, whysz);
+	if (top)
+		cbor_decref(&top);
+	return r;
+}
+
 void attest_doc_release(struct attest_doc *d)
 {
 	struct store *s = d->storage;
@@ -332,9 +353,8 @@ void attest_doc_release(struct attest_doc *d)
 
 int attest_decode(const uint8_t *doc, size_t n, struct attest_doc *out, char *why, size_t whysz)
 {
-	struct cbor_load_result lr;
-	cbor_item_t *top = NULL;
 	struct store *s;
+	size_t used = 0;
 	int r;
 
 	memset(out, 0, sizeof(*out));
@@ -348,15 +368,16 @@ int attest_decode(const uint8_t *doc, size_t n, struct attest_doc *out, char *wh
 	}
 	s->cap = 2 * n;
 	out->storage = s;
-	top = cbor_load(doc, n, &lr);
-	if (!top || lr.error.code != CBOR_ERR_NONE)
-		r = fail(-EBADMSG, why, whysz, "the document is not CBOR");
-	else if (lr.read != n)
-		r = fail(-EBADMSG, why, whysz, "%zu bytes after the document", n - lr.read);
+	if (attest_cbor_check(doc, n, CBOR_DEPTH, &used) < 0)
+		r = fail(-EBADMSG, why, whysz, "the document is not well-formed, bounded CBOR");
+	else if (used != n)
+		r = fail(-EBADMSG, why, whysz, "%zu bytes after the document", n - used);
+	else if (doc[0] == COSE_SIGN1_TAG_BYTE)
+		/* libcbor 0.8 refuses the one-byte form of tags 6 to 20, tag 18
+		 * among them: the tag is taken off here. */
+		r = load_cose(s, doc + 1, n - 1, why, whysz);
 	else
-		r = decode_cose(s, top, why, whysz);
-	if (top)
-		cbor_decref(&top);
+		r = load_cose(s, doc, n, why, whysz);
 	if (r == 0)
 		r = decode_payload(out, s, why, whysz);
 	if (r < 0)
@@ -488,7 +509,12 @@ static int check_chain(struct attest_doc *d, X509 *leaf, const struct attest_pol
 	}
 	if (!X509_STORE_CTX_init(ctx, st, leaf, untrusted))
 		goto out;
+	/* At the policy's time (this sets X509_V_FLAG_USE_CHECK_TIME); the
+	 * chain must end at the pinned root, and there are no CRLs. */
 	X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), (time_t)(p->at_ms / 1000));
+	X509_VERIFY_PARAM_clear_flags(X509_STORE_CTX_get0_param(ctx),
+				      X509_V_FLAG_PARTIAL_CHAIN | X509_V_FLAG_CRL_CHECK |
+					      X509_V_FLAG_CRL_CHECK_ALL);
 	if (X509_verify_cert(ctx) != 1) {
 		int e = X509_STORE_CTX_get_error(ctx);
 
@@ -558,9 +584,10 @@ int attest_verify(const uint8_t *doc, size_t n, const struct attest_policy *p,
 	if (r == 0 && strcmp(out->digest, "SHA384") != 0)
 		r = fail(-EKEYREJECTED, why, whysz, "digest %s is not SHA384", out->digest);
 	if (r == 0 && out->debug && !p->allow_debug)
-		r = fail(-EKEYREJECTED, why, whysz, "a debug enclave (PCR0-2 are zero)");
+		r = fail(-EKEYREJECTED, why, whysz, "debug document (PCR0-2 are zero)");
 	if (r == 0 && p->nonce &&
-	    (out->nonce.n != p->nonce_len || CRYPTO_memcmp(out->nonce.p, p->nonce, p->nonce_len)))
+	    (!out->nonce.p || out->nonce.n != p->nonce_len ||
+	     CRYPTO_memcmp(out->nonce.p, p->nonce, p->nonce_len)))
 		r = fail(-EKEYREJECTED, why, whysz,
 			 "nonce: the document is not for this connection (replayed?)");
 	if (r == 0)

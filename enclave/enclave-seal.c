@@ -26,6 +26,7 @@
 #include "manifest.h"
 #include "package.h"
 #include "util.h"
+#include "verify-cli.h"
 
 static void usage(FILE *f)
 {
@@ -34,6 +35,8 @@ static void usage(FILE *f)
 		"       enclave-seal seal --kek FILE [--entry NAME=COMMAND]... [--zstd] -o PACKAGE APPDIR\n"
 		"       enclave-seal inspect PACKAGE\n"
 		"       enclave-seal dev-root -o DIR\n"
+		"       enclave-seal attest verify [--trust-root PEM] [--at MS|now] [--allow-debug]\n"
+		"                  [--nonce HEX] [--pcr N=HEX[,HEX...]]... DOC\n"
 		"\n"
 		"keygen   writes a new 256-bit key-encryption key (mode 0600, never overwrites)\n"
 		"seal     packs APPDIR and encrypts it for the enclave. APPDIR/enclave.json is the\n"
@@ -45,6 +48,9 @@ static void usage(FILE *f)
 		"dev-root makes DIR/root.key (0600) and DIR/root.pem: the root that signs the\n"
 		"         attestation of development enclaves (enclaved --dev --dev-root DIR);\n"
 		"         hosts trust it with --trust-root DIR/root.pem\n"
+		"attest verify  verifies a raw CBOR attestation document (DOC, or - for stdin):\n"
+		"         signature, chain to the AWS Nitro root (or PEM) at MS (default now),\n"
+		"         debug, nonce, PCR pins; prints it as JSON; exit 1 with the reason if refused\n"
 		"\n"
 		"Exit status: 0 success, 1 failure, 2 usage error.\n");
 }
@@ -522,6 +528,13 @@ int main(int argc, char **argv)
 		return cmd_inspect(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "dev-root"))
 		return devroot_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "attest")) {
+		if (argc >= 3 && !strcmp(argv[2], "verify"))
+			return attest_verify_main(argc - 2, argv + 2);
+		fprintf(stderr, "enclave-seal attest: expected 'verify'\n");
+		usage(stderr);
+		return 2;
+	}
 	fprintf(stderr, "enclave-seal: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return 2;
