@@ -23,6 +23,7 @@
 #include <openssl/x509v3.h>
 
 #include "attest.h"
+#include "cbor-util.h"
 #include "cborw.h"
 #include "devnsm.h"
 #include "nsm.h"
@@ -636,7 +637,11 @@ int devnsm_process(struct devnsm *d, const uint8_t *req, size_t reqn, uint8_t *r
 	if (reqn == 0 || reqn > NSM_REQUEST_MAX) {
 		error_response(&w, reqn ? "InputTooLarge" : "InvalidArgument");
 	} else {
-		it = cbor_load(req, reqn, &lr);
+		size_t used;
+
+		/* Before libcbor sizes anything from a header. */
+		if (attest_cbor_check(req, reqn, 8, &used) == 0 && used == reqn)
+			it = cbor_load(req, reqn, &lr);
 		if (!it || lr.error.code != CBOR_ERR_NONE || lr.read != reqn)
 			error_response(&w, "InvalidArgument");
 		else

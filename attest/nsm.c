@@ -13,6 +13,7 @@
 
 #include <cbor.h>
 
+#include "cbor-util.h"
 #include "cborw.h"
 #include "devnsm.h"
 #include "nsm.h"
@@ -160,9 +161,14 @@ static int response(const uint8_t *r, size_t n, const char *variant, cbor_item_t
 	cbor_item_t *t;
 	struct cbor_pair *p;
 
+	size_t used;
+
 	*top = *fields = NULL;
 	if (n == 0 || n > NSM_RESPONSE_MAX)
 		return fail(-EBADMSG, why, whysz, "response of %zu bytes", n);
+	/* Before libcbor sizes anything from a header. */
+	if (attest_cbor_check(r, n, 8, &used) < 0 || used != n)
+		return fail(-EBADMSG, why, whysz, "the response is not one CBOR item");
 	t = cbor_load(r, n, &lr);
 	if (!t || lr.error.code != CBOR_ERR_NONE || lr.read != n) {
 		if (t)

@@ -127,6 +127,12 @@ START_TEST(hostile_responses)
 	/* A document field twice. */
 	n = unhex("a16b4174746573746174696f6e a2 68646f63756d656e74 4101 68646f63756d656e74 4101", r);
 	ck_assert_int_eq(nsm_dec_attestation(r, n, &doc, &docn, why, sizeof(why)), -EBADMSG);
+	/* A header that announces 2^64-1 entries: refused before any
+	 * allocation is sized from it. */
+	n = unhex("9bffffffffffffffff", r);
+	ck_assert_int_eq(nsm_dec_attestation(r, n, &doc, &docn, why, sizeof(why)), -EBADMSG);
+	n = unhex("a16b4174746573746174696f6e bbffffffffffffffff", r);
+	ck_assert_int_eq(nsm_dec_attestation(r, n, &doc, &docn, why, sizeof(why)), -EBADMSG);
 	/* ExtendPCR answering with 47 bytes. */
 	{
 		n = unhex("a169457874656e64504352a16464617461582f", r);
@@ -214,6 +220,13 @@ START_TEST(devnsm_round_trips)
 	/* Garbage gets NSM's InvalidArgument, not a C error. */
 	respn = sizeof(resp);
 	ck_assert_int_eq(devnsm_process(d, (const uint8_t *)"\xff\x00", 2, resp, &respn), 0);
+	ck_assert_int_eq(nsm_dec_lock(resp, respn, why, sizeof(why)), -EPROTO);
+	ck_assert_str_eq(why, "NSM error InvalidArgument");
+	/* So does a request that announces more entries than it has bytes. */
+	respn = sizeof(resp);
+	ck_assert_int_eq(devnsm_process(d, (const uint8_t *)"\xbb\xff\xff\xff\xff\xff\xff\xff\xff",
+					9, resp, &respn),
+			 0);
 	ck_assert_int_eq(nsm_dec_lock(resp, respn, why, sizeof(why)), -EPROTO);
 	ck_assert_str_eq(why, "NSM error InvalidArgument");
 	/* A response cut to the caller's buffer, like the driver's. */
