@@ -619,6 +619,32 @@ struct pump {
 	size_t in_len, in_off, out_len, out_off;
 };
 
+/* Live pump threads, so that a process can wait for them before exit
+ * tears OpenSSL down under them. */
+static pthread_mutex_t pumps_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pumps_cv = PTHREAD_COND_INITIALIZER;
+static unsigned pumps_live;
+
+bool session_pumps_wait(int timeout_ms)
+{
+	struct timespec ts;
+	bool idle;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&pumps_mu);
+	while (pumps_live && pthread_cond_timedwait(&pumps_cv, &pumps_mu, &ts) == 0)
+		;
+	idle = pumps_live == 0;
+	pthread_mutex_unlock(&pumps_mu);
+	return idle;
+}
+
 static void pump_free(struct pump *p)
 {
 	SSL_free(p->ssl);
@@ -775,6 +801,10 @@ static void *pump_main(void *arg)
 	}
 done:
 	pump_free(p);
+	pthread_mutex_lock(&pumps_mu);
+	pumps_live--;
+	pthread_cond_broadcast(&pumps_cv);
+	pthread_mutex_unlock(&pumps_mu);
 	return NULL;
 }
 
@@ -819,9 +849,15 @@ static int pump_start(SSL *ssl, int net, int *plain)
 	p->app = sv[1];
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	pthread_mutex_lock(&pumps_mu);
+	pumps_live++;
+	pthread_mutex_unlock(&pumps_mu);
 	r = pthread_create(&t, &at, pump_main, p);
 	pthread_attr_destroy(&at);
 	if (r != 0) {
+		pthread_mutex_lock(&pumps_mu);
+		pumps_live--;
+		pthread_mutex_unlock(&pumps_mu);
 		p->ssl = NULL; /* the caller frees ssl and closes net */
 		p->net = -1;
 		close(sv[0]);

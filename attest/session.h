@@ -116,6 +116,11 @@ int session_conn_flush(void *c);
 void session_conn_free(void *c);
 /* Hands c (and its fd) to a pump thread; *plain gets the caller's end. */
 int session_conn_pump(struct session_conn *c, int *plain);
+/* Waits up to timeout_ms for every pump thread to end (each ends when both
+ * of its ends are closed, at most 30 s after its caller's end closed);
+ * true when none is left. A process calls it before exit() runs
+ * OpenSSL's cleanup. */
+bool session_pumps_wait(int timeout_ms);
 
 /* --- pieces the tools and tests use ---------------------------------------------- */
 

@@ -41,6 +41,8 @@ static void teardown(void)
 {
 	char cmd[300];
 
+	/* Every test closed both ends of its sessions: the pumps end. */
+	ck_assert(session_pumps_wait(10000));
 	devnsm_free(nsm.dev);
 	nsm.dev = NULL;
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
