@@ -97,6 +97,8 @@ extern const size_t attest_aws_root_der_len;
 
 /* Reads one PEM certificate from path into a malloc'd DER buffer. */
 int attest_read_root(const char *path, uint8_t **der, size_t *n, char *why, size_t whysz);
+/* The value of one hex digit (either case), or -1. */
+int attest_hexval(char c);
 /* Parses "N=HEX[,HEX...]" (N 0..31, HEX 96 hex digits) into a pin.
  * -EINVAL with a reason otherwise. */
 int attest_parse_pin(const char *s, struct attest_pin *pin, char *why, size_t whysz);

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "cbor-util.h"
 
@@ -124,4 +125,26 @@ int attest_cbor_check(const uint8_t *p, size_t n, unsigned maxdepth, size_t *use
 		return -EBADMSG;
 	*used = w.off;
 	return 0;
+}
+
+bool attest_cbor_text_is(const cbor_item_t *it, const char *s)
+{
+	size_t n = strlen(s);
+
+	return cbor_isa_string(it) && cbor_string_is_definite(it) && cbor_string_length(it) == n &&
+	       memcmp(cbor_string_handle(it), s, n) == 0;
+}
+
+cbor_item_t *attest_cbor_field(const cbor_item_t *m, const char *name)
+{
+	struct cbor_pair *p = cbor_map_handle(m);
+	cbor_item_t *v = NULL;
+
+	for (size_t i = 0; i < cbor_map_size(m); i++)
+		if (attest_cbor_text_is(p[i].key, name)) {
+			if (v)
+				return NULL;
+			v = p[i].value;
+		}
+	return v;
 }

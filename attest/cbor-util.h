@@ -9,13 +9,22 @@
 #ifndef EFS_ATTEST_CBOR_UTIL_H
 #define EFS_ATTEST_CBOR_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cbor.h>
 
 /* Checks that p[n] begins with one well-formed CBOR item whose containers
  * (arrays, maps, tags) nest at most maxdepth deep and declare no more
  * entries than the remaining bytes could encode. On success *used is the
  * item's length (trailing bytes are the caller's business). 0 or -EBADMSG. */
 int attest_cbor_check(const uint8_t *p, size_t n, unsigned maxdepth, size_t *used);
+
+/* it is a definite text string equal to s. */
+bool attest_cbor_text_is(const cbor_item_t *it, const char *s);
+/* The value of the text key name in map m when it is there exactly once;
+ * NULL otherwise (absent, or twice). */
+cbor_item_t *attest_cbor_field(const cbor_item_t *m, const char *name);
 
 #endif

@@ -27,6 +27,7 @@
 #include "cborw.h"
 #include "devnsm.h"
 #include "nsm.h"
+#include "util.h"
 
 #define NPCRS 32
 #define LOCKED_AT_BOOT 16
@@ -43,19 +44,6 @@ struct devnsm {
 	uint8_t *leaf_der, *inter_der, *root_der;
 	int leaf_n, inter_n, root_n;
 };
-
-__attribute__((format(printf, 3, 4))) static int fail(char *why, size_t whysz, const char *fmt,
-						       ...)
-{
-	va_list ap;
-
-	if (why && whysz) {
-		va_start(ap, fmt);
-		vsnprintf(why, whysz, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 /* --- certificates --------------------------------------------------------------------- */
 
@@ -200,7 +188,7 @@ static int load_root(const char *dir, EVP_PKEY **k, X509 **x, char *why, size_t 
 	if (!*k || !*x || X509_check_private_key(*x, *k) != 1) {
 		EVP_PKEY_free(*k);
 		X509_free(*x);
-		return fail(why, whysz, "%s: no development root (%s and %s; enclave-seal dev-root)",
+		return err_set(why, whysz, -EINVAL, "%s: no development root (%s and %s; enclave-seal dev-root)",
 			    dir, DEVROOT_KEY, DEVROOT_CERT);
 	}
 	return 0;
@@ -235,7 +223,7 @@ int devnsm_new(const struct devnsm_config *cfg, struct devnsm **out, char *why, 
 			       : NULL;
 	r = -ENOMEM;
 	if (!lx) {
-		fail(why, whysz, "cannot make the development certificates");
+		err_set(why, whysz, -EINVAL, "cannot make the development certificates");
 		goto fail;
 	}
 	d->root_der = NULL;
@@ -304,33 +292,11 @@ out:
 
 /* --- answering --------------------------------------------------------------------------- */
 
-static bool text_is(const cbor_item_t *it, const char *s)
-{
-	size_t n = strlen(s);
-
-	return cbor_isa_string(it) && cbor_string_is_definite(it) && cbor_string_length(it) == n &&
-	       memcmp(cbor_string_handle(it), s, n) == 0;
-}
-
-static const cbor_item_t *field(const cbor_item_t *m, const char *name)
-{
-	struct cbor_pair *p = cbor_map_handle(m);
-	const cbor_item_t *v = NULL;
-
-	for (size_t i = 0; i < cbor_map_size(m); i++)
-		if (text_is(p[i].key, name)) {
-			if (v)
-				return NULL;
-			v = p[i].value;
-		}
-	return v;
-}
-
 /* An optional byte field: present as bytes (at most max) or null/absent. */
 static bool opt_bytes(const cbor_item_t *m, const char *name, size_t max, const uint8_t **p,
 		      size_t *n)
 {
-	const cbor_item_t *v = field(m, name);
+	const cbor_item_t *v = attest_cbor_field(m, name);
 
 	*p = NULL;
 	*n = 0;
@@ -348,7 +314,7 @@ static bool opt_bytes(const cbor_item_t *m, const char *name, size_t max, const 
 
 static bool index_of(const cbor_item_t *m, const char *name, uint64_t *v)
 {
-	const cbor_item_t *x = field(m, name);
+	const cbor_item_t *x = attest_cbor_field(m, name);
 
 	if (!x || !cbor_isa_uint(x))
 		return false;
@@ -509,7 +475,7 @@ static int answer(struct devnsm *d, const cbor_item_t *req, struct cbw *w)
 	struct cbor_pair *p;
 	uint64_t idx;
 
-	if (text_is(req, "GetRandom")) {
+	if (attest_cbor_text_is(req, "GetRandom")) {
 		uint8_t rnd[RANDOM_LEN];
 
 		if (RAND_bytes(rnd, sizeof(rnd)) != 1)
@@ -521,7 +487,7 @@ static int answer(struct devnsm *d, const cbor_item_t *req, struct cbw *w)
 		cbw_bytes(w, rnd, sizeof(rnd));
 		return 0;
 	}
-	if (text_is(req, "DescribeNSM")) {
+	if (attest_cbor_text_is(req, "DescribeNSM")) {
 		unsigned nlocked = 0;
 
 		cbw_map(w, 1);
@@ -556,11 +522,11 @@ static int answer(struct devnsm *d, const cbor_item_t *req, struct cbw *w)
 		return 0;
 	}
 	m = p[0].value;
-	if (text_is(p[0].key, "Attestation"))
+	if (attest_cbor_text_is(p[0].key, "Attestation"))
 		return attestation(d, m, w);
-	if (text_is(p[0].key, "DescribePCR") || text_is(p[0].key, "ExtendPCR") ||
-	    text_is(p[0].key, "LockPCR")) {
-		bool extend = text_is(p[0].key, "ExtendPCR"), lock = text_is(p[0].key, "LockPCR");
+	if (attest_cbor_text_is(p[0].key, "DescribePCR") || attest_cbor_text_is(p[0].key, "ExtendPCR") ||
+	    attest_cbor_text_is(p[0].key, "LockPCR")) {
+		bool extend = attest_cbor_text_is(p[0].key, "ExtendPCR"), lock = attest_cbor_text_is(p[0].key, "LockPCR");
 		const uint8_t *data = NULL;
 		size_t dn = 0;
 
@@ -601,7 +567,7 @@ static int answer(struct devnsm *d, const cbor_item_t *req, struct cbw *w)
 		pthread_mutex_unlock(&d->mu);
 		return 0;
 	}
-	if (text_is(p[0].key, "LockPCRs")) {
+	if (attest_cbor_text_is(p[0].key, "LockPCRs")) {
 		if (!index_of(m, "range", &idx)) {
 			error_response(w, "InvalidArgument");
 			return 0;

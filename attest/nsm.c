@@ -17,6 +17,7 @@
 #include "cborw.h"
 #include "devnsm.h"
 #include "nsm.h"
+#include "util.h"
 
 /* The kernel's uAPI (linux/nsm.h), declared here for kernels whose headers
  * predate it. */
@@ -33,19 +34,6 @@ _Static_assert(NSM_IOCTL_RAW == 0xC0200A00u, "NSM_IOCTL_RAW");
 
 #define NSM_DOC_MAX 16384
 #define NSM_RANDOM_MAX 256
-
-__attribute__((format(printf, 4, 5))) static int fail(int r, char *why, size_t whysz,
-						       const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && whysz) {
-		va_start(ap, fmt);
-		vsnprintf(why, whysz, fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
 
 /* --- requests ------------------------------------------------------------------------ */
 
@@ -143,14 +131,6 @@ int nsm_enc_describe_nsm(uint8_t *out, size_t outsz, size_t *outn)
 
 /* --- responses ------------------------------------------------------------------------ */
 
-static bool text_is(const cbor_item_t *it, const char *s)
-{
-	size_t n = strlen(s);
-
-	return cbor_isa_string(it) && cbor_string_is_definite(it) && cbor_string_length(it) == n &&
-	       memcmp(cbor_string_handle(it), s, n) == 0;
-}
-
 /* Loads r[n] (all of it) and finds the response VARIANT: its fields map in
  * *fields (borrowing *top), or for a unit response *fields = NULL. The
  * Error response becomes -EPROTO with its name in why. */
@@ -165,23 +145,23 @@ static int response(const uint8_t *r, size_t n, const char *variant, cbor_item_t
 
 	*top = *fields = NULL;
 	if (n == 0 || n > NSM_RESPONSE_MAX)
-		return fail(-EBADMSG, why, whysz, "response of %zu bytes", n);
+		return err_set(why, whysz, -EBADMSG, "response of %zu bytes", n);
 	/* Before libcbor sizes anything from a header. */
 	if (attest_cbor_check(r, n, 8, &used) < 0 || used != n)
-		return fail(-EBADMSG, why, whysz, "the response is not one CBOR item");
+		return err_set(why, whysz, -EBADMSG, "the response is not one CBOR item");
 	t = cbor_load(r, n, &lr);
 	if (!t || lr.error.code != CBOR_ERR_NONE || lr.read != n) {
 		if (t)
 			cbor_decref(&t);
-		return fail(-EBADMSG, why, whysz, "the response is not one CBOR item");
+		return err_set(why, whysz, -EBADMSG, "the response is not one CBOR item");
 	}
 	*top = t;
-	if (text_is(t, variant))
+	if (attest_cbor_text_is(t, variant))
 		return 0;
 	if (!cbor_isa_map(t) || cbor_map_size(t) != 1)
-		return fail(-EBADMSG, why, whysz, "the response is not %s", variant);
+		return err_set(why, whysz, -EBADMSG, "the response is not %s", variant);
 	p = cbor_map_handle(t);
-	if (text_is(p[0].key, "Error")) {
+	if (attest_cbor_text_is(p[0].key, "Error")) {
 		char name[32] = "?";
 		size_t len;
 
@@ -191,27 +171,12 @@ static int response(const uint8_t *r, size_t n, const char *variant, cbor_item_t
 			memcpy(name, cbor_string_handle(p[0].value), len);
 			name[len] = 0;
 		}
-		return fail(-EPROTO, why, whysz, "NSM error %s", name);
+		return err_set(why, whysz, -EPROTO, "NSM error %s", name);
 	}
-	if (!text_is(p[0].key, variant) || !cbor_isa_map(p[0].value))
-		return fail(-EBADMSG, why, whysz, "the response is not %s", variant);
+	if (!attest_cbor_text_is(p[0].key, variant) || !cbor_isa_map(p[0].value))
+		return err_set(why, whysz, -EBADMSG, "the response is not %s", variant);
 	*fields = p[0].value;
 	return 0;
-}
-
-/* The value of field name in a fields map, exactly once; NULL otherwise. */
-static cbor_item_t *field(const cbor_item_t *m, const char *name)
-{
-	struct cbor_pair *p = cbor_map_handle(m);
-	cbor_item_t *v = NULL;
-
-	for (size_t i = 0; i < cbor_map_size(m); i++)
-		if (text_is(p[i].key, name)) {
-			if (v)
-				return NULL;
-			v = p[i].value;
-		}
-	return v;
 }
 
 static bool bytes_max(const cbor_item_t *v, size_t max)
@@ -240,15 +205,15 @@ int nsm_dec_attestation(const uint8_t *r, size_t n, uint8_t **doc, size_t *docn,
 	cbor_item_t *top, *f, *v = NULL;
 	int rc = response(r, n, "Attestation", &top, &f, why, whysz);
 
-	if (rc == 0 && (!f || cbor_map_size(f) != 1 || !(v = field(f, "document")) ||
+	if (rc == 0 && (!f || cbor_map_size(f) != 1 || !(v = attest_cbor_field(f, "document")) ||
 			!bytes_max(v, NSM_DOC_MAX) || cbor_bytestring_length(v) == 0))
-		rc = fail(-EBADMSG, why, whysz, "Attestation: no document of 1 to %d bytes",
+		rc = err_set(why, whysz, -EBADMSG, "Attestation: no document of 1 to %d bytes",
 			  NSM_DOC_MAX);
 	if (rc == 0) {
 		*docn = cbor_bytestring_length(v);
 		*doc = malloc(*docn);
 		if (!*doc)
-			rc = fail(-ENOMEM, why, whysz, "out of memory");
+			rc = err_set(why, whysz, -ENOMEM, "out of memory");
 		else
 			memcpy(*doc, cbor_bytestring_handle(v), *docn);
 	}
@@ -262,10 +227,10 @@ int nsm_dec_describe_pcr(const uint8_t *r, size_t n, bool *locked, uint8_t data[
 	cbor_item_t *top, *f, *l = NULL, *d = NULL;
 	int rc = response(r, n, "DescribePCR", &top, &f, why, whysz);
 
-	if (rc == 0 && (!f || cbor_map_size(f) != 2 || !(l = field(f, "lock")) || !cbor_is_bool(l) ||
-			!(d = field(f, "data")) || !bytes_max(d, NSM_PCR_LEN) ||
+	if (rc == 0 && (!f || cbor_map_size(f) != 2 || !(l = attest_cbor_field(f, "lock")) || !cbor_is_bool(l) ||
+			!(d = attest_cbor_field(f, "data")) || !bytes_max(d, NSM_PCR_LEN) ||
 			cbor_bytestring_length(d) != NSM_PCR_LEN))
-		rc = fail(-EBADMSG, why, whysz, "DescribePCR: not {lock, data[%d]}", NSM_PCR_LEN);
+		rc = err_set(why, whysz, -EBADMSG, "DescribePCR: not {lock, data[%d]}", NSM_PCR_LEN);
 	if (rc == 0) {
 		*locked = cbor_get_bool(l);
 		memcpy(data, cbor_bytestring_handle(d), NSM_PCR_LEN);
@@ -280,9 +245,9 @@ int nsm_dec_extend_pcr(const uint8_t *r, size_t n, uint8_t data[NSM_PCR_LEN], ch
 	cbor_item_t *top, *f, *d = NULL;
 	int rc = response(r, n, "ExtendPCR", &top, &f, why, whysz);
 
-	if (rc == 0 && (!f || cbor_map_size(f) != 1 || !(d = field(f, "data")) ||
+	if (rc == 0 && (!f || cbor_map_size(f) != 1 || !(d = attest_cbor_field(f, "data")) ||
 			!bytes_max(d, NSM_PCR_LEN) || cbor_bytestring_length(d) != NSM_PCR_LEN))
-		rc = fail(-EBADMSG, why, whysz, "ExtendPCR: not {data[%d]}", NSM_PCR_LEN);
+		rc = err_set(why, whysz, -EBADMSG, "ExtendPCR: not {data[%d]}", NSM_PCR_LEN);
 	if (rc == 0)
 		memcpy(data, cbor_bytestring_handle(d), NSM_PCR_LEN);
 	CLOSE(top);
@@ -299,7 +264,7 @@ int nsm_dec_lock(const uint8_t *r, size_t n, char *why, size_t whysz)
 		rc = response(r, n, "LockPCRs", &top, &f, why, whysz);
 	}
 	if (rc == 0 && f)
-		rc = fail(-EBADMSG, why, whysz, "LockPCR: fields in a unit response");
+		rc = err_set(why, whysz, -EBADMSG, "LockPCR: fields in a unit response");
 	CLOSE(top);
 	return rc;
 }
@@ -310,9 +275,9 @@ int nsm_dec_get_random(const uint8_t *r, size_t n, uint8_t *buf, size_t bufsz, s
 	cbor_item_t *top, *f, *d = NULL;
 	int rc = response(r, n, "GetRandom", &top, &f, why, whysz);
 
-	if (rc == 0 && (!f || cbor_map_size(f) != 1 || !(d = field(f, "random")) ||
+	if (rc == 0 && (!f || cbor_map_size(f) != 1 || !(d = attest_cbor_field(f, "random")) ||
 			!bytes_max(d, NSM_RANDOM_MAX)))
-		rc = fail(-EBADMSG, why, whysz, "GetRandom: not {random[<= %d]}", NSM_RANDOM_MAX);
+		rc = err_set(why, whysz, -EBADMSG, "GetRandom: not {random[<= %d]}", NSM_RANDOM_MAX);
 	if (rc == 0) {
 		*got = cbor_bytestring_length(d) < bufsz ? cbor_bytestring_length(d) : bufsz;
 		memcpy(buf, cbor_bytestring_handle(d), *got);
@@ -330,43 +295,43 @@ int nsm_dec_describe_nsm(const uint8_t *r, size_t n, struct nsm_description *d, 
 
 	memset(d, 0, sizeof(*d));
 	if (rc == 0 && (!f || cbor_map_size(f) != 7))
-		rc = fail(-EBADMSG, why, whysz, "DescribeNSM: not 7 fields");
-	if (rc == 0 && (!uint_max(field(f, "version_major"), UINT16_MAX, &x) ||
-			!(d->version_major = (uint16_t)x, uint_max(field(f, "version_minor"),
+		rc = err_set(why, whysz, -EBADMSG, "DescribeNSM: not 7 fields");
+	if (rc == 0 && (!uint_max(attest_cbor_field(f, "version_major"), UINT16_MAX, &x) ||
+			!(d->version_major = (uint16_t)x, uint_max(attest_cbor_field(f, "version_minor"),
 								   UINT16_MAX, &x)) ||
-			!(d->version_minor = (uint16_t)x, uint_max(field(f, "version_patch"),
+			!(d->version_minor = (uint16_t)x, uint_max(attest_cbor_field(f, "version_patch"),
 								   UINT16_MAX, &x)) ||
 			!(d->version_patch = (uint16_t)x,
-			  uint_max(field(f, "max_pcrs"), UINT16_MAX, &x))))
-		rc = fail(-EBADMSG, why, whysz, "DescribeNSM: a version or max_pcrs is not a u16");
+			  uint_max(attest_cbor_field(f, "max_pcrs"), UINT16_MAX, &x))))
+		rc = err_set(why, whysz, -EBADMSG, "DescribeNSM: a version or max_pcrs is not a u16");
 	if (rc == 0)
 		d->max_pcrs = (uint16_t)x;
 	if (rc == 0) {
-		v = field(f, "module_id");
+		v = attest_cbor_field(f, "module_id");
 		if (!v || !cbor_isa_string(v) || !cbor_string_is_definite(v) ||
 		    cbor_string_length(v) >= sizeof(d->module_id) ||
 		    memchr(cbor_string_handle(v), 0, cbor_string_length(v)))
-			rc = fail(-EBADMSG, why, whysz, "DescribeNSM: module_id");
+			rc = err_set(why, whysz, -EBADMSG, "DescribeNSM: module_id");
 		else
 			memcpy(d->module_id, cbor_string_handle(v), cbor_string_length(v));
 	}
 	if (rc == 0) {
-		v = field(f, "digest");
+		v = attest_cbor_field(f, "digest");
 		if (!v || !cbor_isa_string(v) || !cbor_string_is_definite(v) ||
 		    cbor_string_length(v) >= sizeof(d->digest) ||
 		    memchr(cbor_string_handle(v), 0, cbor_string_length(v)))
-			rc = fail(-EBADMSG, why, whysz, "DescribeNSM: digest");
+			rc = err_set(why, whysz, -EBADMSG, "DescribeNSM: digest");
 		else
 			memcpy(d->digest, cbor_string_handle(v), cbor_string_length(v));
 	}
 	if (rc == 0) {
-		v = field(f, "locked_pcrs");
+		v = attest_cbor_field(f, "locked_pcrs");
 		if (!v || !cbor_isa_array(v) ||
 		    cbor_array_size(v) > sizeof(d->locked_pcrs) / sizeof(d->locked_pcrs[0]))
-			rc = fail(-EBADMSG, why, whysz, "DescribeNSM: locked_pcrs");
+			rc = err_set(why, whysz, -EBADMSG, "DescribeNSM: locked_pcrs");
 		for (size_t i = 0; rc == 0 && i < cbor_array_size(v); i++) {
 			if (!uint_max(cbor_array_handle(v)[i], UINT16_MAX, &x))
-				rc = fail(-EBADMSG, why, whysz, "DescribeNSM: locked_pcrs[%zu]", i);
+				rc = err_set(why, whysz, -EBADMSG, "DescribeNSM: locked_pcrs[%zu]", i);
 			else
 				d->locked_pcrs[d->nlocked++] = (uint16_t)x;
 		}
@@ -420,11 +385,11 @@ static int exchange(struct nsm *n, const uint8_t *req, size_t reqn, uint8_t **re
 	int r;
 
 	if (!b)
-		return fail(-ENOMEM, why, whysz, "out of memory");
+		return err_set(why, whysz, -ENOMEM, "out of memory");
 	r = nsm_raw(n, req, reqn, b, &len);
 	if (r < 0) {
 		free(b);
-		return fail(r, why, whysz, "NSM request failed: %s", strerror(-r));
+		return err_set(why, whysz, r, "NSM request failed: %s", strerror(-r));
 	}
 	*resp = b;
 	*respn = len;
@@ -441,7 +406,7 @@ int nsm_attestation(struct nsm *n, const uint8_t *user_data, size_t udn, const u
 				    &reqn);
 
 	if (r < 0)
-		return fail(r, why, whysz, "the attestation request is too large");
+		return err_set(why, whysz, r, "the attestation request is too large");
 	r = exchange(n, req, reqn, &resp, &respn, why, whysz);
 	if (r == 0) {
 		r = nsm_dec_attestation(resp, respn, doc, docn, why, whysz);
@@ -474,7 +439,7 @@ int nsm_extend_pcr(struct nsm *n, unsigned index, const uint8_t *data, size_t dn
 	int r = nsm_enc_extend_pcr(index, data, dn, req, sizeof(req), &reqn);
 
 	if (r < 0)
-		return fail(r, why, whysz, "the extension is too large");
+		return err_set(why, whysz, r, "the extension is too large");
 	r = exchange(n, req, reqn, &resp, &respn, why, whysz);
 	if (r == 0) {
 		r = nsm_dec_extend_pcr(resp, respn, out, why, whysz);

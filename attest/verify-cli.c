@@ -36,17 +36,6 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
 	return 2;
 }
 
-static int unhex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* HEX (an even number of hex digits, 1 to max bytes) into out. */
 static int parse_hex(const char *s, uint8_t *out, size_t max, size_t *n)
 {
@@ -55,7 +44,7 @@ static int parse_hex(const char *s, uint8_t *out, size_t max, size_t *n)
 	if (len == 0 || len % 2 || len / 2 > max)
 		return -EINVAL;
 	for (size_t i = 0; i < len / 2; i++) {
-		int hi = unhex(s[2 * i]), lo = unhex(s[2 * i + 1]);
+		int hi = attest_hexval(s[2 * i]), lo = attest_hexval(s[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -EINVAL;

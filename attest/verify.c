@@ -23,6 +23,7 @@
 
 #include "attest.h"
 #include "cbor-util.h"
+#include "util.h"
 
 /* The only protected header accepted: {1: -35} (alg ES384). */
 static const uint8_t es384_protected[] = { 0xa1, 0x01, 0x38, 0x22 };
@@ -40,19 +41,6 @@ struct store {
 	size_t payload_n;
 	uint8_t sig[SIG_LEN];
 };
-
-__attribute__((format(printf, 4, 5))) static int fail(int r, char *why, size_t whysz,
-						       const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && whysz) {
-		va_start(ap, fmt);
-		vsnprintf(why, whysz, fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
 
 static const uint8_t *keep(struct store *s, const void *p, size_t n)
 {
@@ -96,14 +84,6 @@ static int get_text(const cbor_item_t *it, char *out, size_t outsz)
 	return 0;
 }
 
-static bool text_is(const cbor_item_t *it, const char *s)
-{
-	size_t n = strlen(s);
-
-	return cbor_isa_string(it) && cbor_string_is_definite(it) && cbor_string_length(it) == n &&
-	       memcmp(cbor_string_handle(it), s, n) == 0;
-}
-
 static bool get_uint(const cbor_item_t *it, uint64_t *v)
 {
 	if (!cbor_isa_uint(it))
@@ -119,20 +99,20 @@ static int decode_pcrs(struct attest_doc *d, const cbor_item_t *m, char *why, si
 	uint32_t seen = 0;
 
 	if (!p)
-		return fail(-EBADMSG, why, whysz, "pcrs is not a map");
+		return err_set(why, whysz, -EBADMSG, "pcrs is not a map");
 	if (n != 16 && n != 32)
-		return fail(-EBADMSG, why, whysz, "pcrs has %zu entries (16 or 32)", n);
+		return err_set(why, whysz, -EBADMSG, "pcrs has %zu entries (16 or 32)", n);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t k;
 
 		if (!get_uint(p[i].key, &k) || k >= n)
-			return fail(-EBADMSG, why, whysz, "pcrs: a key is not an index below %zu", n);
+			return err_set(why, whysz, -EBADMSG, "pcrs: a key is not an index below %zu", n);
 		if (seen & (1u << k))
-			return fail(-EBADMSG, why, whysz, "pcrs: PCR%u twice", (unsigned)k);
+			return err_set(why, whysz, -EBADMSG, "pcrs: PCR%u twice", (unsigned)k);
 		seen |= 1u << k;
 		if (!cbor_isa_bytestring(p[i].value) || !cbor_bytestring_is_definite(p[i].value) ||
 		    cbor_bytestring_length(p[i].value) != ATTEST_PCR_LEN)
-			return fail(-EBADMSG, why, whysz, "pcrs: PCR%u is not %d bytes", (unsigned)k,
+			return err_set(why, whysz, -EBADMSG, "pcrs: PCR%u is not %d bytes", (unsigned)k,
 				    ATTEST_PCR_LEN);
 		memcpy(d->pcr[k], cbor_bytestring_handle(p[i].value), ATTEST_PCR_LEN);
 	}
@@ -165,7 +145,7 @@ static int decode_optional(struct store *s, const cbor_item_t *v, struct attest_
 		return 0;
 	}
 	if (get_bytes(s, v, ATTEST_FIELD_MAX, false, out) < 0)
-		return fail(-EBADMSG, why, whysz, "%s is not a byte string of at most %d bytes or null",
+		return err_set(why, whysz, -EBADMSG, "%s is not a byte string of at most %d bytes or null",
 			    name, ATTEST_FIELD_MAX);
 	return 0;
 }
@@ -176,22 +156,22 @@ static int decode_field(struct attest_doc *d, struct store *s, enum field f, con
 	switch (f) {
 	case F_MODULE_ID:
 		if (get_text(v, d->module_id, sizeof(d->module_id)) < 0)
-			return fail(-EBADMSG, why, whysz, "module_id is not a text of at most %d bytes",
+			return err_set(why, whysz, -EBADMSG, "module_id is not a text of at most %d bytes",
 				    ATTEST_MODULE_ID_MAX);
 		return 0;
 	case F_DIGEST:
 		if (get_text(v, d->digest, sizeof(d->digest)) < 0)
-			return fail(-EBADMSG, why, whysz, "digest is not a short text");
+			return err_set(why, whysz, -EBADMSG, "digest is not a short text");
 		return 0;
 	case F_TIMESTAMP:
 		if (!get_uint(v, &d->timestamp_ms))
-			return fail(-EBADMSG, why, whysz, "timestamp is not an unsigned integer");
+			return err_set(why, whysz, -EBADMSG, "timestamp is not an unsigned integer");
 		return 0;
 	case F_PCRS:
 		return decode_pcrs(d, v, why, whysz);
 	case F_CERTIFICATE:
 		if (get_bytes(s, v, ATTEST_CERT_MAX, true, &d->certificate) < 0)
-			return fail(-EBADMSG, why, whysz,
+			return err_set(why, whysz, -EBADMSG,
 				    "certificate is not a byte string of 1 to %d bytes", ATTEST_CERT_MAX);
 		return 0;
 	case F_CABUNDLE: {
@@ -199,11 +179,11 @@ static int decode_field(struct attest_doc *d, struct store *s, enum field f, con
 		cbor_item_t **a = cbor_isa_array(v) ? cbor_array_handle(v) : NULL;
 
 		if (!a || n == 0 || n > ATTEST_CABUNDLE_MAX)
-			return fail(-EBADMSG, why, whysz, "cabundle is not an array of 1 to %d certificates",
+			return err_set(why, whysz, -EBADMSG, "cabundle is not an array of 1 to %d certificates",
 				    ATTEST_CABUNDLE_MAX);
 		for (size_t i = 0; i < n; i++)
 			if (get_bytes(s, a[i], ATTEST_CERT_MAX, true, &d->cabundle[i]) < 0)
-				return fail(-EBADMSG, why, whysz,
+				return err_set(why, whysz, -EBADMSG,
 					    "cabundle[%zu] is not a byte string of 1 to %d bytes", i,
 					    ATTEST_CERT_MAX);
 		d->ncabundle = n;
@@ -230,17 +210,17 @@ static int decode_payload(struct attest_doc *d, struct store *s, char *why, size
 	int r = 0;
 
 	if (attest_cbor_check(s->payload, s->payload_n, CBOR_DEPTH, &used) < 0)
-		return fail(-EBADMSG, why, whysz, "the payload is not well-formed, bounded CBOR");
+		return err_set(why, whysz, -EBADMSG, "the payload is not well-formed, bounded CBOR");
 	if (used != s->payload_n)
-		return fail(-EBADMSG, why, whysz, "%zu bytes after the payload's map",
+		return err_set(why, whysz, -EBADMSG, "%zu bytes after the payload's map",
 			    s->payload_n - used);
 	m = cbor_load(s->payload, s->payload_n, &lr);
 	if (!m || lr.error.code != CBOR_ERR_NONE || lr.read != s->payload_n) {
-		r = fail(-EBADMSG, why, whysz, "the payload is not CBOR");
+		r = err_set(why, whysz, -EBADMSG, "the payload is not CBOR");
 		goto out;
 	}
 	if (!cbor_isa_map(m)) {
-		r = fail(-EBADMSG, why, whysz, "the payload is not a map");
+		r = err_set(why, whysz, -EBADMSG, "the payload is not a map");
 		goto out;
 	}
 	n = cbor_map_size(m);
@@ -248,14 +228,14 @@ static int decode_payload(struct attest_doc *d, struct store *s, char *why, size
 	for (size_t i = 0; i < n && r == 0; i++) {
 		enum field f;
 
-		for (f = 0; f < F_COUNT && !text_is(p[i].key, field_names[f]); f++)
+		for (f = 0; f < F_COUNT && !attest_cbor_text_is(p[i].key, field_names[f]); f++)
 			;
 		if (f == F_COUNT) {
-			r = fail(-EBADMSG, why, whysz, "the payload has an unknown key");
+			r = err_set(why, whysz, -EBADMSG, "the payload has an unknown key");
 			break;
 		}
 		if (seen & (1u << f)) {
-			r = fail(-EBADMSG, why, whysz, "the payload has %s twice", field_names[f]);
+			r = err_set(why, whysz, -EBADMSG, "the payload has %s twice", field_names[f]);
 			break;
 		}
 		seen |= 1u << f;
@@ -263,7 +243,7 @@ static int decode_payload(struct attest_doc *d, struct store *s, char *why, size
 	}
 	for (enum field f = 0; r == 0 && f < F_COUNT; f++)
 		if ((F_REQUIRED & (1u << f)) && !(seen & (1u << f)))
-			r = fail(-EBADMSG, why, whysz, "the payload has no %s", field_names[f]);
+			r = err_set(why, whysz, -EBADMSG, "the payload has no %s", field_names[f]);
 	if (r == 0)
 		d->debug = !CRYPTO_memcmp(d->pcr[0], (uint8_t[ATTEST_PCR_LEN]){ 0 }, ATTEST_PCR_LEN) &&
 			   !CRYPTO_memcmp(d->pcr[1], (uint8_t[ATTEST_PCR_LEN]){ 0 }, ATTEST_PCR_LEN) &&
@@ -283,38 +263,38 @@ static int decode_cose(struct store *s, const cbor_item_t *top, char *why, size_
 
 	if (cbor_isa_tag(top)) {
 		if (cbor_tag_value(top) != COSE_SIGN1_TAG)
-			return fail(-EBADMSG, why, whysz, "tag %llu is not COSE_Sign1 (18)",
+			return err_set(why, whysz, -EBADMSG, "tag %llu is not COSE_Sign1 (18)",
 				    (unsigned long long)cbor_tag_value(top));
 		c = inner = cbor_tag_item(top);
 	}
 	if (!cbor_isa_array(c) || cbor_array_size(c) != 4) {
-		r = fail(-EBADMSG, why, whysz, "not a COSE_Sign1 array of 4");
+		r = err_set(why, whysz, -EBADMSG, "not a COSE_Sign1 array of 4");
 		goto out;
 	}
 	a = cbor_array_handle(c);
 	if (!cbor_isa_bytestring(a[0]) || !cbor_bytestring_is_definite(a[0]) ||
 	    cbor_bytestring_length(a[0]) != sizeof(es384_protected) ||
 	    memcmp(cbor_bytestring_handle(a[0]), es384_protected, sizeof(es384_protected)) != 0) {
-		r = fail(-EBADMSG, why, whysz, "the protected header is not {1: -35} (ES384)");
+		r = err_set(why, whysz, -EBADMSG, "the protected header is not {1: -35} (ES384)");
 		goto out;
 	}
 	if (!cbor_isa_map(a[1])) {
-		r = fail(-EBADMSG, why, whysz, "the unprotected header is not a map");
+		r = err_set(why, whysz, -EBADMSG, "the unprotected header is not a map");
 		goto out;
 	}
 	if (!cbor_isa_bytestring(a[2]) || !cbor_bytestring_is_definite(a[2])) {
-		r = fail(-EBADMSG, why, whysz, "the payload is not a byte string");
+		r = err_set(why, whysz, -EBADMSG, "the payload is not a byte string");
 		goto out;
 	}
 	s->payload_n = cbor_bytestring_length(a[2]);
 	s->payload = keep(s, cbor_bytestring_handle(a[2]), s->payload_n);
 	if (!s->payload) {
-		r = fail(-EBADMSG, why, whysz, "the payload is too large");
+		r = err_set(why, whysz, -EBADMSG, "the payload is too large");
 		goto out;
 	}
 	if (!cbor_isa_bytestring(a[3]) || !cbor_bytestring_is_definite(a[3]) ||
 	    cbor_bytestring_length(a[3]) != SIG_LEN) {
-		r = fail(-EBADMSG, why, whysz, "the signature is not %d bytes (raw P-384 r||s)",
+		r = err_set(why, whysz, -EBADMSG, "the signature is not %d bytes (raw P-384 r||s)",
 			 SIG_LEN);
 		goto out;
 	}
@@ -332,7 +312,7 @@ static int load_cose(struct store *s, const uint8_t *p, size_t n, char *why, siz
 	int r;
 
 	if (!top || lr.error.code != CBOR_ERR_NONE || lr.read != n)
-		r = fail(-EBADMSG, why, whysz, "the document is not CBOR");
+		r = err_set(why, whysz, -EBADMSG, "the document is not CBOR");
 	else
 		r = decode_cose(s, top, why, whysz);
 	if (top)
@@ -359,19 +339,19 @@ int attest_decode(const uint8_t *doc, size_t n, struct attest_doc *out, char *wh
 
 	memset(out, 0, sizeof(*out));
 	if (n == 0 || n > ATTEST_DOC_MAX)
-		return fail(-EBADMSG, why, whysz, "the document is %zu bytes (1 to %d)", n,
+		return err_set(why, whysz, -EBADMSG, "the document is %zu bytes (1 to %d)", n,
 			    ATTEST_DOC_MAX);
 	s = calloc(1, sizeof(*s));
 	if (!s || !(s->buf = malloc(2 * n))) {
 		free(s);
-		return fail(-ENOMEM, why, whysz, "out of memory");
+		return err_set(why, whysz, -ENOMEM, "out of memory");
 	}
 	s->cap = 2 * n;
 	out->storage = s;
 	if (attest_cbor_check(doc, n, CBOR_DEPTH, &used) < 0)
-		r = fail(-EBADMSG, why, whysz, "the document is not well-formed, bounded CBOR");
+		r = err_set(why, whysz, -EBADMSG, "the document is not well-formed, bounded CBOR");
 	else if (used != n)
-		r = fail(-EBADMSG, why, whysz, "%zu bytes after the document", n - used);
+		r = err_set(why, whysz, -EBADMSG, "%zu bytes after the document", n - used);
 	else if (doc[0] == COSE_SIGN1_TAG_BYTE)
 		/* libcbor 0.8 refuses the one-byte form of tags 6 to 20, tag 18
 		 * among them: the tag is taken off here. */
@@ -421,11 +401,11 @@ static int check_signature(const struct store *s, X509 *leaf, char *why, size_t 
 
 	if (!k || EVP_PKEY_get_base_id(k) != EVP_PKEY_EC ||
 	    !EVP_PKEY_get_group_name(k, group, sizeof(group), NULL) || strcmp(group, "secp384r1") != 0)
-		return fail(-EKEYREJECTED, why, whysz, "the signing certificate's key is not P-384");
+		return err_set(why, whysz, -EKEYREJECTED, "the signing certificate's key is not P-384");
 	n = sizeof(head) + 9 + s->payload_n;
 	tbs = malloc(n);
 	if (!tbs)
-		return fail(-ENOMEM, why, whysz, "out of memory");
+		return err_set(why, whysz, -ENOMEM, "out of memory");
 	memcpy(tbs, head, sizeof(head));
 	hn = sizeof(head);
 	/* The payload's byte string header, shortest form. */
@@ -461,7 +441,7 @@ static int check_signature(const struct store *s, X509 *leaf, char *why, size_t 
 	OPENSSL_free(der);
 	EVP_MD_CTX_free(ctx);
 	free(tbs);
-	return ok ? 0 : fail(-EKEYREJECTED, why, whysz, "the signature does not verify");
+	return ok ? 0 : err_set(why, whysz, -EKEYREJECTED, "the signature does not verify");
 }
 
 static void subject(X509 *x, char *out, size_t outsz)
@@ -494,8 +474,8 @@ static int check_chain(struct attest_doc *d, X509 *leaf, const struct attest_pol
 	int r = -ENOMEM;
 
 	if (!root || !st || !ctx || !untrusted || !X509_STORE_add_cert(st, root)) {
-		r = fail(root ? -ENOMEM : -EINVAL, why, whysz,
-			 root ? "out of memory" : "the trusted root is not a certificate");
+		r = err_set(why, whysz, root ? -ENOMEM : -EINVAL, "%s",
+			    root ? "out of memory" : "the trusted root is not a certificate");
 		goto out;
 	}
 	for (size_t i = 1; i < d->ncabundle; i++) {
@@ -503,7 +483,7 @@ static int check_chain(struct attest_doc *d, X509 *leaf, const struct attest_pol
 
 		if (!x || !sk_X509_push(untrusted, x)) {
 			X509_free(x);
-			r = fail(-EKEYREJECTED, why, whysz, "cabundle[%zu] is not a certificate", i);
+			r = err_set(why, whysz, -EKEYREJECTED, "cabundle[%zu] is not a certificate", i);
 			goto out;
 		}
 	}
@@ -518,7 +498,7 @@ static int check_chain(struct attest_doc *d, X509 *leaf, const struct attest_pol
 	if (X509_verify_cert(ctx) != 1) {
 		int e = X509_STORE_CTX_get_error(ctx);
 
-		r = fail(-EKEYREJECTED, why, whysz, "certificate chain: %s (depth %d)",
+		r = err_set(why, whysz, -EKEYREJECTED, "certificate chain: %s (depth %d)",
 			 X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(ctx));
 		goto out;
 	}
@@ -549,7 +529,7 @@ static int check_pins(const struct attest_doc *d, const struct attest_policy *p,
 		bool ok = false;
 
 		if (pin->index >= d->npcrs)
-			return fail(-EKEYREJECTED, why, whysz, "PCR%u is not in the document",
+			return err_set(why, whysz, -EKEYREJECTED, "PCR%u is not in the document",
 				    pin->index);
 		for (size_t j = 0; j < pin->nvalues; j++)
 			ok |= !CRYPTO_memcmp(d->pcr[pin->index], pin->value[j], ATTEST_PCR_LEN);
@@ -576,19 +556,19 @@ int attest_verify(const uint8_t *doc, size_t n, const struct attest_policy *p,
 		return r;
 	leaf = der_cert(&out->certificate);
 	if (!leaf)
-		r = fail(-EKEYREJECTED, why, whysz, "the signing certificate is not a certificate");
+		r = err_set(why, whysz, -EKEYREJECTED, "the signing certificate is not a certificate");
 	if (r == 0)
 		r = check_signature(out->storage, leaf, why, whysz);
 	if (r == 0)
 		r = check_chain(out, leaf, p, why, whysz);
 	if (r == 0 && strcmp(out->digest, "SHA384") != 0)
-		r = fail(-EKEYREJECTED, why, whysz, "digest %s is not SHA384", out->digest);
+		r = err_set(why, whysz, -EKEYREJECTED, "digest %s is not SHA384", out->digest);
 	if (r == 0 && out->debug && !p->allow_debug)
-		r = fail(-EKEYREJECTED, why, whysz, "debug document (PCR0-2 are zero)");
+		r = err_set(why, whysz, -EKEYREJECTED, "debug document (PCR0-2 are zero)");
 	if (r == 0 && p->nonce &&
 	    (!out->nonce.p || out->nonce.n != p->nonce_len ||
 	     CRYPTO_memcmp(out->nonce.p, p->nonce, p->nonce_len)))
-		r = fail(-EKEYREJECTED, why, whysz,
+		r = err_set(why, whysz, -EKEYREJECTED,
 			 "nonce: the document is not for this connection (replayed?)");
 	if (r == 0)
 		r = check_pins(out, p, why, whysz);
@@ -607,21 +587,21 @@ int attest_read_root(const char *path, uint8_t **der, size_t *n, char *why, size
 	int len;
 
 	if (!f)
-		return fail(-errno, why, whysz, "%s: %s", path, strerror(errno));
+		return err_set(why, whysz, -errno, "%s: %s", path, strerror(errno));
 	x = PEM_read_X509(f, NULL, NULL, NULL);
 	fclose(f);
 	if (!x)
-		return fail(-EINVAL, why, whysz, "%s: not a PEM certificate", path);
+		return err_set(why, whysz, -EINVAL, "%s: not a PEM certificate", path);
 	*der = NULL;
 	len = i2d_X509(x, der);
 	X509_free(x);
 	if (len <= 0)
-		return fail(-EINVAL, why, whysz, "%s: not a certificate", path);
+		return err_set(why, whysz, -EINVAL, "%s: not a certificate", path);
 	*n = (size_t)len;
 	return 0;
 }
 
-static int unhex(char c)
+int attest_hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -639,24 +619,24 @@ int attest_parse_pin(const char *s, struct attest_pin *pin, char *why, size_t wh
 
 	memset(pin, 0, sizeof(*pin));
 	if (*q < '0' || *q > '9')
-		return fail(-EINVAL, why, whysz, "expected N=HEX[,HEX...] with N a PCR index");
+		return err_set(why, whysz, -EINVAL, "expected N=HEX[,HEX...] with N a PCR index");
 	while (*q >= '0' && *q <= '9') {
 		idx = idx * 10 + (unsigned)(*q++ - '0');
 		if (idx >= ATTEST_PCRS_MAX)
-			return fail(-EINVAL, why, whysz, "PCR index is not 0 to %d", ATTEST_PCRS_MAX - 1);
+			return err_set(why, whysz, -EINVAL, "PCR index is not 0 to %d", ATTEST_PCRS_MAX - 1);
 	}
 	if (*q++ != '=')
-		return fail(-EINVAL, why, whysz, "expected N=HEX[,HEX...] with N a PCR index");
+		return err_set(why, whysz, -EINVAL, "expected N=HEX[,HEX...] with N a PCR index");
 	pin->index = idx;
 	for (;;) {
 		if (pin->nvalues == ATTEST_PIN_VALUES_MAX)
-			return fail(-EINVAL, why, whysz, "at most %d values per PCR",
+			return err_set(why, whysz, -EINVAL, "at most %d values per PCR",
 				    ATTEST_PIN_VALUES_MAX);
 		for (int i = 0; i < ATTEST_PCR_LEN; i++) {
-			int hi = unhex(q[0]), lo = hi < 0 ? -1 : unhex(q[1]);
+			int hi = attest_hexval(q[0]), lo = hi < 0 ? -1 : attest_hexval(q[1]);
 
 			if (hi < 0 || lo < 0)
-				return fail(-EINVAL, why, whysz,
+				return err_set(why, whysz, -EINVAL,
 					    "a PCR value is %d hex digits (SHA-384)", 2 * ATTEST_PCR_LEN);
 			pin->value[pin->nvalues][i] = (uint8_t)(hi << 4 | lo);
 			q += 2;
@@ -665,7 +645,7 @@ int attest_parse_pin(const char *s, struct attest_pin *pin, char *why, size_t wh
 		if (*q == 0)
 			return 0;
 		if (*q++ != ',')
-			return fail(-EINVAL, why, whysz,
+			return err_set(why, whysz, -EINVAL,
 				    "a PCR value is %d hex digits (SHA-384), values separated by commas",
 				    2 * ATTEST_PCR_LEN);
 	}
@@ -681,13 +661,13 @@ int attest_policy_add_pin(struct attest_policy *p, const struct attest_pin *pin,
 			to = &p->pin[i];
 	if (!to) {
 		if (p->npins == ATTEST_PINS_MAX)
-			return fail(-EINVAL, why, whysz, "at most %d pinned PCRs", ATTEST_PINS_MAX);
+			return err_set(why, whysz, -EINVAL, "at most %d pinned PCRs", ATTEST_PINS_MAX);
 		to = &p->pin[p->npins++];
 		to->index = pin->index;
 		to->nvalues = 0;
 	}
 	if (to->nvalues + pin->nvalues > ATTEST_PIN_VALUES_MAX)
-		return fail(-EINVAL, why, whysz, "at most %d values for PCR%u", ATTEST_PIN_VALUES_MAX,
+		return err_set(why, whysz, -EINVAL, "at most %d values for PCR%u", ATTEST_PIN_VALUES_MAX,
 			    pin->index);
 	memcpy(to->value[to->nvalues], pin->value, pin->nvalues * sizeof(pin->value[0]));
 	to->nvalues += pin->nvalues;
