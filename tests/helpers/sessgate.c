@@ -303,26 +303,20 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	for (int i = 2; i + 1 < argc; i += 2) {
-		const char *o = argv[i], *v = argv[i + 1];
+		static const struct {
+			const char *name;
+			const char **value;
+		} opts[] = { { "--listen", &opt_listen },	  { "--connect", &opt_connect },
+			     { "--to", &opt_to },		  { "--dev-root", &opt_dev_root },
+			     { "--trust-root", &opt_trust_root }, { "--key", &opt_key },
+			     { "--out", &opt_out },		  { "--doc", &opt_doc } };
+		size_t k = 0;
 
-		if (!strcmp(o, "--listen"))
-			opt_listen = v;
-		else if (!strcmp(o, "--connect"))
-			opt_connect = v;
-		else if (!strcmp(o, "--to"))
-			opt_to = v;
-		else if (!strcmp(o, "--dev-root"))
-			opt_dev_root = v;
-		else if (!strcmp(o, "--trust-root"))
-			opt_trust_root = v;
-		else if (!strcmp(o, "--key"))
-			opt_key = v;
-		else if (!strcmp(o, "--out"))
-			opt_out = v;
-		else if (!strcmp(o, "--doc"))
-			opt_doc = v;
-		else
+		while (k < sizeof(opts) / sizeof(opts[0]) && strcmp(argv[i], opts[k].name) != 0)
+			k++;
+		if (k == sizeof(opts) / sizeof(opts[0]))
 			goto usage;
+		*opts[k].value = argv[i + 1];
 	}
 	if (argc % 2 != 0)
 		goto usage;
