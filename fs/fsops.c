@@ -733,22 +733,33 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 	struct stat st;
 	struct at a;
 	ssize_t len;
-	int r;
+	int fd, r;
 
 	if (n->kind != K_TREE) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	r = node_lstat(n, &a, &st);
+	r = node_at(n, &a);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
 	}
-	len = readlinkat(a.dirfd, a.name, buf, sizeof(buf) - 1);
-	r = errno;
+	/* The link itself, then checked and read through that descriptor: a
+	 * rename over the name between a check by name and readlinkat() would
+	 * read another file (EINVAL for a regular file) in the walk of some
+	 * caller's path. */
+	fd = openat(a.dirfd, a.name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	r = fd < 0 ? neg_errno() : 0;
 	at_done(&a);
-	if (len < 0) {
-		fuse_reply_err(req, r);
+	if (r == 0 && fstat(fd, &st) < 0)
+		r = neg_errno();
+	if (r == 0)
+		r = same_file(n, &st);
+	if (r == 0 && (len = readlinkat(fd, "", buf, sizeof(buf) - 1)) < 0)
+		r = neg_errno();
+	safe_close(fd);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
 		return;
 	}
 	buf[len] = '\0';
