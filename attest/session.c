@@ -502,21 +502,24 @@ bool session_conn_wants_write(void *v)
 static int gather_write(BIO *b, const char *p, int n)
 {
 	struct session_conn *c = BIO_get_data(b);
+	size_t live;
 
 	if (n <= 0)
 		return 0;
 	if ((size_t)n > c->ocap - c->olen) {
-		size_t cap = c->olen + (size_t)n;
-		uint8_t *nb;
-
-		if (c->ooff) {
-			memmove(c->obuf, c->obuf + c->ooff, c->olen - c->ooff);
-			c->olen -= c->ooff;
+		live = c->olen - c->ooff;
+		/* Move the unsent bytes down only when what was sent before
+		 * them is at least as much (each byte moves a bounded number of
+		 * times); else grow. */
+		if (c->ooff && c->ooff >= live) {
+			memmove(c->obuf, c->obuf + c->ooff, live);
+			c->olen = live;
 			c->ooff = 0;
 		}
 		if ((size_t)n > c->ocap - c->olen) {
-			cap = c->olen + (size_t)n > 2 * c->ocap ? c->olen + (size_t)n : 2 * c->ocap;
-			nb = realloc(c->obuf, cap);
+			size_t cap = 2 * c->ocap > c->olen + (size_t)n ? 2 * c->ocap : c->olen + (size_t)n;
+			uint8_t *nb = realloc(c->obuf, cap);
+
 			if (!nb)
 				return -1;
 			c->obuf = nb;
