@@ -581,10 +581,21 @@ ssize_t session_conn_write(void *v, const void *p, size_t n)
 		errno = EAGAIN;
 		return -1;
 	}
-	if (!SSL_write_ex(c->ssl, p, n < GATHER_STEP ? n : GATHER_STEP, &k)) {
-		ERR_clear_error();
-		errno = ECONNRESET;
-		return -1;
+	/* Partial writes are on: SSL_write returns after each record. Into
+	 * memory nothing waits, so take a whole step before sending. */
+	if (n > GATHER_STEP)
+		n = GATHER_STEP;
+	while (k < n) {
+		size_t w = 0;
+
+		if (!SSL_write_ex(c->ssl, (const uint8_t *)p + k, n - k, &w)) {
+			ERR_clear_error();
+			if (k)
+				break;
+			errno = ECONNRESET;
+			return -1;
+		}
+		k += w;
 	}
 	(void)session_conn_flush(c);
 	return (ssize_t)k;
