@@ -726,28 +726,22 @@ static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	made(req, p, name, r, WATCH_FILE_CHANGED, true);
 }
 
-static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
+/* The symlink is opened (O_PATH, not followed) and checked to be n's
+ * before its target is read through that descriptor: a rename may put a
+ * regular file under its name at any moment, and a target read by name
+ * after the check would then fail with EINVAL, which the caller's path
+ * walk returns as its own (truncate() or open() of a name that is a
+ * symlink to a file: t0610 stress). */
+static int node_readlink(struct node *n, char *buf, size_t size)
 {
-	struct node *n = node_get(ino);
-	char buf[PATH_MAX + 1];
 	struct stat st;
 	struct at a;
 	ssize_t len;
 	int fd, r;
 
-	if (n->kind != K_TREE) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
 	r = node_at(n, &a);
-	if (r < 0) {
-		fuse_reply_err(req, -r);
-		return;
-	}
-	/* The link itself, then checked and read through that descriptor: a
-	 * rename over the name between a check by name and readlinkat() would
-	 * read another file (EINVAL for a regular file) in the walk of some
-	 * caller's path. */
+	if (r < 0)
+		return r;
 	fd = openat(a.dirfd, a.name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	r = fd < 0 ? neg_errno() : 0;
 	at_done(&a);
@@ -755,15 +749,32 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 		r = neg_errno();
 	if (r == 0)
 		r = same_file(n, &st);
-	if (r == 0 && (len = readlinkat(fd, "", buf, sizeof(buf) - 1)) < 0)
-		r = neg_errno();
+	if (r == 0) {
+		len = readlinkat(fd, "", buf, size - 1);
+		if (len < 0)
+			r = neg_errno();
+		else
+			buf[len] = '\0';
+	}
 	safe_close(fd);
-	if (r < 0) {
-		fuse_reply_err(req, -r);
+	return r;
+}
+
+static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct node *n = node_get(ino);
+	char buf[PATH_MAX + 1];
+	int r;
+
+	if (n->kind != K_TREE) {
+		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	buf[len] = '\0';
-	fuse_reply_readlink(req, buf);
+	r = node_readlink(n, buf, sizeof(buf));
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_readlink(req, buf);
 }
 
 /* --- files ----------------------------------------------------------------------------- */
@@ -910,15 +921,18 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			r = -EISDIR;
 			break;
 		}
+		/* No rename between finding n's name and opening it: an
+		 * O_TRUNC open of another file by that name would truncate it
+		 * before same_file() refuses it. */
+		pthread_rwlock_rdlock(&order_rw);
 		r = node_at(n, &a);
+		fd = r < 0 ? -1 : openat(a.dirfd, a.name, cache_flags(fi->flags) | O_NOFOLLOW | O_CLOEXEC);
+		if (r == 0 && fd < 0)
+			r = neg_errno();
+		at_done(&a);
+		pthread_rwlock_unlock(&order_rw);
 		if (r < 0)
 			break;
-		fd = openat(a.dirfd, a.name, cache_flags(fi->flags) | O_NOFOLLOW | O_CLOEXEC);
-		at_done(&a);
-		if (fd < 0) {
-			r = neg_errno();
-			break;
-		}
 		if (fstat(fd, &st) < 0 || (r = same_file(n, &st)) < 0) {
 			r = r < 0 ? r : neg_errno();
 			close(fd);

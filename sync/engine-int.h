@@ -160,6 +160,7 @@ struct wq_item {
 	bool overlap;            /* may start while the same path is still in flight */
 	char *path, *to;
 	uint64_t seq;
+	uint64_t names;          /* e->wq_names when queued */
 	struct wq_item *next;
 };
 
@@ -228,6 +229,11 @@ struct engine {
 	uint32_t scan_gen;
 	struct wq_item *wq_head, *wq_tail;
 	struct strmap *queued;   /* paths with a WQ_PATH pending */
+	uint64_t wq_names;       /* REMOVE and RENAME items appended so far */
+	/* While an item is handled (tx_item): true, and the last item it
+	 * queued, which went ahead of the rest of the queue (NULL: none yet). */
+	bool wq_in_item;
+	struct wq_item *wq_follow;
 	struct strmap *inflight; /* path -> struct tx_file being sent */
 	struct strmap *appended; /* paths streamed with APPEND since their last transfer */
 	struct strmap *skipped;  /* non-regular files already reported */

@@ -688,9 +688,42 @@ static int tx_queue_item(struct engine *e, enum wq_kind kind, const char *path, 
 	struct wq_item *w;
 	bool by_path = kind == WQ_PATH || kind == WQ_CHANGED || kind == WQ_APPEND;
 
+	/* Work an item leads to (the entries of a directory renamed in,
+	 * another look at a renamed file) belongs where that item was:
+	 * ahead of the rest of the queue, so that a barrier queued after
+	 * the item covers it, and started at once even if the path is in
+	 * flight, if a barrier waits. It never takes over the path's
+	 * pending look: later events merge into that one. */
+	if (e->wq_in_item && kind != WQ_BARRIER) {
+		w = calloc(1, sizeof(*w));
+		if (!w || (path && !(w->path = strdup(path))) || (to && !(w->to = strdup(to)))) {
+			wq_free(w);
+			return -ENOMEM;
+		}
+		w->kind = kind;
+		w->seq = seq;
+		w->overlap = overlap || e->barrier_next > e->barrier_sent;
+		w->names = UINT64_MAX;
+		if (e->wq_follow) {
+			w->next = e->wq_follow->next;
+			e->wq_follow->next = w;
+		} else {
+			w->next = e->wq_head;
+			e->wq_head = w;
+		}
+		if (e->wq_tail == e->wq_follow)
+			e->wq_tail = w;
+		e->wq_follow = w;
+		return 0;
+	}
 	/* One pending look per path; the strongest kind wins
-	 * (CHANGED > PATH > APPEND: a full look covers an append). */
-	if (by_path && (w = strmap_get(e->queued, path))) {
+	 * (CHANGED > PATH > APPEND: a full look covers an append). Only
+	 * while no removal or rename was queued after that look: a change
+	 * merged into a look ahead of them would be undone by them (a file
+	 * made again after its removal, or under a name renamed away, never
+	 * reached the peer: t0610). The old look stays where it is; the
+	 * new one goes after them. */
+	if (by_path && (w = strmap_get(e->queued, path)) && w->names == e->wq_names) {
 		if (kind == WQ_CHANGED || (kind == WQ_PATH && w->kind == WQ_APPEND))
 			w->kind = kind;
 		w->overlap |= overlap;
@@ -704,6 +737,7 @@ static int tx_queue_item(struct engine *e, enum wq_kind kind, const char *path, 
 	w->kind = kind;
 	w->seq = seq;
 	w->overlap = overlap;
+	w->names = e->wq_names;
 	if (by_path && strmap_put(e->queued, path, w, NULL) < 0) {
 		wq_free(w);
 		return -ENOMEM;
@@ -713,6 +747,8 @@ static int tx_queue_item(struct engine *e, enum wq_kind kind, const char *path, 
 	else
 		e->wq_head = w;
 	e->wq_tail = w;
+	if (kind == WQ_REMOVE || kind == WQ_RENAME)
+		e->wq_names++;
 	return 0;
 }
 
@@ -733,7 +769,9 @@ static struct wq_item *wq_pop(struct engine *e)
 	e->wq_head = w->next;
 	if (!e->wq_head)
 		e->wq_tail = NULL;
-	if (w->kind == WQ_PATH || w->kind == WQ_CHANGED || w->kind == WQ_APPEND)
+	/* A later look at the path may have taken its place in queued. */
+	if ((w->kind == WQ_PATH || w->kind == WQ_CHANGED || w->kind == WQ_APPEND) &&
+	    strmap_get(e->queued, w->path) == w)
 		strmap_del(e->queued, w->path);
 	return w;
 }
@@ -1674,7 +1712,10 @@ int tx_produce(struct engine *e)
 			break;
 		{
 			struct wq_item *w = wq_pop(e);
+			e->wq_in_item = true;
+			e->wq_follow = NULL;
 			r = tx_item(e, w);
+			e->wq_in_item = false;
 			wq_free(w);
 			items--;
 		}

@@ -3332,6 +3332,46 @@ START_TEST(test_failed_rename_remove)
 }
 END_TEST
 
+/* A change queued after a removal or rename of its path is looked at after
+ * them, not merged into a look queued before them: the file made again
+ * under the removed name, or under the name renamed away, reaches the peer
+ * (t0610: a file of the stress run missing from the enclave after a
+ * barrier). The events are queued before the host steps, as a busy mount
+ * queues them. */
+START_TEST(test_queue_change_after_remove)
+{
+	struct pair pr;
+	char path[PATH_MAX], to[PATH_MAX];
+
+	pair_setup(&pr, 1u << 30);
+	PAIR_UNTIL(&pr, engine_initial_done(pr.h));
+	join(path, sizeof(path), pr.host, "dataset/x");
+
+	pair_put(&pr, "dataset/x", "first", 5);
+	pair_notify(&pr, WATCH_FILE_CHANGED, "dataset/x", NULL);
+	ck_assert_int_eq(unlink(path), 0);
+	pair_notify(&pr, WATCH_REMOVED, "dataset/x", NULL);
+	pair_put(&pr, "dataset/x", "second!", 7);
+	pair_notify(&pr, WATCH_FILE_CHANGED, "dataset/x", NULL);
+	ck_assert_int_eq(pair_barrier(&pr, path, sizeof(path)), 0);
+	pair_check(&pr, "dataset/x", "second!", 7);
+
+	/* x is held; it changes, is renamed to y, and x is made again. */
+	join(path, sizeof(path), pr.host, "dataset/x");
+	join(to, sizeof(to), pr.host, "dataset/y");
+	pair_put(&pr, "dataset/x", "third, longer", 13);
+	pair_notify(&pr, WATCH_FILE_CHANGED, "dataset/x", NULL);
+	ck_assert_int_eq(rename(path, to), 0);
+	pair_notify(&pr, WATCH_MOVED, "dataset/x", "dataset/y");
+	pair_put(&pr, "dataset/x", "fourth", 6);
+	pair_notify(&pr, WATCH_FILE_CHANGED, "dataset/x", NULL);
+	ck_assert_int_eq(pair_barrier(&pr, path, sizeof(path)), 0);
+	pair_check(&pr, "dataset/x", "fourth", 6);
+	pair_check(&pr, "dataset/y", "third, longer", 13);
+	pair_teardown(&pr);
+}
+END_TEST
+
 /* The retry timer: a refused file (the peer said nothing of its store) is
  * sent again by itself, and stored the second time. */
 START_TEST(test_failed_timer_retry)
@@ -3581,6 +3621,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tr, test_failed_rename_remove);
 	tcase_add_test(tr, test_failed_quiet_tree);
 	tcase_add_test(tr, test_failed_timer_retry);
+	tcase_add_test(tr, test_queue_change_after_remove);
 	suite_add_tcase(s, tr);
 
 	/* Makes its own world (a user namespace, a watcher). */
