@@ -419,6 +419,8 @@ struct session_conn {
 #define GATHER_HIGH (1u << 20)
 /* Plaintext taken per write call. */
 #define GATHER_STEP (256u * 1024)
+/* What the buffer keeps once all of it was sent. */
+#define GATHER_KEEP (512u * 1024)
 
 /* Takes ssl and fd (the handshake's deadlines on fd are lifted). */
 static struct session_conn *conn_new(SSL *ssl, int fd)
@@ -487,6 +489,15 @@ int session_conn_flush(void *v)
 		c->ooff += (size_t)k;
 	}
 	c->olen = c->ooff = 0;
+	/* A burst grew the buffer: an idle connection keeps only so much. */
+	if (c->ocap > GATHER_KEEP) {
+		uint8_t *b = realloc(c->obuf, GATHER_KEEP);
+
+		if (b) {
+			c->obuf = b;
+			c->ocap = GATHER_KEEP;
+		}
+	}
 	return 0;
 }
 
