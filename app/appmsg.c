@@ -20,6 +20,7 @@ const char *appmsg_type_name(uint16_t type)
 	case MSG_JOB_LOG: return "JOB_LOG";
 	case MSG_JOB_CANCEL: return "JOB_CANCEL";
 	case MSG_JOBS: return "JOBS";
+	case MSG_AWS_CREDS: return "AWS_CREDS";
 	default: return NULL;
 	}
 }
@@ -29,7 +30,8 @@ static enum role sender(uint16_t type)
 {
 	switch (type) {
 	case MSG_RUN:
-	case MSG_JOB_CANCEL: return ROLE_HOST;
+	case MSG_JOB_CANCEL:
+	case MSG_AWS_CREDS: return ROLE_HOST;
 	default: return ROLE_ENCLAVE;
 	}
 }
@@ -216,6 +218,28 @@ int msg_decode_jobs(struct wbuf *b, struct msg_jobs *m)
 int msg_put_status(struct wbuf *o, const char *json, size_t len)
 {
 	BEGIN(o, MSG_STATUS);
+	TRY(wbuf_put_bytes(o, json, len));
+	FINISH(o);
+}
+
+int msg_decode_aws_creds(struct wbuf *b, const uint8_t **json, size_t *len)
+{
+	size_t off = b->off;
+	int r = wbuf_get_bytes_peek(b, json, len, AWS_CREDS_MSG_MAX);
+
+	if (r == 0)
+		r = json_object_shape(*json, *len) ? wbuf_end(b) : -EINVAL;
+	if (r < 0) {
+		b->off = off;
+		*json = NULL;
+		*len = 0;
+	}
+	return r;
+}
+
+int msg_put_aws_creds(struct wbuf *o, const char *json, size_t len)
+{
+	BEGIN(o, MSG_AWS_CREDS);
 	TRY(wbuf_put_bytes(o, json, len));
 	FINISH(o);
 }

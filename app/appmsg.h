@@ -29,9 +29,11 @@ enum app_msg_type {
 	MSG_JOB_LOG = 0x0055,
 	MSG_JOB_CANCEL = 0x0056,
 	MSG_JOBS = 0x0057,
+	MSG_AWS_CREDS = 0x0058,
 };
 
 #define STATUS_MAX (64u * 1024)
+#define AWS_CREDS_MSG_MAX (16u * 1024)
 #define JOB_LOG_MAX (64u * 1024)
 #define RUN_LINE_MAX 65535
 /* A JOBS list: the running jobs (--max-jobs is at most 1024) and the ended
@@ -112,6 +114,10 @@ struct msg_job_log {
  * between JSON whitespace); the reader parses it. *json borrows the frame and
  * is not NUL-terminated. */
 int msg_decode_status(struct wbuf *b, const uint8_t **json, size_t *len);
+/* AWS_CREDS: the host's AWS credentials for the enclave's kms key provider,
+ * a JSON object (at most AWS_CREDS_MSG_MAX bytes) that enclaved hands to its
+ * key process unread. */
+int msg_decode_aws_creds(struct wbuf *b, const uint8_t **json, size_t *len);
 int msg_decode_pkg_state(struct wbuf *b, struct msg_pkg_state *m);
 int msg_decode_run(struct wbuf *b, struct msg_run *m);
 int msg_decode_run_reply(struct wbuf *b, struct msg_run_reply *m);
@@ -121,6 +127,7 @@ int msg_decode_jobs(struct wbuf *b, struct msg_jobs *m);
 /* JOB_CANCEL is a u32 body: msg_decode_u32() and msg_put_u32() (proto.h). */
 
 int msg_put_status(struct wbuf *o, const char *json, size_t len);
+int msg_put_aws_creds(struct wbuf *o, const char *json, size_t len);
 int msg_put_pkg_state(struct wbuf *o, const char *name, uint8_t state, int err,
 		      const uint8_t digest[static 32], const char *text);
 int msg_put_run(struct wbuf *o, uint32_t req, const char *line);

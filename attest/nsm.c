@@ -363,6 +363,8 @@ int nsm_raw(struct nsm *n, const uint8_t *req, size_t reqn, uint8_t *resp, size_
 
 	if (reqn > NSM_REQUEST_MAX)
 		return -EMSGSIZE;
+	if (n->relay)
+		return n->relay(n->relay_ud, req, reqn, resp, respn);
 	if (n->dev)
 		return devnsm_process(n->dev, req, reqn, resp, respn);
 	if (n->fd < 0)

@@ -22,11 +22,14 @@
 #define NSM_PCR_LEN 48
 #define NSM_DEV_PATH "/dev/nsm"
 
-/* How requests reach an NSM: the device fd, or an in-process handler. */
+/* How requests reach an NSM: the device fd, an in-process handler, or a
+ * relay to the process that holds one (enclaved's key process, keyd.h). */
 struct devnsm;
 struct nsm {
 	int fd;              /* /dev/nsm, or -1 */
 	struct devnsm *dev;  /* the development NSM, or NULL */
+	int (*relay)(void *ud, const uint8_t *req, size_t reqn, uint8_t *resp, size_t *respn);
+	void *relay_ud;      /* relay: NULL or the relay's function and data */
 };
 
 /* Opens /dev/nsm (O_RDWR|O_CLOEXEC). */

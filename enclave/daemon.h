@@ -39,7 +39,9 @@ struct package {
 	char *name;               /* file name in encrypted/, pkg_name_valid() or failed */
 	enum pkg_state state;
 	int err;                  /* positive errno of a failure */
-	const char *msg;          /* a fixed text from verdict.h: never package content */
+	const char *msg;          /* a fixed text from verdict.h, or text: never package content */
+	char text[400];           /* a verdict and the key process's message */
+	uint8_t hdr_digest[32];   /* the ready version's header digest (key cache), or zeros */
 	uint8_t digest[32];
 	unsigned gen;             /* bumped for every new version */
 	struct app *app;          /* the current version when ready */
@@ -93,9 +95,11 @@ struct daemon {
 	uint64_t job_mem;         /* per job: cgroup memory.max or RLIMIT_AS */
 	uid_t uid_base;
 	struct uids *uids;
-	struct key_provider *keys;
+	int keyd_sock;            /* the key process (keyd.h) */
+	int keyd_pid;
+	int exe_fd;               /* this binary, for package workers (pkgworker.h) */
 	struct extract_limits limits;
-	struct nsm nsm;
+	struct nsm nsm;           /* relayed to the key process */
 	struct session_enclave *session;
 	uint8_t pcr_app[NSM_PCR_LEN]; /* DAEMON_APP_PCR as last extended */
 
@@ -126,6 +130,7 @@ void packages_file_changed(struct daemon *d, const char *path);
 void packages_file_removed(struct daemon *d, const char *path);
 void packages_results(struct daemon *d);
 void packages_send_all(struct daemon *d);
+void packages_keys_changed(struct daemon *d);
 struct package *package_find(struct daemon *d, const char *name);
 void app_unref(struct daemon *d, struct app *a);
 /* Parks a RUN until the package's install ends; jobs_run() is called then.

@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+
+#include <jansson.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -27,12 +29,19 @@
 #include "package.h"
 #include "util.h"
 #include "verify-cli.h"
+#include "creds.h"
+#include "kms.h"
+#include "policy.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: enclave-seal keygen -o FILE\n"
 		"       enclave-seal seal --kek FILE [--entry NAME=COMMAND]... [--zstd] -o PACKAGE APPDIR\n"
+		"       enclave-seal seal --kms-key ARN|alias/NAME [--region R] [--context K=V]...\n"
+		"                  [--kms-endpoint URL] [--kms-ca PEM] [--entry ...] [--zstd] -o PACKAGE APPDIR\n"
+		"       enclave-seal policy --key-account ID --enclave-role ARN --sealer-role ARN\n"
+		"                  --pcr0 HEX[,HEX...] [--pcr8 HEX]\n"
 		"       enclave-seal inspect PACKAGE\n"
 		"       enclave-seal dev-root -o DIR\n"
 		"       enclave-seal attest verify [--trust-root PEM] [--at MS|now] [--allow-debug]\n"
@@ -44,6 +53,12 @@ static void usage(FILE *f)
 		"         split like a shell splits words, no expansion; the first is the default;\n"
 		"         any host argument is allowed). Warns about each entry that takes any\n"
 		"         argument from the host (host_args: true)\n"
+		"         With --kms-key the data key comes from AWS KMS (GenerateDataKey, AES_256)\n"
+		"         with the owner's credentials (AWS_* variables, ~/.aws/credentials with\n"
+		"         AWS_PROFILE, or IMDSv2 on EC2) and the encryption context\n"
+		"         {\"package\": NAME, K: V...}; only an enclave the key policy names gets it\n"
+		"policy   prints the KMS key policy that gives the data key only to enclaves\n"
+		"         running an image with one of the PCR0 values (and PCR8)\n"
 		"inspect  prints the header of PACKAGE; never decrypts\n"
 		"dev-root makes DIR/root.key (0600) and DIR/root.pem: the root that signs the\n"
 		"         attestation of development enclaves (enclaved --dev --dev-root DIR);\n"
@@ -297,6 +312,66 @@ out:
 	return json;
 }
 
+/* The data key of a KMS-sealed package: GenerateDataKey (AES_256) under
+ * key_id with the context {"package": name, ...}; key gets the provider,
+ * the key's ARN, the CiphertextBlob and the context. */
+static int kms_data_key(const char *key_id, const char *region, const char *endpoint,
+			const char *ca, const char *name, json_t *context, struct pkg_key *key,
+			uint8_t dek[static PKG_DEK_LEN])
+{
+	enum aws_creds_source src = aws_creds_source_default();
+	struct kms_config cfg = { .endpoint = endpoint, .ca_file = ca };
+	struct kms_generated g = { 0 };
+	struct aws_creds c;
+	char why[1024];
+	int r;
+
+	memset(&c, 0, sizeof(c));
+	if (src == AWS_CREDS_NONE) {
+		log_error("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+			  "AWS_PROFILE with ~/.aws/credentials, or run on EC2 with an instance role");
+		return -ENOKEY;
+	}
+	r = aws_creds_load(src, &c, why, sizeof(why));
+	if (r < 0) {
+		log_error("AWS credentials: %s", why);
+		return r;
+	}
+	if (region)
+		snprintf(cfg.region, sizeof(cfg.region), "%s", region);
+	else if (kms_arn_region(key_id, cfg.region) < 0 &&
+		 aws_region_load(src, cfg.region, why, sizeof(why)) < 0) {
+		log_error("no AWS region for KMS key %s: give --region (%s)", key_id, why);
+		aws_creds_wipe(&c);
+		return -EINVAL;
+	}
+	json_object_set_new(context, "package", json_string(name));
+	key->context_json = json_dumps(context, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!key->context_json) {
+		aws_creds_wipe(&c);
+		return -ENOMEM;
+	}
+	r = kms_generate_data_key(&cfg, &c, key_id, key->context_json, &g, why, sizeof(why));
+	aws_creds_wipe(&c);
+	if (r < 0) {
+		log_error("KMS key %s: %s", key_id, why);
+		return r;
+	}
+	if (strlen(g.key_id) >= sizeof(key->id) || g.blob_len > PKG_WRAPPED_MAX) {
+		log_error("KMS answered a key id or CiphertextBlob too large for a package header");
+		kms_generated_release(&g);
+		return -EMSGSIZE;
+	}
+	snprintf(key->provider, sizeof(key->provider), "kms");
+	snprintf(key->id, sizeof(key->id), "%s", g.key_id);
+	key->wrapped = g.blob;
+	key->wrapped_len = g.blob_len;
+	g.blob = NULL;
+	memcpy(dek, g.plaintext, PKG_DEK_LEN);
+	kms_generated_release(&g);
+	return 0;
+}
+
 static int cmd_seal(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -304,9 +379,18 @@ static int cmd_seal(int argc, char **argv)
 		{ "entry", required_argument, NULL, 'e' },
 		{ "zstd", no_argument, NULL, 'z' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "kms-key", required_argument, NULL, 'K' },
+		{ "region", required_argument, NULL, 'r' },
+		{ "context", required_argument, NULL, 'c' },
+		{ "kms-endpoint", required_argument, NULL, 'E' },
+		{ "kms-ca", required_argument, NULL, 'C' },
 		{ 0 },
 	};
-	const char *kekfile = NULL, *out = NULL, *appdir;
+	const char *kekfile = NULL, *out = NULL, *appdir, *kms_key = NULL, *region = NULL;
+	const char *kms_endpoint = NULL, *kms_ca = NULL;
+	json_t *context = json_object();
+	struct pkg_key kkey = { 0 };
+	uint8_t dek[PKG_DEK_LEN];
 	char **entries = NULL, tmp[PATH_MAX], err[256], *json = NULL;
 	struct sealer s = { .dirfd = -1 };
 	struct manifest *m = NULL;
@@ -326,12 +410,45 @@ static int cmd_seal(int argc, char **argv)
 			break;
 		case 'z': zstd = true; break;
 		case 'o': out = optarg; break;
-		default: usage(stderr); free(entries); return 2;
+		case 'K': kms_key = optarg; break;
+		case 'r': region = optarg; break;
+		case 'E': kms_endpoint = optarg; break;
+		case 'C': kms_ca = optarg; break;
+		case 'c': {
+			const char *eq = strchr(optarg, '=');
+			char k[256];
+
+			if (!eq || eq == optarg || (size_t)(eq - optarg) >= sizeof(k) ||
+			    !strncmp(optarg, "package=", 8)) {
+				fprintf(stderr, "enclave-seal: --context takes KEY=VALUE (not package=, "
+						"which is the package's name)\n");
+				free(entries);
+				json_decref(context);
+				return 2;
+			}
+			memcpy(k, optarg, (size_t)(eq - optarg));
+			k[eq - optarg] = '\0';
+			json_object_set_new(context, k, json_string(eq + 1));
+			break;
+		}
+		default: usage(stderr); free(entries); json_decref(context); return 2;
 		}
 	}
-	if (!kekfile || !out || optind != argc - 1) {
+	if (!!kekfile == !!kms_key || !out || optind != argc - 1 ||
+	    ((region || json_object_size(context) || kms_endpoint || kms_ca) && !kms_key)) {
+		if (kekfile && kms_key)
+			fprintf(stderr, "enclave-seal: --kek and --kms-key exclude each other\n");
+		else if (!kekfile && !kms_key)
+			fprintf(stderr, "enclave-seal: seal needs --kek FILE or --kms-key KEY\n");
 		usage(stderr);
 		free(entries);
+		json_decref(context);
+		return 2;
+	}
+	if (region && !aws_region_valid(region)) {
+		fprintf(stderr, "enclave-seal: --region '%s' is not an AWS region\n", region);
+		free(entries);
+		json_decref(context);
 		return 2;
 	}
 	appdir = argv[optind];
@@ -366,13 +483,18 @@ static int cmd_seal(int argc, char **argv)
 			log_warn("entry '%s' takes any argument from the host (host_args: true); "
 				 "declare them with \"args\"",
 				 m->entries[i].name);
-	r = kek_read_file(kekfile, kek, &loose);
-	if (r < 0) {
-		log_errno(r, "%s: not a key-encryption key file", kekfile);
+	if (kekfile) {
+		r = kek_read_file(kekfile, kek, &loose);
+		if (r < 0) {
+			log_errno(r, "%s: not a key-encryption key file", kekfile);
+			goto out;
+		}
+		if (loose)
+			log_warn("%s is readable by other users", kekfile);
+	} else if (kms_data_key(kms_key, region, kms_endpoint, kms_ca, m->name, context, &kkey,
+				dek) < 0) {
 		goto out;
 	}
-	if (loose)
-		log_warn("%s is readable by other users", kekfile);
 
 	/* Never leave a half-written package under the output name. */
 	snprintf(tmp, sizeof(tmp), "%s.tmp-%d", out, (int)getpid());
@@ -382,8 +504,12 @@ static int cmd_seal(int argc, char **argv)
 		explicit_bzero(kek, sizeof(kek));
 		goto out;
 	}
-	r = pkg_writer_new(ofd, kek, zstd, 0, &s.w, err, sizeof(err));
+	if (kekfile)
+		r = pkg_writer_new(ofd, kek, zstd, 0, &s.w, err, sizeof(err));
+	else
+		r = pkg_writer_new_key(ofd, &kkey, dek, zstd, 0, &s.w, err, sizeof(err));
 	explicit_bzero(kek, sizeof(kek));
+	explicit_bzero(dek, sizeof(dek));
 	if (r < 0) {
 		log_error("%s: %s", out, err);
 		goto fail;
@@ -418,8 +544,9 @@ static int cmd_seal(int argc, char **argv)
 	}
 	if (s.progress)
 		fputc('\n', stderr);
-	fprintf(stderr, "%s: %llu files sealed%s\n", out, (unsigned long long)s.files,
-		zstd ? " (zstd)" : "");
+	fprintf(stderr, "%s: %llu files sealed%s%s%s\n", out, (unsigned long long)s.files,
+		zstd ? " (zstd)" : "", kms_key ? ", data key from KMS key " : "",
+		kms_key ? kkey.id : "");
 	code = 0;
 	goto out;
 fail:
@@ -438,6 +565,10 @@ out:
 	manifest_free(m);
 	free(json);
 	free(entries);
+	json_decref(context);
+	explicit_bzero(dek, sizeof(dek));
+	free(kkey.wrapped);
+	free(kkey.context_json);
 	return code;
 }
 
@@ -528,6 +659,8 @@ int main(int argc, char **argv)
 		return cmd_inspect(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "dev-root"))
 		return devroot_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "policy"))
+		return policy_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "attest")) {
 		if (argc >= 3 && !strcmp(argv[2], "verify"))
 			return attest_verify_main(argc - 2, argv + 2);

@@ -26,6 +26,8 @@
 #include "devnsm.h"
 #include "devsetup.h"
 #include "kek.h"
+#include "keyd.h"
+#include "pkgworker.h"
 #include "log.h"
 #include "pathsafe.h"
 #include "session-engine.h"
@@ -42,7 +44,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: enclaved --listen ADDR --state DIR [--kek FILE]... [--max-jobs N] [--dev] [-v]\n"
 		"                [--max-store BYTES] [--job-mem BYTES] [--job-uid-base N] [--syslog]\n"
-		"                [--dev-root DIR] [--host-key KEY]\n"
+		"                [--dev-root DIR] [--host-key KEY] [--region R] [--no-kms]\n"
+		"                [--kms-endpoint URL] [--kms-proxy vsock:CID:PORT|unix:PATH] [--kms-ca FILE]\n"
 		"\n"
 		"The enclave daemon: receives DIR/encrypted, DIR/dataset and DIR/model from a host,\n"
 		"opens the sealed packages in encrypted/ into DIR/app, runs jobs from them in\n"
@@ -64,6 +67,15 @@ static void usage(FILE *f)
 		"      --host-key KEY  serve only this host key (a SHA-256 fingerprint or a PEM\n"
 		"                      public key file); default: the first host that completes\n"
 		"                      a session after the start\n"
+		"      --region R      the AWS region for KMS when a key ARN names none (default:\n"
+		"                      the host's, sent with its credentials)\n"
+		"      --kms-endpoint URL  KMS at this https URL (default https://kms.REGION.amazonaws.com)\n"
+		"      --kms-proxy ADDR  reach KMS through this socket: vsock:CID:PORT (default\n"
+		"                      vsock:3:8000, the parent's vsock-proxy) or unix:PATH; with\n"
+		"                      --dev and no --kms-proxy, directly (the dev enclave has no\n"
+		"                      network: give unix:PATH of a forwarder)\n"
+		"      --kms-ca FILE   trust these CA certificates for KMS (default: the system's)\n"
+		"      --no-kms        do not start the kms key provider\n"
 		"  -v, --verbose       more log output (repeat for debug)\n"
 		"      --syslog        log to syslog instead of stderr\n"
 		"  -h, --help, -V, --version\n"
@@ -87,21 +99,30 @@ static int isolate_dev(void)
 
 void daemon_send_status(struct daemon *d)
 {
-	char json[512], pcr[2 * NSM_PCR_LEN + 1];
+	char *json, *keys = NULL, pcr[2 * NSM_PCR_LEN + 1];
 	int n;
 
 	for (int i = 0; i < NSM_PCR_LEN; i++)
 		snprintf(pcr + 2 * i, 3, "%02x", d->pcr_app[i]);
-	n = snprintf(json, sizeof(json),
-		     "{\"isolation\":\"%s\",\"version\":\"%s\",\"max_jobs\":%u,\"keys\":\"kek\","
+	/* The providers that started, and the kms provider's state, as the
+	 * key process reports them. */
+	if (keyd_status(d->keyd_sock, &keys) < 0 || !keys || keys[0] != '{') {
+		free(keys);
+		keys = strdup("{\"providers\":[],\"error\":\"the key process does not answer\"}");
+	}
+	n = asprintf(&json,
+		     "{\"isolation\":\"%s\",\"version\":\"%s\",\"max_jobs\":%u,\"keys\":%s,"
 		     "\"job_mem\":%llu,\"job_limits\":\"%s\",\"nsm\":\"%s\","
 		     "\"app_pcr\":{\"index\":%u,\"value\":\"%s\"},\"host_key\":\"%s\"}",
-		     d->dev ? "dev" : "nitro", PACKAGE_VERSION, d->max_jobs,
+		     d->dev ? "dev" : "nitro", PACKAGE_VERSION, d->max_jobs, keys ? keys : "{}",
 		     (unsigned long long)d->job_mem, sandbox_limit_mechanism(),
-		     d->nsm.dev ? "development" : "device", DAEMON_APP_PCR, pcr,
+		     d->dev ? "development" : "device", DAEMON_APP_PCR, pcr,
 		     session_enclave_host(d->session));
-	if (n > 0 && (size_t)n < sizeof(json))
+	free(keys);
+	if (n > 0 && (size_t)n <= STATUS_MAX)
 		(void)msg_put_status(engine_out(d->engine), json, (size_t)n);
+	if (n > 0)
+		free(json);
 }
 
 static void on_connected(void *ud)
@@ -140,6 +161,24 @@ static int on_message(void *ud, const struct frame *f, char *why, size_t whysz)
 		if (r == 0)
 			jobs_cancel(d, id);
 		return r;
+	case MSG_AWS_CREDS: {
+		const uint8_t *json;
+		size_t n;
+		char kwhy[KEYD_WHY_MAX] = "";
+
+		r = msg_decode_aws_creds(&b, &json, &n);
+		if (r < 0)
+			return r;
+		/* Read by the key process only; the frame is wiped here. */
+		r = keyd_creds(d->keyd_sock, (const char *)json, n, kwhy, sizeof(kwhy));
+		explicit_bzero((void *)json, n);
+		if (r < 0)
+			log_warn("AWS credentials from the host refused: %s", kwhy);
+		daemon_send_status(d);
+		if (r == 0)
+			packages_keys_changed(d);
+		return 0;
+	}
 	}
 	return -EPROTO;
 }
@@ -343,29 +382,34 @@ static int prepare_state(struct daemon *d)
 	return 0;
 }
 
-/* The NSM (the device, or the development one with --dev), this start's
- * session key, and the application PCR as it stands. */
-static int start_nsm(struct daemon *d, const char *dev_root, const char *host_key)
+static int relay_nsm(void *ud, const uint8_t *req, size_t reqn, uint8_t *resp, size_t *respn)
 {
-	char why[512], path[PATH_MAX], config[128];
+	return keyd_nsm(((struct daemon *)ud)->keyd_sock, req, reqn, resp, respn);
+}
+
+/* The key process (the NSM, the key providers), this start's session key,
+ * and the application PCR as it stands. */
+static int start_keys(struct daemon *d, struct keyd_config *kc, const char *host_key)
+{
+	char why[512], path[PATH_MAX], config[128], *status = NULL;
 	bool locked;
 	int r;
 
-	d->nsm.fd = -1;
-	if (d->dev) {
-		snprintf(path, sizeof(path), "%s/dev-root", d->state_dir);
-		snprintf(config, sizeof(config), "max-jobs=%u job-mem=%llu", d->max_jobs,
-			 (unsigned long long)d->job_mem);
-		r = devsetup_nsm(dev_root ? dev_root : path, "enclaved", config, &d->nsm, why,
-				 sizeof(why));
-		if (r < 0)
-			return log_errno(r, "development NSM: %s", why);
-	} else {
-		r = nsm_open_device(&d->nsm);
-		if (r < 0)
-			return log_errno(r, "cannot open %s (outside a Nitro Enclave, run with --dev)",
-					 NSM_DEV_PATH);
+	snprintf(path, sizeof(path), "%s/dev-root", d->state_dir);
+	snprintf(config, sizeof(config), "max-jobs=%u job-mem=%llu", d->max_jobs,
+		 (unsigned long long)d->job_mem);
+	if (!kc->dev_root)
+		kc->dev_root = path;
+	kc->nsm_config = config;
+	kc->app_pcr = DAEMON_APP_PCR;
+	r = keyd_start(kc, &d->keyd_sock, &d->keyd_pid, &status, why, sizeof(why));
+	if (r < 0) {
+		log_error("%s", why);
+		return r == -EINVAL ? -EINVAL : -EIO;
 	}
+	log_info("key process %d: %s", d->keyd_pid, status ? status : "");
+	free(status);
+	d->nsm = (struct nsm){ .fd = -1, .relay = relay_nsm, .relay_ud = d };
 	r = nsm_describe_pcr(&d->nsm, DAEMON_APP_PCR, &locked, d->pcr_app, why, sizeof(why));
 	if (r < 0)
 		return log_errno(r, "NSM: PCR%u: %s", DAEMON_APP_PCR, why);
@@ -398,6 +442,11 @@ int main(int argc, char **argv)
 		{ "dev", no_argument, NULL, 'd' },
 		{ "dev-root", required_argument, NULL, 'R' },
 		{ "host-key", required_argument, NULL, 'H' },
+		{ "region", required_argument, NULL, 'r' },
+		{ "kms-endpoint", required_argument, NULL, 'E' },
+		{ "kms-proxy", required_argument, NULL, 'P' },
+		{ "kms-ca", required_argument, NULL, 'C' },
+		{ "no-kms", no_argument, NULL, 'N' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "syslog", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
@@ -406,7 +455,10 @@ int main(int argc, char **argv)
 	};
 	struct daemon d = { .max_jobs = 4, .state_fd = -1, .staging_fd = -1, .installed_fd = -1,
 			    .trash_fd = -1, .dataset_fd = -1, .model_fd = -1, .output_fd = -1,
-			    .done_fd = -1, .uid_base = UIDS_DEFAULT_BASE };
+			    .done_fd = -1, .uid_base = UIDS_DEFAULT_BASE, .keyd_sock = -1,
+			    .exe_fd = -1 };
+	struct keyd_config kc = { .kms = 1 };
+	const char **keks = NULL;
 	unsigned long long max_store = 0;
 	uid_t clash;
 	struct engine_config cfg = { .role = ROLE_ENCLAVE, .name = "enclaved", .watch = true,
@@ -417,38 +469,29 @@ int main(int argc, char **argv)
 	char err[256];
 	int c, sigfd, r, code = 1;
 
+	if (argc >= 2 && !strcmp(argv[1], PKGWORKER_ARG))
+		return pkgworker_main(argc, argv);
 	log_setup("enclaved", LOG_NOTICE, false);
-	d.keys = kek_provider_new();
-	if (!d.keys) {
-		log_errno(-ENOMEM, "key provider");
-		return 1;
-	}
 	while ((c = getopt_long(argc, argv, "l:s:k:j:dvhV", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'l': listen = optarg; break;
 		case 's': d.state_dir = optarg; break;
 		case 'k': {
-			uint8_t kek[KEK_LEN];
-			char id[KEK_ID_LEN + 1];
-			bool loose = false;
+			const char **nk = realloc(keks, (kc.nkek + 1) * sizeof(*keks));
 
-			r = kek_read_file(optarg, kek, &loose);
-			if (r < 0) {
-				log_errno(r, "%s: not a key-encryption key file", optarg);
-				return 2;
-			}
-			if (loose)
-				log_warn("%s: readable by other users", optarg);
-			r = kek_provider_add(d.keys, kek);
-			kek_id(kek, id);
-			explicit_bzero(kek, sizeof(kek));
-			if (r < 0) {
-				log_errno(r, "%s: key-encryption key %s", optarg, id);
+			if (!nk) {
+				free(keks);
 				return 1;
 			}
-			log_info("key-encryption key %s loaded", id);
+			keks = nk;
+			keks[kc.nkek++] = optarg;
 			break;
 		}
+		case 'r': kc.region = optarg; break;
+		case 'E': kc.kms_endpoint = optarg; break;
+		case 'P': kc.kms_proxy = optarg; break;
+		case 'C': kc.kms_ca = optarg; break;
+		case 'N': kc.kms = 0; break;
 		case 'j':
 			if (parse_u64(optarg, 1, 1024, &v) < 0) {
 				fprintf(stderr, "enclaved: --max-jobs takes a number from 1 to 1024\n");
@@ -489,8 +532,14 @@ int main(int argc, char **argv)
 	}
 	if (!listen || !d.state_dir || optind != argc || (dev_root && !d.dev)) {
 		usage(stderr);
+		free(keks);
 		return 2;
 	}
+	kc.kek_files = keks;
+	kc.dev = d.dev;
+	kc.dev_root = dev_root;
+	if (!kc.kms_proxy && !d.dev)
+		kc.kms_proxy = "vsock:3:8000";
 	if (addr_parse(listen, &a, err, sizeof(err)) < 0) {
 		fprintf(stderr, "enclaved: %s\n", err);
 		return 2;
@@ -530,10 +579,22 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	} while (!memcmp(d.instance, (const uint8_t[JOBS_INSTANCE_LEN]){ 0 }, sizeof(d.instance)));
-	sigfd = signals_fd(false);
-	if (sigfd < 0 || prepare_state(&d) < 0)
+	/* Package workers start from this binary, whatever its path becomes. */
+	d.exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (d.exe_fd < 0) {
+		log_errno(neg_errno(), "/proc/self/exe");
 		return 1;
-	if (start_nsm(&d, dev_root, host_key) < 0)
+	}
+	if (prepare_state(&d) < 0)
+		return 1;
+	/* Before any signal handling, thread or host: the key process starts
+	 * from a process that has read nothing from a host. */
+	r = start_keys(&d, &kc, host_key);
+	free(keks);
+	if (r < 0)
+		return r == -EINVAL ? 2 : 1;
+	sigfd = signals_fd(false);
+	if (sigfd < 0)
 		return 1;
 	cfg.root = d.state_dir;
 	/* Without --max-store the host may fill half of what is free. */
@@ -557,10 +618,8 @@ int main(int argc, char **argv)
 out:
 	engine_free(d.engine);
 	session_enclave_free(d.session);
-	devnsm_free(d.nsm.dev);
-	nsm_close(&d.nsm);
-	if (d.keys)
-		d.keys->free(d.keys);
+	safe_close(d.keyd_sock);
+	safe_close(d.exe_fd);
 	uids_free(d.uids);
 	safe_close(d.staging_fd);
 	safe_close(d.installed_fd);

@@ -32,6 +32,8 @@
 #include "log.h"
 #include "package.h"
 #include "pathsafe.h"
+#include "pkgworker.h"
+#include "keyd.h"
 #include "tree.h"
 #include "uids.h"
 #include "util.h"
@@ -53,6 +55,8 @@ struct install_result {
 	struct app *app;          /* on success */
 	uint8_t identity[32];
 	uint8_t manifest_sha384[48]; /* extends DAEMON_APP_PCR when ready */
+	uint8_t hdr_digest[32];      /* the key process's name for its data key */
+	char key_why[256];           /* the key process's message on a key failure */
 	struct install_result *next;
 };
 
@@ -63,25 +67,6 @@ struct run_req {
 };
 
 /* --- the worker ------------------------------------------------------------------ */
-
-/* The SHA-384 of the extracted manifest, as its bytes lie in the package. */
-static int manifest_sha384(int dirfd, uint8_t out[48])
-{
-	uint8_t buf[MANIFEST_MAX_BYTES];
-	unsigned int n = 48;
-	ssize_t k;
-	int fd = openat(dirfd, MANIFEST_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), r = 0;
-
-	if (fd < 0)
-		return neg_errno();
-	k = read(fd, buf, sizeof(buf));
-	if (k < 0)
-		r = neg_errno();
-	else if (!EVP_Digest(buf, (size_t)k, out, &n, EVP_sha384(), NULL))
-		r = -EIO;
-	close(fd);
-	return r;
-}
 
 /* A ready package's manifest extends the application PCR, so that later
  * attestation documents (and a key policy) can name what was loaded. */
@@ -96,18 +81,6 @@ static void extend_app_pcr(struct daemon *d, const uint8_t sha[48])
 	}
 	if (d->connected)
 		daemon_send_status(d);
-}
-
-static ssize_t read_segments(void *ud, const void **buf)
-{
-	const uint8_t *p;
-	size_t n;
-	int r = pkg_reader_next(ud, &p, &n);
-
-	if (r < 0)
-		return r;
-	*buf = p;
-	return (ssize_t)n;
 }
 
 static struct app *app_new(uint64_t id)
@@ -130,20 +103,22 @@ static void app_free(struct app *a)
 	free(a);
 }
 
-/* The worker's detailed messages (library errors naming archive entries,
- * manifest fields) go nowhere: only the stage and errno decide the text. */
+/* The install thread: a package worker process (pkgworker.h) decrypts and
+ * extracts; this thread holds no key and reads no package content but the
+ * manifest of what the worker extracted. Only the stage, the errno and the
+ * key process's message decide what the host is told. */
 static void install(struct daemon *d, const struct install_task *t, struct install_result *res)
 {
 	char rel[PATH_MAX], dir[24], detail[512];
 	enum verdict_stage stage = VERDICT_OPEN;
-	struct pkg_reader *rd = NULL;
-	const struct pkg_header *h;
+	struct pkgworker_result w;
 	struct app *a = NULL;
 	struct stat st;
 	bool decrypt_failed = false;
 	uint64_t t0 = now_ms();
 	int fd = -1, r;
 
+	memset(&w, 0, sizeof(w));
 	snprintf(rel, sizeof(rel), "encrypted/%s", t->name);
 	snprintf(dir, sizeof(dir), "%" PRIu64, t->id);
 
@@ -152,9 +127,6 @@ static void install(struct daemon *d, const struct install_task *t, struct insta
 		r = fd < 0 ? fd : -EINVAL;
 		goto fail;
 	}
-	r = pkg_reader_open(fd, d->keys, &rd, detail, sizeof(detail));
-	if (r < 0)
-		goto fail;
 	stage = VERDICT_STORE;
 	a = app_new(t->id);
 	if (!a) {
@@ -170,23 +142,23 @@ static void install(struct daemon *d, const struct install_task *t, struct insta
 		r = neg_errno();
 		goto fail;
 	}
-	stage = VERDICT_EXTRACT;
-	r = extract_tar(read_segments, rd, a->fd, &d->limits, NULL, detail, sizeof(detail));
+	r = pkgworker_run(d->exe_fd, d->keyd_sock, fd, a->fd, &d->limits, &w);
+	if (r == 0)
+		r = w.err;
 	if (r < 0) {
-		decrypt_failed = *pkg_reader_errmsg(rd) != '\0';
+		stage = w.stage;
+		decrypt_failed = w.decrypt_failed;
+		memcpy(res->key_why, w.key_why, sizeof(res->key_why));
 		goto fail;
 	}
-	/* extract_tar reads to the end: the digest covers the whole file. */
-	(void)pkg_reader_file_digest(rd, res->digest);
+	memcpy(res->digest, w.digest, sizeof(res->digest));
+	memcpy(res->hdr_digest, w.hdr_digest, sizeof(res->hdr_digest));
+	memcpy(res->manifest_sha384, w.manifest_sha384, sizeof(res->manifest_sha384));
 	stage = VERDICT_MANIFEST;
 	r = manifest_load(a->fd, MANIFEST_FILE, &a->manifest, detail, sizeof(detail));
 	if (r < 0)
 		goto fail;
-	r = manifest_sha384(a->fd, res->manifest_sha384);
-	if (r < 0)
-		goto fail;
-	h = pkg_reader_header(rd);
-	r = uids_identity(h->key.provider, h->key.id, a->manifest->name, res->identity);
+	r = uids_identity(w.provider, w.key_id, a->manifest->name, res->identity);
 	if (r < 0)
 		goto fail;
 	stage = VERDICT_STORE;
@@ -204,14 +176,13 @@ fail:
 	res->err = r;
 	res->msg = verdict_text(stage, r, decrypt_failed);
 	/* The host matches verdicts by digest, also for a package that
-	 * failed before the reader saw all of it. */
+	 * failed before the worker saw all of it. */
 	if (fd >= 0 && pkg_file_digest(fd, res->digest) < 0)
 		memset(res->digest, 0, sizeof(res->digest));
 	app_free(a);
 	(void)path_remove_tree(d->staging_fd, dir);
 out:
 	explicit_bzero(detail, sizeof(detail));
-	pkg_reader_free(rd);
 	safe_close(fd);
 }
 
@@ -409,6 +380,16 @@ static void refuse_waiting(struct daemon *d, struct package *p, int err, const c
 	}
 }
 
+/* The key process drops the package's data key from its cache. */
+static void forget_key(struct daemon *d, struct package *p)
+{
+	static const uint8_t none[32];
+
+	if (memcmp(p->hdr_digest, none, sizeof(none)) != 0)
+		(void)keyd_forget(d->keyd_sock, p->hdr_digest);
+	memset(p->hdr_digest, 0, sizeof(p->hdr_digest));
+}
+
 void packages_file_removed(struct daemon *d, const char *path)
 {
 	const char *name = pkg_path_name(path);
@@ -418,6 +399,7 @@ void packages_file_removed(struct daemon *d, const char *path)
 	if (!name || !(p = package_find(d, name)))
 		return;
 	p->removed = true;
+	forget_key(d, p);
 	set_state(p, PKG_REMOVED, 0, VERDICT_REMOVED);
 	send_state(d, p);
 	refuse_waiting(d, p, ENOENT, "the package was removed");
@@ -498,13 +480,26 @@ static void apply_result(struct daemon *d, struct install_result *res)
 	memcpy(p->digest, res->digest, sizeof(p->digest));
 	if (res->err < 0) {
 		set_state(p, PKG_FAILED, -res->err, res->msg);
+		if (res->key_why[0]) {
+			/* The key process's words: a provider's or KMS's
+			 * message, never package content. */
+			snprintf(p->text, sizeof(p->text), "%s: %s", res->msg, res->key_why);
+			for (char *c = p->text; *c; c++)
+				if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+					*c = '?';
+			p->msg = p->text;
+		}
 		log_warn("package %s: %s", p->name, p->msg);
 		send_state(d, p);
 		snprintf(why, sizeof(why), "package %s: %s", p->name, p->msg);
 		refuse_waiting(d, p, p->err, why);
 		return;
 	}
-	/* The previous version goes once its jobs have ended. */
+	/* The previous version goes once its jobs have ended; its data key
+	 * leaves the cache now unless it is this one's. */
+	if (memcmp(p->hdr_digest, res->hdr_digest, 32) != 0)
+		forget_key(d, p);
+	memcpy(p->hdr_digest, res->hdr_digest, 32);
 	app_unref(d, p->app);
 	p->app = res->app;
 	res->app = NULL;
@@ -541,6 +536,22 @@ void packages_results(struct daemon *d)
 		free(res->name);
 		free(res);
 		res = next;
+	}
+}
+
+/* New AWS credentials: packages whose key could not be had for want of
+ * them (or of KMS) are opened again. */
+void packages_keys_changed(struct daemon *d)
+{
+	for (struct package *p = d->packages; p; p = p->next) {
+		if (p->removed || p->installing || p->state != PKG_FAILED)
+			continue;
+		if (p->err == ENOKEY || p->err == EKEYEXPIRED || p->err == EACCES ||
+		    p->err == EAGAIN || p->err == ETIMEDOUT || p->err == ECONNREFUSED ||
+		    p->err == EHOSTUNREACH) {
+			log_info("package %s: opening again with the new credentials", p->name);
+			(void)queue_install(d, p);
+		}
 	}
 }
 

@@ -35,7 +35,7 @@ int dev_spawn(const struct link_config *cfg, pid_t *child)
 		argv[n++] = "--dev-root";
 		argv[n++] = cfg->dev_root;
 	}
-	for (size_t i = 0; i < cfg->nkeks && n < 56; i++) {
+	for (size_t i = 0; i < cfg->nkeks && n < 50; i++) {
 		argv[n++] = "--kek";
 		argv[n++] = cfg->keks[i];
 	}
@@ -50,6 +50,18 @@ int dev_spawn(const struct link_config *cfg, pid_t *child)
 		argv[n++] = verbose;
 	if (cfg->syslog)
 		argv[n++] = "--syslog";
+	if (cfg->kms_endpoint) {
+		argv[n++] = "--kms-endpoint";
+		argv[n++] = cfg->kms_endpoint;
+	}
+	if (cfg->kms_proxy) {
+		argv[n++] = "--kms-proxy";
+		argv[n++] = cfg->kms_proxy;
+	}
+	if (cfg->kms_ca) {
+		argv[n++] = "--kms-ca";
+		argv[n++] = cfg->kms_ca;
+	}
 	argv[n] = NULL;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)

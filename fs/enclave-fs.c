@@ -26,12 +26,14 @@
 #include "pathsafe.h"
 #include "log.h"
 #include "transport.h"
+#include "creds.h"
 #include "util.h"
 
 #define MAX_KEKS 16
 
 struct options {
 	const char *connect, *cache, *trust_root, *key;
+	const char *aws_creds, *region, *kms_endpoint, *kms_proxy, *kms_ca;
 	bool allow_debug;
 	struct attest_pin pins[ATTEST_PINS_MAX];
 	size_t npins;
@@ -49,7 +51,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: enclave-fs [-f] [-d] [-s] [-o OPT[,OPT...]] [--connect ADDR] [--cache DIR]\n"
 		"                  [--kek FILE]... [--max-jobs N] [--trust-root PEM] [--allow-debug]\n"
-		"                  [--expect-pcr N=HEX[,HEX...]]... [--key FILE] [-v] MOUNTPOINT\n"
+		"                  [--expect-pcr N=HEX[,HEX...]]... [--key FILE] [-v]\n"
+		"                  [--aws-credentials imds|env|profile|none] [--region R] MOUNTPOINT\n"
 		"       enclave-fs SOURCE MOUNTPOINT -o OPTS   (mount(8) form; SOURCE: dev, none or ADDR)\n"
 		"\n"
 		"Mounts an enclave: encrypted/, dataset/ and model/ go in, output/ and jobs/ come\n"
@@ -70,26 +73,41 @@ static void usage(FILE *f)
 		"  --allow-debug    accept an enclave in debug mode (PCR0-2 zero)\n"
 		"  --key FILE       this host's key (default DIR/.host-key of the cache; made\n"
 		"                   0600 on first use): what an enclave binds to\n"
+		"  --aws-credentials SRC  where the AWS credentials handed to the enclave's kms\n"
+		"                   key provider come from: imds (the instance role, IMDSv2),\n"
+		"                   env (AWS_ACCESS_KEY_ID...), profile (~/.aws/credentials,\n"
+		"                   AWS_PROFILE) or none; default: env if set, imds on EC2,\n"
+		"                   else profile if a credentials file exists, else none\n"
+		"  --region R       the AWS region for KMS (default: AWS_REGION, the profile, IMDS)\n"
+		"  --kms-endpoint URL, --kms-proxy unix:PATH, --kms-ca PEM  for the development\n"
+		"                   enclave: how its key process reaches KMS (it has no network:\n"
+		"                   a unix socket forwarder stands for the vsock-proxy)\n"
 		"  -v, --verbose    more log output (repeat for debug)\n"
 		"  -f               stay in the foreground (readiness via $NOTIFY_SOCKET)\n"
 		"  -d               FUSE debug output (implies -f)\n"
 		"  -s               single-threaded\n"
 		"  -o OPTS          FUSE options (allow_other, default_permissions, ...) and\n"
 		"                   connect=ADDR, cache=DIR, kek=FILE, max_jobs=N, trust_root=PEM,\n"
-		"                   allow_debug, expect_pcrN=HEX[:HEX...], key=FILE\n"
+		"                   allow_debug, expect_pcrN=HEX[:HEX...], key=FILE,\n"
+		"                   aws_credentials=SRC, region=R, kms_endpoint=URL, kms_proxy=ADDR,\n"
+		"                   kms_ca=PEM\n"
 		"  -h, --help, -V, --version\n"
 		"\n"
 		"Unmount with fusermount3 -u MOUNTPOINT. Exit status: 0 after unmount, 1 runtime\n"
 		"failure, 2 usage error.\n");
 }
 
-enum { KEY_CONNECT, KEY_CACHE, KEY_KEK, KEY_MAXJOBS, KEY_TRUST_ROOT, KEY_HOST_KEY, KEY_EXPECT_PCR,
+enum { KEY_CONNECT, KEY_CACHE, KEY_KEK, KEY_MAXJOBS, KEY_TRUST_ROOT, KEY_HOST_KEY, KEY_AWS_CREDS,
+       KEY_REGION, KEY_KMS_ENDPOINT, KEY_KMS_PROXY, KEY_KMS_CA, KEY_EXPECT_PCR,
        KEY_ALLOW_DEBUG, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS };
 
 static const struct fuse_opt own_opts[] = {
 	FUSE_OPT_KEY("connect=", KEY_CONNECT), FUSE_OPT_KEY("cache=", KEY_CACHE),
 	FUSE_OPT_KEY("kek=", KEY_KEK), FUSE_OPT_KEY("max_jobs=", KEY_MAXJOBS),
 	FUSE_OPT_KEY("trust_root=", KEY_TRUST_ROOT), FUSE_OPT_KEY("key=", KEY_HOST_KEY),
+	FUSE_OPT_KEY("aws_credentials=", KEY_AWS_CREDS), FUSE_OPT_KEY("region=", KEY_REGION),
+	FUSE_OPT_KEY("kms_endpoint=", KEY_KMS_ENDPOINT), FUSE_OPT_KEY("kms_proxy=", KEY_KMS_PROXY),
+	FUSE_OPT_KEY("kms_ca=", KEY_KMS_CA),
 	FUSE_OPT_KEY("allow_debug", KEY_ALLOW_DEBUG),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS), FUSE_OPT_END
@@ -118,6 +136,27 @@ static int set_option(struct options *o, int key, const char *v)
 		return 0;
 	case KEY_TRUST_ROOT: o->trust_root = v; return 0;
 	case KEY_HOST_KEY: o->key = v; return 0;
+	case KEY_AWS_CREDS: {
+		enum aws_creds_source src;
+
+		if (aws_creds_source_parse(v, &src) < 0) {
+			fprintf(stderr, "enclave-fs: --aws-credentials takes imds, env, profile or none, "
+					"not '%s'\n", v);
+			return -1;
+		}
+		o->aws_creds = v;
+		return 0;
+	}
+	case KEY_REGION:
+		if (!aws_region_valid(v)) {
+			fprintf(stderr, "enclave-fs: --region '%s' is not an AWS region\n", v);
+			return -1;
+		}
+		o->region = v;
+		return 0;
+	case KEY_KMS_ENDPOINT: o->kms_endpoint = v; return 0;
+	case KEY_KMS_PROXY: o->kms_proxy = v; return 0;
+	case KEY_KMS_CA: o->kms_ca = v; return 0;
 	case KEY_ALLOW_DEBUG: o->allow_debug = true; return 0;
 	case KEY_EXPECT_PCR: {
 		char err[256];
@@ -187,6 +226,11 @@ static int parse_args(int argc, char **argv, struct options *o, struct fuse_args
 		{ "expect-pcr", required_argument, NULL, 'P' },
 		{ "allow-debug", no_argument, NULL, 'D' },
 		{ "key", required_argument, NULL, 'K' },
+		{ "aws-credentials", required_argument, NULL, 'A' },
+		{ "region", required_argument, NULL, 'R' },
+		{ "kms-endpoint", required_argument, NULL, 'E' },
+		{ "kms-proxy", required_argument, NULL, 'X' },
+		{ "kms-ca", required_argument, NULL, 'Q' },
 		{ "verbose", no_argument, NULL, 'v' },       { "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },       { NULL, 0, NULL, 0 }
 	};
@@ -222,6 +266,12 @@ static int parse_args(int argc, char **argv, struct options *o, struct fuse_args
 		case 'T': case 'P': case 'D': case 'K':
 			key = c == 'T' ? KEY_TRUST_ROOT : c == 'P' ? KEY_EXPECT_PCR :
 			      c == 'K' ? KEY_HOST_KEY : KEY_ALLOW_DEBUG;
+			if (set_option(o, key, optarg) < 0)
+				return -1;
+			break;
+		case 'A': case 'R': case 'E': case 'X': case 'Q':
+			key = c == 'A' ? KEY_AWS_CREDS : c == 'R' ? KEY_REGION : c == 'E' ? KEY_KMS_ENDPOINT :
+			      c == 'X' ? KEY_KMS_PROXY : KEY_KMS_CA;
 			if (set_option(o, key, optarg) < 0)
 				return -1;
 			break;
@@ -374,6 +424,8 @@ int main(int argc, char **argv)
 	const char *source = NULL;
 	char *mountpoint = NULL, *cache = NULL, *enclaved = NULL, *dev_state = NULL;
 	char *dev_root = NULL, *dev_root_pem = NULL, *host_key = NULL, why[512];
+	char *kms_proxy = NULL, *kms_ca = NULL;
+	enum aws_creds_source aws_src = AWS_CREDS_NONE;
 	char *keks[MAX_KEKS] = { 0 };
 	struct fuse_loop_config *loop = NULL;
 	struct fuse_session *se = NULL;
@@ -488,6 +540,25 @@ int main(int argc, char **argv)
 		log_warn("--kek and --max-jobs belong to the enclave at %s: ignored", o.connect);
 	}
 
+	if (o.aws_creds)
+		(void)aws_creds_source_parse(o.aws_creds, &aws_src);
+	else
+		aws_src = aws_creds_source_default();
+	/* The development enclave's forwarder and CA, as paths that survive
+	 * the daemon's change of directory. */
+	if (o.kms_proxy && !strncmp(o.kms_proxy, "unix:", 5) && o.kms_proxy[5] != '/') {
+		char *p = abs_path(o.kms_proxy + 5);
+
+		if (!p || asprintf(&kms_proxy, "unix:%s", p) < 0)
+			kms_proxy = NULL;
+		free(p);
+	} else if (o.kms_proxy) {
+		kms_proxy = strdup(o.kms_proxy);
+	}
+	if ((o.kms_ca && !(kms_ca = abs_path(o.kms_ca))) || (o.kms_proxy && !kms_proxy)) {
+		log_errno(-ENOMEM, "options");
+		goto out;
+	}
 	if (o.key ? !(host_key = abs_path(o.key)) : asprintf(&host_key, "%s/.host-key", cache) < 0) {
 		log_errno(-ENOMEM, "host key");
 		goto out;
@@ -501,7 +572,9 @@ int main(int argc, char **argv)
 				   .root_name = o.trust_root ? o.trust_root
 						: dev_root ? "development" : "aws-nitro",
 				   .dev_root = dev_root, .allow_debug = o.allow_debug,
-				   .pins = o.pins, .npins = o.npins };
+				   .pins = o.pins, .npins = o.npins, .aws_source = aws_src,
+				   .aws_region = o.region, .kms_endpoint = o.kms_endpoint,
+				   .kms_proxy = kms_proxy, .kms_ca = kms_ca };
 	r = link_new(&lc, &l);
 	if (r < 0) {
 		log_errno(r, "cache dir %s", cache);
@@ -569,6 +642,8 @@ out:
 	free(dev_root);
 	free(dev_root_pem);
 	free(host_key);
+	free(kms_proxy);
+	free(kms_ca);
 	for (size_t i = 0; i < MAX_KEKS; i++)
 		free(keks[i]);
 	if (loop)

@@ -22,6 +22,7 @@
 #include <malloc.h>
 
 #include "engine.h"
+#include "feed.h"
 #include "devenclave.h"
 #include "jobclient.h"
 #include "jobstore.h"
@@ -109,6 +110,8 @@ struct link {
 	uint32_t *lost;
 	size_t nlost, lost_cap;
 	char *enclave_status; /* its STATUS JSON */
+	struct creds_feed *feed; /* link thread, and .status under mu */
+	int feed_next_ms;        /* link thread: when to look at it again */
 	bool up, stopping;
 	bool synced;  /* this conversation completed its initial pass */
 	uint64_t gen; /* conversations so far */
@@ -448,6 +451,37 @@ static void return_memory(struct link *l)
 	(void)malloc_trim(0);
 }
 
+/* The enclave's AWS credentials: at every new conversation and before
+ * they expire (link thread; the load may ask IMDS, 2 s at most). */
+static void feed_creds(struct link *l)
+{
+	char *msg = NULL, why[512];
+	size_t n = 0;
+	uint64_t gen;
+	bool up;
+	int r;
+
+	l->feed_next_ms = -1;
+	if (!l->feed)
+		return;
+	pthread_mutex_lock(&l->mu);
+	up = l->up;
+	gen = l->gen;
+	pthread_mutex_unlock(&l->mu);
+	if (!up)
+		return;
+	r = creds_feed_poll(l->feed, gen, &msg, &n, &l->feed_next_ms, why, sizeof(why));
+	if (why[0])
+		log_error("%s", why);
+	if (r == 1) {
+		if (msg_put_aws_creds(engine_out(l->e), msg, n) < 0)
+			log_error("cannot send the AWS credentials to the enclave");
+		else
+			log_info("AWS credentials sent to the enclave");
+	}
+	creds_feed_free_msg(msg, n);
+}
+
 /* Runs the conversation until it ends (< 0) or the mount stops (0). */
 static int serve(struct link *l)
 {
@@ -466,6 +500,8 @@ static int serve(struct link *l)
 		pthread_mutex_unlock(&l->mu);
 		if (trim && (timeout < 0 || timeout > TRIM_IDLE_MS))
 			timeout = TRIM_IDLE_MS;
+		if (l->feed_next_ms >= 0 && (timeout < 0 || timeout > l->feed_next_ms))
+			timeout = l->feed_next_ms;
 		ready = poll(fds, (nfds_t)n, timeout);
 		if (ready < 0 && errno != EINTR)
 			return neg_errno();
@@ -486,6 +522,8 @@ static int serve(struct link *l)
 		if (done || (l->stopping && !l->up))
 			return 0;
 		r = engine_step(l->e, fds, n - 1);
+		if (r >= 0)
+			feed_creds(l);
 		pthread_mutex_lock(&l->mu);
 		if (!l->synced && engine_initial_done(l->e))
 			l->synced = true;
@@ -602,6 +640,14 @@ int link_new(const struct link_config *cfg, struct link **out)
 	if (!l)
 		return -ENOMEM;
 	l->cfg = *cfg;
+	l->feed_next_ms = -1;
+	if (cfg->aws_source != AWS_CREDS_NONE) {
+		r = creds_feed_new((enum aws_creds_source)cfg->aws_source, cfg->aws_region, &l->feed);
+		if (r < 0) {
+			free(l);
+			return r;
+		}
+	}
 	l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	l->pkgs = strmap_new();
 	l->refused = strmap_new();
@@ -708,6 +754,7 @@ void link_free(struct link *l)
 	jobclient_free(l->jc);
 	engine_free(l->e);
 	session_host_free(l->sh);
+	creds_feed_free(l->feed);
 	jobstore_free(l->js);
 	strmap_free(l->pkgs, free);
 	strmap_free(l->refused, NULL);
@@ -1006,6 +1053,13 @@ int link_status(struct link *l, char **out, size_t *len)
 	json_object_set_new(o, "last_error",
 			    l->last_error[0] ? json_string(l->last_error) : json_null());
 	json_object_set_new(o, "reconnects", json_integer(l->reconnects));
+	{
+		char *fs = l->feed ? creds_feed_status(l->feed) : NULL;
+		json_t *fj = fs ? json_loads(fs, 0, NULL) : NULL;
+
+		json_object_set_new(o, "aws_credentials", fj ? fj : json_null());
+		free(fs);
+	}
 	pthread_mutex_unlock(&l->mu);
 	pkgs = jobs = lost = NULL;
 	*out = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

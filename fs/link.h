@@ -36,6 +36,11 @@ struct link_config {
 	bool allow_debug;
 	const struct attest_pin *pins;
 	size_t npins;
+	/* The AWS credentials handed to the enclave's kms provider (kms/feed.h). */
+	int aws_source;          /* enum aws_creds_source */
+	const char *aws_region;  /* NULL: from the environment, profile or IMDS */
+	/* development: how its enclaved reaches KMS (enclaved --kms-*) */
+	const char *kms_endpoint, *kms_proxy, *kms_ca;
 };
 
 struct link;

@@ -23,6 +23,7 @@
 #include "devsetup.h"
 #include "engine.h"
 #include "escape.h"
+#include "feed.h"
 #include "jobclient.h"
 #include "log.h"
 #include "session-engine.h"
@@ -47,6 +48,7 @@ struct opts {
 	unsigned long long max_store;
 	/* the attested session */
 	const char *trust_root, *key, *host_key, *dev_root;
+	const char *aws_creds, *region;
 	bool allow_debug;
 	struct attest_pin pins[ATTEST_PINS_MAX];
 	size_t npins;
@@ -66,6 +68,9 @@ struct runner {
 	bool synced;                /* this connection got in sync */
 	double sent_at, started_at; /* RUN sent, RUN_REPLY received */
 	int not_synced;             /* --once, --run: the initial pass's failure, or 0 */
+	struct creds_feed *feed;    /* AWS credentials for the enclave, or NULL */
+	uint64_t conn;              /* connections so far */
+	int feed_next_ms;
 };
 
 #define RUN_EXIT_REFUSED JOB_EXIT_FAILED
@@ -76,6 +81,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: enclave-sync --connect ADDR [--once | --run LINE] [--trust-root PEM]\n"
 		"                    [--expect-pcr N=HEX[,HEX...]]... [--allow-debug] [--key FILE]\n"
+		"                    [--aws-credentials imds|env|profile|none] [--region R]\n"
 		"                    [--stats] [-v] DIR\n"
 		"       enclave-sync --listen ADDR [--max-store BYTES] [--dev-root DIR]\n"
 		"                    [--host-key KEY] [--stats] [-v] DIR\n"
@@ -99,6 +105,12 @@ static void usage(FILE *f)
 		"      --allow-debug   with --connect: accept a debug enclave (PCR0-2 zero)\n"
 		"      --key FILE      with --connect: this host's key (default DIR/.efs-host-key,\n"
 		"                      made on first use)\n"
+		"      --aws-credentials SRC  with --connect: where the AWS credentials handed\n"
+		"                      to the enclave's kms key provider come from (imds, env,\n"
+		"                      profile, none; default: env if set, imds on EC2, else\n"
+		"                      profile if a credentials file exists, else none)\n"
+		"      --region R      with --connect: the AWS region for KMS (default:\n"
+		"                      AWS_REGION, the profile, IMDS)\n"
 		"      --dev-root DIR  with --listen: the development root this mirror target\n"
 		"                      attests with (default DIR/.efs-dev-root, made on first use)\n"
 		"      --host-key KEY  with --listen: serve only this host key (SHA-256\n"
@@ -319,6 +331,27 @@ static void initial_sync_result(struct engine *e, struct runner *rn)
 		fprintf(stderr, "enclave-sync: not synced: %s: %s\n", path, strerror(rn->not_synced));
 }
 
+/* The enclave's AWS credentials: at every connection and before they
+ * expire (kms/feed.h). */
+static void feed_creds(struct engine *e, struct runner *rn)
+{
+	char *msg = NULL, why[512];
+	size_t n = 0;
+	int r;
+
+	rn->feed_next_ms = -1;
+	if (!rn->feed)
+		return;
+	r = creds_feed_poll(rn->feed, rn->conn, &msg, &n, &rn->feed_next_ms, why, sizeof(why));
+	if (why[0])
+		log_error("%s", why);
+	if (r == 1 && msg_put_aws_creds(engine_out(e), msg, n) < 0)
+		log_error("cannot send the AWS credentials to the enclave");
+	else if (r == 1)
+		log_info("AWS credentials sent to the enclave");
+	creds_feed_free_msg(msg, n);
+}
+
 /* Runs the engine on its connection until it ends, a signal arrives, or
  * (stop_when_done) both initial passes are complete. */
 static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_progress,
@@ -335,6 +368,8 @@ static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_pro
 		fds[n++] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
 		if (show_progress && (timeout < 0 || timeout > 1000))
 			timeout = 1000;
+		if (rn->feed_next_ms >= 0 && (timeout < 0 || timeout > rn->feed_next_ms))
+			timeout = rn->feed_next_ms;
 		if (poll(fds, (nfds_t)n, timeout) < 0 && errno != EINTR)
 			return neg_errno();
 		if (fds[n - 1].revents & POLLIN) {
@@ -356,6 +391,8 @@ static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_pro
 			}
 		}
 		r = engine_step(e, fds, n - 1);
+		if (r >= 0)
+			feed_creds(e, rn);
 		sync_point_check(e, &sp);
 		if (show_progress)
 			progress(engine_stats(e), start, &last);
@@ -403,7 +440,8 @@ static void log_attested(const struct session_identity *id)
 
 static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 {
-	struct runner rn = { .line = o->run, .exit_code = RUN_EXIT_FAILED };
+	struct runner rn = { .line = o->run, .exit_code = RUN_EXIT_FAILED, .feed_next_ms = -1 };
+	enum aws_creds_source src = AWS_CREDS_NONE;
 	struct engine_config cfg = { .role = ROLE_HOST, .root = o->dir, .name = "enclave-sync",
 				     .watch = !o->once, .fsync = true,
 				     .hooks = &host_hooks, .hooks_ud = &rn };
@@ -422,9 +460,18 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 		snprintf(keypath, sizeof(keypath), "%s/.efs-host-key", o->dir);
 		sc.key_path = keypath;
 	}
+	if (o->aws_creds)
+		(void)aws_creds_source_parse(o->aws_creds, &src);
+	else
+		src = aws_creds_source_default();
+	if (src != AWS_CREDS_NONE && creds_feed_new(src, o->region, &rn.feed) < 0) {
+		log_errno(-ENOMEM, "AWS credentials");
+		return EXIT_CONN;
+	}
 	r = session_host_new(&sc, &sh, why, sizeof(why));
 	if (r < 0) {
 		log_error("%s", why);
+		creds_feed_free(rn.feed);
 		return EXIT_USAGE;
 	}
 	log_info("host key %s", session_host_fpr(sh));
@@ -464,6 +511,7 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 			break;
 		}
 		if (conn) {
+			rn.conn++;
 			r = engine_attach_session(e, conn);
 			if (r == 0)
 				r = serve(e, sigfd, o->once, tty, start, &signalled, &rn);
@@ -511,6 +559,7 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 	jobclient_free(rn.jc);
 	engine_free(e);
 	session_host_free(sh);
+	creds_feed_free(rn.feed);
 	return code;
 }
 
@@ -624,6 +673,8 @@ int main(int argc, char **argv)
 		{ "key", required_argument, NULL, 'K' },
 		{ "host-key", required_argument, NULL, 'H' },
 		{ "dev-root", required_argument, NULL, 'R' },
+		{ "aws-credentials", required_argument, NULL, 'A' },
+		{ "region", required_argument, NULL, 'G' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -654,6 +705,24 @@ int main(int argc, char **argv)
 		case 'K': o.key = optarg; break;
 		case 'H': o.host_key = optarg; break;
 		case 'R': o.dev_root = optarg; break;
+		case 'A': {
+			enum aws_creds_source src;
+
+			if (aws_creds_source_parse(optarg, &src) < 0) {
+				fprintf(stderr, "enclave-sync: --aws-credentials takes imds, env, profile or "
+						"none, not '%s'\n", optarg);
+				return EXIT_USAGE;
+			}
+			o.aws_creds = optarg;
+			break;
+		}
+		case 'G':
+			if (!aws_region_valid(optarg)) {
+				fprintf(stderr, "enclave-sync: --region '%s' is not an AWS region\n", optarg);
+				return EXIT_USAGE;
+			}
+			o.region = optarg;
+			break;
 		case 'P':
 			if (o.npins == ATTEST_PINS_MAX ||
 			    attest_parse_pin(optarg, &o.pins[o.npins], err, sizeof(err)) < 0) {
@@ -671,7 +740,8 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - 1 || !!o.connect == !!o.listen || (o.once && o.listen) ||
 	    (o.max_store && !o.listen) ||
-	    ((o.trust_root || o.npins || o.allow_debug || o.key) && !o.connect) ||
+	    ((o.trust_root || o.npins || o.allow_debug || o.key || o.aws_creds || o.region) &&
+	     !o.connect) ||
 	    ((o.host_key || o.dev_root) && !o.listen) ||
 	    (o.run && strlen(o.run) > RUN_LINE_MAX)) {
 		usage(stderr);

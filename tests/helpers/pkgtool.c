@@ -169,6 +169,44 @@ static int cmd_unseal(const char *kekfile, const char *path)
 	return r < 0 ? 1 : 0;
 }
 
+/* The data key of a kek-sealed package, in hex: for tests that look for it
+ * where it must not be (memory of other processes, logs, caches). */
+static int cmd_dek(const char *kekfile, const char *path)
+{
+	struct key_provider *kp = kek_provider_new();
+	uint8_t kek[KEK_LEN], *head = malloc(PKG_PREFIX_LEN + PKG_HEADER_MAX), dek[PKG_DEK_LEN];
+	struct pkg_header h;
+	char err[256] = "";
+	ssize_t got;
+	int fd, r;
+
+	if (!kp || !head)
+		return die(-ENOMEM, "dek", NULL);
+	if (load_kek(kekfile, kek))
+		return 1;
+	r = kek_provider_add(kp, kek);
+	OPENSSL_cleanse(kek, sizeof(kek));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (r < 0 || fd < 0)
+		return die(r < 0 ? r : neg_errno(), path, NULL);
+	got = io_pread_all(fd, head, PKG_PREFIX_LEN + PKG_HEADER_MAX, 0);
+	r = got < 0 ? (int)got : pkg_header_parse(head, (size_t)got, &h, err, sizeof(err));
+	if (r == 0) {
+		r = kp->unwrap(kp, &h.key, dek, err, sizeof(err));
+		pkg_header_release(&h);
+	}
+	if (r < 0)
+		return die(r, path, err);
+	for (size_t i = 0; i < sizeof(dek); i++)
+		printf("%02x", dek[i]);
+	printf("\n");
+	OPENSSL_cleanse(dek, sizeof(dek));
+	key_provider_free(kp);
+	free(head);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint8_t kek[KEK_LEN];
@@ -196,6 +234,8 @@ int main(int argc, char **argv)
 		return cmd_seal(argc - 1, argv + 1);
 	if (argc == 4 && strcmp(argv[1], "unseal") == 0)
 		return cmd_unseal(argv[2], argv[3]);
-	fprintf(stderr, "usage: pkgtool keygen|id|wrap|seal|unseal ... (see pkgtool.c)\n");
+	if (argc == 4 && strcmp(argv[1], "dek") == 0)
+		return cmd_dek(argv[2], argv[3]);
+	fprintf(stderr, "usage: pkgtool keygen|id|wrap|seal|unseal|dek ... (see pkgtool.c)\n");
 	return 2;
 }
