@@ -167,8 +167,9 @@ static void install(struct daemon *d, const struct install_task *t, struct insta
 		r = neg_errno();
 		goto fail;
 	}
-	log_info("package %s: opened in %.3f s (%lld bytes sealed)", t->name,
-		 (double)(now_ms() - t0) / 1e3, (long long)st.st_size);
+	log_info("package %s: opened in %.3f s (%lld bytes sealed; %s key in %.3f ms)", t->name,
+		 (double)(now_ms() - t0) / 1e3, (long long)st.st_size, w.provider,
+		 (double)w.key_us / 1e3);
 	res->app = a;
 	res->err = 0;
 	goto out;

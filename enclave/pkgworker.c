@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -80,6 +81,7 @@ static void install(const struct extract_limits *lim, struct pkgworker_result *r
 	struct key_provider *kp = NULL;
 	struct manifest *m = NULL;
 	enum verdict_stage stage = VERDICT_OPEN;
+	struct timespec t0, t1;
 	ssize_t got;
 	int r;
 
@@ -105,7 +107,10 @@ static void install(const struct extract_limits *lim, struct pkgworker_result *r
 		r = -ENOMEM;
 		goto fail;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	r = pkg_reader_open(FD_PKG, kp, &rd, detail, sizeof(detail));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	res->key_us = (uint32_t)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
 	if (r < 0) {
 		/* Only the key process's words leave: they never carry
 		 * package content. */

@@ -112,6 +112,7 @@ struct link {
 	char *enclave_status; /* its STATUS JSON */
 	struct creds_feed *feed; /* link thread, and .status under mu */
 	int feed_next_ms;        /* link thread: when to look at it again */
+	uint64_t kms_gen;        /* the conversation whose enclave has a kms provider, or 0 */
 	bool up, stopping;
 	bool synced;  /* this conversation completed its initial pass */
 	uint64_t gen; /* conversations so far */
@@ -275,6 +276,7 @@ static void on_status(void *ud, const char *json, size_t len)
 
 	free(l->enclave_status);
 	l->enclave_status = strndup(json, len);
+	l->kms_gen = creds_feed_status_wants(json, len) ? l->gen : 0;
 }
 
 static void on_pkg_state(void *ud, const struct msg_pkg_state *m)
@@ -465,7 +467,7 @@ static void feed_creds(struct link *l)
 	if (!l->feed)
 		return;
 	pthread_mutex_lock(&l->mu);
-	up = l->up;
+	up = l->up && l->kms_gen == l->gen;
 	gen = l->gen;
 	pthread_mutex_unlock(&l->mu);
 	if (!up)

@@ -190,3 +190,18 @@ char *creds_feed_status(struct creds_feed *f)
 	json_decref(o);
 	return s;
 }
+
+bool creds_feed_status_wants(const char *json, size_t len)
+{
+	json_t *o = json_loadb(json, len, 0, NULL), *p;
+	bool wants = false;
+	size_t i;
+	json_t *v;
+
+	p = json_object_get(json_object_get(o, "keys"), "providers");
+	json_array_foreach(p, i, v)
+		if (json_is_string(v) && !strcmp(json_string_value(v), "kms"))
+			wants = true;
+	json_decref(o);
+	return wants;
+}

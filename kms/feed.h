@@ -40,6 +40,11 @@ int creds_feed_poll(struct creds_feed *f, uint64_t gen, char **msg, size_t *n, i
 		    char *why, size_t whysz);
 void creds_feed_free_msg(char *msg, size_t n);
 
+/* Whether an enclave's STATUS (JSON) says it runs a kms key provider: the
+ * only enclaves credentials are sent to (a plain mirror target sends no
+ * STATUS, and refuses the message). */
+bool creds_feed_status_wants(const char *json, size_t len);
+
 /* What .status says about it: {"source","access_key_id" (8 chars),"expires","region","error"}. */
 char *creds_feed_status(struct creds_feed *f);
 

@@ -70,6 +70,7 @@ struct runner {
 	int not_synced;             /* --once, --run: the initial pass's failure, or 0 */
 	struct creds_feed *feed;    /* AWS credentials for the enclave, or NULL */
 	uint64_t conn;              /* connections so far */
+	uint64_t kms_conn;          /* the connection whose enclave has a kms provider, or 0 */
 	int feed_next_ms;
 };
 
@@ -219,7 +220,10 @@ static void job_output(int fd, const uint8_t *p, size_t n)
 
 static void run_status(void *ud, const char *json, size_t len)
 {
+	struct runner *rn = ud;
+
 	log_info("enclave status: %.*s", (int)len, json);
+	rn->kms_conn = creds_feed_status_wants(json, len) ? rn->conn : 0;
 }
 
 /* The job of --run started; the job client follows it (under its own id).
@@ -340,7 +344,7 @@ static void feed_creds(struct engine *e, struct runner *rn)
 	int r;
 
 	rn->feed_next_ms = -1;
-	if (!rn->feed)
+	if (!rn->feed || rn->kms_conn != rn->conn)
 		return;
 	r = creds_feed_poll(rn->feed, rn->conn, &msg, &n, &rn->feed_next_ms, why, sizeof(why));
 	if (why[0])

@@ -54,7 +54,7 @@ enclave-sync --trust-root "$work/devroot/root.pem" --key "$work/host.key" --conn
 waitline -t 600 enclaved.log "package big.sealed: ready" >/dev/null
 line=$(grep "package big.sealed: opened in" enclaved.log)
 open_s=$(echo "$line" | sed 's/.* opened in \([0-9.]*\) s.*/\1/')
-sealed=$(echo "$line" | sed 's/.*(\([0-9]*\) bytes sealed).*/\1/')
+sealed=$(echo "$line" | sed 's/.*(\([0-9]*\) bytes sealed.*/\1/')
 open_mbs=$(awk -v b="$sealed" -v s="$open_s" 'BEGIN { printf "%.0f", (s > 0 ? b / 1e6 / s : 0) }')
 hwm=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$daemon/status")
 

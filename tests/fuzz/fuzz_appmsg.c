@@ -96,6 +96,15 @@ static void decode_all(const struct frame *f)
 	}
 
 	b = f->body;
+	r = msg_decode_aws_creds(&b, &json, &len);
+	if (r == 0) {
+		check(len > 0 && len <= AWS_CREDS_MSG_MAX && !memchr(json, '\0', len));
+		same_body(msg_put_aws_creds(&out, (const char *)json, len), &f->body, MSG_AWS_CREDS);
+	} else {
+		check(b.off == f->body.off && json == NULL && len == 0);
+	}
+
+	b = f->body;
 	memset(&m, 0xa5, sizeof(m));
 	r = msg_decode_pkg_state(&b, &m.ps);
 	if (r == 0) {

@@ -27,7 +27,8 @@ union app_msg {
 };
 
 static const uint16_t app_types[] = { MSG_STATUS,    MSG_PKG_STATE, MSG_RUN,       MSG_RUN_REPLY,
-				      MSG_JOB_STATE, MSG_JOB_LOG,   MSG_JOB_CANCEL, MSG_JOBS };
+				      MSG_JOB_STATE, MSG_JOB_LOG,   MSG_JOB_CANCEL, MSG_JOBS,
+				      MSG_AWS_CREDS };
 
 static int decode_app(uint16_t type, struct wbuf *b, union app_msg *m)
 {
@@ -40,6 +41,7 @@ static int decode_app(uint16_t type, struct wbuf *b, union app_msg *m)
 	case MSG_JOB_LOG: return msg_decode_job_log(b, &m->jl);
 	case MSG_JOB_CANCEL: return msg_decode_u32(b, &m->job);
 	case MSG_JOBS: return msg_decode_jobs(b, &m->jobs);
+	case MSG_AWS_CREDS: return msg_decode_aws_creds(b, &m->status.json, &m->status.len);
 	}
 	ck_abort_msg("no decoder for type %u", type);
 	return -EINVAL;
@@ -49,7 +51,8 @@ static int decode_app(uint16_t type, struct wbuf *b, union app_msg *m)
 static size_t app_size(uint16_t type)
 {
 	switch (type) {
-	case MSG_STATUS: return sizeof(((union app_msg *)0)->status);
+	case MSG_STATUS:
+	case MSG_AWS_CREDS: return sizeof(((union app_msg *)0)->status);
 	case MSG_PKG_STATE: return sizeof(struct msg_pkg_state);
 	case MSG_RUN: return sizeof(struct msg_run);
 	case MSG_RUN_REPLY: return sizeof(struct msg_run_reply);
@@ -331,6 +334,7 @@ START_TEST(test_truncated_and_trailing)
 	ck_assert_int_eq(msg_put_u32(&o, MSG_JOB_CANCEL, 2), 0);
 	ck_assert_int_eq(msg_put_jobs(&o, (const uint8_t[JOBS_INSTANCE_LEN]){ 7 }, (const uint32_t[]){ 2, 5 }, 2),
 			 0);
+	ck_assert_int_eq(msg_put_aws_creds(&o, "{\"access_key_id\":\"A\"}", 21), 0);
 
 	while (frame_next(&o, &f) == 0) {
 		size_t n = wbuf_len(&f.body);
@@ -410,6 +414,42 @@ START_TEST(test_status)
 	put_raw(&b, "{}", 2);
 	ck_assert_int_eq(body_decode(&b, MSG_STATUS, m), -EMSGSIZE);
 
+	wbuf_release(&b.w);
+	free(big);
+	free(m);
+}
+END_TEST
+
+/* AWS_CREDS: an object of at most AWS_CREDS_MSG_MAX bytes, sent by the host
+ * only. */
+START_TEST(test_aws_creds)
+{
+	union app_msg *m = malloc(sizeof(*m));
+	char *big = malloc(AWS_CREDS_MSG_MAX + 1);
+	char why[128];
+	struct body b;
+
+	ck_assert(m && big);
+	body_init(&b);
+	put_u32(&b, 2);
+	put_raw(&b, "{}", 2);
+	ck_assert_int_eq(body_decode(&b, MSG_AWS_CREDS, m), 0);
+	put_u32(&b, 4);
+	put_raw(&b, "[{}]", 4);
+	ck_assert_int_eq(body_decode(&b, MSG_AWS_CREDS, m), -EINVAL);
+	memset(big, ' ', AWS_CREDS_MSG_MAX + 1);
+	big[0] = '{';
+	big[AWS_CREDS_MSG_MAX - 1] = '}';
+	put_u32(&b, AWS_CREDS_MSG_MAX);
+	put_raw(&b, big, AWS_CREDS_MSG_MAX);
+	ck_assert_int_eq(body_decode(&b, MSG_AWS_CREDS, m), 0);
+	big[AWS_CREDS_MSG_MAX - 1] = ' ';
+	big[AWS_CREDS_MSG_MAX] = '}';
+	put_u32(&b, AWS_CREDS_MSG_MAX + 1);
+	put_raw(&b, big, AWS_CREDS_MSG_MAX + 1);
+	ck_assert_int_eq(body_decode(&b, MSG_AWS_CREDS, m), -EMSGSIZE);
+	ck_assert_int_eq(appmsg_check(MSG_AWS_CREDS, ROLE_HOST, why, sizeof(why)), 0);
+	ck_assert_int_eq(appmsg_check(MSG_AWS_CREDS, ROLE_ENCLAVE, why, sizeof(why)), -EPROTO);
 	wbuf_release(&b.w);
 	free(big);
 	free(m);
@@ -760,7 +800,7 @@ START_TEST(test_check)
 
 	for (size_t i = 0; i < sizeof(app_types) / sizeof(app_types[0]); i++) {
 		uint16_t t = app_types[i];
-		bool host = t == MSG_RUN || t == MSG_JOB_CANCEL;
+		bool host = t == MSG_RUN || t == MSG_JOB_CANCEL || t == MSG_AWS_CREDS;
 		char want[64];
 
 		ck_assert_int_eq(appmsg_check(t, host ? ROLE_HOST : ROLE_ENCLAVE, why, sizeof(why)), 0);
@@ -770,13 +810,13 @@ START_TEST(test_check)
 			 host ? "enclave" : "host");
 		ck_assert_str_eq(why, want);
 	}
-	for (uint32_t t = MSG_JOBS + 1; t <= MSG_APP_LAST + 1u; t++) {
+	for (uint32_t t = MSG_AWS_CREDS + 1; t <= MSG_APP_LAST + 1u; t++) {
 		ck_assert_ptr_null(appmsg_type_name((uint16_t)t));
 		ck_assert_int_eq(appmsg_check((uint16_t)t, ROLE_ENCLAVE, why, sizeof(why)), -ENOTSUP);
 		ck_assert_int_eq(appmsg_check((uint16_t)t, ROLE_HOST, NULL, 0), -ENOTSUP);
 	}
-	ck_assert_int_eq(appmsg_check(0x0058, ROLE_HOST, why, sizeof(why)), -ENOTSUP);
-	ck_assert_str_eq(why, "unknown message type 0x0058");
+	ck_assert_int_eq(appmsg_check(0x0059, ROLE_HOST, why, sizeof(why)), -ENOTSUP);
+	ck_assert_str_eq(why, "unknown message type 0x0059");
 	/* The sync messages are not the application's. */
 	ck_assert_int_eq(appmsg_check(MSG_HELLO, ROLE_HOST, why, sizeof(why)), -ENOTSUP);
 	ck_assert_int_eq(appmsg_check(MSG_BARRIER, ROLE_ENCLAVE, why, sizeof(why)), -ENOTSUP);
@@ -793,6 +833,7 @@ int main(void)
 	tcase_add_test(tc, test_roundtrips);
 	tcase_add_test(tc, test_truncated_and_trailing);
 	tcase_add_test(tc, test_status);
+	tcase_add_test(tc, test_aws_creds);
 	tcase_add_test(tc, test_pkg_state);
 	tcase_add_test(tc, test_run);
 	tcase_add_test(tc, test_run_reply);
