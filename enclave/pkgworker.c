@@ -134,8 +134,11 @@ static void install(const struct extract_limits *lim, struct pkgworker_result *r
 		r = manifest_sha384(FD_DIR, res->manifest_sha384);
 	/* A KMS key is released for a context naming the package: a header
 	 * taken from another package of the same owner must not open this. */
-	if (r == 0 && !strcmp(h.key.provider, "kms") && strcmp(res->context_package, m->name) != 0)
+	if (r == 0 && !strcmp(h.key.provider, "kms") && strcmp(res->context_package, m->name) != 0) {
 		r = -EKEYREJECTED;
+		snprintf(res->key_why, sizeof(res->key_why),
+			 "the KMS encryption context does not name this package");
+	}
 	if (r < 0)
 		goto fail;
 	res->err = 0;
