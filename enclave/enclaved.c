@@ -481,6 +481,7 @@ int main(int argc, char **argv)
 
 			if (!nk) {
 				free(keks);
+				log_errno(-ENOMEM, "--kek %s", optarg);
 				return 1;
 			}
 			keks = nk;

@@ -61,7 +61,7 @@ test_expect_success 'a host streaming summary entries is cut off at the limit; m
 	e = p.expect_error(fatal=True)
 	assert "1000000" in e["message"], e
 	EOF
-	pid=$(pgrep -f "^enclaved --dev --dev-root "$DEVROOT" --listen unix:$SCRATCH/s.sock") &&
+	pid=$(pgrep -o -f "^enclaved --dev --dev-root "$DEVROOT" --listen unix:$SCRATCH/s.sock") &&
 	hwm=$(awk "/VmHWM/ { print \$2 }" /proc/$pid/status) &&
 	echo "enclaved peak RSS: $hwm kB" &&
 	test "$hwm" -lt 300000 &&

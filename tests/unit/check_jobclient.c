@@ -373,8 +373,10 @@ START_TEST(test_hostile_frames)
 	ck_assert_str_eq(why, "RUN from the enclave");
 	ck_assert_int_eq(FEED(msg_put_u32(&in, MSG_JOB_CANCEL, 42)), -EPROTO);
 	ck_assert_str_eq(why, "JOB_CANCEL from the enclave");
+	ck_assert_int_eq(FEED(msg_put_aws_creds(&in, "{}", 2)), -EPROTO);
+	ck_assert_str_eq(why, "AWS_CREDS from the enclave");
 	/* A type of the application's range that it does not define. */
-	ck_assert_int_eq(FEED(put_raw(&in, MSG_JOBS + 1, body, 4)), -ENOTSUP);
+	ck_assert_int_eq(FEED(put_raw(&in, MSG_AWS_CREDS + 1, body, 4)), -ENOTSUP);
 	ck_assert_int_eq(FEED(put_raw(&in, MSG_APP_LAST, body, 0)), -ENOTSUP);
 
 	expect_events(0);
