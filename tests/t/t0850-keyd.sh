@@ -20,15 +20,24 @@ with open("/proc/%s/maps" % pid) as maps, open("/proc/%s/mem" % pid, "rb", 0) as
     for line in maps:
         m = re.match(r"([0-9a-f]+)-([0-9a-f]+) (\S+)", line)
         lo, hi, perms = int(m.group(1), 16), int(m.group(2), 16), m.group(3)
-        if perms[0] != "r" or "[vvar" in line or "[vsyscall" in line:
+        # Not readable, the kernel's, or a sanitizer's shadow reservation
+        # (terabytes, never the heap of these processes).
+        if perms[0] != "r" or "[vvar" in line or "[vsyscall" in line or hi - lo > 1 << 32:
             continue
+        tail = b""
         try:
             mem.seek(lo)
-            if needle in mem.read(hi - lo):
-                found = True
-                break
+            while lo < hi and not found:
+                block = mem.read(min(hi - lo, 16 << 20))
+                if not block:
+                    break
+                found = needle in tail + block
+                tail = block[-(len(needle) - 1):]
+                lo += len(block)
         except (OSError, ValueError, OverflowError):
             pass
+        if found:
+            break
 sys.exit(0 if found else 1)
 PY
 }
