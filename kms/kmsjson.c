@@ -207,7 +207,8 @@ int kmsjson_decrypt_request(const uint8_t *blob, size_t blob_len, const char *ke
 	if (!body)
 		return -EINVAL;
 	*body = NULL;
-	if (!blob || blob_len == 0 || blob_len > KMSJSON_BLOB_MAX || (key_id && !valid_key_id(key_id)) ||
+	if (!blob || blob_len == 0 || blob_len > KMSJSON_BLOB_MAX ||
+	    (key_id && !valid_key_id(key_id)) ||
 	    (attdoc && (attdoc_len == 0 || attdoc_len > ATTDOC_MAX)))
 		return -EINVAL;
 	if ((r = context_load(context_json, &ctx)) < 0)
@@ -224,7 +225,8 @@ int kmsjson_decrypt_request(const uint8_t *blob, size_t blob_len, const char *ke
 	if (attdoc) {
 		rcp = json_object();
 		if (!rcp ||
-		    json_object_set_new(rcp, "KeyEncryptionAlgorithm", json_string("RSAES_OAEP_SHA_256")) ||
+		    json_object_set_new(rcp, "KeyEncryptionAlgorithm",
+					json_string("RSAES_OAEP_SHA_256")) ||
 		    (r = set_b64(rcp, "AttestationDocument", attdoc, attdoc_len)) < 0)
 			goto out;
 		r = -ENOMEM;
@@ -308,8 +310,9 @@ static int get_b64(json_t *root, const char *key, size_t max, uint8_t **p, size_
 		OPENSSL_cleanse(d, KMSJSON_B64_DECODED_MAX(sn));
 		free(d);
 		*pn = 0;
-		return why_set(why, whysz, -EBADMSG, r < 0 ? "%s is not valid base64" : "%s too long",
-			       key);
+		if (r < 0)
+			return why_set(why, whysz, -EBADMSG, "%s is not valid base64", key);
+		return why_set(why, whysz, -EBADMSG, "%s too long", key);
 	}
 	*p = d;
 	return 0;
@@ -472,7 +475,10 @@ int kmsjson_parse_error(const char *body, size_t n, long http_status, char *type
 			if ((hash = memchr(s, '#', namen))) {
 				const char *last = hash;
 
-				while ((hash = memchr(last + 1, '#', namen - (size_t)(last + 1 - s))))
+				size_t left;
+
+				while ((left = namen - (size_t)(last + 1 - s)) &&
+				       (hash = memchr(last + 1, '#', left)))
 					last = hash;
 				namen -= (size_t)(last + 1 - s);
 				s = last + 1;

@@ -128,7 +128,8 @@ static int sha256_hex(const void *p, size_t n, char out[static 65])
 	return 0;
 }
 
-static int hmac256(const void *key, size_t keyn, const void *msg, size_t msgn, uint8_t out[static 32])
+static int hmac256(const void *key, size_t keyn, const void *msg, size_t msgn,
+		   uint8_t out[static 32])
 {
 	unsigned int n = 0;
 
@@ -512,7 +513,8 @@ int sigv4_sign(const struct sigv4_request *rq, const struct sigv4_creds *c, cons
 		goto out;
 	if (token && (r = add_header(out, "X-Amz-Security-Token", c->session_token)) < 0)
 		goto out;
-	if ((flags & SIGV4_SIGN_BODY) && (r = add_header(out, "x-amz-content-sha256", body_hash)) < 0)
+	if ((flags & SIGV4_SIGN_BODY) &&
+	    (r = add_header(out, "x-amz-content-sha256", body_hash)) < 0)
 		goto out;
 	for (size_t i = 0; i < out->nadd; i++) {
 		hs[nh].name = lower_dup(out->add[i].name);
