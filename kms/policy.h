@@ -7,7 +7,8 @@
  *     is one of the given PCR0 values (and PCR8 when given);
  *   - Decrypt is denied to every principal whose request does not carry
  *     such an attestation (StringNotEqualsIgnoreCase: true when the key is
- *     absent), and ReEncryptFrom/ReEncryptTo to everyone.
+ *     absent; with PCR8, a second Deny for it, since the keys of one
+ *     condition block are ANDed), and ReEncryptFrom/ReEncryptTo to everyone.
  */
 #ifndef EFS_POLICY_H
 #define EFS_POLICY_H
