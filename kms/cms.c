@@ -523,8 +523,9 @@ int cms_decrypt(const uint8_t *in, size_t n, EVP_PKEY *rsa, uint8_t *out, size_t
 		r = -EMSGSIZE;
 		goto done;
 	}
-	memcpy(out, pt, (size_t)l1 + (size_t)l2);
 	*outn = (size_t)l1 + (size_t)l2;
+	if (*outn)
+		memcpy(out, pt, *outn);
 done:
 	OPENSSL_cleanse(cek, sizeof(cek));
 	OPENSSL_clear_free(pt, ptsz);
