@@ -50,7 +50,7 @@ struct ber {
 };
 
 static int fail(char *why, size_t whysz, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int fail(char *why, size_t whysz, const char *fmt, ...)
 {
@@ -223,7 +223,8 @@ static int oaep_params(struct ber *b, char *why, size_t whysz)
 	if (expect_sha256(&h) < 0 || ber_leave(&prm, &h) < 0)
 		return fail(why, whysz, "keyEncryptionAlgorithm: OAEP hash is not SHA-256");
 	if (ber_expect(&prm, CTXC(1), &m) < 0)
-		return fail(why, whysz, "keyEncryptionAlgorithm: OAEP MGF is the MGF1-SHA-1 default");
+		return fail(why, whysz,
+		            "keyEncryptionAlgorithm: OAEP MGF is the MGF1-SHA-1 default");
 	r = ber_expect(&m, TAG_SEQ, &ma);
 	if (r == 0)
 		r = ber_expect(&ma, TAG_OID, &mo);
@@ -238,7 +239,8 @@ static int oaep_params(struct ber *b, char *why, size_t whysz)
 		if (r == 0)
 			r = ber_expect(&pa, TAG_OID, &po);
 		if (r < 0 || !OID_IS(&po, OID_PSPECIFIED))
-			return fail(why, whysz, "keyEncryptionAlgorithm: OAEP pSource is not pSpecified");
+			return fail(why, whysz,
+			            "keyEncryptionAlgorithm: OAEP pSource is not pSpecified");
 		if (ber_expect(&pa, TAG_OCTETS, &label) < 0 || label.n != 0 ||
 		    ber_leave(&ps, &pa) < 0 || ber_leave(&prm, &ps) < 0)
 			return fail(why, whysz, "keyEncryptionAlgorithm: OAEP label is not empty");
@@ -274,8 +276,9 @@ static int recipient(struct ber *set, struct cms_envelope *e, char *why, size_t 
 		e->rid_len = (size_t)(ktri.p - rid_start);
 		e->rid_is_ski = 0;
 	} else {
-		return fail(why, whysz, "recipient: rid is neither subjectKeyIdentifier nor "
-					"issuerAndSerialNumber");
+		return fail(why, whysz,
+		            "recipient: rid is neither subjectKeyIdentifier nor "
+		            "issuerAndSerialNumber");
 	}
 	if (ber_expect(&ktri, TAG_SEQ, &alg) < 0 || ber_expect(&alg, TAG_OID, &o) < 0)
 		return fail(why, whysz, "recipient: keyEncryptionAlgorithm missing");
@@ -354,15 +357,16 @@ static int content(struct ber *env, struct cms_envelope *e, size_t n, char *why,
 		r = octet_pieces(&ec, e);
 		if (r == -ELOOP)
 			return fail(why, whysz, "encryptedContent: nested deeper than %d",
-				    CMS_MAX_DEPTH);
+			            CMS_MAX_DEPTH);
 		if (r < 0 || ber_leave(&eci, &ec) < 0)
 			return fail(why, whysz, "encryptedContent: bad OCTET STRING pieces");
 	} else {
 		return fail(why, whysz, "encryptedContent: not [0]");
 	}
 	if (e->ct_len == 0 || e->ct_len % 16)
-		return fail(why, whysz, "encryptedContent: %zu bytes, not a non-zero multiple of 16",
-			    e->ct_len);
+		return fail(why, whysz,
+		            "encryptedContent: %zu bytes, not a non-zero multiple of 16",
+		            e->ct_len);
 	if (ber_leave(env, &eci) < 0)
 		return fail(why, whysz, "encryptedContentInfo: trailing elements");
 	return 0;
@@ -382,8 +386,9 @@ static int parse(const uint8_t *in, size_t n, struct cms_envelope *e, char *why,
 	if (ber_small_int(&env, &v) < 0 || (v != 0 && v != 2))
 		return fail(why, whysz, "EnvelopedData: version is not 0 or 2");
 	if (ber_expect(&env, TAG_SET, &set) < 0)
-		return fail(why, whysz, "EnvelopedData: recipientInfos missing (originatorInfo "
-					"is not accepted)");
+		return fail(why, whysz,
+		            "EnvelopedData: recipientInfos missing (originatorInfo "
+		            "is not accepted)");
 	r = recipient(&set, e, why, whysz);
 	if (r < 0)
 		return r;
@@ -395,8 +400,9 @@ static int parse(const uint8_t *in, size_t n, struct cms_envelope *e, char *why,
 	if (r < 0)
 		return r;
 	if (!ber_at_end(&env))
-		return fail(why, whysz, "EnvelopedData: unexpected element after "
-					"encryptedContentInfo");
+		return fail(why, whysz,
+		            "EnvelopedData: unexpected element after "
+		            "encryptedContentInfo");
 	if (ber_leave(&x, &env) < 0 || ber_leave(&ci, &x) < 0 || !ber_at_end(&ci) ||
 	    ber_leave(&top, &ci) < 0)
 		return fail(why, whysz, "ContentInfo: bad end");
@@ -437,8 +443,8 @@ static int rejected(char *why, size_t whysz, const char *what)
 }
 
 /* RSAES-OAEP (SHA-256, MGF1-SHA-256, empty label): the 32-byte content key. */
-static int unwrap(const struct cms_envelope *e, EVP_PKEY *rsa, uint8_t cek[static 32],
-		  char *why, size_t whysz)
+static int unwrap(const struct cms_envelope *e, EVP_PKEY *rsa, uint8_t cek[static 32], char *why,
+                  size_t whysz)
 {
 	EVP_PKEY_CTX *pc;
 	uint8_t *buf;
@@ -479,7 +485,7 @@ out:
 }
 
 int cms_decrypt(const uint8_t *in, size_t n, EVP_PKEY *rsa, uint8_t *out, size_t outsz,
-		size_t *outn, char *why, size_t whysz)
+                size_t *outn, char *why, size_t whysz)
 {
 	struct cms_envelope e;
 	EVP_CIPHER_CTX *cc = NULL;
@@ -519,7 +525,7 @@ int cms_decrypt(const uint8_t *in, size_t n, EVP_PKEY *rsa, uint8_t *out, size_t
 	if ((size_t)l1 + (size_t)l2 > outsz) {
 		if (why && whysz)
 			snprintf(why, whysz, "plaintext of %d bytes does not fit in %zu", l1 + l2,
-				 outsz);
+			         outsz);
 		r = -EMSGSIZE;
 		goto done;
 	}

@@ -39,7 +39,8 @@ static void load_fixtures(void)
 		FILE *f;
 		long n;
 
-		snprintf(path, sizeof(path), "%s/tests/fixtures/cms/%s", top ? top : ".", fx[i].name);
+		snprintf(path, sizeof(path), "%s/tests/fixtures/cms/%s", top ? top : ".",
+		         fx[i].name);
 		f = fopen(path, "rb");
 		if (!f || fseek(f, 0, SEEK_END) || (n = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET)) {
 			fprintf(stderr, "check_cms: cannot read %s\n", path);
@@ -130,15 +131,15 @@ static const uint8_t O_AES256[] = {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x0
 static const uint8_t O_AES128[] = {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x02};
 
 struct spec {
-	bool ctype_data;   /* ContentInfo says id-data */
+	bool ctype_data; /* ContentInfo says id-data */
 	int env_version;
-	bool originator;   /* an originatorInfo [0] */
+	bool originator; /* an originatorInfo [0] */
 	int nrecip;
-	bool rid_ias;      /* issuerAndSerialNumber instead of the SKI */
-	bool rid_ctx1;     /* rid [1] */
+	bool rid_ias;  /* issuerAndSerialNumber instead of the SKI */
+	bool rid_ctx1; /* rid [1] */
 	size_t ski_len;
 	int ktri_version;
-	bool kea_rsa;      /* rsaEncryption (PKCS#1 v1.5) */
+	bool kea_rsa; /* rsaEncryption (PKCS#1 v1.5) */
 	bool no_params, no_hash, hash_sha1, no_mgf, mgf_sha1, hash_null, dup_hash;
 	bool label_present;
 	size_t label_len;
@@ -150,18 +151,18 @@ struct spec {
 	bool inner_not_data;
 	const uint8_t *ct;
 	size_t ct_len;
-	bool ct_pieces;    /* [0] constructed, definite, two OCTET STRINGs */
+	bool ct_pieces; /* [0] constructed, definite, two OCTET STRINGs */
 	bool no_ct;
 	bool unprot_attrs;
 	bool dup_eci;
 	const uint8_t *iv;
 };
 
-#define SPEC(...)                                                                            \
-	(struct spec)                                                                        \
-	{                                                                                    \
-		.env_version = 2, .nrecip = 1, .ski_len = 20, .ktri_version = 2, .ek_len = 256, \
-		.iv_len = 16, .ct_len = 48, __VA_ARGS__                                      \
+#define SPEC(...)                                                                                  \
+	(struct spec)                                                                              \
+	{                                                                                          \
+		.env_version = 2, .nrecip = 1, .ski_len = 20, .ktri_version = 2, .ek_len = 256,    \
+		.iv_len = 16, .ct_len = 48, __VA_ARGS__                                            \
 	}
 
 static void alg_sha(struct buf *b, const uint8_t *oid, size_t oidn, bool null)
@@ -286,8 +287,8 @@ START_TEST(samples_parse)
 		const char *iv, *ek_head, *ek_tail, *ct_head, *ct_tail;
 		size_t ct_len;
 	} want[2] = {
-		{"688c6d5f7f31b0fecedf09f2e7c99ac9", "a0614593", "0ab0dd", "70e5caaf", "ff19292e", 48},
-		{"e66c1172aee0f2f7be34e3afc6b0e4fe", "4a1ca122", "0a5dc5f8", NULL, NULL, 16},
+	    {"688c6d5f7f31b0fecedf09f2e7c99ac9", "a0614593", "0ab0dd", "70e5caaf", "ff19292e", 48},
+	    {"e66c1172aee0f2f7be34e3afc6b0e4fe", "4a1ca122", "0a5dc5f8", NULL, NULL, 16},
 	};
 	uint8_t b[64];
 	size_t n;
@@ -402,13 +403,13 @@ END_TEST
 START_TEST(built_forms_parse)
 {
 	static const struct spec ok[] = {
-		SPEC(.ski_len = 20),
-		SPEC(.ski_len = 1, .hash_null = true),
-		SPEC(.ski_len = 64, .ct_len = 16),
-		SPEC(.rid_ias = true, .ktri_version = 0, .env_version = 0),
-		SPEC(.label_present = true, .label_len = 0),
-		SPEC(.ct_pieces = true, .ct_len = 64),
-		SPEC(.ek_len = 512),
+	    SPEC(.ski_len = 20),
+	    SPEC(.ski_len = 1, .hash_null = true),
+	    SPEC(.ski_len = 64, .ct_len = 16),
+	    SPEC(.rid_ias = true, .ktri_version = 0, .env_version = 0),
+	    SPEC(.label_present = true, .label_len = 0),
+	    SPEC(.ct_pieces = true, .ct_len = 64),
+	    SPEC(.ek_len = 512),
 	};
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -416,7 +417,8 @@ START_TEST(built_forms_parse)
 		struct cms_envelope e;
 
 		build(&ok[i], &b);
-		ck_assert_msg(cms_parse(b.d, b.n, &e, why, sizeof(why)) == 0, "spec %zu: %s", i, why);
+		ck_assert_msg(cms_parse(b.d, b.n, &e, why, sizeof(why)) == 0, "spec %zu: %s", i,
+		              why);
 		ck_assert_uint_eq(e.ct_len, ok[i].ct_len);
 		ck_assert_uint_eq(e.ek_len, ok[i].ek_len);
 		ck_assert_int_eq(e.rid_is_ski, !ok[i].rid_ias);
@@ -562,8 +564,8 @@ static void keys(void)
 
 /* Wraps cek[cekn] for k (OAEP-SHA-256 with label[labeln]) and encrypts
  * pt[ptn] under it with AES-256-CBC; flip inverts a ciphertext byte. */
-static void seal(EVP_PKEY *k, const uint8_t *cek, size_t cekn, const uint8_t *label,
-		 size_t labeln, const uint8_t *pt, size_t ptn, int flip, struct buf *out)
+static void seal(EVP_PKEY *k, const uint8_t *cek, size_t cekn, const uint8_t *label, size_t labeln,
+                 const uint8_t *pt, size_t ptn, int flip, struct buf *out)
 {
 	static uint8_t ek[512], ct[4096 + 16];
 	uint8_t iv[16], key32[32] = {0};
@@ -591,14 +593,14 @@ static void seal(EVP_PKEY *k, const uint8_t *cek, size_t cekn, const uint8_t *la
 	if (flip) /* in the block before the last: the padding byte changes */
 		ct[l1 + l2 - 17] ^= 0xff;
 	build(&SPEC(.ek = ek, .ek_len = ekn, .iv = iv, .ct = ct, .ct_len = (size_t)(l1 + l2),
-		    .ct_pieces = ptn > 40),
+	            .ct_pieces = ptn > 40),
 	      out);
 	EVP_PKEY_CTX_free(pc);
 	EVP_CIPHER_CTX_free(cc);
 }
 
-static const uint8_t CEK[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-				17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
+static const uint8_t CEK[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
+                                17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 
 static bool all_zero(const uint8_t *p, size_t n)
 {
@@ -621,8 +623,9 @@ START_TEST(decrypt_round_trips)
 	static const size_t lens[] = {32, 0, 15, 16, 100};
 	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
 		seal(key, CEK, 32, NULL, 0, pt, lens[i], 0, &b);
-		ck_assert_msg(cms_decrypt(b.d, b.n, key, out, sizeof(out), &outn, why, sizeof(why)) == 0,
-			      "%zu: %s", lens[i], why);
+		ck_assert_msg(
+		    cms_decrypt(b.d, b.n, key, out, sizeof(out), &outn, why, sizeof(why)) == 0,
+		    "%zu: %s", lens[i], why);
 		ck_assert_uint_eq(outn, lens[i]);
 		ck_assert_mem_eq(out, pt, lens[i]);
 	}
@@ -634,8 +637,7 @@ START_TEST(decrypt_round_trips)
 END_TEST
 
 /* cms_decrypt must fail with want and leave out[] zero. */
-static void decrypt_fails(const struct buf *b, EVP_PKEY *k, size_t outsz, int want,
-			  const char *msg)
+static void decrypt_fails(const struct buf *b, EVP_PKEY *k, size_t outsz, int want, const char *msg)
 {
 	uint8_t out[200];
 	size_t outn = 99;
