@@ -40,7 +40,7 @@ struct package {
 	enum pkg_state state;
 	int err;                  /* positive errno of a failure */
 	const char *msg;          /* a fixed text from verdict.h, or text: never package content */
-	char text[400];           /* a verdict and the key process's message */
+	char text[700];           /* a verdict and the key process's message */
 	uint8_t hdr_digest[32];   /* the ready version's header digest (key cache), or zeros */
 	uint8_t digest[32];
 	unsigned gen;             /* bumped for every new version */

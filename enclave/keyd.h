@@ -24,7 +24,7 @@
  *
  * On a channel the package worker sends one UNWRAP request (the package's
  * first bytes: magic, length, header) and gets back i32 r | dek[32] |
- * header digest[32] | why[256]; keyd then closes it. So a worker gets the
+ * header digest[32] | why[512]; keyd then closes it. So a worker gets the
  * data key of the one package it opens, and nothing else.
  *
  * Every request is hostile input to keyd: sizes, types and fields are
@@ -49,7 +49,7 @@ enum keyd_type {
 };
 
 #define KEYD_MSG_MAX (16 + 65536 + 16)
-#define KEYD_WHY_MAX 256
+#define KEYD_WHY_MAX 512
 #define KEYD_CACHE_MAX 64
 #define KEYD_CREDS_MAX 16384
 

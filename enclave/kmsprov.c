@@ -29,9 +29,24 @@ struct kmsprov {
 	struct aws_creds creds;
 	bool have_creds;
 	char host_region[AWS_REGION_MAX];
-	char last_error[256];
+	char last_error[512];
 	unsigned long calls;
 };
+
+/* Replaces *c with the provider's credentials if the host sent others. */
+static bool fresher_creds(struct kmsprov *p, struct aws_creds *c)
+{
+	bool changed = false;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->have_creds && strcmp(p->creds.access_key_id, c->access_key_id) != 0) {
+		aws_creds_wipe(c);
+		*c = p->creds;
+		changed = true;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return changed;
+}
 
 static int unwrap(struct key_provider *kp, const struct pkg_key *key,
 		  uint8_t dek[static PKG_DEK_LEN], char *err, size_t errsz)
@@ -82,6 +97,12 @@ static int unwrap(struct key_provider *kp, const struct pkg_key *key,
 	}
 	r = kms_decrypt_recipient(&cfg, c, key->wrapped, key->wrapped_len, key->id,
 				  key->context_json, doc, docn, &d, err, errsz);
+	if (r == -EACCES && fresher_creds(p, c)) {
+		/* They expired while we asked, and the host has sent new ones. */
+		kms_decrypted_release(&d);
+		r = kms_decrypt_recipient(&cfg, c, key->wrapped, key->wrapped_len, key->id,
+					  key->context_json, doc, docn, &d, err, errsz);
+	}
 	if (r < 0)
 		goto out;
 	r = cms_decrypt(d.cfr, d.cfr_len, rsa, dek, PKG_DEK_LEN, &got, text, sizeof(text));

@@ -56,7 +56,7 @@ struct install_result {
 	uint8_t identity[32];
 	uint8_t manifest_sha384[48]; /* extends DAEMON_APP_PCR when ready */
 	uint8_t hdr_digest[32];      /* the key process's name for its data key */
-	char key_why[256];           /* the key process's message on a key failure */
+	char key_why[512];           /* the key process's message on a key failure */
 	struct install_result *next;
 };
 

@@ -117,7 +117,7 @@ static void install(const struct extract_limits *lim, struct pkgworker_result *r
 		if (r == -ENOKEY || r == -EKEYREJECTED || r == -EKEYREVOKED || r == -EKEYEXPIRED ||
 		    r == -EACCES || r == -EAGAIN || r == -ETIMEDOUT || r == -ECONNREFUSED ||
 		    r == -EHOSTUNREACH || r == -EPROTO)
-			snprintf(res->key_why, sizeof(res->key_why), "%.255s", detail);
+			snprintf(res->key_why, sizeof(res->key_why), "%.511s", detail);
 		goto fail;
 	}
 	stage = VERDICT_EXTRACT;

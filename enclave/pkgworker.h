@@ -37,7 +37,7 @@ struct pkgworker_result {
 	char provider[16];
 	char key_id[256];
 	char context_package[256]; /* kms: the encryption context's "package" */
-	char key_why[256];         /* the key process's message, when the key failed */
+	char key_why[512];         /* the key process's message, when the key failed */
 	uint32_t key_us;           /* the data key's round trip to the key process */
 };
 

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <stddef.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -98,32 +100,113 @@ int kms_proxy_valid(const char *proxy)
 	return proxy_parse(proxy, &p);
 }
 
-/* The connection is the proxy's, whatever address curl resolved. */
-static curl_socket_t open_proxy(void *ud, curlsocktype purpose, struct curl_sockaddr *addr)
-{
-	const struct proxy *p = ud;
-	int fd;
+/* The proxy: libcurl cannot connect an AF_VSOCK socket itself (a socket
+ * from CURLOPT_OPENSOCKETFUNCTION is still connect()ed to the resolved
+ * address, whatever CURLOPT_SOCKOPTFUNCTION answers, in Debian 12's 7.88),
+ * so each call gets a relay: an abstract unix socket of this process that
+ * curl connects to (CURLOPT_ABSTRACT_UNIX_SOCKET), whose one connection is
+ * copied both ways to a new connection to the proxy. TLS runs end to end
+ * through it. A unix: proxy goes through the same relay, so that the tests
+ * run the code a vsock proxy runs but for the address. */
+struct relay {
+	const struct proxy *px;
+	int lfd;
+	char name[64];
+	pthread_t thread;
+	bool started;
+	int err; /* the proxy's connect() errno, read after the join */
+};
 
-	(void)addr;
-	if (purpose != CURLSOCKTYPE_IPCXN)
-		return CURL_SOCKET_BAD;
-	fd = socket(p->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return CURL_SOCKET_BAD;
-	if (p->family == AF_UNIX ? connect(fd, (const struct sockaddr *)&p->un, sizeof(p->un))
-				 : connect(fd, (const struct sockaddr *)&p->vm, sizeof(p->vm))) {
-		close(fd);
-		return CURL_SOCKET_BAD;
+static void copy_both_ways(int a, int b)
+{
+	struct pollfd p[2] = { { .fd = a, .events = POLLIN }, { .fd = b, .events = POLLIN } };
+	char buf[16384];
+
+	for (;;) {
+		int r = poll(p, 2, (int)CALL_TIMEOUT_S * 1000);
+
+		if (r <= 0)
+			return;
+		for (int i = 0; i < 2; i++) {
+			ssize_t n;
+
+			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			n = read(p[i].fd, buf, sizeof(buf));
+			if (n <= 0 || io_write_all(p[1 - i].fd, buf, (size_t)n) < 0)
+				return;
+		}
 	}
-	return fd;
 }
 
-static int already_connected(void *ud, curl_socket_t fd, curlsocktype purpose)
+static void *relay_main(void *arg)
 {
-	(void)ud;
-	(void)fd;
-	(void)purpose;
-	return CURL_SOCKOPT_ALREADY_CONNECTED;
+	struct relay *r = arg;
+	struct pollfd pl = { .fd = r->lfd, .events = POLLIN };
+	int c, v;
+
+	if (poll(&pl, 1, (int)CONNECT_TIMEOUT_S * 1000) != 1)
+		return NULL;
+	c = accept4(r->lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (c < 0)
+		return NULL;
+	v = socket(r->px->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (v >= 0 && (r->px->family == AF_VSOCK
+			       ? connect(v, (const struct sockaddr *)&r->px->vm, sizeof(r->px->vm))
+			       : connect(v, (const struct sockaddr *)&r->px->un, sizeof(r->px->un))) == 0)
+		copy_both_ways(c, v);
+	else
+		r->err = errno;
+	if (v >= 0)
+		close(v);
+	close(c);
+	return NULL;
+}
+
+static int relay_start(struct relay *r, const struct proxy *px)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	unsigned char rnd[8];
+	socklen_t len;
+
+	memset(r, 0, sizeof(*r));
+	r->px = px;
+	r->lfd = -1;
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return -EIO;
+	snprintf(r->name, sizeof(r->name), "enclave-fs-kms-%d-%02x%02x%02x%02x%02x%02x%02x%02x",
+		 (int)getpid(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	memcpy(a.sun_path + 1, r->name, strlen(r->name));
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(r->name));
+	r->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (r->lfd < 0 || bind(r->lfd, (const struct sockaddr *)&a, len) < 0 ||
+	    listen(r->lfd, 1) < 0) {
+		int e = neg_errno();
+
+		safe_close(r->lfd);
+		r->lfd = -1;
+		return e;
+	}
+	if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
+		safe_close(r->lfd);
+		r->lfd = -1;
+		return -EAGAIN;
+	}
+	r->started = true;
+	return 0;
+}
+
+static void relay_stop(struct relay *r)
+{
+	if (r->started) {
+		/* A relay still waiting for curl's connection wakes up. */
+		(void)shutdown(r->lfd, SHUT_RDWR);
+		pthread_join(r->thread, NULL);
+	}
+	if (r->lfd >= 0)
+		close(r->lfd);
+	r->lfd = -1;
+	r->started = false;
 }
 
 /* --- helpers --------------------------------------------------------------------- */
@@ -254,6 +337,7 @@ static int attempt(const struct kms_config *cfg, const struct proxy *px, const c
 {
 	char target[64], hosthdr[300], amz_date[17], line[8192], errbuf[CURL_ERROR_SIZE] = "";
 	char type[128], msg[512], resolve[320];
+	struct relay rl = { .lfd = -1 };
 	struct sigv4_header hs[3];
 	struct sigv4_request rq = { 0 };
 	struct sigv4_creds sc = { c->access_key_id, c->secret_access_key, c->session_token };
@@ -306,6 +390,10 @@ static int attempt(const struct kms_config *cfg, const struct proxy *px, const c
 		/* No DNS: the proxy is the route; curl still checks the name. */
 		snprintf(resolve, sizeof(resolve), "%s:%s:127.0.0.1", host, port);
 		res = curl_slist_append(res, resolve);
+		if (relay_start(&rl, px) < 0) {
+			r = err_set(why, whysz, -EIO, "cannot start the vsock relay to the KMS proxy");
+			goto out;
+		}
 	}
 	h = curl_easy_init();
 	if (!h || !hdrs || (px->family && !res)) {
@@ -333,12 +421,22 @@ static int attempt(const struct kms_config *cfg, const struct proxy *px, const c
 		curl_easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
 	if (px->family) {
 		curl_easy_setopt(h, CURLOPT_RESOLVE, res);
-		curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_proxy);
-		curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, (void *)px);
-		curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, already_connected);
+		curl_easy_setopt(h, CURLOPT_ABSTRACT_UNIX_SOCKET, rl.name);
 	}
 	count(&stats.requests);
 	cc = curl_easy_perform(h);
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	/* The relay ends when curl closes its side. */
+	curl_easy_cleanup(h);
+	h = NULL;
+	relay_stop(&rl);
+	if (cc != CURLE_OK && rl.err) {
+		*retry = true;
+		r = err_set(why, whysz, -ECONNREFUSED, "cannot reach KMS through the proxy %s: %s",
+			    cfg->proxy, strerror(rl.err));
+		goto out;
+	}
 	if (cc != CURLE_OK) {
 		*retry = transport_retryable(cc);
 		r = out->too_big ? err_set(why, whysz, -EMSGSIZE, "KMS answered more than %u bytes",
@@ -347,7 +445,6 @@ static int attempt(const struct kms_config *cfg, const struct proxy *px, const c
 					   errbuf[0] ? errbuf : curl_easy_strerror(cc));
 		goto out;
 	}
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	if (status == 200) {
 		r = 0;
 		goto out;
@@ -363,6 +460,7 @@ out:
 	if (r < 0)
 		body_wipe(out);
 	curl_easy_cleanup(h);
+	relay_stop(&rl);
 	curl_slist_free_all(hdrs);
 	curl_slist_free_all(res);
 	sigv4_signed_release(&sig);

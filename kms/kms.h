@@ -5,9 +5,9 @@
  *   - the endpoint is https://kms.REGION.amazonaws.com/ unless cfg->endpoint
  *     (a VPC endpoint, a test double);
  *   - cfg->proxy "vsock:CID:PORT" (in a Nitro Enclave: the parent's
- *     vsock-proxy) or "unix:PATH" opens the connection itself, so no DNS is
- *     needed and TLS still runs end to end with SNI and certificate checks
- *     for the endpoint's host name;
+ *     vsock-proxy) or "unix:PATH" is where the connection goes, through a
+ *     relay of this process (kms.c), so no DNS is needed and TLS still runs
+ *     end to end with SNI and certificate checks for the endpoint's host name;
  *   - certificates are checked against the system CA bundle, or cfg->ca_file;
  *   - only https is spoken, redirects are not followed, an answer larger
  *     than KMSJSON_BODY_MAX is refused;

@@ -28,7 +28,7 @@ ARN2=arn:aws:kms:us-east-1:$ACCOUNT:key/99999999-8888-7777-6666-555555555555
 PCR0=$(openssl dgst -sha384 -r "$(command -v enclaved)" | cut -d" " -f1)
 OTHER=$(printf "%096d" 5)
 SEALER=AKIASEALER0000000001:sealersecret0000000000000000000000000001
-LIFETIME=12
+LIFETIME=20
 
 K=$SCRATCH/kms
 mkdir -p "$K"
@@ -51,7 +51,7 @@ seal() {
 	mkdir -p "app-$1" &&
 	printf '{"name": "%s", "version": "1", "entries": {"hi": {"argv": ["echo", "%s says hi"]}}}\n' \
 		"$1" "$1" >"app-$1/enclave.json" &&
-	AWS_ACCESS_KEY_ID=${SEALER%%:*} AWS_SECRET_ACCESS_KEY=${SEALER#*:} \
+	AWS_ACCESS_KEY_ID=${SEALER%%:*} AWS_SECRET_ACCESS_KEY=${SEALER#*:} AWS_REGION=us-east-1 \
 		enclave-seal seal --kms-key "$2" --context team=research --kms-endpoint "$KMS" \
 		--kms-ca "$K/ca.pem" -o "$3" "app-$1"
 }
@@ -103,6 +103,10 @@ test_expect_success 'a wrong sealer secret: KMS refuses the signature, no packag
 	grep -q InvalidSignatureException err &&
 	! ls x.sealed* 2>/dev/null
 '
+
+# The mount's development enclave attests with the root the double trusts.
+mkdir -p "$SCRATCH/dev.cache/.enclave"
+cp -r "$DEVROOT" "$SCRATCH/dev.cache/.enclave/dev-root"
 
 mnt=$SCRATCH/mnt
 mount_enclave dev "$mnt" --aws-credentials imds --kms-proxy "unix:$K/kms.sock" --kms-ca "$K/ca.pem"
