@@ -192,5 +192,30 @@ test_expect_success 'no data key reaches a host file or log' '
 '
 
 unmount_enclave dev "$mnt"
+
+# The same through enclave-sync and a standalone enclaved: its key process
+# reaches KMS through --kms-proxy, the host sends IMDS credentials.
+start_daemon enclave enclaved --dev --dev-root "$DEVROOT" --listen "unix:$SCRATCH/e.sock" \
+	--state "$SCRATCH/estate" --kms-proxy "unix:$K/kms.sock" --kms-ca "$K/ca.pem" -v
+
+test_expect_success 'enclave-sync without credentials: the package fails with ENOKEY, saying why' '
+	mkdir -p host/encrypted &&
+	cp hello.sealed host/encrypted/ &&
+	expect_exit 125 enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" \
+		--connect "unix:$SCRATCH/e.sock" --aws-credentials none --run "hello.sealed hi" \
+		host >out 2>err &&
+	grep -q "no AWS credentials yet" err
+'
+
+test_expect_success 'enclave-sync --run with IMDS credentials: the package opens, its job runs' '
+	enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" \
+		--connect "unix:$SCRATCH/e.sock" --aws-credentials imds --run "hello.sealed hi" \
+		host >out 2>err &&
+	grep -q "hello says hi" out &&
+	grep -q "AWS credentials ASIA" "$SCRATCH/enclave.log" &&
+	grep -q "opening again with the new credentials" "$SCRATCH/enclave.log"
+'
+
+stop_daemon enclave
 stop_daemon kms
 test_done
