@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "bodybuf.h"
 #include "cms.h"
 #include "creds.h"
 #include "kms.h"
@@ -229,16 +230,7 @@ out:
 	if (r < 0)
 		err_set(why, whysz, r, "malformed credentials message");
 	aws_creds_wipe(&c);
-	if (o) {
-		/* jansson keeps its own copies of the strings: wipe them too. */
-		const char *k;
-		json_t *v;
-
-		json_object_foreach(o, k, v)
-			if (json_is_string(v))
-				OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
-		json_decref(o);
-	}
+	json_wipe_decref(o);
 	return r;
 }
 

@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "bodybuf.h"
 #include "creds.h"
 #include "util.h"
 
@@ -290,34 +291,8 @@ static void curl_init(void)
 	(void)curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-struct buf {
-	char *p;
-	size_t n;
-	bool too_big;
-};
-
-static size_t on_data(char *d, size_t size, size_t nmemb, void *ud)
-{
-	struct buf *b = ud;
-	size_t k = size * nmemb;
-	char *np;
-
-	if (k > IMDS_BODY_MAX - b->n) {
-		b->too_big = true;
-		return 0;
-	}
-	np = realloc(b->p, b->n + k + 1);
-	if (!np)
-		return 0;
-	b->p = np;
-	memcpy(b->p + b->n, d, k);
-	b->n += k;
-	b->p[b->n] = '\0';
-	return k;
-}
-
 /* One IMDS request: PUT the token (token NULL) or GET path with it. */
-static int imds_call(const char *endpoint, const char *path, const char *token, struct buf *out,
+static int imds_call(const char *endpoint, const char *path, const char *token, struct bodybuf *out,
 		     char *why, size_t whysz)
 {
 	char url[1024], hdr[1024];
@@ -346,7 +321,7 @@ static int imds_call(const char *endpoint, const char *path, const char *token, 
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, IMDS_TIMEOUT_MS);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, IMDS_TIMEOUT_MS);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, bodybuf_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
 	if (!token)
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
@@ -381,7 +356,7 @@ static const char *imds_endpoint(const char *endpoint, char *buf, size_t bufsz)
 
 static int imds_token(const char *ep, char *token, size_t tokensz, char *why, size_t whysz)
 {
-	struct buf b = { 0 };
+	struct bodybuf b = { .max = IMDS_BODY_MAX };
 	int r = imds_call(ep, "/latest/api/token", NULL, &b, why, whysz);
 
 	if (r == 0 && (b.n == 0 || b.n >= tokensz || strcspn(b.p, "\r\n") != b.n))
@@ -448,14 +423,7 @@ int aws_imds_parse_creds(const char *body, size_t n, struct aws_creds *c, char *
 	memcpy(c->session_token, s[3], strlen(s[3]) + 1);
 	r = 0;
 out:
-	if (o) {
-		const char *k;
-
-		json_object_foreach(o, k, v)
-			if (json_is_string(v))
-				OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
-		json_decref(o);
-	}
+	json_wipe_decref(o);
 	if (r < 0)
 		aws_creds_wipe(c);
 	return r;
@@ -464,7 +432,7 @@ out:
 int aws_imds_creds(const char *endpoint, struct aws_creds *c, char *why, size_t whysz)
 {
 	char ep[512], token[1024], role[256], path[512];
-	struct buf b = { 0 };
+	struct bodybuf b = { .max = IMDS_BODY_MAX };
 	int r;
 
 	memset(c, 0, sizeof(*c));
@@ -485,7 +453,7 @@ int aws_imds_creds(const char *endpoint, struct aws_creds *c, char *why, size_t 
 		err_set(why, whysz, -ENOENT, "IMDS: this instance has no IAM role");
 	}
 	free(b.p);
-	b = (struct buf){ 0 };
+	b = (struct bodybuf){ .max = IMDS_BODY_MAX };
 	if (r == 0) {
 		snprintf(path, sizeof(path), "/latest/meta-data/iam/security-credentials/%s", role);
 		r = imds_call(ep, path, token, &b, why, whysz);
@@ -501,7 +469,7 @@ int aws_imds_region(const char *endpoint, char region[static AWS_REGION_MAX], ch
 		    size_t whysz)
 {
 	char ep[512], token[1024];
-	struct buf b = { 0 };
+	struct bodybuf b = { .max = IMDS_BODY_MAX };
 	int r;
 
 	imds_endpoint(endpoint, ep, sizeof(ep));

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "bodybuf.h"
 #include "feed.h"
 
 struct creds_feed {
@@ -80,15 +81,7 @@ static char *build(const struct creds_feed *f, size_t *n)
 			      "region", f->region);
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
-	if (o) {
-		const char *k;
-		json_t *v;
-
-		json_object_foreach(o, k, v)
-			if (json_is_string(v))
-				OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
-		json_decref(o);
-	}
+	json_wipe_decref(o);
 	*n = s ? strlen(s) : 0;
 	return s;
 }

@@ -20,6 +20,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "bodybuf.h"
 #include "kms.h"
 #include "sigv4.h"
 #include "util.h"
@@ -230,41 +231,6 @@ int kms_arn_region(const char *key_id, char region[static AWS_REGION_MAX])
 	return aws_region_valid(region) ? 0 : -EINVAL;
 }
 
-struct body {
-	char *p;
-	size_t n;
-	bool too_big;
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-	struct body *b = ud;
-	size_t k = size * nmemb;
-	char *np;
-
-	if (k > KMSJSON_BODY_MAX - b->n) {
-		b->too_big = true;
-		return 0;
-	}
-	np = realloc(b->p, b->n + k + 1);
-	if (!np)
-		return 0;
-	b->p = np;
-	memcpy(b->p + b->n, data, k);
-	b->n += k;
-	b->p[b->n] = '\0';
-	return k;
-}
-
-static void body_wipe(struct body *b)
-{
-	if (b->p)
-		OPENSSL_cleanse(b->p, b->n);
-	free(b->p);
-	b->p = NULL;
-	b->n = 0;
-}
-
 /* host[:port] of the URL for the Host header, and the pieces for
  * CURLOPT_RESOLVE. */
 static int url_host(const char *url, char *host, size_t hostsz, char *port, size_t portsz)
@@ -332,7 +298,7 @@ static void backoff(unsigned attempt)
  * another attempt may succeed. */
 static int attempt(const struct kms_config *cfg, const struct proxy *px, const char *url,
 		   const char *host, const char *port, const struct aws_creds *c, const char *region,
-		   const char *op, const char *body, size_t n, struct body *out, bool *retry,
+		   const char *op, const char *body, size_t n, struct bodybuf *out, bool *retry,
 		   char *why, size_t whysz)
 {
 	char target[64], hosthdr[300], amz_date[17], line[8192], errbuf[CURL_ERROR_SIZE] = "";
@@ -415,7 +381,7 @@ static int attempt(const struct kms_config *cfg, const struct proxy *px, const c
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(h, CURLOPT_PROXY, "");
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, bodybuf_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
 	if (cfg->ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
@@ -458,7 +424,7 @@ static int attempt(const struct kms_config *cfg, const struct proxy *px, const c
 		err_set(why, whysz, r, "KMS %s: HTTP %ld", op, status);
 out:
 	if (r < 0)
-		body_wipe(out);
+		bodybuf_wipe(out);
 	curl_easy_cleanup(h);
 	relay_stop(&rl);
 	curl_slist_free_all(hdrs);
@@ -495,7 +461,7 @@ int kms_call(const struct kms_config *cfg, const struct aws_creds *c, const char
 		return err_set(why, whysz, -EINVAL, "bad KMS endpoint '%s' (https://HOST[:PORT]/)",
 			       url);
 	for (unsigned i = 0; i < tries; i++) {
-		struct body b = { 0 };
+		struct bodybuf b = { .max = KMSJSON_BODY_MAX };
 		bool retry;
 
 		if (i) {
