@@ -175,6 +175,7 @@ static struct nsm keyd_nsm_handle = { .fd = -1, .relay = locked_nsm };
 static char *status_json(void)
 {
 	json_t *o = json_object(), *prov = json_array(), *cache;
+	json_int_t entries = 0;
 	char *s;
 
 	if (K.kek)
@@ -193,15 +194,10 @@ static char *status_json(void)
 		json_object_set_new(o, "kms", json_pack("{s:s}", "error", K.kms_why));
 	}
 	pthread_mutex_lock(&K.lock);
-	cache = json_pack("{s:I, s:I, s:I}", "entries", (json_int_t)0, "unwraps",
-			  (json_int_t)K.unwraps, "hits", (json_int_t)K.hits);
-	{
-		json_int_t e = 0;
-
-		for (size_t i = 0; i < KEYD_CACHE_MAX; i++)
-			e += K.cache[i].valid;
-		json_object_set_new(cache, "entries", json_integer(e));
-	}
+	for (size_t i = 0; i < KEYD_CACHE_MAX; i++)
+		entries += K.cache[i].valid;
+	cache = json_pack("{s:I, s:I, s:I}", "entries", entries, "unwraps", (json_int_t)K.unwraps,
+			  "hits", (json_int_t)K.hits);
 	if (K.last_error[0])
 		json_object_set_new(o, "last_error", json_string(K.last_error));
 	pthread_mutex_unlock(&K.lock);
