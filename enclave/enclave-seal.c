@@ -10,8 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-
-#include <jansson.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -21,6 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "creds.h"
 #include "devnsm.h"
 #include "jobline.h"
 #include "kek.h"
@@ -28,10 +29,9 @@
 #include "manifest.h"
 #include "package.h"
 #include "util.h"
-#include "verify-cli.h"
-#include "creds.h"
 #include "kms.h"
 #include "policy.h"
+#include "verify-cli.h"
 
 static void usage(FILE *f)
 {
