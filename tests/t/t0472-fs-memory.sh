@@ -1,18 +1,21 @@
 #!/bin/sh
-# enclave-fs's memory returns to its level after a burst: 5 rounds of 8,000
+# enclave-fs's memory returns to its level after a burst: 6 rounds of 8,000
 # files created and deleted in dataset/; its resident size after the last
-# round is within 2 MiB of its size after the second (the first round warms
-# libfuse's worker threads and the allocator's arenas; before the fix it grew
-# by about 5 MB a round), plus 512 KiB for each FUSE worker thread libfuse
-# started since: its stack and, in a sanitizer build, its allocator cache;
-# the sizes and threads are printed.
+# round is within 4 MiB of its size after the second (before the fix it grew
+# by about 5 MB a round, 20 MB over these four rounds), plus 512 KiB for each
+# FUSE worker thread libfuse started since: its stack and, in a sanitizer
+# build, its allocator cache. The first round warms libfuse's worker threads
+# and the allocator; the allowance is for glibc's per-thread arenas, each of
+# which keeps a step of up to about 2.7 MB once a thread first allocates
+# under contention (measured: with MALLOC_ARENA_MAX=1 the steps are gone and
+# the size is flat within 1 MB). The sizes and threads are printed.
 . "$top_srcdir/tests/lib.sh"
 
 test_require root
 test_require fuse
 
 PY=/usr/bin/python3
-ROUNDS=5
+ROUNDS=6
 FILES=8000
 
 # say from inside a test body reaches the TAP output through fd 9.
@@ -84,13 +87,13 @@ for r in $(seq 2 $ROUNDS); do
 	'
 done
 
-test_expect_success 'VmRSS after the last round is within 2 MiB of the second round' '
+test_expect_success 'VmRSS after the last round is within 4 MiB of the second round' '
 	first=$(cat rss.2) && last=$(cat rss.$ROUNDS) &&
 	more=$(($(cat threads.$ROUNDS) - $(cat threads.2))) &&
 	if [ "$more" -lt 0 ]; then more=0; fi &&
 	say "VmRSS after each round (kB): $(cat $(seq -f rss.%g 1 $ROUNDS) | tr "\n" " ")" >&9 &&
 	say "threads after each round: $(cat $(seq -f threads.%g 1 $ROUNDS) | tr "\n" " ")" >&9 &&
-	test "$last" -le $((first + 2048 + 512 * more))
+	test "$last" -le $((first + 4096 + 512 * more))
 '
 
 rc=0
