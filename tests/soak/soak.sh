@@ -2,7 +2,8 @@
 # soak.sh [SECONDS]: the long writer trial of the sync engine, outside
 # `make check`. One writer replaces files the way editors and rsync do (a
 # temporary file renamed over the target), deletes and appends, in the
-# watched trees of an `enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect`; every KILL_EVERY seconds one
+# watched trees of an `enclave-sync --connect`, attested through a development
+# root made for the trial (doc/PROTOCOL.md); every KILL_EVERY seconds one
 # side (host and enclave in turn) gets SIGKILL and is restarted. At the end
 # the writer stops, the host reaches a sync point, and the host's and the
 # enclave's trees must be identical byte for byte, modes included, and the
@@ -20,6 +21,7 @@ bin=$(cd "$(dirname "$0")/../.." && pwd)
 work=${SOAK_DIR:-$(mktemp -d /dev/shm/efs-soak.XXXXXX)}
 cd "$work"
 mkdir -p host/dataset host/model host/encrypted enc/output
+"$bin/enclave-seal" dev-root -o devroot >devroot.log 2>&1 || { cat devroot.log >&2; exit 1; }
 sock="unix:$work/s.sock"
 host_pid= enc_pid= writer_pid=
 
@@ -30,14 +32,14 @@ cleanup() {
 trap cleanup EXIT
 
 start_enc() {
-	"$bin/enclave-sync" --listen "$sock" -v enc >>enc.log 2>&1 &
+	"$bin/enclave-sync" --dev-root devroot --listen "$sock" -v enc >>enc.log 2>&1 &
 	enc_pid=$!
 	for _ in $(seq 100); do [ -S s.sock ] && return 0; sleep 0.1; done
 	echo "soak: the enclave side did not listen" >&2
 	return 1
 }
 start_host() {
-	"$bin/enclave-sync" --connect "$sock" -v host >>host.log 2>&1 &
+	"$bin/enclave-sync" --trust-root devroot/root.pem --connect "$sock" -v host >>host.log 2>&1 &
 	host_pid=$!
 }
 
