@@ -1,0 +1,59 @@
+/* eif.h: Enclave Image Files (the images nitro-cli builds and runs) and the
+ * measurements a Nitro Enclave started from one reports: PCR0, PCR1, PCR2 and,
+ * for a signed image, PCR8 (doc/NITRO.md; the format in ../DESIGN's notes).
+ *
+ * The reader streams: it reads the 548-byte header, then each section's
+ * 12-byte header and its data in bounded steps, hashing as it goes, so an
+ * image of several GiB costs a few hundred KiB of memory. Every offset, size,
+ * type and count is checked before it is used; the CRC32 of the header and the
+ * sections must match. */
+#ifndef EFS_EIF_H
+#define EFS_EIF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define EIF_HEADER_SIZE 548
+#define EIF_SECTION_HEADER_SIZE 12
+#define EIF_MAX_SECTIONS 32
+#define EIF_PCR_LEN 48 /* SHA-384 */
+#define EIF_SIGNATURE_MAX 32768
+
+enum eif_section_type {
+	EIF_SECTION_KERNEL = 1,
+	EIF_SECTION_CMDLINE = 2,
+	EIF_SECTION_RAMDISK = 3,
+	EIF_SECTION_SIGNATURE = 4,
+	EIF_SECTION_METADATA = 5,
+};
+
+struct eif_info {
+	uint16_t version;          /* 2, 3 or 4 */
+	bool arm64;                /* flags bit 0 */
+	unsigned nsections;
+	unsigned nramdisks;
+	uint64_t file_size;
+	uint32_t crc32;            /* the header's, which matched */
+	unsigned char pcr0[EIF_PCR_LEN];
+	unsigned char pcr1[EIF_PCR_LEN];
+	unsigned char pcr2[EIF_PCR_LEN];
+	bool signed_image;         /* a Signature section was present */
+	unsigned char pcr8[EIF_PCR_LEN]; /* only if signed_image */
+};
+
+/* Reads the image open on fd from offset 0 (pread; fd need not be seekable
+ * beyond that) and fills *out. Returns 0, or:
+ *   -EBADMSG  not a valid EIF: bad magic or version, a section that is out of
+ *             the file, overlapping another, of an unknown type, with flags,
+ *             with a size that disagrees with the header, too many sections,
+ *             a missing kernel, cmdline or ramdisk, a bad CRC, a malformed
+ *             signature section; why (if not NULL) says which, as text;
+ *   -EIO / other -errno from reading.
+ * Never prints. */
+int eif_measure(int fd, struct eif_info *out, char *why, size_t whylen);
+
+/* `enclave-seal eif [--json] FILE.eif`: prints the measurements. */
+int eif_main(int argc, char **argv);
+
+#endif
