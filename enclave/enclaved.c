@@ -29,6 +29,7 @@
 #include "keyd.h"
 #include "pkgworker.h"
 #include "log.h"
+#include "notify.h"
 #include "pathsafe.h"
 #include "session-engine.h"
 #include "session.h"
@@ -283,7 +284,8 @@ static int run(struct daemon *d, const struct addr *a, int sigfd)
 		fd = transport_connect(a);
 		if (fd < 0)
 			return log_errno(fd, "fd address");
-		(void)notify_ready();
+		notify_ready(NULL);
+		notify_status("serving the host on its connection");
 		r = start_session(d, fd);
 		if (r == 0)
 			r = serve(d, -1, sigfd, &stop);
@@ -294,7 +296,8 @@ static int run(struct daemon *d, const struct addr *a, int sigfd)
 	lfd = transport_listen(a);
 	if (lfd < 0)
 		return log_errno(lfd, "cannot listen");
-	(void)notify_ready();
+	notify_ready(NULL);
+	notify_status("listening; no host");
 	while (!stop) {
 		r = serve(d, lfd, sigfd, &stop);
 		if (stop)
@@ -306,11 +309,16 @@ static int run(struct daemon *d, const struct addr *a, int sigfd)
 				continue;
 			}
 			r = start_session(d, fd);
-			if (r == 0)
+			if (r == 0) {
+				notify_status("host %s connected", session_enclave_host(d->session));
 				continue;
+			}
 		}
 		if (r < 0 && r != -ESHUTDOWN)
 			log_info("connection ended: %s", strerror(-r));
+		if (d->connected)
+			notify_status("listening; the host left (%s)",
+				      r < 0 ? strerror(-r) : "goodbye");
 		d->connected = false;
 		engine_detach(d->engine);
 		jobs_disconnected(d);
@@ -471,6 +479,8 @@ int main(int argc, char **argv)
 
 	if (argc >= 2 && !strcmp(argv[1], PKGWORKER_ARG))
 		return pkgworker_main(argc, argv);
+	/* before the key process is forked: no child speaks for this one */
+	notify_init();
 	log_setup("enclaved", LOG_NOTICE, false);
 	while ((c = getopt_long(argc, argv, "l:s:k:j:dvhV", lopts, NULL)) != -1) {
 		switch (c) {

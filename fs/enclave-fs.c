@@ -25,6 +25,8 @@
 #include "link.h"
 #include "pathsafe.h"
 #include "log.h"
+#include "notify.h"
+#include "nitrocli.h"
 #include "transport.h"
 #include "creds.h"
 #include "util.h"
@@ -35,6 +37,7 @@ struct options {
 	const char *connect, *cache, *trust_root, *key;
 	const char *aws_creds, *region, *kms_endpoint, *kms_proxy, *kms_ca;
 	bool allow_debug;
+	bool ready_mounted; /* READY=1 once mounted, not once in sync */
 	struct attest_pin pins[ATTEST_PINS_MAX];
 	size_t npins;
 	const char *keks[MAX_KEKS];
@@ -52,7 +55,8 @@ static void usage(FILE *f)
 		"usage: enclave-fs [-f] [-d] [-s] [-o OPT[,OPT...]] [--connect ADDR] [--cache DIR]\n"
 		"                  [--kek FILE]... [--max-jobs N] [--trust-root PEM] [--allow-debug]\n"
 		"                  [--expect-pcr N=HEX[,HEX...]]... [--key FILE] [-v]\n"
-		"                  [--aws-credentials imds|env|profile|none] [--region R] MOUNTPOINT\n"
+		"                  [--aws-credentials imds|env|profile|none] [--region R]\n"
+		"                  [--ready mounted|synced] MOUNTPOINT\n"
 		"       enclave-fs SOURCE MOUNTPOINT -o OPTS   (mount(8) form; SOURCE: dev, none or ADDR)\n"
 		"\n"
 		"Mounts an enclave: encrypted/, dataset/ and model/ go in, output/ and jobs/ come\n"
@@ -60,7 +64,9 @@ static void usage(FILE *f)
 		"Without --connect a development enclave (enclaved --dev) is started and stopped\n"
 		"with the mount.\n"
 		"\n"
-		"  --connect ADDR   an enclaved already listening: vsock:CID:PORT or unix:PATH\n"
+		"  --connect ADDR   an enclaved already listening: vsock:CID:PORT, unix:PATH, or\n"
+		"                   nitro:NAME[:PORT] (the running Nitro Enclave named NAME,\n"
+		"                   found with nitro-cli at every connect; port 5005)\n"
 		"  --cache DIR      the backing dir (default: /var/lib/enclave-fs/NAME as root,\n"
 		"                   $XDG_CACHE_HOME/enclave-fs/NAME otherwise)\n"
 		"  --kek FILE       a key-encryption key for the development enclave; repeatable\n"
@@ -83,14 +89,18 @@ static void usage(FILE *f)
 		"                   enclave: how its key process reaches KMS (it has no network:\n"
 		"                   a unix socket forwarder stands for the vsock-proxy)\n"
 		"  -v, --verbose    more log output (repeat for debug)\n"
-		"  -f               stay in the foreground (readiness via $NOTIFY_SOCKET)\n"
+		"  --ready mounted|synced  when to tell a supervisor ($NOTIFY_SOCKET) READY=1:\n"
+		"                   once mounted, or (the default) once in sync with an\n"
+		"                   attested enclave; under a supervisor enclave-fs stays in\n"
+		"                   the foreground\n"
+		"  -f               stay in the foreground\n"
 		"  -d               FUSE debug output (implies -f)\n"
 		"  -s               single-threaded\n"
 		"  -o OPTS          FUSE options (allow_other, default_permissions, ...) and\n"
 		"                   connect=ADDR, cache=DIR, kek=FILE, max_jobs=N, trust_root=PEM,\n"
 		"                   allow_debug, expect_pcrN=HEX[:HEX...], key=FILE,\n"
 		"                   aws_credentials=SRC, region=R, kms_endpoint=URL, kms_proxy=ADDR,\n"
-		"                   kms_ca=PEM\n"
+		"                   kms_ca=PEM, ready=mounted|synced\n"
 		"  -h, --help, -V, --version\n"
 		"\n"
 		"Unmount with fusermount3 -u MOUNTPOINT. Exit status: 0 after unmount, 1 runtime\n"
@@ -99,7 +109,7 @@ static void usage(FILE *f)
 
 enum { KEY_CONNECT, KEY_CACHE, KEY_KEK, KEY_MAXJOBS, KEY_TRUST_ROOT, KEY_HOST_KEY, KEY_AWS_CREDS,
        KEY_REGION, KEY_KMS_ENDPOINT, KEY_KMS_PROXY, KEY_KMS_CA, KEY_EXPECT_PCR,
-       KEY_ALLOW_DEBUG, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS };
+       KEY_ALLOW_DEBUG, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS, KEY_READY };
 
 static const struct fuse_opt own_opts[] = {
 	FUSE_OPT_KEY("connect=", KEY_CONNECT), FUSE_OPT_KEY("cache=", KEY_CACHE),
@@ -107,7 +117,7 @@ static const struct fuse_opt own_opts[] = {
 	FUSE_OPT_KEY("trust_root=", KEY_TRUST_ROOT), FUSE_OPT_KEY("key=", KEY_HOST_KEY),
 	FUSE_OPT_KEY("aws_credentials=", KEY_AWS_CREDS), FUSE_OPT_KEY("region=", KEY_REGION),
 	FUSE_OPT_KEY("kms_endpoint=", KEY_KMS_ENDPOINT), FUSE_OPT_KEY("kms_proxy=", KEY_KMS_PROXY),
-	FUSE_OPT_KEY("kms_ca=", KEY_KMS_CA),
+	FUSE_OPT_KEY("kms_ca=", KEY_KMS_CA), FUSE_OPT_KEY("ready=", KEY_READY),
 	FUSE_OPT_KEY("allow_debug", KEY_ALLOW_DEBUG),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS), FUSE_OPT_END
@@ -157,6 +167,13 @@ static int set_option(struct options *o, int key, const char *v)
 	case KEY_KMS_ENDPOINT: o->kms_endpoint = v; return 0;
 	case KEY_KMS_PROXY: o->kms_proxy = v; return 0;
 	case KEY_KMS_CA: o->kms_ca = v; return 0;
+	case KEY_READY:
+		if (strcmp(v, "mounted") && strcmp(v, "synced")) {
+			fprintf(stderr, "enclave-fs: --ready takes mounted or synced, not '%s'\n", v);
+			return -1;
+		}
+		o->ready_mounted = !strcmp(v, "mounted");
+		return 0;
 	case KEY_ALLOW_DEBUG: o->allow_debug = true; return 0;
 	case KEY_EXPECT_PCR: {
 		char err[256];
@@ -231,6 +248,7 @@ static int parse_args(int argc, char **argv, struct options *o, struct fuse_args
 		{ "kms-endpoint", required_argument, NULL, 'E' },
 		{ "kms-proxy", required_argument, NULL, 'X' },
 		{ "kms-ca", required_argument, NULL, 'Q' },
+		{ "ready", required_argument, NULL, 'Y' },
 		{ "verbose", no_argument, NULL, 'v' },       { "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },       { NULL, 0, NULL, 0 }
 	};
@@ -269,9 +287,9 @@ static int parse_args(int argc, char **argv, struct options *o, struct fuse_args
 			if (set_option(o, key, optarg) < 0)
 				return -1;
 			break;
-		case 'A': case 'R': case 'E': case 'X': case 'Q':
+		case 'A': case 'R': case 'E': case 'X': case 'Q': case 'Y':
 			key = c == 'A' ? KEY_AWS_CREDS : c == 'R' ? KEY_REGION : c == 'E' ? KEY_KMS_ENDPOINT :
-			      c == 'X' ? KEY_KMS_PROXY : KEY_KMS_CA;
+			      c == 'X' ? KEY_KMS_PROXY : c == 'Y' ? KEY_READY : KEY_KMS_CA;
 			if (set_option(o, key, optarg) < 0)
 				return -1;
 			break;
@@ -435,6 +453,8 @@ int main(int argc, char **argv)
 	int lockfd = -1, code = 1, r;
 	struct link *l = NULL;
 
+	notify_init();
+	transport_set_nitro_resolver(nitro_find_cid);
 	log_setup("enclave-fs", LOG_NOTICE, false);
 	r = parse_args(argc, argv, &o, &args, &source);
 	if (r != 0) {
@@ -464,6 +484,10 @@ int main(int argc, char **argv)
 	}
 	if (fo.debug)
 		log_set_level(LOG_DEBUG);
+	/* Under a supervisor the process it started stays, so that readiness
+	 * comes from it (systemd's Type=notify). */
+	if (notify_active())
+		fo.foreground = 1;
 	log_setup("enclave-fs", log_get_level(), !fo.foreground);
 
 	mountpoint = realpath(fo.mountpoint, NULL);
@@ -609,10 +633,14 @@ int main(int argc, char **argv)
 		log_errno(r, "cannot start the enclave link");
 		goto unmount;
 	}
+	if (o.ready_mounted) {
+		notify_ready(NULL);
+		notify_status("mounted; connecting to the enclave at %s",
+			      o.connect ? o.connect : "(development)");
+	}
 	if (!link_wait_connected(l, 10000))
 		log_warn("no enclave yet; mounted anyway, requests wait for it");
 	log_info("mounted %s (cache %s, enclave %s)", mountpoint, cache, o.connect ? o.connect : "dev");
-	(void)notify_ready();
 
 	if (fo.singlethread) {
 		r = fuse_session_loop(se);
@@ -629,6 +657,7 @@ int main(int argc, char **argv)
 	}
 	code = r == 0 ? 0 : 1;
 unmount:
+	notify_stopping("unmounting");
 	fuse_remove_signal_handlers(se);
 	fuse_session_unmount(se);
 	link_stop(l);

@@ -30,6 +30,7 @@
 #include "session-engine.h"
 #include "session.h"
 #include "log.h"
+#include "notify.h"
 #include "appmsg.h"
 #include "strmap.h"
 #include "transport.h"
@@ -527,8 +528,14 @@ static int serve(struct link *l)
 		if (r >= 0)
 			feed_creds(l);
 		pthread_mutex_lock(&l->mu);
-		if (!l->synced && engine_initial_done(l->e))
+		if (!l->synced && engine_initial_done(l->e)) {
 			l->synced = true;
+			/* ready: mounted (the link starts after the mount) and
+			 * in sync with an attested enclave */
+			notify_ready(NULL);
+			notify_status("connected to the enclave at %s",
+				      l->cfg.connect ? l->cfg.connect : "(development)");
+		}
 		note_sync(l);
 		send_runs(l);
 		trim = l->barrier_passed && l->burst >= TRIM_BURST;
@@ -597,9 +604,20 @@ static void *link_main(void *arg)
 		if (r)
 			break;
 		fd = open_conn(l);
-		if (fd < 0)
+		if (fd < 0 && *transport_connect_why()) {
+			log_error("cannot reach the enclave at %s: %s", l->cfg.connect,
+				  transport_connect_why());
+			notify_status("cannot reach the enclave at %s: %s", l->cfg.connect,
+				      transport_connect_why());
+			pthread_mutex_lock(&l->mu);
+			snprintf(l->last_error, sizeof(l->last_error), "%s", transport_connect_why());
+			pthread_mutex_unlock(&l->mu);
+		} else if (fd < 0) {
 			log_errno(fd, "cannot reach the enclave at %s",
 				  l->cfg.connect ? l->cfg.connect : "(development)");
+			notify_status("cannot reach the enclave at %s: %s",
+				      l->cfg.connect ? l->cfg.connect : "(development)", strerror(-fd));
+		}
 		/* The engine runs on the attested session, or not at all. */
 		r = fd < 0 ? fd : attest_conn(l, fd);
 		if (r == 0) {
@@ -619,6 +637,8 @@ static void *link_main(void *arg)
 		if (!l->stopping) {
 			l->reconnects++;
 			log_warn("enclave link lost (%s); reconnecting in %u ms", strerror(-r), backoff);
+			notify_status("enclave link lost (%s); reconnecting in %u ms", strerror(-r),
+				      backoff);
 			wait_ms(l, backoff);
 			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 		}

@@ -29,6 +29,8 @@
 #include "session-engine.h"
 #include "session.h"
 #include "transport.h"
+#include "notify.h"
+#include "nitrocli.h"
 #include "trees.h"
 #include "util.h"
 
@@ -72,6 +74,7 @@ struct runner {
 	uint64_t conn;              /* connections so far */
 	uint64_t kms_conn;          /* the connection whose enclave has a kms provider, or 0 */
 	int feed_next_ms;
+	const char *peer;           /* the address, for status lines */
 };
 
 #define RUN_EXIT_REFUSED JOB_EXIT_FAILED
@@ -405,6 +408,11 @@ static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_pro
 		if (rn->line && rn->phase == RUN_DONE)
 			return 0;
 		if (engine_initial_done(e)) {
+			if (!rn->synced) {
+				/* ready: in sync with the enclave; once */
+				notify_ready(NULL);
+				notify_status("in sync with %s", rn->peer ? rn->peer : "the peer");
+			}
 			rn->synced = true;
 			if (rn->line ? rn->phase == RUN_SYNCING : stop_when_done)
 				initial_sync_result(e, rn);
@@ -444,7 +452,8 @@ static void log_attested(const struct session_identity *id)
 
 static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 {
-	struct runner rn = { .line = o->run, .exit_code = RUN_EXIT_FAILED, .feed_next_ms = -1 };
+	struct runner rn = { .line = o->run, .exit_code = RUN_EXIT_FAILED, .feed_next_ms = -1,
+			     .peer = o->connect };
 	enum aws_creds_source src = AWS_CREDS_NONE;
 	struct engine_config cfg = { .role = ROLE_HOST, .root = o->dir, .name = "enclave-sync",
 				     .watch = !o->once, .fsync = true,
@@ -506,9 +515,14 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 				log_error("%s: %s", o->connect, id.error);
 			else
 				log_attested(&id);
+		} else if (*transport_connect_why()) {
+			r = fd;
+			log_error("cannot connect to %s: %s", o->connect, transport_connect_why());
+			notify_status("cannot connect to %s: %s", o->connect, transport_connect_why());
 		} else {
 			r = fd;
 			log_errno(r, "cannot connect to %s", o->connect);
+			notify_status("cannot connect to %s: %s", o->connect, strerror(-r));
 		}
 		if (r == -EKEYREJECTED && o->once) {
 			code = EXIT_REFUSED;
@@ -537,6 +551,8 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 		engine_detach(e);
 		log_warn("connection to %s ended (%s); reconnecting in %d ms", o->connect,
 			 strerror(-r), backoff_ms);
+		notify_status("connection to %s ended (%s); reconnecting in %d ms", o->connect,
+			      strerror(-r), backoff_ms);
 		jobclient_reset(rn.jc, "the connection ended");
 		rn.phase = RUN_SYNCING;
 		{
@@ -606,7 +622,8 @@ static int run_listen(const struct opts *o, const struct addr *a, int sigfd)
 			goto out;
 		}
 	}
-	(void)notify_ready();
+	notify_ready(NULL);
+	notify_status("listening on %s", o->listen);
 	while (!signalled) {
 		int fd;
 
@@ -690,6 +707,8 @@ int main(int argc, char **argv)
 	struct stat st;
 	int c, sigfd;
 
+	notify_init();
+	transport_set_nitro_resolver(nitro_find_cid);
 	log_setup("enclave-sync", LOG_NOTICE, false);
 	while ((c = getopt_long(argc, argv, "c:l:1r:m:svhV", lopts, NULL)) != -1) {
 		switch (c) {

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +25,8 @@
 #define OUT_MAX (96u << 20)
 #define READ_STEP (256u * 1024)
 #define READS_PER_STEP 64
+/* How long a detach waits for the peer to close after our half-close. */
+#define DETACH_DRAIN_MS 500
 
 static bool in_trees(const char *const *trees, const char *path)
 {
@@ -352,6 +355,13 @@ int engine_attach_io(struct engine *e, int fd, const struct engine_io *io)
 		return r;
 	}
 	(void)transport_tune(fd);
+	{
+		uint64_t vbuf;
+
+		/* vsock's window is what the kernel kept, read back */
+		if (transport_vsock_buffer(fd, &vbuf) == 0)
+			log_info("vsock buffer: %" PRIu64 " KiB", vbuf / 1024);
+	}
 	engine_detach(e);
 	e->fd = fd;
 	e->io = io ? *io : (struct engine_io){ 0 };
@@ -407,7 +417,10 @@ void engine_detach(struct engine *e)
 			engine_flush(e, 1000);
 		if (e->io.close)
 			e->io.close(e->io.ud);
-		close(e->fd);
+		/* Half-close and read what the peer still sends before the
+		 * close: on vsock a close with unread data resets the
+		 * connection, and the peer can lose what it has not read yet. */
+		transport_close_drain(e->fd, DETACH_DRAIN_MS);
 	}
 	e->io = (struct engine_io){ 0 };
 	e->fd = -1;

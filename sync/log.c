@@ -8,17 +8,22 @@
 
 #include "escape.h"
 #include "log.h"
+#include "notify.h"
 
 static const char *log_ident = "enclave-fs";
 static int log_level = LOG_WARNING;
 static bool log_syslog;
+static bool log_journal;
 
+/* Under systemd, stderr is the journal's stream: lines go there with their
+ * priority as a "<N>" prefix, which the journal reads, instead of to syslog. */
 void log_setup(const char *ident, int level, bool use_syslog)
 {
 	log_ident = ident;
 	log_level = level;
-	log_syslog = use_syslog;
-	if (use_syslog)
+	log_journal = notify_journal_stderr();
+	log_syslog = use_syslog && !log_journal;
+	if (log_syslog)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
@@ -54,7 +59,10 @@ static void log_emit(int level, const char *msg)
 		syslog(level, "%s", msg);
 		return;
 	}
-	n = snprintf(line, sizeof(line) - 1, "%s: %s: %s", log_ident, names[level & 7], msg);
+	if (log_journal)
+		n = snprintf(line, sizeof(line) - 1, "<%d>%s: %s", level & 7, names[level & 7], msg);
+	else
+		n = snprintf(line, sizeof(line) - 1, "%s: %s: %s", log_ident, names[level & 7], msg);
 	if (n < 0)
 		return;
 	if ((size_t)n > sizeof(line) - 2)

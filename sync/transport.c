@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/vm_sockets.h>
@@ -21,6 +22,11 @@
 
 #define LISTEN_BACKLOG 16
 #define TUNE_BUFFER    (4 * 1024 * 1024)
+/* vsock's receive window: the guest transport drops a connection whose
+ * queued packets outgrow it (ENOBUFS), so the receiver of bulk data wants a
+ * large one. */
+#define VSOCK_BUFFER   (8 * 1024 * 1024)
+#define DRAIN_MAX      (16 * 1024 * 1024)
 #define QUOTE_MAX      64
 
 _Static_assert(sizeof(((struct addr *)0)->path) == sizeof(((struct sockaddr_un *)0)->sun_path),
@@ -105,6 +111,39 @@ static int parse_vsock(const char *rest, struct addr *a, char *err, size_t errsz
 	return 0;
 }
 
+static bool nitro_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '_' || c == '-';
+}
+
+static int parse_nitro(const char *rest, struct addr *a, char *err, size_t errsz)
+{
+	const char *colon = strchr(rest, ':');
+	size_t n = colon ? (size_t)(colon - rest) : strlen(rest);
+	char q[4 * QUOTE_MAX + 4];
+	uint64_t v;
+
+	a->kind = ADDR_NITRO;
+	a->port = NITRO_DEFAULT_PORT;
+	if (n > NITRO_NAME_MAX)
+		return fail(err, errsz, "enclave name '%s' is %zu bytes long; the limit is %d",
+			    quote(q, rest, n), n, NITRO_NAME_MAX);
+	for (size_t i = 0; i < n; i++)
+		if (!nitro_name_char(rest[i]))
+			return fail(err, errsz,
+				    "enclave name '%s' may hold only letters, digits, '.', '_' and '-'",
+				    quote(q, rest, n));
+	memcpy(a->path, rest, n);
+	a->path[n] = '\0';
+	if (colon && parse_dec(colon + 1, strlen(colon + 1), UINT32_MAX, &v) < 0)
+		return fail(err, errsz, "vsock port '%s' is not a number from 0 to %" PRIu32,
+			    quote(q, colon + 1, strlen(colon + 1)), UINT32_MAX);
+	if (colon)
+		a->port = (uint32_t)v;
+	return 0;
+}
+
 int addr_parse(const char *s, struct addr *a, char *err, size_t errsz)
 {
 	char q[4 * QUOTE_MAX + 4];
@@ -120,6 +159,8 @@ int addr_parse(const char *s, struct addr *a, char *err, size_t errsz)
 
 	if (!strncmp(s, "vsock:", 6))
 		return parse_vsock(s + 6, a, err, errsz);
+	if (!strncmp(s, "nitro:", 6))
+		return parse_nitro(s + 6, a, err, errsz);
 	if (!strncmp(s, "unix:", 5)) {
 		n = strlen(s + 5);
 		if (n == 0)
@@ -142,7 +183,7 @@ int addr_parse(const char *s, struct addr *a, char *err, size_t errsz)
 		return 0;
 	}
 	return fail(err, errsz,
-		    "unknown address '%s' (expected vsock:CID:PORT, vsock:PORT, unix:PATH or fd:N)",
+		    "unknown address '%s' (expected vsock:CID:PORT, vsock:PORT, unix:PATH, fd:N or nitro:NAME)",
 		    quote(q, s, strlen(s)));
 }
 
@@ -171,6 +212,14 @@ int addr_format(const struct addr *a, char *out, size_t outsz)
 		if (a->fd < 0)
 			return -EINVAL;
 		n = snprintf(out, outsz, "fd:%d", a->fd);
+		break;
+	case ADDR_NITRO:
+		if (!memchr(a->path, '\0', NITRO_NAME_MAX + 1))
+			return -EINVAL;
+		if (a->port == NITRO_DEFAULT_PORT)
+			n = snprintf(out, outsz, "nitro:%s", a->path);
+		else
+			n = snprintf(out, outsz, "nitro:%s:%" PRIu32, a->path, a->port);
 		break;
 	default: return -EINVAL;
 	}
@@ -254,12 +303,54 @@ static int adopt_fd(int fd)
 	return fd;
 }
 
+static transport_nitro_resolver nitro_resolver;
+static _Thread_local char connect_why[256];
+
+void transport_set_nitro_resolver(transport_nitro_resolver fn)
+{
+	nitro_resolver = fn;
+}
+
+const char *transport_connect_why(void)
+{
+	return connect_why;
+}
+
+/* nitro:NAME:PORT -> vsock:CID:PORT, looked up now. */
+static int resolve_nitro(const struct addr *a, struct addr *out)
+{
+	uint32_t cid = 0;
+	int r;
+
+	if (!nitro_resolver) {
+		snprintf(connect_why, sizeof(connect_why), "this program cannot look up enclaves");
+		return -EAFNOSUPPORT;
+	}
+	r = nitro_resolver(a->path, &cid, connect_why, sizeof(connect_why));
+	if (r < 0)
+		return r;
+	memset(out, 0, sizeof(*out));
+	out->kind = ADDR_VSOCK;
+	out->cid = cid;
+	out->port = a->port;
+	out->fd = -1;
+	return 0;
+}
+
 int transport_connect(const struct addr *a)
 {
 	union sockaddr_any sa;
+	struct addr resolved;
 	socklen_t len;
 	int fd, r;
 
+	connect_why[0] = '\0';
+	if (a->kind == ADDR_NITRO) {
+		r = resolve_nitro(a, &resolved);
+		if (r < 0)
+			return r;
+		a = &resolved;
+	}
 	if (a->kind == ADDR_FD)
 		return adopt_fd(a->fd);
 	if (a->kind == ADDR_VSOCK && a->cid == VMADDR_CID_ANY)
@@ -374,11 +465,11 @@ static int set_buffer(int fd, int force_opt, int opt)
 }
 
 /* vsock flow control uses its own buffer size (256 KiB by default), not
- * SO_RCVBUF; its maximum must be raised first. */
+ * SO_RCVBUF; its maximum must be raised first, or the size is clamped. */
 static int tune_vsock(int fd)
 {
 	static const int opts[] = { SO_VM_SOCKETS_BUFFER_MAX_SIZE, SO_VM_SOCKETS_BUFFER_SIZE };
-	unsigned long long size = TUNE_BUFFER;
+	unsigned long long size = VSOCK_BUFFER;
 
 	for (size_t i = 0; i < ARRAY_SIZE(opts); i++)
 		if (setsockopt(fd, AF_VSOCK, opts[i], &size, sizeof(size)) < 0)
@@ -403,4 +494,58 @@ int transport_tune(int fd)
 	if (sa.sa.sa_family == AF_VSOCK)
 		return tune_vsock(fd);
 	return 0;
+}
+
+int transport_vsock_buffer(int fd, uint64_t *size)
+{
+	union sockaddr_any sa;
+	socklen_t len = sizeof(sa);
+	unsigned long long v = 0;
+	socklen_t vlen = sizeof(v);
+
+	if (getsockname(fd, &sa.sa, &len) < 0)
+		return neg_errno();
+	if (sa.sa.sa_family != AF_VSOCK)
+		return -EAFNOSUPPORT;
+	if (getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &v, &vlen) < 0)
+		return neg_errno();
+	*size = v;
+	return 0;
+}
+
+void transport_close_drain(int fd, int max_ms)
+{
+	char buf[16384];
+	size_t total = 0;
+	struct timespec t0, t;
+
+	if (fd < 0)
+		return;
+	if (shutdown(fd, SHUT_WR) < 0) {
+		safe_close(fd);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (total < DRAIN_MAX) {
+		long left;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = max_ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0)
+			break;
+		n = poll(&p, 1, (int)left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			break;
+		total += (size_t)n;
+	}
+	safe_close(fd);
 }

@@ -6,8 +6,15 @@
  *   vsock:PORT      listen on any CID (VMADDR_CID_ANY)
  *   unix:PATH       a filesystem socket
  *   fd:N            an inherited, already connected stream socket
+ *   nitro:NAME[:PORT]  the running Nitro Enclave named NAME (nitro-cli's
+ *                   EnclaveName), port NITRO_DEFAULT_PORT unless given; an
+ *                   empty NAME ("nitro:") is the only running enclave. Its CID
+ *                   is looked up at every connect, through the resolver the
+ *                   program registered, so a restarted enclave is found even
+ *                   if its CID changed.
  * CID, PORT and N are plain decimal (no sign, space or hex); PATH is non-empty
- * and fits sun_path.
+ * and fits sun_path; NAME is at most NITRO_NAME_MAX bytes of letters, digits,
+ * '.', '_' and '-'.
  *
  * struct addr is a plain value: parsing fills every field (unused ones are 0,
  * fd is -1 unless kind is ADDR_FD), so two parses of one address compare
@@ -23,13 +30,17 @@
 /* Enough for the text form of any valid address, with its NUL. */
 #define ADDR_TEXT_MAX 128
 
-enum addr_kind { ADDR_VSOCK, ADDR_UNIX, ADDR_FD };
+enum addr_kind { ADDR_VSOCK, ADDR_UNIX, ADDR_FD, ADDR_NITRO };
+
+/* The port enclaved listens on in an enclave image (contrib/nitro). */
+#define NITRO_DEFAULT_PORT 5005
+#define NITRO_NAME_MAX 64
 
 struct addr {
 	enum addr_kind kind;
 	uint32_t cid;   /* vsock: the CID, or VMADDR_CID_ANY (-1U) for "vsock:PORT" */
-	uint32_t port;  /* vsock */
-	char path[108]; /* unix: NUL-terminated, fits sun_path */
+	uint32_t port;  /* vsock, nitro */
+	char path[108]; /* unix: NUL-terminated, fits sun_path; nitro: the name */
 	int fd;         /* fd: */
 };
 
@@ -45,6 +56,25 @@ int addr_format(const struct addr *a, char *out, size_t outsz);
  * -EINVAL. fd:N checks that N is an open stream socket (-EBADF, -ENOTSOCK,
  * -EPROTOTYPE), sets close-on-exec on it and returns N. Returns the fd or -errno. */
 int transport_connect(const struct addr *a);
+
+/* Finds the CID of the running enclave named name ("" = the only one). Returns
+ * 0 or -errno with a reason in why. */
+typedef int (*transport_nitro_resolver)(const char *name, uint32_t *cid, char *why, size_t whylen);
+/* Registers the resolver transport_connect() uses for nitro: addresses (none:
+ * they fail with -EAFNOSUPPORT). */
+void transport_set_nitro_resolver(transport_nitro_resolver fn);
+/* The reason the calling thread's last transport_connect() to a nitro:
+ * address could not resolve it, or "" (thread-local). */
+const char *transport_connect_why(void);
+/* Reads back a vsock socket's flow-control buffer (SO_VM_SOCKETS_BUFFER_SIZE)
+ * into *size. Returns 0, -ENOTSOCK-like errors, or -EAFNOSUPPORT for a socket
+ * that is not vsock. */
+int transport_vsock_buffer(int fd, uint64_t *size);
+/* Ends a stream without losing what the peer has not read yet: half-closes
+ * (SHUT_WR), reads and discards until the peer closes, at most max_ms and
+ * 16 MiB, then closes. A full close with unread data resets the connection
+ * on vsock before the peer reads it. Always closes fd. */
+void transport_close_drain(int fd, int max_ms);
 /* Listens with a backlog of 16. unix: creates the socket file mode 0600; an
  * existing socket file nobody listens on is replaced, a live one gives
  * -EADDRINUSE (its listener sees the probe as one empty connection), and

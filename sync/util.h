@@ -65,10 +65,6 @@ int parse_size(const char *s, unsigned long long min, unsigned long long max,
  * that vanishes is an EPIPE, not a death. */
 int signals_fd(bool usr1);
 
-/* Tells a supervisor (NOTIFY_SOCKET, as sd_notify does) that startup is complete.
- * Returns 0 when there is no supervisor. */
-int notify_ready(void);
-
 /* Makes room for need elements of size bytes in *p (*cap elements now),
  * doubling from 8: 0 or -ENOMEM (*p unchanged). */
 int array_grow(void **p, size_t *cap, size_t need, size_t size);

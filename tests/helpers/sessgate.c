@@ -40,6 +40,7 @@
 #include "session.h"
 #include "transport.h"
 #include "util.h"
+#include "notify.h"
 
 static const char *opt_listen, *opt_connect, *opt_to, *opt_dev_root, *opt_trust_root, *opt_key,
 	*opt_out, *opt_doc;
@@ -119,7 +120,7 @@ static int run_enclave(void)
 	lfd = addr_fd(opt_listen, true);
 	if (lfd < 0)
 		return die(opt_listen, lfd);
-	(void)notify_ready();
+	notify_ready(NULL);
 	for (;;) {
 		int fd = transport_accept(lfd), plain, peer;
 
@@ -158,7 +159,7 @@ static int run_host(void)
 	lfd = addr_fd(opt_listen, true);
 	if (lfd < 0)
 		return die(opt_listen, lfd);
-	(void)notify_ready();
+	notify_ready(NULL);
 	client = transport_accept(lfd);
 	if (client < 0)
 		return die("accept", client);
@@ -211,7 +212,7 @@ static int run_replay(void)
 	lfd = addr_fd(opt_listen, true);
 	if (lfd < 0)
 		return die(opt_listen, lfd);
-	(void)notify_ready();
+	notify_ready(NULL);
 	for (;;) {
 		uint8_t nonce[SESSION_NONCE_LEN];
 		int fd = transport_accept(lfd);
@@ -252,7 +253,7 @@ static int run_mitm(void)
 	lfd = addr_fd(opt_listen, true);
 	if (lfd < 0)
 		return die(opt_listen, lfd);
-	(void)notify_ready();
+	notify_ready(NULL);
 	for (;;) {
 		uint8_t nonce[SESSION_NONCE_LEN], *doc = NULL;
 		int host = transport_accept(lfd), enc, st;
@@ -298,6 +299,7 @@ int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
 
+	notify_init();
 	signal(SIGTERM, on_term);
 	signal(SIGINT, on_term);
 	signal(SIGPIPE, SIG_IGN);

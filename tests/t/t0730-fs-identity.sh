@@ -68,7 +68,7 @@ unmount_enclave dev "$mnt"
 start_daemon enclave enclaved --dev --dev-root "$DEVROOT" --listen "unix:$SCRATCH/e.sock" \
 	--state "$SCRATCH/estate" --kek k.kek -v
 wrong=$(printf "%096d" 7)
-mount_enclave pinned "$mnt" --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" \
+mount_enclave pinned "$mnt" --ready mounted --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" \
 	--expect-pcr "0=$wrong" --connect "unix:$SCRATCH/e.sock"
 
 test_expect_success 'a wrong PCR0 pin refuses the enclave; .status shows both values' '

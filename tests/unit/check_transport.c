@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <linux/vm_sockets.h>
@@ -83,6 +84,14 @@ static const struct good {
 	{ "fd:0", ADDR_FD, 0, 0, "", 0, "fd:0" },
 	{ "fd:3", ADDR_FD, 0, 0, "", 3, "fd:3" },
 	{ "fd:2147483647", ADDR_FD, 0, 0, "", 2147483647, "fd:2147483647" },
+	{ "nitro:iris", ADDR_NITRO, 0, 5005, "iris", -1, "nitro:iris" },
+	{ "nitro:iris:5005", ADDR_NITRO, 0, 5005, "iris", -1, "nitro:iris" },
+	{ "nitro:a.b_c-9:7000", ADDR_NITRO, 0, 7000, "a.b_c-9", -1, "nitro:a.b_c-9:7000" },
+	{ "nitro:", ADDR_NITRO, 0, 5005, "", -1, "nitro:" },
+	{ "nitro::6000", ADDR_NITRO, 0, 6000, "", -1, "nitro::6000" },
+	{ "nitro:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", ADDR_NITRO, 0, 5005,
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", -1,
+	  "nitro:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" },
 };
 
 /* Each bad address with a part of the message that names what is wrong. */
@@ -109,7 +118,15 @@ static const struct bad {
 	{ "fd:2147483648", "fd '2147483648'" },
 	{ "fd:3x", "fd '3x'" },
 	{ "tcp:1.2.3.4:5", "unknown address 'tcp:1.2.3.4:5' (expected vsock:CID:PORT, "
-			   "vsock:PORT, unix:PATH or fd:N)" },
+			   "vsock:PORT, unix:PATH, fd:N or nitro:NAME)" },
+	{ "nitro:a b", "enclave name 'a b' may hold only letters" },
+	{ "nitro:../x", "enclave name '../x' may hold only" },
+	{ "nitro:x\x1b[2J", "enclave name 'x\\x1b[2J' may hold only" },
+	{ "nitro:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	  "is 65 bytes long; the limit is 64" },
+	{ "nitro:x:", "vsock port ''" },
+	{ "nitro:x:1:2", "vsock port '1:2'" },
+	{ "nitro:x:-5", "vsock port '-5'" },
 	{ "", "unknown address ''" },
 	{ "VSOCK:1:2", "unknown address 'VSOCK:1:2'" },
 	{ "vsock", "unknown address 'vsock'" },
@@ -434,6 +451,103 @@ START_TEST(test_tune)
 }
 END_TEST
 
+/* vsock needs no peer to be tuned: the buffer's maximum goes up first, so
+ * the size asked for is the size read back (set alone, it would be clamped
+ * to the 256 KiB default maximum). */
+START_TEST(test_tune_vsock)
+{
+	uint64_t size = 0;
+	int fd, sv[2];
+
+	fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_msg(fd >= 0, "AF_VSOCK: %s", strerror(errno));
+	ck_assert_int_eq(transport_vsock_buffer(fd, &size), 0);
+	ck_assert_uint_eq(size, 256 * 1024);
+	ck_assert_int_eq(transport_tune(fd), 0);
+	ck_assert_int_eq(transport_vsock_buffer(fd, &size), 0);
+	ck_assert_uint_eq(size, 8 * 1024 * 1024);
+	close(fd);
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ck_assert_int_eq(transport_vsock_buffer(sv[0], &size), -EAFNOSUPPORT);
+	close(sv[0]);
+	close(sv[1]);
+}
+END_TEST
+
+static int resolver_calls;
+static char resolver_name[NITRO_NAME_MAX + 1];
+
+static int fake_resolver(const char *name, uint32_t *cid, char *why, size_t whylen)
+{
+	(void)cid;
+	resolver_calls++;
+	snprintf(resolver_name, sizeof(resolver_name), "%s", name);
+	snprintf(why, whylen, "no running enclave named '%s'", name);
+	return -ENOENT;
+}
+
+/* A nitro: address is looked up at every connect (a restarted enclave may
+ * have another CID), and the reason a lookup failed is kept for the caller. */
+START_TEST(test_nitro_resolved_each_connect)
+{
+	struct addr a;
+
+	ck_assert_int_eq(addr_parse("nitro:iris", &a, NULL, 0), 0);
+	transport_set_nitro_resolver(NULL);
+	ck_assert_int_eq(transport_connect(&a), -EAFNOSUPPORT);
+	ck_assert_str_eq(transport_connect_why(), "this program cannot look up enclaves");
+
+	transport_set_nitro_resolver(fake_resolver);
+	ck_assert_int_eq(transport_connect(&a), -ENOENT);
+	ck_assert_int_eq(transport_connect(&a), -ENOENT);
+	ck_assert_int_eq(resolver_calls, 2);
+	ck_assert_str_eq(resolver_name, "iris");
+	ck_assert_str_eq(transport_connect_why(), "no running enclave named 'iris'");
+	ck_assert_int_eq(transport_listen(&a), -EINVAL);
+	transport_set_nitro_resolver(NULL);
+}
+END_TEST
+
+/* transport_close_drain: everything written before it reaches the peer,
+ * whatever the peer still sends is read and dropped, and fd is closed. */
+START_TEST(test_close_drain)
+{
+	static char big[1 << 20];
+	int sv[2];
+	pid_t pid;
+	size_t got = 0;
+	ssize_t n;
+	char buf[65536];
+	int status;
+
+	memset(big, 'x', sizeof(big));
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		/* the peer: sends something the other side never reads, then
+		 * reads until end of stream and closes */
+		close(sv[0]);
+		if (write(sv[1], "unread", 6) != 6)
+			_exit(3);
+		while ((n = read(sv[1], buf, sizeof(buf))) > 0)
+			got += (size_t)n;
+		_exit(got == sizeof(big) ? 0 : 4);
+	}
+	close(sv[1]);
+	for (size_t off = 0; off < sizeof(big); off += (size_t)n) {
+		n = write(sv[0], big + off, sizeof(big) - off);
+		ck_assert_int_gt(n, 0);
+	}
+	transport_close_drain(sv[0], 5000);
+	ck_assert_int_eq(fcntl(sv[0], F_GETFD), -1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
 static Suite *transport_suite(void)
 {
 	Suite *s = suite_create("transport");
@@ -459,6 +573,9 @@ static Suite *transport_suite(void)
 	tcase_add_test(tu, test_fd_socketpair);
 	tcase_add_test(tu, test_fd_not_a_stream);
 	tcase_add_test(tu, test_tune);
+	tcase_add_test(tu, test_tune_vsock);
+	tcase_add_test(tu, test_nitro_resolved_each_connect);
+	tcase_add_test(tu, test_close_drain);
 	suite_add_tcase(s, tu);
 	return s;
 }
