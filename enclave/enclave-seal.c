@@ -56,7 +56,9 @@ static void usage(FILE *f)
 		"         With --kms-key the data key comes from AWS KMS (GenerateDataKey, AES_256)\n"
 		"         with the owner's credentials (AWS_* variables, ~/.aws/credentials with\n"
 		"         AWS_PROFILE, or IMDSv2 on EC2) and the encryption context\n"
-		"         {\"package\": NAME, K: V...}; only an enclave the key policy names gets it\n"
+		"         {\"package\": NAME, K: V...}; only an enclave the key policy names gets it.\n"
+		"         --kms-endpoint and --kms-ca default to $AWS_ENDPOINT_URL_KMS and\n"
+		"         $AWS_CA_BUNDLE, as for the AWS tools\n"
 		"policy   prints the KMS key policy that gives the data key only to enclaves\n"
 		"         running an image with one of the PCR0 values (and PCR8)\n"
 		"inspect  prints the header of PACKAGE; never decrypts\n"
@@ -445,6 +447,11 @@ static int cmd_seal(int argc, char **argv)
 		json_decref(context);
 		return 2;
 	}
+	/* The endpoint and CA bundle settings of the AWS tools, when not given. */
+	if (kms_key && !kms_endpoint && getenv("AWS_ENDPOINT_URL_KMS") && *getenv("AWS_ENDPOINT_URL_KMS"))
+		kms_endpoint = getenv("AWS_ENDPOINT_URL_KMS");
+	if (kms_key && !kms_ca && getenv("AWS_CA_BUNDLE") && *getenv("AWS_CA_BUNDLE"))
+		kms_ca = getenv("AWS_CA_BUNDLE");
 	if (region && !aws_region_valid(region)) {
 		fprintf(stderr, "enclave-seal: --region '%s' is not an AWS region\n", region);
 		free(entries);
