@@ -13,12 +13,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define EIF_HEADER_SIZE 548
 #define EIF_SECTION_HEADER_SIZE 12
 #define EIF_MAX_SECTIONS 32
 #define EIF_PCR_LEN 48 /* SHA-384 */
 #define EIF_SIGNATURE_MAX 32768
+#define EIF_READ_STEP (256 * 1024) /* the reader's one buffer */
 
 enum eif_section_type {
 	EIF_SECTION_KERNEL = 1,
@@ -52,6 +54,20 @@ struct eif_info {
  *   -EIO / other -errno from reading.
  * Never prints. */
 int eif_measure(int fd, struct eif_info *out, char *why, size_t whylen);
+
+/* Where eif_measure_source() reads: size bytes, from read(ctx, buf, len, off),
+ * which returns how many it read (fewer than len is fine, 0 only past the
+ * end) or -errno. eif_measure() is this over pread(2) and fstat(2); tests
+ * give their own, to cut reads short or fail them. */
+struct eif_source {
+	ssize_t (*read)(void *ctx, void *buf, size_t len, uint64_t off);
+	void *ctx;
+	uint64_t size;
+};
+
+/* eif_measure() on any source. Data that ends before size is -EIO. */
+int eif_measure_source(const struct eif_source *src, struct eif_info *out, char *why,
+		       size_t whylen);
 
 /* `enclave-seal eif [--json] FILE.eif`: prints the measurements. */
 int eif_main(int argc, char **argv);
