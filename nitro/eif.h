@@ -1,10 +1,12 @@
 /* eif.h: Enclave Image Files (the images nitro-cli builds and runs) and the
  * measurements a Nitro Enclave started from one reports: PCR0, PCR1, PCR2 and,
- * for a signed image, PCR8 (doc/NITRO.md; the format in ../DESIGN's notes).
+ * for a signed image, PCR8 (doc/NITRO.md; the format and every check in
+ * doc/EIF.md).
  *
  * The reader streams: it reads the 548-byte header, then each section's
  * 12-byte header and its data in bounded steps, hashing as it goes, so an
- * image of several GiB costs a few hundred KiB of memory. Every offset, size,
+ * image of several GiB costs a few hundred KiB of memory (and, while a
+ * signature section is decoded, up to a few MiB more). Every offset, size,
  * type and count is checked before it is used; the CRC32 of the header and the
  * sections must match. */
 #ifndef EFS_EIF_H
@@ -44,14 +46,17 @@ struct eif_info {
 	unsigned char pcr8[EIF_PCR_LEN]; /* only if signed_image */
 };
 
-/* Reads the image open on fd from offset 0 (pread; fd need not be seekable
- * beyond that) and fills *out. Returns 0, or:
+/* Reads the regular file open on fd with pread (its file offset is left
+ * alone) and fills *out. Returns 0, or:
  *   -EBADMSG  not a valid EIF: bad magic or version, a section that is out of
  *             the file, overlapping another, of an unknown type, with flags,
  *             with a size that disagrees with the header, too many sections,
  *             a missing kernel, cmdline or ramdisk, a bad CRC, a malformed
  *             signature section; why (if not NULL) says which, as text;
- *   -EIO / other -errno from reading.
+ *   -EINVAL   fd is not a regular file;
+ *   -EIO      the file ended early (it shrank while being read);
+ *   other -errno from fstat or reading.
+ * *out is written only on success.
  * Never prints. */
 int eif_measure(int fd, struct eif_info *out, char *why, size_t whylen);
 
