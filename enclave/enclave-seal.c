@@ -23,6 +23,7 @@
 
 #include "creds.h"
 #include "devnsm.h"
+#include "eif.h"
 #include "jobline.h"
 #include "kek.h"
 #include "log.h"
@@ -43,6 +44,7 @@ static void usage(FILE *f)
 		"       enclave-seal policy --key-account ID --enclave-role ARN --sealer-role ARN\n"
 		"                  --pcr0 HEX[,HEX...] [--pcr8 HEX]\n"
 		"       enclave-seal inspect PACKAGE\n"
+		"       enclave-seal eif [--json] FILE.eif\n"
 		"       enclave-seal dev-root -o DIR\n"
 		"       enclave-seal attest verify [--trust-root PEM] [--at MS|now] [--allow-debug]\n"
 		"                  [--nonce HEX] [--pcr N=HEX[,HEX...]]... DOC\n"
@@ -62,6 +64,8 @@ static void usage(FILE *f)
 		"policy   prints the KMS key policy that gives the data key only to enclaves\n"
 		"         running an image with one of the PCR0 values (and PCR8)\n"
 		"inspect  prints the header of PACKAGE; never decrypts\n"
+		"eif      prints the PCRs (0, 1, 2, and 8 if signed) an enclave started from the\n"
+		"         Enclave Image File will report, after checking its structure and CRC\n"
 		"dev-root makes DIR/root.key (0600) and DIR/root.pem: the root that signs the\n"
 		"         attestation of development enclaves (enclaved --dev --dev-root DIR);\n"
 		"         hosts trust it with --trust-root DIR/root.pem\n"
@@ -668,6 +672,8 @@ int main(int argc, char **argv)
 		return devroot_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "policy"))
 		return policy_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "eif"))
+		return eif_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "attest")) {
 		if (argc >= 3 && !strcmp(argv[2], "verify"))
 			return attest_verify_main(argc - 2, argv + 2);
