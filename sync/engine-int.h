@@ -158,6 +158,7 @@ struct tx_cur {
 struct wq_item {
 	enum wq_kind kind;
 	bool overlap;            /* may start while the same path is still in flight */
+	bool redo;               /* WQ_BARRIER: one already sent, sent again (tx_abort) */
 	char *path, *to;
 	uint64_t seq;
 	uint64_t names;          /* e->wq_names when queued */
@@ -259,6 +260,13 @@ struct engine {
 	uint32_t next_id;
 	uint64_t barrier_next, barrier_acked, initial_seq;
 	uint64_t barrier_sent;   /* the last BARRIER put on the wire */
+	/* A transfer aborted after a barrier that covers it was sent is sent
+	 * again, followed by that barrier again (tx_abort): acknowledgements
+	 * from barrier_hold on do not count until every barrier sent again
+	 * (barrier_redo of them) is acknowledged. barrier_seen: the highest
+	 * seq the peer acknowledged, counted or not. */
+	uint64_t barrier_seen, barrier_hold;
+	unsigned barrier_redo;
 	struct strmap *failed;   /* path -> struct tx_failure */
 	uint64_t fail_stamp, fail_gen;
 	uint64_t retry_at, retry_ms; /* next retry of the failed set (monotonic ms), its delay */

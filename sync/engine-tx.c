@@ -853,6 +853,10 @@ void tx_reset(struct engine *e)
 	strmap_clear(e->nolink, NULL);
 	strmap_clear(e->link_sent, NULL);
 	e->initial_seq = 0;
+	/* Barriers sent again went with the queue. */
+	e->barrier_redo = 0;
+	e->barrier_hold = 0;
+	e->barrier_seen = MAX(e->barrier_seen, e->barrier_acked);
 	/* The next connection's summaries find what is still missing. */
 	strmap_clear(e->failed, tx_fail_free);
 	e->fail_gen++;
@@ -1010,6 +1014,54 @@ static int tx_emit_chunk(struct engine *e, const uint8_t *p, size_t len, uint64_
 	return 0;
 }
 
+/* Another look at path, whose transfer (begun when barrier `after` was the
+ * last sent) was aborted. A barrier queued since must cover it, so the look
+ * goes ahead of the first queued barrier. A barrier sent since the transfer
+ * began was meant to cover it too, and the peer will acknowledge it without
+ * the file: that barrier (the last sent) is sent again after the look, and
+ * acknowledgements from the first such barrier on are held until the peer
+ * has answered the one sent again (tx_barrier_ack). */
+static int tx_queue_resend(struct engine *e, const char *path, uint64_t after)
+{
+	struct wq_item *w, *rb = NULL, **at = &e->wq_head;
+	bool redo = e->barrier_sent > after;
+
+	while (*at && (*at)->kind != WQ_BARRIER)
+		at = &(*at)->next;
+	/* A barrier sent again that is still queued covers this look too. */
+	if (*at && (*at)->redo)
+		redo = false;
+	w = calloc(1, sizeof(*w));
+	if (!w || !(w->path = strdup(path)))
+		goto nomem;
+	w->kind = WQ_CHANGED;
+	w->overlap = true;
+	w->names = UINT64_MAX; /* never merged into: not in e->queued */
+	if (redo) {
+		rb = calloc(1, sizeof(*rb));
+		if (!rb)
+			goto nomem;
+		rb->kind = WQ_BARRIER;
+		rb->redo = true;
+		rb->seq = e->barrier_sent;
+		rb->names = UINT64_MAX;
+		w->next = rb;
+		rb->next = *at;
+		e->barrier_redo++;
+		if (!e->barrier_hold || e->barrier_hold > after + 1)
+			e->barrier_hold = after + 1;
+	} else {
+		w->next = *at;
+	}
+	if (!w->next)
+		e->wq_tail = rb ? rb : w;
+	*at = w;
+	return 0;
+nomem:
+	wq_free(w);
+	return -ENOMEM;
+}
+
 /* The file changed or vanished while it was being sent: drop this transfer
  * (batches still due a WANT are drained without data) and look at the path
  * again. */
@@ -1032,7 +1084,7 @@ static int tx_abort(struct engine *e, struct tx_file *f, int err)
 			link_forget(e, f->path);
 	}
 	if (r == 0)
-		r = tx_queue(e, WQ_PATH, f->path, NULL, 0);
+		r = tx_queue_resend(e, f->path, f->after);
 	if (!f->head)
 		tx_file_drop(e, f);
 	return r;
@@ -1686,7 +1738,7 @@ static int tx_item(struct engine *e, struct wq_item *w)
 		r = msg_put_u64(&e->out, MSG_BARRIER, w->seq);
 		if (r == 0) {
 			tx_sent_op(e, NULL, NULL);
-			e->barrier_sent = w->seq;
+			e->barrier_sent = MAX(e->barrier_sent, w->seq);
 		}
 		return r;
 	case WQ_NONE:
@@ -2060,6 +2112,46 @@ static int tx_store(struct engine *e, struct wbuf *b)
 	return 0;
 }
 
+/* BARRIER_ACK(seq), seq <= barrier_next. A seq already seen is the answer
+ * to a barrier sent again (tx_queue_resend); the first time, it counts
+ * unless barriers sent again are still unanswered and it is at or after
+ * the first they hold. Each barrier that comes to count has its result. */
+static int tx_barrier_ack(struct engine *e, uint64_t seq)
+{
+	uint64_t from = e->barrier_acked, to;
+	bool held = e->barrier_hold != 0;
+	int r;
+
+	if (seq > e->barrier_seen) {
+		e->barrier_seen = seq;
+	} else {
+		if (!e->barrier_redo)
+			return -EPROTO;
+		e->barrier_redo--;
+	}
+	to = e->barrier_seen;
+	if (e->barrier_redo) {
+		if (to >= e->barrier_hold)
+			to = e->barrier_hold - 1;
+	} else {
+		e->barrier_hold = 0;
+	}
+	if (to <= from)
+		return 0;
+	e->barrier_acked = to;
+	/* What the peer refused before the barrier has been heard. */
+	strmap_clear(e->link_sent, NULL);
+	/* Barriers released together by the end of a hold each get their
+	 * result (as many as are kept); otherwise the one acknowledged. */
+	from = held && !e->barrier_hold && to - from <= BARRIER_FAILS_KEPT ? from + 1 : to;
+	for (uint64_t s = from; s <= to; s++) {
+		r = tx_barrier_result_note(e, s);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int tx_handle(struct engine *e, const struct frame *f)
 {
 	struct wbuf b = f->body;
@@ -2074,14 +2166,12 @@ int tx_handle(struct engine *e, const struct frame *f)
 		r = msg_decode_u64(&b, &seq);
 		if (r < 0)
 			return engine_fatal(e, r, NULL, "malformed BARRIER_ACK");
-		if (seq <= e->barrier_acked || seq > e->barrier_next)
+		if (seq > e->barrier_next)
 			return engine_fatal(e, -EPROTO, NULL, "BARRIER_ACK %llu out of order",
 					    (unsigned long long)seq);
-		e->barrier_acked = seq;
-		/* What the peer refused before the barrier has been heard. */
-		strmap_clear(e->link_sent, NULL);
-		r = tx_barrier_result_note(e, seq);
-		return r < 0 ? engine_fatal(e, r, NULL, "out of memory") : 0;
+		r = tx_barrier_ack(e, seq);
+		return r < 0 ? engine_fatal(e, r, NULL, r == -EPROTO ? "BARRIER_ACK out of order" :
+								    "out of memory") : 0;
 	case MSG_STORE:
 		return tx_store(e, &b);
 	}
