@@ -10,7 +10,6 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -32,21 +31,6 @@ extern char **environ;
 #define CID_MIN 4
 #define CID_MAX 0xfffffffeu
 #define STDERR_MAX 512
-
-static int failf(char *why, size_t whylen, int err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int failf(char *why, size_t whylen, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && whylen) {
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
 
 /* A name from nitro-cli, made safe for a message: printable ASCII only,
  * at most 64 bytes. */
@@ -74,13 +58,14 @@ int nitro_pick_cid(const char *json, size_t len, const char *name, uint32_t *cid
 	if (why && whylen)
 		why[0] = '\0';
 	if (len > NITRO_CLI_OUTPUT_MAX)
-		return failf(why, whylen, -EBADMSG, "nitro-cli's answer is over %d bytes",
-			     NITRO_CLI_OUTPUT_MAX);
+		return err_set(why, whylen, -EBADMSG, "nitro-cli's answer is over %d bytes",
+			       NITRO_CLI_OUTPUT_MAX);
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
-		return failf(why, whylen, -EBADMSG, "nitro-cli's answer is not JSON: %s", jerr.text);
+		return err_set(why, whylen, -EBADMSG, "nitro-cli's answer is not JSON: %s",
+			       jerr.text);
 	if (!json_is_array(root)) {
-		r = failf(why, whylen, -EBADMSG, "nitro-cli's answer is not a list of enclaves");
+		r = err_set(why, whylen, -EBADMSG, "nitro-cli's answer is not a list of enclaves");
 		goto out;
 	}
 	json_array_foreach(root, i, e) {
@@ -93,8 +78,9 @@ int nitro_pick_cid(const char *json, size_t len, const char *name, uint32_t *cid
 
 		if (!json_is_object(e) || !json_is_integer(jc) || !json_is_string(js) ||
 		    (jn && !json_is_string(jn))) {
-			r = failf(why, whylen, -EBADMSG,
-				  "enclave %zu in nitro-cli's answer lacks EnclaveCID or State", i);
+			r = err_set(why, whylen, -EBADMSG,
+				    "enclave %zu in nitro-cli's answer lacks EnclaveCID or State",
+				    i);
 			goto out;
 		}
 		if (strcmp(json_string_value(js), "RUNNING"))
@@ -110,22 +96,23 @@ int nitro_pick_cid(const char *json, size_t len, const char *name, uint32_t *cid
 			snprintf(names + used, sizeof(names) - used, "%s%s", used ? ", " : "", safe);
 	}
 	if (matches == 0) {
-		r = *name ? failf(why, whylen, -ENOENT, "no running enclave is named '%s'", name)
-			  : failf(why, whylen, -ENOENT, "no enclave is running");
+		r = *name ? err_set(why, whylen, -ENOENT, "no running enclave is named '%s'", name)
+			  : err_set(why, whylen, -ENOENT, "no enclave is running");
 		goto out;
 	}
 	if (matches > 1) {
-		r = *name ? failf(why, whylen, -ENOTUNIQ, "%zu running enclaves are named '%s'",
-				  matches, name)
-			  : failf(why, whylen, -ENOTUNIQ,
-				  "%zu enclaves are running (%s); name one: nitro:NAME", matches, names);
+		r = *name ? err_set(why, whylen, -ENOTUNIQ, "%zu running enclaves are named '%s'",
+				    matches, name)
+			  : err_set(why, whylen, -ENOTUNIQ,
+				    "%zu enclaves are running (%s); name one: nitro:NAME", matches,
+				    names);
 		goto out;
 	}
 	if (found < CID_MIN || found > (json_int_t)CID_MAX) {
-		r = failf(why, whylen, -ERANGE,
-			  "nitro-cli says the enclave's CID is %" JSON_INTEGER_FORMAT
-			  ", which no enclave can have",
-			  found);
+		r = err_set(why, whylen, -ERANGE,
+			    "nitro-cli says the enclave's CID is %" JSON_INTEGER_FORMAT
+			    ", which no enclave can have",
+			    found);
 		goto out;
 	}
 	*cid = (uint32_t)found;
@@ -217,13 +204,13 @@ int nitro_find_cid(const char *name, uint32_t *cid, char *why, size_t whylen)
 	argv[0] = (char *)prog;
 	buf = malloc(NITRO_CLI_OUTPUT_MAX);
 	if (!buf)
-		return failf(why, whylen, -ENOMEM, "out of memory");
+		return err_set(why, whylen, -ENOMEM, "out of memory");
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
-		r = failf(why, whylen, neg_errno(), "pipe: %s", strerror(errno));
+		r = err_set(why, whylen, neg_errno(), "pipe: %s", strerror(errno));
 		goto done;
 	}
 	if (posix_spawn_file_actions_init(&fa)) {
-		r = failf(why, whylen, -ENOMEM, "out of memory");
+		r = err_set(why, whylen, -ENOMEM, "out of memory");
 		goto done;
 	}
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -236,18 +223,19 @@ int nitro_find_cid(const char *name, uint32_t *cid, char *why, size_t whylen)
 	out[1] = errp[1] = -1;
 	if (r) {
 		pid = -1;
-		r = failf(why, whylen, -r, r == ENOENT ? "%s is not installed (not found on PATH)"
-						       : "cannot run %s: %s",
-			  prog, strerror(r));
+		r = err_set(why, whylen, -r, r == ENOENT ? "%s is not installed (not found on PATH)"
+						         : "cannot run %s: %s",
+			    prog, strerror(r));
 		goto done;
 	}
 	r = collect(out[0], errp[0], buf, NITRO_CLI_OUTPUT_MAX, &olen, err, &elen);
 	if (r < 0) {
 		kill(pid, SIGKILL);
-		r = failf(why, whylen, r == -ETIMEDOUT ? -ETIMEDOUT : -EBADMSG,
-			  r == -ETIMEDOUT ? "%s describe-enclaves did not answer in %d s"
-					  : "%s describe-enclaves answered more than %d bytes",
-			  prog, r == -ETIMEDOUT ? NITRO_CLI_TIMEOUT_MS / 1000 : NITRO_CLI_OUTPUT_MAX);
+		r = err_set(why, whylen, r == -ETIMEDOUT ? -ETIMEDOUT : -EBADMSG,
+			    r == -ETIMEDOUT ? "%s describe-enclaves did not answer in %d s"
+					    : "%s describe-enclaves answered more than %d bytes",
+			    prog,
+			    r == -ETIMEDOUT ? NITRO_CLI_TIMEOUT_MS / 1000 : NITRO_CLI_OUTPUT_MAX);
 	}
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
@@ -264,10 +252,10 @@ int nitro_find_cid(const char *name, uint32_t *cid, char *why, size_t whylen)
 		for (char *c = err; *c; c++)
 			if ((unsigned char)*c < 0x20 || *c == 0x7f)
 				*c = '?';
-		r = failf(why, whylen, -EIO, "%s describe-enclaves failed (%s %d)%s%s", prog,
-			  WIFEXITED(status) ? "exit" : "signal",
-			  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-			  *err ? ": " : "", err);
+		r = err_set(why, whylen, -EIO, "%s describe-enclaves failed (%s %d)%s%s", prog,
+			    WIFEXITED(status) ? "exit" : "signal",
+			    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+			    *err ? ": " : "", err);
 		goto done;
 	}
 	r = nitro_pick_cid(buf, olen, name, cid, why, whylen);
