@@ -57,9 +57,10 @@ status_py() {
 		"$mnt/.status" "$1"
 }
 
-# The sandboxes of the jobs of this script: "sleep N" with N one of ours.
+# The sandboxes of the jobs of this script: "sleep N" with N one of ours
+# (440x; t0441 and t0442, which may run at the same time, sleep 4411 and 4421).
 sandboxes() {
-	pgrep -f "^sleep 44[0-9][0-9]\$"
+	pgrep -f "^sleep 440[0-9]\$"
 }
 
 # --- 1. a development enclave killed in the middle of a job -----------------------
