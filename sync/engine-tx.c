@@ -1062,6 +1062,43 @@ nomem:
 	return -ENOMEM;
 }
 
+/* The other names of an aborted transfer's file were linked to it when it
+ * began (link_others), and the model took them for its content: the peer
+ * links them to whatever it holds under f's name, if anything. They are
+ * looked at again, with the model's idea of them forgotten. */
+static int tx_abort_links(struct engine *e, struct tx_file *f)
+{
+	char key[PATH_MAX + 64];
+	struct link_set *s;
+	char **names;
+	size_t n = 0;
+	int r = 0;
+
+	link_key(key, sizeof(key), f->path, &f->st);
+	s = strmap_get(e->links, key);
+	if (!s || s->n < 2)
+		return 0;
+	names = calloc(s->n, sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n && r == 0; i++)
+		if (strcmp(s->names[i], f->path) != 0 && !(names[n++] = strdup(s->names[i])))
+			r = -ENOMEM;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct peer_entry *pe = model_get(e, names[i]);
+
+		if (pe && pe->kind == ENTRY_FILE) {
+			pe->mtime = 0;
+			pe->fp = false;
+		}
+		r = tx_queue_resend(e, names[i], f->after);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return r;
+}
+
 /* The file changed or vanished while it was being sent: drop this transfer
  * (batches still due a WANT are drained without data) and look at the path
  * again. */
@@ -1071,6 +1108,8 @@ static int tx_abort(struct engine *e, struct tx_file *f, int err)
 
 	log_debug("%s: changed while sent (%s), sending again", f->path, strerror(-err));
 	r = msg_put_u32(&e->out, MSG_FILE_ABORT, f->id);
+	if (r == 0 && f->st.st_nlink > 1)
+		r = tx_abort_links(e, f);
 	if (f == e->cur.f)
 		tx_cur_close(e);
 	f->ended = f->aborted = true;

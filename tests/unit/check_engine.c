@@ -2719,6 +2719,113 @@ START_TEST(test_abort_after_barrier_sent)
 }
 END_TEST
 
+static void make_output_links(struct peer *p)
+{
+	char a[512], b[512];
+
+	make_output_tmp(p);
+	join(a, sizeof(a), p->root, "output/tmp");
+	join(b, sizeof(b), p->root, "output/b");
+	ck_assert_int_eq(link(a, b), 0);
+}
+
+/* Runs the engine's transfers to their end, answering every WANT and
+ * FILE_END; returns when it is quiet. */
+static void serve_files(struct peer *p)
+{
+	struct frame f;
+
+	for (;;) {
+		pump_until_quiet(p);
+		if (p->taken == p->ngot)
+			return;
+		ck_assert(peer_next(p, &f));
+		if (f.type == MSG_FILE_CHUNKS) {
+			struct msg_chunks mc;
+
+			ck_assert_int_eq(msg_decode_chunks(&f.body, &mc), 0);
+			put_want(&p->out, mc.id, mc.first, 0);
+		} else if (f.type == MSG_FILE_END) {
+			struct msg_file_end fe;
+
+			ck_assert_int_eq(msg_decode_file_end(&f.body, &fe), 0);
+			ck_assert_int_eq(msg_put_ack(&p->out, fe.id, 0, ""), 0);
+		}
+	}
+}
+
+/* A file with two names is sent through one (the other is linked to it),
+ * changes under the transfer and loses that name: the abort leaves the
+ * peer's other name linked to what it held before, so that name is looked
+ * at again and sent (t0610: a file older in the enclave after a barrier). */
+START_TEST(test_abort_relooks_links)
+{
+	static const char other[] = "id,value\n1,42\n2,44\n";
+	static const char third[] = "id,value\n1,42\n2,45\n";
+	struct peer *p = &P;
+	struct watch_event ev = { 0 };
+	struct msg_file_begin fb;
+	struct frame f;
+	char a[512];
+	uint32_t id = 0, first = 0;
+	bool b_sent = false, linked = false;
+	int fd;
+
+	setup_pre = make_output_links;
+	peer_setup();
+	peer_start(p, STAGE_SUMMARY);
+	ck_assert_int_eq(msg_put_u32(&p->out, MSG_SUMMARY_END, 0), 0);
+	serve_files(p);
+
+	/* A write through tmp: its transfer begins and b is linked to it. */
+	join(a, sizeof(a), p->root, "output/tmp");
+	fd = open(a, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, other, sizeof(other) - 1, 0), (ssize_t)sizeof(other) - 1);
+	ev.kind = WATCH_FILE_CHANGED;
+	ev.path = "output/tmp";
+	engine_notify(p->e, &ev);
+	pump_until_quiet(p);
+	do {
+		ck_assert(peer_next(p, &f));
+		if (f.type == MSG_FILE_BEGIN) {
+			ck_assert_int_eq(msg_decode_file_begin(&f.body, &fb), 0);
+			ck_assert_str_eq(fb.path, "output/tmp");
+			id = fb.id;
+		} else if (f.type == MSG_FILE_CHUNKS) {
+			struct msg_chunks mc;
+
+			ck_assert_int_eq(msg_decode_chunks(&f.body, &mc), 0);
+			first = mc.first;
+		} else if (f.type == MSG_LINK) {
+			linked = true;
+		}
+	} while (f.type != MSG_FILE_END);
+	ck_assert(linked);
+
+	/* It changes again and loses the name tmp; then the peer asks. */
+	ck_assert_int_eq(pwrite(fd, third, sizeof(third) - 1, 0), (ssize_t)sizeof(third) - 1);
+	close(fd);
+	ck_assert_int_eq(unlink(a), 0);
+	put_want(&p->out, id, first, 1);
+	f.body = peer_expect(p, MSG_FILE_ABORT);
+	ev.kind = WATCH_REMOVED;
+	engine_notify(p->e, &ev);
+	pump_until_quiet(p);
+	while (p->taken < p->ngot) {
+		ck_assert(peer_next(p, &f));
+		if (f.type == MSG_FILE_BEGIN) {
+			ck_assert_int_eq(msg_decode_file_begin(&f.body, &fb), 0);
+			b_sent |= strcmp(fb.path, "output/b") == 0;
+		}
+	}
+	ck_assert_msg(b_sent, "output/b, linked to the aborted transfer, was not sent again");
+	serve_files(p);
+	ck_assert_int_eq(p->result, 0);
+	peer_teardown();
+}
+END_TEST
+
 /* A refused file reaches the sent hook with its errno. */
 START_TEST(test_sent_hook_refused)
 {
@@ -3719,6 +3826,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tr, test_failed_timer_retry);
 	tcase_add_test(tr, test_queue_change_after_remove);
 	tcase_add_test(tr, test_abort_after_barrier_sent);
+	tcase_add_test(tr, test_abort_relooks_links);
 	suite_add_tcase(s, tr);
 
 	/* Makes its own world (a user namespace, a watcher). */
