@@ -1014,6 +1014,37 @@ static int tx_emit_chunk(struct engine *e, const uint8_t *p, size_t len, uint64_
 	return 0;
 }
 
+/* A copy of the names other than path that the peer holds of the file st
+ * (its link set), for a loop that may change the set. *names is NULL and
+ * *n 0 when there are none; -ENOMEM leaves what was copied to be freed. */
+static int link_names_copy(struct engine *e, const char *path, const struct stat *st,
+			   char ***names, size_t *n)
+{
+	char key[PATH_MAX + 64];
+	struct link_set *s;
+
+	*names = NULL;
+	*n = 0;
+	link_key(key, sizeof(key), path, st);
+	s = strmap_get(e->links, key);
+	if (!s || s->n < 2)
+		return 0;
+	*names = calloc(s->n, sizeof(**names));
+	if (!*names)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->names[i], path) != 0 && !((*names)[(*n)++] = strdup(s->names[i])))
+			return -ENOMEM;
+	return 0;
+}
+
+static void link_names_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
 /* Another look at path, whose transfer (begun when barrier `after` was the
  * last sent) was aborted. A barrier queued since must cover it, so the look
  * goes ahead of the first queued barrier. A barrier sent since the transfer
@@ -1068,22 +1099,10 @@ nomem:
  * looked at again, with the model's idea of them forgotten. */
 static int tx_abort_links(struct engine *e, struct tx_file *f)
 {
-	char key[PATH_MAX + 64];
-	struct link_set *s;
 	char **names;
-	size_t n = 0;
-	int r = 0;
+	size_t n;
+	int r = link_names_copy(e, f->path, &f->st, &names, &n);
 
-	link_key(key, sizeof(key), f->path, &f->st);
-	s = strmap_get(e->links, key);
-	if (!s || s->n < 2)
-		return 0;
-	names = calloc(s->n, sizeof(*names));
-	if (!names)
-		return -ENOMEM;
-	for (size_t i = 0; i < s->n && r == 0; i++)
-		if (strcmp(s->names[i], f->path) != 0 && !(names[n++] = strdup(s->names[i])))
-			r = -ENOMEM;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		struct peer_entry *pe = model_get(e, names[i]);
 
@@ -1093,9 +1112,7 @@ static int tx_abort_links(struct engine *e, struct tx_file *f)
 		}
 		r = tx_queue_resend(e, names[i], f->after);
 	}
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	link_names_free(names, n);
 	return r;
 }
 
@@ -1391,22 +1408,10 @@ static bool local_same(struct engine *e, const char *path, const struct stat *st
  * own notification follows. */
 static int link_others(struct engine *e, const char *path, const struct stat *st)
 {
-	char key[PATH_MAX + 64];
-	struct link_set *s;
 	char **names;
-	size_t n = 0;
-	int r = 0;
+	size_t n;
+	int r = link_names_copy(e, path, st, &names, &n);
 
-	link_key(key, sizeof(key), path, st);
-	s = strmap_get(e->links, key);
-	if (!s || s->n < 2)
-		return 0;
-	names = calloc(s->n, sizeof(*names));
-	if (!names)
-		return -ENOMEM;
-	for (size_t i = 0; i < s->n; i++)
-		if (strcmp(s->names[i], path) != 0 && !(names[n++] = strdup(s->names[i])))
-			r = -ENOMEM;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		struct peer_entry *pe;
 
@@ -1426,9 +1431,7 @@ static int link_others(struct engine *e, const char *path, const struct stat *st
 		if (r == 0 && (pe = model_get(e, names[i])))
 			pe->fp = false;
 	}
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	link_names_free(names, n);
 	return r;
 }
 
