@@ -2631,6 +2631,43 @@ START_TEST(test_rename_inflight_then_remove)
 }
 END_TEST
 
+/* One transfer the engine sends, read to its FILE_END: its id and path, its
+ * (last) FILE_CHUNKS, and how many LINKs came with it. With want_none, each
+ * FILE_CHUNKS is answered with a WANT of nothing. */
+struct transfer {
+	uint32_t id, first, nchunks;
+	unsigned links;
+	char path[PATH_MAX + 16];
+};
+
+static struct transfer read_transfer(struct peer *p, bool want_none)
+{
+	struct transfer t = { 0 };
+	struct frame f;
+
+	do {
+		ck_assert(peer_next(p, &f));
+		if (f.type == MSG_FILE_BEGIN) {
+			struct msg_file_begin fb;
+
+			ck_assert_int_eq(msg_decode_file_begin(&f.body, &fb), 0);
+			t.id = fb.id;
+			snprintf(t.path, sizeof(t.path), "%s", fb.path);
+		} else if (f.type == MSG_FILE_CHUNKS) {
+			struct msg_chunks mc;
+
+			ck_assert_int_eq(msg_decode_chunks(&f.body, &mc), 0);
+			t.first = mc.first;
+			t.nchunks = mc.count;
+			if (want_none)
+				put_want(&p->out, mc.id, mc.first, 0);
+		} else if (f.type == MSG_LINK) {
+			t.links++;
+		}
+	} while (f.type != MSG_FILE_END);
+	return t;
+}
+
 /* A file that changes under its transfer after a barrier that covers it
  * went out (a write through another name of it, which no event names):
  * the peer answers that barrier without the file, so the barrier does not
@@ -2642,8 +2679,9 @@ START_TEST(test_abort_after_barrier_sent)
 	struct peer *p = &P;
 	struct msg_file_begin fb;
 	struct frame f;
+	struct transfer t;
 	char path[512];
-	uint32_t id = 0, id2 = 0, first = 0, nchunks = 0;
+	uint32_t id2 = 0;
 	uint64_t seq;
 	int fd;
 
@@ -2652,26 +2690,14 @@ START_TEST(test_abort_after_barrier_sent)
 	p->hold_barriers = true;
 	peer_start(p, STAGE_SUMMARY);
 	ck_assert_int_eq(msg_put_u32(&p->out, MSG_SUMMARY_END, 0), 0);
-	do {
-		ck_assert(peer_next(p, &f));
-		if (f.type == MSG_FILE_BEGIN) {
-			ck_assert_int_eq(msg_decode_file_begin(&f.body, &fb), 0);
-			id = fb.id;
-		} else if (f.type == MSG_FILE_CHUNKS) {
-			struct msg_chunks mc;
-
-			ck_assert_int_eq(msg_decode_chunks(&f.body, &mc), 0);
-			first = mc.first;
-			nchunks = mc.count;
-		}
-	} while (f.type != MSG_FILE_END);
+	t = read_transfer(p, false);
 	/* The initial barrier goes out with the file's chunks still unasked. */
 	for (int i = 0; i < MAX_ROUNDS && p->nheld == 0; i++)
 		peer_pump(p);
 	ck_assert_uint_eq(p->nheld, 1);
 	seq = p->held[0];
 	ck_assert_uint_eq(seq, engine_initial_barrier(p->e));
-	ck_assert_uint_eq(nchunks, 1);
+	ck_assert_uint_eq(t.nchunks, 1);
 
 	/* Same length, other bytes, no event. */
 	join(path, sizeof(path), p->root, "output/tmp");
@@ -2679,7 +2705,7 @@ START_TEST(test_abort_after_barrier_sent)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(pwrite(fd, other, sizeof(other) - 1, 0), (ssize_t)sizeof(other) - 1);
 	close(fd);
-	put_want(&p->out, id, first, 1);
+	put_want(&p->out, t.id, t.first, 1);
 	f.body = peer_expect(p, MSG_FILE_ABORT);
 	f.body = peer_expect(p, MSG_FILE_BEGIN);
 	ck_assert_int_eq(msg_decode_file_begin(&f.body, &fb), 0);
@@ -2697,15 +2723,7 @@ START_TEST(test_abort_after_barrier_sent)
 	ck_assert(!engine_initial_done(p->e));
 
 	/* The new transfer, stored; then the second answer counts. */
-	do {
-		ck_assert(peer_next(p, &f));
-		if (f.type == MSG_FILE_CHUNKS) {
-			struct msg_chunks mc;
-
-			ck_assert_int_eq(msg_decode_chunks(&f.body, &mc), 0);
-			put_want(&p->out, mc.id, mc.first, 0);
-		}
-	} while (f.type != MSG_FILE_END);
+	read_transfer(p, true);
 	ck_assert_int_eq(msg_put_ack(&p->out, id2, 0, ""), 0);
 	ck_assert_int_eq(msg_put_u64(&p->out, MSG_BARRIER_ACK, seq), 0);
 	pump_until_quiet(p);
@@ -2766,9 +2784,9 @@ START_TEST(test_abort_relooks_links)
 	struct watch_event ev = { 0 };
 	struct msg_file_begin fb;
 	struct frame f;
+	struct transfer t;
 	char a[512];
-	uint32_t id = 0, first = 0;
-	bool b_sent = false, linked = false;
+	bool b_sent = false;
 	int fd;
 
 	setup_pre = make_output_links;
@@ -2786,28 +2804,15 @@ START_TEST(test_abort_relooks_links)
 	ev.path = "output/tmp";
 	engine_notify(p->e, &ev);
 	pump_until_quiet(p);
-	do {
-		ck_assert(peer_next(p, &f));
-		if (f.type == MSG_FILE_BEGIN) {
-			ck_assert_int_eq(msg_decode_file_begin(&f.body, &fb), 0);
-			ck_assert_str_eq(fb.path, "output/tmp");
-			id = fb.id;
-		} else if (f.type == MSG_FILE_CHUNKS) {
-			struct msg_chunks mc;
-
-			ck_assert_int_eq(msg_decode_chunks(&f.body, &mc), 0);
-			first = mc.first;
-		} else if (f.type == MSG_LINK) {
-			linked = true;
-		}
-	} while (f.type != MSG_FILE_END);
-	ck_assert(linked);
+	t = read_transfer(p, false);
+	ck_assert_str_eq(t.path, "output/tmp");
+	ck_assert_uint_eq(t.links, 1);
 
 	/* It changes again and loses the name tmp; then the peer asks. */
 	ck_assert_int_eq(pwrite(fd, third, sizeof(third) - 1, 0), (ssize_t)sizeof(third) - 1);
 	close(fd);
 	ck_assert_int_eq(unlink(a), 0);
-	put_want(&p->out, id, first, 1);
+	put_want(&p->out, t.id, t.first, 1);
 	f.body = peer_expect(p, MSG_FILE_ABORT);
 	ev.kind = WATCH_REMOVED;
 	engine_notify(p->e, &ev);
