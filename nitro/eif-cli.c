@@ -112,7 +112,8 @@ int eif_main(int argc, char **argv)
 		return usage_error("one FILE.eif at a time");
 	path = argv[optind];
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO given as the image must not hold the open. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		fprintf(stderr, "enclave-seal eif: %s: %s\n", path, strerror(errno));
 		return 1;

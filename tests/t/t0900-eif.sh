@@ -135,11 +135,14 @@ for kind in crc size-mismatch type6 overlap sections33 out-of-file flags no-kern
 	"
 done
 
-test_expect_success 'a missing file and a directory: exit 1 with the reason' '
+test_expect_success 'a missing file, a directory and a FIFO: exit 1 with the reason, no wait' '
 	expect_exit 1 enclave-seal eif nosuch.eif &&
 	test ! -s out &&
 	grep -q "nosuch.eif: No such file" err &&
 	expect_exit 1 enclave-seal eif . &&
+	test ! -s out &&
+	mkfifo fifo.eif &&
+	expect_exit 1 timeout 20 enclave-seal eif fifo.eif &&
 	test ! -s out
 '
 
