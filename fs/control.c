@@ -16,11 +16,14 @@
 #include "log.h"
 #include "appmsg.h"
 
-/* .run reads as the job id and a newline, or nothing before the first job. */
-int run_text(uint32_t job, char *buf, size_t n)
+int run_text(const struct handle *h, char *buf, size_t n)
 {
-	buf[0] = '\0';
-	return job ? snprintf(buf, n, "%u\n", job) : 0;
+	int r;
+
+	if (!h || (!h->job && !h->run_err))
+		return link_run_text(fs_get()->link, buf, n);
+	r = h->job ? snprintf(buf, n, "%u\n", h->job) : snprintf(buf, n, "error: %s\n", h->run_err);
+	return r < 0 ? 0 : (size_t)r >= n ? (int)n - 1 : r;
 }
 
 /* Starts the job of one line (without its newline). */
@@ -32,21 +35,32 @@ static int run_line(struct handle *h, const char *line, size_t len)
 	uint32_t job = 0;
 	int r;
 
+	free(h->run_err);
+	h->run_err = NULL;
+	h->job = 0;
 	if (memchr(line, '\0', len)) {
-		log_warn(".run: a job line has a NUL byte");
+		snprintf(msg, sizeof(msg), "a job line has a NUL byte");
+		log_warn(".run: %s", msg);
+		link_run_refused(fs->link, msg);
+		h->run_err = strdup(msg);
 		return -EINVAL;
 	}
 	copy = strndup(line, len);
 	if (!copy)
 		return -ENOMEM;
+	msg[0] = '\0';
 	r = jobline_split(copy, len, &jl, msg, sizeof(msg));
 	jobline_release(&jl);
-	if (r == 0)
-		r = link_run(fs->link, copy, &job, msg, sizeof(msg));
 	if (r < 0)
-		log_warn(".run '%s': %s (%s)", copy, msg, strerror(-r));
+		link_run_refused(fs->link, msg[0] ? msg : strerror(-r));
 	else
+		r = link_run(fs->link, copy, &job, msg, sizeof(msg));
+	if (r < 0) {
+		log_warn(".run '%s': %s (%s)", copy, msg, strerror(-r));
+		h->run_err = strdup(msg[0] ? msg : strerror(-r));
+	} else {
 		h->job = job;
+	}
 	free(copy);
 	return r;
 }
@@ -69,7 +83,14 @@ int run_write(struct handle *h, const char *buf, size_t size)
 		nl = memchr(p, '\n', (size_t)(end - p));
 		n = (size_t)((nl ? nl : end) - p);
 		if (h->linelen + n > RUN_LINE_MAX) {
-			log_warn(".run: a job line longer than %u bytes", RUN_LINE_MAX);
+			char msg[64];
+
+			snprintf(msg, sizeof(msg), "a job line longer than %u bytes", RUN_LINE_MAX);
+			log_warn(".run: %s", msg);
+			link_run_refused(fs_get()->link, msg);
+			free(h->run_err);
+			h->run_err = strdup(msg);
+			h->job = 0;
 			r = -E2BIG;
 			break;
 		}

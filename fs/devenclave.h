@@ -14,7 +14,12 @@
  * the socket pair, or a negative errno. */
 int dev_spawn(const struct link_config *cfg, pid_t *child);
 /* Waits for *child (if any) to end, after SIGTERM unless stop says it is
- * leaving by itself; logs an unclean end and clears *child. */
-void dev_reap(pid_t *child, bool stop);
+ * leaving by itself, and clears *child. An unclean end (not the SIGTERM
+ * sent here) is logged and described in why: true. */
+bool dev_reap(pid_t *child, bool stop, char *why, size_t whysz);
+
+/* The last error line the development enclave wrote (its stderr is logged
+ * as the mount's), or false when none. */
+bool dev_last_error(char *buf, size_t n);
 
 #endif

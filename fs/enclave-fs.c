@@ -32,12 +32,17 @@
 #include "util.h"
 
 #define MAX_KEKS 16
+/* How long the mount waits for its enclave before it gives up (without
+ * -o reconnect). */
+#define CONNECT_TIMEOUT_S 15
 
 struct options {
 	const char *connect, *cache, *trust_root, *key;
 	const char *aws_creds, *region, *kms_endpoint, *kms_proxy, *kms_ca;
 	bool allow_debug;
 	bool ready_mounted; /* READY=1 once mounted, not once in sync */
+	bool reconnect;     /* mount without waiting for the enclave */
+	unsigned connect_timeout; /* seconds to wait for it, else fail */
 	struct attest_pin pins[ATTEST_PINS_MAX];
 	size_t npins;
 	const char *keks[MAX_KEKS];
@@ -109,7 +114,8 @@ static void usage(FILE *f)
 
 enum { KEY_CONNECT, KEY_CACHE, KEY_KEK, KEY_MAXJOBS, KEY_TRUST_ROOT, KEY_HOST_KEY, KEY_AWS_CREDS,
        KEY_REGION, KEY_KMS_ENDPOINT, KEY_KMS_PROXY, KEY_KMS_CA, KEY_EXPECT_PCR,
-       KEY_ALLOW_DEBUG, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS, KEY_READY };
+       KEY_ALLOW_DEBUG, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS, KEY_READY,
+       KEY_CONNECT_TIMEOUT, KEY_RECONNECT };
 
 static const struct fuse_opt own_opts[] = {
 	FUSE_OPT_KEY("connect=", KEY_CONNECT), FUSE_OPT_KEY("cache=", KEY_CACHE),
@@ -118,6 +124,7 @@ static const struct fuse_opt own_opts[] = {
 	FUSE_OPT_KEY("aws_credentials=", KEY_AWS_CREDS), FUSE_OPT_KEY("region=", KEY_REGION),
 	FUSE_OPT_KEY("kms_endpoint=", KEY_KMS_ENDPOINT), FUSE_OPT_KEY("kms_proxy=", KEY_KMS_PROXY),
 	FUSE_OPT_KEY("kms_ca=", KEY_KMS_CA), FUSE_OPT_KEY("ready=", KEY_READY),
+	FUSE_OPT_KEY("connect_timeout=", KEY_CONNECT_TIMEOUT), FUSE_OPT_KEY("reconnect", KEY_RECONNECT),
 	FUSE_OPT_KEY("allow_debug", KEY_ALLOW_DEBUG),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS), FUSE_OPT_END
@@ -175,6 +182,19 @@ static int set_option(struct options *o, int key, const char *v)
 		o->ready_mounted = !strcmp(v, "mounted");
 		return 0;
 	case KEY_ALLOW_DEBUG: o->allow_debug = true; return 0;
+	case KEY_RECONNECT: o->reconnect = true; return 0;
+	case KEY_CONNECT_TIMEOUT: {
+		char *end;
+
+		errno = 0;
+		n = strtoull(v, &end, 10);
+		if (!*v || *end || errno || n < 1 || n > 86400) {
+			fprintf(stderr, "enclave-fs: --connect-timeout takes seconds (1 to 86400), not '%s'\n", v);
+			return -1;
+		}
+		o->connect_timeout = (unsigned)n;
+		return 0;
+	}
 	case KEY_EXPECT_PCR: {
 		char err[256];
 
@@ -210,9 +230,9 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	/* expect_pcrN=... has a number in its name: no fuse_opt template. */
 	if (key == FUSE_OPT_KEY_OPT && strncmp(arg, "expect_pcr", 10) == 0 && strchr(arg, '='))
 		key = KEY_EXPECT_PCR;
-	if (key == KEY_ALLOW_DEBUG)
+	if (key == KEY_ALLOW_DEBUG || key == KEY_RECONNECT)
 		return set_option(o, key, NULL);
-	if (key < KEY_CONNECT || key > KEY_EXPECT_PCR)
+	if (key < KEY_CONNECT || key > KEY_RECONNECT)
 		return 1;
 	/* arg lives in a buffer fuse_opt_parse() reuses: keep a copy. */
 	if (o->nowned == sizeof(o->owned) / sizeof(o->owned[0])) {
@@ -249,6 +269,8 @@ static int parse_args(int argc, char **argv, struct options *o, struct fuse_args
 		{ "kms-proxy", required_argument, NULL, 'X' },
 		{ "kms-ca", required_argument, NULL, 'Q' },
 		{ "ready", required_argument, NULL, 'Y' },
+		{ "connect-timeout", required_argument, NULL, 'W' },
+		{ "reconnect", no_argument, NULL, 'N' },
 		{ "verbose", no_argument, NULL, 'v' },       { "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },       { NULL, 0, NULL, 0 }
 	};
@@ -287,9 +309,10 @@ static int parse_args(int argc, char **argv, struct options *o, struct fuse_args
 			if (set_option(o, key, optarg) < 0)
 				return -1;
 			break;
-		case 'A': case 'R': case 'E': case 'X': case 'Q': case 'Y':
+		case 'A': case 'R': case 'E': case 'X': case 'Q': case 'Y': case 'W': case 'N':
 			key = c == 'A' ? KEY_AWS_CREDS : c == 'R' ? KEY_REGION : c == 'E' ? KEY_KMS_ENDPOINT :
-			      c == 'X' ? KEY_KMS_PROXY : c == 'Y' ? KEY_READY : KEY_KMS_CA;
+			      c == 'X' ? KEY_KMS_PROXY : c == 'Y' ? KEY_READY : c == 'W' ? KEY_CONNECT_TIMEOUT :
+			      c == 'N' ? KEY_RECONNECT : KEY_KMS_CA;
 			if (set_option(o, key, optarg) < 0)
 				return -1;
 			break;
@@ -432,11 +455,76 @@ static void raise_nofile(void)
 	(void)setrlimit(RLIMIT_NOFILE, &rl);
 }
 
+/* Going to the background like sshfs: the parent waits until the child
+ * reports whether the mount is ready and exits with that status, so errors
+ * until then reach the terminal (the child keeps stderr until it reports)
+ * and a mount that cannot reach its enclave fails where it was typed. */
+static int bg_fd = -1;
+
+static int daemon_fork(void)
+{
+	int p[2], fd;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return neg_errno();
+	pid = fork();
+	if (pid < 0) {
+		int r = neg_errno();
+
+		close(p[0]);
+		close(p[1]);
+		return r;
+	}
+	if (pid > 0) {
+		unsigned char code = 1;
+		ssize_t n;
+
+		close(p[1]);
+		while ((n = read(p[0], &code, 1)) < 0 && errno == EINTR)
+			;
+		/* Nothing read: the child died before it could say. */
+		_exit(n == 1 ? code : 1);
+	}
+	close(p[0]);
+	bg_fd = p[1];
+	if (setsid() < 0 || chdir("/") < 0)
+		return neg_errno();
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return neg_errno();
+	(void)dup2(fd, STDIN_FILENO);
+	(void)dup2(fd, STDOUT_FILENO);
+	close(fd);
+	return 0;
+}
+
+/* The child's verdict to the waiting parent: from 0 on it logs to syslog. */
+static void daemon_report(int code)
+{
+	unsigned char c = (unsigned char)code;
+	int fd;
+
+	if (bg_fd < 0)
+		return;
+	if (code == 0) {
+		log_setup("enclave-fs", log_get_level(), true);
+		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (fd >= 0) {
+			(void)dup2(fd, STDERR_FILENO);
+			close(fd);
+		}
+	}
+	(void)!write(bg_fd, &c, 1);
+	close(bg_fd);
+	bg_fd = -1;
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_cmdline_opts fo = { 0 };
-	struct options o = { 0 };
+	struct options o = { .connect_timeout = CONNECT_TIMEOUT_S };
 	struct link_config lc = { 0 };
 	struct fs fs = { .cachefd = -1 };
 	const char *source = NULL;
@@ -488,7 +576,8 @@ int main(int argc, char **argv)
 	 * comes from it (systemd's Type=notify). */
 	if (notify_active())
 		fo.foreground = 1;
-	log_setup("enclave-fs", log_get_level(), !fo.foreground);
+	/* Errors go to the terminal until the mount is ready (daemon_report). */
+	log_setup("enclave-fs", log_get_level(), false);
 
 	mountpoint = realpath(fo.mountpoint, NULL);
 	if (!mountpoint) {
@@ -591,7 +680,7 @@ int main(int argc, char **argv)
 				   .dev_state = dev_state, .keks = (const char *const *)keks,
 				   .nkeks = o.nkeks, .max_jobs = o.max_jobs,
 				   .verbose = (unsigned)(log_get_level() - LOG_NOTICE),
-				   .syslog = !fo.foreground, .key_path = host_key,
+				   .key_path = host_key,
 				   .trust_root = o.trust_root ? o.trust_root : dev_root_pem,
 				   .root_name = o.trust_root ? o.trust_root
 						: dev_root ? "development" : "aws-nitro",
@@ -625,8 +714,12 @@ int main(int argc, char **argv)
 		goto out;
 	if (fuse_session_mount(se, mountpoint) != 0)
 		goto out;
-	if (fuse_set_signal_handlers(se) != 0 || fuse_daemonize(fo.foreground) != 0)
+	if (fuse_set_signal_handlers(se) != 0)
 		goto unmount;
+	if (!fo.foreground && (r = daemon_fork()) < 0) {
+		log_errno(r, "cannot go to the background");
+		goto unmount;
+	}
 	/* Threads only after daemonizing (it forks). */
 	r = link_start(l);
 	if (r < 0) {
@@ -638,8 +731,25 @@ int main(int argc, char **argv)
 		notify_status("mounted; connecting to the enclave at %s",
 			      o.connect ? o.connect : "(development)");
 	}
-	if (!link_wait_connected(l, 10000))
-		log_warn("no enclave yet; mounted anyway, requests wait for it");
+	if (!o.reconnect) {
+		r = link_wait_ready(l, (int)o.connect_timeout * 1000, why, sizeof(why));
+		if (r < 0) {
+			if (!o.connect && r == -ETIMEDOUT)
+				log_error("the development enclave did not start within %u s: %s",
+					  o.connect_timeout, why);
+			else if (!o.connect)
+				log_error("the development enclave did not start: %s", why);
+			else if (r == -ETIMEDOUT)
+				log_error("no enclave within %u s: %s", o.connect_timeout, why);
+			else
+				log_error("%s", why);
+			if (r == -ETIMEDOUT)
+				log_error("-o connect_timeout=S waits longer; -o reconnect mounts at once "
+					  "and waits for the enclave");
+			goto unmount;
+		}
+	}
+	daemon_report(0);
 	log_info("mounted %s (cache %s, enclave %s)", mountpoint, cache, o.connect ? o.connect : "dev");
 
 	if (fo.singlethread) {
@@ -662,6 +772,8 @@ unmount:
 	fuse_session_unmount(se);
 	link_stop(l);
 out:
+	/* A mount that failed is gone before the parent exits. */
+	daemon_report(code);
 	if (se)
 		fuse_session_destroy(se);
 	if (nodes)

@@ -146,6 +146,7 @@ struct handle {
 	EVP_MD_CTX *sha;   /* digest of sequential writes from offset 0 */
 	off_t sha_off;
 	uint32_t job;      /* K_RUN: the job this file started; K_CTL: its job */
+	char *run_err;     /* K_RUN: why this file's last job line was refused */
 	char *line;        /* K_RUN: a job line not yet ended by a newline or close */
 	size_t linelen;
 	char *text;        /* K_STATUS: the snapshot read */
@@ -168,8 +169,11 @@ void handle_close(uint64_t fh);
 
 /* --- control files (control.c) --- */
 
-/* .run reads as the job id and a newline, or nothing before the first job. */
-int run_text(uint32_t job, char *buf, size_t n);
+/* What .run reads (RUN_TEXT_MAX bytes at most): through h (or NULL), the
+ * outcome of its last job line, "ID\n" or "error: REASON\n"; else the
+ * mount's last. Its length. */
+#define RUN_TEXT_MAX 1100
+int run_text(const struct handle *h, char *buf, size_t n);
 /* A write to an open .run; its close() (run_flush) runs a last line. */
 int run_write(struct handle *h, const char *buf, size_t size);
 int run_flush(struct handle *h);

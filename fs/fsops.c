@@ -152,7 +152,7 @@ static int node_lstat(struct node *n, struct at *a, struct stat *st)
 static int node_attr(struct node *n, const struct handle *h, struct stat *st)
 {
 	struct fs *fs = fs_get();
-	char buf[32], *json;
+	char buf[RUN_TEXT_MAX], *json;
 	size_t len;
 	int r;
 
@@ -163,7 +163,7 @@ static int node_attr(struct node *n, const struct handle *h, struct stat *st)
 		return 0;
 	case K_RUN:
 		fill_virtual(st, INO_RUN, S_IFREG | 0644,
-			     run_text(h ? h->job : link_last_job(fs->link), buf, sizeof(buf)));
+			     run_text(h, buf, sizeof(buf)));
 		return 0;
 	case K_STATUS:
 		r = link_status(fs->link, &json, &len);
@@ -1009,9 +1009,8 @@ static void follow_name(struct handle *h)
 
 static void fs_read_h(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi, struct handle *h)
 {
-	struct fs *fs = fs_get();
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
-	char text[32];
+	char text[RUN_TEXT_MAX];
 	const char *src = NULL;
 	size_t len = 0;
 
@@ -1026,7 +1025,7 @@ static void fs_read_h(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, st
 		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 		return;
 	case K_RUN:
-		len = (size_t)run_text(h->job ? h->job : link_last_job(fs->link), text, sizeof(text));
+		len = (size_t)run_text(h, text, sizeof(text));
 		src = text;
 		break;
 	case K_STATUS:

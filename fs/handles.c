@@ -131,6 +131,7 @@ void handle_free(struct handle *h)
 	if (h->kind == K_TREE && h->fd >= 0)
 		node_closed(h->node);
 	safe_close(h->fd);
+	free(h->run_err);
 	EVP_MD_CTX_free(h->sha);
 	free(h->text);
 	free(h->line);

@@ -130,12 +130,21 @@ struct link {
 	} failed[FAILED_SHOWN];
 	bool store_known;
 	uint64_t store_held, store_max;
+	/* The last job line's refusal (cleared when one starts), and whether
+	 * the last job line on the mount failed (.run then reads its error). */
 	char last_error[WIRE_TEXT_MAX + 1];
+	bool run_failed;
+	/* The last error of the link (reaching, attesting, losing the
+	 * enclave) and the last the enclave itself reported; kept as the
+	 * last, not cleared by later success. */
+	char link_error[WIRE_TEXT_MAX + 1];
+	char enclave_error[WIRE_TEXT_MAX + 1];
 	/* The attested session: what the last handshake learned, and whether
 	 * it refused the enclave (then nothing syncs, and .run fails at once). */
 	struct session_host *sh; /* link thread only after link_new */
 	struct session_identity id;
 	bool attest_refused;
+	bool dev_failed; /* the development enclave ended before a first session */
 };
 
 static void note_sync(struct link *l);
@@ -301,6 +310,9 @@ static void on_pkg_state(void *ud, const struct msg_pkg_state *m)
 	p->err = (int)m->err;
 	memcpy(p->digest, m->digest, sizeof(p->digest));
 	snprintf(p->text, sizeof(p->text), "%s", m->text);
+	if (m->state == PKG_FAILED)
+		snprintf(l->enclave_error, sizeof(l->enclave_error), "package %.*s: %.*s", 200, m->name,
+			 (int)sizeof(l->enclave_error) - 220, m->text[0] ? m->text : strerror((int)m->err));
 }
 
 static const struct jobclient_ops job_ops = { .status = on_status,
@@ -572,15 +584,15 @@ static int attest_conn(struct link *l, int fd)
 	struct session_conn *c = NULL;
 	int r = session_connect_conn(l->sh, fd, &c, &id);
 
-	if (r < 0)
-		log_error("enclave %s refused: %s", l->cfg.connect ? l->cfg.connect : "(development)",
-			  id.error);
 	pthread_mutex_lock(&l->mu);
 	l->id = id;
 	l->attest_refused = r == -EKEYREJECTED;
 	if (r < 0)
-		snprintf(l->last_error, sizeof(l->last_error), "%.*s", (int)sizeof(l->last_error) - 1,
-			 id.error);
+		snprintf(l->link_error, sizeof(l->link_error), "%s: %.*s",
+			 r == -EKEYREJECTED ? "the enclave was refused" : "the attested handshake failed",
+			 (int)sizeof(l->link_error) - 40, id.error);
+	if (r < 0)
+		log_error("%s", l->link_error);
 	pthread_cond_broadcast(&l->cv);
 	pthread_mutex_unlock(&l->mu);
 	return r < 0 ? r : engine_attach_session(l->e, c);
@@ -595,6 +607,7 @@ static void *link_main(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	for (;;) {
+		bool served;
 		int fd, r;
 
 		pthread_mutex_lock(&l->mu);
@@ -604,31 +617,49 @@ static void *link_main(void *arg)
 		if (r)
 			break;
 		fd = open_conn(l);
-		if (fd < 0 && *transport_connect_why()) {
-			log_error("cannot reach the enclave at %s: %s", l->cfg.connect,
-				  transport_connect_why());
-			notify_status("cannot reach the enclave at %s: %s", l->cfg.connect,
-				      transport_connect_why());
+		if (fd < 0) {
+			const char *where = l->cfg.connect ? l->cfg.connect : "(development)";
+			const char *why = *transport_connect_why() ? transport_connect_why() : strerror(-fd);
+			char text[sizeof(l->link_error)];
+
+			if (l->cfg.connect)
+				snprintf(text, sizeof(text), "cannot reach %s: %s", where, why);
+			else
+				snprintf(text, sizeof(text), "cannot start the development enclave: %s", why);
 			pthread_mutex_lock(&l->mu);
-			snprintf(l->last_error, sizeof(l->last_error), "%s", transport_connect_why());
+			/* The same failure again is news only at debug level. */
+			log_msg(strcmp(text, l->link_error) ? LOG_ERR : LOG_DEBUG, "%s", text);
+			snprintf(l->link_error, sizeof(l->link_error), "%s", text);
+			pthread_cond_broadcast(&l->cv);
 			pthread_mutex_unlock(&l->mu);
-		} else if (fd < 0) {
-			log_errno(fd, "cannot reach the enclave at %s",
-				  l->cfg.connect ? l->cfg.connect : "(development)");
-			notify_status("cannot reach the enclave at %s: %s",
-				      l->cfg.connect ? l->cfg.connect : "(development)", strerror(-fd));
+			notify_status("%s", text);
 		}
 		/* The engine runs on the attested session, or not at all. */
 		r = fd < 0 ? fd : attest_conn(l, fd);
+		served = r == 0;
 		if (r == 0) {
 			r = serve(l);
 			if (r == 0)
 				(void)engine_goodbye(l->e);
 			engine_detach(l->e);
 		}
-		dev_reap(&l->child, r == 0);
+		{
+			char died[160];
+
+			if (dev_reap(&l->child, r == 0, died, sizeof(died))) {
+				pthread_mutex_lock(&l->mu);
+				snprintf(l->enclave_error, sizeof(l->enclave_error), "%s", died);
+				/* before any session: it cannot start */
+				l->dev_failed |= !served && !l->gen;
+				pthread_mutex_unlock(&l->mu);
+			}
+		}
 		link_down(l, r == 0 ? "unmounted" : strerror(-r));
 		pthread_mutex_lock(&l->mu);
+		if (r < 0 && served)
+			snprintf(l->link_error, sizeof(l->link_error), "the connection to the enclave %s: %s",
+				 l->synced ? "was lost" : "ended before it was in sync", strerror(-r));
+		pthread_cond_broadcast(&l->cv);
 		/* Only a conversation that got through its initial pass resets
 		 * the delay: one that fails every time early (a peer that breaks
 		 * each conversation) is retried ever more slowly. */
@@ -636,7 +667,8 @@ static void *link_main(void *arg)
 			backoff = BACKOFF_MIN_MS;
 		if (!l->stopping) {
 			l->reconnects++;
-			log_warn("enclave link lost (%s); reconnecting in %u ms", strerror(-r), backoff);
+			log_msg(served ? LOG_WARNING : LOG_DEBUG, "enclave link lost (%s); reconnecting in %u ms",
+				strerror(-r), backoff);
 			notify_status("enclave link lost (%s); reconnecting in %u ms", strerror(-r),
 				      backoff);
 			wait_ms(l, backoff);
@@ -734,17 +766,28 @@ int link_start(struct link *l)
 	return 0;
 }
 
-bool link_wait_connected(struct link *l, int timeout_ms)
+int link_wait_ready(struct link *l, int timeout_ms, char *why, size_t whysz)
 {
 	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
-	bool up;
+	char dev[512];
+	int r;
 
 	pthread_mutex_lock(&l->mu);
-	while (!l->up && now_ms() < deadline)
+	while (!l->up && !l->attest_refused && !l->dev_failed && now_ms() < deadline)
 		wait_ms(l, 100);
-	up = l->up;
+	r = l->up ? 0 : l->attest_refused ? -EKEYREJECTED : l->dev_failed ? -ECHILD : -ETIMEDOUT;
+	if (r == 0)
+		why[0] = '\0';
+	else if (!l->cfg.connect && dev_last_error(dev, sizeof(dev)))
+		snprintf(why, whysz, "%s", dev);
+	else if (l->link_error[0] && (r != -ECHILD || !l->enclave_error[0]))
+		snprintf(why, whysz, "%s", l->link_error);
+	else if (l->enclave_error[0])
+		snprintf(why, whysz, "%s", l->enclave_error);
+	else
+		snprintf(why, whysz, "no answer");
 	pthread_mutex_unlock(&l->mu);
-	return up;
+	return r;
 }
 
 void link_stop(struct link *l)
@@ -923,10 +966,37 @@ int link_run(struct link *l, const char *line, uint32_t *job, char *msg, size_t 
 			*pp = rq.next;
 			break;
 		}
+	if (rq.err < 0)
+		snprintf(l->last_error, sizeof(l->last_error), "%s",
+			 rq.msg[0] ? rq.msg : strerror(-rq.err));
+	else
+		l->last_error[0] = '\0';
+	l->run_failed = rq.err < 0;
 	pthread_mutex_unlock(&l->mu);
 	snprintf(msg, msgsz, "%s", rq.msg);
 	*job = rq.job;
 	return rq.err;
+}
+
+void link_run_refused(struct link *l, const char *msg)
+{
+	pthread_mutex_lock(&l->mu);
+	snprintf(l->last_error, sizeof(l->last_error), "%s", msg);
+	l->run_failed = true;
+	pthread_mutex_unlock(&l->mu);
+}
+
+int link_run_text(struct link *l, char *buf, size_t n)
+{
+	int r;
+
+	pthread_mutex_lock(&l->mu);
+	if (l->run_failed)
+		r = snprintf(buf, n, "error: %s\n", l->last_error);
+	else
+		r = l->last_job ? snprintf(buf, n, "%u\n", l->last_job) : (buf[0] = '\0', 0);
+	pthread_mutex_unlock(&l->mu);
+	return r < 0 ? 0 : (size_t)r >= n ? (int)n - 1 : r;
 }
 
 int link_cancel(struct link *l, uint32_t job)
@@ -1036,7 +1106,17 @@ int link_status(struct link *l, char **out, size_t *len)
 		enc = json_loads(l->enclave_status, 0, NULL);
 	if (enc)
 		iso = json_object_get(enc, "isolation");
-	json_object_set_new(o, "connection", json_string(l->up ? "connected" : "connecting"));
+	json_object_set_new(o, "connection", json_string(l->up ? "connected" :
+							  l->attest_refused ? "refused" : "connecting"));
+	json_object_set_new(o, "link_error", l->link_error[0] ? json_string(l->link_error) : json_null());
+	{
+		char dev[512];
+
+		if (!l->cfg.connect && dev_last_error(dev, sizeof(dev)))
+			snprintf(l->enclave_error, sizeof(l->enclave_error), "%s", dev);
+		json_object_set_new(o, "enclave_error",
+				    l->enclave_error[0] ? json_string(l->enclave_error) : json_null());
+	}
 	json_object_set_new(o, "enclave", json_string(l->cfg.connect ? l->cfg.connect : "dev"));
 	json_object_set(o, "isolation", json_is_string(iso) ? iso : json_null());
 	json_object_set_new(o, "identity", status_identity(l));
@@ -1046,9 +1126,10 @@ int link_status(struct link *l, char **out, size_t *len)
 		const struct pkg *p = v;
 		for (int i = 0; i < 32; i++)
 			snprintf(hex + 2 * i, 3, "%02x", p->digest[i]);
-		json_array_append_new(pkgs, json_pack("{s:s,s:s,s:s,s:i,s:s}", "name", k, "digest", hex,
+		json_array_append_new(pkgs, json_pack("{s:s,s:s,s:s,s:i,s:o}", "name", k, "digest", hex,
 						      "state", pkg_state_word(p->state), "errno", p->err,
-						      "error", p->state == PKG_FAILED ? p->text : ""));
+						      "error", p->state != PKG_FAILED ? json_null() :
+						      json_string(p->text[0] ? p->text : strerror(p->err))));
 	}
 	for (size_t i = 0; jobclient_next(l->jc, &i, &job_id);)
 		json_array_append_new(jobs, json_pack("{s:i,s:s}", "id", (json_int_t)job_id,

@@ -27,7 +27,6 @@ struct link_config {
 	size_t nkeks;
 	unsigned max_jobs;       /* development: 0 for enclaved's default */
 	unsigned verbose;        /* development: -v count handed to it */
-	bool syslog;             /* development: it logs to syslog (we are a daemon) */
 	/* The attested session (attest/session.h). */
 	const char *key_path;    /* this host's key */
 	const char *trust_root;  /* the root attestation must chain to; NULL: AWS Nitro */
@@ -48,8 +47,11 @@ struct link;
 int link_new(const struct link_config *cfg, struct link **out);
 /* Starts the thread. */
 int link_start(struct link *l);
-/* Waits up to timeout_ms for the first conversation; false on timeout. */
-bool link_wait_connected(struct link *l, int timeout_ms);
+/* Waits up to timeout_ms for a conversation with an attested enclave: 0,
+ * or -EKEYREJECTED (the enclave was refused), -ECHILD (the development
+ * enclave ended before it could serve) or -ETIMEDOUT, with the reason in
+ * why (the link's or the enclave's last error). */
+int link_wait_ready(struct link *l, int timeout_ms, char *why, size_t whysz);
 /* Cancels running jobs (waiting a bounded time for their end), says goodbye,
  * stops the development enclave and joins the thread. */
 void link_stop(struct link *l);
@@ -74,6 +76,13 @@ int link_run(struct link *l, const char *line, uint32_t *job, char *msg, size_t 
 int link_cancel(struct link *l, uint32_t job);
 /* The last job started on the mount (0 if none). */
 uint32_t link_last_job(struct link *l);
+/* A job line refused before it reached the link (its syntax): .run and
+ * .status then carry msg. */
+void link_run_refused(struct link *l, const char *msg);
+/* What .run reads on an open file that started nothing itself: the last job
+ * line's outcome on the mount, "ID\n" or "error: REASON\n" (empty before
+ * the first). Its length. */
+int link_run_text(struct link *l, char *buf, size_t n);
 /* .status: a malloc'd JSON text. */
 int link_status(struct link *l, char **json, size_t *len);
 /* -ENOSPC when a file of size bytes cannot fit in the enclave's store as
