@@ -319,6 +319,25 @@ static int check_args(const struct manifest_entry *e, char *const *words, size_t
 	return 0;
 }
 
+/* The manifest's entry names for a message, ", "-separated, in its order;
+ * cut with "..." where they do not fit. */
+#define ENTRY_LIST_MAX 320
+static void entry_names(const struct manifest *m, char *buf, size_t n)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < m->nentries; i++) {
+		int r = snprintf(buf + used, n - used, "%s%s", i ? ", " : "", m->entries[i].name);
+
+		if (r < 0 || (size_t)r >= n - used - 4) {
+			snprintf(buf + used, n - used, "%s...", i ? ", " : "");
+			return;
+		}
+		used += (size_t)r;
+	}
+}
+
 int jobline_resolve(const struct jobline *jl, const struct manifest *m,
 		    const struct manifest_entry **entry, char ***argv, char *err, size_t errsz)
 {
@@ -330,19 +349,32 @@ int jobline_resolve(const struct jobline *jl, const struct manifest *m,
 	*argv = NULL;
 	if (jl->nwords < 1)
 		return err_set(err, errsz, -EINVAL, "empty job line");
-	if (jl->nwords >= 2) {
+	if (jl->nwords >= 2 && strcmp(jl->words[1], "--") == 0) {
+		first = 2; /* PACKAGE -- ARGS: the default entry's arguments */
+	} else if (jl->nwords >= 2) {
 		e = manifest_entry(m, jl->words[1]);
-		if (e)
-			first = 2;
+		if (!e) {
+			char q[QUOTE_SIZE], names[ENTRY_LIST_MAX];
+
+			entry_names(m, names, sizeof(names));
+			if (m->default_entry)
+				return err_set(err, errsz, -ENOENT,
+					       "no entry '%s' in %.64s; entries: %s (arguments for the "
+					       "default entry '%s': %.64s -- ARGS)", quote(q, jl->words[1]),
+					       jl->words[0], names, m->default_entry, jl->words[0]);
+			return err_set(err, errsz, -ENOENT, "no entry '%s' in %.64s; entries: %s",
+				       quote(q, jl->words[1]), jl->words[0], names);
+		}
+		first = 2;
 	}
 	if (!e && m->default_entry)
 		e = manifest_entry(m, m->default_entry);
 	if (!e) {
-		if (jl->nwords >= 2)
-			return err_set(err, errsz, -ENOENT, "unknown entry '%.64s' in %.64s",
-				    jl->words[1], jl->words[0]);
-		return err_set(err, errsz, -ENOENT, "%.64s has no default entry: name one",
-			    jl->words[0]);
+		char names[ENTRY_LIST_MAX];
+
+		entry_names(m, names, sizeof(names));
+		return err_set(err, errsz, -ENOENT, "%.64s has no default entry: name one of %s",
+			       jl->words[0], names);
 	}
 	nargs = jl->nwords - first;
 	if (nargs > 0 && !e->host_args) {

@@ -182,7 +182,8 @@ test_expect_success 'arguments outside the declaration are refused before any jo
 	refused "iris-app.sealed predict -c print(1)" "Operation not permitted" &&
 	refused "iris-app.sealed predict /dataset/mine.csv" "Operation not permitted" &&
 	refused "iris-app.sealed train -m /model/model.json" "Operation not permitted" &&
-	refused "iris-app.sealed -d /dataset extra" "Operation not permitted" &&
+	refused "iris-app.sealed -- -d /dataset extra" "Operation not permitted" &&
+	refused "iris-app.sealed -d /dataset" "No such file or directory" &&
 	test ! -e host/output/stolen
 '
 

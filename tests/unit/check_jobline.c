@@ -209,11 +209,24 @@ static const struct {
 	{ WITH_DEFAULT, "iris.sealed predict -d /dataset", 0, "predict",
 	  { "python3", "predict.py", "-d", "/dataset" } },
 	{ WITH_DEFAULT, "iris.sealed", 0, "predict", { "python3", "predict.py" } },
-	{ WITH_DEFAULT, "iris.sealed -d /dataset", 0, "predict",
+	/* A second word that is no entry is a mistake, not an argument. */
+	{ WITH_DEFAULT, "iris.sealed -d /dataset", -ENOENT, NULL,
+	  { "no entry '-d' in iris.sealed; entries: predict, info (arguments for the default entry "
+	    "'predict': iris.sealed -- ARGS)" } },
+	{ WITH_DEFAULT, "iris.sealed nosuchentry", -ENOENT, NULL,
+	  { "no entry 'nosuchentry' in iris.sealed; entries: predict, info" } },
+	{ WITH_DEFAULT, "iris.sealed train x", -ENOENT, NULL, { "no entry 'train'" } },
+	/* PACKAGE -- ARGS: the default entry with arguments, "--" not passed on. */
+	{ WITH_DEFAULT, "iris.sealed -- -d /dataset", 0, "predict",
 	  { "python3", "predict.py", "-d", "/dataset" } },
-	/* A word that is not an entry is the default entry's first argument. */
-	{ WITH_DEFAULT, "iris.sealed train x", 0, "predict",
+	{ WITH_DEFAULT, "iris.sealed -- train x", 0, "predict",
 	  { "python3", "predict.py", "train", "x" } },
+	{ WITH_DEFAULT, "iris.sealed --", 0, "predict", { "python3", "predict.py" } },
+	{ WITH_DEFAULT, "iris.sealed -- -- -x", 0, "predict",
+	  { "python3", "predict.py", "--", "-x" } },
+	/* An entry's own "--" is its argument. */
+	{ WITH_DEFAULT, "iris.sealed predict -- x", 0, "predict",
+	  { "python3", "predict.py", "--", "x" } },
 	{ WITH_DEFAULT, "iris.sealed info", 0, "info", { "cat", "INFO" } },
 	{ WITH_DEFAULT, "iris.sealed info x", -EPERM, NULL, { "entry 'info' takes no arguments" } },
 	/* The host cannot slip in an interpreter flag: arguments follow argv. */
@@ -221,14 +234,18 @@ static const struct {
 	  { "python3", "predict.py", "-c", "import os" } },
 	{ NO_DEFAULT, "iris.sealed predict", 0, "predict", { "python3", "predict.py" } },
 	{ NO_DEFAULT, "iris.sealed info", 0, "info", { "cat", "INFO" } },
-	{ NO_DEFAULT, "iris.sealed x", -ENOENT, NULL, { "unknown entry 'x'" } },
-	{ NO_DEFAULT, "iris.sealed x predict", -ENOENT, NULL, { "unknown entry 'x'" } },
-	{ NO_DEFAULT, "iris.sealed", -ENOENT, NULL, { "no default entry" } },
-	{ NO_DEFAULT, "iris.sealed Predict", -ENOENT, NULL, { "unknown entry 'Predict'" } },
+	{ NO_DEFAULT, "iris.sealed x", -ENOENT, NULL,
+	  { "no entry 'x' in iris.sealed; entries: predict, info" } },
+	{ NO_DEFAULT, "iris.sealed x predict", -ENOENT, NULL, { "no entry 'x'" } },
+	{ NO_DEFAULT, "iris.sealed", -ENOENT, NULL,
+	  { "iris.sealed has no default entry: name one of predict, info" } },
+	{ NO_DEFAULT, "iris.sealed -- x", -ENOENT, NULL, { "no default entry" } },
+	{ NO_DEFAULT, "iris.sealed Predict", -ENOENT, NULL, { "no entry 'Predict'" } },
 	{ DEFAULT_NO_ARGS, "iris.sealed", 0, "info", { "cat", "INFO" } },
 	{ DEFAULT_NO_ARGS, "iris.sealed info", 0, "info", { "cat", "INFO" } },
-	{ DEFAULT_NO_ARGS, "iris.sealed x", -EPERM, NULL, { "entry 'info' takes no arguments" } },
-	{ DEFAULT_NO_ARGS, "iris.sealed ''", -EPERM, NULL, { "takes no arguments" } },
+	{ DEFAULT_NO_ARGS, "iris.sealed -- x", -EPERM, NULL, { "entry 'info' takes no arguments" } },
+	{ DEFAULT_NO_ARGS, "iris.sealed -- ''", -EPERM, NULL, { "takes no arguments" } },
+	{ DEFAULT_NO_ARGS, "iris.sealed x", -ENOENT, NULL, { "no entry 'x' in iris.sealed; entries: info" } },
 };
 
 START_TEST(test_resolve)
@@ -301,7 +318,7 @@ static const struct {
 	{ "p predict", 0, "predict", { NULL } },
 	{ "p", 0, "predict", { NULL } },
 	{ "p predict -d /dataset", 0, "predict", { "-d", "/dataset" } },
-	{ "p -d /dataset", 0, "predict", { "-d", "/dataset" } },
+	{ "p -- -d /dataset", 0, "predict", { "-d", "/dataset" } },
 	{ "p predict -d /dataset/a/b.csv -m /model/m.json -o /output/x",
 	  0, "predict", { "-d", "/dataset/a/b.csv", "-m", "/model/m.json", "-o", "/output/x" } },
 	{ "p predict -d /model -d /output/y", 0, "predict", { "-d", "/model", "-d", "/output/y" } },
@@ -619,17 +636,17 @@ START_TEST(test_resolve_max)
 		o += (size_t)sprintf(json + o, ",\"m%d\"", i);
 	sprintf(json + o, "],\"host_args\":true}},\"default\":\"e\"}");
 	m = manifest(json);
-	o = (size_t)sprintf(line, "p");
-	for (int i = 1; i < 256; i++)
+	o = (size_t)sprintf(line, "p e");
+	for (int i = 2; i < 256; i++)
 		o += (size_t)sprintf(line + o, " %c", 'a' + i % 26);
 	ck_assert_int_eq(jobline_split(line, o, &jl, NULL, 0), 0);
 	ck_assert_uint_eq(jl.nwords, 256);
 	ck_assert_int_eq(jobline_resolve(&jl, m, &e, &argv, NULL, 0), 0);
 	ck_assert_str_eq(argv[0], "m0");
 	ck_assert_str_eq(argv[255], "m255");
-	ck_assert_str_eq(argv[256], "b");
-	ck_assert_str_eq(argv[510], jl.words[255]);
-	ck_assert_ptr_null(argv[511]);
+	ck_assert_str_eq(argv[256], "c");
+	ck_assert_str_eq(argv[509], jl.words[255]);
+	ck_assert_ptr_null(argv[510]);
 	free(argv);
 	jobline_release(&jl);
 	manifest_free(m);
