@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -313,4 +314,94 @@ int msg_put_jobs(struct wbuf *o, const uint8_t instance[static JOBS_INSTANCE_LEN
 	for (uint32_t i = 0; i < n; i++)
 		TRY(wbuf_put_u32(o, jobs[i]));
 	FINISH(o);
+}
+
+/* --- RUN_REPLY's text for a started job ------------------------------------------- */
+
+static bool name_ok(const char *s, size_t n)
+{
+	if (n < 1 || n > RUN_INFO_FIELD_MAX || s[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static bool version_ok(const char *s, size_t n)
+{
+	if (n < 1 || n > RUN_INFO_FIELD_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
+			return false;
+	return true;
+}
+
+int run_info_format(const struct run_info *ri, char *buf, size_t n)
+{
+	char hex[65];
+	int r;
+
+	if (n < 256 || !name_ok(ri->name, strnlen(ri->name, sizeof(ri->name))) ||
+	    !version_ok(ri->version, strnlen(ri->version, sizeof(ri->version))) ||
+	    !name_ok(ri->entry, strnlen(ri->entry, sizeof(ri->entry))))
+		return -EINVAL;
+	for (size_t i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", ri->digest[i]);
+	r = snprintf(buf, n, "name=%s\nversion=%s\nentry=%s\ndigest=%s\n", ri->name, ri->version,
+		     ri->entry, hex);
+	return r < 0 || (size_t)r >= n ? -EINVAL : 0;
+}
+
+/* One line "key=VALUE\n" at *p: VALUE's bounds, *p past the line. */
+static bool field(const char **p, const char *key, const char **v, size_t *vn)
+{
+	size_t kn = strlen(key);
+	const char *nl;
+
+	if (strncmp(*p, key, kn) != 0 || (*p)[kn] != '=')
+		return false;
+	*v = *p + kn + 1;
+	nl = strchr(*v, '\n');
+	if (!nl)
+		return false;
+	*vn = (size_t)(nl - *v);
+	*p = nl + 1;
+	return true;
+}
+
+static int hexdig(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int run_info_parse(const char *text, struct run_info *ri)
+{
+	const char *p = text, *v[4];
+	size_t vn[4];
+
+	memset(ri, 0, sizeof(*ri));
+	if (!field(&p, "name", &v[0], &vn[0]) || !name_ok(v[0], vn[0]) ||
+	    !field(&p, "version", &v[1], &vn[1]) || !version_ok(v[1], vn[1]) ||
+	    !field(&p, "entry", &v[2], &vn[2]) || !name_ok(v[2], vn[2]) ||
+	    !field(&p, "digest", &v[3], &vn[3]) || vn[3] != 64 || *p)
+		return -EINVAL;
+	for (size_t i = 0; i < 32; i++) {
+		int hi = hexdig(v[3][2 * i]), lo = hexdig(v[3][2 * i + 1]);
+
+		if (hi < 0 || lo < 0) {
+			memset(ri, 0, sizeof(*ri));
+			return -EINVAL;
+		}
+		ri->digest[i] = (uint8_t)(hi << 4 | lo);
+	}
+	memcpy(ri->name, v[0], vn[0]);
+	memcpy(ri->version, v[1], vn[1]);
+	memcpy(ri->entry, v[2], vn[2]);
+	return 0;
 }

@@ -87,6 +87,25 @@ struct msg_run_reply {
 	char text[WIRE_TEXT_MAX + 1];
 };
 
+/* The text of a RUN_REPLY that started a job: what runs, as four lines
+ *
+ *   name=NAME\nversion=VERSION\nentry=ENTRY\ndigest=HEX\n
+ *
+ * NAME and ENTRY 1..64 of [A-Za-z0-9._-] not starting with '.', VERSION 1..64
+ * printable ASCII, HEX the package's SHA-256 as 64 lowercase hex digits
+ * (the manifest's rules, doc/PACKAGE.md). An enclave that sends "" tells
+ * nothing. */
+#define RUN_INFO_FIELD_MAX 64
+struct run_info {
+	char name[RUN_INFO_FIELD_MAX + 1], version[RUN_INFO_FIELD_MAX + 1];
+	char entry[RUN_INFO_FIELD_MAX + 1];
+	uint8_t digest[32];
+};
+/* The text, or -EINVAL for a field out of its rules (buf: n >= 256). */
+int run_info_format(const struct run_info *ri, char *buf, size_t n);
+/* 0, or -EINVAL for anything but exactly that text (*ri zeroed). */
+int run_info_parse(const char *text, struct run_info *ri);
+
 struct msg_job_state {
 	uint32_t job;
 	uint8_t state;

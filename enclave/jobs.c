@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "appmsg.h"
 #include "daemon.h"
 #include "jobline.h"
 #include "verdict.h"
@@ -129,7 +130,20 @@ void jobs_run(struct daemon *d, uint32_t req, const char *line)
 	j->next = d->jobs;
 	d->jobs = j;
 	log_info("job %u: %s started", j->id, line);
-	reply(d, req, j->id, 0, "");
+	{
+		/* What runs, for the host's record of the job: the manifest's
+		 * public names (doc/SECURITY.md) and the package's digest. */
+		struct run_info ri = { 0 };
+		char text[512];
+
+		snprintf(ri.name, sizeof(ri.name), "%s", p->app->manifest->name);
+		snprintf(ri.version, sizeof(ri.version), "%s", p->app->manifest->version);
+		snprintf(ri.entry, sizeof(ri.entry), "%s", entry->name);
+		memcpy(ri.digest, p->digest, sizeof(ri.digest));
+		if (run_info_format(&ri, text, sizeof(text)) < 0)
+			text[0] = '\0';
+		reply(d, req, j->id, 0, text);
+	}
 	if (d->connected)
 		(void)msg_put_job_state(engine_out(d->engine), j->id, JOB_RUNNING, 0, "");
 	j = NULL;

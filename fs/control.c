@@ -15,6 +15,7 @@
 #include "link.h"
 #include "log.h"
 #include "appmsg.h"
+#include "util.h"
 
 int run_text(const struct handle *h, char *buf, size_t n)
 {
@@ -142,4 +143,150 @@ int ctl_write(struct handle *h, const char *buf, size_t size)
 		return -EINVAL;
 	r = link_cancel(fs->link, h->job);
 	return r < 0 ? r : (int)size;
+}
+
+/* --- jobs/N/wait: reads that end when the job does ------------------------------------ */
+
+/* A read waiting for its job's end. The kernel may interrupt it at any time
+ * (wait_interrupted, on another thread): whoever takes it off the list under
+ * waiters_mu answers it, exactly once. */
+struct waiter {
+	struct waiter *next;
+	fuse_req_t req;
+	uint32_t job;
+	size_t size;
+	off_t off;
+};
+
+static pthread_mutex_t waiters_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct waiter *waiters;
+
+/* The job's exit file: its status and newline, or "" while it runs. */
+static ssize_t exit_text(uint32_t job, char *buf, size_t n)
+{
+	struct fs *fs = fs_get();
+	char rel[32];
+	ssize_t len;
+	int fd;
+
+	snprintf(rel, sizeof(rel), "jobs/%u/exit", job);
+	fd = openat(fs->cachefd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return neg_errno();
+	len = read(fd, buf, n);
+	if (len < 0)
+		len = neg_errno();
+	close(fd);
+	return len;
+}
+
+static void answer(fuse_req_t req, const char *text, size_t len, size_t size, off_t off)
+{
+	if (off < 0 || (size_t)off >= len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, text + off, len - (size_t)off < size ? len - (size_t)off : size);
+}
+
+static bool take(struct waiter *w)
+{
+	for (struct waiter **pp = &waiters; *pp; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			return true;
+		}
+	return false;
+}
+
+static void wait_interrupted(fuse_req_t req, void *data)
+{
+	struct waiter *w = data;
+	bool mine;
+
+	pthread_mutex_lock(&waiters_mu);
+	mine = take(w);
+	pthread_mutex_unlock(&waiters_mu);
+	if (mine) {
+		fuse_reply_err(req, EINTR);
+		free(w);
+	}
+}
+
+void wait_read(fuse_req_t req, uint32_t job, size_t size, off_t off)
+{
+	struct waiter *w = calloc(1, sizeof(*w));
+	char text[32];
+	ssize_t len;
+
+	if (!w) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	*w = (struct waiter){ .req = req, .job = job, .size = size, .off = off };
+	/* Before it is listed: an interrupt that comes now finds nothing to
+	 * take, and fuse_req_interrupted() below says so. */
+	fuse_req_interrupt_func(req, wait_interrupted, w);
+	pthread_mutex_lock(&waiters_mu);
+	len = exit_text(job, text, sizeof(text));
+	if (len != 0 || fuse_req_interrupted(req)) {
+		pthread_mutex_unlock(&waiters_mu);
+		free(w);
+		if (len > 0)
+			answer(req, text, (size_t)len, size, off);
+		else
+			fuse_reply_err(req, len < 0 ? (int)-len : EINTR);
+		return;
+	}
+	w->next = waiters;
+	waiters = w;
+	pthread_mutex_unlock(&waiters_mu);
+}
+
+void wait_job_ended(uint32_t job)
+{
+	struct waiter *done = NULL, **pp;
+	char text[32];
+	ssize_t len;
+
+	pthread_mutex_lock(&waiters_mu);
+	len = exit_text(job, text, sizeof(text));
+	for (pp = &waiters; *pp;) {
+		struct waiter *w = *pp;
+
+		if (w->job == job && len != 0) {
+			*pp = w->next;
+			w->next = done;
+			done = w;
+		} else {
+			pp = &w->next;
+		}
+	}
+	pthread_mutex_unlock(&waiters_mu);
+	while (done) {
+		struct waiter *w = done;
+
+		done = w->next;
+		if (len > 0)
+			answer(w->req, text, (size_t)len, w->size, w->off);
+		else
+			fuse_reply_err(w->req, (int)-len);
+		free(w);
+	}
+}
+
+void wait_fini(void)
+{
+	struct waiter *all;
+
+	pthread_mutex_lock(&waiters_mu);
+	all = waiters;
+	waiters = NULL;
+	pthread_mutex_unlock(&waiters_mu);
+	while (all) {
+		struct waiter *w = all;
+
+		all = w->next;
+		fuse_reply_err(w->req, ENOTCONN);
+		free(w);
+	}
 }

@@ -687,7 +687,8 @@ int main(int argc, char **argv)
 				   .dev_root = dev_root, .allow_debug = o.allow_debug,
 				   .pins = o.pins, .npins = o.npins, .aws_source = aws_src,
 				   .aws_region = o.region, .kms_endpoint = o.kms_endpoint,
-				   .kms_proxy = kms_proxy, .kms_ca = kms_ca };
+				   .kms_proxy = kms_proxy, .kms_ca = kms_ca,
+				   .job_ended = wait_job_ended };
 	r = link_new(&lc, &l);
 	if (r < 0) {
 		log_errno(r, "cache dir %s", cache);
@@ -767,6 +768,7 @@ int main(int argc, char **argv)
 	}
 	code = r == 0 ? 0 : 1;
 unmount:
+	wait_fini();
 	notify_stopping("unmounting");
 	fuse_remove_signal_handlers(se);
 	fuse_session_unmount(se);

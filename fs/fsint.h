@@ -20,7 +20,7 @@ enum tree { T_ENCRYPTED, T_DATASET, T_MODEL, T_OUTPUT, T_JOBS, T_COUNT };
 
 extern const char *const tree_names[T_COUNT];
 
-enum kind { K_NONE, K_ROOT, K_TREE, K_RUN, K_STATUS, K_CTL };
+enum kind { K_NONE, K_ROOT, K_TREE, K_RUN, K_STATUS, K_CTL, K_WAIT };
 
 /* Inode numbers as callers see them (st_ino): a file or directory of a
  * tree has its cache file's (stable while it exists, shared by hard
@@ -31,6 +31,7 @@ enum kind { K_NONE, K_ROOT, K_TREE, K_RUN, K_STATUS, K_CTL };
 #define INO_RUN (INO_VIRTUAL | (UINT64_C(1) << 32) | 2)
 #define INO_STATUS (INO_VIRTUAL | (UINT64_C(1) << 32) | 3)
 #define INO_CTL(job) (INO_VIRTUAL | (uint64_t)(job)) /* jobs/N/ctl */
+#define INO_WAIT(job) (INO_VIRTUAL | (UINT64_C(2) << 32) | (uint64_t)(job)) /* jobs/N/wait */
 
 /* Setuid and setgid bits are never stored: the enclave does not receive
  * them, and the mount runs as root on behalf of other users. */
@@ -77,7 +78,7 @@ struct node {
 	mode_t type;        /* S_IFMT bits */
 	dev_t dev;
 	ino_t ino;
-	uint32_t job;       /* K_CTL */
+	uint32_t job;       /* K_CTL, K_WAIT */
 	uint64_t gen;       /* told to the kernel with the node id */
 	uint64_t nlookup;   /* the kernel's lookups */
 	uint64_t refs;      /* lookups + children + open files */
@@ -106,8 +107,9 @@ uint64_t node_id(const struct node *n);
  * lookup taken; fd: a directory's O_PATH descriptor (consumed), or -1.
  * NULL when out of memory. */
 struct node *node_found(struct node *parent, const char *name, int fd, const struct stat *st);
-/* A new jobs/N/ctl node with one lookup; NULL when out of memory. */
-struct node *node_ctl(uint32_t job);
+/* A new jobs/N/ctl (K_CTL) or jobs/N/wait (K_WAIT) node with one lookup;
+ * NULL when out of memory. */
+struct node *node_job_file(enum kind kind, uint32_t job);
 /* The kernel dropped nlookup lookups. */
 void node_forget(struct node *n, uint64_t nlookup);
 /* A file of the tree was opened as fd (node_closed when it closes). */
@@ -179,5 +181,12 @@ int run_write(struct handle *h, const char *buf, size_t size);
 int run_flush(struct handle *h);
 /* A write to jobs/N/ctl: "cancel". */
 int ctl_write(struct handle *h, const char *buf, size_t size);
+/* A read of jobs/N/wait: replies with the job's exit status and a newline
+ * once it has ended (at once if it has), EINTR if interrupted first. */
+void wait_read(fuse_req_t req, uint32_t job, size_t size, off_t off);
+/* The job's exit file was written: its waiters are answered. */
+void wait_job_ended(uint32_t job);
+/* Unmounting: every read still waiting fails with ENOTCONN. */
+void wait_fini(void);
 
 #endif

@@ -175,6 +175,9 @@ static int node_attr(struct node *n, const struct handle *h, struct stat *st)
 	case K_CTL:
 		fill_virtual(st, INO_CTL(n->job), S_IFREG | 0200, 0);
 		return 0;
+	case K_WAIT:
+		fill_virtual(st, INO_WAIT(n->job), S_IFREG | 0444, 0);
+		return 0;
 	case K_TREE:
 		if (h && h->fd >= 0) {
 			if (fstat(h->fd, st) < 0)
@@ -271,7 +274,9 @@ static int find_child(struct node *p, const char *name, struct node **out)
 		return -ENOTDIR;
 	job = job_dir(p);
 	if (job && strcmp(name, "ctl") == 0)
-		return (*out = node_ctl(job)) ? 0 : -ENOMEM;
+		return (*out = node_job_file(K_CTL, job)) ? 0 : -ENOMEM;
+	if (job && strcmp(name, "wait") == 0)
+		return (*out = node_job_file(K_WAIT, job)) ? 0 : -ENOMEM;
 	pthread_rwlock_rdlock(&order_rw);
 	r = found_child(p, name, out);
 	pthread_rwlock_unlock(&order_rw);
@@ -408,11 +413,13 @@ static void made(fuse_req_t req, struct node *p, const char *name, int r, enum w
 
 struct dirhandle {
 	DIR *d;             /* NULL: the root */
-	uint32_t job;       /* jobs/N: lists ctl too, after the cache's entries */
-	bool ctl_listed;
+	uint32_t job;       /* jobs/N: lists ctl and wait too, after the cache's entries */
+	unsigned vnext;     /* the next of those to list (0: ctl, 1: wait, 2: done) */
 };
 
-#define CTL_OFF INT64_MAX
+/* The offsets after ctl and after wait: past any the cache's directory gives. */
+#define VIRT_OFF(k) (INT64_MAX - 2 + (k))
+static const char *const job_virtual[] = { "ctl", "wait" };
 
 static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -488,12 +495,12 @@ static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 		used = root_entries(req, buf, size, off);
 		goto reply;
 	}
-	if (off == CTL_OFF && dh->ctl_listed)
-		goto reply;
-	if (off == 0)
-		dh->ctl_listed = false;
-	if (off != CTL_OFF)
-		seekdir(dh->d, off);
+	if (off >= VIRT_OFF(1)) {
+		dh->vnext = (unsigned)(off - VIRT_OFF(0));
+		goto virtual;
+	}
+	dh->vnext = 0;
+	seekdir(dh->d, off);
 	for (;;) {
 		struct dirent *de;
 		size_t need;
@@ -515,17 +522,19 @@ static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 		}
 		used += need;
 	}
-	if (!err && dh->job && !dh->ctl_listed) {
+virtual:
+	while (!err && dh->job && dh->vnext < 2) {
 		size_t need;
 
 		memset(&st, 0, sizeof(st));
-		st.st_ino = INO_CTL(dh->job);
+		st.st_ino = dh->vnext == 0 ? INO_CTL(dh->job) : INO_WAIT(dh->job);
 		st.st_mode = S_IFREG;
-		need = fuse_add_direntry(req, buf + used, size - used, "ctl", &st, CTL_OFF);
-		if (need <= size - used) {
-			used += need;
-			dh->ctl_listed = true;
-		}
+		need = fuse_add_direntry(req, buf + used, size - used, job_virtual[dh->vnext], &st,
+					 VIRT_OFF(dh->vnext + 1));
+		if (need > size - used)
+			break;
+		used += need;
+		dh->vnext++;
 	}
 reply:
 	if (err && !used)
@@ -962,6 +971,17 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (h)
 			h->job = n->job;
 		break;
+	case K_WAIT:
+		if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+			r = -EACCES;
+			break;
+		}
+		h = handle_new(K_WAIT, n);
+		if (h)
+			h->job = n->job;
+		/* Its size says nothing: every read comes here. */
+		fi->direct_io = 1;
+		break;
 	case K_ROOT:
 		r = -EISDIR;
 		break;
@@ -1028,6 +1048,10 @@ static void fs_read_h(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, st
 		len = (size_t)run_text(h, text, sizeof(text));
 		src = text;
 		break;
+	case K_WAIT:
+		/* Answered now if the job has ended, else when it does. */
+		wait_read(req, h->job, size, off);
+		return;
 	case K_STATUS:
 		src = h->text;
 		len = h->textlen;
@@ -1360,6 +1384,8 @@ static int set_attr(struct node *n, struct handle *h, const struct stat *attr, i
 
 	if (n->kind == K_RUN || n->kind == K_CTL)
 		return to_set == FUSE_SET_ATTR_SIZE ? 0 : -EPERM; /* an O_TRUNC open */
+	if (n->kind == K_WAIT)
+		return -EPERM;
 	if (n->kind != K_TREE)
 		return -EPERM;
 	if (!tree_writable(n->tree))

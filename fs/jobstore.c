@@ -306,7 +306,8 @@ static int log_open(struct jobstore *js, uint32_t id, const struct job_origin *o
 	return 0;
 }
 
-int jobstore_create(struct jobstore *js, const char *line, const struct job_origin *origin, uint32_t *id_out)
+int jobstore_create(struct jobstore *js, const char *line, const struct job_origin *origin,
+		    const char *manifest, const char *digest, uint32_t *id_out)
 {
 	uint32_t id = js->last + 1;
 	char dir[16], *cmd;
@@ -322,6 +323,13 @@ int jobstore_create(struct jobstore *js, const char *line, const struct job_orig
 		return -ENOMEM;
 	r = put_file(js->dirfd, id, "cmd", cmd);
 	free(cmd);
+	if (r == 0 && manifest)
+		r = put_file(js->dirfd, id, "manifest", manifest);
+	if (r == 0 && digest)
+		r = put_file(js->dirfd, id, "digest", digest);
+	/* exit is there from the start, empty until the job ends. */
+	if (r == 0)
+		r = put_file(js->dirfd, id, "exit", "");
 	/* The origin before the state: a record that is running has one. */
 	if (r == 0 && origin)
 		r = put_origin(js->dirfd, id, origin);
@@ -391,19 +399,17 @@ static bool held_has(const uint32_t *held, size_t n, uint32_t id)
 	return false;
 }
 
-/* Makes a lost record running again: exit first (without it, state is not
- * final), then state, then the log to append to. */
+/* Makes a lost record running again: exit emptied first (while it is
+ * empty, state is not final), then state, then the log to append to. */
 static int resume(struct jobstore *js, const struct lost_rec *lr)
 {
-	char path[32];
 	int r;
 
 	if (find_log(js, lr->id))
 		return -EEXIST;
-	snprintf(path, sizeof(path), "%u/exit", lr->id);
-	if (unlinkat(js->dirfd, path, 0) < 0 && errno != ENOENT)
-		return neg_errno();
-	r = put_file(js->dirfd, lr->id, "state", "running\n");
+	r = put_file(js->dirfd, lr->id, "exit", "");
+	if (r == 0)
+		r = put_file(js->dirfd, lr->id, "state", "running\n");
 	if (r == 0)
 		r = log_open(js, lr->id, &lr->origin);
 	if (r < 0) {

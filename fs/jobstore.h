@@ -4,7 +4,10 @@
  *   state  one line: running, exited, killed, timeout, cancelled, failed or
  *          lost, then ": message" for failed and lost
  *   log    stdout and stderr as they arrive
- *   exit   written last when the job ends: its status as a shell reports one
+ *   exit   empty while the job runs (made with the record); its status as a
+ *          shell reports one, written last when the job ends
+ *   manifest  {"name","version","entry"} of what the enclave runs, as it said
+ *   digest the SHA-256 of the package the enclave ran, 64 hex digits
  *   origin where it runs: the enclave instance (32 hex digits) and the
  *          enclave's id of the job, "INSTANCE ID\n" (absent when the enclave
  *          sent no instance)
@@ -46,8 +49,10 @@ void jobstore_free(struct jobstore *js);
 
 /* The highest id used so far (0 if none). */
 uint32_t jobstore_last(const struct jobstore *js);
-/* Creates the record of a new job with the next id; origin may be NULL. */
-int jobstore_create(struct jobstore *js, const char *line, const struct job_origin *origin, uint32_t *id);
+/* Creates the record of a new job with the next id; origin, manifest and
+ * digest (the files' text) may be NULL. */
+int jobstore_create(struct jobstore *js, const char *line, const struct job_origin *origin,
+		    const char *manifest, const char *digest, uint32_t *id);
 int jobstore_append_log(struct jobstore *js, uint32_t id, const void *p, size_t n);
 /* Sets the final state (word from the list above, proto's enum job_state),
  * its message and the exit status, then closes the log. */
@@ -55,7 +60,7 @@ int jobstore_finish(struct jobstore *js, uint32_t id, uint8_t state, const char 
 
 /* An enclave instance told which jobs it holds (held: ascending, JOBS):
  * each lost record of that instance whose job it holds is running again
- * (exit removed, state "running", log open) and is returned in *out (a
+ * (exit emptied, state "running", log open) and is returned in *out (a
  * malloc'd array of *nout, or NULL). Every other remembered lost record
  * stays lost for good in this mount: its enclave instance is not the one
  * connected, or no longer holds the job. 0, or -ENOMEM (nothing changed),

@@ -189,6 +189,8 @@ static void on_ended(void *ud, uint32_t id, uint8_t state, int32_t code, const c
 
 	if (r < 0)
 		log_errno(r, "job %u: cannot record its end", id);
+	else if (l->cfg.job_ended)
+		l->cfg.job_ended(id);
 	log_info("job %u: %s", id, text);
 	if (state == JOB_LOST && array_grow((void **)&l->lost, &l->lost_cap, l->nlost + 1, sizeof(*l->lost)) == 0)
 		l->lost[l->nlost++] = id;
@@ -217,9 +219,25 @@ static int on_started(void *ud, uint32_t req, uint32_t job, const char *text, ui
 
 	if (!rq)
 		return -ECANCELED;
-	snprintf(rq->msg, sizeof(rq->msg), "%s", text);
+	struct run_info ri;
+	char manifest[256], digest[80];
+	bool info = run_info_parse(text, &ri) == 0;
+
+	rq->msg[0] = '\0';
 	rq->phase = RUN_DONE;
-	r = jobstore_create(l->js, rq->line, jobclient_instance(l->jc, o.instance) ? &o : NULL, &id);
+	if (info) {
+		snprintf(manifest, sizeof(manifest), "name=%s\nversion=%s\nentry=%s\n", ri.name, ri.version,
+			 ri.entry);
+		for (int i = 0; i < 32; i++)
+			snprintf(digest + 2 * i, 3, "%02x", ri.digest[i]);
+		digest[64] = '\n';
+		digest[65] = '\0';
+	} else if (*text) {
+		log_warn("job line '%s': the enclave's description of it is not understood: ignored",
+			 rq->line);
+	}
+	r = jobstore_create(l->js, rq->line, jobclient_instance(l->jc, o.instance) ? &o : NULL,
+			    info ? manifest : NULL, info ? digest : NULL, &id);
 	if (r < 0) {
 		log_errno(r, "cannot record a new job: cancelling it");
 		rq->err = r;

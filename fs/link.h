@@ -40,6 +40,9 @@ struct link_config {
 	const char *aws_region;  /* NULL: from the environment, profile or IMDS */
 	/* development: how its enclaved reaches KMS (enclaved --kms-*) */
 	const char *kms_endpoint, *kms_proxy, *kms_ca;
+	/* Called (link thread, link lock held: it must not call back) when a
+	 * job's record got its exit status. */
+	void (*job_ended)(uint32_t id);
 };
 
 struct link;

@@ -222,13 +222,13 @@ struct node *node_found(struct node *p, const char *name, int fd, const struct s
 	return n;
 }
 
-struct node *node_ctl(uint32_t job)
+struct node *node_job_file(enum kind kind, uint32_t job)
 {
 	struct node *n = calloc(1, sizeof(*n));
 
 	if (!n)
 		return NULL;
-	n->kind = K_CTL;
+	n->kind = kind;
 	n->fd = -1;
 	n->job = job;
 	n->nlookup = n->refs = 1;

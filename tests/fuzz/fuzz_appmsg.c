@@ -233,6 +233,25 @@ static void client_frame(const struct frame *f)
 	wbuf_clear(&jc_out);
 }
 
+/* The whole input as a RUN_REPLY text: parsed, it must format back to the
+ * same bytes; refused, it leaves nothing. */
+static void run_info_input(const uint8_t *data, size_t size)
+{
+	char text[WIRE_TEXT_MAX + 1], again[512];
+	struct run_info ri;
+
+	if (size > WIRE_TEXT_MAX)
+		return;
+	memcpy(text, data, size);
+	text[size] = '\0';
+	if (run_info_parse(text, &ri) == 0) {
+		check(run_info_format(&ri, again, sizeof(again)) == 0);
+		check(strcmp(again, text) == 0);
+	} else {
+		check(all_zero(&ri, sizeof(ri)));
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct wbuf in;
@@ -246,6 +265,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(jc != NULL);
 		log_setup("fuzz_appmsg", LOG_CRIT, false);
 	}
+	run_info_input(data, size);
 	jobclient_reset(jc, "next input");
 	for (uint32_t req = 1; req <= 3; req++)
 		check(jobclient_run(jc, req, "fuzz.sealed") == 0);

@@ -823,6 +823,66 @@ START_TEST(test_check)
 }
 END_TEST
 
+/* RUN_REPLY's text of a started job: exactly four lines, each in its rules. */
+#define RI_HEX "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+static const struct {
+	const char *text;
+	bool ok;
+} run_infos[] = {
+	{ "name=iris\nversion=1.0 beta\nentry=predict\ndigest=" RI_HEX "\n", true },
+	{ "name=a\nversion=~\nentry=b._-9\ndigest=" RI_HEX "\n", true },
+	{ "", false },
+	{ "name=iris\nversion=1\nentry=predict\ndigest=" RI_HEX, false },      /* no last newline */
+	{ "name=iris\nversion=1\nentry=predict\ndigest=" RI_HEX "\nx", false }, /* trailing */
+	{ "version=1\nname=iris\nentry=predict\ndigest=" RI_HEX "\n", false }, /* order */
+	{ "name=.iris\nversion=1\nentry=predict\ndigest=" RI_HEX "\n", false },
+	{ "name=ir is\nversion=1\nentry=predict\ndigest=" RI_HEX "\n", false },
+	{ "name=\nversion=1\nentry=predict\ndigest=" RI_HEX "\n", false },
+	{ "name=iris\nversion=\nentry=predict\ndigest=" RI_HEX "\n", false },
+	{ "name=iris\nversion=1\x1b[2J\nentry=predict\ndigest=" RI_HEX "\n", false },
+	{ "name=iris\nversion=1\nentry=../x\ndigest=" RI_HEX "\n", false },
+	{ "name=iris\nversion=1\nentry=predict\ndigest=" RI_HEX "0\n", false },
+	{ "name=iris\nversion=1\nentry=predict\ndigest="
+	  "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff\n", false },
+	{ "name=iris\nversion=1\nentry=predict\ndigest="
+	  "0g112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n", false },
+	{ "name=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\nversion=1\nentry=p\ndigest="
+	  RI_HEX "\n", false }, /* 65 bytes */
+	{ "name iris\nversion=1\nentry=predict\ndigest=" RI_HEX "\n", false },
+};
+
+START_TEST(test_run_info)
+{
+	struct run_info ri;
+	char again[512];
+	int r = run_info_parse(run_infos[_i].text, &ri);
+
+	if (!run_infos[_i].ok) {
+		static const struct run_info zero;
+
+		ck_assert_int_eq(r, -EINVAL);
+		ck_assert_mem_eq(&ri, &zero, sizeof(ri));
+		return;
+	}
+	ck_assert_int_eq(r, 0);
+	ck_assert_int_eq(run_info_format(&ri, again, sizeof(again)), 0);
+	ck_assert_str_eq(again, run_infos[_i].text);
+	ck_assert_uint_eq(ri.digest[31], 0xff);
+}
+END_TEST
+
+START_TEST(test_run_info_format)
+{
+	struct run_info ri = { .name = "iris", .version = "1", .entry = "predict" };
+	char buf[512];
+
+	ck_assert_int_eq(run_info_format(&ri, buf, sizeof(buf)), 0);
+	ck_assert_int_eq(run_info_format(&ri, buf, 100), -EINVAL);
+	snprintf(ri.entry, sizeof(ri.entry), "a b");
+	ck_assert_int_eq(run_info_format(&ri, buf, sizeof(buf)), -EINVAL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("appmsg");
@@ -843,6 +903,8 @@ int main(void)
 	tcase_add_test(tc, test_jobs);
 	tcase_add_test(tc, test_frames);
 	tcase_add_test(tc, test_check);
+	tcase_add_loop_test(tc, test_run_info, 0, sizeof(run_infos) / sizeof(run_infos[0]));
+	tcase_add_test(tc, test_run_info_format);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

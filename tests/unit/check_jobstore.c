@@ -67,11 +67,13 @@ START_TEST(test_lifecycle)
 
 	ck_assert_uint_eq(nlost, 0);
 	ck_assert_uint_eq(jobstore_last(js), 0);
-	ck_assert_int_eq(jobstore_create(js, "iris.sealed predict -d /dataset", NULL, &id), 0);
+	ck_assert_int_eq(jobstore_create(js, "iris.sealed predict -d /dataset", NULL, NULL, NULL, &id), 0);
 	ck_assert_uint_eq(id, 1);
 	ck_assert_str_eq(slurp("jobs/1/cmd"), "iris.sealed predict -d /dataset\n");
 	ck_assert_str_eq(slurp("jobs/1/state"), "running\n");
-	ck_assert_ptr_null(slurp("jobs/1/exit"));
+	/* exit exists from the start, empty while the job runs */
+	ck_assert_str_eq(slurp("jobs/1/exit"), "");
+	ck_assert_ptr_null(slurp("jobs/1/manifest"));
 	ck_assert_int_eq(jobstore_append_log(js, 1, "a\n", 2), 0);
 	ck_assert_int_eq(jobstore_append_log(js, 1, "b\n", 2), 0);
 	ck_assert_str_eq(slurp("jobs/1/log"), "a\nb\n");
@@ -81,7 +83,9 @@ START_TEST(test_lifecycle)
 	ck_assert_str_eq(slurp("jobs/1/exit"), "3\n");
 	/* The log is closed with the record: later lines have nowhere to go. */
 	ck_assert_int_eq(jobstore_append_log(js, 1, "c", 1), -ENOENT);
-	ck_assert_int_eq(jobstore_create(js, "p", NULL, &id), 0);
+	ck_assert_int_eq(jobstore_create(js, "p", NULL, "{\"name\":\"p\"}\n", "ab\n", &id), 0);
+	ck_assert_str_eq(slurp("jobs/2/manifest"), "{\"name\":\"p\"}\n");
+	ck_assert_str_eq(slurp("jobs/2/digest"), "ab\n");
 	ck_assert_uint_eq(id, 2);
 	ck_assert_int_eq(jobstore_finish(js, 2, JOB_FAILED, "no such entry", JOB_EXIT_FAILED), 0);
 	ck_assert_str_eq(slurp("jobs/2/state"), "failed: no such entry\n");
@@ -99,9 +103,9 @@ START_TEST(test_reopen_marks_lost)
 	size_t nlost;
 	struct jobstore *js = open_store(&lost, &nlost);
 
-	ck_assert_int_eq(jobstore_create(js, "a", NULL, &id), 0);
-	ck_assert_int_eq(jobstore_create(js, "b", NULL, &id), 0);
-	ck_assert_int_eq(jobstore_create(js, "c", NULL, &id), 0);
+	ck_assert_int_eq(jobstore_create(js, "a", NULL, NULL, NULL, &id), 0);
+	ck_assert_int_eq(jobstore_create(js, "b", NULL, NULL, NULL, &id), 0);
+	ck_assert_int_eq(jobstore_create(js, "c", NULL, NULL, NULL, &id), 0);
 	ck_assert_int_eq(jobstore_finish(js, 2, JOB_CANCELLED, "cancelled", JOB_EXIT_CANCELLED), 0);
 	jobstore_free(js); /* jobs 1 and 3 were running */
 	free(lost);
@@ -114,7 +118,7 @@ START_TEST(test_reopen_marks_lost)
 	ck_assert_str_eq(slurp("jobs/3/exit"), "255\n");
 	ck_assert_str_eq(slurp("jobs/2/state"), "cancelled\n");
 	ck_assert_str_eq(slurp("jobs/2/exit"), "130\n");
-	ck_assert_int_eq(jobstore_create(js, "d", NULL, &id), 0);
+	ck_assert_int_eq(jobstore_create(js, "d", NULL, NULL, NULL, &id), 0);
 	ck_assert_uint_eq(id, 4);
 	jobstore_free(js);
 	free(lost);
@@ -141,7 +145,7 @@ START_TEST(test_foreign_names)
 	js = open_store(&lost, &nlost);
 	ck_assert_uint_eq(nlost, 0);
 	ck_assert_uint_eq(jobstore_last(js), 0);
-	ck_assert_int_eq(jobstore_create(js, "a", NULL, &id), 0);
+	ck_assert_int_eq(jobstore_create(js, "a", NULL, NULL, NULL, &id), 0);
 	ck_assert_uint_eq(id, 1);
 	jobstore_free(js);
 	free(lost);
@@ -174,11 +178,11 @@ START_TEST(test_reconcile_after_mount_ended)
 	struct job_match *m;
 	struct jobstore *js = open_store(&lost, &nlost);
 
-	ck_assert_int_eq(jobstore_create(js, "a", &A5, &id), 0);
+	ck_assert_int_eq(jobstore_create(js, "a", &A5, NULL, NULL, &id), 0);
 	ck_assert_str_eq(slurp("jobs/1/origin"), "a100000000000000000000000000000f 5\n");
-	ck_assert_int_eq(jobstore_create(js, "b", &A6, &id), 0);
-	ck_assert_int_eq(jobstore_create(js, "c", &B1, &id), 0);
-	ck_assert_int_eq(jobstore_create(js, "d", NULL, &id), 0);
+	ck_assert_int_eq(jobstore_create(js, "b", &A6, NULL, NULL, &id), 0);
+	ck_assert_int_eq(jobstore_create(js, "c", &B1, NULL, NULL, &id), 0);
+	ck_assert_int_eq(jobstore_create(js, "d", NULL, NULL, NULL, &id), 0);
 	ck_assert_int_eq(faccessat(dfd, "jobs/4/origin", F_OK, 0), -1);
 	ck_assert_int_eq(jobstore_append_log(js, 2, "before\n", 7), 0);
 	jobstore_free(js); /* the mount died */
@@ -193,7 +197,7 @@ START_TEST(test_reconcile_after_mount_ended)
 	ck_assert_uint_eq(m[0].enclave_id, 6);
 	free(m);
 	ck_assert_str_eq(slurp("jobs/2/state"), "running\n");
-	ck_assert_ptr_null(slurp("jobs/2/exit"));
+	ck_assert_str_eq(slurp("jobs/2/exit"), "");
 	ck_assert_int_eq(jobstore_append_log(js, 2, "after\n", 6), 0);
 	ck_assert_str_eq(slurp("jobs/2/log"), "before\nafter\n");
 	/* The others stay lost; nobody else's log is open. */
@@ -238,7 +242,7 @@ START_TEST(test_reconcile_after_reconnect)
 	struct job_match *m;
 	struct jobstore *js = open_store(&lost, &nlost);
 
-	ck_assert_int_eq(jobstore_create(js, "a", &A5, &id), 0);
+	ck_assert_int_eq(jobstore_create(js, "a", &A5, NULL, NULL, &id), 0);
 	ck_assert_int_eq(jobstore_finish(js, id, JOB_LOST, "the enclave went away (x)", JOB_EXIT_LOST), 0);
 	ck_assert_str_eq(slurp("jobs/1/state"), "lost: the enclave went away (x)\n");
 	ck_assert_uint_eq(reconcile(js, &A5, (const uint32_t[]){ 5 }, 1, &m), 1);
@@ -296,7 +300,7 @@ START_TEST(test_origin_garbage)
 
 		js = open_store(&lost, &nlost);
 		free(lost);
-		ck_assert_int_eq(jobstore_create(js, "x", &A5, &id), 0);
+		ck_assert_int_eq(jobstore_create(js, "x", &A5, NULL, NULL, &id), 0);
 		jobstore_free(js);
 		fd = openat(dfd, "jobs", O_RDONLY | O_DIRECTORY);
 		ck_assert_int_ge(fd, 0);
