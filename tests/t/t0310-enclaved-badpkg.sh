@@ -422,7 +422,7 @@ test_expect_success 'an invalid enclave.json (no entries): EINVAL' '
 test_expect_success 'an unknown entry (no default entry): ENOENT' '
 	cp multi.sealed host/encrypted/multi.sealed &&
 	expect_refused "multi.sealed nosuch" "No such file or directory" &&
-	grep "no entry 'nosuch' in multi.sealed; entries: " err &&
+	grep "no entry .nosuch. in multi.sealed; entries: " err &&
 	nothing_left
 '
 
