@@ -413,7 +413,8 @@ static char *default_cache(const char *mountpoint)
 	return NULL;
 }
 
-/* The enclaved to start: $ENCLAVED, the one beside us, or the installed one. */
+/* The enclaved to start: $ENCLAVED, the one beside us (a build tree), or the
+ * installed one (sbindir). */
 static char *find_enclaved(void)
 {
 	const char *env = getenv("ENCLAVED");
@@ -432,7 +433,7 @@ static char *find_enclaved(void)
 			free(out);
 		}
 	}
-	return strdup(BINDIR "/enclaved");
+	return strdup(SBINDIR "/enclaved");
 }
 
 /* Every file and directory the kernel holds through the mount holds a

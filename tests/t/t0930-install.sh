@@ -18,10 +18,11 @@ dir() {
 		env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$top_builddir" -f - "efs-print-$1"
 }
 
-BINDIR=$(dir bindir) MANDIR=$(dir mandir) DOCDIR=$(dir docdir) UNITDIR=$(dir systemdsystemunitdir)
+BINDIR=$(dir bindir) SBINDIR=$(dir sbindir) MANDIR=$(dir mandir) DOCDIR=$(dir docdir)
+UNITDIR=$(dir systemdsystemunitdir)
 
 test_expect_success 'the directories make reports are absolute' '
-	for d in "$BINDIR" "$MANDIR" "$DOCDIR" "$UNITDIR"; do
+	for d in "$BINDIR" "$SBINDIR" "$MANDIR" "$DOCDIR" "$UNITDIR"; do
 		case "$d" in /*) ;; *) echo "not a directory: $d" && exit 1 ;; esac
 	done
 '
@@ -30,13 +31,28 @@ test_expect_success 'make install DESTDIR: it succeeds' '
 	bmake install DESTDIR="$DEST" >install.log 2>&1
 '
 
-test_expect_success 'the programs and the man pages' '
-	for p in enclave-fs enclave-sync enclaved enclave-seal; do
+test_expect_success 'the programs (enclaved, a daemon, in sbin) and the man pages' '
+	for p in enclave-fs enclave-sync enclave-seal; do
 		test -x "$DEST$BINDIR/$p" || exit 1
 	done &&
+	test -x "$DEST$SBINDIR/enclaved" &&
+	test ! -e "$DEST$BINDIR/enclaved" &&
 	for m in man1/enclave-fs.1 man1/enclave-seal.1 man1/enclave-sync.1 man8/enclaved.8; do
 		test -s "$DEST$MANDIR/$m" || exit 1
 	done
+'
+
+test_expect_success 'the docs, the license and the iris example under docdir' '
+	for f in README.md COPYING PACKAGE.md PROTOCOL.md SECURITY.md NITRO.md EIF.md \
+		examples/iris/README.md examples/iris/app/enclave.json examples/iris/app/train.py \
+		examples/iris/data/iris.csv; do
+		test -s "$DEST$DOCDIR/$f" || { echo "missing: $f" && exit 1; }
+	done &&
+	cmp "$top_srcdir/COPYING" "$DEST$DOCDIR/COPYING"
+'
+
+test_expect_success 'the installed enclave-fs starts the installed enclaved' '
+	strings "$DEST$BINDIR/enclave-fs" | grep -x "$SBINDIR/enclaved"
 '
 
 test_expect_success 'the systemd units in the unit directory, as in the sources' '
