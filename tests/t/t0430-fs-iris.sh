@@ -175,7 +175,7 @@ test_expect_success 'a job is followed live: its log and its output while it run
 	test_when_finished "kill $tail_pid" &&
 	waitline -t 30 tail.out started &&
 	test "$(cat "$MNT/jobs/$id/state")" = running &&
-	test ! -e "$MNT/jobs/$id/exit" &&
+	test -f "$MNT/jobs/$id/exit" && test ! -s "$MNT/jobs/$id/exit" &&
 	{ tail -F "$MNT/output/progress.txt" >progress.out 2>progress.err & } &&
 	progress_pid=$! &&
 	test_when_finished "kill $progress_pid" &&
@@ -183,7 +183,7 @@ test_expect_success 'a job is followed live: its log and its output while it run
 	waitline -t 30 progress.out "progress 5" &&
 	waitline -t 30 tail.out "progress written" &&
 	test "$(cat "$MNT/jobs/$id/state")" = running &&
-	test ! -e "$MNT/jobs/$id/exit" &&
+	test -f "$MNT/jobs/$id/exit" && test ! -s "$MNT/jobs/$id/exit" &&
 	! grep done tail.out &&
 	test "$(grep -c "^progress [1-5]$" progress.out)" = 5 &&
 	touch "$MNT/dataset/stop" &&
@@ -219,7 +219,7 @@ test_expect_success 'every job is listed with its record' '
 	test "$(cat jobs.list)" = "$(seq 1 $(cat "$MNT/.run"))" &&
 	for j in $(cat jobs.list); do
 		test -f "$MNT/jobs/$j/cmd" && test -f "$MNT/jobs/$j/log" &&
-		test -f "$MNT/jobs/$j/exit" || return 1
+		test -s "$MNT/jobs/$j/exit" || return 1
 	done
 '
 

@@ -83,7 +83,7 @@ test_expect_success 'a long job runs' '
 	echo $id >long1.id &&
 	waitline -t 30 "$SCRATCH/fs.cache/jobs/$id/log" started &&
 	test "$(cat "$mnt/jobs/$id/state")" = running &&
-	test ! -e "$mnt/jobs/$id/exit" &&
+	test -f "$mnt/jobs/$id/exit" && test ! -s "$mnt/jobs/$id/exit" &&
 	pgrep -f "^sleep 4401\$"
 '
 

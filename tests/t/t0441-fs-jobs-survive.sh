@@ -94,7 +94,7 @@ test_expect_success 'the next mount reports the job running, not lost' '
 	id=$(cat long.id) &&
 	waitline -t 30 fs2.log "job $id is running: the enclave still holds it" &&
 	test "$(cat "$mnt/jobs/$id/state")" = running &&
-	test ! -e "$mnt/jobs/$id/exit" &&
+	test -f "$mnt/jobs/$id/exit" && test ! -s "$mnt/jobs/$id/exit" &&
 	test "$(cat "$mnt/jobs/$id/log")" = started &&
 	status_py "$id in [j[\"id\"] for j in s[\"jobs\"]] and $id not in s[\"lost_jobs\"]" &&
 	test "$(wc -l <"$cache/jobs/$id/origin")" = 1 &&
