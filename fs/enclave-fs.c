@@ -738,7 +738,8 @@ int main(int argc, char **argv)
 		notify_status("mounted; connecting to the enclave at %s",
 			      o.connect ? o.connect : "(development)");
 	}
-	if (!o.reconnect) {
+	/* --ready mounted is for a mount that must not hold anything up. */
+	if (!o.reconnect && !o.ready_mounted) {
 		r = link_wait_ready(l, (int)o.connect_timeout * 1000, why, sizeof(why));
 		if (r < 0) {
 			if (!o.connect && r == -ETIMEDOUT)

@@ -65,7 +65,8 @@ os._exit(0)
 	cat err &&
 	grep "No space left on device" err &&
 	grep "dataset/big: No space left on device: the enclave'\''s store is full" fs.log &&
-	test "$(cat "$mnt/.run")" = "$last" &&
+	test "$(cat "$mnt/.run")" = "error: dataset/big: No space left on device: the enclave'\''s store is full" &&
+	test "$last" -ge 1 &&
 	status_py "s[\"failed\"][\"count\"] == 1" &&
 	status_py "s[\"failed\"][\"files\"] == [{\"path\": \"dataset/big\", \"errno\": 28, \"error\": \"No space left on device\"}]" &&
 	status_py "\"dataset/big\" in s[\"last_error\"]" &&

@@ -85,10 +85,21 @@ test_expect_success 'the refused enclave gets nothing, and .run fails with EIO' 
 	echo secret >"$mnt/dataset/x" &&
 	test_must_fail sh -c "echo \"hello.sealed hi\" >\"$mnt/.run\"" 2>run.err &&
 	grep "I/O error\|Input/output error" run.err &&
-	test ! -e "$SCRATCH/estate/dataset/x"
+	test ! -e "$SCRATCH/estate/dataset/x" &&
+	grep "^error: the enclave was refused: .*PCR0" "$mnt/.run" &&
+	status_py "$mnt" "s[\"connection\"] == \"refused\"" &&
+	status_py "$mnt" "s[\"link_error\"].startswith(\"the enclave was refused: \")"
 '
 
 unmount_enclave pinned "$mnt"
+
+test_expect_success 'without --ready mounted, a refused enclave ends the mount at once: exit 1, the reason' '
+	mkdir -p m2 &&
+	expect_exit 1 enclave-fs --cache "$SCRATCH/pinned2.cache" --trust-root "$DEVROOT/root.pem" \
+		--key "$DEVROOT/host.key" --expect-pcr "0=$wrong" --connect "unix:$SCRATCH/e.sock" m2 &&
+	grep "^enclave-fs: error: the enclave was refused: .*PCR0" err &&
+	! grep -q " $SCRATCH/m2 " /proc/mounts
+'
 
 mount_enclave ok "$mnt" --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" \
 	-o "expect_pcr0=$wrong:$PCR0" --connect "unix:$SCRATCH/e.sock" --cache "$SCRATCH/pinned.cache"
