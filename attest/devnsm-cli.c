@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <openssl/sha.h>
 
 #include "attest.h"
+#include "cli.h"
 #include "devnsm.h"
 
 int devroot_main(int argc, char **argv)
@@ -20,28 +22,35 @@ int devroot_main(int argc, char **argv)
 	size_t n = 0;
 	int c, r;
 
+	static const struct option lopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *prog = "enclave-seal dev-root";
+
 	optind = 1;
-	while ((c = getopt(argc, argv, "o:")) != -1) {
-		if (c != 'o') {
-			fprintf(stderr, "usage: enclave-seal dev-root -o DIR\n");
-			return 2;
+	while ((c = getopt_long(argc, argv, ":o:h", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': dir = optarg; break;
+		case 'h': printf("usage: enclave-seal dev-root -o DIR\n"); return CLI_EXIT_OK;
+		default: return cli_getopt_error(prog, c, argv, lopts);
 		}
-		dir = optarg;
 	}
-	if (!dir || optind != argc) {
-		fprintf(stderr, "usage: enclave-seal dev-root -o DIR\n");
-		return 2;
-	}
+	if (optind != argc)
+		return cli_usage_error(prog, "unexpected argument '%s'", argv[optind]);
+	if (!dir)
+		return cli_usage_error(prog, "missing -o DIR");
 	r = devroot_create(dir, why, sizeof(why));
 	if (r < 0) {
-		fprintf(stderr, "enclave-seal: %s\n", why);
-		return 1;
+		fprintf(stderr, "%s: %s\n", prog, why);
+		return CLI_EXIT_FAILURE;
 	}
 	snprintf(pem, sizeof(pem), "%s/%s", dir, DEVROOT_CERT);
 	r = attest_read_root(pem, &der, &n, why, sizeof(why));
 	if (r < 0) {
-		fprintf(stderr, "enclave-seal: %s\n", why);
-		return 1;
+		fprintf(stderr, "%s: %s\n", prog, why);
+		return CLI_EXIT_FAILURE;
 	}
 	{
 		unsigned char md[32];

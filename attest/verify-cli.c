@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "attest.h"
+#include "cli.h"
 #include "verify-cli.h"
 
 #define USAGE                                                                                     \
@@ -32,8 +33,8 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n%s", USAGE);
-	return 2;
+	fprintf(stderr, "\nTry 'enclave-seal attest verify --help'.\n");
+	return CLI_EXIT_USAGE;
 }
 
 /* HEX (an even number of hex digits, 1 to max bytes) into out. */
@@ -178,7 +179,7 @@ int attest_verify_main(int argc, char **argv)
 	if (parse_at("now", &pol.at_ms) < 0)
 		return 1;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			root = optarg;
@@ -205,12 +206,11 @@ int attest_verify_main(int argc, char **argv)
 			printf("%s", USAGE);
 			return 0;
 		default:
-			fprintf(stderr, "%s", USAGE);
-			return 2;
+			return cli_getopt_error("enclave-seal attest verify", c, argv, opts);
 		}
 	}
 	if (optind != argc - 1)
-		return usage_error("%s", optind < argc ? "one document only" : "no document given");
+		return usage_error("%s", optind < argc ? "one document only" : "missing DOC");
 	if (root) {
 		r = attest_read_root(root, &root_der, &pol.root_der_len, why, sizeof(why));
 		if (r < 0) {

@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "cli.h"
 #include "creds.h"
 #include "devnsm.h"
 #include "eif.h"
@@ -32,13 +33,15 @@
 #include "util.h"
 #include "kms.h"
 #include "policy.h"
+#include "progress.h"
 #include "verify-cli.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: enclave-seal keygen -o FILE\n"
-		"       enclave-seal seal --kek FILE [--entry NAME=COMMAND]... [--zstd] -o PACKAGE APPDIR\n"
+		"       enclave-seal seal --kek FILE [--entry NAME=COMMAND]... [--zstd]\n"
+		"                  [--progress|--no-progress] -o PACKAGE APPDIR\n"
 		"       enclave-seal seal --kms-key ARN|alias/NAME [--region R] [--context K=V]...\n"
 		"                  [--kms-endpoint URL] [--kms-ca PEM] [--entry ...] [--zstd] -o PACKAGE APPDIR\n"
 		"       enclave-seal policy --key-account ID --enclave-role ARN --sealer-role ARN\n"
@@ -60,7 +63,8 @@ static void usage(FILE *f)
 		"         AWS_PROFILE, or IMDSv2 on EC2) and the encryption context\n"
 		"         {\"package\": NAME, K: V...}; only an enclave the key policy names gets it.\n"
 		"         --kms-endpoint and --kms-ca default to $AWS_ENDPOINT_URL_KMS and\n"
-		"         $AWS_CA_BUNDLE, as for the AWS tools\n"
+		"         $AWS_CA_BUNDLE, as for the AWS tools. On a terminal a progress line\n"
+		"         shows the bytes sealed; --progress shows it anywhere, --no-progress never\n"
 		"policy   prints the KMS key policy that gives the data key only to enclaves\n"
 		"         running an image with one of the PCR0 values (and PCR8)\n"
 		"inspect  prints the header of PACKAGE; never decrypts\n"
@@ -73,29 +77,38 @@ static void usage(FILE *f)
 		"         signature, chain to the AWS Nitro root (or PEM) at MS (default now),\n"
 		"         debug, nonce, PCR pins; prints it as JSON; exit 1 with the reason if refused\n"
 		"\n"
-		"Exit status: 0 success, 1 failure, 2 usage error.\n");
+		"Each command takes --help.\n"
+		"\n"
+		"Exit status: 0 success; 1 runtime error (a file that cannot be read or written,\n"
+		"a refused key, KMS unreachable; for attest verify also a refused document);\n"
+		"2 usage error.\n");
 }
 
 /* --- keygen ------------------------------------------------------------------------ */
 
 static int cmd_keygen(int argc, char **argv)
 {
-	const char *out = NULL;
+	static const struct option lopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *prog = "enclave-seal keygen", *out = NULL;
 	uint8_t kek[KEK_LEN];
 	char id[KEK_ID_LEN + 1];
 	int c, r;
 
-	while ((c = getopt(argc, argv, "o:")) != -1) {
-		if (c != 'o') {
-			usage(stderr);
-			return 2;
+	while ((c = getopt_long(argc, argv, ":o:h", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': out = optarg; break;
+		case 'h': usage(stdout); return CLI_EXIT_OK;
+		default: return cli_getopt_error(prog, c, argv, lopts);
 		}
-		out = optarg;
 	}
-	if (!out || optind != argc) {
-		usage(stderr);
-		return 2;
-	}
+	if (optind != argc)
+		return cli_usage_error(prog, "unexpected argument '%s'", argv[optind]);
+	if (!out)
+		return cli_usage_error(prog, "missing -o FILE");
 	r = kek_generate(kek);
 	if (r == 0)
 		r = kek_write_file(out, kek);
@@ -115,9 +128,9 @@ struct sealer {
 	struct archive *a;
 	struct pkg_writer *w;
 	int dirfd;
-	bool progress;
+	struct progress progress;
 	uint64_t files, skipped;
-	time_t last;
+	uint64_t files_total, bytes_total, bytes_done; /* of the regular files */
 	int err;
 };
 
@@ -130,11 +143,6 @@ static la_ssize_t seal_write(struct archive *a, void *ud, const void *buf, size_
 	if (r < 0) {
 		s->err = r;
 		return -1;
-	}
-	if (s->progress && time(NULL) != s->last) {
-		s->last = time(NULL);
-		fprintf(stderr, "\rsealed %.1f MB, %llu files",
-			(double)pkg_writer_bytes_in(s->w) / 1e6, (unsigned long long)s->files);
 	}
 	return (la_ssize_t)n;
 }
@@ -237,9 +245,15 @@ static int add_dir(struct sealer *s, int dfd, const char *rel)
 
 			if (fd < 0)
 				r = log_errno(neg_errno(), "%s", path);
-			while (r == 0 && (got = io_read_all(fd, buf, sizeof(buf))) > 0)
+			while (r == 0 && (got = io_read_all(fd, buf, sizeof(buf))) > 0) {
 				if (archive_write_data(s->a, buf, (size_t)got) != got)
 					r = s->err ? s->err : -EIO;
+				s->bytes_done += (uint64_t)got;
+				/* A file that grew since it was counted grows the total. */
+				progress_update(&s->progress, s->bytes_done,
+						MAX(s->bytes_total, s->bytes_done), s->files,
+						s->files_total);
+			}
 			safe_close(fd);
 			s->files++;
 		} else if (S_ISDIR(st.st_mode)) {
@@ -254,6 +268,37 @@ out:
 	free(names);
 	closedir(d);
 	return r;
+}
+
+/* The regular files below dfd and their bytes, for the progress line: what
+ * add_dir() will read. Errors are left for add_dir() to report. */
+static void count_dir(int dfd, uint64_t *files, uint64_t *bytes)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+
+	if (!d) {
+		close(dfd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+		int sub;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISREG(st.st_mode)) {
+			(*files)++;
+			*bytes += (uint64_t)st.st_size;
+		} else if (S_ISDIR(st.st_mode)) {
+			sub = openat(dirfd(d), de->d_name,
+				     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub >= 0)
+				count_dir(sub, files, bytes);
+		}
+	}
+	closedir(d);
 }
 
 /* The manifest written for --entry options; *parsed is what the enclave
@@ -390,9 +435,12 @@ static int cmd_seal(int argc, char **argv)
 		{ "context", required_argument, NULL, 'c' },
 		{ "kms-endpoint", required_argument, NULL, 'E' },
 		{ "kms-ca", required_argument, NULL, 'C' },
+		{ "progress", no_argument, NULL, 'p' },
+		{ "no-progress", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *kekfile = NULL, *out = NULL, *appdir, *kms_key = NULL, *region = NULL;
+	const char *prog = "enclave-seal seal", *kekfile = NULL, *out = NULL, *appdir, *kms_key = NULL, *region = NULL;
 	const char *kms_endpoint = NULL, *kms_ca = NULL;
 	json_t *context = json_object();
 	struct pkg_key kkey = { 0 };
@@ -402,18 +450,35 @@ static int cmd_seal(int argc, char **argv)
 	struct manifest *m = NULL;
 	uint8_t kek[KEK_LEN];
 	size_t nentries = 0;
+	enum progress_mode pmode = PROGRESS_AUTO;
 	bool zstd = false, loose;
 	int c, r, ofd = -1, code = 1;
 
-	while ((c = getopt_long(argc, argv, "k:e:zo:", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":k:e:zo:h", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'k': kekfile = optarg; break;
-		case 'e':
-			entries = realloc(entries, (nentries + 1) * sizeof(*entries));
-			if (!entries)
-				return 1;
+		case 'e': {
+			char **ne = realloc(entries, (nentries + 1) * sizeof(*entries));
+
+			if (!ne) {
+				log_errno(-ENOMEM, "--entry");
+				goto out;
+			}
+			entries = ne;
+			if (!strchr(optarg, '=') || optarg[0] == '=') {
+				code = cli_usage_error(prog, "--entry takes NAME=COMMAND, not '%s'",
+						       optarg);
+				goto out;
+			}
 			entries[nentries++] = optarg;
 			break;
+		}
+		case 'p': pmode = PROGRESS_ON; break;
+		case 'P': pmode = PROGRESS_OFF; break;
+		case 'h':
+			usage(stdout);
+			code = CLI_EXIT_OK;
+			goto out;
 		case 'z': zstd = true; break;
 		case 'o': out = optarg; break;
 		case 'K': kms_key = optarg; break;
@@ -426,48 +491,52 @@ static int cmd_seal(int argc, char **argv)
 
 			if (!eq || eq == optarg || (size_t)(eq - optarg) >= sizeof(k) ||
 			    !strncmp(optarg, "package=", 8)) {
-				fprintf(stderr, "enclave-seal: --context takes KEY=VALUE (not package=, "
-						"which is the package's name)\n");
-				free(entries);
-				json_decref(context);
-				return 2;
+				code = cli_usage_error(prog,
+						       "--context takes KEY=VALUE (not package=, which "
+						       "is the package's name), not '%s'",
+						       optarg);
+				goto out;
 			}
 			memcpy(k, optarg, (size_t)(eq - optarg));
 			k[eq - optarg] = '\0';
 			json_object_set_new(context, k, json_string(eq + 1));
 			break;
 		}
-		default: usage(stderr); free(entries); json_decref(context); return 2;
+		default: code = cli_getopt_error(prog, c, argv, lopts); goto out;
 		}
 	}
-	if (!!kekfile == !!kms_key || !out || optind != argc - 1 ||
-	    ((region || json_object_size(context) || kms_endpoint || kms_ca) && !kms_key)) {
-		if (kekfile && kms_key)
-			fprintf(stderr, "enclave-seal: --kek and --kms-key exclude each other\n");
-		else if (!kekfile && !kms_key)
-			fprintf(stderr, "enclave-seal: seal needs --kek FILE or --kms-key KEY\n");
-		usage(stderr);
-		free(entries);
-		json_decref(context);
-		return 2;
-	}
+	code = CLI_EXIT_USAGE;
+	if (kekfile && kms_key)
+		cli_usage_error(prog, "--kek and --kms-key exclude each other");
+	else if (!kekfile && !kms_key)
+		cli_usage_error(prog, "missing --kek FILE or --kms-key KEY");
+	else if (!out)
+		cli_usage_error(prog, "missing -o PACKAGE");
+	else if (optind == argc)
+		cli_usage_error(prog, "missing APPDIR");
+	else if (optind + 1 < argc)
+		cli_usage_error(prog, "unexpected argument '%s'", argv[optind + 1]);
+	else if ((region || json_object_size(context) || kms_endpoint || kms_ca) && !kms_key)
+		cli_usage_error(prog, "%s works with --kms-key only",
+				region ? "--region" : json_object_size(context) ? "--context"
+					    : kms_endpoint			    ? "--kms-endpoint"
+										    : "--kms-ca");
+	else if (region && !aws_region_valid(region))
+		cli_usage_error(prog, "--region '%s' is not an AWS region", region);
+	else
+		code = CLI_EXIT_FAILURE;
+	if (code != CLI_EXIT_FAILURE)
+		goto out;
 	/* The endpoint and CA bundle settings of the AWS tools, when not given. */
 	if (kms_key && !kms_endpoint && getenv("AWS_ENDPOINT_URL_KMS") && *getenv("AWS_ENDPOINT_URL_KMS"))
 		kms_endpoint = getenv("AWS_ENDPOINT_URL_KMS");
 	if (kms_key && !kms_ca && getenv("AWS_CA_BUNDLE") && *getenv("AWS_CA_BUNDLE"))
 		kms_ca = getenv("AWS_CA_BUNDLE");
-	if (region && !aws_region_valid(region)) {
-		fprintf(stderr, "enclave-seal: --region '%s' is not an AWS region\n", region);
-		free(entries);
-		json_decref(context);
-		return 2;
-	}
 	appdir = argv[optind];
 	s.dirfd = open(appdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s.dirfd < 0) {
 		log_errno(neg_errno(), "%s", appdir);
-		free(entries);
-		return 1;
+		goto out;
 	}
 	r = manifest_load(s.dirfd, "enclave.json", &m, err, sizeof(err));
 	if (r == 0 && nentries) {
@@ -525,7 +594,10 @@ static int cmd_seal(int argc, char **argv)
 		log_error("%s: %s", out, err);
 		goto fail;
 	}
-	s.progress = isatty(STDERR_FILENO);
+	progress_init(&s.progress, pmode, prog);
+	if (progress_active(&s.progress))
+		count_dir(openat(s.dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), &s.files_total,
+			  &s.bytes_total);
 	s.a = archive_write_new();
 	archive_write_set_format_pax_restricted(s.a);
 	if (zstd && archive_write_add_filter_zstd(s.a) != ARCHIVE_OK) {
@@ -553,14 +625,15 @@ static int cmd_seal(int argc, char **argv)
 		log_errno(r < 0 ? r : neg_errno(), "%s", out);
 		goto fail;
 	}
-	if (s.progress)
-		fputc('\n', stderr);
+	progress_update(&s.progress, s.bytes_done, s.bytes_done, s.files, s.files);
+	progress_finish(&s.progress);
 	fprintf(stderr, "%s: %llu files sealed%s%s%s\n", out, (unsigned long long)s.files,
 		zstd ? " (zstd)" : "", kms_key ? ", data key from KMS key " : "",
 		kms_key ? kkey.id : "");
 	code = 0;
 	goto out;
 fail:
+	progress_cancel(&s.progress);
 	/* Or archive_write_free would flush the last block into the aborted
 	 * writer. */
 	if (s.a)
@@ -591,13 +664,25 @@ static int cmd_inspect(int argc, char **argv)
 	struct stat st;
 	uint8_t *buf;
 	char err[256];
+	static const struct option lopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *prog = "enclave-seal inspect";
 	ssize_t n;
-	int fd, r;
+	int c, fd, r;
 
-	if (argc != 2) {
-		usage(stderr);
-		return 2;
+	while ((c = getopt_long(argc, argv, "+:h", lopts, NULL)) != -1) {
+		if (c != 'h')
+			return cli_getopt_error(prog, c, argv, lopts);
+		usage(stdout);
+		return CLI_EXIT_OK;
 	}
+	if (optind == argc)
+		return cli_usage_error(prog, "missing PACKAGE");
+	if (optind + 1 < argc)
+		return cli_usage_error(prog, "unexpected argument '%s'", argv[optind + 1]);
+	argv += optind - 1;
 	fd = open(argv[1], O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		log_errno(neg_errno(), "%s", argv[1]);
@@ -649,7 +734,11 @@ static int cmd_inspect(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	const char *prog = "enclave-seal";
+
 	log_setup("enclave-seal", LOG_NOTICE, false);
+	/* Each subcommand parses its own options from its own argv[1]. */
+	opterr = 0;
 	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		usage(stdout);
 		return 0;
@@ -658,10 +747,12 @@ int main(int argc, char **argv)
 		printf("enclave-seal %s\n", PACKAGE_VERSION);
 		return 0;
 	}
-	if (argc < 2) {
-		usage(stderr);
-		return 2;
-	}
+	if (argc < 2)
+		return cli_usage_error(prog, "missing command (keygen, seal, policy, inspect, eif, "
+					     "dev-root or attest)");
+	if (argv[1][0] == '-')
+		return cli_usage_error(prog, "unrecognized option '%.*s'",
+				       (int)strcspn(argv[1], "="), argv[1]);
 	if (!strcmp(argv[1], "keygen"))
 		return cmd_keygen(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "seal"))
@@ -677,11 +768,13 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "attest")) {
 		if (argc >= 3 && !strcmp(argv[2], "verify"))
 			return attest_verify_main(argc - 2, argv + 2);
-		fprintf(stderr, "enclave-seal attest: expected 'verify'\n");
-		usage(stderr);
-		return 2;
+		if (argc >= 3 && (!strcmp(argv[2], "-h") || !strcmp(argv[2], "--help"))) {
+			usage(stdout);
+			return CLI_EXIT_OK;
+		}
+		if (argc < 3)
+			return cli_usage_error("enclave-seal attest", "missing command (verify)");
+		return cli_usage_error("enclave-seal attest", "unknown command '%s'", argv[2]);
 	}
-	fprintf(stderr, "enclave-seal: unknown command '%s'\n", argv[1]);
-	usage(stderr);
-	return 2;
+	return cli_usage_error(prog, "unknown command '%s'", argv[1]);
 }

@@ -33,12 +33,14 @@
 #include "pathsafe.h"
 #include "session-engine.h"
 #include "session.h"
+#include "cli.h"
 #include "transport.h"
 #include "trees.h"
 #include "uids.h"
 #include "util.h"
 
 #define MAX_POLL 512
+#define PROG "enclaved"
 
 static void usage(FILE *f)
 {
@@ -81,8 +83,11 @@ static void usage(FILE *f)
 		"      --syslog        log to syslog instead of stderr\n"
 		"  -h, --help, -V, --version\n"
 		"\n"
+		"BYTES take a K, M, G or T suffix.\n"
+		"\n"
 		"Exit status: 0 after SIGTERM or SIGINT (or the end of an fd: connection);\n"
-		"1 runtime failure; 2 usage error. BYTES take a K, M, G or T suffix.\n",
+		"1 runtime error (a key-encryption key file that cannot be read, the state\n"
+		"directory, the NSM, the listening socket); 2 usage error.\n",
 		UIDS_DEFAULT_BASE);
 }
 
@@ -482,7 +487,8 @@ int main(int argc, char **argv)
 	/* before the key process is forked: no child speaks for this one */
 	notify_init();
 	log_setup("enclaved", LOG_NOTICE, false);
-	while ((c = getopt_long(argc, argv, "l:s:k:j:dvhV", lopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":l:s:k:j:dvhV", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'l': listen = optarg; break;
 		case 's': d.state_dir = optarg; break;
@@ -505,29 +511,29 @@ int main(int argc, char **argv)
 		case 'N': kc.kms = 0; break;
 		case 'j':
 			if (parse_u64(optarg, 1, 1024, &v) < 0) {
-				fprintf(stderr, "enclaved: --max-jobs takes a number from 1 to 1024\n");
-				return 2;
+				return cli_usage_error(PROG, "--max-jobs takes a number from 1 to 1024, "
+							     "not '%s'", optarg);
 			}
 			d.max_jobs = (unsigned)v;
 			break;
 		case 'M':
 			if (parse_size(optarg, 1, ULLONG_MAX, &max_store) < 0) {
-				fprintf(stderr, "enclaved: --max-store takes a size in bytes (K, M, G, T)\n");
-				return 2;
+				return cli_usage_error(PROG, "--max-store takes a size in bytes (K, M, G, "
+							     "T), not '%s'", optarg);
 			}
 			break;
 		case 'm':
 			if (parse_size(optarg, 16ull << 20, ULLONG_MAX, &v) < 0) {
-				fprintf(stderr, "enclaved: --job-mem takes a size of at least 16M\n");
-				return 2;
+				return cli_usage_error(PROG, "--job-mem takes a size of at least 16M, "
+							     "not '%s'", optarg);
 			}
 			d.job_mem = v;
 			break;
 		case 'U':
 			if (parse_u64(optarg, 1000, UINT32_MAX - UIDS_MAX - 1, &v) < 0) {
-				fprintf(stderr, "enclaved: --job-uid-base takes a number from 1000 to %u\n",
-					UINT32_MAX - UIDS_MAX - 1);
-				return 2;
+				return cli_usage_error(PROG, "--job-uid-base takes a number from 1000 to "
+							     "%u, not '%s'", UINT32_MAX - UIDS_MAX - 1,
+						       optarg);
 			}
 			d.uid_base = (uid_t)v;
 			break;
@@ -538,13 +544,18 @@ int main(int argc, char **argv)
 		case 'S': log_setup("enclaved", log_get_level(), true); break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("enclaved %s\n", PACKAGE_VERSION); return 0;
-		default: usage(stderr); return 2;
+		default: free(keks); return cli_getopt_error(PROG, c, argv, lopts);
 		}
 	}
 	if (!listen || !d.state_dir || optind != argc || (dev_root && !d.dev)) {
-		usage(stderr);
 		free(keks);
-		return 2;
+		if (!listen)
+			return cli_usage_error(PROG, "missing --listen ADDR");
+		if (!d.state_dir)
+			return cli_usage_error(PROG, "missing --state DIR");
+		if (optind != argc)
+			return cli_usage_error(PROG, "unexpected argument '%s'", argv[optind]);
+		return cli_usage_error(PROG, "--dev-root works with --dev only");
 	}
 	kc.kek_files = keks;
 	kc.dev = d.dev;
@@ -552,8 +563,8 @@ int main(int argc, char **argv)
 	if (!kc.kms_proxy && !d.dev)
 		kc.kms_proxy = "vsock:3:8000";
 	if (addr_parse(listen, &a, err, sizeof(err)) < 0) {
-		fprintf(stderr, "enclaved: %s\n", err);
-		return 2;
+		free(keks);
+		return cli_usage_error(PROG, "--listen %s: %s", listen, err);
 	}
 	d.limits = (struct extract_limits){ .max_total_bytes = 16ull << 30,
 					    .max_entries = 100000,
@@ -602,8 +613,9 @@ int main(int argc, char **argv)
 	 * from a process that has read nothing from a host. */
 	r = start_keys(&d, &kc, host_key);
 	free(keks);
+	/* A key file that cannot be read is a runtime error, like any file. */
 	if (r < 0)
-		return r == -EINVAL ? 2 : 1;
+		return CLI_EXIT_FAILURE;
 	sigfd = signals_fd(false);
 	if (sigfd < 0)
 		return 1;

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "cli.h"
 #include "policy.h"
 #include "util.h"
 
@@ -171,14 +172,18 @@ int policy_main(int argc, char **argv)
 		{ "sealer-role", required_argument, NULL, 's' },
 		{ "pcr0", required_argument, NULL, '0' },
 		{ "pcr8", required_argument, NULL, '8' },
+		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	static const char usage[] = "usage: enclave-seal policy --key-account ID --enclave-role ARN "
+				    "--sealer-role ARN --pcr0 HEX[,HEX...] [--pcr8 HEX]\n";
+	const char *prog = "enclave-seal policy";
 	struct kms_policy_args a = { 0 };
 	const char *pcr0[PCR0_MAX + 1];
 	char *list = NULL, *out = NULL, why[256];
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'a': a.key_account = optarg; break;
 		case 'e': a.enclave_role = optarg; break;
@@ -190,22 +195,26 @@ int policy_main(int argc, char **argv)
 			if (!list)
 				return 1;
 			break;
-		default:
-			fprintf(stderr, "usage: enclave-seal policy --key-account ID --enclave-role ARN "
-					"--sealer-role ARN --pcr0 HEX[,HEX...] [--pcr8 HEX]\n");
+		case 'h':
+			fputs(usage, stdout);
 			free(list);
-			return 2;
+			return CLI_EXIT_OK;
+		default:
+			free(list);
+			return cli_getopt_error(prog, c, argv, lopts);
 		}
 	}
 	if (optind != argc || !a.key_account || !a.enclave_role || !a.sealer_role || !list) {
-		fprintf(stderr, "enclave-seal policy: %s\n",
-			optind != argc ? "unexpected argument"
-			: !a.key_account ? "--key-account is missing"
-			: !a.enclave_role ? "--enclave-role is missing"
-			: !a.sealer_role ? "--sealer-role is missing"
-					 : "--pcr0 is missing");
+		if (optind != argc)
+			cli_usage_error(prog, "unexpected argument '%s'", argv[optind]);
+		else
+			cli_usage_error(prog, "missing %s",
+					!a.key_account	  ? "--key-account ID"
+					: !a.enclave_role ? "--enclave-role ARN"
+					: !a.sealer_role  ? "--sealer-role ARN"
+							  : "--pcr0 HEX[,HEX...]");
 		free(list);
-		return 2;
+		return CLI_EXIT_USAGE;
 	}
 	for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		if (a.npcr0 == PCR0_MAX + 1)
@@ -215,9 +224,11 @@ int policy_main(int argc, char **argv)
 	a.pcr0 = pcr0;
 	r = kms_policy_json(&a, &out, why, sizeof(why));
 	free(list);
+	if (r == -EINVAL)
+		return cli_usage_error(prog, "%s", why);
 	if (r < 0) {
-		fprintf(stderr, "enclave-seal policy: %s\n", r == -ENOMEM ? strerror(ENOMEM) : why);
-		return r == -EINVAL ? 2 : 1;
+		fprintf(stderr, "%s: %s\n", prog, r == -ENOMEM ? strerror(ENOMEM) : why);
+		return CLI_EXIT_FAILURE;
 	}
 	fputs(out, stdout);
 	free(out);

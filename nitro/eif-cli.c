@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 
+#include "cli.h"
 #include "eif.h"
 
 #define USAGE "usage: enclave-seal eif [--json] FILE.eif\n"
@@ -79,11 +80,7 @@ static int print_json(const struct eif_info *e)
 	return 0;
 }
 
-static int usage_error(const char *msg)
-{
-	fprintf(stderr, "enclave-seal eif: %s\n%s", msg, USAGE);
-	return 2;
-}
+#define PROG "enclave-seal eif"
 
 int eif_main(int argc, char **argv)
 {
@@ -99,17 +96,17 @@ int eif_main(int argc, char **argv)
 	int c, fd, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
-		case 'h': fputs(USAGE, stdout); return 0;
-		default: fputs(USAGE, stderr); return 2;
+		case 'h': fputs(USAGE, stdout); return CLI_EXIT_OK;
+		default: return cli_getopt_error(PROG, c, argv, opts);
 		}
 	}
 	if (optind >= argc)
-		return usage_error("FILE.eif is missing");
+		return cli_usage_error(PROG, "missing FILE.eif");
 	if (optind + 1 < argc)
-		return usage_error("one FILE.eif at a time");
+		return cli_usage_error(PROG, "one FILE.eif at a time");
 	path = argv[optind];
 
 	/* O_NONBLOCK: a FIFO given as the image must not hold the open. */

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "devnsm.h"
 #include "devsetup.h"
 #include "engine.h"
@@ -30,13 +31,18 @@
 #include "session.h"
 #include "transport.h"
 #include "notify.h"
+#include "progress.h"
 #include "nitrocli.h"
 #include "trees.h"
 #include "util.h"
 
+#define PROG "enclave-sync"
+
+/* cli.h's table, with the runtime errors told apart. */
 enum exit_code {
 	EXIT_OK = 0,
-	EXIT_PARTIAL = 1,  /* some files or operations failed (each reported) */
+	EXIT_PARTIAL = 1,  /* some files or operations failed (each reported), or a
+			      file named by an argument (DIR, a key) is unusable */
 	EXIT_USAGE = 2,
 	EXIT_CONN = 3,     /* could not connect or listen, or the connection was lost */
 	EXIT_PROTO = 4,    /* protocol violation by either side */
@@ -47,6 +53,7 @@ enum exit_code {
 struct opts {
 	const char *connect, *listen, *dir, *run;
 	bool once, stats;
+	enum progress_mode progress;
 	unsigned long long max_store;
 	/* the attested session */
 	const char *trust_root, *key, *host_key, *dev_root;
@@ -86,7 +93,7 @@ static void usage(FILE *f)
 		"usage: enclave-sync --connect ADDR [--once | --run LINE] [--trust-root PEM]\n"
 		"                    [--expect-pcr N=HEX[,HEX...]]... [--allow-debug] [--key FILE]\n"
 		"                    [--aws-credentials imds|env|profile|none] [--region R]\n"
-		"                    [--stats] [-v] DIR\n"
+		"                    [--stats] [--progress|--no-progress] [-v] DIR\n"
 		"       enclave-sync --listen ADDR [--max-store BYTES] [--dev-root DIR]\n"
 		"                    [--host-key KEY] [--stats] [-v] DIR\n"
 		"\n"
@@ -123,12 +130,17 @@ static void usage(FILE *f)
 		"  -m, --max-store BYTES  with --listen: what the host may store in DIR\n"
 		"                      (K, M, G, T); a file beyond it is refused\n"
 		"  -s, --stats         print transfer statistics at exit\n"
+		"      --progress      with --connect: show the bytes in flight both ways, the\n"
+		"                      rate and the time left on one line (the default when\n"
+		"                      stderr is a terminal, but not with --run)\n"
+		"      --no-progress   never show that line\n"
 		"  -v, --verbose       more log output (repeat for debug)\n"
 		"  -h, --help          this text\n"
 		"  -V, --version       the version\n"
 		"\n"
 		"Exit status: 0 success; 1 some files could not be transferred (each is\n"
-		"reported with its path and reason); 2 usage error; 3 could not connect or\n"
+		"reported with its path and reason), or DIR or a key file is unusable;\n"
+		"2 usage error; 3 could not connect or\n"
 		"listen, or the connection was lost during --once; 4 protocol violation;\n"
 		"5 with --once, a file was still not stored by the enclave at the end\n"
 		"(\"not synced: PATH: REASON\" is printed); 6 with --once, the enclave's\n"
@@ -174,18 +186,22 @@ static void print_stats(const struct engine_stats *s, double secs)
 		secs > 0 ? mb / secs : 0.0);
 }
 
-/* Progress on a terminal, at most once a second. */
-static void progress(const struct engine_stats *s, double start, double *last)
+/* The progress line: the bytes of the files completed and in flight both
+ * ways since the start; the total grows as transfers begin. */
+static void show_progress(struct progress *p, struct engine *e)
 {
-	double t = now_s();
-	double mb = (double)(s->wire_sent + s->wire_received) / 1e6;
+	struct engine_progress ep;
+	uint64_t files_done;
 
-	if (t - *last < 1.0)
+	if (!progress_active(p))
 		return;
-	*last = t;
-	fprintf(stderr, "\r%llu files sent, %llu received, %.1f MB on the wire (%.1f MB/s)   ",
-		(unsigned long long)s->files_sent, (unsigned long long)s->files_received, mb,
-		mb / (t - start));
+	engine_progress(e, &ep);
+	files_done = ep.tx.files_total + ep.rx.files_total;
+	progress_update(p,
+			ep.tx.bytes_total + ep.tx.bytes_done + ep.rx.bytes_total + ep.rx.bytes_done,
+			ep.tx.bytes_total + ep.tx.bytes_active + ep.rx.bytes_total +
+				ep.rx.bytes_active,
+			files_done, files_done + ep.tx.files_active + ep.rx.files_active);
 }
 
 /* Up to 1024 transfers in each direction hold a file open. */
@@ -361,11 +377,10 @@ static void feed_creds(struct engine *e, struct runner *rn)
 
 /* Runs the engine on its connection until it ends, a signal arrives, or
  * (stop_when_done) both initial passes are complete. */
-static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_progress,
-		 double start, bool *signalled, struct runner *rn)
+static int serve(struct engine *e, int sigfd, bool stop_when_done, struct progress *prog,
+		 bool *signalled, struct runner *rn)
 {
 	struct sync_points sp = { 0 };
-	double last = now_s();
 	bool announced = false;
 
 	for (;;) {
@@ -373,8 +388,8 @@ static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_pro
 		int n = engine_pollfds(e, fds, 3), timeout = engine_timeout_ms(e), r;
 
 		fds[n++] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
-		if (show_progress && (timeout < 0 || timeout > 1000))
-			timeout = 1000;
+		if (progress_active(prog) && (timeout < 0 || timeout > 250))
+			timeout = 250;
 		if (rn->feed_next_ms >= 0 && (timeout < 0 || timeout > rn->feed_next_ms))
 			timeout = rn->feed_next_ms;
 		if (poll(fds, (nfds_t)n, timeout) < 0 && errno != EINTR)
@@ -401,8 +416,7 @@ static int serve(struct engine *e, int sigfd, bool stop_when_done, bool show_pro
 		if (r >= 0)
 			feed_creds(e, rn);
 		sync_point_check(e, &sp);
-		if (show_progress)
-			progress(engine_stats(e), start, &last);
+		show_progress(prog, e);
 		if (r < 0)
 			return r;
 		if (rn->line && rn->phase == RUN_DONE)
@@ -458,7 +472,8 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 	struct engine_config cfg = { .role = ROLE_HOST, .root = o->dir, .name = "enclave-sync",
 				     .watch = !o->once, .fsync = true,
 				     .hooks = &host_hooks, .hooks_ud = &rn };
-	bool tty = isatty(STDERR_FILENO) && !o->run, signalled = false;
+	bool signalled = false;
+	struct progress prog;
 	double start = now_s();
 	struct engine *e;
 	struct session_host *sh;
@@ -485,7 +500,7 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 	if (r < 0) {
 		log_error("%s", why);
 		creds_feed_free(rn.feed);
-		return EXIT_USAGE;
+		return EXIT_PARTIAL;
 	}
 	log_info("host key %s", session_host_fpr(sh));
 	app_set_trees(&cfg);
@@ -502,6 +517,9 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 		session_host_free(sh);
 		return EXIT_CONN;
 	}
+	/* --run streams the job's output to the same terminal. */
+	progress_init(&prog, o->run && o->progress == PROGRESS_AUTO ? PROGRESS_OFF : o->progress,
+		      PROG);
 	for (;;) {
 		double t0 = now_s();
 		int fd = transport_connect(a);
@@ -532,7 +550,7 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 			rn.conn++;
 			r = engine_attach_session(e, conn);
 			if (r == 0)
-				r = serve(e, sigfd, o->once, tty, start, &signalled, &rn);
+				r = serve(e, sigfd, o->once, &prog, &signalled, &rn);
 			/* Only a connection that got in sync resets the backoff. */
 			if (rn.synced)
 				backoff_ms = 100;
@@ -562,8 +580,8 @@ static int run_host(const struct opts *o, const struct addr *a, int sigfd)
 		}
 		backoff_ms = MIN(backoff_ms * 2, 5000);
 	}
-	if (tty)
-		fputc('\n', stderr);
+	show_progress(&prog, e);
+	progress_finish(&prog);
 	if (o->stats)
 		print_stats(engine_stats(e), now_s() - start);
 	if (o->stats && session_ms > 0)
@@ -588,6 +606,7 @@ static int run_listen(const struct opts *o, const struct addr *a, int sigfd)
 	struct engine_config cfg = { .role = ROLE_ENCLAVE, .root = o->dir, .name = "enclave-sync",
 				     .watch = true, .fsync = false, .max_store = o->max_store };
 	struct runner idle = { 0 };
+	struct progress none = { 0 };
 	double start = now_s();
 	bool signalled = false;
 	struct engine *e;
@@ -604,7 +623,7 @@ static int run_listen(const struct opts *o, const struct addr *a, int sigfd)
 	if (r < 0) {
 		log_error("%s", why);
 		devnsm_free(nsm.dev);
-		return r == -EINVAL ? EXIT_USAGE : EXIT_CONN;
+		return r == -EINVAL ? EXIT_PARTIAL : EXIT_CONN;
 	}
 	app_set_trees(&cfg);
 	r = engine_new(&cfg, &e);
@@ -662,7 +681,7 @@ static int run_listen(const struct opts *o, const struct addr *a, int sigfd)
 			r = engine_attach_session(e, conn);
 		}
 		if (r == 0)
-			r = serve(e, sigfd, false, false, start, &signalled, &idle);
+			r = serve(e, sigfd, false, &none, &signalled, &idle);
 		if (r < 0 && r != -ESHUTDOWN)
 			log_info("connection ended: %s", strerror(-r));
 		engine_detach(e);
@@ -688,6 +707,8 @@ int main(int argc, char **argv)
 		{ "run", required_argument, NULL, 'r' },
 		{ "max-store", required_argument, NULL, 'm' },
 		{ "stats", no_argument, NULL, 's' },
+		{ "progress", no_argument, NULL, 'p' },
+		{ "no-progress", no_argument, NULL, 'N' },
 		{ "trust-root", required_argument, NULL, 'T' },
 		{ "expect-pcr", required_argument, NULL, 'P' },
 		{ "allow-debug", no_argument, NULL, 'D' },
@@ -710,7 +731,8 @@ int main(int argc, char **argv)
 	notify_init();
 	transport_set_nitro_resolver(nitro_find_cid);
 	log_setup("enclave-sync", LOG_NOTICE, false);
-	while ((c = getopt_long(argc, argv, "c:l:1r:m:svhV", lopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:l:1r:m:svhV", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'r': o.run = optarg; o.once = true; break;
 		case 'c': o.connect = optarg; break;
@@ -718,11 +740,13 @@ int main(int argc, char **argv)
 		case '1': o.once = true; break;
 		case 'm':
 			if (parse_size(optarg, 1, ULLONG_MAX, &o.max_store) < 0) {
-				fprintf(stderr, "enclave-sync: --max-store takes a size in bytes (K, M, G, T)\n");
-				return EXIT_USAGE;
+				return cli_usage_error(PROG, "--max-store takes a size in bytes (K, M, G, "
+							     "T), not '%s'", optarg);
 			}
 			break;
 		case 's': o.stats = true; break;
+		case 'p': o.progress = PROGRESS_ON; break;
+		case 'N': o.progress = PROGRESS_OFF; break;
 		case 'T': o.trust_root = optarg; break;
 		case 'D': o.allow_debug = true; break;
 		case 'K': o.key = optarg; break;
@@ -732,52 +756,70 @@ int main(int argc, char **argv)
 			enum aws_creds_source src;
 
 			if (aws_creds_source_parse(optarg, &src) < 0) {
-				fprintf(stderr, "enclave-sync: --aws-credentials takes imds, env, profile or "
-						"none, not '%s'\n", optarg);
-				return EXIT_USAGE;
+				return cli_usage_error(PROG, "--aws-credentials takes imds, env, profile "
+							     "or none, not '%s'", optarg);
 			}
 			o.aws_creds = optarg;
 			break;
 		}
 		case 'G':
 			if (!aws_region_valid(optarg)) {
-				fprintf(stderr, "enclave-sync: --region '%s' is not an AWS region\n", optarg);
-				return EXIT_USAGE;
+				return cli_usage_error(PROG, "--region '%s' is not an AWS region", optarg);
 			}
 			o.region = optarg;
 			break;
 		case 'P':
 			if (o.npins == ATTEST_PINS_MAX ||
 			    attest_parse_pin(optarg, &o.pins[o.npins], err, sizeof(err)) < 0) {
-				fprintf(stderr, "enclave-sync: --expect-pcr %s: %s\n", optarg,
-					o.npins == ATTEST_PINS_MAX ? "too many pins" : err);
-				return EXIT_USAGE;
+				return cli_usage_error(PROG, "--expect-pcr %s: %s", optarg,
+						       o.npins == ATTEST_PINS_MAX ? "too many pins" : err);
 			}
 			o.npins++;
 			break;
 		case 'v': log_more_verbose(); break;
 		case 'h': usage(stdout); return EXIT_OK;
 		case 'V': printf("enclave-sync %s\n", PACKAGE_VERSION); return EXIT_OK;
-		default: usage(stderr); return EXIT_USAGE;
+		default: return cli_getopt_error(PROG, c, argv, lopts);
 		}
 	}
-	if (optind != argc - 1 || !!o.connect == !!o.listen || (o.once && o.listen) ||
-	    (o.max_store && !o.listen) ||
-	    ((o.trust_root || o.npins || o.allow_debug || o.key || o.aws_creds || o.region) &&
-	     !o.connect) ||
-	    ((o.host_key || o.dev_root) && !o.listen) ||
-	    (o.run && strlen(o.run) > RUN_LINE_MAX)) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
+	if (optind == argc)
+		return cli_usage_error(PROG, "missing DIR");
+	if (optind + 1 < argc)
+		return cli_usage_error(PROG, "unexpected argument '%s'", argv[optind + 1]);
+	if (!o.connect && !o.listen)
+		return cli_usage_error(PROG, "missing --connect ADDR or --listen ADDR");
+	if (o.connect && o.listen)
+		return cli_usage_error(PROG, "--connect and --listen exclude each other");
+	if (o.listen && (o.once || o.trust_root || o.npins || o.allow_debug || o.key ||
+			 o.aws_creds || o.region || o.progress))
+		return cli_usage_error(PROG, "%s works with --connect only",
+				       o.run		? "--run"
+				       : o.once		? "--once"
+				       : o.trust_root	? "--trust-root"
+				       : o.npins	? "--expect-pcr"
+				       : o.allow_debug	? "--allow-debug"
+				       : o.key		? "--key"
+				       : o.aws_creds	? "--aws-credentials"
+				       : o.region	? "--region"
+				       : o.progress == PROGRESS_ON ? "--progress"
+								   : "--no-progress");
+	if (o.connect && (o.max_store || o.host_key || o.dev_root))
+		return cli_usage_error(PROG, "%s works with --listen only",
+				       o.max_store ? "--max-store"
+				       : o.host_key ? "--host-key"
+						    : "--dev-root");
+	if (o.run && strlen(o.run) > RUN_LINE_MAX)
+		return cli_usage_error(PROG, "--run: the job line is longer than %d bytes",
+				       RUN_LINE_MAX);
 	o.dir = argv[optind];
-	if (addr_parse(o.connect ? o.connect : o.listen, &a, err, sizeof(err)) < 0) {
-		fprintf(stderr, "enclave-sync: %s\n", err);
-		return EXIT_USAGE;
-	}
+	if (addr_parse(o.connect ? o.connect : o.listen, &a, err, sizeof(err)) < 0)
+		return cli_usage_error(PROG, "%s %s: %s", o.connect ? "--connect" : "--listen",
+				       o.connect ? o.connect : o.listen, err);
+	/* An operand that names no directory is a runtime error, like a
+	 * missing file: the arguments themselves were understood. */
 	if (stat(o.dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		fprintf(stderr, "enclave-sync: %s: not a directory\n", o.dir);
-		return EXIT_USAGE;
+		return EXIT_PARTIAL;
 	}
 	raise_fd_limit();
 	sigfd = signals_fd(true);

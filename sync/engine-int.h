@@ -35,6 +35,8 @@
 /* Barriers whose result was a failure, kept for engine_barrier_result(). */
 #define BARRIER_FAILS_KEPT 32
 #define ID_BUCKETS 4096
+#define FLOW_SAMPLES 8      /* engine_progress's rate: about the last 4 s */
+#define FLOW_SAMPLE_MS 500
 #define READ_BUF (2u << 20)
 
 enum conn_state { ST_IDLE, ST_HELLO, ST_SUMMARY, ST_RUNNING, ST_CLOSED };
@@ -72,6 +74,8 @@ struct rx_file {
 	uint32_t cursor;        /* chunks [0, cursor) fed to hs */
 	uint64_t hashed;        /* bytes fed to hs (chunks and the holes between them) */
 	uint32_t nholes;        /* FILE_HOLEs received */
+	uint64_t done;          /* bytes written or passed as holes (engine_progress) */
+	uint64_t begun_ms;      /* engine_now_ms() at its FILE_BEGIN */
 	uint32_t *seen;         /* open addressing: first record of each chunk hash, + 1 */
 	uint32_t seen_cap, seen_n;
 	struct hash_stream *hs;
@@ -137,6 +141,8 @@ struct tx_file {
 	/* e->tx_ops_sent and e->tx_ops_bytes before its FILE_BEGIN. */
 	uint64_t ops_sent, ops_bytes;
 	uint64_t after;         /* e->barrier_sent at its FILE_BEGIN */
+	uint64_t done;          /* bytes sent, deduplicated or sent as holes (engine_progress) */
+	uint64_t begun_ms;      /* engine_now_ms() at its FILE_BEGIN */
 	struct tx_file *hnext;
 	struct tx_file *older, *newer; /* open files in the order they began */
 };
@@ -284,7 +290,26 @@ struct engine {
 	struct watch *watch;
 	bool watch_limit_logged;
 	struct engine_stats stats;
+	/* engine_progress(): per direction (FLOW_TX, FLOW_RX) the completed
+	 * files and bytes and every byte counted done; samples of the latter
+	 * every FLOW_SAMPLE_MS, the oldest giving the rate. */
+	struct {
+		uint64_t files, bytes, moved;
+	} flow[2];
+	struct {
+		uint64_t ms, moved[2];
+	} flow_sample[FLOW_SAMPLES];
+	unsigned flow_nsample, flow_next;
 };
+
+enum { FLOW_TX, FLOW_RX };
+/* engine.c: bytes of a transfer counted done; a transfer completed (logged
+ * at info level). */
+void engine_flow_moved(struct engine *e, int dir, uint64_t n);
+/* Once per engine_step(): samples for the rate. */
+void engine_flow_step(struct engine *e);
+void engine_flow_completed(struct engine *e, int dir, const char *path, uint64_t size,
+			   uint64_t begun_ms);
 
 /* Modes as stored: a receiver with HELLO_F_READABLE adds read (and search)
  * for everyone, so the sender compares modes with those bits added. */

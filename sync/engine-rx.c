@@ -374,6 +374,8 @@ static int rx_write(struct engine *e, struct rx_file *f, const uint8_t *p, uint3
 	stored = write_sparse(f->fd, p, len, off);
 	if (stored < 0)
 		return (int)stored;
+	f->done += len;
+	engine_flow_moved(e, FLOW_RX, len);
 	len = (uint32_t)MIN((uint64_t)len, f->pending);
 	f->pending -= len;
 	e->rx_pending -= MIN((uint64_t)len, e->rx_pending);
@@ -414,6 +416,7 @@ static int rx_file_begin(struct engine *e, struct wbuf *b)
 	f->mode = m.mode;
 	f->size = m.size;
 	f->mtime = m.mtime;
+	f->begun_ms = engine_now_ms();
 	f->fd = -1;
 	/* Nothing is reserved for the announced size: it is only compared with
 	 * what is left, and bytes count as they are announced and written. */
@@ -690,6 +693,8 @@ static int rx_file_hole(struct engine *e, struct wbuf *b)
 		return engine_fatal(e, -EBADMSG, f->path, "more holes than the size allows");
 	f->announced += m.len;
 	f->nholes++;
+	f->done += m.len;
+	engine_flow_moved(e, FLOW_RX, m.len);
 	return 0;
 }
 
@@ -807,7 +812,7 @@ static int rx_commit(struct engine *e, struct rx_file *f)
 		(void)chunk_index_add(e->ix, &f->c[i].h, f->path, f->c[i].off, f->c[i].len);
 	e->stats.files_received++;
 	e->stats.file_bytes_received += f->size;
-	log_debug("received %s (%llu bytes)", f->path, (unsigned long long)f->size);
+	engine_flow_completed(e, FLOW_RX, f->path, f->size, f->begun_ms);
 	r = msg_put_ack(&e->out, f->id, 0, "");
 	if (e->cfg.hooks && e->cfg.hooks->committed)
 		e->cfg.hooks->committed(e->cfg.hooks_ud, f->path);

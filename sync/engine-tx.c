@@ -1211,6 +1211,8 @@ static int tx_next_extent(struct engine *e, uint64_t size)
 					   (size_t)MIN(len - n, (uint64_t)sizeof(zeros)));
 		c->off = (uint64_t)d;
 		e->stats.hole_bytes_sent += len;
+		c->f->done += len;
+		engine_flow_moved(e, FLOW_TX, len);
 	}
 	h = c->off < size ? lseek(c->f->fd, (off_t)MAX(c->off, (uint64_t)d), SEEK_HOLE) : -1;
 	c->data_end = h < 0 || (uint64_t)h <= c->off || (uint64_t)h > size ? size : (uint64_t)h;
@@ -1289,6 +1291,7 @@ static int tx_start_file(struct engine *e, const char *path, int fd, const struc
 	f->ops_sent = e->tx_ops_sent;
 	f->ops_bytes = e->tx_ops_bytes;
 	f->after = e->barrier_sent;
+	f->begun_ms = engine_now_ms();
 	r = msg_put_file_begin(&e->out, f->id, path, st->st_mode & 07777, (uint64_t)st->st_size,
 			       st_mtime_ns(st));
 	if (r < 0) {
@@ -2030,6 +2033,9 @@ static int tx_want(struct engine *e, struct wbuf *b)
 	if (!f->aborted) {
 		e->stats.chunks_sent += m.n;
 		e->stats.chunks_dedup += bt->count - m.n;
+		/* Wanted chunks are on their way, the others were there. */
+		f->done += bt->bytes;
+		engine_flow_moved(e, FLOW_TX, bt->bytes);
 	}
 	f->head = bt->next;
 	if (!f->head)
@@ -2071,9 +2077,11 @@ static int tx_ack(struct engine *e, struct wbuf *b)
 		 * there (a later transfer of the path would be in flight). */
 		e->stats.files_sent++;
 		e->stats.file_bytes_sent += (uint64_t)f->st.st_size;
+		engine_flow_completed(e, FLOW_TX, f->path, (uint64_t)f->st.st_size, f->begun_ms);
 	} else {
 		e->stats.files_sent++;
 		e->stats.file_bytes_sent += (uint64_t)f->st.st_size;
+		engine_flow_completed(e, FLOW_TX, f->path, (uint64_t)f->st.st_size, f->begun_ms);
 		r = model_set(e, f->path, ENTRY_FILE, &f->st);
 		if (r < 0)
 			return engine_fatal(e, r, f->path, "out of memory");

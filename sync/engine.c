@@ -689,6 +689,7 @@ int engine_step(struct engine *e, const struct pollfd *fds, int n)
 		r = -EPROTO;
 	if (r < 0)
 		e->st = ST_CLOSED;
+	engine_flow_step(e);
 	return r;
 }
 

@@ -210,6 +210,25 @@ void engine_notify(struct engine *e, const struct watch_event *ev);
 
 const struct engine_stats *engine_stats(const struct engine *e);
 
+/* File transfers in one direction, for a progress display. A file counts
+ * as active from its FILE_BEGIN (sent, or received: the sender's message
+ * gives its size) until the peer acknowledged it (sending) or it was
+ * renamed into place (receiving); an aborted or failed transfer leaves at
+ * once. Its bytes count as done as they go out or come in: chunks sent
+ * (queued for the socket) or received, chunks the other side already had
+ * (deduplicated or found locally) and holes. Lines appended to a file the
+ * peer already holds (APPEND) are not file transfers and not counted. */
+struct engine_flow {
+	uint64_t files_active;  /* files queued or in transfer in this direction now */
+	uint64_t bytes_active;  /* their total size (the sizes known so far) */
+	uint64_t bytes_done;    /* bytes of those already sent / received (counted as the transfer goes, data and holes) */
+	uint64_t files_total, bytes_total; /* completed since the engine started */
+	uint64_t rate;          /* bytes per second over the last few seconds (file data, this direction) */
+};
+struct engine_progress { struct engine_flow tx, rx; };
+/* A snapshot; call from the engine's thread (like engine_stats). */
+void engine_progress(struct engine *e, struct engine_progress *out);
+
 /* The output queue, for the application's messages (MSG_APP_FIRST on). */
 struct wbuf *engine_out(struct engine *e);
 /* The root directory fd (owned by the engine). */

@@ -45,6 +45,15 @@ void log_more_verbose(void)
 		log_level = LOG_DEBUG;
 }
 
+static void (*stderr_hook)(void *ud);
+static void *stderr_hook_ud;
+
+void log_set_stderr_hook(void (*fn)(void *ud), void *ud)
+{
+	stderr_hook = fn;
+	stderr_hook_ud = ud;
+}
+
 static void log_emit(int level, const char *msg)
 {
 	static const char *const names[] = {
@@ -68,6 +77,8 @@ static void log_emit(int level, const char *msg)
 	if ((size_t)n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
+	if (stderr_hook)
+		stderr_hook(stderr_hook_ud);
 	/* One write per line; a failure to log has nowhere to be reported. */
 	if (write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;

@@ -18,6 +18,11 @@ int log_get_level(void);
 /* Raise verbosity by one step per -v (WARNING -> INFO -> DEBUG). */
 void log_more_verbose(void);
 
+/* fn(ud) runs before each line written to stderr (not to syslog): a
+ * progress line (progress.h) blanks itself there. One hook; NULL removes
+ * it. Set it from the thread that logs, or before threads start. */
+void log_set_stderr_hook(void (*fn)(void *ud), void *ud);
+
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Logs "<message>: <strerror(-err)>" at `level` and returns err (a negative errno). */
 int log_errno_at(int level, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

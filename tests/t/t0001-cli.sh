@@ -15,11 +15,13 @@ test_expect_success 'enclave-sync --help describes the addresses' '
 	grep -q "unix:PATH" out
 '
 
-test_expect_success 'an unknown option exits 2 with usage on stderr' '
+test_expect_success 'an unknown option exits 2, names the option and points to --help' '
 	rc=0 &&
 	enclave-sync --no-such-option >out 2>err || rc=$? &&
 	test $rc -eq 2 &&
-	grep -q "usage:" err &&
+	grep -q "^enclave-sync: unrecognized option '\''--no-such-option'\''$" err &&
+	grep -q "^Try '\''enclave-sync --help'\''.$" err &&
+	! grep -q "usage:" err &&
 	test ! -s out
 '
 

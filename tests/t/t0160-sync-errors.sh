@@ -39,28 +39,29 @@ test_expect_success 'connecting to a socket nobody listens on with --once exits 
 	grep -q "cannot connect to unix:$SCRATCH/dead.sock: Connection refused" err
 '
 
-test_expect_success 'a DIR that is a file exits 2' '
+test_expect_success 'a DIR that is a file is a runtime error (1)' '
 	echo data >afile &&
-	expect_exit 2 enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/missing.sock" --once afile &&
+	expect_exit 1 enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/missing.sock" --once afile &&
 	grep -q "afile: not a directory" err &&
-	expect_exit 2 enclave-sync --dev-root "$DEVROOT" --listen "unix:$SCRATCH/l.sock" afile &&
+	expect_exit 1 enclave-sync --dev-root "$DEVROOT" --listen "unix:$SCRATCH/l.sock" afile &&
 	grep -q "afile: not a directory" err &&
 	test ! -e l.sock
 '
 
-test_expect_success 'a DIR that does not exist exits 2 and is not created' '
-	expect_exit 2 enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/missing.sock" --once nodir &&
+test_expect_success 'a DIR that does not exist exits 1 and is not created' '
+	expect_exit 1 enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/missing.sock" --once nodir &&
 	grep -q "nodir: not a directory" err &&
 	test ! -e nodir
 '
 
 test_expect_success '--once with --listen and a missing DIR argument are usage errors' '
 	expect_exit 2 enclave-sync --dev-root "$DEVROOT" --listen "unix:$SCRATCH/l.sock" --once host &&
-	grep -q "usage:" err &&
+	grep -q "^enclave-sync: --once works with --connect only$" err &&
 	expect_exit 2 enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/l.sock" --once &&
-	grep -q "usage:" err &&
+	grep -q "^enclave-sync: missing DIR$" err &&
 	expect_exit 2 enclave-sync --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" --connect "unix:$SCRATCH/l.sock" --listen "unix:$SCRATCH/m.sock" host &&
-	grep -q "usage:" err
+	grep -q "^enclave-sync: --connect and --listen exclude each other$" err &&
+	grep -q "^Try '\''enclave-sync --help'\''.$" err
 '
 
 test_expect_success 'listening where the socket cannot be created exits 3' '

@@ -94,14 +94,15 @@ test_expect_success 'nonce: the document'"'"'s own passes, another is refused' '
 	grep -q "^refused: nonce" err
 '
 
-test_expect_success 'usage errors exit 2 with the usage on stderr' '
+test_expect_success 'usage errors exit 2 with the reason and a pointer to --help on stderr' '
 	good=$(printf "%096d" 0) &&
 	for args in "" "--pcr 0=zz $B" "--pcr 32=$good $B" "--pcr x $B" "--pcr 0=${good}0 $B" \
 		"--pcr 0=$good, $B" "--at yesterday $B" "--at -1 $B" "--nonce abc $B" \
 		"--nonce xy $B" "--no-such-option $B" "$B $B"; do
 		# shellcheck disable=SC2086
 		expect_exit 2 enclave-seal attest verify $args &&
-		grep -q "usage: enclave-seal attest verify" err &&
+		grep -q "^enclave-seal attest verify: " err &&
+		grep -q "^Try '\''enclave-seal attest verify --help'\''.$" err &&
 		test ! -s out || { echo "args: $args" && cat err; exit 1; }
 	done &&
 	expect_exit 2 enclave-seal attest &&

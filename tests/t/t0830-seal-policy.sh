@@ -28,7 +28,7 @@ assert deny[\"Principal\"] == \"*\" and \"StringNotEqualsIgnoreCase\" in deny[\"
 test_expect_success 'usage errors exit 2 and name what is wrong' '
 	expect_exit 2 enclave-seal policy --key-account 111122223333 --enclave-role $ENCL \
 		--pcr0 "$P0" 2>err &&
-	grep -q "sealer-role is missing" err &&
+	grep -q "^enclave-seal policy: missing --sealer-role ARN$" err &&
 	expect_exit 2 enclave-seal policy --key-account 12 --enclave-role $ENCL --sealer-role $SEAL \
 		--pcr0 "$P0" 2>err &&
 	grep -q "key-account" err &&

@@ -174,7 +174,7 @@ test_expect_success 'a 2 GiB ramdisk: measured in bounded memory, PCR2 as the or
 
 test_expect_success 'usage errors exit 2' '
 	expect_exit 2 enclave-seal eif &&
-	grep -q "FILE.eif is missing" err &&
+	grep -q "^enclave-seal eif: missing FILE.eif$" err &&
 	expect_exit 2 enclave-seal eif v.eif one.eif &&
 	expect_exit 2 enclave-seal eif --nosuch v.eif &&
 	test ! -s out &&
