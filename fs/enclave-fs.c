@@ -28,6 +28,7 @@
 #include "notify.h"
 #include "nitrocli.h"
 #include "transport.h"
+#include "cli.h"
 #include "creds.h"
 #include "util.h"
 
@@ -258,7 +259,8 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 }
 
 /* Our long options, then the FUSE command line (-f, -d, -s, -o, the
- * mountpoint) in args. Returns 0, 1 after --help/--version, or -1. */
+ * mountpoint) in args. Returns 0, 1 after --help/--version, -1 after a
+ * usage error, -2 after one told with its hint. */
 static int parse_args(int argc, char **argv, struct options *o, struct fuse_args *args, const char **source)
 {
 	static const struct option lopts[] = {
@@ -284,9 +286,10 @@ static int parse_args(int argc, char **argv, struct options *o, struct fuse_args
 
 	if (fuse_opt_add_arg(args, argv[0]) < 0)
 		return -1;
-	/* '+': stop nowhere, '-': keep order, so -o values stay with -o. */
-	opterr = 1;
-	while ((c = getopt_long(argc, argv, "-fdso:vhV", lopts, NULL)) != -1) {
+	/* '-': keep order, so -o values stay with -o; ':' and opterr: our
+	 * own messages, under our name. */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "-:fdso:vhV", lopts, NULL)) != -1) {
 		switch (c) {
 		case 1:
 			if (n == 2) {
@@ -324,11 +327,13 @@ static int parse_args(int argc, char **argv, struct options *o, struct fuse_args
 		case 'v': log_more_verbose(); break;
 		case 'h': usage(stdout); return 1;
 		case 'V': printf("enclave-fs %s\n", PACKAGE_VERSION); return 1;
-		default: return -1;
+		default:
+			(void)cli_getopt_error("enclave-fs", c, argv, lopts);
+			return -2; /* told, with the hint */
 		}
 	}
 	if (n == 0) {
-		fprintf(stderr, "enclave-fs: no mountpoint given\n");
+		fprintf(stderr, "enclave-fs: missing MOUNTPOINT\n");
 		return -1;
 	}
 	if (n == 2)
@@ -552,7 +557,7 @@ int main(int argc, char **argv)
 	log_setup("enclave-fs", LOG_NOTICE, false);
 	r = parse_args(argc, argv, &o, &args, &source);
 	if (r != 0) {
-		if (r < 0)
+		if (r == -1)
 			fprintf(stderr, "Try 'enclave-fs --help'.\n");
 		for (size_t i = 0; i < o.nowned; i++)
 			free(o.owned[i]);

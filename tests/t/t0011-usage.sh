@@ -116,4 +116,16 @@ test_expect_success 'enclave-sync' '
 	grep -q "missing/host.key" err
 '
 
+test_expect_success 'enclave-fs' '
+	expect_usage 2 "enclave-fs: unrecognized option '\''--bogus'\''" enclave-fs --bogus m &&
+	expect_usage 2 "enclave-fs: option '\''--cache'\'' requires an argument" enclave-fs --cache &&
+	expect_usage 2 "enclave-fs: missing MOUNTPOINT" enclave-fs -f &&
+	expect_usage 2 "enclave-fs: --connect-timeout takes seconds (1 to 86400), not '\''soon'\''" \
+		enclave-fs --connect-timeout soon m &&
+	expect_usage 2 "enclave-fs: --ready takes mounted or synced, not '\''now'\''" enclave-fs --ready now m &&
+	mkdir -p m &&
+	expect_exit 1 enclave-fs --cache c --kek missing.kek m &&
+	grep -x "enclave-fs: error: key file missing.kek: No such file or directory" err
+'
+
 test_done
