@@ -22,6 +22,7 @@
 
 #include "devnsm.h"
 #include "fsint.h"
+#include "fusermount.h"
 #include "link.h"
 #include "pathsafe.h"
 #include "log.h"
@@ -449,7 +450,7 @@ int main(int argc, char **argv)
 	struct fuse_session *se = NULL;
 	bool nodes = false;
 	struct addr a;
-	char err[256];
+	char err[256], mopts[1024];
 	int lockfd = -1, code = 1, r;
 	struct link *l = NULL;
 
@@ -620,11 +621,17 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	nodes = true;
+	if (efs_mount_opts(&args, mopts, sizeof(mopts)) < 0) {
+		log_error("too many mount options");
+		goto out;
+	}
 	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
 	if (!se)
 		goto out;
-	if (fuse_session_mount(se, mountpoint) != 0)
+	if (efs_mount(se, mountpoint, mopts, err, sizeof(err)) != 0) {
+		log_error("%s", err);
 		goto out;
+	}
 	if (fuse_set_signal_handlers(se) != 0 || fuse_daemonize(fo.foreground) != 0)
 		goto unmount;
 	/* Threads only after daemonizing (it forks). */
@@ -659,7 +666,7 @@ int main(int argc, char **argv)
 unmount:
 	notify_stopping("unmounting");
 	fuse_remove_signal_handlers(se);
-	fuse_session_unmount(se);
+	efs_unmount(se, mountpoint);
 	link_stop(l);
 out:
 	if (se)
