@@ -5,6 +5,7 @@
 #define EFS_DEVENCLAVE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "link.h"
@@ -16,5 +17,11 @@ int dev_spawn(const struct link_config *cfg, pid_t *child);
 /* Waits for *child (if any) to end, after SIGTERM unless stop says it is
  * leaving by itself; logs an unclean end and clears *child. */
 void dev_reap(pid_t *child, bool stop);
+
+/* Whether the development enclave can start here: 0 as root, or when a
+ * child of ours can enter a new user namespace, map its ids there and make
+ * the namespaces the enclave makes (enclaved --dev as non-root); else -1
+ * with a one-line message for the user in why. */
+int devenclave_check(char *why, size_t whysz);
 
 #endif

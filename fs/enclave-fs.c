@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devenclave.h"
 #include "devnsm.h"
 #include "fsint.h"
 #include "fusermount.h"
@@ -63,7 +64,8 @@ static void usage(FILE *f)
 		"Mounts an enclave: encrypted/, dataset/ and model/ go in, output/ and jobs/ come\n"
 		"back, a line written to .run starts a job, .status describes the enclave.\n"
 		"Without --connect a development enclave (enclaved --dev) is started and stopped\n"
-		"with the mount.\n"
+		"with the mount; as non-root, the development enclave needs unprivileged user\n"
+		"namespaces.\n"
 		"\n"
 		"  --connect ADDR   an enclaved already listening: vsock:CID:PORT, unix:PATH, or\n"
 		"                   nitro:NAME[:PORT] (the running Nitro Enclave named NAME,\n"
@@ -537,6 +539,10 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!o.connect) {
+		if (devenclave_check(why, sizeof(why)) < 0) {
+			fprintf(stderr, "enclave-fs: %s\n", why);
+			goto out;
+		}
 		enclaved = find_enclaved();
 		if (!enclaved || access(enclaved, X_OK) < 0) {
 			log_error("cannot run the development enclave %s (set ENCLAVED)", enclaved ? enclaved : "");
