@@ -129,13 +129,13 @@ static int enter_userns(char *why, size_t whysz)
 }
 
 /* The development enclave: no network namespace interfaces, own IPC and
- * hostname; the process must not gain privileges through exec either. In a
- * user namespace of its own (userns), also its own mount namespace: the
- * sandbox copies mounts (open_tree), which needs CAP_SYS_ADMIN over the
- * mount namespace, and the initial one is not ours. */
-static int isolate_dev(bool userns)
+ * hostname; the process must not gain privileges through exec either. No
+ * mount namespace of its own, also in a user namespace: a copy of the
+ * mounts would hold the host's FUSE mount (made before this starts), and
+ * fusermount3 -u would then never end it. */
+static int isolate_dev(void)
 {
-	if (unshare(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | (userns ? CLONE_NEWNS : 0)) < 0)
+	if (unshare(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
 		return neg_errno();
 	(void)sethostname("enclave", 7);
 	return 0;
@@ -635,7 +635,7 @@ int main(int argc, char **argv)
 			 "each job in one of its own", name);
 	}
 	if (d.dev) {
-		r = isolate_dev(d.userns);
+		r = isolate_dev();
 		if (r < 0) {
 			log_errno(r, "cannot isolate the development enclave (needs root)");
 			return 1;

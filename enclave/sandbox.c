@@ -614,6 +614,46 @@ static _Noreturn void job_main(const struct child_ctx *c)
 	job_exec(c->spec->argv);
 }
 
+/* With userns: the caller (in the initial mount namespace, which is not
+ * its user namespace's to copy from) hands the directories as plain fds,
+ * and init, in a mount namespace of its own, copies them here. The path is
+ * looked up again, so the directory found must be the very one of the fd
+ * (device and inode) or setup fails. Before any mount of init's own: the
+ * root tmpfs goes over /tmp, where the paths may lead. */
+static void reopen_dirs(void)
+{
+	for (int fd = FD_APP; fd <= FD_OUTPUT; fd++) {
+		char link[24] = "/proc/self/fd/", num[4] = {0}, path[PATH_MAX];
+		struct stat a, b;
+		ssize_t n;
+		int dfd, tree;
+
+		if (fcntl(fd, F_GETFD) < 0)
+			continue; /* -1 in the spec: stays closed */
+		num[0] = (char)('0' + fd / 10);
+		num[1] = (char)('0' + fd % 10);
+		str_append(link, sizeof(link), fd < 10 ? num + 1 : num);
+		n = readlink(link, path, sizeof(path) - 1);
+		if (n <= 0 || path[0] != '/')
+			child_fail(n < 0 ? errno : ENOENT, "find the path of", link);
+		path[n] = '\0';
+		dfd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd < 0)
+			child_fail(errno, "open", path);
+		if (fstat(fd, &a) < 0 || fstat(dfd, &b) < 0)
+			child_fail(errno, "fstat", path);
+		if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+			child_fail(ESTALE, "moved:", path);
+		tree = (int)syscall(SYS_open_tree, dfd, "", OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH);
+		if (tree < 0)
+			child_fail(errno, "open_tree", path);
+		if (dup3(tree, fd, O_CLOEXEC) < 0)
+			child_fail(errno, "dup3", path);
+		close(tree);
+		close(dfd);
+	}
+}
+
 static void write_proc(const char *path, const char *text)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -645,6 +685,7 @@ static _Noreturn void init_main(const struct child_ctx *c)
 		write_proc("/proc/self/setgroups", "deny");
 		write_proc("/proc/self/uid_map", c->uid_map);
 		write_proc("/proc/self/gid_map", c->gid_map);
+		reopen_dirs();
 	}
 	/* First: this process holds a copy of the caller's memory. */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
@@ -1092,7 +1133,7 @@ static bool id_mapped(const char *file, unsigned id)
  * The children live in a new mount namespace, where the kernel refuses to
  * bind a mount of the caller's namespace; a detached mount can be attached
  * there. Only the directory is copied, not the mounts below it. */
-static int clone_dir(int fd, const char *name, int *out, char *err, size_t errsz)
+static int clone_dir(int fd, const char *name, bool userns, int *out, char *err, size_t errsz)
 {
 	struct stat st;
 
@@ -1104,7 +1145,9 @@ static int clone_dir(int fd, const char *name, int *out, char *err, size_t errsz
 		               strerror(errno));
 	if (!S_ISDIR(st.st_mode))
 		return err_set(err, errsz, -ENOTDIR, "sandbox: %s %d is not a directory", name, fd);
-	*out = (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH);
+	/* With userns init makes the copy (reopen_dirs). */
+	*out = userns ? fcntl(fd, F_DUPFD_CLOEXEC, 0)
+	              : (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH);
 	if (*out < 0)
 		return err_set(err, errsz, neg_errno(), "sandbox: open_tree %s: %s", name,
 		               strerror(errno));
@@ -1155,13 +1198,13 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int
 		seterr(err, errsz, "sandbox: out of memory");
 		return -ENOMEM;
 	}
-	r = clone_dir(spec->app_fd, "app_fd", &dirs[0], err, errsz);
+	r = clone_dir(spec->app_fd, "app_fd", c.userns, &dirs[0], err, errsz);
 	if (r == 0)
-		r = clone_dir(spec->dataset_fd, "dataset_fd", &dirs[1], err, errsz);
+		r = clone_dir(spec->dataset_fd, "dataset_fd", c.userns, &dirs[1], err, errsz);
 	if (r == 0)
-		r = clone_dir(spec->model_fd, "model_fd", &dirs[2], err, errsz);
+		r = clone_dir(spec->model_fd, "model_fd", c.userns, &dirs[2], err, errsz);
 	if (r == 0)
-		r = clone_dir(spec->output_fd, "output_fd", &dirs[3], err, errsz);
+		r = clone_dir(spec->output_fd, "output_fd", c.userns, &dirs[3], err, errsz);
 	if (r == 0)
 		r = filter_build(&c.filter, err, errsz);
 	if (r == 0 && strcmp(sandbox_limit_mechanism(), "cgroup2") == 0) {
