@@ -189,10 +189,9 @@ static int fuse_closed(const char *mountpoint, int status, char *err, size_t err
 
 	if (stat("/dev/fuse", &st) == 0 && !(st.st_mode & S_IWOTH))
 		return err_set(err, errsz, -EACCES,
-			       "cannot mount %s: FUSE is closed to this user here (/dev/fuse is "
-			       "mode %04o, and fusermount3 opens it as the user); run enclave-fs as "
-			       "root, or have FUSE open to users as Debian's udev rule does "
-			       "(chmod 0666 /dev/fuse)", mountpoint, (unsigned)(st.st_mode & 07777));
+			       "FUSE is closed to this user: /dev/fuse is mode %04o and fusermount3 "
+			       "opens it as the user; run enclave-fs as root, or chmod 0666 /dev/fuse "
+			       "as Debian's udev rule does", (unsigned)(st.st_mode & 07777));
 	return err_set(err, errsz, -EIO, "fusermount3 could not mount %s (exit status %d)",
 		       mountpoint, status);
 }
