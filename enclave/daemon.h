@@ -91,6 +91,7 @@ struct daemon {
 	struct engine *engine;
 	bool connected;
 	bool dev;
+	bool userns; /* dev as non-root: in a user namespace of its own (enclaved.c) */
 	unsigned max_jobs;
 	uint64_t job_mem;         /* per job: cgroup memory.max or RLIMIT_AS */
 	uid_t uid_base;

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -91,8 +92,52 @@ static void usage(FILE *f)
 		UIDS_DEFAULT_BASE);
 }
 
+static int write_proc(const char *file, const char *text)
+{
+	int fd = open(file, O_WRONLY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return neg_errno();
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		r = neg_errno();
+	close(fd);
+	return r;
+}
+
+/* The development enclave of a user other than root: a user namespace in
+ * which this process is uid and gid 0, its only ids (the kernel lets a user
+ * map nothing but its own), with setgroups refused as the kernel requires
+ * for that. Everything after it (namespaces, mounts, the jobs' sandboxes)
+ * works with the capabilities it has there; jobs get a user namespace of
+ * their own (sandbox.h). Returns 0, or -errno with the failing step in why. */
+static int enter_userns(char *why, size_t whysz)
+{
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	char map[32];
+	int r;
+
+	if (unshare(CLONE_NEWUSER) < 0)
+		return err_set(why, whysz, neg_errno(), "unshare(CLONE_NEWUSER): %s", strerror(errno));
+	r = write_proc("/proc/self/setgroups", "deny");
+	if (r < 0)
+		return err_set(why, whysz, r, "/proc/self/setgroups: %s", strerror(-r));
+	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)uid);
+	r = write_proc("/proc/self/uid_map", map);
+	if (r < 0)
+		return err_set(why, whysz, r, "/proc/self/uid_map: %s", strerror(-r));
+	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)gid);
+	r = write_proc("/proc/self/gid_map", map);
+	if (r < 0)
+		return err_set(why, whysz, r, "/proc/self/gid_map: %s", strerror(-r));
+	return 0;
+}
+
 /* The development enclave: no network namespace interfaces, own IPC and
- * hostname; the process must not gain privileges through exec either. */
+ * hostname; the process must not gain privileges through exec either. No
+ * mount namespace of its own, also in a user namespace: a copy of the
+ * mounts would hold the host's FUSE mount (made before this starts), and
+ * fusermount3 -u would then never end it. */
 static int isolate_dev(void)
 {
 	if (unshare(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
@@ -117,10 +162,10 @@ void daemon_send_status(struct daemon *d)
 		keys = strdup("{\"providers\":[],\"error\":\"the key process does not answer\"}");
 	}
 	n = asprintf(&json,
-		     "{\"isolation\":\"%s\",\"version\":\"%s\",\"max_jobs\":%u,\"keys\":%s,"
-		     "\"job_mem\":%llu,\"job_limits\":\"%s\",\"nsm\":\"%s\","
+		     "{\"isolation\":\"%s\",\"user_ns\":%s,\"version\":\"%s\",\"max_jobs\":%u,"
+		     "\"keys\":%s,\"job_mem\":%llu,\"job_limits\":\"%s\",\"nsm\":\"%s\","
 		     "\"app_pcr\":{\"index\":%u,\"value\":\"%s\"},\"host_key\":\"%s\"}",
-		     d->dev ? "dev" : "nitro", PACKAGE_VERSION, d->max_jobs, keys ? keys : "{}",
+		     d->dev ? "dev" : "nitro", d->userns ? "true" : "false", PACKAGE_VERSION, d->max_jobs, keys ? keys : "{}",
 		     (unsigned long long)d->job_mem, sandbox_limit_mechanism(),
 		     d->dev ? "development" : "device", DAEMON_APP_PCR, pcr,
 		     session_enclave_host(d->session));
@@ -580,6 +625,26 @@ int main(int argc, char **argv)
 			  (unsigned)d.uid_base, UIDS_MAX - 1);
 		return 1;
 	}
+	if (d.dev && geteuid() != 0) {
+		struct passwd *pw = getpwuid(geteuid());
+		char why[256], name[32];
+
+		snprintf(name, sizeof(name), "%u", (unsigned)geteuid());
+		r = enter_userns(why, sizeof(why));
+		if (r < 0) {
+			/* One line for the user who started it, wherever the
+			 * log goes. */
+			fprintf(stderr, "enclaved: the development enclave needs root or unprivileged "
+				"user namespaces, and this system allows no user namespace to user %s; "
+				"run it as root (sudo enclaved --dev ...) or run enclaved without --dev "
+				"in an enclave (Nitro)\n", pw ? pw->pw_name : name);
+			log_errno(r, "cannot isolate the development enclave: %s", why);
+			return 1;
+		}
+		d.userns = true;
+		log_info("development enclave of uid %s in a user namespace of its own (uid 0 there); "
+			 "each job in one of its own", name);
+	}
 	if (d.dev) {
 		r = isolate_dev();
 		if (r < 0) {
@@ -590,7 +655,11 @@ int main(int argc, char **argv)
 	{
 		char why[256];
 		if (sandbox_limits_init(NULL, why, sizeof(why)) < 0)
-			log_info("job limits: rlimits (%s)", why);
+			log_info("job limits: rlimits (%s): AS for memory, NPROC for processes, "
+				 "NOFILE and FSIZE%s", why,
+				 d.userns ? "; no cgroup for this user (not delegated): memory is "
+					    "address space, not resident memory, and nothing "
+					    "limits a job's swap or its share of the CPU" : "");
 		else
 			log_info("job limits: a cgroup v2 per job");
 	}

@@ -78,6 +78,9 @@ struct child_ctx {
 	int fds[FD_COUNT];        /* become FD_OUT .. FD_COUNT; -1: that one stays closed */
 	struct sock_fprog filter; /* the job's seccomp filter (see filter_build) */
 	bool in_cgroup;           /* the cgroup limits the job, not rlimits */
+	bool userns;              /* the job's ids are not ours to give: a user namespace */
+	char uid_map[32];         /* with userns: "JOBUID OURUID 1" */
+	char gid_map[32];
 	char passwd[160];
 	char group[96];
 };
@@ -301,13 +304,45 @@ static void reset_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/* Set in the children only (their own copy of memory): the sandbox is in
+ * a user namespace of its own (child_ctx.userns). */
+static bool in_userns;
+
+/* With in_userns, the flags dst already has are added to a remount's: the
+ * mounts that came from a more privileged mount namespace keep theirs
+ * locked (nosuid, nodev, noexec, read-only and the atime mode), and a
+ * remount that drops one is refused. As root, flags stand as given. */
+static unsigned long kept_flags(const char *dst)
+{
+	/* statfs's ST_* bits and the MS_* bits they stand for. */
+	static const struct {
+		unsigned long st, ms;
+	} map[] = {
+	    {1, MS_RDONLY},        {2, MS_NOSUID},       {4, MS_NODEV},
+	    {8, MS_NOEXEC},        {1024, MS_NOATIME},   {2048, MS_NODIRATIME},
+	    {4096, MS_RELATIME},   {8192, 256 /* MS_NOSYMFOLLOW */},
+	};
+	struct statfs sf;
+	unsigned long f = 0;
+
+	if (!in_userns)
+		return 0;
+	if (statfs(dst, &sf) < 0)
+		child_fail(errno, "statfs", dst);
+	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
+		if ((unsigned long)sf.f_flags & map[i].st)
+			f |= map[i].ms;
+	return f & (MS_NOATIME | MS_RELATIME) ? f : f | MS_STRICTATIME;
+}
+
 /* Binds src on dst (relative to the new root) and applies flags
  * (MS_RDONLY, MS_NOSUID, ...), which a bind mount only takes on remount. */
 static void bind_at(const char *src, const char *dst, unsigned long flags, const char *label)
 {
 	if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
 		child_fail(errno, "bind", label);
-	if (flags && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0)
+	if (flags && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | flags | kept_flags(dst),
+	                   NULL) < 0)
 		child_fail(errno, "remount", label);
 }
 
@@ -322,7 +357,8 @@ static void attach_at(int fd, const char *dst, unsigned long flags, const char *
 {
 	if (syscall(SYS_move_mount, fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 		child_fail(errno, "attach", label);
-	if (flags && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0)
+	if (flags && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | flags | kept_flags(dst),
+	                   NULL) < 0)
 		child_fail(errno, "remount", label);
 }
 
@@ -502,8 +538,10 @@ static void drop_privileges(const struct sandbox_spec *s, bool in_cgroup)
 	if (errno != EINVAL)
 		child_fail(errno, "drop the capability bounding set", NULL);
 	/* Raw system calls: glibc's set*id would try to signal threads that
-	 * only existed in the caller. */
-	if (syscall(SYS_setgroups, 0, NULL) < 0)
+	 * only existed in the caller. In a user namespace of a user's own the
+	 * kernel refuses setgroups (see init_main); the groups left are the
+	 * user's, unmapped there. */
+	if (!in_userns && syscall(SYS_setgroups, 0, NULL) < 0)
 		child_fail(errno, "setgroups", NULL);
 	if (syscall(SYS_setresgid, s->gid, s->gid, s->gid) < 0)
 		child_fail(errno, "setresgid", NULL);
@@ -576,6 +614,57 @@ static _Noreturn void job_main(const struct child_ctx *c)
 	job_exec(c->spec->argv);
 }
 
+/* With userns: the caller (in the initial mount namespace, which is not
+ * its user namespace's to copy from) hands the directories as plain fds,
+ * and init, in a mount namespace of its own, copies them here. The path is
+ * looked up again, so the directory found must be the very one of the fd
+ * (device and inode) or setup fails. Before any mount of init's own: the
+ * root tmpfs goes over /tmp, where the paths may lead. */
+static void reopen_dirs(void)
+{
+	for (int fd = FD_APP; fd <= FD_OUTPUT; fd++) {
+		char link[24] = "/proc/self/fd/", num[4] = {0}, path[PATH_MAX];
+		struct stat a, b;
+		ssize_t n;
+		int dfd, tree;
+
+		if (fcntl(fd, F_GETFD) < 0)
+			continue; /* -1 in the spec: stays closed */
+		num[0] = (char)('0' + fd / 10);
+		num[1] = (char)('0' + fd % 10);
+		str_append(link, sizeof(link), fd < 10 ? num + 1 : num);
+		n = readlink(link, path, sizeof(path) - 1);
+		if (n <= 0 || path[0] != '/')
+			child_fail(n < 0 ? errno : ENOENT, "find the path of", link);
+		path[n] = '\0';
+		dfd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd < 0)
+			child_fail(errno, "open", path);
+		if (fstat(fd, &a) < 0 || fstat(dfd, &b) < 0)
+			child_fail(errno, "fstat", path);
+		if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+			child_fail(ESTALE, "moved:", path);
+		tree = (int)syscall(SYS_open_tree, dfd, "", OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH);
+		if (tree < 0)
+			child_fail(errno, "open_tree", path);
+		if (dup3(tree, fd, O_CLOEXEC) < 0)
+			child_fail(errno, "dup3", path);
+		close(tree);
+		close(dfd);
+	}
+}
+
+static void write_proc(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		child_fail(errno, "open", path);
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		child_fail(errno, "write", path);
+	close(fd);
+}
+
 /* PID 1 of the job's namespaces. */
 static _Noreturn void init_main(const struct child_ctx *c)
 {
@@ -583,10 +672,26 @@ static _Noreturn void init_main(const struct child_ctx *c)
 	pid_t job;
 	int st;
 
+	in_userns = c->userns;
+	if (in_userns) {
+		/* Before anything else: the maps. A non-dumpable process's
+		 * /proc files belong to root, whom a user namespace of a
+		 * user's own cannot map, so they are written first; until
+		 * then only the caller's user (who may read the caller's
+		 * memory anyway) reaches this process. The job's uid here is
+		 * our uid outside: one id, as the kernel allows without
+		 * newuidmap. */
+		move_fds(c->fds);
+		write_proc("/proc/self/setgroups", "deny");
+		write_proc("/proc/self/uid_map", c->uid_map);
+		write_proc("/proc/self/gid_map", c->gid_map);
+		reopen_dirs();
+	}
 	/* First: this process holds a copy of the caller's memory. */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		_exit(127);
-	move_fds(c->fds);
+	if (!in_userns)
+		move_fds(c->fds);
 	reset_signals();
 	umask(022);
 	/* Die with the caller; if it died before the prctl, its pidfd says so. */
@@ -1007,11 +1112,28 @@ out:
 	return r;
 }
 
+/* Whether id is mapped in this process's user namespace (file: its
+ * /proc/self/uid_map or gid_map), so that the job may take it. */
+static bool id_mapped(const char *file, unsigned id)
+{
+	char buf[4096], *line, *end;
+	unsigned in, out, n;
+
+	if (read_text(file, buf, sizeof(buf)) < 0)
+		return true; /* no user namespaces: all ids are */
+	for (line = buf; *line; line = *end ? end + 1 : end) {
+		end = strchrnul(line, '\n');
+		if (sscanf(line, "%u %u %u", &in, &out, &n) == 3 && id >= in && id - in < n)
+			return true;
+	}
+	return false;
+}
+
 /* Sets *out to a detached copy of the directory mounted at fd (-1 for -1).
  * The children live in a new mount namespace, where the kernel refuses to
  * bind a mount of the caller's namespace; a detached mount can be attached
  * there. Only the directory is copied, not the mounts below it. */
-static int clone_dir(int fd, const char *name, int *out, char *err, size_t errsz)
+static int clone_dir(int fd, const char *name, bool userns, int *out, char *err, size_t errsz)
 {
 	struct stat st;
 
@@ -1023,7 +1145,9 @@ static int clone_dir(int fd, const char *name, int *out, char *err, size_t errsz
 		               strerror(errno));
 	if (!S_ISDIR(st.st_mode))
 		return err_set(err, errsz, -ENOTDIR, "sandbox: %s %d is not a directory", name, fd);
-	*out = (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH);
+	/* With userns init makes the copy (reopen_dirs). */
+	*out = userns ? fcntl(fd, F_DUPFD_CLOEXEC, 0)
+	              : (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH);
 	if (*out < 0)
 		return err_set(err, errsz, neg_errno(), "sandbox: open_tree %s: %s", name,
 		               strerror(errno));
@@ -1059,6 +1183,10 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int
 
 	memset(&c, 0, sizeof(c));
 	c.spec = spec;
+	c.userns = !id_mapped("/proc/self/uid_map", spec->uid) ||
+	           !id_mapped("/proc/self/gid_map", spec->gid);
+	snprintf(c.uid_map, sizeof(c.uid_map), "%u %u 1\n", (unsigned)spec->uid, (unsigned)geteuid());
+	snprintf(c.gid_map, sizeof(c.gid_map), "%u %u 1\n", (unsigned)spec->gid, (unsigned)getegid());
 	snprintf(
 	    c.passwd, sizeof(c.passwd),
 	    "root:x:0:0:root:/root:/usr/sbin/nologin\njob:x:%u:%u:job:/tmp:/usr/sbin/nologin\n",
@@ -1070,13 +1198,13 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int
 		seterr(err, errsz, "sandbox: out of memory");
 		return -ENOMEM;
 	}
-	r = clone_dir(spec->app_fd, "app_fd", &dirs[0], err, errsz);
+	r = clone_dir(spec->app_fd, "app_fd", c.userns, &dirs[0], err, errsz);
 	if (r == 0)
-		r = clone_dir(spec->dataset_fd, "dataset_fd", &dirs[1], err, errsz);
+		r = clone_dir(spec->dataset_fd, "dataset_fd", c.userns, &dirs[1], err, errsz);
 	if (r == 0)
-		r = clone_dir(spec->model_fd, "model_fd", &dirs[2], err, errsz);
+		r = clone_dir(spec->model_fd, "model_fd", c.userns, &dirs[2], err, errsz);
 	if (r == 0)
-		r = clone_dir(spec->output_fd, "output_fd", &dirs[3], err, errsz);
+		r = clone_dir(spec->output_fd, "output_fd", c.userns, &dirs[3], err, errsz);
 	if (r == 0)
 		r = filter_build(&c.filter, err, errsz);
 	if (r == 0 && strcmp(sandbox_limit_mechanism(), "cgroup2") == 0) {
@@ -1107,7 +1235,7 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox_job **out, int
 	c.fds[FD_CGROUP - 1] = procs_fd;
 
 	pid = raw_clone(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
-	                    CLONE_PIDFD,
+	                    CLONE_PIDFD | (c.userns ? CLONE_NEWUSER : 0),
 	                &pidfd);
 	if (pid < 0) {
 		r = neg_errno();

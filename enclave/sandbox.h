@@ -90,7 +90,23 @@
  * caller dies, the sandbox gets SIGKILL (PR_SET_PDEATHSIG, tied to the
  * calling thread).
  *
- * Needs root (CAP_SYS_ADMIN) in the initial user namespace and Linux >= 5.3.
+ * Where spec->uid or spec->gid is not mapped in the caller's user namespace
+ * (enclaved --dev as a user: its namespace maps only its own uid, as 0), the
+ * clone also makes a user namespace for the job, mapping "uid OURUID 1" and
+ * "gid OURGID 1" (written by init itself, the one map the kernel lets a
+ * process write without newuidmap): the job is spec->uid there with no
+ * capability, and no capability over the caller's namespaces or another
+ * job's. What that costs: every job is then the caller's uid outside, so
+ * jobs of different applications share one owner in /output (the sticky bit
+ * no longer keeps them apart), and the PID namespaces are all that keeps a
+ * job from signalling the caller (it cannot name it); the kernel refuses
+ * setgroups there, so the job keeps the caller's supplementary groups
+ * (unmapped); mounts the caller inherited keep their flags locked, so a
+ * remount keeps them (nosuid, nodev, noexec, read-only, atime). RLIMIT_NPROC
+ * counts per user namespace, so it limits each job alone.
+ *
+ * Needs root (CAP_SYS_ADMIN) in its user namespace, which must own its mount
+ * namespace, and Linux >= 5.3.
  * Ownership: the job owns its pidfd and cgroup; the caller owns *out_fd and
  * *err_fd (O_NONBLOCK|O_CLOEXEC read ends of the job's stdout and stderr) and
  * closes them. sandbox_free() kills a job still running, reaps it and frees it.
@@ -108,7 +124,8 @@ struct sandbox_spec {
 	int dataset_fd;    /* directory bound read-only at /dataset; -1: empty dir */
 	int model_fd;      /* directory bound read-only at /model; -1: empty dir */
 	int output_fd;     /* directory bound read-write at /output */
-	uid_t uid;         /* unprivileged ids to run as; 0 is refused */
+	uid_t uid;         /* unprivileged ids to run as; 0 is refused (see above for ids
+	                      that are not mapped in the caller's user namespace) */
 	gid_t gid;
 	uint64_t mem_bytes; /* memory of the job (see Limits); 0: unlimited */
 	uint32_t max_procs; /* processes and threads of the job (see Limits); 0: 256 */

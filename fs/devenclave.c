@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -200,4 +202,69 @@ bool dev_reap(pid_t *child, bool stop, char *why, size_t whysz)
 		return false;
 	log_warn("%s", why);
 	return true;
+}
+
+
+static int write_proc(const char *file, const char *text)
+{
+	int fd = open(file, O_WRONLY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		r = -1;
+	close(fd);
+	return r;
+}
+
+/* What enclaved --dev does first as non-root (enclave/enclaved.c), tried in
+ * a child: a sysctl may allow user namespaces while a security module
+ * refuses what they are for. */
+static _Noreturn void probe_userns(uid_t uid, gid_t gid)
+{
+	char map[32];
+
+	if (unshare(CLONE_NEWUSER) < 0)
+		_exit(1);
+	if (write_proc("/proc/self/setgroups", "deny") < 0)
+		_exit(2);
+	snprintf(map, sizeof(map), "0 %u 1", (unsigned)uid);
+	if (write_proc("/proc/self/uid_map", map) < 0)
+		_exit(2);
+	snprintf(map, sizeof(map), "0 %u 1", (unsigned)gid);
+	if (write_proc("/proc/self/gid_map", map) < 0)
+		_exit(2);
+	if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
+		_exit(3);
+	_exit(0);
+}
+
+int devenclave_check(char *why, size_t whysz)
+{
+	uid_t uid = geteuid();
+	struct passwd *pw;
+	char name[32];
+	int status;
+	pid_t pid;
+
+	if (uid == 0)
+		return 0;
+	pid = fork();
+	if (pid == 0)
+		probe_userns(uid, getegid());
+	if (pid > 0) {
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			return 0;
+	}
+	pw = getpwuid(uid);
+	if (!pw)
+		snprintf(name, sizeof(name), "%u", (unsigned)uid);
+	snprintf(why, whysz,
+		 "the development enclave needs root or unprivileged user namespaces, and this "
+		 "system allows no user namespace to user %s; run it as root (sudo enclave-fs ...) "
+		 "or connect to an enclave that runs elsewhere (--connect)",
+		 pw ? pw->pw_name : name);
+	return -1;
 }

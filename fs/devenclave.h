@@ -5,6 +5,7 @@
 #define EFS_DEVENCLAVE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "link.h"
@@ -21,5 +22,11 @@ bool dev_reap(pid_t *child, bool stop, char *why, size_t whysz);
 /* The last error line the development enclave wrote (its stderr is logged
  * as the mount's), or false when none. */
 bool dev_last_error(char *buf, size_t n);
+
+/* Whether the development enclave can start here: 0 as root, or when a
+ * child of ours can enter a new user namespace, map its ids there and make
+ * the namespaces the enclave makes (enclaved --dev as non-root); else -1
+ * with a one-line message for the user in why. */
+int devenclave_check(char *why, size_t whysz);
 
 #endif

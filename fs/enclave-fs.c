@@ -20,8 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devenclave.h"
 #include "devnsm.h"
 #include "fsint.h"
+#include "fusermount.h"
 #include "link.h"
 #include "pathsafe.h"
 #include "log.h"
@@ -69,7 +71,8 @@ static void usage(FILE *f)
 		"Mounts an enclave: encrypted/, dataset/ and model/ go in, output/ and jobs/ come\n"
 		"back, a line written to .run starts a job, .status describes the enclave.\n"
 		"Without --connect a development enclave (enclaved --dev) is started and stopped\n"
-		"with the mount.\n"
+		"with the mount; as non-root, the development enclave needs unprivileged user\n"
+		"namespaces.\n"
 		"\n"
 		"  --connect ADDR   an enclaved already listening: vsock:CID:PORT, unix:PATH, or\n"
 		"                   nitro:NAME[:PORT] (the running Nitro Enclave named NAME,\n"
@@ -548,7 +551,7 @@ int main(int argc, char **argv)
 	struct fuse_session *se = NULL;
 	bool nodes = false;
 	struct addr a;
-	char err[256];
+	char err[256], mopts[1024];
 	int lockfd = -1, code = 1, r;
 	struct link *l = NULL;
 
@@ -636,6 +639,10 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!o.connect) {
+		if (devenclave_check(why, sizeof(why)) < 0) {
+			fprintf(stderr, "enclave-fs: %s\n", why);
+			goto out;
+		}
 		enclaved = find_enclaved();
 		if (!enclaved || access(enclaved, X_OK) < 0) {
 			log_error("cannot run the development enclave %s (set ENCLAVED)", enclaved ? enclaved : "");
@@ -721,11 +728,17 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	nodes = true;
+	if (efs_mount_opts(&args, mopts, sizeof(mopts)) < 0) {
+		log_error("too many mount options");
+		goto out;
+	}
 	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
 	if (!se)
 		goto out;
-	if (fuse_session_mount(se, mountpoint) != 0)
+	if (efs_mount(se, mountpoint, mopts, err, sizeof(err)) != 0) {
+		log_error("%s", err);
 		goto out;
+	}
 	if (fuse_set_signal_handlers(se) != 0)
 		goto unmount;
 	if (!fo.foreground && (r = daemon_fork()) < 0) {
@@ -783,7 +796,7 @@ unmount:
 	wait_fini();
 	notify_stopping("unmounting");
 	fuse_remove_signal_handlers(se);
-	fuse_session_unmount(se);
+	efs_unmount(se, mountpoint);
 	link_stop(l);
 out:
 	/* A mount that failed is gone before the parent exits. */
