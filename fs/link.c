@@ -119,6 +119,8 @@ struct link {
 	uint64_t gen; /* conversations so far */
 	unsigned reconnects;
 	struct engine_stats stats;
+	struct engine_progress progress; /* last snapshot, and when it was taken */
+	uint64_t progress_ms;
 	/* The engine's failed set as .status shows it (copied by the engine
 	 * thread in note_sync()), the enclave's store as it last reported
 	 * it, and the last .run that failed for a file not stored. */
@@ -535,6 +537,11 @@ static int serve(struct link *l)
 			timeout = TRIM_IDLE_MS;
 		if (l->feed_next_ms >= 0 && (timeout < 0 || timeout > l->feed_next_ms))
 			timeout = l->feed_next_ms;
+		/* While files are in flight .status's snapshot of them is kept
+		 * fresh, and the last one shows them done. */
+		if ((l->progress.tx.files_active || l->progress.rx.files_active) &&
+		    (timeout < 0 || timeout > 250))
+			timeout = 250;
 		ready = poll(fds, (nfds_t)n, timeout);
 		if (ready < 0 && errno != EINTR)
 			return neg_errno();
@@ -571,6 +578,11 @@ static int serve(struct link *l)
 		trim = l->barrier_passed && l->burst >= TRIM_BURST;
 		l->barrier_passed = false;
 		l->stats = *engine_stats(l->e);
+		/* What is in flight, for .status: a snapshot every 250 ms. */
+		if (now_ms() - l->progress_ms >= 250) {
+			engine_progress(l->e, &l->progress);
+			l->progress_ms = now_ms();
+		}
 		pthread_cond_broadcast(&l->cv);
 		pthread_mutex_unlock(&l->mu);
 		if (trim)
@@ -1106,6 +1118,16 @@ static json_t *status_identity(struct link *l)
 	return o;
 }
 
+/* One direction of "transfers" in .status. */
+static json_t *flow_json(const struct engine_flow *f)
+{
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "files_in_flight", (json_int_t)f->files_active,
+			 "bytes_in_flight", (json_int_t)f->bytes_active, "bytes_done",
+			 (json_int_t)f->bytes_done, "files_total", (json_int_t)f->files_total,
+			 "bytes_total", (json_int_t)f->bytes_total, "bytes_per_second",
+			 (json_int_t)(f->files_active ? f->rate : 0));
+}
+
 int link_status(struct link *l, char **out, size_t *len)
 {
 	json_t *o = json_object(), *pkgs = json_array(), *jobs = json_array(), *lost = json_array();
@@ -1166,6 +1188,9 @@ int link_status(struct link *l, char **out, size_t *len)
 			 "store_held", (json_int_t)l->stats.store_held, "store_max",
 			 (json_int_t)l->stats.store_max);
 	json_object_set_new(o, "sync", sync);
+	json_object_set_new(o, "transfers",
+			    json_pack("{s:o,s:o}", "to_enclave", flow_json(&l->progress.tx),
+				      "from_enclave", flow_json(&l->progress.rx)));
 	json_object_set_new(o, "failed", status_failed(l));
 	json_object_set_new(o, "enclave_store",
 			    l->store_known ? json_pack("{s:I,s:I}", "held", (json_int_t)l->store_held,

@@ -358,7 +358,7 @@ start_daemon() {
 			harness_error "daemon $name started again while still running"
 		else
 			wait "$sd_old" 2>/dev/null
-			grep -v "^$sd_old " "$SCRATCH/.daemons" >"$SCRATCH/.daemons.new"
+			grep -v "^$sd_old " "$SCRATCH/.daemons" >"$SCRATCH/.daemons.new" || true
 			mv "$SCRATCH/.daemons.new" "$SCRATCH/.daemons"
 		fi
 	fi
@@ -407,7 +407,7 @@ stop_daemon() {
 daemon_reap() {
 	eval "${1}_pid="
 	dr_owner=$(awk -v p="$2" '$1 == p { print $3 }' "$SCRATCH/.daemons")
-	grep -v "^$2 " "$SCRATCH/.daemons" >"$SCRATCH/.daemons.new"
+	grep -v "^$2 " "$SCRATCH/.daemons" >"$SCRATCH/.daemons.new" || true # empty: no line left
 	mv "$SCRATCH/.daemons.new" "$SCRATCH/.daemons"
 	if [ -n "$dr_owner" ] && [ "$dr_owner" != "${BASHPID:-$$}" ]; then
 		harness_error "daemon $1 stopped by another shell than the one that started it (a test body?): start and stop daemons at the top level"

@@ -105,6 +105,8 @@ test_expect_success '2: app and model sealed, the user'\''s dataset copied in wi
 	test "$(cat "$MNT/jobs/$id/state")" = exited &&
 	test "$(cat "$MNT/jobs/$id/exit")" = 0 &&
 	grep "3 rows from /dataset/mydata" "$MNT/jobs/$id/log" &&
+	grep "enclave-fs: info: sent dataset/mydata/mine.csv (.* in .* s)" fs.log &&
+	grep "enclave-fs: info: received output/predictions.csv (.* in .* s)" fs.log &&
 	test $(wc -l <"$MNT/output/predictions.csv") -eq 4 &&
 	grep -q "^1,setosa" "$MNT/output/predictions.csv" &&
 	test "$(rows "$MNT/output/metrics.json")" = 3

@@ -79,7 +79,7 @@ test_expect_success 'a second mount of the same cache says it is in use' '
 
 test_expect_success 'a mistyped entry is refused, naming the entries; .run and .status keep the reason' '
 	cp demo.sealed m/encrypted/ &&
-	! echo "demo.sealed nosuchentry" >m/.run 2>werr &&
+	! /bin/echo "demo.sealed nosuchentry" >m/.run 2>werr &&
 	grep "No such file or directory" werr &&
 	why="no entry '"'"'nosuchentry'"'"' in demo.sealed; entries: main, other (arguments for the default entry '"'"'main'"'"': demo.sealed -- ARGS)" &&
 	test "$(cat m/.run)" = "error: $why" &&
@@ -166,5 +166,59 @@ test_expect_success 'unmount' '
 	fusermount3 -u m &&
 	not_mounted m
 '
+
+# Progress: an enclaved reached through a relay that passes 4 MB/s to it,
+# so that a 64 MiB copy stays in flight for seconds.
+start_daemon enclave enclaved --dev --dev-root "$DEVROOT" --listen "unix:$SCRATCH/e.sock" \
+	--state "$SCRATCH/estate" --kek k.kek
+/usr/bin/python3 "$top_srcdir/tests/helpers/slowproxy.py" "$SCRATCH/slow.sock" "$SCRATCH/e.sock" 4000000 &
+track_daemon slowproxy $!
+i=0
+while [ ! -S slow.sock ] && [ $i -lt 300 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+mkdir -p slow
+# (expect_exit turns set -e on: it belongs in test bodies, not here)
+slow_rc=0
+enclave-fs --cache cslow --trust-root "$DEVROOT/root.pem" --key "$DEVROOT/host.key" \
+	--connect "unix:$SCRATCH/slow.sock" -o connect_timeout=60 slow 2>slow.err || slow_rc=$?
+
+# status_until SECONDS PYTHON-EXPRESSION: polls slow/.status until s (its
+# JSON) makes the expression true.
+status_until() {
+	/usr/bin/python3 - "$SCRATCH/slow/.status" "$1" "$2" <<-\PY
+	import json, sys, time
+	path, secs, expr = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+	end = time.time() + secs
+	while True:
+	    s = json.load(open(path))
+	    t = s["transfers"]["to_enclave"]
+	    if eval(expr, {"s": s, "t": t}):
+	        break
+	    if time.time() > end:
+	        sys.exit("not within %s s: %s; transfers: %s" % (secs, expr, s["transfers"]))
+	    time.sleep(0.1)
+	PY
+}
+
+test_expect_success 'a copy in flight shows in .status: the file, its bytes done of its size, a rate' '
+	test $slow_rc -eq 0 && test ! -s slow.err &&
+	head -c 67108864 /dev/urandom >big &&
+	cp big slow/dataset/big &&
+	status_until 120 "t[\"files_in_flight\"] == 1 and t[\"bytes_in_flight\"] == 67108864 and 0 < t[\"bytes_done\"] < 67108864 and t[\"bytes_per_second\"] > 0"
+'
+
+test_expect_success 'then it is done: in the totals, nothing in flight' '
+	status_until 300 "t[\"files_in_flight\"] == 0 and t[\"bytes_total\"] >= 67108864 and t[\"bytes_per_second\"] == 0" &&
+	cmp big "$SCRATCH/estate/dataset/big"
+'
+
+test_expect_success 'unmount the relayed mount' '
+	fusermount3 -u slow &&
+	not_mounted slow
+'
+stop_daemon slowproxy
+stop_daemon enclave
 
 test_done
