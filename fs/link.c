@@ -662,7 +662,7 @@ static void *link_main(void *arg)
 			snprintf(l->link_error, sizeof(l->link_error), "%s", text);
 			pthread_cond_broadcast(&l->cv);
 			pthread_mutex_unlock(&l->mu);
-			notify_status("%s", text);
+			notify_status("cannot reach the enclave at %s: %s", where, why);
 		}
 		/* The engine runs on the attested session, or not at all. */
 		r = fd < 0 ? fd : attest_conn(l, fd);

@@ -55,8 +55,8 @@ test_expect_success 'output/ is on the host when --run exits' '
 	test "$(cat host/output/hello.txt)" = "made in the enclave"
 '
 
-test_expect_success 'the default entry is used when none is named' '
-	run "demo.sealed x" &&
+test_expect_success 'the default entry is used with PACKAGE -- ARGS' '
+	run "demo.sealed -- x" &&
 	grep -x "arg:x|" out
 '
 

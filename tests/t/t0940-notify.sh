@@ -129,9 +129,10 @@ test_expect_success 'enclave-fs: STOPPING=1 at unmount, and a clean exit' '
 	grep -q "STOPPING=1" fs.notify
 '
 
-# An enclave that cannot be reached: not ready, and the status says why.
+# An enclave that cannot be reached: not ready, and the status says why
+# (-o reconnect: it keeps trying instead of giving up after 15 s).
 listen fs2
-NOTIFY_SOCKET=$SCRATCH/fs2.sock enclave-fs -v --cache "$SCRATCH/fs2.cache" \
+NOTIFY_SOCKET=$SCRATCH/fs2.sock enclave-fs -v -o reconnect --cache "$SCRATCH/fs2.cache" \
 	--trust-root "$DEVROOT/root.pem" --connect "unix:$SCRATCH/nobody.sock" "$mnt" >fs2.log 2>&1 &
 track_daemon fs2 $!
 test_expect_success 'enclave-fs: an unreachable enclave is no READY; STATUS names the reason' '
