@@ -191,7 +191,8 @@ test_expect_success '.run: a line without words is Invalid argument' '
 
 test_expect_success '.run: arguments to an entry without host_args: Operation not permitted' '
 	bad_run "good.sealed hello x" "Operation not permitted" &&
-	bad_run "good.sealed x" "Operation not permitted"
+	bad_run "good.sealed -- x" "Operation not permitted" &&
+	bad_run "good.sealed x" "No such file or directory"
 '
 
 test_expect_success '.run: two lines in one write start two jobs; a bad second line fails the write' '
