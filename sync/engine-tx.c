@@ -1014,19 +1014,17 @@ static int tx_emit_chunk(struct engine *e, const uint8_t *p, size_t len, uint64_
 	return 0;
 }
 
-/* A copy of the names other than path that the peer holds of the file st
- * (its link set), for a loop that may change the set. *names is NULL and
- * *n 0 when there are none; -ENOMEM leaves what was copied to be freed. */
-static int link_names_copy(struct engine *e, const char *path, const struct stat *st,
-			   char ***names, size_t *n)
+/* A copy of the names other than path in the link set under key (the
+ * peer's names of one file), for a loop that may change the set. *names is
+ * NULL and *n 0 when there are none; -ENOMEM leaves what was copied to be
+ * freed. */
+static int link_names_copy_key(struct engine *e, const char *key, const char *path, char ***names,
+			       size_t *n)
 {
-	char key[PATH_MAX + 64];
-	struct link_set *s;
+	const struct link_set *s = key ? strmap_get(e->links, key) : NULL;
 
 	*names = NULL;
 	*n = 0;
-	link_key(key, sizeof(key), path, st);
-	s = strmap_get(e->links, key);
 	if (!s || s->n < 2)
 		return 0;
 	*names = calloc(s->n, sizeof(**names));
@@ -1036,6 +1034,16 @@ static int link_names_copy(struct engine *e, const char *path, const struct stat
 		if (strcmp(s->names[i], path) != 0 && !((*names)[(*n)++] = strdup(s->names[i])))
 			return -ENOMEM;
 	return 0;
+}
+
+/* The same for the file st that path names. */
+static int link_names_copy(struct engine *e, const char *path, const struct stat *st,
+			   char ***names, size_t *n)
+{
+	char key[PATH_MAX + 64];
+
+	link_key(key, sizeof(key), path, st);
+	return link_names_copy_key(e, key, path, names, n);
 }
 
 static void link_names_free(char **names, size_t n)
@@ -1093,15 +1101,11 @@ nomem:
 	return -ENOMEM;
 }
 
-/* The other names of an aborted transfer's file were linked to it when it
- * began (link_others), and the model took them for its content: the peer
- * links them to whatever it holds under f's name, if anything. They are
- * looked at again, with the model's idea of them forgotten. */
-static int tx_abort_links(struct engine *e, struct tx_file *f)
+/* Other names of a file the model may hold wrongly: each is looked at
+ * again, with the model's idea of it forgotten (tx_queue_resend, after). */
+static int tx_relook_names(struct engine *e, char **names, size_t n, uint64_t after)
 {
-	char **names;
-	size_t n;
-	int r = link_names_copy(e, f->path, &f->st, &names, &n);
+	int r = 0;
 
 	for (size_t i = 0; i < n && r == 0; i++) {
 		struct peer_entry *pe = model_get(e, names[i]);
@@ -1110,8 +1114,22 @@ static int tx_abort_links(struct engine *e, struct tx_file *f)
 			pe->mtime = 0;
 			pe->fp = false;
 		}
-		r = tx_queue_resend(e, names[i], f->after);
+		r = tx_queue_resend(e, names[i], after);
 	}
+	return r;
+}
+
+/* The other names of an aborted transfer's file were linked to it when it
+ * began (link_others), and the model took them for its content: the peer
+ * links them to whatever it holds under f's name, if anything. */
+static int tx_abort_links(struct engine *e, struct tx_file *f)
+{
+	char **names;
+	size_t n;
+	int r = link_names_copy(e, f->path, &f->st, &names, &n);
+
+	if (r == 0)
+		r = tx_relook_names(e, names, n, f->after);
 	link_names_free(names, n);
 	return r;
 }
@@ -1560,6 +1578,22 @@ static int tx_hardlink(struct engine *e, const char *path, const struct stat *st
 /* Looks at one path of ours and sends what the peer lacks of it. With
  * force (a change notification named it) the contents are always compared;
  * the peer's dedup keeps that cheap. */
+/* path is gone here, and the peer holds other names of its file (hard
+ * links). The file may have changed through path before it went, and no
+ * event names the others: they are looked at again, ahead of any queued
+ * barrier (which must cover them). */
+static int tx_gone_links(struct engine *e, const char *path)
+{
+	char **names;
+	size_t n;
+	int r = link_names_copy_key(e, strmap_get(e->link_of, path), path, &names, &n);
+
+	if (r == 0)
+		r = tx_relook_names(e, names, n, e->barrier_sent);
+	link_names_free(names, n);
+	return r;
+}
+
 static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 {
 	struct peer_entry *pe = model_get(e, path);
@@ -1589,6 +1623,9 @@ static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 	}
 	if (fd < 0) {
 		if (pe || strmap_get(e->inflight, path)) {
+			r = tx_gone_links(e, path);
+			if (r < 0)
+				return r;
 			model_remove(e, path);
 			inflight_forget(e, path);
 			return tx_put_meta(e, MSG_REMOVE, path, 0, 0);

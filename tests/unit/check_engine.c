@@ -2831,6 +2831,55 @@ START_TEST(test_abort_relooks_links)
 }
 END_TEST
 
+/* Two names of one file at the peer; new content is written through one,
+ * and that name is gone by the time the engine looks at it: the other
+ * name, which no event names, must be sent again, before a barrier. */
+START_TEST(test_gone_relooks_links)
+{
+	static const char other[] = "id,value\n1,42\n2,44\n3,46\n";
+	struct peer *p = &P;
+	struct watch_event ev = { 0 };
+	struct msg_file_begin fb;
+	struct frame f;
+	char a[512];
+	bool b_sent = false, removed = false;
+	int fd;
+
+	setup_pre = make_output_links;
+	peer_setup();
+	peer_start(p, STAGE_SUMMARY);
+	ck_assert_int_eq(msg_put_u32(&p->out, MSG_SUMMARY_END, 0), 0);
+	serve_files(p);
+	while (p->taken < p->ngot)
+		ck_assert(peer_next(p, &f));
+
+	join(a, sizeof(a), p->root, "output/tmp");
+	fd = open(a, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, other, sizeof(other) - 1, 0), (ssize_t)sizeof(other) - 1);
+	close(fd);
+	ck_assert_int_eq(unlink(a), 0);
+	ev.kind = WATCH_FILE_CHANGED;
+	ev.path = "output/tmp";
+	engine_notify(p->e, &ev);
+	pump_until_quiet(p);
+	while (p->taken < p->ngot) {
+		ck_assert(peer_next(p, &f));
+		if (f.type == MSG_REMOVE)
+			removed = true;
+		if (f.type == MSG_FILE_BEGIN) {
+			ck_assert_int_eq(msg_decode_file_begin(&f.body, &fb), 0);
+			b_sent |= strcmp(fb.path, "output/b") == 0;
+		}
+	}
+	ck_assert(removed);
+	ck_assert_msg(b_sent, "output/b, changed through a name that went, was not sent again");
+	serve_files(p);
+	ck_assert_int_eq(p->result, 0);
+	peer_teardown();
+}
+END_TEST
+
 /* A refused file reaches the sent hook with its errno. */
 START_TEST(test_sent_hook_refused)
 {
@@ -3977,6 +4026,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tr, test_queue_change_after_remove);
 	tcase_add_test(tr, test_abort_after_barrier_sent);
 	tcase_add_test(tr, test_abort_relooks_links);
+	tcase_add_test(tr, test_gone_relooks_links);
 	suite_add_tcase(s, tr);
 
 	/* Makes its own world (a user namespace, a watcher). */
