@@ -92,47 +92,6 @@ static void usage(FILE *f)
 		UIDS_DEFAULT_BASE);
 }
 
-static int write_proc(const char *file, const char *text)
-{
-	int fd = open(file, O_WRONLY | O_CLOEXEC), r = 0;
-
-	if (fd < 0)
-		return neg_errno();
-	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
-		r = neg_errno();
-	close(fd);
-	return r;
-}
-
-/* The development enclave of a user other than root: a user namespace in
- * which this process is uid and gid 0, its only ids (the kernel lets a user
- * map nothing but its own), with setgroups refused as the kernel requires
- * for that. Everything after it (namespaces, mounts, the jobs' sandboxes)
- * works with the capabilities it has there; jobs get a user namespace of
- * their own (sandbox.h). Returns 0, or -errno with the failing step in why. */
-static int enter_userns(char *why, size_t whysz)
-{
-	uid_t uid = geteuid();
-	gid_t gid = getegid();
-	char map[32];
-	int r;
-
-	if (unshare(CLONE_NEWUSER) < 0)
-		return err_set(why, whysz, neg_errno(), "unshare(CLONE_NEWUSER): %s", strerror(errno));
-	r = write_proc("/proc/self/setgroups", "deny");
-	if (r < 0)
-		return err_set(why, whysz, r, "/proc/self/setgroups: %s", strerror(-r));
-	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)uid);
-	r = write_proc("/proc/self/uid_map", map);
-	if (r < 0)
-		return err_set(why, whysz, r, "/proc/self/uid_map: %s", strerror(-r));
-	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)gid);
-	r = write_proc("/proc/self/gid_map", map);
-	if (r < 0)
-		return err_set(why, whysz, r, "/proc/self/gid_map: %s", strerror(-r));
-	return 0;
-}
-
 /* The development enclave: no network namespace interfaces, own IPC and
  * hostname; the process must not gain privileges through exec either. No
  * mount namespace of its own, also in a user namespace: a copy of the
@@ -630,7 +589,7 @@ int main(int argc, char **argv)
 		char why[256], name[32];
 
 		snprintf(name, sizeof(name), "%u", (unsigned)geteuid());
-		r = enter_userns(why, sizeof(why));
+		r = userns_enter_self(why, sizeof(why));
 		if (r < 0) {
 			/* One line for the user who started it, wherever the
 			 * log goes. */

@@ -656,13 +656,10 @@ static void reopen_dirs(void)
 
 static void write_proc(const char *path, const char *text)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int r = proc_write(path, text);
 
-	if (fd < 0)
-		child_fail(errno, "open", path);
-	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
-		child_fail(errno, "write", path);
-	close(fd);
+	if (r < 0)
+		child_fail(-r, "write", path);
 }
 
 /* PID 1 of the job's namespaces. */

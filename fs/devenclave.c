@@ -205,35 +205,13 @@ bool dev_reap(pid_t *child, bool stop, char *why, size_t whysz)
 }
 
 
-static int write_proc(const char *file, const char *text)
-{
-	int fd = open(file, O_WRONLY | O_CLOEXEC), r = 0;
-
-	if (fd < 0)
-		return -1;
-	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
-		r = -1;
-	close(fd);
-	return r;
-}
-
 /* What enclaved --dev does first as non-root (enclave/enclaved.c), tried in
  * a child: a sysctl may allow user namespaces while a security module
  * refuses what they are for. */
-static _Noreturn void probe_userns(uid_t uid, gid_t gid)
+static _Noreturn void probe_userns(void)
 {
-	char map[32];
-
-	if (unshare(CLONE_NEWUSER) < 0)
+	if (userns_enter_self(NULL, 0) < 0)
 		_exit(1);
-	if (write_proc("/proc/self/setgroups", "deny") < 0)
-		_exit(2);
-	snprintf(map, sizeof(map), "0 %u 1", (unsigned)uid);
-	if (write_proc("/proc/self/uid_map", map) < 0)
-		_exit(2);
-	snprintf(map, sizeof(map), "0 %u 1", (unsigned)gid);
-	if (write_proc("/proc/self/gid_map", map) < 0)
-		_exit(2);
 	if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
 		_exit(3);
 	_exit(0);
@@ -251,7 +229,7 @@ int devenclave_check(char *why, size_t whysz)
 		return 0;
 	pid = fork();
 	if (pid == 0)
-		probe_userns(uid, getegid());
+		probe_userns();
 	if (pid > 0) {
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;

@@ -2,12 +2,14 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -243,5 +245,38 @@ int array_grow(void **p, size_t *cap, size_t need, size_t size)
 		return -ENOMEM;
 	*p = q;
 	*cap = c;
+	return 0;
+}
+
+int proc_write(const char *path, const char *text)
+{
+	size_t len = strlen(text);
+	int fd = open(path, O_WRONLY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return neg_errno();
+	if (write(fd, text, len) != (ssize_t)len)
+		r = neg_errno();
+	close(fd);
+	return r;
+}
+
+int userns_enter_self(char *why, size_t whysz)
+{
+	static const char *const steps[] = { "/proc/self/setgroups", "/proc/self/uid_map",
+					     "/proc/self/gid_map" };
+	char text[3][32];
+	int r;
+
+	snprintf(text[0], sizeof(text[0]), "deny");
+	snprintf(text[1], sizeof(text[1]), "0 %u 1\n", (unsigned)geteuid());
+	snprintf(text[2], sizeof(text[2]), "0 %u 1\n", (unsigned)getegid());
+	if (unshare(CLONE_NEWUSER) < 0)
+		return err_set(why, whysz, neg_errno(), "unshare(CLONE_NEWUSER): %s", strerror(errno));
+	for (size_t i = 0; i < 3; i++) {
+		r = proc_write(steps[i], text[i]);
+		if (r < 0)
+			return err_set(why, whysz, r, "%s: %s", steps[i], strerror(-r));
+	}
 	return 0;
 }

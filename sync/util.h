@@ -69,4 +69,13 @@ int signals_fd(bool usr1);
  * doubling from 8: 0 or -ENOMEM (*p unchanged). */
 int array_grow(void **p, size_t *cap, size_t need, size_t size);
 
+/* Writes text whole to a /proc file such as /proc/self/uid_map: 0 or
+ * -errno. Only open, write and close: safe in a child of a threaded
+ * process. */
+int proc_write(const char *path, const char *text);
+/* Enters a new user namespace in which this process is uid and gid 0, its
+ * only ids (a user may map nothing but its own), setgroups refused as the
+ * kernel then requires. 0, or -errno with the failing step in why. */
+int userns_enter_self(char *why, size_t whysz);
+
 #endif
