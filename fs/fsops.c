@@ -962,25 +962,16 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	case K_RUN:
 		h = handle_new(K_RUN, n);
 		break;
-	case K_CTL:
-		if ((fi->flags & O_ACCMODE) != O_WRONLY) {
+	case K_CTL:  /* written only */
+	case K_WAIT: /* read only; its size says nothing: every read comes here */
+		if ((fi->flags & O_ACCMODE) != (n->kind == K_CTL ? O_WRONLY : O_RDONLY)) {
 			r = -EACCES;
 			break;
 		}
-		h = handle_new(K_CTL, n);
+		h = handle_new(n->kind, n);
 		if (h)
 			h->job = n->job;
-		break;
-	case K_WAIT:
-		if ((fi->flags & O_ACCMODE) != O_RDONLY) {
-			r = -EACCES;
-			break;
-		}
-		h = handle_new(K_WAIT, n);
-		if (h)
-			h->job = n->job;
-		/* Its size says nothing: every read comes here. */
-		fi->direct_io = 1;
+		fi->direct_io = n->kind == K_WAIT;
 		break;
 	case K_ROOT:
 		r = -EISDIR;

@@ -2772,6 +2772,17 @@ static void serve_files(struct peer *p)
 	}
 }
 
+/* A conversation whose initial pass sent output/tmp and output/b, two
+ * names of one file, to the scripted peer. */
+static void start_with_links(struct peer *p)
+{
+	setup_pre = make_output_links;
+	peer_setup();
+	peer_start(p, STAGE_SUMMARY);
+	ck_assert_int_eq(msg_put_u32(&p->out, MSG_SUMMARY_END, 0), 0);
+	serve_files(p);
+}
+
 /* A file with two names is sent through one (the other is linked to it),
  * changes under the transfer and loses that name: the abort leaves the
  * peer's other name linked to what it held before, so that name is looked
@@ -2789,11 +2800,7 @@ START_TEST(test_abort_relooks_links)
 	bool b_sent = false;
 	int fd;
 
-	setup_pre = make_output_links;
-	peer_setup();
-	peer_start(p, STAGE_SUMMARY);
-	ck_assert_int_eq(msg_put_u32(&p->out, MSG_SUMMARY_END, 0), 0);
-	serve_files(p);
+	start_with_links(p);
 
 	/* A write through tmp: its transfer begins and b is linked to it. */
 	join(a, sizeof(a), p->root, "output/tmp");
@@ -2845,11 +2852,7 @@ START_TEST(test_gone_relooks_links)
 	bool b_sent = false, removed = false;
 	int fd;
 
-	setup_pre = make_output_links;
-	peer_setup();
-	peer_start(p, STAGE_SUMMARY);
-	ck_assert_int_eq(msg_put_u32(&p->out, MSG_SUMMARY_END, 0), 0);
-	serve_files(p);
+	start_with_links(p);
 	while (p->taken < p->ngot)
 		ck_assert(peer_next(p, &f));
 
