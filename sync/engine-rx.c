@@ -713,14 +713,26 @@ static int rx_rename_over(int tmpdir, const char *tmp, int dirfd, const char *ba
 			  uint64_t *freed)
 {
 	struct stat src, dst;
+	bool have_dst = fstatat(dirfd, base, &dst, AT_SYMLINK_NOFOLLOW) == 0;
 	/* Another name of a hard-linked file gives nothing back. */
-	bool file_in_way = fstatat(dirfd, base, &dst, AT_SYMLINK_NOFOLLOW) == 0 &&
-			   S_ISREG(dst.st_mode) && dst.st_nlink < 2;
+	bool file_in_way = have_dst && S_ISREG(dst.st_mode) && dst.st_nlink < 2;
+	/* Two names of one file: rename(2) would keep both, but the sender
+	 * renamed two different files (it links the target ahead of the
+	 * rename when it sees the file has another name there already), so
+	 * the source name goes. The same name twice changes nothing. */
+	bool same = have_dst && !S_ISDIR(dst.st_mode) &&
+		    fstatat(tmpdir, tmp, &src, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    src.st_dev == dst.st_dev && src.st_ino == dst.st_ino;
 
-	/* A rename onto another name of the same file changes nothing. */
-	if (file_in_way && fstatat(tmpdir, tmp, &src, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    src.st_dev == dst.st_dev && src.st_ino == dst.st_ino)
-		file_in_way = false;
+	if (same) {
+		struct stat d1, d2;
+
+		if (fstat(tmpdir, &d1) < 0 || fstat(dirfd, &d2) < 0)
+			return neg_errno();
+		if (d1.st_dev == d2.st_dev && d1.st_ino == d2.st_ino && !strcmp(tmp, base))
+			return 0;
+		return unlinkat(tmpdir, tmp, 0) < 0 && errno != ENOENT ? neg_errno() : 0;
+	}
 	if (renameat(tmpdir, tmp, dirfd, base) == 0) {
 		if (file_in_way)
 			*freed += ST_HELD_BYTES(&dst);
@@ -931,7 +943,9 @@ out:
 	if (r < 0) {
 		log_debug("link %s -> %s: %s; asking for %s", op->path, op->to, strerror(-r),
 			  op->to);
-		(void)msg_put_error(&e->out, -ENOENT, false, op->to, "cannot link to the file");
+		/* EXDEV, not ENOENT: the sender tells a refused LINK from a
+		 * failed RENAME or APPEND of the same name. */
+		(void)msg_put_error(&e->out, -EXDEV, false, op->to, "cannot link to the file");
 	}
 	return 0;
 }
@@ -1041,8 +1055,11 @@ static int rx_run(struct engine *e)
 		if (op->kind == RXOP_FILE) {
 			if (!op->file->ended || op->file->wanted)
 				break;
+			log_debug("apply FILE %s", op->file->path);
 			r = rx_commit(e, op->file);
 		} else if (op->kind == RXOP_META) {
+			log_debug("apply %s %s%s%s", msg_type_name(op->type), op->path,
+				  op->to ? " -> " : "", op->to ? op->to : "");
 			r = rx_apply_meta(e, op);
 		} else {
 			r = msg_put_u64(&e->out, MSG_BARRIER_ACK, op->seq);

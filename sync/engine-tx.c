@@ -1092,7 +1092,7 @@ static int tx_queue_resend(struct engine *e, const char *path, uint64_t after)
 	} else {
 		w->next = *at;
 	}
-	if (!w->next)
+	if (!(rb ? rb : w)->next)
 		e->wq_tail = rb ? rb : w;
 	*at = w;
 	return 0;
@@ -1426,7 +1426,7 @@ static bool local_same(struct engine *e, const char *path, const struct stat *st
  * again (the receiver applies each LINK after path's commit). Sending the
  * one name and linking the rest costs one transfer, and the peer's names
  * stay one file. Names that are no longer this file leave its set: their
- * own notification follows. */
+ * own notification (a removal, a change, a rename) follows. */
 static int link_others(struct engine *e, const char *path, const struct stat *st)
 {
 	char **names;
@@ -1439,7 +1439,15 @@ static int link_others(struct engine *e, const char *path, const struct stat *st
 		if (!names[i] || strmap_get(e->nolink, names[i]))
 			continue;
 		if (!local_same(e, names[i], st)) {
+			/* Renamed away by a rename still queued, perhaps: the
+			 * peer's copy there stays a file of its own, whose
+			 * size and mtime may still match. Whoever looks at it
+			 * next sends it (as a link, if it still is one). */
 			link_forget(e, names[i]);
+			if ((pe = model_get(e, names[i])) && pe->kind == ENTRY_FILE) {
+				pe->mtime = UINT64_MAX;
+				pe->fp = false;
+			}
 			continue;
 		}
 		log_debug("%s: linked again to %s, sent anew", names[i], path);
@@ -1575,25 +1583,38 @@ static int tx_hardlink(struct engine *e, const char *path, const struct stat *st
 	return 0;
 }
 
-/* Looks at one path of ours and sends what the peer lacks of it. With
- * force (a change notification named it) the contents are always compared;
- * the peer's dedup keeps that cheap. */
-/* path is gone here, and the peer holds other names of its file (hard
- * links). The file may have changed through path before it went, and no
- * event names the others: they are looked at again, ahead of any queued
+/* path is gone here (st NULL) or names another file now (st: removed and
+ * made again, or renamed over), and the peer holds other names of the file
+ * it was (hard links). That file may have changed through path before, and
+ * no event names the others: they are looked at again, ahead of any queued
  * barrier (which must cover them). */
-static int tx_gone_links(struct engine *e, const char *path)
+static int tx_gone_links(struct engine *e, const char *path, const struct stat *st)
 {
+	const char *old = strmap_get(e->link_of, path);
+	char key[PATH_MAX + 64];
 	char **names;
 	size_t n;
-	int r = link_names_copy_key(e, strmap_get(e->link_of, path), path, &names, &n);
+	int r;
 
+	if (!old)
+		return 0;
+	if (st) {
+		link_key(key, sizeof(key), path, st);
+		if (strcmp(old, key) == 0)
+			return 0;
+	}
+	r = link_names_copy_key(e, old, path, &names, &n);
 	if (r == 0)
 		r = tx_relook_names(e, names, n, e->barrier_sent);
 	link_names_free(names, n);
+	if (r == 0 && st)
+		link_forget(e, path);
 	return r;
 }
 
+/* Looks at one path of ours and sends what the peer lacks of it. With
+ * force (a change notification named it) the contents are always compared;
+ * the peer's dedup keeps that cheap. */
 static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 {
 	struct peer_entry *pe = model_get(e, path);
@@ -1623,7 +1644,7 @@ static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 	}
 	if (fd < 0) {
 		if (pe || strmap_get(e->inflight, path)) {
-			r = tx_gone_links(e, path);
+			r = tx_gone_links(e, path, NULL);
 			if (r < 0)
 				return r;
 			model_remove(e, path);
@@ -1647,6 +1668,11 @@ static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 		/* Replaced while we looked: its own notification follows. */
 		safe_close(fd);
 		return 0;
+	}
+	r = tx_gone_links(e, path, &st);
+	if (r < 0) {
+		close(fd);
+		return r;
 	}
 	fl = strmap_get(e->inflight, path);
 	if (fl && !overlap) {
@@ -1817,6 +1843,7 @@ static int tx_item(struct engine *e, struct wq_item *w)
 			return 0; /* gone again: its own event follows */
 		return tx_queue(e, S_ISDIR(st.st_mode) ? WQ_TREE : WQ_PATH, w->to, NULL, 0);
 	case WQ_BARRIER:
+		log_debug("barrier %llu sent%s", (unsigned long long)w->seq, w->redo ? " again" : "");
 		r = msg_put_u64(&e->out, MSG_BARRIER, w->seq);
 		if (r == 0) {
 			tx_sent_op(e, NULL, NULL);
@@ -2155,12 +2182,14 @@ static int tx_error(struct engine *e, struct wbuf *b)
 		e->fail = -(int)m.err;
 		return -EPROTO;
 	}
-	if ((m.err == ENOENT || m.err == ESTALE) && m.path[0] && engine_is_own_path(e, m.path)) {
+	if ((m.err == ENOENT || m.err == ESTALE || m.err == EXDEV) && m.path[0] &&
+	    engine_is_own_path(e, m.path)) {
 		log_debug("peer asks for %s again: %s", m.path, m.text);
-		/* A refused LINK is not tried again for that name. Other
-		 * operations on it (an APPEND, a SETATTR) fail alike, so only
-		 * a name a LINK went to since the last barrier counts. */
-		if (strmap_get(e->link_sent, m.path))
+		/* A refused LINK (EXDEV) is not tried again for that name,
+		 * if a LINK went to it since the last barrier. A failed
+		 * RENAME onto it (ENOENT) says nothing about linking: a LINK
+		 * sent after it may already have mended it. */
+		if (m.err == EXDEV && strmap_get(e->link_sent, m.path))
 			(void)strmap_put(e->nolink, m.path, (void *)1, NULL);
 		model_remove(e, m.path);
 		return tx_queue(e, WQ_TREE, m.path, NULL, 0);
@@ -2209,6 +2238,7 @@ static int tx_barrier_ack(struct engine *e, uint64_t seq)
 	bool held = e->barrier_hold != 0;
 	int r;
 
+	log_debug("barrier %llu acknowledged", (unsigned long long)seq);
 	if (seq > e->barrier_seen) {
 		e->barrier_seen = seq;
 	} else {
