@@ -249,9 +249,11 @@ struct engine {
 	 * linked, in flight or acknowledged): a new name of it goes as a LINK
 	 * to one of them, and a name whose content is sent again is linked
 	 * to all the others after it. link_of: such a name -> its key (char
-	 * *). nolink: paths whose LINK the peer refused, which are sent as
-	 * copies from then on; link_sent: paths a LINK was sent to since the
-	 * last acknowledged barrier (an ERROR about one of them is a refused
+	 * *). nolink: paths whose LINK the peer refused (uintptr_t: how many
+	 * times, | NOLINK_STORED once stored whole since), sent as copies
+	 * until stored whole, then linked again, up to LINK_REFUSALS_MAX
+	 * refusals; link_sent: paths a LINK was sent to since the last
+	 * acknowledged barrier (an ERROR(EXDEV) about one is a refused
 	 * LINK). */
 	struct strmap *links, *link_of, *nolink, *link_sent;
 	struct tx_cur cur;

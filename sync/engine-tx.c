@@ -113,6 +113,18 @@ static bool is_under(const char *path, const char *prefix, size_t plen)
 
 /* --- hard links: the names the peer holds of one file of ours ------------------------ */
 
+#define NOLINK_STORED ((uintptr_t)1 << 30)
+#define LINK_REFUSALS_MAX 3
+
+/* Is path sent as a copy rather than linked (the peer refused a LINK to
+ * it, and it has not been stored whole since)? */
+static bool link_refused(const struct engine *e, const char *path)
+{
+	uintptr_t v = (uintptr_t)strmap_get(e->nolink, path);
+
+	return v && !(v & NOLINK_STORED);
+}
+
 static void link_key(char *key, size_t n, const char *path, const struct stat *st);
 
 void link_set_free(void *v)
@@ -220,7 +232,7 @@ static int link_note(struct engine *e, const char *path, const struct stat *st)
 	if (old && strcmp(old, key) == 0)
 		return 0;
 	link_forget(e, path);
-	if (strmap_get(e->nolink, path))
+	if (link_refused(e, path))
 		return 0;
 	return link_add(e, path, key);
 }
@@ -1025,7 +1037,7 @@ static int link_names_copy_key(struct engine *e, const char *key, const char *pa
 
 	*names = NULL;
 	*n = 0;
-	if (!s || s->n < 2)
+	if (!s)
 		return 0;
 	*names = calloc(s->n, sizeof(**names));
 	if (!*names)
@@ -1337,7 +1349,7 @@ static int tx_start_file(struct engine *e, const char *path, int fd, const struc
 	chunker_reset(&c->ck);
 	hash_stream_reset(c->hs);
 	/* The receiver's commit gives path an inode of its own. */
-	if (st->st_nlink < 2 || strmap_get(e->nolink, path)) {
+	if (st->st_nlink < 2 || link_refused(e, path)) {
 		link_forget(e, path);
 		return 0;
 	}
@@ -1436,7 +1448,7 @@ static int link_others(struct engine *e, const char *path, const struct stat *st
 	for (size_t i = 0; i < n && r == 0; i++) {
 		struct peer_entry *pe;
 
-		if (!names[i] || strmap_get(e->nolink, names[i]))
+		if (!names[i] || link_refused(e, names[i]))
 			continue;
 		if (!local_same(e, names[i], st)) {
 			/* Renamed away by a rename still queued, perhaps: the
@@ -1509,7 +1521,7 @@ static int tx_hardlink(struct engine *e, const char *path, const struct stat *st
 	int found, r;
 
 	*done = false;
-	if (st->st_nlink < 2 || strmap_get(e->nolink, path))
+	if (st->st_nlink < 2 || link_refused(e, path))
 		return 0;
 	found = link_search(e, path, st);
 	if (found < 0)
@@ -1591,13 +1603,31 @@ static int tx_hardlink(struct engine *e, const char *path, const struct stat *st
 static int tx_gone_links(struct engine *e, const char *path, const struct stat *st)
 {
 	const char *old = strmap_get(e->link_of, path);
-	char key[PATH_MAX + 64];
+	char key[PATH_MAX + 64], okey[PATH_MAX + 64];
+	const struct peer_entry *pe;
+	const struct tx_file *fl;
 	char **names;
 	size_t n;
 	int r;
 
-	if (!old)
-		return 0;
+	if (!old) {
+		/* Sent while it had one name: names given to its file since
+		 * are in the set of its inode, if the peer holds them. */
+		struct stat ost = { 0 };
+
+		if ((pe = model_get(e, path)) && pe->kind == ENTRY_FILE && pe->ino) {
+			ost.st_dev = pe->dev;
+			ost.st_ino = pe->ino;
+		} else if ((fl = strmap_get(e->inflight, path))) {
+			ost = fl->st;
+		} else {
+			return 0;
+		}
+		link_key(okey, sizeof(okey), path, &ost);
+		if (!strmap_get(e->links, okey))
+			return 0;
+		old = okey;
+	}
 	if (st) {
 		link_key(key, sizeof(key), path, st);
 		if (strcmp(old, key) == 0)
@@ -1607,7 +1637,7 @@ static int tx_gone_links(struct engine *e, const char *path, const struct stat *
 	if (r == 0)
 		r = tx_relook_names(e, names, n, e->barrier_sent);
 	link_names_free(names, n);
-	if (r == 0 && st)
+	if (r == 0)
 		link_forget(e, path);
 	return r;
 }
@@ -1632,7 +1662,11 @@ static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 	if (fd == -ELOOP) {
 		bool done;
 
-		r = tx_symlink(e, path, pe, &done);
+		/* A file of several names may have been changed through this
+		 * name before a symlink took its place. */
+		r = tx_gone_links(e, path, NULL);
+		if (r == 0)
+			r = tx_symlink(e, path, pe, &done);
 		if (r < 0 || done)
 			return r;
 	}
@@ -1655,6 +1689,9 @@ static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 	}
 	if (S_ISDIR(st.st_mode)) {
 		close(fd);
+		r = tx_gone_links(e, path, NULL);
+		if (r < 0)
+			return r;
 		if (pe && pe->kind == ENTRY_DIR && pe->mode == want_mode(e, &st))
 			return 0;
 		r = tx_put_meta(e, MSG_MKDIR, path, st.st_mode & 07777, st_mtime_ns(&st));
@@ -1808,6 +1845,9 @@ static int tx_item(struct engine *e, struct wq_item *w)
 		tx_fail_drop_below(e, w->path);
 		if (!tx_path_at_peer(e, w->path))
 			return 0;
+		r = tx_gone_links(e, w->path, NULL);
+		if (r < 0)
+			return r;
 		model_remove(e, w->path);
 		inflight_forget(e, w->path);
 		return tx_put_meta(e, MSG_REMOVE, w->path, 0, 0);
@@ -2156,10 +2196,21 @@ static int tx_ack(struct engine *e, struct wbuf *b)
 		pe->fp_head = f->fp_head;
 		pe->fp_tail = f->fp_tail;
 		tx_fail_clear(e, f->path);
-		/* Stored whole: the next content change of the file may link it
-		 * again (an ERROR taken for a refused LINK may have been about
-		 * another operation on the name). */
-		strmap_del(e->nolink, f->path);
+		/* Stored whole after a refused LINK (which is most often a
+		 * LINK from a name whose transfer was aborted): linked again
+		 * to the file's other names, unless the peer refused too often. */
+		if (link_refused(e, f->path)) {
+			uintptr_t v = (uintptr_t)strmap_get(e->nolink, f->path);
+
+			if (v < LINK_REFUSALS_MAX && f->st.st_nlink > 1 &&
+			    strmap_put(e->nolink, f->path, (void *)(v | NOLINK_STORED), NULL) == 0) {
+				pe->mtime = UINT64_MAX;
+				pe->fp = false;
+				r = tx_queue(e, WQ_PATH, f->path, NULL, 0);
+				if (r < 0)
+					return engine_fatal(e, r, f->path, "out of memory");
+			}
+		}
 	}
 	if (e->cfg.hooks && e->cfg.hooks->sent)
 		e->cfg.hooks->sent(e->cfg.hooks_ud, f->path, m.err ? (int)MIN(m.err, INT_MAX) : 0);
@@ -2189,8 +2240,11 @@ static int tx_error(struct engine *e, struct wbuf *b)
 		 * if a LINK went to it since the last barrier. A failed
 		 * RENAME onto it (ENOENT) says nothing about linking: a LINK
 		 * sent after it may already have mended it. */
-		if (m.err == EXDEV && strmap_get(e->link_sent, m.path))
-			(void)strmap_put(e->nolink, m.path, (void *)1, NULL);
+		if (m.err == EXDEV && strmap_get(e->link_sent, m.path)) {
+			uintptr_t v = (uintptr_t)strmap_get(e->nolink, m.path) & ~NOLINK_STORED;
+
+			(void)strmap_put(e->nolink, m.path, (void *)(v + 1), NULL);
+		}
 		model_remove(e, m.path);
 		return tx_queue(e, WQ_TREE, m.path, NULL, 0);
 	}

@@ -197,21 +197,25 @@ static void dirs_forget(struct watch *w, const char *dir, bool rm)
 	w->ndirs = j;
 }
 
+/* How many watches were at or under from (they are under to now), or
+ * -errno. */
 static int dirs_rename(struct watch *w, const char *from, const char *to)
 {
 	size_t n = strlen(from);
+	int found = 0;
 
 	for (size_t i = 0; i < w->ndirs; i++) {
 		char *p;
 
 		if (!at_or_under(w->dirs[i].path, from))
 			continue;
+		found++;
 		if (asprintf(&p, "%s%s", to, w->dirs[i].path + n) < 0)
 			return -ENOMEM;
 		free(w->dirs[i].path);
 		w->dirs[i].path = p;
 	}
-	return 0;
+	return found;
 }
 
 /* --- adding directories --------------------------------------------------------- */
@@ -438,7 +442,12 @@ static int rename_pair(struct watch *w, const char *to, bool is_dir, watch_cb cb
 	if (is_dir)
 		r = dirs_rename(w, from, to);
 	emit(cb, ud, WATCH_MOVED, is_dir, from, to);
-	return r;
+	/* A directory made and renamed before its IN_CREATE was read: the
+	 * watch could not be added under the old name, so it is added (and
+	 * what it holds reported) under the new one. */
+	if (is_dir && r == 0)
+		r = add_tree(w, to, false, cb, ud);
+	return r < 0 ? r : 0;
 }
 
 /* An event on a watched directory itself: only a top-level directory's own

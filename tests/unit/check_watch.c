@@ -323,6 +323,28 @@ START_TEST(test_rename_dir)
 }
 END_TEST
 
+/* A directory made and renamed before the watcher reads its IN_CREATE:
+ * the watch cannot be added under the old name, and is added under the
+ * new one when the rename is read (engine property test seed 93: nothing
+ * in such a directory reached the peer). */
+START_TEST(test_rename_new_dir)
+{
+	const struct rec_event *e;
+
+	ck_assert_int_eq(mkdir(at("dataset/n"), 0755), 0);
+	ck_assert_int_eq(mkdir(at("dataset/n/sub"), 0755), 0);
+	put("dataset/n/sub/a", "1");
+	ck_assert_int_eq(rename(at("dataset/n"), at("dataset/m")), 0);
+	e = wait_for(WATCH_MOVED, "dataset/n");
+	ck_assert_str_eq(e->to, "dataset/m");
+	wait_for(WATCH_FILE_CHANGED, "dataset/m/sub/a");
+	put("dataset/m/x", "2");
+	put("dataset/m/sub/y", "3");
+	wait_for(WATCH_FILE_CHANGED, "dataset/m/x");
+	wait_for(WATCH_FILE_CHANGED, "dataset/m/sub/y");
+}
+END_TEST
+
 START_TEST(test_move_out)
 {
 	put("dataset/f", "x");
@@ -684,6 +706,7 @@ static Suite *watch_suite(void)
 	tcase_add_test(tc, test_write_close);
 	tcase_add_test(tc, test_growing);
 	tcase_add_test(tc, test_mkdir_p);
+	tcase_add_test(tc, test_rename_new_dir);
 	tcase_add_test(tc, test_rename_file);
 	tcase_add_test(tc, test_rename_dir);
 	tcase_add_test(tc, test_move_out);
