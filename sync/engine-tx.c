@@ -291,6 +291,21 @@ static void model_drop_below(struct engine *e, const char *prefix)
 			free(strmap_del(e->model, k));
 }
 
+/* A REMOVE of prefix is sent: a file made there later starts with no
+ * refused LINK against its name. */
+static void nolink_forget_below(struct engine *e, const char *prefix)
+{
+	size_t plen = strlen(prefix), pos = 0;
+	const char *k;
+	void *v;
+
+	if (strmap_count(e->nolink) == 0)
+		return;
+	while (strmap_next(e->nolink, &pos, &k, &v))
+		if (is_under(k, prefix, plen))
+			strmap_del(e->nolink, k);
+}
+
 static void model_remove(struct engine *e, const char *prefix)
 {
 	struct peer_entry *pe = strmap_del(e->model, prefix);
@@ -1507,6 +1522,19 @@ static int link_search(struct engine *e, const char *path, const struct stat *st
 		r = link_note(e, k, st);
 		found++;
 	}
+	/* A name whose transfer is still in flight is not in the model yet
+	 * (linked while it was being sent: property test seed 124). */
+	pos = 0;
+	while (r == 0 && strmap_next(e->inflight, &pos, &k, &v)) {
+		const struct tx_file *f = v;
+
+		if (f->aborted || f->st.st_ino != st->st_ino || f->st.st_dev != st->st_dev ||
+		    strncmp(k, path, tl) != 0 || k[tl] != '/' || strcmp(k, path) == 0 ||
+		    strmap_get(e->link_of, k) || !local_same(e, k, st))
+			continue;
+		r = link_note(e, k, st);
+		found++;
+	}
 	return r < 0 ? r : found;
 }
 
@@ -1682,6 +1710,7 @@ static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 			if (r < 0)
 				return r;
 			model_remove(e, path);
+			nolink_forget_below(e, path);
 			inflight_forget(e, path);
 			return tx_put_meta(e, MSG_REMOVE, path, 0, 0);
 		}
@@ -1849,6 +1878,7 @@ static int tx_item(struct engine *e, struct wq_item *w)
 		if (r < 0)
 			return r;
 		model_remove(e, w->path);
+		nolink_forget_below(e, w->path);
 		inflight_forget(e, w->path);
 		return tx_put_meta(e, MSG_REMOVE, w->path, 0, 0);
 	case WQ_RENAME:

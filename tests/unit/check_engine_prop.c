@@ -12,9 +12,10 @@
  * same: names, kinds, contents, modes, symlink targets, and names that share
  * an inode on the host share one on the enclave.
  *
- * Seeds: seeds 1 to SEEDS, each in both modes, so that `make check` is
- * repeatable; EFS_PROP_SEED=N runs seed N only (in both modes), to replay a
- * failure or to explore (EFS_PROP_SEED=$RANDOM). A failure prints its seed.
+ * Seeds: seeds 1 to SEEDS and the seeds in regress_seeds, each in both
+ * modes, so that `make check` is repeatable; EFS_PROP_SEED=N runs seed N
+ * only (in both modes), to replay a failure or to explore
+ * (EFS_PROP_SEED=$RANDOM). A failure prints its seed.
  * EFS_PROP_TRACE=1 prints the operations and both trees. */
 #include "config.h"
 
@@ -613,6 +614,18 @@ START_TEST(test_model_exact)
 }
 END_TEST
 
+/* Seeds that once failed, each for a bug of its own (see the git log of
+ * sync/engine-tx.c, sync/engine-rx.c and sync/watch.c): kept as
+ * regression tests, in both modes. */
+static const uint64_t regress_seeds[] = { 58, 93, 118, 124, 148, 174, 250, 260, 331, 381,
+					  473, 541 };
+
+START_TEST(test_model_regress)
+{
+	run_seed(regress_seeds[_i / 2], _i % 2);
+}
+END_TEST
+
 static Suite *prop_suite(void)
 {
 	Suite *s = suite_create("engine_prop");
@@ -620,6 +633,9 @@ static Suite *prop_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_model_exact, 0, seed_given ? 2 : 2 * SEEDS);
+	if (!seed_given)
+		tcase_add_loop_test(tc, test_model_regress, 0,
+				    2 * (int)(sizeof(regress_seeds) / sizeof(regress_seeds[0])));
 	suite_add_tcase(s, tc);
 	return s;
 }
