@@ -49,6 +49,15 @@ static struct peer_entry *model_get(struct engine *e, const char *path)
 	return strmap_get(e->model, path);
 }
 
+/* The peer's copy of a file may not be what the entry says: the next look
+ * at it compares it again (no size and mtime match), and no fingerprint
+ * vouches for it. */
+static void model_mark_stale(struct peer_entry *pe)
+{
+	pe->mtime = UINT64_MAX;
+	pe->fp = false;
+}
+
 static void model_drop_below(struct engine *e, const char *prefix);
 static void link_forget(struct engine *e, const char *path);
 static void link_forget_below(struct engine *e, const char *prefix);
@@ -1137,10 +1146,8 @@ static int tx_relook_names(struct engine *e, char **names, size_t n, uint64_t af
 	for (size_t i = 0; i < n && r == 0; i++) {
 		struct peer_entry *pe = model_get(e, names[i]);
 
-		if (pe && pe->kind == ENTRY_FILE) {
-			pe->mtime = 0;
-			pe->fp = false;
-		}
+		if (pe && pe->kind == ENTRY_FILE)
+			model_mark_stale(pe);
 		r = tx_queue_resend(e, names[i], after);
 	}
 	return r;
@@ -1471,10 +1478,8 @@ static int link_others(struct engine *e, const char *path, const struct stat *st
 			 * size and mtime may still match. Whoever looks at it
 			 * next sends it (as a link, if it still is one). */
 			link_forget(e, names[i]);
-			if ((pe = model_get(e, names[i])) && pe->kind == ENTRY_FILE) {
-				pe->mtime = UINT64_MAX;
-				pe->fp = false;
-			}
+			if ((pe = model_get(e, names[i])) && pe->kind == ENTRY_FILE)
+				model_mark_stale(pe);
 			continue;
 		}
 		log_debug("%s: linked again to %s, sent anew", names[i], path);
@@ -1497,6 +1502,15 @@ static int link_others(struct engine *e, const char *path, const struct stat *st
  * the initial pass is done (it sends every name of a file itself), and
  * only while fewer names are known than the file has. How many names it
  * found, or -errno. */
+/* Is k, which the peer holds as the file st, a name of it in path's tree
+ * (tl: the length of the tree's name) other than path, not yet known as one? */
+static bool link_unknown_name(struct engine *e, const char *k, const char *path, size_t tl,
+			      const struct stat *st)
+{
+	return strncmp(k, path, tl) == 0 && k[tl] == '/' && strcmp(k, path) != 0 &&
+	       !strmap_get(e->link_of, k) && local_same(e, k, st);
+}
+
 static int link_search(struct engine *e, const char *path, const struct stat *st)
 {
 	char key[PATH_MAX + 64];
@@ -1513,14 +1527,13 @@ static int link_search(struct engine *e, const char *path, const struct stat *st
 	if (s && s->n + (strmap_get(e->link_of, path) ? 0 : 1) >= st->st_nlink)
 		return 0;
 	while (r == 0 && strmap_next(e->model, &pos, &k, &v)) {
-		struct peer_entry *pe = v;
+		const struct peer_entry *pe = v;
 
-		if (pe->kind != ENTRY_FILE || pe->ino != st->st_ino || pe->dev != st->st_dev ||
-		    strncmp(k, path, tl) != 0 || k[tl] != '/' || strcmp(k, path) == 0 ||
-		    strmap_get(e->link_of, k) || !local_same(e, k, st))
-			continue;
-		r = link_note(e, k, st);
-		found++;
+		if (pe->kind == ENTRY_FILE && pe->ino == st->st_ino && pe->dev == st->st_dev &&
+		    link_unknown_name(e, k, path, tl, st)) {
+			r = link_note(e, k, st);
+			found++;
+		}
 	}
 	/* A name whose transfer is still in flight is not in the model yet
 	 * (linked while it was being sent: property test seed 124). */
@@ -1528,12 +1541,11 @@ static int link_search(struct engine *e, const char *path, const struct stat *st
 	while (r == 0 && strmap_next(e->inflight, &pos, &k, &v)) {
 		const struct tx_file *f = v;
 
-		if (f->aborted || f->st.st_ino != st->st_ino || f->st.st_dev != st->st_dev ||
-		    strncmp(k, path, tl) != 0 || k[tl] != '/' || strcmp(k, path) == 0 ||
-		    strmap_get(e->link_of, k) || !local_same(e, k, st))
-			continue;
-		r = link_note(e, k, st);
-		found++;
+		if (!f->aborted && f->st.st_ino == st->st_ino && f->st.st_dev == st->st_dev &&
+		    link_unknown_name(e, k, path, tl, st)) {
+			r = link_note(e, k, st);
+			found++;
+		}
 	}
 	return r < 0 ? r : found;
 }
@@ -2234,8 +2246,7 @@ static int tx_ack(struct engine *e, struct wbuf *b)
 
 			if (v < LINK_REFUSALS_MAX && f->st.st_nlink > 1 &&
 			    strmap_put(e->nolink, f->path, (void *)(v | NOLINK_STORED), NULL) == 0) {
-				pe->mtime = UINT64_MAX;
-				pe->fp = false;
+				model_mark_stale(pe);
 				r = tx_queue(e, WQ_PATH, f->path, NULL, 0);
 				if (r < 0)
 					return engine_fatal(e, r, f->path, "out of memory");
