@@ -1911,6 +1911,11 @@ static int tx_item(struct engine *e, struct wq_item *w)
 			r = tx_put_meta(e, MSG_REMOVE, w->path, 0, 0);
 			return r < 0 ? r : tx_queue(e, WQ_TREE, w->to, NULL, 0);
 		}
+		/* The file the peer holds at the target goes: its other names
+		 * may have changed through the target, and no event names them. */
+		r = tx_gone_links(e, w->to, NULL);
+		if (r < 0)
+			return r;
 		model_rename(e, w->path, w->to);
 		r = msg_put_rename(&e->out, w->path, w->to);
 		if (r < 0)
@@ -2281,7 +2286,11 @@ static int tx_error(struct engine *e, struct wbuf *b)
 		 * if a LINK went to it since the last barrier. A failed
 		 * RENAME onto it (ENOENT) says nothing about linking: a LINK
 		 * sent after it may already have mended it. */
-		if (m.err == EXDEV && strmap_get(e->link_sent, m.path)) {
+		if (m.err == EXDEV && strmap_get(e->link_sent, m.path) &&
+		    !link_refused(e, m.path)) {
+			/* LINKs sent before the first refusal came back are
+			 * one refusal: they all ran into the same missing
+			 * source. */
 			uintptr_t v = (uintptr_t)strmap_get(e->nolink, m.path) & ~NOLINK_STORED;
 
 			(void)strmap_put(e->nolink, m.path, (void *)(v + 1), NULL);
