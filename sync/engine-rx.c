@@ -1136,7 +1136,9 @@ static int rx_append(struct engine *e, const struct frame *f)
 		return 0;
 	}
 	/* Appends are applied at once: the sender only appends to a file whose
-	 * transfer was acknowledged, so nothing queued can concern it. */
+	 * transfer was acknowledged, and only while no operation it sent
+	 * waits here behind an unfinished transfer, so nothing queued can
+	 * concern it. */
 	fd = path_openat(e->rootfd, m.path, O_WRONLY | O_NONBLOCK | O_CLOEXEC, 0);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		safe_close(fd);

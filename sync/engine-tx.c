@@ -315,6 +315,39 @@ static void nolink_forget_below(struct engine *e, const char *prefix)
 			strmap_del(e->nolink, k);
 }
 
+/* The peer's names at and below from are now at to: what was refused for
+ * them goes with them (a copy stays a copy), and what was refused for the
+ * files that were at to is forgotten with those files. */
+static void nolink_rename(struct engine *e, const char *from, const char *to)
+{
+	size_t flen = strlen(from), tlen = strlen(to), pos = 0, n = 0;
+	struct { char *path; void *v; } *moved;
+	const char *k;
+	void *v;
+
+	nolink_forget_below(e, to);
+	if (strmap_count(e->nolink) == 0)
+		return;
+	while (strmap_next(e->nolink, &pos, &k, &v))
+		if (is_under(k, from, flen))
+			n++;
+	if (n == 0 || !(moved = calloc(n, sizeof(*moved))))
+		return; /* out of memory: the names are merely tried as links again */
+	pos = n = 0;
+	while (strmap_next(e->nolink, &pos, &k, &v))
+		if (is_under(k, from, flen) && (moved[n].path = malloc(tlen + strlen(k) - flen + 1))) {
+			memcpy(moved[n].path, to, tlen);
+			strcpy(moved[n].path + tlen, k + flen);
+			moved[n++].v = v;
+		}
+	nolink_forget_below(e, from);
+	for (size_t i = 0; i < n; i++) {
+		(void)strmap_put(e->nolink, moved[i].path, moved[i].v, NULL);
+		free(moved[i].path);
+	}
+	free(moved);
+}
+
 static void model_remove(struct engine *e, const char *prefix)
 {
 	struct peer_entry *pe = strmap_del(e->model, prefix);
@@ -394,6 +427,7 @@ static void model_rename(struct engine *e, const char *from, const char *to)
 	inflight_forget(e, to);
 	inflight_rename(e, from, to);
 	link_rename(e, from, to);
+	nolink_rename(e, from, to);
 	pe = model_get(e, from);
 	if (pe && pe->kind == ENTRY_FILE) {
 		pe = strmap_del(e->model, from);
@@ -1635,6 +1669,34 @@ static int tx_hardlink(struct engine *e, const char *path, const struct stat *st
 	return 0;
 }
 
+/* The LINKs the peer refused for path were for the file that was there:
+ * gone (st NULL) or replaced by st, a new file there starts afresh. */
+static void nolink_gone(struct engine *e, const char *path, const struct stat *st)
+{
+	const struct peer_entry *pe;
+	const struct tx_file *fl;
+
+	if (!strmap_get(e->nolink, path))
+		return;
+	if (st) {
+		dev_t dev;
+		ino_t ino;
+
+		if ((pe = model_get(e, path)) && pe->kind == ENTRY_FILE) {
+			dev = pe->dev;
+			ino = pe->ino;
+		} else if ((fl = strmap_get(e->inflight, path))) {
+			dev = fl->st.st_dev;
+			ino = fl->st.st_ino;
+		} else {
+			return; /* not known which file was refused */
+		}
+		if (dev == st->st_dev && ino == st->st_ino)
+			return;
+	}
+	strmap_del(e->nolink, path);
+}
+
 /* path is gone here (st NULL) or names another file now (st: removed and
  * made again, or renamed over), and the peer holds other names of the file
  * it was (hard links). That file may have changed through path before, and
@@ -1650,6 +1712,7 @@ static int tx_gone_links(struct engine *e, const char *path, const struct stat *
 	size_t n;
 	int r;
 
+	nolink_gone(e, path, st);
 	if (!old) {
 		/* Sent while it had one name: names given to its file since
 		 * are in the set of its inode, if the peer holds them. */
@@ -1800,7 +1863,12 @@ static int tx_append(struct engine *e, struct wq_item *w)
 	}
 	if (fl)
 		return tx_path(e, w->path, true, true);
-	if (!pe || pe->kind != ENTRY_FILE || pe->ino == 0 || !pe->fp)
+	/* The peer applies an APPEND at once, but operations sent since the
+	 * oldest open transfer began wait behind it there, and one of them
+	 * may make this path (a rename onto it): then the file goes as a
+	 * transfer, which waits its turn (property test seed 788). */
+	if (!pe || pe->kind != ENTRY_FILE || pe->ino == 0 || !pe->fp ||
+	    (e->tx_oldest && e->tx_ops_sent != e->tx_oldest->ops_sent))
 		return tx_path(e, w->path, true, w->overlap);
 	fd = engine_open_read(e, w->path);
 	/* A file with several names is sent whole: its other names follow. */

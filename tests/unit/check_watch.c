@@ -345,6 +345,20 @@ START_TEST(test_rename_new_dir)
 }
 END_TEST
 
+/* A hard link whose other name is gone before its IN_CREATE is read has
+ * one name then, like a file being written, but no close follows: it is
+ * still reported. */
+START_TEST(test_link_other_name_gone)
+{
+	put("dataset/a", "x");
+	wait_for(WATCH_FILE_CHANGED, "dataset/a");
+	ck_assert_int_eq(link(at("dataset/a"), at("dataset/b")), 0);
+	ck_assert_int_eq(unlink(at("dataset/a")), 0);
+	wait_for(WATCH_REMOVED, "dataset/a");
+	wait_for(WATCH_FILE_CHANGED, "dataset/b");
+}
+END_TEST
+
 START_TEST(test_move_out)
 {
 	put("dataset/f", "x");
@@ -709,6 +723,7 @@ static Suite *watch_suite(void)
 	tcase_add_test(tc, test_rename_new_dir);
 	tcase_add_test(tc, test_rename_file);
 	tcase_add_test(tc, test_rename_dir);
+	tcase_add_test(tc, test_link_other_name_gone);
 	tcase_add_test(tc, test_move_out);
 	tcase_add_test(tc, test_move_in);
 	tcase_add_test(tc, test_remove);
