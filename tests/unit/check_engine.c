@@ -2779,6 +2779,66 @@ static void serve_files(struct peer *p)
 	}
 }
 
+/* A file renamed and then appended to: the APPEND would reach the peer
+ * ahead of the RENAME when that waits there behind an open transfer (loop
+ * 1), so the file goes as a transfer, which waits its turn; with nothing
+ * open (loop 0) the append is streamed (property test seed 788). */
+START_TEST(test_append_behind_rename)
+{
+	static const char more[] = "3,44\n";
+	struct peer *p = &P;
+	struct watch_event ev = { 0 };
+	struct msg_file_begin fb;
+	struct frame f;
+	char from[512], to[512];
+	unsigned appends = 0, begun = 0;
+	int fd;
+
+	setup_pre = make_output_tmp;
+	peer_setup();
+	peer_start(p, STAGE_SUMMARY);
+	ck_assert_int_eq(msg_put_u32(&p->out, MSG_SUMMARY_END, 0), 0);
+	serve_files(p);
+	if (_i) {
+		put_root_file(p, "output/other", small, sizeof(small) - 2);
+		ev.kind = WATCH_FILE_CHANGED;
+		ev.path = "output/other";
+		engine_notify(p->e, &ev);
+		pump_until_quiet(p);
+		f.body = peer_expect(p, MSG_FILE_BEGIN); /* left open: no WANT */
+	}
+	join(from, sizeof(from), p->root, "output/tmp");
+	join(to, sizeof(to), p->root, "output/a");
+	ck_assert_int_eq(rename(from, to), 0);
+	ev.kind = WATCH_MOVED;
+	ev.path = "output/tmp";
+	ev.to = "output/a";
+	engine_notify(p->e, &ev);
+	pump_until_quiet(p);
+	fd = open(to, O_WRONLY | O_APPEND);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, more, sizeof(more) - 1), (ssize_t)sizeof(more) - 1);
+	close(fd);
+	ev.kind = WATCH_FILE_GROWING;
+	ev.path = "output/a";
+	ev.to = NULL;
+	engine_notify(p->e, &ev);
+	pump_until_quiet(p);
+	while (p->taken < p->ngot) {
+		ck_assert(peer_next(p, &f));
+		appends += f.type == MSG_APPEND;
+		if (f.type == MSG_FILE_BEGIN) {
+			ck_assert_int_eq(msg_decode_file_begin(&f.body, &fb), 0);
+			begun += strcmp(fb.path, "output/a") == 0;
+		}
+	}
+	ck_assert_msg(_i ? appends == 0 && begun == 1 : appends == 1 && begun == 0,
+		      "%s transfer open: %u APPENDs, %u transfers of output/a", _i ? "a" : "no",
+		      appends, begun);
+	peer_teardown();
+}
+END_TEST
+
 /* A conversation whose initial pass sent output/tmp and output/b, two
  * names of one file, to the scripted peer. */
 static void start_with_links(struct peer *p)
@@ -2951,7 +3011,7 @@ START_TEST(test_link_refusal_errno)
 	struct msg_file_begin fb;
 	struct msg_meta mm;
 	struct frame f;
-	bool linked = false, whole = false;
+	bool linked = false, whole = false, stored = false, relinked = false;
 
 	start_with_links(p);
 	/* A write through tmp: tmp goes whole, and a LINK to b follows it. */
@@ -2968,24 +3028,42 @@ START_TEST(test_link_refusal_errno)
 	serve_files(p);
 	while (p->taken < p->ngot)
 		ck_assert(peer_next(p, &f));
-	ck_assert_int_eq(msg_put_error(&p->out, _i ? -EXDEV : -ENOENT, false, "output/b",
-				       _i ? "cannot link to the file" : "rename source missing"),
-			 0);
-	pump_until_quiet(p);
-	while (p->taken < p->ngot) {
+	/* Loop 2: three LINKs sent before the first refusal came back (to a
+	 * name whose transfer was aborted) are one refusal (seed 15). */
+	for (int k = 0; k < (_i == 2 ? 3 : 1); k++)
+		ck_assert_int_eq(msg_put_error(&p->out, _i ? -EXDEV : -ENOENT, false, "output/b",
+					       _i ? "cannot link to the file" : "rename source missing"),
+				 0);
+	for (;;) {
+		pump_until_quiet(p);
+		if (p->taken == p->ngot)
+			break;
 		ck_assert(peer_next(p, &f));
 		if (f.type == MSG_LINK) {
 			ck_assert_int_eq(msg_decode_link(&f.body, &mm), 0);
-			linked |= strcmp(mm.to, "output/b") == 0;
+			if (strcmp(mm.to, "output/b") == 0)
+				*(stored ? &relinked : &linked) = true;
 		} else if (f.type == MSG_FILE_BEGIN) {
 			ck_assert_int_eq(msg_decode_file_begin(&f.body, &fb), 0);
 			whole |= strcmp(fb.path, "output/b") == 0;
+		} else if (f.type == MSG_FILE_CHUNKS) {
+			struct msg_chunks mc;
+
+			ck_assert_int_eq(msg_decode_chunks(&f.body, &mc), 0);
+			put_want(&p->out, mc.id, mc.first, 0);
+		} else if (f.type == MSG_FILE_END) {
+			struct msg_file_end fe;
+
+			ck_assert_int_eq(msg_decode_file_end(&f.body, &fe), 0);
+			ck_assert_int_eq(msg_put_ack(&p->out, fe.id, 0, ""), 0);
+			stored = true;
 		}
 	}
-	ck_assert_msg(_i ? whole && !linked : linked && !whole,
-		      "after ERROR(%s): output/b linked %d, sent whole %d", _i ? "EXDEV" : "ENOENT",
-		      linked, whole);
-	serve_files(p);
+	/* A name whose LINK was refused goes whole, and once stored whole it
+	 * is linked again. */
+	ck_assert_msg(_i ? whole && !linked && relinked : linked && !whole,
+		      "after ERROR(%s): output/b linked %d, sent whole %d, linked after %d",
+		      _i ? "EXDEV" : "ENOENT", linked, whole, relinked);
 	ck_assert_int_eq(p->result, 0);
 	peer_teardown();
 }
@@ -4139,7 +4217,8 @@ static Suite *engine_suite(void)
 	tcase_add_loop_test(tr, test_abort_after_barrier_sent, 0, 2);
 	tcase_add_test(tr, test_abort_relooks_links);
 	tcase_add_loop_test(tr, test_gone_relooks_links, 0, 2);
-	tcase_add_loop_test(tr, test_link_refusal_errno, 0, 2);
+	tcase_add_loop_test(tr, test_link_refusal_errno, 0, 3);
+	tcase_add_loop_test(tr, test_append_behind_rename, 0, 2);
 	suite_add_tcase(s, tr);
 
 	/* Makes its own world (a user namespace, a watcher). */
