@@ -252,9 +252,9 @@ struct engine {
 	 * *). nolink: paths whose LINK the peer refused (uintptr_t: how many
 	 * times, | NOLINK_STORED once stored whole since), sent as copies
 	 * until stored whole, then linked again, up to LINK_REFUSALS_MAX
-	 * refusals; link_sent: paths a LINK was sent to since the last
-	 * acknowledged barrier (an ERROR(EXDEV) about one is a refused
-	 * LINK). */
+	 * refusals running; link_sent: paths a LINK was sent to that the
+	 * peer may not have applied yet (uintptr_t: tx_ops_sent after it; an
+	 * ERROR(EXDEV) about one is a refused LINK). */
 	struct strmap *links, *link_of, *nolink, *link_sent;
 	struct tx_cur cur;
 	struct tx_file *tx_ids[ID_BUCKETS];
@@ -268,6 +268,7 @@ struct engine {
 	uint32_t next_id;
 	uint64_t barrier_next, barrier_acked, initial_seq;
 	uint64_t barrier_sent;   /* the last BARRIER put on the wire */
+	uint64_t barrier_ops;    /* tx_ops_sent after it */
 	/* A transfer aborted after a barrier that covers it was sent is sent
 	 * again, followed by that barrier again (tx_abort): acknowledgements
 	 * from barrier_hold on do not count until every barrier sent again

@@ -135,6 +135,43 @@ static bool link_refused(const struct engine *e, const char *path)
 }
 
 static void link_key(char *key, size_t n, const char *path, const struct stat *st);
+static void tx_sent_op(struct engine *e, const char *path, const char *to);
+
+/* Sends a LINK of to to src. link_sent notes it by the count of operations
+ * sent (tx_ops_sent): the peer applies operations in order, so an
+ * ERROR(EXDEV) about to that comes before what acknowledges a later one
+ * (a FILE_ACK, a barrier) is its refusal, and none means it was linked. */
+static int tx_put_link(struct engine *e, const char *src, const char *to)
+{
+	int r = msg_put_link(&e->out, src, to);
+
+	if (r < 0)
+		return r;
+	tx_sent_op(e, src, to);
+	(void)strmap_put(e->link_sent, to, (void *)(uintptr_t)e->tx_ops_sent, NULL);
+	return 0;
+}
+
+/* The peer has applied the first ops operations sent, and any refusal of
+ * a LINK among them has been heard. A name linked again after a refusal
+ * and not refused this time counts its refusals from zero again: only a
+ * peer that refuses it LINK_REFUSALS_MAX times running keeps it a copy. */
+static void link_sent_heard(struct engine *e, uint64_t ops)
+{
+	size_t pos = 0;
+	const char *k;
+	void *v;
+
+	if (strmap_count(e->link_sent) == 0)
+		return;
+	while (strmap_next(e->link_sent, &pos, &k, &v)) {
+		if ((uintptr_t)v > ops)
+			continue;
+		if ((uintptr_t)strmap_get(e->nolink, k) & NOLINK_STORED)
+			strmap_del(e->nolink, k);
+		strmap_del(e->link_sent, k);
+	}
+}
 
 void link_set_free(void *v)
 {
@@ -230,19 +267,30 @@ nomem:
 	return -ENOMEM;
 }
 
+/* Does the peer hold path as one of the names of the file st? */
+static bool link_is(const struct engine *e, const char *path, const struct stat *st)
+{
+	char key[PATH_MAX + 64];
+	const char *old = strmap_get(e->link_of, path);
+
+	if (!old)
+		return false;
+	link_key(key, sizeof(key), path, st);
+	return strcmp(old, key) == 0;
+}
+
 /* path, a name of the file st, is what the peer holds there once what was
  * sent so far is applied. A path whose LINK the peer refused stays out. */
 static int link_note(struct engine *e, const char *path, const struct stat *st)
 {
 	char key[PATH_MAX + 64];
-	const char *old = strmap_get(e->link_of, path);
 
-	link_key(key, sizeof(key), path, st);
-	if (old && strcmp(old, key) == 0)
+	if (link_is(e, path, st))
 		return 0;
 	link_forget(e, path);
 	if (link_refused(e, path))
 		return 0;
+	link_key(key, sizeof(key), path, st);
 	return link_add(e, path, key);
 }
 
@@ -1517,11 +1565,9 @@ static int link_others(struct engine *e, const char *path, const struct stat *st
 			continue;
 		}
 		log_debug("%s: linked again to %s, sent anew", names[i], path);
-		r = msg_put_link(&e->out, path, names[i]);
+		r = tx_put_link(e, path, names[i]);
 		if (r < 0)
 			break;
-		tx_sent_op(e, path, names[i]);
-		(void)strmap_put(e->link_sent, names[i], (void *)1, NULL);
 		r = model_set(e, names[i], ENTRY_FILE, st);
 		if (r == 0 && (pe = model_get(e, names[i])))
 			pe->fp = false;
@@ -1642,11 +1688,9 @@ static int tx_hardlink(struct engine *e, const char *path, const struct stat *st
 			return r;
 		}
 		log_debug("%s: sent as a link to %s", path, src);
-		r = msg_put_link(&e->out, src, path);
+		r = tx_put_link(e, src, path);
 		if (r < 0)
 			return r;
-		tx_sent_op(e, src, path);
-		(void)strmap_put(e->link_sent, path, (void *)1, NULL);
 		*done = true;
 		/* A chmod through one name: the names share the mode. */
 		if (mode != want_mode(e, st)) {
@@ -1826,6 +1870,16 @@ static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 	if (!force && !fl && pe && pe->kind == ENTRY_FILE && pe->size == (uint64_t)st.st_size &&
 	    pe->mtime == st_mtime_ns(&st)) {
 		close(fd);
+		/* The peer holds this content here, but perhaps as a file of
+		 * its own: a copy renamed onto a name of a file with several
+		 * names (property test seed 213) is linked to the others. */
+		if (st.st_nlink > 1 && !link_is(e, path, &st)) {
+			bool done;
+
+			r = tx_hardlink(e, path, &st, &done);
+			if (r < 0 || done)
+				return r;
+		}
 		if (pe->mode == want_mode(e, &st))
 			return 0;
 		r = tx_put_meta(e, MSG_SETATTR, path, st.st_mode & 07777, st_mtime_ns(&st));
@@ -2003,6 +2057,7 @@ static int tx_item(struct engine *e, struct wq_item *w)
 		if (r == 0) {
 			tx_sent_op(e, NULL, NULL);
 			e->barrier_sent = MAX(e->barrier_sent, w->seq);
+			e->barrier_ops = e->tx_ops_sent;
 		}
 		return r;
 	case WQ_NONE:
@@ -2311,6 +2366,9 @@ static int tx_ack(struct engine *e, struct wbuf *b)
 		pe->fp_head = f->fp_head;
 		pe->fp_tail = f->fp_tail;
 		tx_fail_clear(e, f->path);
+		/* Committed in order: what was sent before its FILE_BEGIN
+		 * has been applied. */
+		link_sent_heard(e, f->ops_sent);
 		/* Stored whole after a refused LINK (which is most often a
 		 * LINK from a name whose transfer was aborted): linked again
 		 * to the file's other names, unless the peer refused too often. */
@@ -2428,8 +2486,9 @@ static int tx_barrier_ack(struct engine *e, uint64_t seq)
 	if (to <= from)
 		return 0;
 	e->barrier_acked = to;
-	/* What the peer refused before the barrier has been heard. */
-	strmap_clear(e->link_sent, NULL);
+	/* The latest barrier sent covers every operation before it. */
+	if (to >= e->barrier_sent)
+		link_sent_heard(e, e->barrier_ops);
 	/* Barriers released together by the end of a hold each get their
 	 * result (as many as are kept); otherwise the one acknowledged. */
 	from = held && !e->barrier_hold && to - from <= BARRIER_FAILS_KEPT ? from + 1 : to;
