@@ -2375,8 +2375,12 @@ static int tx_ack(struct engine *e, struct wbuf *b)
 		if (link_refused(e, f->path)) {
 			uintptr_t v = (uintptr_t)strmap_get(e->nolink, f->path);
 
-			if (v < LINK_REFUSALS_MAX && f->st.st_nlink > 1 &&
-			    strmap_put(e->nolink, f->path, (void *)(v | NOLINK_STORED), NULL) == 0) {
+			/* A file of one name now: a name given to it later is
+			 * linked to it like any (property test seed 413). */
+			if (f->st.st_nlink < 2)
+				strmap_del(e->nolink, f->path);
+			else if (v < LINK_REFUSALS_MAX &&
+				 strmap_put(e->nolink, f->path, (void *)(v | NOLINK_STORED), NULL) == 0) {
 				model_mark_stale(pe);
 				r = tx_queue(e, WQ_PATH, f->path, NULL, 0);
 				if (r < 0)

@@ -617,8 +617,8 @@ END_TEST
 /* Seeds that once failed, each for a bug of its own (see the git log of
  * sync/engine-tx.c, sync/engine-rx.c and sync/watch.c): kept as
  * regression tests, in both modes. */
-static const uint64_t regress_seeds[] = { 15,  58,  93,  118, 124, 148, 174, 250, 260, 331,
-					  381, 473, 541, 658, 788, 901, 986, 987, 995 };
+static const uint64_t regress_seeds[] = { 15,  58,  93,  118, 124, 148, 174, 213, 250, 260, 331,
+					  350, 381, 413, 470, 473, 541, 658, 788, 901, 986, 987, 995 };
 
 START_TEST(test_model_regress)
 {
