@@ -130,8 +130,10 @@ char *node_child_path(struct node *p, const char *name);
 /* Its parent, held (node_release it), and a copy of its name; NULL if it
  * has no name now. */
 struct node *node_name(struct node *n, char **name);
-/* The cache inode (dev, ino) was renamed to name in p: its node follows. */
-void node_moved(dev_t dev, ino_t ino, struct node *p, const char *name);
+/* The cache inode (dev, ino) was renamed from from in from_p to name in p:
+ * its node follows, if that was the name it knew. */
+void node_moved(dev_t dev, ino_t ino, struct node *from_p, const char *from, struct node *p,
+		const char *name);
 /* name in p, which was the cache inode (dev, ino), is gone. */
 void node_unlinked(dev_t dev, ino_t ino, struct node *p, const char *name);
 

@@ -201,9 +201,23 @@ static int node_attr(struct node *n, const struct handle *h, struct stat *st)
 	return -ENOENT;
 }
 
-/* Nothing is cached by the kernel: output/, jobs/ and the virtual files
- * change behind its back (a later issue gives the trees only the mount
- * writes long timeouts, with explicit invalidation for the others). */
+/* How long the kernel may trust what it is told of n's name and
+ * attributes (st). dataset/, model/ and encrypted/ change only through
+ * this mount (the link never writes them, and nothing else opens the
+ * cache), so the kernel's cache of them stays true and it need not ask
+ * again; output/, jobs/ and the virtual files change behind its back. A
+ * file of several names is asked for each time: a node knows one name
+ * (nodes.c), and the kernel must not keep one the node cannot reach. */
+#define CACHE_TIMEOUT_S 86400.0
+
+static double node_timeout(const struct node *n, const struct stat *st)
+{
+	return n->kind == K_TREE && tree_writable(n->tree) &&
+			       (S_ISDIR(st->st_mode) || st->st_nlink <= 1) ?
+		       CACHE_TIMEOUT_S :
+		       0.0;
+}
+
 static void reply_entry(fuse_req_t req, struct node *n)
 {
 	struct fuse_entry_param e = { .ino = node_id(n), .generation = n->gen };
@@ -214,6 +228,7 @@ static void reply_entry(fuse_req_t req, struct node *n)
 		fuse_reply_err(req, -r);
 		return;
 	}
+	e.attr_timeout = e.entry_timeout = node_timeout(n, &e.attr);
 	if (fuse_reply_entry(req, &e) != 0)
 		node_forget(n, 1); /* the request was interrupted: no lookup */
 }
@@ -310,14 +325,15 @@ static void fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct handle *h = fi ? handle_get(fi->fh) : NULL;
+	struct node *n = node_get(ino);
 	struct stat st;
-	int r = node_attr(node_get(ino), h, &st);
+	int r = node_attr(n, h, &st);
 
 	handle_put(h);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_attr(req, &st, 0);
+		fuse_reply_attr(req, &st, node_timeout(n, &st));
 }
 
 /* --- what may change where ------------------------------------------------------------- */
@@ -625,9 +641,9 @@ static int do_rename(struct node *pf, const char *from, struct node *pt, const c
 	rf = node_child_path(pf, from);
 	rt = node_child_path(pt, to);
 	if (flags & RENAME_EXCHANGE) {
-		node_moved(st.st_dev, st.st_ino, pt, to);
+		node_moved(st.st_dev, st.st_ino, pf, from, pt, to);
 		if (replaced)
-			node_moved(old.st_dev, old.st_ino, pf, from);
+			node_moved(old.st_dev, old.st_ino, pt, to, pf, from);
 		/* Two paths changed content; rescans settle exchanged trees. */
 		if (S_ISDIR(st.st_mode) || (replaced && S_ISDIR(old.st_mode))) {
 			link_changed(fs->link, WATCH_RESCAN, true, tree_names[pt->tree], NULL);
@@ -644,7 +660,7 @@ static int do_rename(struct node *pf, const char *from, struct node *pt, const c
 		goto out;
 	if (replaced)
 		node_unlinked(old.st_dev, old.st_ino, pt, to);
-	node_moved(st.st_dev, st.st_ino, pt, to);
+	node_moved(st.st_dev, st.st_ino, pf, from, pt, to);
 	if (rf && rt)
 		link_changed(fs->link, WATCH_MOVED, S_ISDIR(st.st_mode), rf, rt);
 	else
@@ -833,6 +849,8 @@ static int tree_handle(struct node *n, int fd, struct fuse_file_info *fi, bool m
 		start_digest(h);
 	if (!tree_writable(n->tree))
 		fi->direct_io = 1; /* replaced and growing behind the kernel's back */
+	else
+		fi->keep_cache = 1; /* only written through the mount */
 	*out = h;
 	return 0;
 }
@@ -905,6 +923,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	e.ino = node_id(n);
 	e.generation = n->gen;
+	e.attr_timeout = e.entry_timeout = node_timeout(n, &e.attr);
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		handle_close(fi->fh);
 		node_forget(n, 1);
@@ -1462,7 +1481,7 @@ static void fs_setattr_h(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int 
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_attr(req, &st, 0);
+		fuse_reply_attr(req, &st, node_timeout(n, &st));
 }
 
 static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,

@@ -217,7 +217,14 @@ struct node *node_found(struct node *p, const char *name, int fd, const struct s
 	}
 	n->nlookup++;
 	n->refs++;
-	rename_node(n, p, name);
+	/* In the trees only the mount writes, a node's name stays true (every
+	 * rename and removal goes through it): another name of the file,
+	 * looked up or linked, leaves it be, so that a name the kernel keeps
+	 * for long stays good when the other goes (fsops.c node_timeout()).
+	 * output/ and jobs/ are replaced behind the mount: their nodes follow
+	 * the latest name. */
+	if (!n->parent || !n->name || !tree_writable(n->tree))
+		rename_node(n, p, name);
 	pthread_mutex_unlock(&mu);
 	return n;
 }
@@ -365,13 +372,16 @@ struct node *node_name(struct node *n, char **name)
 	return p;
 }
 
-void node_moved(dev_t dev, ino_t ino, struct node *p, const char *name)
+void node_moved(dev_t dev, ino_t ino, struct node *from_p, const char *from, struct node *p,
+		const char *name)
 {
 	struct node *n;
 
 	pthread_mutex_lock(&mu);
 	n = find(dev, ino);
-	if (n)
+	/* Another name of the file moved: the node's own stays (node_found). */
+	if (n && (!n->parent || !n->name || !tree_writable(n->tree) ||
+		  (n->parent == from_p && strcmp(n->name, from) == 0)))
 		rename_node(n, p, name);
 	pthread_mutex_unlock(&mu);
 }

@@ -327,6 +327,36 @@ test_expect_success 'symlinks, hard links, fifos and sockets are made in dataset
 	done
 '
 
+# The kernel keeps the names and attributes of dataset/ and model/ for long:
+# every name of a file with several names must stay reachable while the
+# others are linked, renamed and removed.
+test_expect_success 'each name of a hard-linked file stays reachable as the others come and go' '
+	for t in dataset model; do
+		echo one >"$M/$t/l1" &&
+		test "$(stat -c %h "$M/$t/l1")" = 1 &&
+		mkdir "$M/$t/ld" &&
+		ln "$M/$t/l1" "$M/$t/l2" &&
+		ln "$M/$t/l1" "$M/$t/ld/l3" &&
+		stat "$M/$t/l2" "$M/$t/ld/l3" >/dev/null &&
+		rm "$M/$t/l2" &&
+		test "$(cat "$M/$t/l1")" = one &&
+		mv "$M/$t/ld/l3" "$M/$t/ld/l4" &&
+		rm "$M/$t/ld/l4" &&
+		test "$(stat -c %h "$M/$t/l1")" = 1 &&
+		test "$(cat "$M/$t/l1")" = one &&
+		ln "$M/$t/l1" "$M/$t/l5" &&
+		rm "$M/$t/l1" &&
+		test "$(cat "$M/$t/l5")" = one &&
+		echo two >>"$M/$t/l5" &&
+		ln "$M/$t/l5" "$M/$t/l6" &&
+		mv "$M/$t/l6" "$M/$t/ld/l6" &&
+		rm "$M/$t/l5" &&
+		test "$(cat "$M/$t/ld/l6")" = "$(printf "one\ntwo")" &&
+		test "$(stat -c %h "$M/$t/ld/l6")" = 1 &&
+		rm -r "$M/$t/ld" || exit 1
+	done
+'
+
 test_expect_success 'only packages in encrypted/: EPERM; output/ is read-only: EROFS' '
 	py_expect "1 EPERM" "os.symlink(\"x\", a[0])" "$M/encrypted/sym" &&
 	py_expect "1 EPERM" "os.mkfifo(a[0])" "$M/encrypted/fifo" &&
