@@ -471,21 +471,29 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 }
 
+/* One entry of a listing: plain (READDIR), or with its node and attributes
+ * (READDIRPLUS, e->ino set) when the kernel should keep them. */
+static size_t add_entry(fuse_req_t req, bool plus, char *buf, size_t room, const char *name,
+			const struct fuse_entry_param *e, off_t next)
+{
+	return plus ? fuse_add_direntry_plus(req, buf, room, name, e, next) :
+		      fuse_add_direntry(req, buf, room, name, &e->attr, next);
+}
+
 /* The root's entries, with their inode numbers (d_ino). */
-static size_t root_entries(fuse_req_t req, char *buf, size_t size, off_t off)
+static size_t root_entries(fuse_req_t req, bool plus, char *buf, size_t size, off_t off)
 {
 	static const char *const names[] = { ".", "..", "encrypted", "dataset", "model",
 					     "output", "jobs", ".run", ".status" };
 	size_t used = 0;
-	struct stat st;
 
 	for (size_t i = (size_t)off; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct fuse_entry_param e = { 0 };
 		size_t need;
 
-		memset(&st, 0, sizeof(st));
-		st.st_mode = i < 7 ? S_IFDIR : S_IFREG;
-		st.st_ino = i < 2 ? INO_ROOT : i == 7 ? INO_RUN : i == 8 ? INO_STATUS : node_top((enum tree)(i - 2))->ino;
-		need = fuse_add_direntry(req, buf + used, size - used, names[i], &st, (off_t)i + 1);
+		e.attr.st_mode = i < 7 ? S_IFDIR : S_IFREG;
+		e.attr.st_ino = i < 2 ? INO_ROOT : i == 7 ? INO_RUN : i == 8 ? INO_STATUS : node_top((enum tree)(i - 2))->ino;
+		need = add_entry(req, plus, buf + used, size - used, names[i], &e, (off_t)i + 1);
 		if (need > size - used)
 			break;
 		used += need;
@@ -493,22 +501,50 @@ static size_t root_entries(fuse_req_t req, char *buf, size_t size, off_t off)
 	return used;
 }
 
-static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+/* Looks up a listed name of p for READDIRPLUS, in the trees whose
+ * attributes the kernel keeps (node_timeout()); elsewhere, and for a name
+ * gone meanwhile, e stays without a node and the kernel looks it up itself
+ * when it needs it. */
+static struct node *plus_entry(struct node *p, const struct dirent *de, struct fuse_entry_param *e)
+{
+	struct node *n = NULL;
+
+	if (!tree_writable(p->tree) || strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+		return NULL;
+	pthread_rwlock_rdlock(&order_rw);
+	if (found_child(p, de->d_name, &n) < 0)
+		n = NULL;
+	pthread_rwlock_unlock(&order_rw);
+	if (n && node_attr(n, NULL, &e->attr) < 0) {
+		node_forget(n, 1);
+		return NULL;
+	}
+	if (n) {
+		e->ino = node_id(n);
+		e->generation = n->gen;
+		e->attr_timeout = e->entry_timeout = node_timeout(n, &e->attr);
+	}
+	return n;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi, bool plus)
 {
 	struct dirhandle *dh = (struct dirhandle *)(uintptr_t)fi->fh;
-	size_t used = 0;
-	struct stat st;
+	struct node *p = node_get(ino), **looked = NULL;
+	size_t used = 0, nlooked = 0;
 	char *buf;
 	int err = 0;
 
-	(void)ino;
 	buf = malloc(size ? size : 1);
-	if (!buf) {
+	/* Each entry with a node takes more than 100 bytes of the reply. */
+	if (!buf || (plus && !(looked = calloc(size / 100 + 1, sizeof(*looked))))) {
+		free(buf);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	if (!dh->d) {
-		used = root_entries(req, buf, size, off);
+		used = root_entries(req, plus, buf, size, off);
 		goto reply;
 	}
 	if (off >= VIRT_OFF(1)) {
@@ -518,7 +554,9 @@ static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 	dh->vnext = 0;
 	seekdir(dh->d, off);
 	for (;;) {
+		struct fuse_entry_param e = { 0 };
 		struct dirent *de;
+		struct node *n = NULL;
 		size_t need;
 		long at = telldir(dh->d);
 
@@ -528,36 +566,59 @@ static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 			err = errno;
 			break;
 		}
-		memset(&st, 0, sizeof(st));
-		st.st_ino = de->d_ino;
-		st.st_mode = DTTOIF(de->d_type);
-		need = fuse_add_direntry(req, buf + used, size - used, de->d_name, &st, de->d_off);
+		if (plus)
+			n = plus_entry(p, de, &e);
+		if (!n) {
+			memset(&e, 0, sizeof(e));
+			e.attr.st_ino = de->d_ino;
+			e.attr.st_mode = DTTOIF(de->d_type);
+		}
+		need = add_entry(req, plus, buf + used, size - used, de->d_name, &e, de->d_off);
 		if (need > size - used) {
+			if (n)
+				node_forget(n, 1);
 			seekdir(dh->d, at);
 			goto reply;
 		}
 		used += need;
+		if (n)
+			looked[nlooked++] = n;
 	}
 virtual:
 	while (!err && dh->job && dh->vnext < 2) {
+		struct fuse_entry_param e = { 0 };
 		size_t need;
 
-		memset(&st, 0, sizeof(st));
-		st.st_ino = dh->vnext == 0 ? INO_CTL(dh->job) : INO_WAIT(dh->job);
-		st.st_mode = S_IFREG;
-		need = fuse_add_direntry(req, buf + used, size - used, job_virtual[dh->vnext], &st,
-					 VIRT_OFF(dh->vnext + 1));
+		e.attr.st_ino = dh->vnext == 0 ? INO_CTL(dh->job) : INO_WAIT(dh->job);
+		e.attr.st_mode = S_IFREG;
+		need = add_entry(req, plus, buf + used, size - used, job_virtual[dh->vnext], &e,
+				 VIRT_OFF(dh->vnext + 1));
 		if (need > size - used)
 			break;
 		used += need;
 		dh->vnext++;
 	}
 reply:
-	if (err && !used)
+	if (err && !used) {
 		fuse_reply_err(req, err);
-	else
-		fuse_reply_buf(req, buf, used);
+	} else if (fuse_reply_buf(req, buf, used) != 0) {
+		/* Interrupted: the kernel never saw these lookups. */
+		for (size_t i = 0; i < nlooked; i++)
+			node_forget(looked[i], 1);
+	}
+	free(looked);
 	free(buf);
+}
+
+static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, false);
+}
+
+static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, true);
 }
 
 static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1543,9 +1604,11 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	/* Replies to reads spliced from the cache file. */
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
-	/* Plain READDIR: entries carry inode numbers and offsets; the kernel
-	 * looks each name up when it needs it. */
-	conn->want &= ~(unsigned)(FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
+	/* READDIRPLUS where the kernel keeps what it is told (node_timeout()):
+	 * `ls -l` of dataset/ then costs no LOOKUP or GETATTR per file. The
+	 * kernel asks for it when it sees it pays (READDIRPLUS_AUTO). */
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
 }
 
 const struct fuse_lowlevel_ops fs_ops = {
@@ -1571,6 +1634,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.fsync = fs_fsync,
 	.opendir = fs_opendir,
 	.readdir = fs_readdir,
+	.readdirplus = fs_readdirplus,
 	.releasedir = fs_releasedir,
 	.statfs = fs_statfs,
 	.access = fs_access,
