@@ -1521,7 +1521,11 @@ static int set_attr_at(struct node *n, struct handle *h, const struct stat *attr
 	if (!n->top && (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
 				   FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)) &&
 	    (rel = node_path(n))) {
-		link_changed(fs->link, WATCH_DIR_CHANGED, false, rel, NULL);
+		/* The content is reported by whoever writes it (a path
+		 * truncate above, an open file at its close): a file's mode
+		 * and times alone travel without it. */
+		link_changed(fs->link, n->type == S_IFDIR ? WATCH_DIR_CHANGED : WATCH_ATTR_CHANGED,
+			     n->type == S_IFDIR, rel, NULL);
 		free(rel);
 	}
 	return 0;

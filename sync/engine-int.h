@@ -113,7 +113,7 @@ static inline uint64_t rx_op_cost(const char *path, const char *to)
 
 /* WQ_CHANGED is WQ_PATH for a path a change notification named: its
  * contents are checked even if size and mtime look unchanged. */
-enum wq_kind { WQ_NONE, WQ_PATH, WQ_CHANGED, WQ_TREE, WQ_REMOVE, WQ_RENAME, WQ_BARRIER, WQ_APPEND };
+enum wq_kind { WQ_NONE, WQ_PATH, WQ_CHANGED, WQ_TREE, WQ_REMOVE, WQ_RENAME, WQ_BARRIER, WQ_APPEND, WQ_ATTR };
 
 /* Announced chunks waiting for the peer's WANT. Only where they are and
  * what they hash to is kept: wanted chunks are read again from the file

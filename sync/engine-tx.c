@@ -804,7 +804,7 @@ static int tx_queue_item(struct engine *e, enum wq_kind kind, const char *path, 
 			 uint64_t seq, bool overlap)
 {
 	struct wq_item *w;
-	bool by_path = kind == WQ_PATH || kind == WQ_CHANGED || kind == WQ_APPEND;
+	bool by_path = kind == WQ_PATH || kind == WQ_CHANGED || kind == WQ_APPEND || kind == WQ_ATTR;
 
 	/* Work an item leads to (the entries of a directory renamed in,
 	 * another look at a renamed file) belongs where that item was:
@@ -842,7 +842,11 @@ static int tx_queue_item(struct engine *e, enum wq_kind kind, const char *path, 
 	 * reached the peer: t0610). The old look stays where it is; the
 	 * new one goes after them. */
 	if (by_path && (w = strmap_get(e->queued, path)) && w->names == e->wq_names) {
-		if (kind == WQ_CHANGED || (kind == WQ_PATH && w->kind == WQ_APPEND))
+		/* An attribute change and an append: the look at the whole
+		 * file covers both. */
+		if ((kind == WQ_ATTR && w->kind == WQ_APPEND) || (kind == WQ_APPEND && w->kind == WQ_ATTR))
+			w->kind = WQ_PATH;
+		else if (kind == WQ_CHANGED || (kind == WQ_PATH && (w->kind == WQ_APPEND || w->kind == WQ_ATTR)))
 			w->kind = kind;
 		w->overlap |= overlap;
 		return 0;
@@ -888,7 +892,8 @@ static struct wq_item *wq_pop(struct engine *e)
 	if (!e->wq_head)
 		e->wq_tail = NULL;
 	/* A later look at the path may have taken its place in queued. */
-	if ((w->kind == WQ_PATH || w->kind == WQ_CHANGED || w->kind == WQ_APPEND) &&
+	if ((w->kind == WQ_PATH || w->kind == WQ_CHANGED || w->kind == WQ_APPEND ||
+	     w->kind == WQ_ATTR) &&
 	    strmap_get(e->queued, w->path) == w)
 		strmap_del(e->queued, w->path);
 	return w;
@@ -1957,6 +1962,69 @@ static int tx_append(struct engine *e, struct wq_item *w)
 	return r;
 }
 
+/* Only the mode or times of a file changed (the caller saw no write): when
+ * the peer holds this file's content, a SETATTR carries them, and the file
+ * is not sent again (tar and cp -p set both after writing). Otherwise, or
+ * when anything else differs, it is an ordinary look. */
+static int tx_attr(struct engine *e, struct wq_item *w)
+{
+	struct peer_entry *pe = model_get(e, w->path);
+	struct tx_file *fl = strmap_get(e->inflight, w->path);
+	char key[PATH_MAX + 64];
+	const struct link_set *s;
+	struct stat st;
+	int r;
+
+	/* Never sent and not being sent: its content is still to be
+	 * reported (a file being written: tar sets the mode and times
+	 * before closing it), and goes with these attributes then. */
+	if (!pe && !fl)
+		return 0;
+	if (fstatat(e->rootfd, w->path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+		return tx_path(e, w->path, false, w->overlap);
+	if (fl && !fl->aborted && st.st_ino == fl->st.st_ino && st.st_dev == fl->st.st_dev &&
+	    st.st_size == fl->st.st_size) {
+		/* Its transfer is in flight: the peer applies the SETATTR
+		 * after committing it, and its FILE_ACK records what the
+		 * peer then holds. */
+		if (st_mtime_ns(&st) == st_mtime_ns(&fl->st) && st.st_mode == fl->st.st_mode)
+			return 0;
+		r = tx_put_meta(e, MSG_SETATTR, w->path, st.st_mode & 07777, st_mtime_ns(&st));
+		if (r == 0) {
+			fl->st.st_mtim = st.st_mtim;
+			fl->st.st_mode = st.st_mode;
+		}
+		return r;
+	}
+	if (fl && !w->overlap) {
+		if (fl->requeue == WQ_NONE)
+			fl->requeue = WQ_ATTR;
+		return 0;
+	}
+	if (fl || !pe || pe->kind != ENTRY_FILE || pe->ino == 0 || st.st_ino != pe->ino ||
+	    st.st_dev != pe->dev || (uint64_t)st.st_size != pe->size)
+		return tx_path(e, w->path, false, w->overlap);
+	if (pe->mtime == st_mtime_ns(&st) && pe->mode == want_mode(e, &st))
+		return 0;
+	r = tx_put_meta(e, MSG_SETATTR, w->path, st.st_mode & 07777, st_mtime_ns(&st));
+	if (r < 0)
+		return r;
+	/* The peer's other names of the file share its inode, and so the
+	 * attributes just set. */
+	link_key(key, sizeof(key), w->path, &st);
+	s = link_is(e, w->path, &st) ? strmap_get(e->links, key) : NULL;
+	for (size_t i = 0; s && i < s->n; i++)
+		if ((pe = model_get(e, s->names[i])) && pe->kind == ENTRY_FILE && pe->ino == st.st_ino &&
+		    pe->size == (uint64_t)st.st_size) {
+			pe->mtime = st_mtime_ns(&st);
+			pe->mode = want_mode(e, &st);
+		}
+	pe = model_get(e, w->path);
+	pe->mtime = st_mtime_ns(&st);
+	pe->mode = want_mode(e, &st);
+	return 0;
+}
+
 static int tree_queue_cb(void *ud, const char *path, const struct stat *st)
 {
 	(void)st;
@@ -1997,6 +2065,8 @@ static int tx_item(struct engine *e, struct wq_item *w)
 		return tx_path_retried(e, w->path, stamp, r);
 	case WQ_APPEND:
 		return tx_path_retried(e, w->path, stamp, tx_append(e, w));
+	case WQ_ATTR:
+		return tx_path_retried(e, w->path, stamp, tx_attr(e, w));
 	case WQ_TREE:
 		r = tx_path_retried(e, w->path, stamp, tx_path(e, w->path, false, false));
 		if (r < 0)
@@ -2200,6 +2270,7 @@ void tx_watch_event(const struct watch_event *ev, void *ud)
 	case WATCH_DIR_CHANGED:
 	case WATCH_SPECIAL: r = tx_queue(e, WQ_PATH, ev->path, NULL, 0); break;
 	case WATCH_FILE_GROWING: r = tx_queue(e, WQ_APPEND, ev->path, NULL, 0); break;
+	case WATCH_ATTR_CHANGED: r = tx_queue(e, WQ_ATTR, ev->path, NULL, 0); break;
 	case WATCH_REMOVED: r = tx_queue(e, WQ_REMOVE, ev->path, NULL, 0); break;
 	case WATCH_MOVED: r = tx_queue(e, WQ_RENAME, ev->path, ev->to, 0); break;
 	case WATCH_RESCAN:

@@ -50,6 +50,13 @@ enum watch_kind {
 	 * one, the others are not transferred, but whatever the peer held
 	 * under that name is stale. */
 	WATCH_SPECIAL,
+	/* Only a file's mode or times changed, not its content: path. The
+	 * mount reports this (it sees every write, and reports the content
+	 * of a file it never reported before at its close, with whatever
+	 * attributes it has then); the watcher never does (a write through
+	 * mmap raises no IN_MODIFY, so IN_ATTRIB may be the only sign of
+	 * one). */
+	WATCH_ATTR_CHANGED,
 };
 
 struct watch_event {

@@ -413,6 +413,35 @@ test_expect_success 'tar xf into the mount, tar cf from it' '
 	diff expect actual
 '
 
+# files_sent in .status
+files_sent() {
+	$PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["sync"]["files_sent"])' "$M/.status"
+}
+
+test_expect_success 'tar xf sends each file once: the modes and times it sets after writing follow as attributes' '
+	mkdir -p once &&
+	for i in $(seq 1 40); do echo "line $i" >once/f$i || exit 1; done &&
+	chmod 700 once/f1 once/f2 &&
+	touch -d @1000000000 once/* &&
+	tar cf once.tar once &&
+	id=$(run "posix.sealed noop") &&
+	n0=$(files_sent) &&
+	tar xf once.tar -C "$D" &&
+	id=$(run "posix.sealed noop") &&
+	n1=$(files_sent) &&
+	test $((n1 - n0)) = 40 &&
+	test "$(stat -c "%a %Y" "$STATE/dataset/once/f1")" = "744 1000000000" &&
+	test "$(stat -c "%a %Y" "$STATE/dataset/once/f40")" = "644 1000000000" &&
+	diff -r once "$STATE/dataset/once" &&
+	touch -d @1100000000 "$D/once/f3" &&
+	chmod 750 "$D/once/f4" &&
+	id=$(run "posix.sealed noop") &&
+	test "$(files_sent)" = "$n1" &&
+	test "$(stat -c "%a %Y" "$STATE/dataset/once/f3")" = "644 1100000000" &&
+	test "$(stat -c %a "$STATE/dataset/once/f4")" = 754 &&
+	rm -r "$D/once"
+'
+
 test_expect_success 'rsync -a into the mount, then an incremental rsync' '
 	rsync -a src/tree/ "$M/model/rsynced/" &&
 	diff -r src/tree "$M/model/rsynced" &&

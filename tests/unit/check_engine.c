@@ -2839,6 +2839,57 @@ START_TEST(test_append_behind_rename)
 }
 END_TEST
 
+/* A mode and mtime change the mount reports as such travels as a SETATTR
+ * (loop 0: the file is not sent again); with the size changed too, the
+ * file goes whole (loop 1). */
+START_TEST(test_attr_only)
+{
+	struct peer *p = &P;
+	struct watch_event ev = { 0 };
+	struct timespec ts[2] = { { .tv_sec = 1000000000 }, { .tv_sec = 1000000000 } };
+	struct msg_meta mm;
+	struct frame f;
+	char path[512];
+	unsigned setattrs = 0, begun = 0;
+
+	setup_pre = make_output_tmp;
+	peer_setup();
+	peer_start(p, STAGE_SUMMARY);
+	ck_assert_int_eq(msg_put_u32(&p->out, MSG_SUMMARY_END, 0), 0);
+	serve_files(p);
+	join(path, sizeof(path), p->root, "output/tmp");
+	ck_assert_int_eq(chmod(path, 0600), 0);
+	ck_assert_int_eq(utimensat(AT_FDCWD, path, ts, 0), 0);
+	if (_i)
+		ck_assert_int_eq(truncate(path, 3), 0);
+	ev.kind = WATCH_ATTR_CHANGED;
+	ev.path = "output/tmp";
+	engine_notify(p->e, &ev);
+	pump_until_quiet(p);
+	while (p->taken < p->ngot) {
+		ck_assert(peer_next(p, &f));
+		if (f.type == MSG_SETATTR) {
+			ck_assert_int_eq(msg_decode_mkdir(&f.body, &mm), 0);
+			ck_assert_str_eq(mm.path, "output/tmp");
+			ck_assert_uint_eq(mm.mode, 0600);
+			ck_assert_uint_eq(mm.mtime, 1000000000ull * 1000000000ull);
+			setattrs++;
+		}
+		begun += f.type == MSG_FILE_BEGIN;
+	}
+	ck_assert_msg(_i ? begun == 1 : setattrs == 1 && begun == 0,
+		      "%s: %u SETATTRs, %u transfers", _i ? "truncated" : "attributes only", setattrs,
+		      begun);
+	/* Nothing is left to send: the model holds the new attributes. */
+	ev.kind = WATCH_DIR_CHANGED;
+	engine_notify(p->e, &ev);
+	serve_files(p);
+	ck_assert_uint_eq(count_got(p, MSG_FILE_BEGIN), _i ? 2 : 1);
+	ck_assert_int_eq(p->result, 0);
+	peer_teardown();
+}
+END_TEST
+
 /* A conversation whose initial pass sent output/tmp and output/b, two
  * names of one file, to the scripted peer. */
 static void start_with_links(struct peer *p)
@@ -4219,6 +4270,7 @@ static Suite *engine_suite(void)
 	tcase_add_loop_test(tr, test_gone_relooks_links, 0, 2);
 	tcase_add_loop_test(tr, test_link_refusal_errno, 0, 3);
 	tcase_add_loop_test(tr, test_append_behind_rename, 0, 2);
+	tcase_add_loop_test(tr, test_attr_only, 0, 2);
 	suite_add_tcase(s, tr);
 
 	/* Makes its own world (a user namespace, a watcher). */

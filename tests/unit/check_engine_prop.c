@@ -370,7 +370,7 @@ static void random_op(void)
 			fprintf(stderr, "chmod %s\n", a);
 		hpath(p, sizeof(p), a);
 		ck_assert_int_eq(chmod(p, rn(2) ? 0600 : 0644), 0);
-		notify(WATCH_FILE_CHANGED, false, a, NULL);
+		notify(WATCH_ATTR_CHANGED, false, a, NULL); /* as the mount reports it */
 		return;
 	case 5: case 6: /* rename a file or symlink: to a new name or over a file */
 		if (!pick_existing(a, sizeof(a), rn(4) ? S_IFREG : S_IFLNK, false))
