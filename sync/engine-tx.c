@@ -399,12 +399,15 @@ static void nolink_rename(struct engine *e, const char *from, const char *to)
 static void model_remove(struct engine *e, const char *prefix)
 {
 	struct peer_entry *pe = strmap_del(e->model, prefix);
-	bool file = pe && pe->kind == ENTRY_FILE;
+	bool file = pe && pe->kind != ENTRY_DIR;
 
 	free(pe);
-	link_forget_below(e, prefix);
-	if (!file)
+	if (file) {
+		link_forget(e, prefix);
+	} else {
+		link_forget_below(e, prefix);
 		model_drop_below(e, prefix);
+	}
 }
 
 /* Transfers in flight of from (or of files below it) now end at to at the
@@ -1746,6 +1749,38 @@ static void nolink_gone(struct engine *e, const char *path, const struct stat *s
 	strmap_del(e->nolink, path);
 }
 
+/* Does the peer hold path, or get it, as something with nothing below it?
+ * Then forgetting it touches only its own entries in the maps. */
+static bool tx_path_is_file(struct engine *e, const char *path)
+{
+	const struct peer_entry *pe = model_get(e, path);
+
+	return pe ? pe->kind != ENTRY_DIR : strmap_get(e->inflight, path) != NULL;
+}
+
+static int tx_gone_links(struct engine *e, const char *path, const struct stat *st);
+
+/* path is gone here: the peer removes it. A file's removal costs O(1), so
+ * that `rm -r` of 100,000 files stays linear; a directory's scans what
+ * the maps hold. */
+static int tx_send_remove(struct engine *e, const char *path)
+{
+	bool file = tx_path_is_file(e, path);
+	int r = tx_gone_links(e, path, NULL);
+
+	if (r < 0)
+		return r;
+	model_remove(e, path);
+	if (file) {
+		strmap_del(e->nolink, path);
+		strmap_del(e->inflight, path);
+	} else {
+		nolink_forget_below(e, path);
+		inflight_forget(e, path);
+	}
+	return tx_put_meta(e, MSG_REMOVE, path, 0, 0);
+}
+
 /* path is gone here (st NULL) or names another file now (st: removed and
  * made again, or renamed over), and the peer holds other names of the file
  * it was (hard links). That file may have changed through path before, and
@@ -1828,18 +1863,8 @@ static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 		report_skip(e, path, special_kind(st.st_mode));
 		fd = safe_close(fd);
 	}
-	if (fd < 0) {
-		if (pe || strmap_get(e->inflight, path)) {
-			r = tx_gone_links(e, path, NULL);
-			if (r < 0)
-				return r;
-			model_remove(e, path);
-			nolink_forget_below(e, path);
-			inflight_forget(e, path);
-			return tx_put_meta(e, MSG_REMOVE, path, 0, 0);
-		}
-		return 0;
-	}
+	if (fd < 0)
+		return pe || strmap_get(e->inflight, path) ? tx_send_remove(e, path) : 0;
 	if (S_ISDIR(st.st_mode)) {
 		close(fd);
 		r = tx_gone_links(e, path, NULL);
@@ -2075,16 +2100,11 @@ static int tx_item(struct engine *e, struct wq_item *w)
 			return tree_walk_skips(e->rootfd, w->path, tree_queue_cb, tx_walk_skip, e);
 		return 0;
 	case WQ_REMOVE:
-		tx_fail_drop_below(e, w->path);
-		if (!tx_path_at_peer(e, w->path))
-			return 0;
-		r = tx_gone_links(e, w->path, NULL);
-		if (r < 0)
-			return r;
-		model_remove(e, w->path);
-		nolink_forget_below(e, w->path);
-		inflight_forget(e, w->path);
-		return tx_put_meta(e, MSG_REMOVE, w->path, 0, 0);
+		if (tx_path_is_file(e, w->path))
+			tx_fail_clear(e, w->path);
+		else
+			tx_fail_drop_below(e, w->path);
+		return tx_path_at_peer(e, w->path) ? tx_send_remove(e, w->path) : 0;
 	case WQ_RENAME:
 		tx_fail_rename(e, w->path, w->to);
 		/* A rename onto itself changes nothing (a mount may report one
