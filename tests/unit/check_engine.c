@@ -2754,6 +2754,25 @@ static void make_output_links(struct peer *p)
 	ck_assert_int_eq(link(a, b), 0);
 }
 
+/* Serves one frame of a transfer: its chunks are all wanted, its end is
+ * acknowledged as stored (true). */
+static bool serve_frame(struct peer *p, struct frame *f)
+{
+	if (f->type == MSG_FILE_CHUNKS) {
+		struct msg_chunks mc;
+
+		ck_assert_int_eq(msg_decode_chunks(&f->body, &mc), 0);
+		put_want(&p->out, mc.id, mc.first, 0);
+	} else if (f->type == MSG_FILE_END) {
+		struct msg_file_end fe;
+
+		ck_assert_int_eq(msg_decode_file_end(&f->body, &fe), 0);
+		ck_assert_int_eq(msg_put_ack(&p->out, fe.id, 0, ""), 0);
+		return true;
+	}
+	return false;
+}
+
 /* Runs the engine's transfers to their end, answering every WANT and
  * FILE_END; returns when it is quiet. */
 static void serve_files(struct peer *p)
@@ -2765,17 +2784,7 @@ static void serve_files(struct peer *p)
 		if (p->taken == p->ngot)
 			return;
 		ck_assert(peer_next(p, &f));
-		if (f.type == MSG_FILE_CHUNKS) {
-			struct msg_chunks mc;
-
-			ck_assert_int_eq(msg_decode_chunks(&f.body, &mc), 0);
-			put_want(&p->out, mc.id, mc.first, 0);
-		} else if (f.type == MSG_FILE_END) {
-			struct msg_file_end fe;
-
-			ck_assert_int_eq(msg_decode_file_end(&f.body, &fe), 0);
-			ck_assert_int_eq(msg_put_ack(&p->out, fe.id, 0, ""), 0);
-		}
+		(void)serve_frame(p, &f);
 	}
 }
 
@@ -3097,17 +3106,8 @@ START_TEST(test_link_refusal_errno)
 		} else if (f.type == MSG_FILE_BEGIN) {
 			ck_assert_int_eq(msg_decode_file_begin(&f.body, &fb), 0);
 			whole |= strcmp(fb.path, "output/b") == 0;
-		} else if (f.type == MSG_FILE_CHUNKS) {
-			struct msg_chunks mc;
-
-			ck_assert_int_eq(msg_decode_chunks(&f.body, &mc), 0);
-			put_want(&p->out, mc.id, mc.first, 0);
-		} else if (f.type == MSG_FILE_END) {
-			struct msg_file_end fe;
-
-			ck_assert_int_eq(msg_decode_file_end(&f.body, &fe), 0);
-			ck_assert_int_eq(msg_put_ack(&p->out, fe.id, 0, ""), 0);
-			stored = true;
+		} else {
+			stored |= serve_frame(p, &f);
 		}
 	}
 	/* A name whose LINK was refused goes whole, and once stored whole it
