@@ -363,37 +363,54 @@ static void nolink_forget_below(struct engine *e, const char *prefix)
 			strmap_del(e->nolink, k);
 }
 
+/* The entries of m at and below from go to the same names below to. One
+ * that cannot move (out of memory, a name too long) is dropped with
+ * free_val (if not NULL). How many there were, or -ENOMEM if they could
+ * not even be listed: then all stay where they were. */
+static int map_move_below(struct strmap *m, const char *from, const char *to,
+			  void (*free_val)(void *))
+{
+	size_t flen = strlen(from), pos = 0, n = 0;
+	const char *k;
+	char **keys;
+	void *v;
+
+	while (strmap_next(m, &pos, &k, &v))
+		if (is_under(k, from, flen))
+			n++;
+	if (n == 0)
+		return 0;
+	if (!(keys = calloc(n, sizeof(*keys))))
+		return -ENOMEM;
+	pos = n = 0;
+	while (strmap_next(m, &pos, &k, &v))
+		if (is_under(k, from, flen))
+			keys[n++] = strdup(k);
+	for (size_t i = 0; i < n; i++) {
+		char buf[PATH_REL_MAX + 1];
+
+		if (!keys[i])
+			continue;
+		v = strmap_del(m, keys[i]);
+		if (snprintf(buf, sizeof(buf), "%s%s", to, keys[i] + flen) < (int)sizeof(buf) &&
+		    strmap_put(m, buf, v, NULL) == 0)
+			v = NULL;
+		if (v && free_val)
+			free_val(v);
+		free(keys[i]);
+	}
+	free(keys);
+	return (int)MIN(n, (size_t)INT_MAX);
+}
+
 /* The peer's names at and below from are now at to: what was refused for
  * them goes with them (a copy stays a copy), and what was refused for the
  * files that were at to is forgotten with those files. */
 static void nolink_rename(struct engine *e, const char *from, const char *to)
 {
-	size_t flen = strlen(from), tlen = strlen(to), pos = 0, n = 0;
-	struct { char *path; void *v; } *moved;
-	const char *k;
-	void *v;
-
 	nolink_forget_below(e, to);
-	if (strmap_count(e->nolink) == 0)
-		return;
-	while (strmap_next(e->nolink, &pos, &k, &v))
-		if (is_under(k, from, flen))
-			n++;
-	if (n == 0 || !(moved = calloc(n, sizeof(*moved))))
-		return; /* out of memory: the names are merely tried as links again */
-	pos = n = 0;
-	while (strmap_next(e->nolink, &pos, &k, &v))
-		if (is_under(k, from, flen) && (moved[n].path = malloc(tlen + strlen(k) - flen + 1))) {
-			memcpy(moved[n].path, to, tlen);
-			strcpy(moved[n].path + tlen, k + flen);
-			moved[n++].v = v;
-		}
-	nolink_forget_below(e, from);
-	for (size_t i = 0; i < n; i++) {
-		(void)strmap_put(e->nolink, moved[i].path, moved[i].v, NULL);
-		free(moved[i].path);
-	}
-	free(moved);
+	if (strmap_count(e->nolink))
+		(void)map_move_below(e->nolink, from, to, NULL); /* lost: tried as links again */
 }
 
 static void model_remove(struct engine *e, const char *prefix)
@@ -466,11 +483,7 @@ static void inflight_forget(struct engine *e, const char *prefix)
 
 static void model_rename(struct engine *e, const char *from, const char *to)
 {
-	size_t flen = strlen(from), pos = 0, n = 0;
 	struct peer_entry *pe;
-	const char *k;
-	void *v;
-	char **keys = NULL;
 
 	model_remove(e, to);
 	/* A transfer in flight to the target is committed, then replaced:
@@ -486,28 +499,7 @@ static void model_rename(struct engine *e, const char *from, const char *to)
 			free(pe);
 		return;
 	}
-	while (strmap_next(e->model, &pos, &k, &v))
-		if (is_under(k, from, flen))
-			n++;
-	if (n == 0 || !(keys = calloc(n, sizeof(*keys))))
-		return;
-	pos = n = 0;
-	while (strmap_next(e->model, &pos, &k, &v))
-		if (is_under(k, from, flen))
-			keys[n++] = strdup(k);
-	for (size_t i = 0; i < n; i++) {
-		char buf[PATH_REL_MAX + 1];
-
-		if (!keys[i])
-			continue;
-		pe = strmap_del(e->model, keys[i]);
-		if (pe && snprintf(buf, sizeof(buf), "%s%s", to, keys[i] + flen) < (int)sizeof(buf) &&
-		    strmap_put(e->model, buf, pe, NULL) == 0)
-			pe = NULL;
-		free(pe);
-		free(keys[i]);
-	}
-	free(keys);
+	(void)map_move_below(e->model, from, to, free); /* left over: removed by a later scan */
 }
 
 /* Would renaming from to to put something of the model deeper than
@@ -636,43 +628,16 @@ static void tx_fail_drop_below(struct engine *e, const char *prefix)
  * its failures follow it, and what failed at to is replaced. */
 static void tx_fail_rename(struct engine *e, const char *from, const char *to)
 {
-	size_t flen = strlen(from), pos = 0, n = 0;
-	const char *k;
-	void *v;
-	char **keys;
+	int r;
 
 	if (strmap_count(e->failed) == 0 || strcmp(from, to) == 0)
 		return;
 	tx_fail_drop_below(e, to);
-	while (strmap_next(e->failed, &pos, &k, &v))
-		if (is_under(k, from, flen))
-			n++;
-	if (n == 0)
-		return;
-	keys = calloc(n, sizeof(*keys));
-	if (!keys) {
+	r = map_move_below(e->failed, from, to, free);
+	if (r < 0)
 		tx_fail_drop_below(e, from); /* the next rescan finds them again */
-		return;
-	}
-	pos = n = 0;
-	while (strmap_next(e->failed, &pos, &k, &v))
-		if (is_under(k, from, flen))
-			keys[n++] = strdup(k);
-	for (size_t i = 0; i < n; i++) {
-		char buf[PATH_REL_MAX + 1];
-		struct tx_failure *f;
-
-		if (!keys[i])
-			continue;
-		f = strmap_del(e->failed, keys[i]);
-		if (f && snprintf(buf, sizeof(buf), "%s%s", to, keys[i] + flen) < (int)sizeof(buf) &&
-		    strmap_put(e->failed, buf, f, NULL) == 0)
-			f = NULL;
-		free(f);
-		free(keys[i]);
-	}
-	free(keys);
-	e->fail_gen++;
+	else if (r > 0)
+		e->fail_gen++;
 }
 
 static bool tx_fail_quiet(const struct engine *e, const char *path)
