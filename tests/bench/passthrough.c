@@ -303,13 +303,13 @@ static int entry_of(int dirfd, const char *name, struct fuse_entry_param *e)
 }
 
 /* Replies e, or err if not 0. A reply the kernel did not take (the request
- * is gone) must not keep its lookup. Once it has a reply the kernel may
+ * is gone) must not keep its lookup; a negative entry (node 0) counted none. Once it has a reply the kernel may
  * forget the request's inodes: replies come after the last use of them. */
 static void reply_entry(fuse_req_t req, int err, struct fuse_entry_param *e)
 {
 	if (err)
 		fuse_reply_err(req, err);
-	else if (fuse_reply_entry(req, e))
+	else if (fuse_reply_entry(req, e) && e->ino)
 		inode_put(inode_of(e->ino), 1);
 }
 
