@@ -30,13 +30,14 @@
  *      $(pkg-config --libs fuse3) -lpthread
  */
 #define _GNU_SOURCE
-#define FUSE_USE_VERSION 34
+#define FUSE_USE_VERSION 314
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -46,13 +47,14 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define PROC_FD_PATH 32		/* "/proc/self/fd/" and an int */
 #define TABLE_INITIAL 1024	/* buckets; a power of two */
-#define MAX_IDLE_THREADS 10
 
 /* One inode the kernel knows (nlookup > 0), or the root. */
 struct inode {
@@ -1018,18 +1020,41 @@ static int open_root(const char *source)
 	return 0;
 }
 
-/* FUSE_USE_VERSION 34 takes the 3.2 loop config (clone_fd and idle
- * threads; libfuse's default thread limit). */
+/* libfuse's default loop, as enclave-fs runs it when not told otherwise
+ * (fs/enclave-fs.c): the same threads serve both file systems. */
 static int loop(struct fuse_session *se, bool single)
 {
-	struct fuse_loop_config cfg = {
-		.clone_fd = 0,
-		.max_idle_threads = MAX_IDLE_THREADS,
-	};
+	struct fuse_loop_config *cfg;
+	int r;
 
 	if (single)
 		return fuse_session_loop(se);
-	return fuse_session_loop_mt(se, &cfg);
+	cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		return -ENOMEM;
+	r = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return r;
+}
+
+/* READY=1 to $NOTIFY_SOCKET once mounted, as sd_notify sends it: the bench
+ * starts this through tests/helpers/readywait and waits for it. */
+static void notify_ready(void)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len = path ? strlen(path) : 0;
+	int fd;
+
+	if (!len || len >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, len);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	(void)sendto(fd, "READY=1", 7, MSG_NOSIGNAL, (struct sockaddr *)&sa,
+		     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+	close(fd);
 }
 
 static int run(const char *argv0, const char *source, const char *mountpoint,
@@ -1057,6 +1082,7 @@ static int run(const char *argv0, const char *source, const char *mountpoint,
 		fprintf(stderr, "passthrough: cannot mount %s\n", mountpoint);
 		goto out_signals;
 	}
+	notify_ready();
 	/* 0 when unmounted, the signal's number when told to stop. */
 	r = loop(se, single);
 	if (r < 0)
