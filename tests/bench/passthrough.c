@@ -322,16 +322,20 @@ static void reply_status(fuse_req_t req, int r)
 
 static void pt_init(void *userdata, struct fuse_conn_info *conn)
 {
-	unsigned int want = FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
-			    FUSE_CAP_SPLICE_MOVE | FUSE_CAP_READDIRPLUS |
-			    FUSE_CAP_FLOCK_LOCKS;
+	/* What enclave-fs asks for (fs/fsops.c), so that both move data in
+	 * the same requests: replies to reads spliced from the file, requests
+	 * read into memory (splicing them costs small requests a pipe each),
+	 * 1 MiB writes and readahead (the kernel and libfuse clamp them). */
+	unsigned int want = FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
+			    FUSE_CAP_READDIRPLUS;
 
 	(void)userdata;
 	if (writeback)
 		want |= FUSE_CAP_WRITEBACK_CACHE;
 	conn->want |= conn->capable & want;
-	/* The sizes enclave-fs asks for (fs/fsops.c), so that both move
-	 * data in the same requests; the kernel and libfuse clamp them. */
+	/* The kernel applies the caller's umask to created modes (ours is 0,
+	 * run()): with DONT_MASK it would be ours to apply. */
+	conn->want &= ~(unsigned int)FUSE_CAP_DONT_MASK;
 	conn->max_write = 1 << 20;
 	conn->max_readahead = 1 << 20;
 }
@@ -658,23 +662,27 @@ static void pt_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 
-/* The data may still be in libfuse's pipe: fuse_buf_copy splices it. */
-static void pt_write_buf(fuse_req_t req, fuse_ino_t ino,
-			 struct fuse_bufvec *in, off_t off,
-			 struct fuse_file_info *fi)
+static void pt_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		     size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	size_t done = 0;
 	ssize_t n;
 
 	(void)ino;
-	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	out.buf[0].fd = (int)fi->fh;
-	out.buf[0].pos = off;
-	n = fuse_buf_copy(&out, in, 0);
-	if (n < 0)
-		fuse_reply_err(req, (int)-n);
+	while (done < size) {
+		n = pwrite((int)fi->fh, buf + done, size - done,
+			   off + (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	/* A short write is the count written; nothing written, the error. */
+	if (done || !size)
+		fuse_reply_write(req, done);
 	else
-		fuse_reply_write(req, (size_t)n);
+		fuse_reply_err(req, n < 0 ? errno : EIO);
 }
 
 /* Called on each close(2) of the file: report what closing a duplicate
@@ -954,7 +962,7 @@ static const struct fuse_lowlevel_ops ops = {
 	.open = pt_open,
 	.create = pt_create,
 	.read = pt_read,
-	.write_buf = pt_write_buf,
+	.write = pt_write,
 	.flush = pt_flush,
 	.release = pt_release,
 	.fsync = pt_fsync,
