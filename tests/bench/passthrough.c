@@ -1,33 +1,40 @@
-/* passthrough: the bench's passthrough baseline for the mount benchmark
- * (tests/bench/bench-fs.sh). It mounts MOUNTPOINT showing SOURCE and forwards
- * every FUSE request to the matching system call on SOURCE, with nothing in
- * between, so that each mount benchmark figure can be compared with this file
- * system over the same directory: the FUSE ceiling, as rawcopy.c is the
- * transport's ceiling for enclave-sync.
+/* passthrough: the baseline of the mount benchmark (tests/bench/bench-fs.sh).
+ * It mounts MOUNTPOINT showing SOURCE and forwards each request to the
+ * matching system call on SOURCE, with nothing in between, so that each
+ * figure of an enclave-fs mount can be set against a FUSE file system that
+ * does no work of its own on the same directory: the FUSE ceiling, as
+ * rawcopy.c is the transport's ceiling for enclave-sync.
  *
- *   passthrough [--timeout SECONDS] [--single] [--writeback] SOURCE MOUNTPOINT
+ *   passthrough [--timeout SECONDS] SOURCE MOUNTPOINT
  *
  *   --timeout S   entry and attribute timeouts, in seconds (default 86400).
  *                 During a benchmark only this file system writes SOURCE, so
  *                 the kernel may cache everything: with S > 0 files keep their
  *                 page cache and directories their readdir cache across opens,
  *                 and absent names are cached too.
- *   --single      single-threaded loop (default: multi-threaded)
- *   --writeback   the kernel's writeback cache (default: write-through)
+ *
+ * It serves what the benchmarks do (tar, dd, ls -lR, git): lookups and
+ * attributes, directories and their listings (READDIRPLUS included), files
+ * created, opened, read, written, synced and closed, mkdir, unlink, rmdir,
+ * rename, symlinks, hard links and statfs. Anything else (mknod, xattrs,
+ * locks, fallocate) answers ENOSYS. It negotiates what enclave-fs does
+ * (pt_init), so that both move data in the same requests.
  *
  * It runs in the foreground, as root, mounted with allow_other and
- * default_permissions (fsname and subtype "passthrough"), until the mount is
- * unmounted (fusermount3 -u, umount) or it gets SIGTERM, SIGINT or SIGHUP;
- * it then exits 0. Errors exit 1, bad usage 2.
+ * default_permissions (fsname and subtype "passthrough"), tells
+ * $NOTIFY_SOCKET READY=1 once mounted, and runs until the mount is unmounted
+ * (fusermount3 -u, umount) or it gets SIGTERM, SIGINT or SIGHUP; it then
+ * exits 0. Errors exit 1, bad usage 2.
  *
  * libfuse3's low-level API: each inode the kernel knows is one struct inode
  * holding an O_PATH fd of the source's inode, so that renames never leave a
  * stale path behind; its address is the FUSE inode number. Past an fd budget
- * (7/8 of RLIMIT_NOFILE, which root may not be able to raise) an inode holds
- * a file handle instead and reopens it per request.
- * Built outside the autotools build, like rawcopy.c:
- *   cc -O2 $(pkg-config --cflags fuse3) -o passthrough passthrough.c \
- *      $(pkg-config --libs fuse3) -lpthread
+ * (7/8 of RLIMIT_NOFILE, which root may not be able to raise: the kernel may
+ * know more inodes than that) an inode holds a file handle instead and
+ * reopens it per request.
+ * Built by bench-fs.sh outside the autotools build, like rawcopy.c:
+ *   cc -O2 -Wall -Wextra -Werror $(pkg-config --cflags fuse3) \
+ *      -o passthrough passthrough.c $(pkg-config --libs fuse3)
  */
 #define _GNU_SOURCE
 #define FUSE_USE_VERSION 314
@@ -44,7 +51,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -91,7 +97,6 @@ static struct {
 /* The root is not in the table: the kernel never forgets it. */
 static struct inode root = { .fd = -1 };
 static double timeout = 86400;
-static bool writeback;
 
 static size_t hash(dev_t dev, ino_t ino)
 {
@@ -330,8 +335,6 @@ static void pt_init(void *userdata, struct fuse_conn_info *conn)
 			    FUSE_CAP_READDIRPLUS;
 
 	(void)userdata;
-	if (writeback)
-		want |= FUSE_CAP_WRITEBACK_CACHE;
 	conn->want |= conn->capable & want;
 	/* The kernel applies the caller's umask to created modes (ours is 0,
 	 * run()): with DONT_MASK it would be ours to apply. */
@@ -486,10 +489,11 @@ static void pt_readlink(fuse_req_t req, fuse_ino_t ino)
 	}
 }
 
-/* mknod (regular files, fifos, sockets, devices), mkdir and symlink:
- * make name in parent, then reply its entry. */
+/* mkdir (target NULL) and symlink: make name in parent, then reply its
+ * entry. Regular files come through create; no mknod: the benchmarks make
+ * no fifos or devices. */
 static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      mode_t mode, dev_t rdev, const char *target)
+		      mode_t mode, const char *target)
 {
 	struct inode *dir = inode_of(parent);
 	struct fuse_entry_param e;
@@ -497,31 +501,23 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (!r && target)
 		r = symlinkat(target, fd, name);
-	else if (!r && S_ISDIR(mode))
-		r = mkdirat(fd, name, mode);
 	else if (!r)
-		r = mknodat(fd, name, mode, rdev);
+		r = mkdirat(fd, name, mode);
 	err = r < 0 ? errno : entry_of(fd, name, &e);
 	fd_put(dir, fd);
 	reply_entry(req, err, &e);
 }
 
-static void pt_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
-		     mode_t mode, dev_t rdev)
-{
-	make_node(req, parent, name, mode, rdev, NULL);
-}
-
 static void pt_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode)
 {
-	make_node(req, parent, name, S_IFDIR | mode, 0, NULL);
+	make_node(req, parent, name, mode, NULL);
 }
 
 static void pt_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 		       const char *name)
 {
-	make_node(req, parent, name, S_IFLNK, 0, target);
+	make_node(req, parent, name, 0, target);
 }
 
 /* The new name's entry is the inode's own: the table finds it by
@@ -588,15 +584,8 @@ static int open_flags(int flags)
 	 * create): the /proc link is to be followed, and nothing created
 	 * again. O_DIRECT is the kernel's business with its own cache;
 	 * libfuse's buffers are not aligned for the source's. */
-	flags &= ~(O_NOFOLLOW | O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT);
-	if (writeback) {
-		/* The kernel reads around partial pages it writes back,
-		 * and places appended data at offsets itself. */
-		if ((flags & O_ACCMODE) == O_WRONLY)
-			flags = (flags & ~O_ACCMODE) | O_RDWR;
-		flags &= ~O_APPEND;
-	}
-	return flags | O_CLOEXEC;
+	return (flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT)) |
+	       O_CLOEXEC;
 }
 
 static void pt_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -876,15 +865,6 @@ static void pt_releasedir(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
-static void pt_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
-			struct fuse_file_info *fi)
-{
-	int fd = dirfd(((struct dirh *)(uintptr_t)fi->fh)->dp);
-
-	(void)ino;
-	reply_status(req, datasync ? fdatasync(fd) : fsync(fd));
-}
-
 static void pt_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct inode *in = inode_of(ino);
@@ -899,50 +879,6 @@ static void pt_statfs(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_statfs(req, &sv);
 }
 
-static void pt_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
-			 off_t offset, off_t length, struct fuse_file_info *fi)
-{
-	(void)ino;
-	reply_status(req, fallocate((int)fi->fh, mode, offset, length));
-}
-
-static void pt_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
-		     int op)
-{
-	(void)ino;
-	reply_status(req, flock((int)fi->fh, op));
-}
-
-static void pt_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
-			       off_t off_in, struct fuse_file_info *fi_in,
-			       fuse_ino_t ino_out, off_t off_out,
-			       struct fuse_file_info *fi_out, size_t len,
-			       int flags)
-{
-	ssize_t n;
-
-	(void)ino_in;
-	(void)ino_out;
-	n = copy_file_range((int)fi_in->fh, &off_in, (int)fi_out->fh, &off_out,
-			    len, (unsigned int)flags);
-	if (n < 0)
-		fuse_reply_err(req, errno);
-	else
-		fuse_reply_write(req, (size_t)n);
-}
-
-static void pt_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
-		     struct fuse_file_info *fi)
-{
-	off_t r = lseek((int)fi->fh, off, whence);
-
-	(void)ino;
-	if (r < 0)
-		fuse_reply_err(req, errno);
-	else
-		fuse_reply_lseek(req, r);
-}
-
 static const struct fuse_lowlevel_ops ops = {
 	.init = pt_init,
 	.destroy = pt_destroy,
@@ -952,7 +888,6 @@ static const struct fuse_lowlevel_ops ops = {
 	.getattr = pt_getattr,
 	.setattr = pt_setattr,
 	.readlink = pt_readlink,
-	.mknod = pt_mknod,
 	.mkdir = pt_mkdir,
 	.symlink = pt_symlink,
 	.link = pt_link,
@@ -970,12 +905,7 @@ static const struct fuse_lowlevel_ops ops = {
 	.readdir = pt_readdir,
 	.readdirplus = pt_readdirplus,
 	.releasedir = pt_releasedir,
-	.fsyncdir = pt_fsyncdir,
 	.statfs = pt_statfs,
-	.fallocate = pt_fallocate,
-	.flock = pt_flock,
-	.copy_file_range = pt_copy_file_range,
-	.lseek = pt_lseek,
 };
 
 /* Each inode the kernel knows holds an fd: lift the limit to fs.nr_open
@@ -1030,13 +960,11 @@ static int open_root(const char *source)
 
 /* libfuse's default loop, as enclave-fs runs it when not told otherwise
  * (fs/enclave-fs.c): the same threads serve both file systems. */
-static int loop(struct fuse_session *se, bool single)
+static int loop(struct fuse_session *se)
 {
 	struct fuse_loop_config *cfg;
 	int r;
 
-	if (single)
-		return fuse_session_loop(se);
 	cfg = fuse_loop_cfg_create();
 	if (!cfg)
 		return -ENOMEM;
@@ -1065,8 +993,7 @@ static void notify_ready(void)
 	close(fd);
 }
 
-static int run(const char *argv0, const char *source, const char *mountpoint,
-	       bool single)
+static int run(const char *argv0, const char *source, const char *mountpoint)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
@@ -1092,7 +1019,7 @@ static int run(const char *argv0, const char *source, const char *mountpoint,
 	}
 	notify_ready();
 	/* 0 when unmounted, the signal's number when told to stop. */
-	r = loop(se, single);
+	r = loop(se);
 	if (r < 0)
 		fprintf(stderr, "passthrough: %s\n", strerror(-r));
 	else
@@ -1112,14 +1039,13 @@ out:
 
 static int usage(void)
 {
-	fputs("usage: passthrough [--timeout SECONDS] [--single] [--writeback] "
-	      "SOURCE MOUNTPOINT\n", stderr);
+	fputs("usage: passthrough [--timeout SECONDS] SOURCE MOUNTPOINT\n",
+	      stderr);
 	return 2;
 }
 
 int main(int argc, char *argv[])
 {
-	bool single = false;
 	char *end;
 	int i;
 
@@ -1127,10 +1053,6 @@ int main(int argc, char *argv[])
 		if (!strcmp(argv[i], "--")) {
 			i++;
 			break;
-		} else if (!strcmp(argv[i], "--single")) {
-			single = true;
-		} else if (!strcmp(argv[i], "--writeback")) {
-			writeback = true;
 		} else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
 			errno = 0;
 			timeout = strtod(argv[++i], &end);
@@ -1142,5 +1064,5 @@ int main(int argc, char *argv[])
 	}
 	if (argc - i != 2)
 		return usage();
-	return run(argv[0], argv[i], argv[i + 1], single);
+	return run(argv[0], argv[i], argv[i + 1]);
 }
