@@ -59,18 +59,18 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define PROC_FD_PATH 32		/* "/proc/self/fd/" and an int */
-#define TABLE_INITIAL 1024	/* buckets; a power of two */
+#define PROC_FD_PATH  32   /* "/proc/self/fd/" and an int */
+#define TABLE_INITIAL 1024 /* buckets; a power of two */
 
 /* One inode the kernel knows (nlookup > 0), or the root. */
 struct inode {
-	struct inode *next;	/* hash chain */
-	int fd;			/* O_PATH | O_NOFOLLOW, or -1 */
-	struct file_handle *handle;	/* instead of fd, past the budget */
-	bool stale;		/* its (dev, ino) is another's now */
+	struct inode *next;         /* hash chain */
+	int fd;                     /* O_PATH | O_NOFOLLOW, or -1 */
+	struct file_handle *handle; /* instead of fd, past the budget */
+	bool stale;                 /* its (dev, ino) is another's now */
 	dev_t dev;
 	ino_t ino;
-	uint64_t nlookup;	/* under table.lock */
+	uint64_t nlookup; /* under table.lock */
 	uint64_t generation;
 };
 
@@ -78,8 +78,8 @@ struct inode {
  * state needs no lock. */
 struct dirh {
 	DIR *dp;
-	off_t offset;		/* where dp stands, as the kernel counts */
-	struct dirent *entry;	/* read from dp, not yet replied */
+	off_t offset;         /* where dp stands, as the kernel counts */
+	struct dirent *entry; /* read from dp, not yet replied */
 };
 
 /* The known inodes by (st_dev, st_ino): a lookup of an inode the kernel
@@ -87,21 +87,20 @@ struct dirh {
 static struct {
 	pthread_mutex_t lock;
 	struct inode **buckets;
-	size_t mask;		/* number of buckets - 1 */
+	size_t mask; /* number of buckets - 1 */
 	size_t count;
-	size_t nfds;		/* inodes holding an fd */
-	size_t fd_budget;	/* at most that many */
+	size_t nfds;      /* inodes holding an fd */
+	size_t fd_budget; /* at most that many */
 	uint64_t generation;
-} table = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} table = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* The root is not in the table: the kernel never forgets it. */
-static struct inode root = { .fd = -1 };
+static struct inode root = {.fd = -1};
 static double timeout = 86400;
 
 static size_t hash(dev_t dev, ino_t ino)
 {
-	uint64_t h = ((uint64_t)ino ^ ((uint64_t)dev << 40)) *
-		     UINT64_C(0x9e3779b97f4a7c15);
+	uint64_t h = ((uint64_t)ino ^ ((uint64_t)dev << 40)) * UINT64_C(0x9e3779b97f4a7c15);
 
 	return (size_t)(h ^ (h >> 31));
 }
@@ -149,11 +148,9 @@ static struct file_handle *get_handle(int fd)
 	return h;
 }
 
-static bool same_handle(const struct file_handle *a,
-			const struct file_handle *b)
+static bool same_handle(const struct file_handle *a, const struct file_handle *b)
 {
-	return a->handle_type == b->handle_type &&
-	       a->handle_bytes == b->handle_bytes &&
+	return a->handle_type == b->handle_type && a->handle_bytes == b->handle_bytes &&
 	       !memcmp(a->f_handle, b->f_handle, a->handle_bytes);
 }
 
@@ -194,12 +191,14 @@ static bool inode_is(struct inode *in, int fd, struct file_handle **h)
  * 20,000 files wants 20,000 fds, and without CAP_SYS_RESOURCE the hard
  * limit may be lower. Past the budget, an inode of the source's own file
  * system (root.fd is its mount fd) keeps a file handle instead of its fd. */
-static void inode_init(struct inode *in, int fd, const struct stat *st,
-		       struct file_handle **h)
+static void inode_init(struct inode *in, int fd, const struct stat *st, struct file_handle **h)
 {
 	*in = (struct inode){
-		.fd = fd, .dev = st->st_dev, .ino = st->st_ino, .nlookup = 1,
-		.generation = ++table.generation,
+	    .fd = fd,
+	    .dev = st->st_dev,
+	    .ino = st->st_ino,
+	    .nlookup = 1,
+	    .generation = ++table.generation,
 	};
 	if (table.nfds >= table.fd_budget && st->st_dev == root.dev) {
 		if (!*h)
@@ -295,8 +294,7 @@ static int entry_of(int dirfd, const char *name, struct fuse_entry_param *e)
 	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno;
-	if (fstatat(fd, "", &e->attr,
-		    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+	if (fstatat(fd, "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 		err = errno;
 		close(fd);
 		return err;
@@ -310,8 +308,8 @@ static int entry_of(int dirfd, const char *name, struct fuse_entry_param *e)
 }
 
 /* Replies e, or err if not 0. A reply the kernel did not take (the request
- * is gone) must not keep its lookup; a negative entry (node 0) counted none. Once it has a reply the kernel may
- * forget the request's inodes: replies come after the last use of them. */
+ * is gone) must not keep its lookup; a negative entry (node 0) counted none. Once it has a reply
+ * the kernel may forget the request's inodes: replies come after the last use of them. */
 static void reply_entry(fuse_req_t req, int err, struct fuse_entry_param *e)
 {
 	if (err)
@@ -331,8 +329,7 @@ static void pt_init(void *userdata, struct fuse_conn_info *conn)
 	 * the same requests: replies to reads spliced from the file, requests
 	 * read into memory (splicing them costs small requests a pipe each),
 	 * 1 MiB writes and readahead (the kernel and libfuse clamp them). */
-	unsigned int want = FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
-			    FUSE_CAP_READDIRPLUS;
+	unsigned int want = FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE | FUSE_CAP_READDIRPLUS;
 
 	(void)userdata;
 	conn->want |= conn->capable & want;
@@ -386,8 +383,7 @@ static void pt_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 	fuse_reply_none(req);
 }
 
-static void pt_forget_multi(fuse_req_t req, size_t count,
-			    struct fuse_forget_data *forgets)
+static void pt_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
 	size_t i;
 
@@ -396,8 +392,7 @@ static void pt_forget_multi(fuse_req_t req, size_t count,
 	fuse_reply_none(req);
 }
 
-static void pt_getattr(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+static void pt_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct inode *in = inode_of(ino);
 	struct stat st;
@@ -408,8 +403,7 @@ static void pt_getattr(fuse_req_t req, fuse_ino_t ino,
 		r = fstat((int)fi->fh, &st);
 	} else {
 		fd = inode_fd(in);
-		r = fd < 0 ? -1 : fstatat(fd, "", &st,
-					  AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+		r = fd < 0 ? -1 : fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
 		fd_put(in, fd);
 	}
 	if (r < 0)
@@ -419,11 +413,11 @@ static void pt_getattr(fuse_req_t req, fuse_ino_t ino,
 }
 
 /* fd: an open file, else -1 and path is the inode's /proc link. */
-static int set_times(int fd, const char *path, const struct stat *attr,
-		     int valid)
+static int set_times(int fd, const char *path, const struct stat *attr, int valid)
 {
 	struct timespec tv[2] = {
-		{ .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT },
+	    {.tv_nsec = UTIME_OMIT},
+	    {.tv_nsec = UTIME_OMIT},
 	};
 
 	if (valid & FUSE_SET_ATTR_ATIME_NOW)
@@ -441,8 +435,8 @@ static int set_times(int fd, const char *path, const struct stat *attr,
 
 /* With an open file every call takes its fd. An O_PATH fd takes fchownat
  * only: mode, size and times go through its /proc link. */
-static void pt_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
-		       int valid, struct fuse_file_info *fi)
+static void pt_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
+                       struct fuse_file_info *fi)
 {
 	struct inode *in = inode_of(ino);
 	char path[PROC_FD_PATH];
@@ -452,16 +446,13 @@ static void pt_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 
 	proc_path(path, fd);
 	if (!r && (valid & FUSE_SET_ATTR_MODE))
-		r = fi ? fchmod(fd, attr->st_mode) :
-			 fchmodat(AT_FDCWD, path, attr->st_mode, 0);
+		r = fi ? fchmod(fd, attr->st_mode) : fchmodat(AT_FDCWD, path, attr->st_mode, 0);
 	if (!r && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
-		r = fchownat(fd, "", uid, gid,
-			     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+		r = fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
 	if (!r && (valid & FUSE_SET_ATTR_SIZE))
-		r = fi ? ftruncate(fd, attr->st_size) :
-			 truncate(path, attr->st_size);
-	if (!r && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
-			    FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)))
+		r = fi ? ftruncate(fd, attr->st_size) : truncate(path, attr->st_size);
+	if (!r && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+	                    FUSE_SET_ATTR_MTIME_NOW)))
 		r = set_times(fi ? fd : -1, path, attr, valid);
 	if (!fi)
 		fd_put(in, fd);
@@ -492,8 +483,8 @@ static void pt_readlink(fuse_req_t req, fuse_ino_t ino)
 /* mkdir (target NULL) and symlink: make name in parent, then reply its
  * entry. Regular files come through create; no mknod: the benchmarks make
  * no fifos or devices. */
-static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      mode_t mode, const char *target)
+static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      const char *target)
 {
 	struct inode *dir = inode_of(parent);
 	struct fuse_entry_param e;
@@ -508,22 +499,19 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	reply_entry(req, err, &e);
 }
 
-static void pt_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
-		     mode_t mode)
+static void pt_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	make_node(req, parent, name, mode, NULL);
 }
 
-static void pt_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
-		       const char *name)
+static void pt_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
 {
 	make_node(req, parent, name, 0, target);
 }
 
 /* The new name's entry is the inode's own: the table finds it by
  * (dev, ino) and counts one more lookup on it. */
-static void pt_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
-		    const char *newname)
+static void pt_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	struct inode *in = inode_of(ino), *dir = inode_of(newparent);
 	struct fuse_entry_param e;
@@ -538,8 +526,7 @@ static void pt_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	reply_entry(req, err, &e);
 }
 
-static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name,
-			int flags)
+static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int flags)
 {
 	struct inode *dir = inode_of(parent);
 	int fd = inode_fd(dir), r = fd < 0 ? -1 : unlinkat(fd, name, flags);
@@ -558,9 +545,8 @@ static void pt_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	remove_name(req, parent, name, AT_REMOVEDIR);
 }
 
-static void pt_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      fuse_ino_t newparent, const char *newname,
-		      unsigned int flags)
+static void pt_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags)
 {
 	struct inode *dir = inode_of(parent), *newdir = inode_of(newparent);
 	int fd, newfd, r;
@@ -584,8 +570,7 @@ static int open_flags(int flags)
 	 * create): the /proc link is to be followed, and nothing created
 	 * again. O_DIRECT is the kernel's business with its own cache;
 	 * libfuse's buffers are not aligned for the source's. */
-	return (flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT)) |
-	       O_CLOEXEC;
+	return (flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT)) | O_CLOEXEC;
 }
 
 static void pt_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -611,16 +596,17 @@ static void pt_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		close(fd);
 }
 
-static void pt_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      mode_t mode, struct fuse_file_info *fi)
+static void pt_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      struct fuse_file_info *fi)
 {
 	struct inode *dir = inode_of(parent);
 	struct fuse_entry_param e;
 	int dfd = inode_fd(dir), fd = -1, err;
 
 	if (dfd >= 0)
-		fd = openat(dfd, name, open_flags(fi->flags) | O_CREAT |
-			    (fi->flags & O_EXCL) | O_NOFOLLOW, mode);
+		fd = openat(dfd, name,
+		            open_flags(fi->flags) | O_CREAT | (fi->flags & O_EXCL) | O_NOFOLLOW,
+		            mode);
 	err = fd < 0 ? errno : entry_of(dfd, name, &e);
 	fd_put(dir, dfd);
 	if (err) {
@@ -640,7 +626,7 @@ static void pt_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 /* Replies with the file itself as the buffer: libfuse splices it into
  * the device when the kernel allows, else reads it at off. */
 static void pt_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+                    struct fuse_file_info *fi)
 {
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 
@@ -651,16 +637,15 @@ static void pt_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 
-static void pt_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
-		     size_t size, off_t off, struct fuse_file_info *fi)
+static void pt_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
 {
 	size_t done = 0;
 	ssize_t n;
 
 	(void)ino;
 	while (done < size) {
-		n = pwrite((int)fi->fh, buf + done, size - done,
-			   off + (off_t)done);
+		n = pwrite((int)fi->fh, buf + done, size - done, off + (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -684,16 +669,14 @@ static void pt_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	reply_status(req, fd < 0 ? fd : close(fd));
 }
 
-static void pt_release(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+static void pt_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	close((int)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
-static void pt_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
-		     struct fuse_file_info *fi)
+static void pt_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	int fd = (int)fi->fh;
 
@@ -701,8 +684,7 @@ static void pt_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	reply_status(req, datasync ? fdatasync(fd) : fsync(fd));
 }
 
-static void pt_opendir(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+static void pt_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct inode *in = inode_of(ino);
 	struct dirh *dh = calloc(1, sizeof(*dh));
@@ -731,14 +713,13 @@ static void pt_opendir(fuse_req_t req, fuse_ino_t ino,
 
 static bool is_dot(const char *name)
 {
-	return name[0] == '.' &&
-	       (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+	return name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
 }
 
 /* Adds d at p for readdir; returns its size (more than rem: not added). */
 static size_t add_plain(fuse_req_t req, struct dirent *d, char *p, size_t rem)
 {
-	struct stat st = { .st_ino = d->d_ino, .st_mode = DTTOIF(d->d_type) };
+	struct stat st = {.st_ino = d->d_ino, .st_mode = DTTOIF(d->d_type)};
 
 	return fuse_add_direntry(req, p, rem, d->d_name, &st, d->d_off);
 }
@@ -747,8 +728,8 @@ static size_t add_plain(fuse_req_t req, struct dirent *d, char *p, size_t rem)
  * sets *in to the inode of that lookup (NULL for . and ..). Returns its
  * size: more than rem when it does not fit, then nothing is looked up.
  * On a failed lookup returns 0 with *err set. */
-static size_t add_plus(fuse_req_t req, int dirfd, struct dirent *d,
-		       char *p, size_t rem, struct inode **in, int *err)
+static size_t add_plus(fuse_req_t req, int dirfd, struct dirent *d, char *p, size_t rem,
+                       struct inode **in, int *err)
 {
 	struct fuse_entry_param e;
 	size_t len;
@@ -774,8 +755,7 @@ static size_t add_plus(fuse_req_t req, int dirfd, struct dirent *d,
 /* Offsets are the source's own (d_off, which seekdir takes back), so
  * that a reader going back or resuming lands on the right entry. An entry
  * read but not fitting the reply stays in dh->entry for the next call. */
-static void do_readdir(fuse_req_t req, size_t size, off_t off,
-		       struct fuse_file_info *fi, bool plus)
+static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bool plus)
 {
 	struct dirh *dh = (struct dirh *)(uintptr_t)fi->fh;
 	struct inode **counted = NULL, *in;
@@ -786,7 +766,7 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 
 	/* The inodes counted into this reply: one per smallest entry. */
 	if (plus && buf) {
-		struct fuse_entry_param none = { .ino = 0 };
+		struct fuse_entry_param none = {.ino = 0};
 
 		len = fuse_add_direntry_plus(req, buf, 0, "", &none, 0);
 		counted = malloc((size / len + 1) * sizeof(*counted));
@@ -813,12 +793,11 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 		}
 		in = NULL;
 		if (plus)
-			len = add_plus(req, dirfd(dh->dp), d, p, rem, &in,
-				       &err);
+			len = add_plus(req, dirfd(dh->dp), d, p, rem, &in, &err);
 		else
 			len = add_plain(req, d, p, rem);
 		if (err == ENOENT)
-			err = 0;	/* gone since it was read: skip it */
+			err = 0; /* gone since it was read: skip it */
 		else if (err || len > rem)
 			break;
 		if (in)
@@ -841,21 +820,20 @@ out:
 }
 
 static void pt_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
+                       struct fuse_file_info *fi)
 {
 	(void)ino;
 	do_readdir(req, size, off, fi, false);
 }
 
-static void pt_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
-			   off_t off, struct fuse_file_info *fi)
+static void pt_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                           struct fuse_file_info *fi)
 {
 	(void)ino;
 	do_readdir(req, size, off, fi, true);
 }
 
-static void pt_releasedir(fuse_req_t req, fuse_ino_t ino,
-			  struct fuse_file_info *fi)
+static void pt_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dirh *dh = (struct dirh *)(uintptr_t)fi->fh;
 
@@ -880,32 +858,32 @@ static void pt_statfs(fuse_req_t req, fuse_ino_t ino)
 }
 
 static const struct fuse_lowlevel_ops ops = {
-	.init = pt_init,
-	.destroy = pt_destroy,
-	.lookup = pt_lookup,
-	.forget = pt_forget,
-	.forget_multi = pt_forget_multi,
-	.getattr = pt_getattr,
-	.setattr = pt_setattr,
-	.readlink = pt_readlink,
-	.mkdir = pt_mkdir,
-	.symlink = pt_symlink,
-	.link = pt_link,
-	.unlink = pt_unlink,
-	.rmdir = pt_rmdir,
-	.rename = pt_rename,
-	.open = pt_open,
-	.create = pt_create,
-	.read = pt_read,
-	.write = pt_write,
-	.flush = pt_flush,
-	.release = pt_release,
-	.fsync = pt_fsync,
-	.opendir = pt_opendir,
-	.readdir = pt_readdir,
-	.readdirplus = pt_readdirplus,
-	.releasedir = pt_releasedir,
-	.statfs = pt_statfs,
+    .init = pt_init,
+    .destroy = pt_destroy,
+    .lookup = pt_lookup,
+    .forget = pt_forget,
+    .forget_multi = pt_forget_multi,
+    .getattr = pt_getattr,
+    .setattr = pt_setattr,
+    .readlink = pt_readlink,
+    .mkdir = pt_mkdir,
+    .symlink = pt_symlink,
+    .link = pt_link,
+    .unlink = pt_unlink,
+    .rmdir = pt_rmdir,
+    .rename = pt_rename,
+    .open = pt_open,
+    .create = pt_create,
+    .read = pt_read,
+    .write = pt_write,
+    .flush = pt_flush,
+    .release = pt_release,
+    .fsync = pt_fsync,
+    .opendir = pt_opendir,
+    .readdir = pt_readdir,
+    .readdirplus = pt_readdirplus,
+    .releasedir = pt_releasedir,
+    .statfs = pt_statfs,
 };
 
 /* Each inode the kernel knows holds an fd: lift the limit to fs.nr_open
@@ -942,8 +920,7 @@ static int open_root(const char *source)
 	/* Not O_PATH: it is also the mount fd of open_by_handle_at. */
 	root.fd = open(source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root.fd < 0 || fstat(root.fd, &st) < 0) {
-		fprintf(stderr, "passthrough: %s: %s\n", source,
-			strerror(errno));
+		fprintf(stderr, "passthrough: %s: %s\n", source, strerror(errno));
 		return -1;
 	}
 	root.dev = st.st_dev;
@@ -978,7 +955,7 @@ static int loop(struct fuse_session *se)
 static void notify_ready(void)
 {
 	const char *path = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	size_t len = path ? strlen(path) : 0;
 	int fd;
 
@@ -989,7 +966,7 @@ static void notify_ready(void)
 	if (fd < 0)
 		return;
 	(void)sendto(fd, "READY=1", 7, MSG_NOSIGNAL, (struct sockaddr *)&sa,
-		     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+	             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
 	close(fd);
 }
 
@@ -1006,7 +983,7 @@ static int run(const char *argv0, const char *source, const char *mountpoint)
 		goto out;
 	if (fuse_opt_add_arg(&args, argv0) || fuse_opt_add_arg(&args, "-o") ||
 	    fuse_opt_add_arg(&args, "allow_other,default_permissions,"
-			     "fsname=passthrough,subtype=passthrough"))
+	                            "fsname=passthrough,subtype=passthrough"))
 		goto out;
 	se = fuse_session_new(&args, &ops, sizeof(ops), NULL);
 	if (!se)
@@ -1039,8 +1016,7 @@ out:
 
 static int usage(void)
 {
-	fputs("usage: passthrough [--timeout SECONDS] SOURCE MOUNTPOINT\n",
-	      stderr);
+	fputs("usage: passthrough [--timeout SECONDS] SOURCE MOUNTPOINT\n", stderr);
 	return 2;
 }
 
