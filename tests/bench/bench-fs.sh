@@ -3,29 +3,46 @@
 #
 #   tests/bench/bench-fs.sh [BUILDDIR]     (default: $top_builddir)
 #
-# Measures an enclave-fs mount (with its development enclave), each figure
-# against a baseline taken in the same run on the same file system:
+# Measures an enclave-fs mount (with its development enclave). Each mount
+# figure is set against passthrough (tests/bench/passthrough.c, built here),
+# a FUSE file system that forwards each request to a directory beside the
+# cache and does nothing else, mounted in the same run: the ratio
+# enclave-fs / passthrough is what enclave-fs costs over FUSE itself, and
+# holds up when the machine is busy. Figures without FUSE (native) are
+# printed too, for context.
 #   1. sequential write of 1 GiB into MNT/dataset/ with `dd bs=1M` (no fsync;
 #      the time includes close, which only queues the file for the enclave),
-#      against the same dd into a directory beside the cache; sequential read
-#      of that file through MNT/dataset/ with `dd bs=1M`, against reading the
-#      same file in the cache directly; page cache dropped before each;
+#      against the same dd through passthrough and into a plain directory;
+#      sequential read of that file through MNT/dataset/ with `dd bs=1M`,
+#      against passthrough and the file in the cache; page cache dropped
+#      before each;
 #   2. end to end: `cp` of 1 GiB into MNT/dataset/ then a .run write (it
 #      returns once the file is in the enclave; the job is /bin/true),
 #      against `enclave-sync --once` of the same file into a standalone
 #      `enclaved --dev`;
 #   3. untar of 20,000 files of 4 KiB (100 dirs) into MNT/dataset/, against
-#      untar into a directory beside the cache, then a .run barrier; then
-#      `ls -lR` of the 20,000 files through the mount against the same files
-#      in the cache (both warm);
-#   4. peak RSS (VmHWM) of enclave-fs and of its development enclave.
-# Timed figures are the median of BENCH_RUNS runs (default 3; the mount and
-# its baseline alternate). The source data (1 GiB and a 90 MB tarball) sits
-# in a tmpfs (/dev/shm, else $TMPDIR) so reading it costs the same for both
-# sides. The cache, the baselines and the enclaves' state go to a directory
-# under $TMPDIR (default /tmp), removed at exit (KEEP_SCRATCH=1 keeps it):
-# about 3 GiB. MB is 10^6 bytes. Needs root (drop_caches, FUSE), /dev/fuse,
-# fusermount3 and tar.
+#      passthrough and a plain directory, then a .run barrier; then `ls -lR`
+#      of the 20,000 files, cold (page, dentry and inode caches dropped) and
+#      warm, through the mount, through passthrough and in the cache;
+#   4. `git status` (warm) in a committed tree of 5,000 of those files in
+#      MNT/dataset/, through passthrough and in a plain directory;
+#   5. FUSE requests per file of the untar, of ls -lR (cold and warm) and of
+#      git status, for both mounts, counted from the kernel's
+#      fuse:fuse_request_send tracepoint in a tracing instance of this run's
+#      own, in separate untimed runs (n/a without tracefs or the event);
+#   6. peak RSS (VmHWM) of enclave-fs, of its development enclave and of
+#      passthrough.
+# Timed figures are the median of BENCH_RUNS runs (default 3); in each run
+# the sides take turns, in reverse order every other run. A summary table
+# ends the report: each figure, its passthrough baseline, their ratio and
+# the ratio aimed at. BENCH_BIG_MIB, BENCH_NFILES and BENCH_GIT_FILES scale
+# the data down for a quick run. The source data (1 GiB and a 90 MB tarball)
+# sits in a tmpfs (/dev/shm, else $TMPDIR) so reading it costs the same for
+# all sides. The cache, the baselines and the enclaves' state go to a
+# directory under $TMPDIR (default /tmp), removed at exit (KEEP_SCRATCH=1
+# keeps it): about 3 GiB. MB is 10^6 bytes. Needs root (drop_caches, FUSE,
+# tracefs), /dev/fuse, fusermount3, tar, git, cc and libfuse3's headers
+# (pkg-config fuse3).
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 set -eu
@@ -37,7 +54,9 @@ READYWAIT=$B/tests/helpers/readywait
 RUNS=${BENCH_RUNS:-3}
 BIG_MIB=${BENCH_BIG_MIB:-1024}
 NFILES=${BENCH_NFILES:-20000} # a multiple of 100, at most 100,000
+GIT_FILES=${BENCH_GIT_FILES:-5000}
 NDIRS=100
+PT_TIMEOUT=86400 # passthrough's entry and attribute timeouts (its default)
 
 for f in enclave-fs enclaved enclave-seal enclave-sync tests/helpers/readywait; do
 	[ -x "$B/$f" ] || { echo "bench: $B/$f missing (make first)" >&2; exit 2; }
@@ -47,9 +66,10 @@ if ! [ -c /dev/fuse ] || ! [ -w /dev/fuse ]; then
 	echo "bench: needs /dev/fuse" >&2
 	exit 2
 fi
-for t in fusermount3 mountpoint tar; do
+for t in fusermount3 mountpoint tar git cc pkg-config; do
 	command -v "$t" >/dev/null || { echo "bench: $t missing" >&2; exit 2; }
 done
+pkg-config --exists fuse3 || { echo "bench: libfuse3's headers missing (pkg-config fuse3)" >&2; exit 2; }
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/bench-fs.XXXXXX")
 # The source data: a tmpfs if it has room for it.
@@ -65,12 +85,21 @@ fi
 MNT=$W/mnt
 CACHE=$W/cache
 NATIVE=$W/native
+PMNT=$W/pmnt # passthrough of PSRC, beside the cache
+PSRC=$W/psrc
+TRACE= # this run's tracing instance, if any
 bg_pids=
 cleanup() {
-	# Not mountpoint -q: it fails on a mount whose daemon died.
-	if [ -d "$MNT" ]; then
-		fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT" 2>/dev/null || true
+	if [ -n "$TRACE" ]; then
+		echo 0 >"$TRACE/events/fuse/fuse_request_send/enable" 2>/dev/null || true
+		rmdir "$TRACE" 2>/dev/null || true
 	fi
+	# Not mountpoint -q: it fails on a mount whose daemon died.
+	for m in "$MNT" "$PMNT"; do
+		if [ -d "$m" ]; then
+			fusermount3 -u "$m" 2>/dev/null || fusermount3 -u -z "$m" 2>/dev/null || true
+		fi
+	done
 	for p in $bg_pids; do
 		if kill -TERM "$p" 2>/dev/null; then
 			wait "$p" 2>/dev/null || true
@@ -107,7 +136,97 @@ barrier() {
 	echo 'bench.sealed true' >"$MNT/.run" || die ".run write failed (log: $W/fs.log)"
 }
 
+# timeit COMMAND...: runs it; $s is the seconds it took.
+timeit() {
+	t0=$(now_ns)
+	"$@"
+	t1=$(now_ns)
+	s=$(secs "$t0" "$t1")
+}
+
+# in_turn RUN FUNCTION...: calls the functions in this order in odd runs and
+# in reverse in even runs, so that no side always comes first.
+in_turn() {
+	if [ $(($1 % 2)) = 1 ]; then
+		shift
+		for f in "$@"; do "$f"; done
+	else
+		shift
+		rev=
+		for f in "$@"; do rev="$f $rev"; done
+		for f in $rev; do "$f"; done
+	fi
+}
+
+# The kernel's FUSE requests, from the fuse:fuse_request_send tracepoint in
+# a tracing instance of this run's own (other users' tracing is left alone):
+# each counted command is one untimed run. The buffer is sized so that
+# nothing is overwritten; if something is, the count says so.
+trace_setup() {
+	tr=/sys/kernel/tracing
+	[ -d "$tr/instances" ] || mount -t tracefs nodev "$tr" 2>/dev/null || return 0
+	[ -d "$tr/events/fuse/fuse_request_send" ] || return 0
+	mkdir "$tr/instances/bench-fs.$$" 2>/dev/null || return 0
+	TRACE=$tr/instances/bench-fs.$$
+	echo 32768 >"$TRACE/buffer_size_kb" || { rmdir "$TRACE"; TRACE=; }
+}
+
+# counted MOUNTPOINT FILES COMMAND...: runs COMMAND with the requests to
+# that mount traced; $req is the requests per file and the most frequent
+# opcodes per file, or "n/a (no fuse tracepoints)".
+counted() {
+	c_mnt=$1 c_files=$2
+	shift 2
+	if [ -z "$TRACE" ]; then
+		"$@"
+		req='n/a (no fuse tracepoints)'
+		return 0
+	fi
+	# The connection is the mount's device number as the kernel packs it.
+	c_dev=$(mountpoint -d "$c_mnt")
+	ev=$TRACE/events/fuse/fuse_request_send
+	echo "connection == $((${c_dev%%:*} * 1048576 + ${c_dev#*:}))" >"$ev/filter"
+	: >"$TRACE/trace"
+	echo 1 >"$ev/enable"
+	"$@"
+	echo 0 >"$ev/enable"
+	req=$(awk -v files="$c_files" '
+		/^# entries-in-buffer/ { split($3, e, "/"); lost = e[2] - e[1] }
+		/fuse_request_send:/ && match($0, /\(FUSE_[A-Z0-9_]+\)/) {
+			n[substr($0, RSTART + 6, RLENGTH - 7)]++
+			total++
+		}
+		END {
+			out = sprintf("%.2f/file:", total / files)
+			for (k = 0; k < 5; k++) {
+				best = ""
+				for (op in n)
+					if (best == "" || n[op] > n[best]) best = op
+				if (best == "" || n[best] / files < 0.005) break
+				out = out sprintf(" %s %.2f", best, n[best] / files)
+				delete n[best]
+			}
+			if (lost > 0) out = out sprintf(" (%d requests not counted: buffer full)", lost)
+			print out
+		}' "$TRACE/trace")
+	: >"$TRACE/trace"
+}
+
+# Everything git reads of its configuration is here: no system or user
+# files, no automatic gc, and the trees (made by root) are safe to use.
+export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_COUNT=2 \
+	GIT_CONFIG_KEY_0=safe.directory GIT_CONFIG_VALUE_0='*' \
+	GIT_CONFIG_KEY_1=gc.auto GIT_CONFIG_VALUE_1=0 \
+	GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@localhost \
+	GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@localhost
+
 # --- setup ------------------------------------------------------------------------------
+say "building passthrough"
+# shellcheck disable=SC2046 # pkg-config's flags are words
+cc -O2 -Wall -Wextra -Werror $(pkg-config --cflags fuse3) -o passthrough \
+	"$BENCH_DIR/passthrough.c" $(pkg-config --libs fuse3)
+trace_setup
+
 say "generating $(size "$BIG_MIB") of random data in $S"
 BIG_BYTES=$((BIG_MIB * 1048576))
 mkdir -p "$S/host/dataset"
@@ -140,44 +259,62 @@ cp bench.sealed "$MNT/encrypted/" || die "the package was refused (log: $W/fs.lo
 barrier
 ENC=$CACHE/.enclave # the development enclave's state: what it received
 
+say "mounting passthrough of $PSRC on $PMNT"
+mkdir "$PSRC" "$PMNT"
+start_bg pt.log ./passthrough --timeout "$PT_TIMEOUT" "$PSRC" "$PMNT"
+PT_PID=$bg_pid
+mountpoint -q "$PMNT" || die "$PMNT is not mounted"
+
 # --- 1: sequential write and read of 1 GiB ----------------------------------------------
 say "1: sequential write and read of $(size "$BIG_MIB")"
-wm='' wn='' rm_='' rc=''
-i=1
-while [ "$i" -le "$RUNS" ]; do
+wm='' wp='' wn='' rm_='' rp='' rc=''
+w_mount() {
 	drop_caches
-	t0=$(now_ns)
-	dd if="$BIG" of="$MNT/dataset/w.$i" bs=1M status=none
-	t1=$(now_ns)
-	s_wm=$(secs "$t0" "$t1")
+	timeit dd if="$BIG" of="$MNT/dataset/w.$i" bs=1M status=none
+	s_wm=$s
 	barrier # the enclave has it: no background sync during what follows
 	[ "$i" -gt 1 ] || cmp "$BIG" "$ENC/dataset/w.$i" || die "write: the enclave's copy differs"
-
+}
+w_pt() {
 	drop_caches
-	t0=$(now_ns)
-	dd if="$BIG" of="$NATIVE/w.$i" bs=1M status=none
-	t1=$(now_ns)
-	s_wn=$(secs "$t0" "$t1")
-
+	timeit dd if="$BIG" of="$PMNT/w.$i" bs=1M status=none
+	s_wp=$s
+	[ "$i" -gt 1 ] || cmp "$BIG" "$PSRC/w.$i" || die "write: passthrough's copy differs"
+}
+w_native() {
 	drop_caches
-	t0=$(now_ns)
-	dd if="$MNT/dataset/w.$i" of=/dev/null bs=1M status=none
-	t1=$(now_ns)
-	s_rm=$(secs "$t0" "$t1")
-
+	timeit dd if="$BIG" of="$NATIVE/w.$i" bs=1M status=none
+	s_wn=$s
+}
+r_mount() {
 	drop_caches
-	t0=$(now_ns)
-	dd if="$CACHE/dataset/w.$i" of=/dev/null bs=1M status=none
-	t1=$(now_ns)
-	s_rc=$(secs "$t0" "$t1")
-
-	rm -f "$MNT/dataset/w.$i" "$NATIVE/w.$i"
+	timeit dd if="$MNT/dataset/w.$i" of=/dev/null bs=1M status=none
+	s_rm=$s
+}
+r_pt() {
+	drop_caches
+	timeit dd if="$PMNT/w.$i" of=/dev/null bs=1M status=none
+	s_rp=$s
+}
+r_cache() {
+	drop_caches
+	timeit dd if="$CACHE/dataset/w.$i" of=/dev/null bs=1M status=none
+	s_rc=$s
+}
+i=1
+while [ "$i" -le "$RUNS" ]; do
+	in_turn "$i" w_mount w_pt w_native
+	in_turn "$i" r_mount r_pt r_cache
+	rm -f "$MNT/dataset/w.$i" "$PMNT/w.$i" "$NATIVE/w.$i"
 	barrier
 	wm="$wm $(calc %.0f "$BIG_BYTES / 1e6 / $s_wm")"
+	wp="$wp $(calc %.0f "$BIG_BYTES / 1e6 / $s_wp")"
 	wn="$wn $(calc %.0f "$BIG_BYTES / 1e6 / $s_wn")"
 	rm_="$rm_ $(calc %.0f "$BIG_BYTES / 1e6 / $s_rm")"
+	rp="$rp $(calc %.0f "$BIG_BYTES / 1e6 / $s_rp")"
 	rc="$rc $(calc %.0f "$BIG_BYTES / 1e6 / $s_rc")"
-	say "run $i: write mount ${s_wm}s native ${s_wn}s; read mount ${s_rm}s cache ${s_rc}s"
+	say "run $i: write mount ${s_wm}s passthrough ${s_wp}s native ${s_wn}s;" \
+		"read mount ${s_rm}s passthrough ${s_rp}s cache ${s_rc}s"
 	i=$((i + 1))
 done
 
@@ -223,77 +360,197 @@ done
 
 # --- 3: untar of many small files, a barrier, ls -lR -----------------------------------
 say "3: untar of $NFILES files of 4 KiB"
-um='' un='' ub=''
+um='' up='' un='' ub=''
+u_mount() {
+	drop_caches
+	timeit tar xf "$TAR" -C "$MNT/dataset/u.$i"
+	s_um=$s
+	timeit barrier
+	s_ub=$s
+	[ "$i" -gt 1 ] || [ "$(find "$ENC/dataset/u.$i" -type f | wc -l)" = "$NFILES" ] ||
+		die "untar: the enclave did not get all files"
+}
+u_pt() {
+	drop_caches
+	timeit tar xf "$TAR" -C "$PMNT/u.$i"
+	s_up=$s
+	[ "$i" -gt 1 ] || [ "$(find "$PSRC/u.$i" -type f | wc -l)" = "$NFILES" ] ||
+		die "untar: passthrough did not write all files"
+}
+u_native() {
+	drop_caches
+	timeit tar xf "$TAR" -C "$NATIVE/u.$i"
+	s_un=$s
+}
 i=1
 while [ "$i" -le "$RUNS" ]; do
 	# Fresh directories each run, nothing deleted until the end (see
 	# bench-sync.sh: creating inodes right after deleting many is slow).
-	mkdir "$MNT/dataset/u.$i" "$NATIVE/u.$i"
-	drop_caches
-	t0=$(now_ns)
-	tar xf "$TAR" -C "$MNT/dataset/u.$i"
-	t1=$(now_ns)
-	s_um=$(secs "$t0" "$t1")
-	t0=$(now_ns)
-	barrier
-	t1=$(now_ns)
-	s_ub=$(secs "$t0" "$t1")
-	[ "$i" -gt 1 ] || [ "$(find "$ENC/dataset/u.$i" -type f | wc -l)" = "$NFILES" ] ||
-		die "untar: the enclave did not get all files"
-
-	drop_caches
-	t0=$(now_ns)
-	tar xf "$TAR" -C "$NATIVE/u.$i"
-	t1=$(now_ns)
-	s_un=$(secs "$t0" "$t1")
-
+	mkdir "$MNT/dataset/u.$i" "$PMNT/u.$i" "$NATIVE/u.$i"
+	in_turn "$i" u_mount u_pt u_native
 	um="$um $(calc %.0f "$NFILES / $s_um")"
+	up="$up $(calc %.0f "$NFILES / $s_up")"
 	un="$un $(calc %.0f "$NFILES / $s_un")"
 	ub="$ub $s_ub"
-	say "run $i: untar mount ${s_um}s native ${s_un}s; .run barrier ${s_ub}s"
+	say "run $i: untar mount ${s_um}s passthrough ${s_up}s native ${s_un}s; .run barrier ${s_ub}s"
 	i=$((i + 1))
 done
+say "3: requests of an untar (untimed)"
+mkdir "$MNT/dataset/t.u" "$PMNT/t.u"
+drop_caches
+counted "$MNT" "$NFILES" tar xf "$TAR" -C "$MNT/dataset/t.u"
+q_um=$req
+barrier
+drop_caches
+counted "$PMNT" "$NFILES" tar xf "$TAR" -C "$PMNT/t.u"
+q_up=$req
 
-say "3: ls -lR of $NFILES files (warm)"
-lm='' lc=''
+# All sides list the same tree: the last run's.
 u=u.$RUNS
-ls -lR "$CACHE/dataset/$u" >/dev/null # warm
+l_mount() {
+	timeit ls -lR "$MNT/dataset/$u" >ls.mnt
+	s_lm=$s
+	[ "$i" -gt 1 ] || [ "$(grep -c '^-' ls.mnt)" = "$NFILES" ] || die "ls -lR: wrong file count"
+}
+l_pt() {
+	timeit ls -lR "$PMNT/$u" >ls.pt
+	s_lp=$s
+	[ "$i" -gt 1 ] || [ "$(grep -c '^-' ls.pt)" = "$NFILES" ] || die "ls -lR: wrong file count"
+}
+l_cache() {
+	timeit ls -lR "$CACHE/dataset/$u" >ls.cache
+	s_lc=$s
+}
+cold_mount() { drop_caches; l_mount; }
+cold_pt() { drop_caches; l_pt; }
+cold_cache() { drop_caches; l_cache; }
+
+say "3: ls -lR of $NFILES files, cold (caches dropped before each)"
+lcm='' lcp='' lcc=''
 i=1
 while [ "$i" -le "$RUNS" ]; do
-	t0=$(now_ns)
-	ls -lR "$MNT/dataset/$u" >ls.mnt
-	t1=$(now_ns)
-	s_lm=$(secs "$t0" "$t1")
-	t0=$(now_ns)
-	ls -lR "$CACHE/dataset/$u" >ls.cache
-	t1=$(now_ns)
-	s_lc=$(secs "$t0" "$t1")
-	[ "$i" -gt 1 ] || [ "$(grep -c '^-' ls.mnt)" = "$NFILES" ] || die "ls -lR: wrong file count"
-	lm="$lm $s_lm"
-	lc="$lc $s_lc"
-	say "run $i: ls -lR mount ${s_lm}s cache ${s_lc}s"
+	in_turn "$i" cold_mount cold_pt cold_cache
+	lcm="$lcm $s_lm"
+	lcp="$lcp $s_lp"
+	lcc="$lcc $s_lc"
+	say "run $i: ls -lR cold mount ${s_lm}s passthrough ${s_lp}s cache ${s_lc}s"
 	i=$((i + 1))
 done
 
-# --- 4: peak RSS -------------------------------------------------------------------------------
+say "3: ls -lR of $NFILES files, warm"
+lm='' lp='' lc=''
+ls -lR "$MNT/dataset/$u" "$PMNT/$u" "$CACHE/dataset/$u" >/dev/null # warm
+i=1
+while [ "$i" -le "$RUNS" ]; do
+	in_turn "$i" l_mount l_pt l_cache
+	lm="$lm $s_lm"
+	lp="$lp $s_lp"
+	lc="$lc $s_lc"
+	say "run $i: ls -lR warm mount ${s_lm}s passthrough ${s_lp}s cache ${s_lc}s"
+	i=$((i + 1))
+done
+say "3: requests of ls -lR, cold and warm (untimed)"
+drop_caches
+counted "$MNT" "$NFILES" ls -lR "$MNT/dataset/$u" >/dev/null
+q_lcm=$req
+counted "$MNT" "$NFILES" ls -lR "$MNT/dataset/$u" >/dev/null
+q_lm=$req
+drop_caches
+counted "$PMNT" "$NFILES" ls -lR "$PMNT/$u" >/dev/null
+q_lcp=$req
+counted "$PMNT" "$NFILES" ls -lR "$PMNT/$u" >/dev/null
+q_lp=$req
+
+# --- 4: git status ------------------------------------------------------------------------
+# A committed tree of the tarball's first directories: GIT_FILES files, or
+# all of them if fewer.
+gdirs=$((GIT_FILES / per))
+[ "$gdirs" -ge 1 ] || gdirs=1
+[ "$gdirs" -le "$NDIRS" ] || gdirs=$NDIRS
+GIT_N=$((gdirs * per))
+say "4: git status in a committed tree of $GIT_N files"
+git_tree() { # git_tree DIR
+	G=$1
+	mkdir "$G"
+	d=0
+	set --
+	while [ "$d" -lt "$gdirs" ]; do
+		set -- "$@" "d$d"
+		d=$((d + 1))
+	done
+	tar xf "$TAR" -C "$G" "$@"
+	git -C "$G" init -q
+	git -C "$G" add -A
+	git -C "$G" commit -q -m tree
+	[ -z "$(git -C "$G" status --porcelain)" ] || die "git: $G is not clean after its commit"
+}
+git_tree "$MNT/dataset/git"
+barrier
+git_tree "$PMNT/git"
+git_tree "$NATIVE/git"
+g_mount() {
+	timeit git -C "$MNT/dataset/git" status >/dev/null
+	s_gm=$s
+}
+g_pt() {
+	timeit git -C "$PMNT/git" status >/dev/null
+	s_gp=$s
+}
+g_native() {
+	timeit git -C "$NATIVE/git" status >/dev/null
+	s_gn=$s
+}
+gm='' gp='' gn=''
+i=1
+g_mount # warm
+g_pt
+g_native
+while [ "$i" -le "$RUNS" ]; do
+	in_turn "$i" g_mount g_pt g_native
+	gm="$gm $s_gm"
+	gp="$gp $s_gp"
+	gn="$gn $s_gn"
+	say "run $i: git status mount ${s_gm}s passthrough ${s_gp}s native ${s_gn}s"
+	i=$((i + 1))
+done
+say "4: requests of git status, warm (untimed)"
+counted "$MNT" "$GIT_N" git -C "$MNT/dataset/git" status >/dev/null
+q_gm=$req
+counted "$PMNT" "$GIT_N" git -C "$PMNT/git" status >/dev/null
+q_gp=$req
+
+# --- 5: peak RSS -------------------------------------------------------------------------------
 fs_rss=$(vmhwm "$FS_PID")
 dev_pid=$(pgrep -P "$FS_PID" -x enclaved | head -1 || true)
 dev_rss=$([ -n "$dev_pid" ] && vmhwm "$dev_pid" || echo 0)
+pt_rss=$(vmhwm "$PT_PID")
 fusermount3 -u "$MNT"
 stop_bg "$FS_PID"
+fusermount3 -u "$PMNT"
+stop_bg "$PT_PID"
 
 # --- report -----------------------------------------------------------------------------------
 wm_m=$(echo "$wm" | median)
+wp_m=$(echo "$wp" | median)
 wn_m=$(echo "$wn" | median)
-rm_m=$(echo "$rm_" | median)
+rm__m=$(echo "$rm_" | median)
+rp_m=$(echo "$rp" | median)
 rc_m=$(echo "$rc" | median)
 em_m=$(echo "$em" | median)
 es_m=$(echo "$es" | median)
 um_m=$(echo "$um" | median)
+up_m=$(echo "$up" | median)
 un_m=$(echo "$un" | median)
 ub_m=$(echo "$ub" | median)
+lcm_m=$(echo "$lcm" | median)
+lcp_m=$(echo "$lcp" | median)
+lcc_m=$(echo "$lcc" | median)
 lm_m=$(echo "$lm" | median)
+lp_m=$(echo "$lp" | median)
 lc_m=$(echo "$lc" | median)
+gm_m=$(echo "$gm" | median)
+gp_m=$(echo "$gp" | median)
+gn_m=$(echo "$gn" | median)
 T_END=$(date +%s)
 sz=$(size "$BIG_MIB")
 echo
@@ -302,21 +559,58 @@ line() { # line LABEL MOUNT BASELINE-NAME BASELINE RATIO
 	printf '%-36s mount %-14s %-20s %-14s ratio %.2f\n' "$1" "$2" "$3" "$4" "$5"
 }
 line "$sz write (dd bs=1M, no fsync):" "$wm_m MB/s" "native dir" "$wn_m MB/s" "$(calc %.4f "$wm_m / $wn_m")"
-line "$sz read (dd bs=1M, cold):" "$rm_m MB/s" "cache file" "$rc_m MB/s" "$(calc %.4f "$rm_m / $rc_m")"
+line "$sz read (dd bs=1M, cold):" "$rm__m MB/s" "cache file" "$rc_m MB/s" "$(calc %.4f "$rm__m / $rc_m")"
 line "$sz cp + .run, into the enclave:" "$em_m MB/s" "enclave-sync --once" "$es_m MB/s" "$(calc %.4f "$em_m / $es_m")"
 line "$NFILES x 4 KiB, tar xf:" "$um_m files/s" "native dir" "$un_m files/s" "$(calc %.4f "$um_m / $un_m")"
 printf '%-36s %s s\n' "  then a .run barrier:" "$ub_m"
+line "ls -lR of them (cold):" "$lcm_m s" "cache dir" "$lcc_m s" "$(calc %.4f "$lcc_m / $lcm_m")"
 line "ls -lR of them (warm):" "$lm_m s" "cache dir" "$lc_m s" "$(calc %.4f "$lc_m / $lm_m")"
-printf '%-36s enclave-fs %d MiB, its development enclave %d MiB\n' \
-	"peak RSS (VmHWM):" $((fs_rss / 1024)) $((dev_rss / 1024))
+line "git status, $GIT_N files (warm):" "$gm_m s" "native dir" "$gn_m s" "$(calc %.4f "$gn_m / $gm_m")"
+printf '%-36s enclave-fs %d MiB, its development enclave %d MiB, passthrough %d MiB\n' \
+	"peak RSS (VmHWM):" $((fs_rss / 1024)) $((dev_rss / 1024)) $((pt_rss / 1024))
 printf '(ratios: mount / baseline for rates, baseline / mount for times: 1 = as fast)\n'
+printf 'FUSE requests per file (untimed runs; the most frequent opcodes per file):\n'
+printf '  %-22s enclave-fs  %s\n  %-22s passthrough %s\n' \
+	"tar xf:" "$q_um" "" "$q_up" \
+	"ls -lR (cold):" "$q_lcm" "" "$q_lcp" \
+	"ls -lR (warm):" "$q_lm" "" "$q_lp" \
+	"git status (warm):" "$q_gm" "" "$q_gp"
 printf 'runs (median of %d; spread = (max-min)/median):\n' "$RUNS"
-printf '  write MB/s mount%s (%s%%), native%s (%s%%); read MB/s mount%s (%s%%), cache%s (%s%%)\n' \
-	"$wm" "$(echo "$wm" | spread)" "$wn" "$(echo "$wn" | spread)" \
-	"$rm_" "$(echo "$rm_" | spread)" "$rc" "$(echo "$rc" | spread)"
+runs() { # runs LABEL NAME RUNS [NAME RUNS...]: each side's runs and spread
+	r_out="  $1"
+	shift
+	while [ $# -ge 2 ]; do
+		r_v=$2
+		r_out="$r_out $1$r_v ($(echo "$r_v" | spread)%)"
+		[ $# -le 2 ] || r_out="$r_out,"
+		shift 2
+	done
+	echo "$r_out"
+}
+runs "write MB/s:" mount "$wm" passthrough "$wp" native "$wn"
+runs "read MB/s:" mount "$rm_" passthrough "$rp" cache "$rc"
 printf '  into the enclave MB/s mount%s (%s%%), enclave-sync%s (%s%%); mount s cp+.run%s\n' \
 	"$em" "$(echo "$em" | spread)" "$es" "$(echo "$es" | spread)" "$cpb"
-printf '  untar files/s mount%s (%s%%), native%s (%s%%); barrier s%s\n' \
-	"$um" "$(echo "$um" | spread)" "$un" "$(echo "$un" | spread)" "$ub"
-printf '  ls -lR s mount%s (%s%%), cache%s (%s%%); total %d s\n' \
-	"$lm" "$(echo "$lm" | spread)" "$lc" "$(echo "$lc" | spread)" $((T_END - T_START))
+runs "untar files/s:" mount "$um" passthrough "$up" native "$un"
+printf '  .run barrier s%s\n' "$ub"
+runs "ls -lR cold s:" mount "$lcm" passthrough "$lcp" cache "$lcc"
+runs "ls -lR warm s:" mount "$lm" passthrough "$lp" cache "$lc"
+runs "git status s:" mount "$gm" passthrough "$gp" native "$gn"
+printf '  total %d s\n' $((T_END - T_START))
+
+echo
+echo "summary: enclave-fs against passthrough (timeouts $PT_TIMEOUT s), same run, median of $RUNS"
+row() { # row MEASURE EFS PT UNIT AIM rate|time
+	if [ "$6" = rate ]; then ratio=$(calc %.2f "$2 / $3"); else ratio=$(calc %.2f "$3 / $2"); fi
+	below=$(calc %d "$ratio < $5")
+	printf '%-32s | %-14s | %-14s | %5s%s | %s\n' "$1" "$2 $4" "$3 $4" "$ratio" \
+		"$([ "$below" = 1 ] && echo '*' || echo ' ')" ">= $5"
+}
+printf '%-32s | %-14s | %-14s | %-6s | %s\n' measure enclave-fs passthrough ratio aim
+row "$sz write (dd bs=1M)" "$wm_m" "$wp_m" MB/s 0.9 rate
+row "$sz read (dd bs=1M, cold)" "$rm__m" "$rp_m" MB/s 0.8 rate
+row "$NFILES x 4 KiB, tar xf" "$um_m" "$up_m" files/s 0.7 rate
+row "ls -lR, $NFILES files (cold)" "$lcm_m" "$lcp_m" s 0.8 time
+row "ls -lR, $NFILES files (warm)" "$lm_m" "$lp_m" s 0.8 time
+row "git status, $GIT_N files (warm)" "$gm_m" "$gp_m" s 0.8 time
+echo "(ratio: enclave-fs speed / passthrough speed, 1 = as fast; * below the aim)"
