@@ -1232,7 +1232,9 @@ static int tx_abort(struct engine *e, struct tx_file *f, int err)
 
 	log_debug("%s: changed while sent (%s), sending again", f->path, strerror(-err));
 	r = msg_put_u32(&e->out, MSG_FILE_ABORT, f->id);
-	if (r == 0 && f->st.st_nlink > 1)
+	/* Not f->st.st_nlink: names linked to the file while it was in
+	 * flight are in its set too. */
+	if (r == 0)
 		r = tx_abort_links(e, f);
 	if (f == e->cur.f)
 		tx_cur_close(e);
@@ -1242,9 +1244,14 @@ static int tx_abort(struct engine *e, struct tx_file *f, int err)
 
 		strmap_del(e->inflight, f->path);
 		/* The peer may hold nothing there: no LINK is made from it.
-		 * (A LINK sent to it since gives it the file: it stays.) */
+		 * (A LINK sent to it since gives it the file: it stays, but
+		 * what it holds may be this transfer's file only through
+		 * another name linked to it in flight, so it is not taken for
+		 * the content until sent again.) */
 		if (!pe || pe->kind != ENTRY_FILE)
 			link_forget(e, f->path);
+		else
+			model_mark_stale(pe);
 	}
 	if (r == 0)
 		r = tx_queue_resend(e, f->path, f->after);
