@@ -950,6 +950,17 @@ out:
 	return 0;
 }
 
+/* Tells the daemon of a new name (made) or a change in place at path. */
+static void rx_hook(struct engine *e, bool made, const char *path)
+{
+	const struct engine_hooks *h = e->cfg.hooks;
+
+	if (h && made && h->committed)
+		h->committed(e->cfg.hooks_ud, path);
+	else if (h && !made && h->updated)
+		h->updated(e->cfg.hooks_ud, path);
+}
+
 static int rx_apply_meta(struct engine *e, struct rx_op *op)
 {
 	const char *base, *tobase;
@@ -980,11 +991,14 @@ static int rx_apply_meta(struct engine *e, struct rx_op *op)
 			(void)path_remove_tree_sized(dirfd, base, &freed);
 			store_release(e, freed);
 		}
-		if (mkdirat(dirfd, base, stored_mode(op->mode & 0777, true, e->cfg.readable)) < 0 &&
-		    errno != EEXIST)
-			rx_report(e, neg_errno(), op->path, "cannot create the directory");
-		else
+		r = mkdirat(dirfd, base, stored_mode(op->mode & 0777, true, e->cfg.readable)) < 0 ?
+			    neg_errno() : 0;
+		if (r < 0 && r != -EEXIST) {
+			rx_report(e, r, op->path, "cannot create the directory");
+		} else {
 			rx_set_attrs(e, dirfd, base, op->mode, op->mtime);
+			rx_hook(e, r == 0, op->path);
+		}
 		close(dirfd);
 		return 0;
 	case MSG_SETATTR:
@@ -995,6 +1009,7 @@ static int rx_apply_meta(struct engine *e, struct rx_op *op)
 			(void)msg_put_error(&e->out, -ENOENT, false, op->path, "no such file to update");
 		} else {
 			rx_set_attrs(e, dirfd, base, op->mode, op->mtime);
+			rx_hook(e, false, op->path);
 		}
 		if (dirfd >= 0)
 			close(dirfd);
@@ -1167,6 +1182,7 @@ static int rx_append(struct engine *e, const struct frame *f)
 	if (r < 0)
 		return msg_put_error(&e->out, -ESTALE, false, m.path, strerror(-r));
 	e->stats.file_bytes_received += m.len;
+	rx_hook(e, false, m.path);
 	return 0;
 }
 

@@ -36,9 +36,12 @@ struct engine_hooks {
 	 * filled it. Without this hook every such message is a fatal
 	 * EOPNOTSUPP. */
 	int (*message)(void *ud, const struct frame *f, char *why, size_t whysz);
-	/* A received file was renamed into place; a received path was removed
+	/* A received file was renamed into place, or a directory made (a new
+	 * name: whatever had it is gone); a received path was changed in place
+	 * (its attributes set, data appended); a received path was removed
 	 * (a whole tree: path may be a directory); a received path was renamed. */
 	void (*committed)(void *ud, const char *path);
+	void (*updated)(void *ud, const char *path);
 	void (*removed)(void *ud, const char *path);
 	void (*renamed)(void *ud, const char *from, const char *to);
 	/* A file we sent was stored (err 0) or refused (positive errno) by
