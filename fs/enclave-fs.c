@@ -706,7 +706,7 @@ int main(int argc, char **argv)
 				   .pins = o.pins, .npins = o.npins, .aws_source = aws_src,
 				   .aws_region = o.region, .kms_endpoint = o.kms_endpoint,
 				   .kms_proxy = kms_proxy, .kms_ca = kms_ca,
-				   .job_ended = wait_job_ended };
+				   .job_ended = wait_job_ended, .changed = fs_changed_behind };
 	r = link_new(&lc, &l);
 	if (r < 0) {
 		log_errno(r, "cache dir %s", cache);
@@ -739,6 +739,7 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		goto out;
 	}
+	fs_set_session(se);
 	if (fuse_set_signal_handlers(se) != 0)
 		goto unmount;
 	if (!fo.foreground && (r = daemon_fork()) < 0) {
@@ -796,6 +797,7 @@ unmount:
 	wait_fini();
 	notify_stopping("unmounting");
 	fuse_remove_signal_handlers(se);
+	fs_set_session(NULL);
 	efs_unmount(se, mountpoint);
 	link_stop(l);
 out:

@@ -134,6 +134,12 @@ struct node *node_name(struct node *n, char **name);
  * its node follows, if that was the name it knew. */
 void node_moved(dev_t dev, ino_t ino, struct node *from_p, const char *from, struct node *p,
 		const char *name);
+/* The node id of the cache inode (dev, ino) if the kernel holds a lookup
+ * of it (a tree's own directory always), else 0. The node may be forgotten
+ * the moment after, and its id go to a new node: the id is only good for
+ * telling the kernel to drop what it caches (fsops.c fs_changed_behind()),
+ * which at worst drops the cache of another file. */
+uint64_t node_known(dev_t dev, ino_t ino);
 /* name in p, which was the cache inode (dev, ino), is gone. */
 void node_unlinked(dev_t dev, ino_t ino, struct node *p, const char *name);
 

@@ -201,26 +201,71 @@ static int node_attr(struct node *n, const struct handle *h, struct stat *st)
 	return -ENOENT;
 }
 
+/* --- what changes behind the kernel's back ------------------------------------------- */
+
+static struct fuse_session *session; /* atomic; NULL: the kernel is not told */
+static unsigned telling;             /* atomic: fs_changed_behind() calls under way */
+
+void fs_set_session(struct fuse_session *se)
+{
+	__atomic_store_n(&session, se, __ATOMIC_SEQ_CST);
+	/* A call that saw the old session may still be writing to its fd,
+	 * which unmounting closes. One blocked in the kernel (on a directory
+	 * lock a request that is no longer served holds) is let be: it is in
+	 * its write already, and unmounting ends it. */
+	for (int i = 0; !se && i < 1000 && __atomic_load_n(&telling, __ATOMIC_SEQ_CST); i++)
+		usleep(1000);
+}
+
+void fs_changed_behind(const char *rel, bool name)
+{
+	const char *slash = strrchr(rel, '/');
+	struct fuse_session *se;
+	struct stat st;
+	uint64_t dir = 0, id = 0;
+	char *parent;
+
+	if (!slash || !slash[1])
+		return; /* a tree's own directory never changes behind the mount */
+	parent = strndup(rel, (size_t)(slash - rel));
+	if (!parent)
+		return;
+	if (fstatat(fs_get()->cachefd, parent, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		dir = node_known(st.st_dev, st.st_ino);
+	if (fstatat(fs_get()->cachefd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		id = node_known(st.st_dev, st.st_ino);
+	free(parent);
+	__atomic_add_fetch(&telling, 1, __ATOMIC_SEQ_CST);
+	se = __atomic_load_n(&session, __ATOMIC_SEQ_CST);
+	/* Errors are the kernel's not knowing the name or node: nothing kept. */
+	if (se && dir && name)
+		(void)fuse_lowlevel_notify_inval_entry(se, dir, slash + 1, strlen(slash + 1));
+	else if (se && dir)
+		(void)fuse_lowlevel_notify_inval_inode(se, dir, -1, 0); /* attributes only */
+	if (se && id)
+		(void)fuse_lowlevel_notify_inval_inode(se, id, 0, 0);
+	__atomic_sub_fetch(&telling, 1, __ATOMIC_SEQ_CST);
+}
+
 /* How long the kernel may trust what it is told of n's name and
- * attributes (st). dataset/, model/ and encrypted/ change only through
- * this mount (the link never writes them, and nothing else opens the
- * cache), so the kernel's cache of them could stay true and it need not
- * ask again; output/, jobs/ and the virtual files change behind its back.
- * A file of several names is asked for each time: a node knows one name
- * (nodes.c), and the kernel must not keep one the node cannot reach.
- *
- * Still 0: with a day, t0610's stress run under load left directories in
- * the enclave that the host had removed (2 runs in 8), so some operation
- * still leaves a directory node's name stale, which the kernel's lookups
- * used to mend. Until that is found, the kernel asks every time. */
-#define CACHE_TIMEOUT_S 0.0
+ * attributes (st). output/ and jobs/ change only by the link, which tells
+ * the kernel each time (fs_changed_behind()): it keeps them for a day.
+ * dataset/, model/ and encrypted/ change only through this mount, so the
+ * kernel could keep them too; but with a day, t0610's stress run under
+ * load left directories and files in the enclave that the host had
+ * removed or replaced (about 1 run in 6; the events the mount sent were
+ * checked and looked right), so until that is understood the kernel asks
+ * every time there. A file of several names is asked for each time: a
+ * node knows one name (nodes.c), and the kernel must not keep one the
+ * node cannot reach. The virtual files change on their own. */
+#define CACHE_TIMEOUT_S 86400.0
+#define WRITABLE_TIMEOUT_S 0.0
 
 static double node_timeout(const struct node *n, const struct stat *st)
 {
-	return n->kind == K_TREE && tree_writable(n->tree) &&
-			       (S_ISDIR(st->st_mode) || st->st_nlink <= 1) ?
-		       CACHE_TIMEOUT_S :
-		       0.0;
+	if (n->kind != K_TREE || (!S_ISDIR(st->st_mode) && st->st_nlink > 1))
+		return 0.0;
+	return tree_writable(n->tree) ? WRITABLE_TIMEOUT_S : CACHE_TIMEOUT_S;
 }
 
 static void reply_entry(fuse_req_t req, struct node *n)
@@ -506,15 +551,16 @@ static size_t root_entries(fuse_req_t req, bool plus, char *buf, size_t size, of
 	return used;
 }
 
-/* Looks up a listed name of p for READDIRPLUS, in the trees whose
- * attributes the kernel keeps (node_timeout()); elsewhere, and for a name
- * gone meanwhile, e stays without a node and the kernel looks it up itself
- * when it needs it. */
+/* Looks up a listed name of p for READDIRPLUS where the kernel keeps what
+ * it is told (node_timeout()); elsewhere, and for a name gone meanwhile, e
+ * stays without a node, and the kernel looks it up itself when it needs
+ * it. */
 static struct node *plus_entry(struct node *p, const struct dirent *de, struct fuse_entry_param *e)
 {
 	struct node *n = NULL;
 
-	if (!tree_writable(p->tree) || strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+	if ((tree_writable(p->tree) && WRITABLE_TIMEOUT_S <= 0) || strcmp(de->d_name, ".") == 0 ||
+	    strcmp(de->d_name, "..") == 0)
 		return NULL;
 	pthread_rwlock_rdlock(&order_rw);
 	if (found_child(p, de->d_name, &n) < 0)
@@ -1613,10 +1659,11 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	/* Replies to reads spliced from the cache file. */
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
-	/* READDIRPLUS where the kernel keeps what it is told (node_timeout()):
-	 * `ls -l` of dataset/ then costs no LOOKUP or GETATTR per file. The
-	 * kernel asks for it when it sees it pays (READDIRPLUS_AUTO). With
-	 * nothing kept, plain READDIR: the kernel looks each name up anyway. */
+	/* READDIRPLUS: in the trees whose attributes the kernel keeps
+	 * (node_timeout()) each entry comes with its node, and `ls -l` costs
+	 * no LOOKUP or GETATTR per file; elsewhere entries come without, and
+	 * the kernel looks each name up. The kernel asks for it when it sees
+	 * it pays (READDIRPLUS_AUTO). */
 	if (CACHE_TIMEOUT_S > 0 && (conn->capable & FUSE_CAP_READDIRPLUS))
 		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
 	else

@@ -183,11 +183,36 @@ static void wait_ms(struct link *l, unsigned ms)
 
 /* --- the tables, filled from the enclave's messages (jobclient.h; l->mu held) ------- */
 
+/* The record of job id changed: made (new), its end or its running again
+ * (state and exit replaced), or its log grown (log_only). */
+static void job_changed(struct link *l, uint32_t id, bool made, bool log_only)
+{
+	char rel[64];
+
+	if (!l->cfg.changed)
+		return;
+	if (made) {
+		snprintf(rel, sizeof(rel), "jobs/%u", id);
+		l->cfg.changed(rel, true);
+		return;
+	}
+	snprintf(rel, sizeof(rel), "jobs/%u/log", id);
+	l->cfg.changed(rel, false);
+	if (log_only)
+		return;
+	snprintf(rel, sizeof(rel), "jobs/%u/state", id);
+	l->cfg.changed(rel, true);
+	snprintf(rel, sizeof(rel), "jobs/%u/exit", id);
+	l->cfg.changed(rel, true);
+}
+
 /* A job of this mount ended, or was lost with the conversation. */
 static void on_ended(void *ud, uint32_t id, uint8_t state, int32_t code, const char *text)
 {
 	struct link *l = ud;
 	int r = jobstore_finish(l->js, id, state, text, jobclient_exit_status(state, code, 0));
+
+	job_changed(l, id, false, false);
 
 	if (r < 0)
 		log_errno(r, "job %u: cannot record its end", id);
@@ -245,6 +270,7 @@ static int on_started(void *ud, uint32_t req, uint32_t job, const char *text, ui
 		rq->err = r;
 		return r;
 	}
+	job_changed(l, id, true, false);
 	l->last_job = id;
 	rq->job = id;
 	rq->err = 0;
@@ -268,7 +294,8 @@ static void on_log(void *ud, uint32_t id, uint8_t stream, const uint8_t *p, size
 {
 	struct link *l = ud;
 
-	(void)jobstore_append_log(l->js, id, p, len);
+	if (jobstore_append_log(l->js, id, p, len) == 0)
+		job_changed(l, id, false, true);
 }
 
 /* JOBS, first in a conversation: the lost records of jobs this enclave
@@ -288,8 +315,10 @@ static void on_held(void *ud, const struct msg_jobs *m)
 		if (r < 0) {
 			log_errno(r, "job %u: cannot follow it", match[i].id);
 			(void)jobstore_finish(l->js, match[i].id, JOB_LOST, "out of memory", JOB_EXIT_LOST);
+			job_changed(l, match[i].id, false, false);
 			continue;
 		}
+		job_changed(l, match[i].id, false, false);
 		for (size_t k = 0; k < l->nlost; k++)
 			if (l->lost[k] == match[i].id) {
 				l->lost[k] = l->lost[--l->nlost];
@@ -385,8 +414,35 @@ static void on_sent(void *ud, const char *path, int err)
 	pthread_mutex_unlock(&l->mu);
 }
 
+/* What the engine changed in output/ (the enclave's tree). */
+static void on_committed(void *ud, const char *path)
+{
+	struct link *l = ud;
+
+	if (l->cfg.changed)
+		l->cfg.changed(path, true);
+}
+
+static void on_updated(void *ud, const char *path)
+{
+	struct link *l = ud;
+
+	if (l->cfg.changed)
+		l->cfg.changed(path, false);
+}
+
+static void on_renamed(void *ud, const char *from, const char *to)
+{
+	on_committed(ud, from);
+	on_committed(ud, to);
+}
+
 static const struct engine_hooks hooks = { .connected = on_connected,
 					   .message = on_message,
+					   .committed = on_committed,
+					   .updated = on_updated,
+					   .removed = on_committed,
+					   .renamed = on_renamed,
 					   .sent = on_sent };
 
 /* The conversation ended: what waited on it fails, jobs it ran are lost. */

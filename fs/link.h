@@ -43,6 +43,11 @@ struct link_config {
 	/* Called (link thread, link lock held: it must not call back) when a
 	 * job's record got its exit status. */
 	void (*job_ended)(uint32_t id);
+	/* Called (link thread, maybe with the link lock held: it must not
+	 * call back) for each path of output/ or jobs/ that the link changed
+	 * in the cache: name, when the name is new, gone (both names of a
+	 * rename) or another file's now; else its attributes or data. */
+	void (*changed)(const char *rel, bool name);
 };
 
 struct link;

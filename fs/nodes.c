@@ -386,6 +386,22 @@ void node_moved(dev_t dev, ino_t ino, struct node *from_p, const char *from, str
 	pthread_mutex_unlock(&mu);
 }
 
+uint64_t node_known(dev_t dev, ino_t ino)
+{
+	uint64_t id = 0;
+	struct node *n;
+
+	for (int t = 0; t < T_COUNT; t++)
+		if (tops[t].dev == dev && tops[t].ino == ino)
+			return node_id(&tops[t]);
+	pthread_mutex_lock(&mu);
+	n = find(dev, ino);
+	if (n && n->nlookup)
+		id = node_id(n);
+	pthread_mutex_unlock(&mu);
+	return id;
+}
+
 void node_unlinked(dev_t dev, ino_t ino, struct node *p, const char *name)
 {
 	struct node *n;
