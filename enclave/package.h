@@ -11,11 +11,14 @@
  * length and every header field and returns -ENOEXEC (no magic), -EINVAL
  * (malformed) or -EPROTONOSUPPORT (unknown provider, aead or format).
  *
- * The writer and reader stream with one segment of memory. The writer seals
- * under a KEK (development) or with a caller-supplied DEK and wrapped key (a
- * KMS sealer). The reader authenticates every segment before handing out its
- * plaintext, and answers -EBADMSG for anything tampered, truncated or
- * extended, and keeps failing after the first error.
+ * The writer streams with one segment of memory. It seals under a KEK
+ * (development) or with a caller-supplied DEK and wrapped key (a KMS sealer).
+ * The reader authenticates every segment before handing out its plaintext,
+ * answers -EBADMSG for anything tampered, truncated or extended, and keeps
+ * failing after the first error. It reads ahead: two threads of its own read
+ * and hash, then authenticate and decrypt, up to four segments (three if
+ * they are over 2 MiB) while the caller uses the one it was given; none of
+ * them leaves the reader before its tag verified.
  *
  * Ownership: pkg_header owns key.wrapped and key.context_json (free with
  * pkg_header_release). A writer is freed by _finish or _abort, a reader by
