@@ -651,72 +651,69 @@ uint64_t pkg_writer_bytes_in(const struct pkg_writer *w)
 
 /* --- reader ---------------------------------------------------------------------- */
 
-/* The reader reads ahead: a loader thread reads each sealed segment into a
- * ring of buffers (slots) and feeds it to the file's SHA-256, while the
- * caller's thread authenticates and decrypts the segment before in
- * pkg_reader_next, and uses its plaintext (extraction: writing files). SHA-256
- * is the slowest step and cannot be split; with the loader on one core,
- * decryption and the caller's writes fit on another. Decryption stays in the
- * caller's thread: the segment's bytes are then where its writes read them,
- * and only the thread that hands out plaintext ever holds any.
+/* The caller's thread reads each sealed segment into a ring of buffers
+ * (slots), authenticates and decrypts it into a buffer of its own, and uses
+ * the plaintext (extraction: writing files); a hasher thread feeds the same
+ * slots, in order, to the file's SHA-256. SHA-256 is the slowest step of an
+ * open and cannot be split, so it runs beside the rest on another core. The
+ * segment's bytes stay in the cache of the core that reads, decrypts and
+ * writes them (decrypting what another core had just read stalled on every
+ * load), and only that thread ever holds plaintext.
  *
- *   loader   SLOT_FREE   -> SLOT_LOADED  pread a segment, hash it, in order
- *   caller   SLOT_LOADED -> (held)       decrypt it in place and hand it out
- *   caller   (held)      -> SLOT_FREE    at the next call
+ *   caller   SLOT_FREE   -> SLOT_LOADED  pread segment i into slot i % nslots
+ *   hasher   SLOT_LOADED -> SLOT_FREE    hash it
  *
- * Segment i goes to slot i % nslots, so a slot's state says which thread
- * owns its buffer; the lock guards the states and stop, nothing else. A read
- * error ends the loader and travels in its slot: the caller receives the
- * segments before it and then the error, in the order a reader of one
- * segment at a time would. */
+ * The caller reads a loaded slot too (decryption does not write to it).
+ * The lock guards the states, hashed, hash_err and stop. The digest is
+ * complete once the hasher has caught up with the last segment, which
+ * pkg_reader_file_digest waits for. */
 enum { SLOT_FREE, SLOT_LOADED };
 
 struct pkg_slot {
-	uint8_t *buf; /* one sealed segment, decrypted in place */
-	size_t len;   /* its plaintext length */
+	uint8_t *buf; /* one sealed segment */
 	int state;
-	int err;
-	char msg[128];
 };
 
 struct pkg_reader {
 	int fd;
 	struct pkg_header h;
-	EVP_CIPHER_CTX *ctx; /* the caller's */
-	EVP_MD_CTX *md;      /* the loader's: SHA-256 of every byte of the file */
-	off_t size;          /* the file size at open */
+	EVP_CIPHER_CTX *ctx;
+	EVP_MD_CTX *md; /* the hasher's: SHA-256 of every byte of the file */
+	off_t size;     /* the file size at open */
 	uint64_t nseg, next;
 	size_t last_len; /* plaintext bytes of the last segment */
+	uint8_t *plain;  /* the plaintext of segment next - 1 */
 	int error;
 	char msg[128];
 
 	struct pkg_slot *slot;
 	unsigned nslots;
-	bool held; /* the caller has slot (next - 1) % nslots */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	uint64_t hashed; /* segments the hasher is done with */
+	int hash_err;
 	bool stop;
-	pthread_t loader;
-	bool loader_started;
+	pthread_t hasher;
+	bool hasher_started;
 };
 
-/* Two slots let the loader and the caller work at once; more absorb their
+/* Two slots let the caller and the hasher work at once; more absorb their
  * jitter where segments are small enough for that to cost little memory. */
 #define READ_SLOTS_MIN 2u
 #define READ_SLOTS_MAX 4u
 #define READ_RING_BYTES (4u * 1024 * 1024)
 
-static int slot_fail(struct pkg_slot *s, int e, const char *fmt, ...)
+static int reader_fail(struct pkg_reader *r, int e, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static int slot_fail(struct pkg_slot *s, int e, const char *fmt, ...)
+static int reader_fail(struct pkg_reader *r, int e, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(s->msg, sizeof(s->msg), fmt, ap);
+	vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
 	va_end(ap);
-	s->err = e;
+	r->error = e;
 	return e;
 }
 
@@ -740,50 +737,35 @@ static int layout(struct pkg_reader *r, char *err, size_t errsz)
 	return 0;
 }
 
-/* The loader's work on segment i: read it whole and hash it. */
-static void load_segment(struct pkg_reader *r, struct pkg_slot *s, uint64_t i)
+static size_t sealed_len(const struct pkg_reader *r, uint64_t i)
 {
-	size_t len = i + 1 == r->nseg ? r->last_len : r->h.segment;
-	off_t off = (off_t)(r->h.body_offset + i * ((uint64_t)r->h.segment + PKG_TAG_LEN));
-	ssize_t got = io_pread_all(r->fd, s->buf, len + PKG_TAG_LEN, off);
-
-	if (got < 0) {
-		slot_fail(s, (int)got, "read: %s", strerror((int)-got));
-		return;
-	}
-	if ((size_t)got != len + PKG_TAG_LEN) {
-		slot_fail(s, -EBADMSG, "segment %llu is short: the package shrank",
-			  (unsigned long long)i);
-		return;
-	}
-	if (EVP_DigestUpdate(r->md, s->buf, len + PKG_TAG_LEN) != 1) {
-		slot_fail(s, -EIO, "SHA-256 failed");
-		return;
-	}
-	s->len = len;
+	return (i + 1 == r->nseg ? r->last_len : r->h.segment) + PKG_TAG_LEN;
 }
 
-static void *loader_main(void *p)
+static void *hasher_main(void *p)
 {
 	struct pkg_reader *r = p;
 
 	for (uint64_t i = 0; i < r->nseg; i++) {
 		struct pkg_slot *s = &r->slot[i % r->nslots];
-		bool stop;
+		bool ok, stop;
 
 		pthread_mutex_lock(&r->lock);
-		while (s->state != SLOT_FREE && !r->stop)
+		while (s->state != SLOT_LOADED && !r->stop)
 			pthread_cond_wait(&r->cond, &r->lock);
 		stop = r->stop;
 		pthread_mutex_unlock(&r->lock);
 		if (stop)
 			break;
-		load_segment(r, s, i);
+		ok = EVP_DigestUpdate(r->md, s->buf, sealed_len(r, i)) == 1;
 		pthread_mutex_lock(&r->lock);
-		s->state = SLOT_LOADED;
+		s->state = SLOT_FREE;
+		r->hashed = i + 1;
+		if (!ok)
+			r->hash_err = -EIO;
 		pthread_cond_broadcast(&r->cond);
 		pthread_mutex_unlock(&r->lock);
-		if (s->err)
+		if (!ok)
 			break;
 	}
 	return NULL;
@@ -841,9 +823,11 @@ int pkg_reader_open(int fd, struct key_provider *kp, struct pkg_reader **out, ch
 	r->nslots = MIN(MAX(READ_RING_BYTES / r->h.segment, READ_SLOTS_MIN), READ_SLOTS_MAX);
 	r->nslots = (unsigned)MIN((uint64_t)r->nslots, r->nseg);
 	r->slot = calloc(r->nslots, sizeof(*r->slot));
+	r->plain = malloc(r->h.segment);
 	r->ctx = EVP_CIPHER_CTX_new();
 	r->md = EVP_MD_CTX_new();
-	if (!r->slot || !r->ctx || !r->md || EVP_DigestInit_ex(r->md, EVP_sha256(), NULL) != 1 ||
+	if (!r->slot || !r->plain || !r->ctx || !r->md ||
+	    EVP_DigestInit_ex(r->md, EVP_sha256(), NULL) != 1 ||
 	    EVP_DigestUpdate(r->md, head, r->h.body_offset) != 1) {
 		e = -ENOMEM;
 		goto fail;
@@ -861,8 +845,8 @@ int pkg_reader_open(int fd, struct key_provider *kp, struct pkg_reader **out, ch
 	OPENSSL_cleanse(dek, sizeof(dek));
 	if (e < 0)
 		goto fail;
-	e = -pthread_create(&r->loader, NULL, loader_main, r);
-	r->loader_started = e == 0;
+	e = -pthread_create(&r->hasher, NULL, hasher_main, r);
+	r->hasher_started = e == 0;
 	if (e < 0) {
 		err_set(err, errsz, e, "cannot start the reader's thread: %s", strerror(-e));
 		goto fail;
@@ -881,28 +865,16 @@ const struct pkg_header *pkg_reader_header(const struct pkg_reader *r)
 	return &r->h;
 }
 
-static int reader_fail(struct pkg_reader *r, int e, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int reader_fail(struct pkg_reader *r, int e, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
-	va_end(ap);
-	r->error = e;
-	return e;
-}
-
 int pkg_reader_next(struct pkg_reader *r, const uint8_t **p, size_t *n)
 {
 	uint8_t nonce[NONCE_LEN], aad[AAD_LEN];
 	bool last = r->next + 1 == r->nseg;
+	size_t len = last ? r->last_len : r->h.segment;
 	struct pkg_slot *s;
+	off_t off;
+	ssize_t got;
 	struct stat st;
 	int outl = 0, fin = 0;
-	size_t len;
 
 	*p = NULL;
 	*n = 0;
@@ -912,50 +884,57 @@ int pkg_reader_next(struct pkg_reader *r, const uint8_t **p, size_t *n)
 		return 0;
 	s = &r->slot[r->next % r->nslots];
 	pthread_mutex_lock(&r->lock);
-	if (r->held) {
-		r->slot[(r->next - 1) % r->nslots].state = SLOT_FREE;
-		pthread_cond_broadcast(&r->cond);
-		r->held = false;
-	}
-	while (s->state != SLOT_LOADED)
+	while (s->state != SLOT_FREE)
 		pthread_cond_wait(&r->cond, &r->lock);
 	pthread_mutex_unlock(&r->lock);
-	if (s->err) {
-		memcpy(r->msg, s->msg, sizeof(r->msg));
-		r->error = s->err;
-		return r->error;
-	}
 
-	len = s->len;
+	off = (off_t)(r->h.body_offset + r->next * ((uint64_t)r->h.segment + PKG_TAG_LEN));
+	got = io_pread_all(r->fd, s->buf, len + PKG_TAG_LEN, off);
+	if (got < 0)
+		return reader_fail(r, (int)got, "read: %s", strerror((int)-got));
+	if ((size_t)got != len + PKG_TAG_LEN)
+		return reader_fail(r, -EBADMSG, "segment %llu is short: the package shrank",
+				   (unsigned long long)r->next);
+	pthread_mutex_lock(&r->lock);
+	s->state = SLOT_LOADED;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+
 	segment_iv(r->h.nonce, r->h.digest, (uint32_t)r->next, last, nonce, aad);
 	if (EVP_DecryptInit_ex(r->ctx, NULL, NULL, NULL, nonce) != 1 ||
 	    EVP_DecryptUpdate(r->ctx, NULL, &outl, aad, AAD_LEN) != 1 ||
-	    (len && EVP_DecryptUpdate(r->ctx, s->buf, &outl, s->buf, (int)len) != 1) ||
+	    (len && EVP_DecryptUpdate(r->ctx, r->plain, &outl, s->buf, (int)len) != 1) ||
 	    EVP_CIPHER_CTX_ctrl(r->ctx, EVP_CTRL_GCM_SET_TAG, PKG_TAG_LEN, s->buf + len) != 1 ||
-	    EVP_DecryptFinal_ex(r->ctx, s->buf + len, &fin) != 1) {
-		OPENSSL_cleanse(s->buf, len);
+	    EVP_DecryptFinal_ex(r->ctx, r->plain + len, &fin) != 1) {
+		OPENSSL_cleanse(r->plain, len);
 		return reader_fail(r, -EBADMSG, "segment %llu of %llu failed authentication",
 				   (unsigned long long)r->next, (unsigned long long)r->nseg);
 	}
 	/* Bytes appended after open would otherwise go unnoticed. */
 	if (last && (fstat(r->fd, &st) < 0 || st.st_size != r->size)) {
-		OPENSSL_cleanse(s->buf, len);
+		OPENSSL_cleanse(r->plain, len);
 		return reader_fail(r, -EBADMSG, "the package changed while it was read");
 	}
 	r->next++;
-	r->held = true;
-	*p = s->buf;
+	*p = r->plain;
 	*n = len;
 	return 0;
 }
 
-int pkg_reader_file_digest(const struct pkg_reader *r, uint8_t out[static 32])
+int pkg_reader_file_digest(struct pkg_reader *r, uint8_t out[static 32])
 {
 	EVP_MD_CTX *copy;
-	int ok;
+	int ok, e;
 
 	if (r->error || r->next != r->nseg)
 		return -EAGAIN;
+	pthread_mutex_lock(&r->lock);
+	while (r->hashed != r->nseg && !r->hash_err)
+		pthread_cond_wait(&r->cond, &r->lock);
+	e = r->hash_err;
+	pthread_mutex_unlock(&r->lock);
+	if (e)
+		return e;
 	copy = EVP_MD_CTX_new();
 	ok = copy && EVP_MD_CTX_copy_ex(copy, r->md) == 1 && EVP_DigestFinal_ex(copy, out, NULL) == 1;
 	EVP_MD_CTX_free(copy);
@@ -1012,17 +991,17 @@ void pkg_reader_free(struct pkg_reader *r)
 	r->stop = true;
 	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
-	if (r->loader_started)
-		pthread_join(r->loader, NULL);
+	if (r->hasher_started)
+		pthread_join(r->hasher, NULL);
 	EVP_CIPHER_CTX_free(r->ctx);
 	EVP_MD_CTX_free(r->md);
-	for (unsigned k = 0; r->slot && k < r->nslots; k++) {
-		if (r->slot[k].buf) {
-			OPENSSL_cleanse(r->slot[k].buf, (size_t)r->h.segment + PKG_TAG_LEN);
-			free(r->slot[k].buf);
-		}
-	}
+	for (unsigned k = 0; r->slot && k < r->nslots; k++)
+		free(r->slot[k].buf);
 	free(r->slot);
+	if (r->plain) {
+		OPENSSL_cleanse(r->plain, r->h.segment);
+		free(r->plain);
+	}
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
 	pkg_header_release(&r->h);
