@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -650,18 +651,57 @@ uint64_t pkg_writer_bytes_in(const struct pkg_writer *w)
 
 /* --- reader ---------------------------------------------------------------------- */
 
+/* The caller's thread reads each sealed segment into a ring of buffers
+ * (slots), authenticates and decrypts it into a buffer of its own, and uses
+ * the plaintext (extraction: writing files); a hasher thread feeds the same
+ * slots, in order, to the file's SHA-256. SHA-256 is the slowest step of an
+ * open and cannot be split, so it runs beside the rest on another core. The
+ * segment's bytes stay in the cache of the core that reads, decrypts and
+ * writes them (decrypting what another core had just read stalled on every
+ * load), and only that thread ever holds plaintext.
+ *
+ *   caller   SLOT_FREE   -> SLOT_LOADED  pread segment i into slot i % nslots
+ *   hasher   SLOT_LOADED -> SLOT_FREE    hash it
+ *
+ * The caller reads a loaded slot too (decryption does not write to it).
+ * The lock guards the states, hashed, hash_err and stop. The digest is
+ * complete once the hasher has caught up with the last segment, which
+ * pkg_reader_file_digest waits for. */
+enum { SLOT_FREE, SLOT_LOADED };
+
+struct pkg_slot {
+	uint8_t *buf; /* one sealed segment */
+	int state;
+};
+
 struct pkg_reader {
 	int fd;
 	struct pkg_header h;
 	EVP_CIPHER_CTX *ctx;
-	EVP_MD_CTX *md; /* SHA-256 of every byte of the file, in the same pass */
-	uint8_t *buf; /* one sealed segment, decrypted in place */
-	off_t size;   /* the file size at open */
+	EVP_MD_CTX *md; /* the hasher's: SHA-256 of every byte of the file */
+	off_t size;     /* the file size at open */
 	uint64_t nseg, next;
 	size_t last_len; /* plaintext bytes of the last segment */
+	uint8_t *plain;  /* the plaintext of segment next - 1 */
 	int error;
 	char msg[128];
+
+	struct pkg_slot *slot;
+	unsigned nslots;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint64_t hashed; /* segments the hasher is done with */
+	int hash_err;
+	bool stop;
+	pthread_t hasher;
+	bool hasher_started;
 };
+
+/* Two slots let the caller and the hasher work at once; more absorb their
+ * jitter where segments are small enough for that to cost little memory. */
+#define READ_SLOTS_MIN 2u
+#define READ_SLOTS_MAX 4u
+#define READ_RING_BYTES (4u * 1024 * 1024)
 
 static int reader_fail(struct pkg_reader *r, int e, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -697,6 +737,40 @@ static int layout(struct pkg_reader *r, char *err, size_t errsz)
 	return 0;
 }
 
+static size_t sealed_len(const struct pkg_reader *r, uint64_t i)
+{
+	return (i + 1 == r->nseg ? r->last_len : r->h.segment) + PKG_TAG_LEN;
+}
+
+static void *hasher_main(void *p)
+{
+	struct pkg_reader *r = p;
+
+	for (uint64_t i = 0; i < r->nseg; i++) {
+		struct pkg_slot *s = &r->slot[i % r->nslots];
+		bool ok, stop;
+
+		pthread_mutex_lock(&r->lock);
+		while (s->state != SLOT_LOADED && !r->stop)
+			pthread_cond_wait(&r->cond, &r->lock);
+		stop = r->stop;
+		pthread_mutex_unlock(&r->lock);
+		if (stop)
+			break;
+		ok = EVP_DigestUpdate(r->md, s->buf, sealed_len(r, i)) == 1;
+		pthread_mutex_lock(&r->lock);
+		s->state = SLOT_FREE;
+		r->hashed = i + 1;
+		if (!ok)
+			r->hash_err = -EIO;
+		pthread_cond_broadcast(&r->cond);
+		pthread_mutex_unlock(&r->lock);
+		if (!ok)
+			break;
+	}
+	return NULL;
+}
+
 int pkg_reader_open(int fd, struct key_provider *kp, struct pkg_reader **out, char *err,
 		    size_t errsz)
 {
@@ -719,6 +793,8 @@ int pkg_reader_open(int fd, struct key_provider *kp, struct pkg_reader **out, ch
 		return -ENOMEM;
 	r->fd = fd;
 	r->size = st.st_size;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
 
 	want = (size_t)MIN((uint64_t)st.st_size, (uint64_t)PKG_PREFIX_LEN + PKG_HEADER_MAX);
 	head = malloc(want ? want : 1);
@@ -744,13 +820,24 @@ int pkg_reader_open(int fd, struct key_provider *kp, struct pkg_reader **out, ch
 	if (e < 0)
 		goto fail;
 
-	r->buf = malloc((size_t)r->h.segment + PKG_TAG_LEN);
+	r->nslots = MIN(MAX(READ_RING_BYTES / r->h.segment, READ_SLOTS_MIN), READ_SLOTS_MAX);
+	r->nslots = (unsigned)MIN((uint64_t)r->nslots, r->nseg);
+	r->slot = calloc(r->nslots, sizeof(*r->slot));
+	r->plain = malloc(r->h.segment);
 	r->ctx = EVP_CIPHER_CTX_new();
 	r->md = EVP_MD_CTX_new();
-	if (!r->buf || !r->ctx || !r->md || EVP_DigestInit_ex(r->md, EVP_sha256(), NULL) != 1 ||
+	if (!r->slot || !r->plain || !r->ctx || !r->md ||
+	    EVP_DigestInit_ex(r->md, EVP_sha256(), NULL) != 1 ||
 	    EVP_DigestUpdate(r->md, head, r->h.body_offset) != 1) {
 		e = -ENOMEM;
 		goto fail;
+	}
+	for (unsigned k = 0; k < r->nslots; k++) {
+		r->slot[k].buf = malloc((size_t)r->h.segment + PKG_TAG_LEN);
+		if (!r->slot[k].buf) {
+			e = -ENOMEM;
+			goto fail;
+		}
 	}
 	e = kp->unwrap(kp, &r->h.key, dek, err, errsz);
 	if (e == 0 && EVP_DecryptInit_ex(r->ctx, EVP_aes_256_gcm(), NULL, dek, NULL) != 1)
@@ -758,6 +845,12 @@ int pkg_reader_open(int fd, struct key_provider *kp, struct pkg_reader **out, ch
 	OPENSSL_cleanse(dek, sizeof(dek));
 	if (e < 0)
 		goto fail;
+	e = -pthread_create(&r->hasher, NULL, hasher_main, r);
+	r->hasher_started = e == 0;
+	if (e < 0) {
+		err_set(err, errsz, e, "cannot start the reader's thread: %s", strerror(-e));
+		goto fail;
+	}
 	free(head);
 	*out = r;
 	return 0;
@@ -777,6 +870,7 @@ int pkg_reader_next(struct pkg_reader *r, const uint8_t **p, size_t *n)
 	uint8_t nonce[NONCE_LEN], aad[AAD_LEN];
 	bool last = r->next + 1 == r->nseg;
 	size_t len = last ? r->last_len : r->h.segment;
+	struct pkg_slot *s;
 	off_t off;
 	ssize_t got;
 	struct stat st;
@@ -788,43 +882,59 @@ int pkg_reader_next(struct pkg_reader *r, const uint8_t **p, size_t *n)
 		return r->error;
 	if (r->next == r->nseg)
 		return 0;
+	s = &r->slot[r->next % r->nslots];
+	pthread_mutex_lock(&r->lock);
+	while (s->state != SLOT_FREE)
+		pthread_cond_wait(&r->cond, &r->lock);
+	pthread_mutex_unlock(&r->lock);
+
 	off = (off_t)(r->h.body_offset + r->next * ((uint64_t)r->h.segment + PKG_TAG_LEN));
-	got = io_pread_all(r->fd, r->buf, len + PKG_TAG_LEN, off);
+	got = io_pread_all(r->fd, s->buf, len + PKG_TAG_LEN, off);
 	if (got < 0)
 		return reader_fail(r, (int)got, "read: %s", strerror((int)-got));
 	if ((size_t)got != len + PKG_TAG_LEN)
 		return reader_fail(r, -EBADMSG, "segment %llu is short: the package shrank",
 				   (unsigned long long)r->next);
-	EVP_DigestUpdate(r->md, r->buf, len + PKG_TAG_LEN);
+	pthread_mutex_lock(&r->lock);
+	s->state = SLOT_LOADED;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
 
 	segment_iv(r->h.nonce, r->h.digest, (uint32_t)r->next, last, nonce, aad);
 	if (EVP_DecryptInit_ex(r->ctx, NULL, NULL, NULL, nonce) != 1 ||
 	    EVP_DecryptUpdate(r->ctx, NULL, &outl, aad, AAD_LEN) != 1 ||
-	    (len && EVP_DecryptUpdate(r->ctx, r->buf, &outl, r->buf, (int)len) != 1) ||
-	    EVP_CIPHER_CTX_ctrl(r->ctx, EVP_CTRL_GCM_SET_TAG, PKG_TAG_LEN, r->buf + len) != 1 ||
-	    EVP_DecryptFinal_ex(r->ctx, r->buf + len, &fin) != 1) {
-		OPENSSL_cleanse(r->buf, len);
+	    (len && EVP_DecryptUpdate(r->ctx, r->plain, &outl, s->buf, (int)len) != 1) ||
+	    EVP_CIPHER_CTX_ctrl(r->ctx, EVP_CTRL_GCM_SET_TAG, PKG_TAG_LEN, s->buf + len) != 1 ||
+	    EVP_DecryptFinal_ex(r->ctx, r->plain + len, &fin) != 1) {
+		OPENSSL_cleanse(r->plain, len);
 		return reader_fail(r, -EBADMSG, "segment %llu of %llu failed authentication",
 				   (unsigned long long)r->next, (unsigned long long)r->nseg);
 	}
 	/* Bytes appended after open would otherwise go unnoticed. */
 	if (last && (fstat(r->fd, &st) < 0 || st.st_size != r->size)) {
-		OPENSSL_cleanse(r->buf, len);
+		OPENSSL_cleanse(r->plain, len);
 		return reader_fail(r, -EBADMSG, "the package changed while it was read");
 	}
 	r->next++;
-	*p = r->buf;
+	*p = r->plain;
 	*n = len;
 	return 0;
 }
 
-int pkg_reader_file_digest(const struct pkg_reader *r, uint8_t out[static 32])
+int pkg_reader_file_digest(struct pkg_reader *r, uint8_t out[static 32])
 {
 	EVP_MD_CTX *copy;
-	int ok;
+	int ok, e;
 
 	if (r->error || r->next != r->nseg)
 		return -EAGAIN;
+	pthread_mutex_lock(&r->lock);
+	while (r->hashed != r->nseg && !r->hash_err)
+		pthread_cond_wait(&r->cond, &r->lock);
+	e = r->hash_err;
+	pthread_mutex_unlock(&r->lock);
+	if (e)
+		return e;
 	copy = EVP_MD_CTX_new();
 	ok = copy && EVP_MD_CTX_copy_ex(copy, r->md) == 1 && EVP_DigestFinal_ex(copy, out, NULL) == 1;
 	EVP_MD_CTX_free(copy);
@@ -877,12 +987,23 @@ void pkg_reader_free(struct pkg_reader *r)
 {
 	if (!r)
 		return;
+	pthread_mutex_lock(&r->lock);
+	r->stop = true;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	if (r->hasher_started)
+		pthread_join(r->hasher, NULL);
 	EVP_CIPHER_CTX_free(r->ctx);
 	EVP_MD_CTX_free(r->md);
-	if (r->buf) {
-		OPENSSL_cleanse(r->buf, (size_t)r->h.segment + PKG_TAG_LEN);
-		free(r->buf);
+	for (unsigned k = 0; r->slot && k < r->nslots; k++)
+		free(r->slot[k].buf);
+	free(r->slot);
+	if (r->plain) {
+		OPENSSL_cleanse(r->plain, r->h.segment);
+		free(r->plain);
 	}
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
 	pkg_header_release(&r->h);
 	free(r);
 }

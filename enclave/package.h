@@ -11,11 +11,14 @@
  * length and every header field and returns -ENOEXEC (no magic), -EINVAL
  * (malformed) or -EPROTONOSUPPORT (unknown provider, aead or format).
  *
- * The writer and reader stream with one segment of memory. The writer seals
- * under a KEK (development) or with a caller-supplied DEK and wrapped key (a
- * KMS sealer). The reader authenticates every segment before handing out its
- * plaintext, and answers -EBADMSG for anything tampered, truncated or
- * extended, and keeps failing after the first error.
+ * The writer streams with one segment of memory. It seals under a KEK
+ * (development) or with a caller-supplied DEK and wrapped key (a KMS sealer).
+ * The reader authenticates every segment before handing out its plaintext,
+ * answers -EBADMSG for anything tampered, truncated or extended, and keeps
+ * failing after the first error. A thread of its own computes the file's
+ * SHA-256 beside the caller's reading and decryption, up to four sealed
+ * segments behind (two if they are over 1 MiB); plaintext stays in the
+ * caller's thread.
  *
  * Ownership: pkg_header owns key.wrapped and key.context_json (free with
  * pkg_header_release). A writer is freed by _finish or _abort, a reader by
@@ -104,8 +107,9 @@ const struct pkg_header *pkg_reader_header(const struct pkg_reader *r);
  * segment that fails authentication or is short. */
 int pkg_reader_next(struct pkg_reader *r, const uint8_t **p, size_t *n);
 /* SHA-256 of the whole sealed file, hashed while it was read: available
- * once every segment has been returned (-EAGAIN before). */
-int pkg_reader_file_digest(const struct pkg_reader *r, uint8_t out[static 32]);
+ * once every segment has been returned (-EAGAIN before); waits for the
+ * reader's thread to finish hashing. */
+int pkg_reader_file_digest(struct pkg_reader *r, uint8_t out[static 32]);
 /* SHA-256 of a whole file read with pread (the digest a package's state
  * carries), whatever its content: 0 or -errno. */
 int pkg_file_digest(int fd, uint8_t out[static 32]);

@@ -652,6 +652,132 @@ START_TEST(test_changed_while_reading)
 }
 END_TEST
 
+/* The reader's hasher works through a ring of a few sealed segments: in a
+ * package many times longer than the ring, a failure anywhere still comes
+ * after exactly the segments before it, whose plaintext is intact, and the
+ * digest of a whole package is the SHA-256 of the file. */
+#define LONG_SEGS 40
+
+static size_t seg_off(const struct fixture *f, size_t i)
+{
+	return f->body + i * (SEG + PKG_TAG_LEN);
+}
+
+START_TEST(test_ring_tamper)
+{
+	static const size_t segs[] = { 0, 1, 2, 3, 4, 5, 8, 17, LONG_SEGS - 1, LONG_SEGS };
+	struct fixture f;
+	struct pkg_reader *r;
+	uint8_t *out, want[32], got[32];
+	const uint8_t *p;
+	size_t outlen, n;
+	uint64_t nok;
+	int fd;
+
+	fixture_init(&f, LONG_SEGS * SEG + 5);
+	ck_assert_int_eq(EVP_Digest(f.pkg, f.len, want, NULL, EVP_sha256(), NULL), 1);
+	fd = memfd_with(f.pkg, f.len);
+	ck_assert_int_eq(pkg_reader_open(fd, f.kp, &r, NULL, 0), 0);
+	do
+		ck_assert_int_eq(pkg_reader_next(r, &p, &n), 0);
+	while (n);
+	ck_assert_int_eq(pkg_reader_file_digest(r, got), 0);
+	ck_assert_mem_eq(got, want, 32);
+	pkg_reader_free(r);
+	close(fd);
+	ck_assert_int_eq(unseal(f.pkg, f.len, f.kp, &out, &outlen, &nok), 0);
+	ck_assert_uint_eq(nok, LONG_SEGS + 1);
+	ck_assert_uint_eq(outlen, f.ptlen);
+	ck_assert_mem_eq(out, f.pt, f.ptlen);
+	free(out);
+	for (size_t k = 0; k < sizeof(segs) / sizeof(segs[0]); k++) {
+		/* A byte of the ciphertext, then a byte of the tag. */
+		size_t at[2] = { seg_off(&f, segs[k]) + 2, seg_off(&f, segs[k]) +
+								(segs[k] == LONG_SEGS ? 5 : SEG) + 3 };
+
+		for (size_t j = 0; j < 2; j++) {
+			f.pkg[at[j]] ^= 0x10;
+			ck_assert_int_eq(unseal(f.pkg, f.len, f.kp, &out, &outlen, &nok), -EBADMSG);
+			f.pkg[at[j]] ^= 0x10;
+			ck_assert_uint_eq(nok, segs[k]);
+			ck_assert_uint_eq(outlen, segs[k] * SEG);
+			if (outlen)
+				ck_assert_mem_eq(out, f.pt, outlen);
+			free(out);
+		}
+	}
+	fixture_release(&f);
+}
+END_TEST
+
+/* Cut after open: the segments before the cut come out, intact, then the
+ * package fails, and it has no digest. */
+START_TEST(test_ring_shrinks)
+{
+	static const size_t cuts[] = { 0, 1, 3, 20, LONG_SEGS - 1, LONG_SEGS };
+	struct fixture f;
+	struct pkg_reader *r;
+	const uint8_t *p;
+	size_t n, total;
+	int fd, e;
+
+	fixture_init(&f, LONG_SEGS * SEG + 5);
+	for (size_t k = 0; k < sizeof(cuts) / sizeof(cuts[0]); k++) {
+		fd = memfd_with(f.pkg, f.len);
+		ck_assert_int_eq(pkg_reader_open(fd, f.kp, &r, NULL, 0), 0);
+		ck_assert_int_eq(ftruncate(fd, (off_t)seg_off(&f, cuts[k]) + 7), 0);
+		total = 0;
+		do {
+			e = pkg_reader_next(r, &p, &n);
+			if (e == 0 && n) {
+				ck_assert_mem_eq(p, f.pt + total, n);
+				total += n;
+			}
+		} while (e == 0 && n);
+		ck_assert_int_eq(e, -EBADMSG);
+		ck_assert_str_ne(pkg_reader_errmsg(r), "");
+		ck_assert_uint_eq(pkg_reader_index(r), cuts[k]);
+		ck_assert_uint_eq(total, cuts[k] * SEG);
+		ck_assert_int_eq(pkg_reader_file_digest(r, (uint8_t[32]){ 0 }), -EAGAIN);
+		pkg_reader_free(r);
+		close(fd);
+	}
+	fixture_release(&f);
+}
+END_TEST
+
+/* Freed at any point, with its hasher waiting for a segment, behind, or
+ * done, and after an error: the reader returns. */
+START_TEST(test_ring_free)
+{
+	static const size_t reads[] = { 0, 1, 2, 7, LONG_SEGS + 1 };
+	struct fixture f;
+	struct pkg_reader *r;
+	const uint8_t *p;
+	size_t n;
+	int fd;
+
+	fixture_init(&f, LONG_SEGS * SEG + 5);
+	fd = memfd_with(f.pkg, f.len);
+	for (size_t k = 0; k < sizeof(reads) / sizeof(reads[0]); k++) {
+		ck_assert_int_eq(pkg_reader_open(fd, f.kp, &r, NULL, 0), 0);
+		for (size_t i = 0; i < reads[k]; i++)
+			ck_assert_int_eq(pkg_reader_next(r, &p, &n), 0);
+		pkg_reader_free(r);
+	}
+	f.pkg[seg_off(&f, 3) + 1] ^= 1;
+	close(fd);
+	fd = memfd_with(f.pkg, f.len);
+	ck_assert_int_eq(pkg_reader_open(fd, f.kp, &r, NULL, 0), 0);
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_int_eq(pkg_reader_next(r, &p, &n), 0);
+	ck_assert_int_eq(pkg_reader_next(r, &p, &n), -EBADMSG);
+	pkg_reader_free(r);
+	close(fd);
+	fixture_release(&f);
+}
+END_TEST
+
 START_TEST(test_wrong_kek)
 {
 	struct fixture f;
@@ -1325,6 +1451,9 @@ static Suite *package_suite(void)
 	tcase_add_test(tc, test_truncate_every_length);
 	tcase_add_test(tc, test_append_garbage);
 	tcase_add_test(tc, test_changed_while_reading);
+	tcase_add_test(tc, test_ring_tamper);
+	tcase_add_test(tc, test_ring_shrinks);
+	tcase_add_test(tc, test_ring_free);
 	tcase_add_test(tc, test_wrong_kek);
 	tcase_add_test(tc, test_rewrapped_key);
 	tcase_add_test(tc, test_providers);
