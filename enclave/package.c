@@ -874,7 +874,7 @@ int pkg_reader_next(struct pkg_reader *r, const uint8_t **p, size_t *n)
 	off_t off;
 	ssize_t got;
 	struct stat st;
-	int outl = 0, fin = 0;
+	int outl = 0, fin = 0, e;
 
 	*p = NULL;
 	*n = 0;
@@ -884,9 +884,12 @@ int pkg_reader_next(struct pkg_reader *r, const uint8_t **p, size_t *n)
 		return 0;
 	s = &r->slot[r->next % r->nslots];
 	pthread_mutex_lock(&r->lock);
-	while (s->state != SLOT_FREE)
+	while (s->state != SLOT_FREE && !r->hash_err)
 		pthread_cond_wait(&r->cond, &r->lock);
+	e = r->hash_err;
 	pthread_mutex_unlock(&r->lock);
+	if (e)
+		return reader_fail(r, e, "the package's digest failed");
 
 	off = (off_t)(r->h.body_offset + r->next * ((uint64_t)r->h.segment + PKG_TAG_LEN));
 	got = io_pread_all(r->fd, s->buf, len + PKG_TAG_LEN, off);
