@@ -208,6 +208,11 @@ struct engine {
 	const char *const *own;  /* trees we write (own_mem) */
 	const char *const *peer; /* trees the peer writes (peer_mem) */
 	char **own_mem, **peer_mem;
+	/* A chunk's worth of bytes each (CHUNK_MAX_SIZE, APPEND_MAX): [0] for
+	 * a handler (a received chunk list, an append), [1] for rx_advance
+	 * below it. On the heap, not per thread: every thread of a daemon
+	 * (the mount's FUSE workers) would carry them. */
+	uint8_t *scratch[2];
 
 	/* connection */
 	int fd;

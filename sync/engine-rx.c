@@ -218,9 +218,9 @@ static void rx_hash_hole(struct rx_file *f, uint64_t to)
 
 /* Feeds the whole-file hash in order: chunk i has just been written from p
  * (or p is NULL); completed chunks after it are read back. */
-static int rx_advance(struct rx_file *f, uint32_t i, const uint8_t *p)
+static int rx_advance(struct engine *e, struct rx_file *f, uint32_t i, const uint8_t *p)
 {
-	static __thread uint8_t buf[CHUNK_MAX_SIZE];
+	uint8_t *buf = e->scratch[1];
 
 	if (i != f->cursor)
 		return 0;
@@ -460,7 +460,7 @@ static int rx_open(struct engine *e, uint32_t id, const char *what, struct rx_fi
 
 static int rx_file_chunks(struct engine *e, struct wbuf *b)
 {
-	static __thread uint8_t buf[CHUNK_MAX_SIZE];
+	uint8_t *buf = e->scratch[0];
 	struct msg_chunks m;
 	struct rx_file *f;
 	size_t mark;
@@ -544,7 +544,7 @@ static int rx_file_chunks(struct engine *e, struct wbuf *b)
 			if (r == 0) {
 				c->state = RXC_DONE;
 				e->stats.chunks_local++;
-				r = rx_advance(f, f->n - 1, buf);
+				r = rx_advance(e, f, f->n - 1, buf);
 				if (r < 0)
 					rx_fail(e, f, r);
 				continue;
@@ -562,7 +562,7 @@ static int rx_file_chunks(struct engine *e, struct wbuf *b)
 			if (r == 0) {
 				c->state = RXC_DONE;
 				e->stats.chunks_local++;
-				r = rx_advance(f, f->n - 1, buf);
+				r = rx_advance(e, f, f->n - 1, buf);
 			}
 			if (r < 0)
 				rx_fail(e, f, r);
@@ -665,7 +665,7 @@ static int rx_data(struct engine *e, struct wbuf *b)
 			}
 		}
 		if (r == 0)
-			r = rx_advance(f, m.index, m.p);
+			r = rx_advance(e, f, m.index, m.p);
 		if (r < 0)
 			rx_fail(e, f, r);
 	}
@@ -759,7 +759,7 @@ static int rx_commit(struct engine *e, struct rx_file *f)
 	if (f->err)
 		goto failed;
 
-	r = rx_advance(f, f->cursor, NULL);
+	r = rx_advance(e, f, f->cursor, NULL);
 	if (r < 0 || f->cursor != f->n) {
 		f->err = r < 0 ? r : -EIO;
 		goto failed;

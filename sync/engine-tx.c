@@ -1905,7 +1905,7 @@ static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
  * peer acknowledged it, or send it whole if it is new to the peer. */
 static int tx_append(struct engine *e, struct wq_item *w)
 {
-	static __thread uint8_t buf[APPEND_MAX];
+	uint8_t *buf = e->scratch[0];
 	struct peer_entry *pe = model_get(e, w->path);
 	struct tx_file *fl = strmap_get(e->inflight, w->path);
 	uint64_t sent = 0, head, tail;

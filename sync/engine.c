@@ -243,6 +243,8 @@ int engine_new(const struct engine_config *cfg, struct engine **out)
 	e->cfg = *cfg;
 	e->fd = -1;
 	e->stagefd = -1;
+	e->scratch[0] = malloc(MAX(CHUNK_MAX_SIZE, APPEND_MAX));
+	e->scratch[1] = malloc(CHUNK_MAX_SIZE);
 	e->own_mem = trees_copy(cfg->own_trees);
 	e->peer_mem = trees_copy(cfg->peer_trees);
 	e->own = (const char *const *)e->own_mem;
@@ -254,8 +256,11 @@ int engine_new(const struct engine_config *cfg, struct engine **out)
 	e->root = strdup(cfg->root);
 	e->cfg.root = e->root;
 	e->rootfd = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (!e->root || !e->own_mem || !e->peer_mem || e->rootfd < 0) {
-		r = e->root && e->own_mem && e->peer_mem ? neg_errno() : -ENOMEM;
+	if (!e->root || !e->own_mem || !e->peer_mem || !e->scratch[0] || !e->scratch[1] ||
+	    e->rootfd < 0) {
+		r = e->root && e->own_mem && e->peer_mem && e->scratch[0] && e->scratch[1] ?
+			    neg_errno() :
+			    -ENOMEM;
 		goto fail;
 	}
 	if ((r = trees_mkdir(e->rootfd, e->own_mem)) < 0 || (r = trees_mkdir(e->rootfd, e->peer_mem)) < 0)
@@ -300,6 +305,8 @@ void engine_free(struct engine *e)
 		return;
 	/* engine_new's error path comes here with any part not yet made. */
 	engine_detach(e);
+	free(e->scratch[0]);
+	free(e->scratch[1]);
 	watch_close(e->watch);
 	chunk_index_free(e->ix);
 	strmap_free(e->model, free);
