@@ -9,29 +9,9 @@
 #include "sync/chunker.h"
 #include "sync/hash.h"
 #include "sync/util.h"
+#include "testrand.h"
 
 #define MiB (1024u * 1024)
-
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
-static uint8_t *random_buf(size_t n, uint64_t seed)
-{
-	uint8_t *b = malloc(n + 1); /* +1: room for an inserted byte */
-
-	ck_assert_ptr_nonnull(b);
-	for (size_t i = 0; i < n; i += 8) {
-		uint64_t v = rng_next(&seed);
-		memcpy(b + i, &v, MIN(8, n - i));
-	}
-	return b;
-}
 
 /* The chunk end offsets of b[0..n), fed in pieces of piece(i) bytes (or whole
  * when piece is NULL). The final chunk counts. Returns the number of chunks. */
@@ -78,7 +58,7 @@ static size_t piece_one(uint64_t *seed)
 
 static size_t piece_random(uint64_t *seed)
 {
-	uint64_t r = rng_next(seed);
+	uint64_t r = test_rng_next(seed);
 
 	/* Mostly small pieces, sometimes larger than a whole chunk. */
 	return 1 + (r & 7 ? r % 4096 : r % (2 * CHUNK_MAX_SIZE));
@@ -101,7 +81,7 @@ static struct hash128 *chunk_hashes(const uint8_t *b, size_t n, size_t *count)
 START_TEST(test_random_sizes)
 {
 	size_t n = 64 * MiB, count, *ends;
-	uint8_t *b = random_buf(n, 1);
+	uint8_t *b = test_random_buf(n, 1);
 	double mean;
 
 	count = cut_points(b, n, NULL, &ends);
@@ -132,7 +112,7 @@ END_TEST
 START_TEST(test_split_invariance)
 {
 	size_t n = 2 * MiB, whole_n, one_n, rnd_n, *whole, *one, *rnd;
-	uint8_t *b = random_buf(n, 2);
+	uint8_t *b = test_random_buf(n, 2);
 
 	whole_n = cut_points(b, n, NULL, &whole);
 	one_n = cut_points(b, n, piece_one, &one);
@@ -144,7 +124,7 @@ START_TEST(test_split_invariance)
 	free(b);
 
 	n = 32 * MiB;
-	b = random_buf(n, 3);
+	b = test_random_buf(n, 3);
 	whole_n = cut_points(b, n, NULL, &whole);
 	rnd_n = cut_points(b, n, piece_random, &rnd);
 	ck_assert_uint_eq(rnd_n, whole_n);
@@ -183,7 +163,7 @@ START_TEST(test_locality)
 {
 	static const size_t at_list[] = { 4 * MiB, 4 * MiB + 12345, 1000, 7 * MiB + 1 };
 	size_t n = 8 * MiB;
-	uint8_t *a = random_buf(n, 4);
+	uint8_t *a = test_random_buf(n, 4);
 	uint8_t *b = malloc(n + 1);
 
 	ck_assert_ptr_nonnull(b);
@@ -234,7 +214,7 @@ static size_t cut_with_window(uint64_t seed, size_t end)
 
 	memset(b, 0, sizeof(b));
 	for (size_t i = end - 64; i < end; i += 8) {
-		uint64_t v = rng_next(&seed);
+		uint64_t v = test_rng_next(&seed);
 		memcpy(b + i, &v, 8);
 	}
 	return chunker_scan(&c, b, sizeof(b));
@@ -274,7 +254,7 @@ START_TEST(test_pinned_cut_points)
 		1899502, 1971095, 2044850, 2073277, 2097152,
 	};
 	size_t n = 2 * MiB, count, *ends;
-	uint8_t *b = random_buf(n, 5);
+	uint8_t *b = test_random_buf(n, 5);
 
 	count = cut_points(b, n, NULL, &ends);
 	ck_assert_uint_eq(count, ARRAY_SIZE(expect));

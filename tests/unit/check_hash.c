@@ -12,6 +12,7 @@
 
 #include "sync/hash.h"
 #include "sync/util.h"
+#include "testrand.h"
 
 static uint8_t pattern_at(size_t i)
 {
@@ -25,27 +26,6 @@ static uint8_t *pattern(size_t n)
 	ck_assert_ptr_nonnull(b);
 	for (size_t i = 0; i < n; i++)
 		b[i] = pattern_at(i);
-	return b;
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
-static uint8_t *random_buf(size_t n, uint64_t seed)
-{
-	uint8_t *b = malloc(n ? n : 1);
-
-	ck_assert_ptr_nonnull(b);
-	for (size_t i = 0; i < n; i += 8) {
-		uint64_t v = rng_next(&seed);
-		memcpy(b + i, &v, MIN(8, n - i));
-	}
 	return b;
 }
 
@@ -109,7 +89,7 @@ START_TEST(test_same_as_plain)
 {
 	enum { MAX = 4200, ALIGN = 64 };
 	static const size_t longs[] = { 8191, 65536, 65537, 262144 + 100, 3 << 20 };
-	uint8_t *b = random_buf(MAX + ALIGN, 42), *big;
+	uint8_t *b = test_random_buf(MAX + ALIGN, 42), *big;
 	struct hash128 a, p;
 
 	for (size_t n = 0; n <= MAX; n++) {
@@ -121,7 +101,7 @@ START_TEST(test_same_as_plain)
 	}
 	free(b);
 	for (size_t i = 0; i < sizeof(longs) / sizeof(longs[0]); i++) {
-		big = random_buf(longs[i] + 1, 1000 + i);
+		big = test_random_buf(longs[i] + 1, 1000 + i);
 		hash128_buf(big + 1, longs[i], &a);
 		plain128(big + 1, longs[i], &p);
 		ck_assert_msg(hash128_eq(&a, &p), "length %zu differs", longs[i]);
@@ -134,7 +114,7 @@ END_TEST
 START_TEST(test_stream_split)
 {
 	size_t n = (3u << 20) + 12345;
-	uint8_t *b = random_buf(n, 7);
+	uint8_t *b = test_random_buf(n, 7);
 	struct hash_stream *s = hash_stream_new();
 	struct hash128 one, st;
 	uint64_t seed = 99;
@@ -147,7 +127,7 @@ START_TEST(test_stream_split)
 		hash_stream_reset(s);
 		while (off < n) {
 			/* Pieces from 0 bytes to 300 KiB, small ones often. */
-			uint64_t r = rng_next(&seed);
+			uint64_t r = test_rng_next(&seed);
 			size_t k = (size_t)(r % 4 == 0 ? r % 300000 : r % 300);
 
 			k = MIN(k, n - off);

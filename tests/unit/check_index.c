@@ -18,6 +18,7 @@
 #include "sync/hash.h"
 #include "sync/index.h"
 #include "sync/util.h"
+#include "testrand.h"
 
 static char tmpl[4096];
 
@@ -65,27 +66,6 @@ static void teardown(void)
 {
 	close(op.dirfd);
 	nftw(tmpl, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
-static uint8_t *random_buf(size_t n, uint64_t seed)
-{
-	uint8_t *b = malloc(n ? n : 1);
-
-	ck_assert_ptr_nonnull(b);
-	for (size_t i = 0; i < n; i += 8) {
-		uint64_t v = rng_next(&seed);
-		memcpy(b + i, &v, MIN(8, n - i));
-	}
-	return b;
 }
 
 /* Writes a new file and renames it over `name`, as the engine does. */
@@ -151,7 +131,7 @@ static struct chunk_index *new_index(void)
 START_TEST(test_add_file_fetch_all)
 {
 	size_t n = 3 * 1024 * 1024 + 777, count;
-	uint8_t *data = random_buf(n, 1), *buf = malloc(CHUNK_MAX_SIZE);
+	uint8_t *data = test_random_buf(n, 1), *buf = malloc(CHUNK_MAX_SIZE);
 	struct chunk_index *ix = new_index();
 	struct chunk *ch;
 
@@ -193,7 +173,7 @@ END_TEST
 START_TEST(test_stale_dropped)
 {
 	size_t n = 1024 * 1024, count;
-	uint8_t *data = random_buf(n, 2), *other = random_buf(n, 3), *buf = malloc(CHUNK_MAX_SIZE);
+	uint8_t *data = test_random_buf(n, 2), *other = test_random_buf(n, 3), *buf = malloc(CHUNK_MAX_SIZE);
 	struct chunk_index *ix = new_index();
 	struct chunk *ch;
 
@@ -247,7 +227,7 @@ END_TEST
 START_TEST(test_second_location)
 {
 	size_t n = 200 * 1024, count;
-	uint8_t *data = random_buf(n, 4), *other = random_buf(n, 5), *buf = malloc(CHUNK_MAX_SIZE);
+	uint8_t *data = test_random_buf(n, 4), *other = test_random_buf(n, 5), *buf = malloc(CHUNK_MAX_SIZE);
 	struct chunk_index *ix = new_index();
 	struct chunk *ch;
 
@@ -281,7 +261,7 @@ END_TEST
 START_TEST(test_forget_and_fd_cache)
 {
 	size_t n = 300 * 1024, na, nb;
-	uint8_t *a = random_buf(n, 6), *a2 = random_buf(n, 7), *b = random_buf(n, 8);
+	uint8_t *a = test_random_buf(n, 6), *a2 = test_random_buf(n, 7), *b = test_random_buf(n, 8);
 	uint8_t *buf = malloc(CHUNK_MAX_SIZE);
 	struct chunk_index *ix = new_index();
 	struct chunk *cha, *cha2, *chb;
@@ -325,7 +305,7 @@ END_TEST
 START_TEST(test_rename)
 {
 	size_t n = 100 * 1024;
-	uint8_t *x = random_buf(n, 9), *y = random_buf(n, 10), *buf = malloc(CHUNK_MAX_SIZE);
+	uint8_t *x = test_random_buf(n, 9), *y = test_random_buf(n, 10), *buf = malloc(CHUNK_MAX_SIZE);
 	struct chunk_index *ix = new_index();
 	struct chunk *chx, *chy;
 	unsigned opens;
@@ -443,7 +423,7 @@ END_TEST
 START_TEST(test_wrong_len_and_args)
 {
 	size_t n = 50 * 1024;
-	uint8_t *data = random_buf(n, 11), *buf = malloc(CHUNK_MAX_SIZE);
+	uint8_t *data = test_random_buf(n, 11), *buf = malloc(CHUNK_MAX_SIZE);
 	struct chunk_index *ix = new_index();
 	struct hash128 h, unknown = synth(99);
 
