@@ -253,7 +253,7 @@ void fs_changed_behind(const char *rel, bool name)
  * dataset/, model/ and encrypted/ change only through this mount, so the
  * kernel could keep them too; but with a day, t0610's stress run under
  * load left directories and files in the enclave that the host had
- * removed or replaced (about 1 run in 6; the events the mount sent were
+ * removed or replaced (6 runs in 54; the events the mount sent were
  * checked and looked right), so until that is understood the kernel asks
  * every time there. A file of several names is asked for each time: a
  * node knows one name (nodes.c), and the kernel must not keep one the
