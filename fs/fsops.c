@@ -261,11 +261,16 @@ void fs_changed_behind(const char *rel, bool name)
 #define CACHE_TIMEOUT_S 86400.0
 #define WRITABLE_TIMEOUT_S 0.0
 
+static double tree_timeout(enum tree t)
+{
+	return tree_writable(t) ? WRITABLE_TIMEOUT_S : CACHE_TIMEOUT_S;
+}
+
 static double node_timeout(const struct node *n, const struct stat *st)
 {
 	if (n->kind != K_TREE || (!S_ISDIR(st->st_mode) && st->st_nlink > 1))
 		return 0.0;
-	return tree_writable(n->tree) ? WRITABLE_TIMEOUT_S : CACHE_TIMEOUT_S;
+	return tree_timeout(n->tree);
 }
 
 static void reply_entry(fuse_req_t req, struct node *n)
@@ -559,8 +564,7 @@ static struct node *plus_entry(struct node *p, const struct dirent *de, struct f
 {
 	struct node *n = NULL;
 
-	if ((tree_writable(p->tree) && WRITABLE_TIMEOUT_S <= 0) || strcmp(de->d_name, ".") == 0 ||
-	    strcmp(de->d_name, "..") == 0)
+	if (tree_timeout(p->tree) <= 0 || strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 		return NULL;
 	pthread_rwlock_rdlock(&order_rw);
 	if (found_child(p, de->d_name, &n) < 0)
@@ -1664,10 +1668,8 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	 * no LOOKUP or GETATTR per file; elsewhere entries come without, and
 	 * the kernel looks each name up. The kernel asks for it when it sees
 	 * it pays (READDIRPLUS_AUTO). */
-	if (CACHE_TIMEOUT_S > 0 && (conn->capable & FUSE_CAP_READDIRPLUS))
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
-	else
-		conn->want &= ~(unsigned)(FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
 }
 
 const struct fuse_lowlevel_ops fs_ops = {
