@@ -389,6 +389,23 @@ START_TEST(test_roundtrip_sizes)
 }
 END_TEST
 
+/* Reads r (open on fd) to its end: the file digest is then want. Frees r
+ * and closes fd. */
+static void drain_digest(struct pkg_reader *r, int fd, const uint8_t want[32])
+{
+	const uint8_t *p;
+	uint8_t got[32];
+	size_t n;
+
+	do
+		ck_assert_int_eq(pkg_reader_next(r, &p, &n), 0);
+	while (n);
+	ck_assert_int_eq(pkg_reader_file_digest(r, got), 0);
+	ck_assert_mem_eq(got, want, 32);
+	pkg_reader_free(r);
+	close(fd);
+}
+
 /* The reader's one-pass digest is the SHA-256 of the whole sealed file,
  * and only once every segment has been read. */
 START_TEST(test_file_digest)
@@ -396,8 +413,7 @@ START_TEST(test_file_digest)
 	uint8_t kek[KEK_LEN], want[32], got[32], *pt, *pkg;
 	struct key_provider *kp;
 	struct pkg_reader *r;
-	const uint8_t *p;
-	size_t pkglen, n, len = 3 * 4096 + 5;
+	size_t pkglen, len = 3 * 4096 + 5;
 	int fd;
 
 	ck_assert_int_eq(kek_generate(kek), 0);
@@ -411,13 +427,7 @@ START_TEST(test_file_digest)
 	fd = memfd_with(pkg, pkglen);
 	ck_assert_int_eq(pkg_reader_open(fd, kp, &r, NULL, 0), 0);
 	ck_assert_int_eq(pkg_reader_file_digest(r, got), -EAGAIN);
-	do
-		ck_assert_int_eq(pkg_reader_next(r, &p, &n), 0);
-	while (n);
-	ck_assert_int_eq(pkg_reader_file_digest(r, got), 0);
-	ck_assert_mem_eq(got, want, 32);
-	pkg_reader_free(r);
-	close(fd);
+	drain_digest(r, fd, want);
 	kp->free(kp);
 	free(pkg);
 	free(pt);
@@ -668,9 +678,8 @@ START_TEST(test_ring_tamper)
 	static const size_t segs[] = { 0, 1, 2, 3, 4, 5, 8, 17, LONG_SEGS - 1, LONG_SEGS };
 	struct fixture f;
 	struct pkg_reader *r;
-	uint8_t *out, want[32], got[32];
-	const uint8_t *p;
-	size_t outlen, n;
+	uint8_t *out, want[32];
+	size_t outlen;
 	uint64_t nok;
 	int fd;
 
@@ -678,13 +687,7 @@ START_TEST(test_ring_tamper)
 	ck_assert_int_eq(EVP_Digest(f.pkg, f.len, want, NULL, EVP_sha256(), NULL), 1);
 	fd = memfd_with(f.pkg, f.len);
 	ck_assert_int_eq(pkg_reader_open(fd, f.kp, &r, NULL, 0), 0);
-	do
-		ck_assert_int_eq(pkg_reader_next(r, &p, &n), 0);
-	while (n);
-	ck_assert_int_eq(pkg_reader_file_digest(r, got), 0);
-	ck_assert_mem_eq(got, want, 32);
-	pkg_reader_free(r);
-	close(fd);
+	drain_digest(r, fd, want);
 	ck_assert_int_eq(unseal(f.pkg, f.len, f.kp, &out, &outlen, &nok), 0);
 	ck_assert_uint_eq(nok, LONG_SEGS + 1);
 	ck_assert_uint_eq(outlen, f.ptlen);
