@@ -1959,6 +1959,24 @@ static int tx_append(struct engine *e, struct wq_item *w)
 	return r;
 }
 
+/* A SETATTR of path (the file st) was sent: the peer's other names of the
+ * file share its inode, and so the attributes just set. */
+static void link_set_attrs(struct engine *e, const char *path, const struct stat *st)
+{
+	char key[PATH_MAX + 64];
+	const struct link_set *s;
+	struct peer_entry *pe;
+
+	link_key(key, sizeof(key), path, st);
+	s = link_is(e, path, st) ? strmap_get(e->links, key) : NULL;
+	for (size_t i = 0; s && i < s->n; i++)
+		if ((pe = model_get(e, s->names[i])) && pe->kind == ENTRY_FILE && pe->ino == st->st_ino &&
+		    pe->size == (uint64_t)st->st_size) {
+			pe->mtime = st_mtime_ns(st);
+			pe->mode = want_mode(e, st);
+		}
+}
+
 /* Only the mode or times of a file changed (the caller saw no write): when
  * the peer holds this file's content, a SETATTR carries them, and the file
  * is not sent again (tar and cp -p set both after writing). Otherwise, or
@@ -1967,8 +1985,6 @@ static int tx_attr(struct engine *e, struct wq_item *w)
 {
 	struct peer_entry *pe = model_get(e, w->path);
 	struct tx_file *fl = strmap_get(e->inflight, w->path);
-	char key[PATH_MAX + 64];
-	const struct link_set *s;
 	struct stat st;
 	int r;
 
@@ -1990,6 +2006,10 @@ static int tx_attr(struct engine *e, struct wq_item *w)
 		if (r == 0) {
 			fl->st.st_mtim = st.st_mtim;
 			fl->st.st_mode = st.st_mode;
+			/* Names linked to it since its transfer began are in
+			 * the model with the attributes it had then (property
+			 * test seed 75, mount mode). */
+			link_set_attrs(e, w->path, &st);
 		}
 		return r;
 	}
@@ -2006,16 +2026,7 @@ static int tx_attr(struct engine *e, struct wq_item *w)
 	r = tx_put_meta(e, MSG_SETATTR, w->path, st.st_mode & 07777, st_mtime_ns(&st));
 	if (r < 0)
 		return r;
-	/* The peer's other names of the file share its inode, and so the
-	 * attributes just set. */
-	link_key(key, sizeof(key), w->path, &st);
-	s = link_is(e, w->path, &st) ? strmap_get(e->links, key) : NULL;
-	for (size_t i = 0; s && i < s->n; i++)
-		if ((pe = model_get(e, s->names[i])) && pe->kind == ENTRY_FILE && pe->ino == st.st_ino &&
-		    pe->size == (uint64_t)st.st_size) {
-			pe->mtime = st_mtime_ns(&st);
-			pe->mode = want_mode(e, &st);
-		}
+	link_set_attrs(e, w->path, &st);
 	pe = model_get(e, w->path);
 	pe->mtime = st_mtime_ns(&st);
 	pe->mode = want_mode(e, &st);
