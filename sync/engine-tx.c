@@ -62,6 +62,38 @@ static void model_drop_below(struct engine *e, const char *prefix);
 static void link_forget(struct engine *e, const char *path);
 static void link_forget_below(struct engine *e, const char *prefix);
 
+/* An operation that makes path was sent: the peer makes the directories
+ * above it that it lacks (path_open_parent), and the model must hold them,
+ * or a later rename or removal of one is taken for a name the peer never
+ * had and the peer keeps it. A directory above may be missing from the
+ * model when it was renamed away here before its own event was handled: a
+ * RENAME of a/x into b/y, sent after b/y's own parent b/ was itself
+ * renamed (t0610's stress run, with the kernel caching dataset/). Such
+ * a directory enters stale (no mode), so a look at it sends it whole. */
+static int model_made_parents(struct engine *e, const char *path)
+{
+	char p[PATH_REL_MAX + 1];
+	struct peer_entry *pe;
+	char *slash;
+
+	if (snprintf(p, sizeof(p), "%s", path) >= (int)sizeof(p))
+		return 0;
+	while ((slash = strrchr(p, '/')) && (*slash = '\0', strchr(p, '/')) && !model_get(e, p)) {
+		pe = calloc(1, sizeof(*pe));
+		if (!pe)
+			return -ENOMEM;
+		pe->kind = ENTRY_DIR;
+		pe->mode = UINT32_MAX; /* no mode a directory has: looked at, it is sent */
+		pe->mtime = UINT64_MAX;
+		pe->gen = e->scan_gen;
+		if (strmap_put(e->model, p, pe, NULL) < 0) {
+			free(pe);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
 static int model_set(struct engine *e, const char *path, uint8_t kind, const struct stat *st)
 {
 	struct peer_entry *pe = model_get(e, path);
@@ -149,7 +181,7 @@ static int tx_put_link(struct engine *e, const char *src, const char *to)
 		return r;
 	tx_sent_op(e, src, to);
 	(void)strmap_put(e->link_sent, to, (void *)(uintptr_t)e->tx_ops_sent, NULL);
-	return 0;
+	return model_made_parents(e, to);
 }
 
 /* The peer has applied the first ops operations sent, and any refusal of
@@ -1425,6 +1457,7 @@ static int tx_start_file(struct engine *e, const char *path, int fd, const struc
 	e->tx_ids[f->id % ID_BUCKETS] = f;
 	e->tx_open++;
 	(void)strmap_put(e->inflight, path, f, NULL);
+	r = model_made_parents(e, path); /* ENOMEM: fatal, f is registered */
 	c->f = f;
 	c->off = 0;
 	c->data_end = 0;
@@ -1432,6 +1465,8 @@ static int tx_start_file(struct engine *e, const char *path, int fd, const struc
 	c->nchunks = 0;
 	chunker_reset(&c->ck);
 	hash_stream_reset(c->hs);
+	if (r < 0)
+		return r;
 	/* The receiver's commit gives path an inode of its own. */
 	if (st->st_nlink < 2 || link_refused(e, path)) {
 		link_forget(e, path);
@@ -1484,7 +1519,9 @@ static int tx_symlink(struct engine *e, const char *path, struct peer_entry *pe,
 	if (r < 0)
 		return r;
 	tx_sent_op(e, path, target);
-	r = model_set(e, path, ENTRY_SYMLINK, &st);
+	r = model_made_parents(e, path);
+	if (r == 0)
+		r = model_set(e, path, ENTRY_SYMLINK, &st);
 	if (r < 0)
 		return r;
 	pe = model_get(e, path);
@@ -1845,6 +1882,8 @@ static int tx_path(struct engine *e, const char *path, bool force, bool overlap)
 		if (pe && pe->kind == ENTRY_DIR && pe->mode == want_mode(e, &st))
 			return 0;
 		r = tx_put_meta(e, MSG_MKDIR, path, st.st_mode & 07777, st_mtime_ns(&st));
+		if (r == 0)
+			r = model_made_parents(e, path);
 		return r < 0 ? r : model_set(e, path, ENTRY_DIR, &st);
 	}
 	close(fd);
@@ -2116,6 +2155,9 @@ static int tx_item(struct engine *e, struct wq_item *w)
 		if (r < 0)
 			return r;
 		tx_sent_op(e, w->path, w->to);
+		r = model_made_parents(e, w->to);
+		if (r < 0)
+			return r;
 		/* Work on the source still in flight or queued (a transfer, a
 		 * change noticed during it) is keyed by the old name and would
 		 * be lost: check the new name against the model once more. */
