@@ -239,6 +239,14 @@ struct engine {
 	/* sender */
 	struct strmap *model;    /* path -> struct peer_entry */
 	uint32_t scan_gen;
+	/* A directory was renamed: our trees are compared with the model
+	 * again before the next barrier goes, or when nothing is queued. A
+	 * rename handled after later changes to the same names (events wait
+	 * their turn) is followed by a look at what is there now, which may
+	 * be another directory of that name; what that sends, the renames
+	 * still queued then move where we hold nothing (t0610's stress run
+	 * with dataset/ cached by the kernel). */
+	bool rescan_due;
 	struct wq_item *wq_head, *wq_tail;
 	struct strmap *queued;   /* paths with a WQ_PATH pending */
 	uint64_t wq_names;       /* REMOVE and RENAME items appended so far */

@@ -990,7 +990,7 @@ void tx_reset(struct engine *e)
 
 bool tx_idle(const struct engine *e)
 {
-	return !e->cur.f && !e->wq_head && e->tx_open == 0;
+	return !e->cur.f && !e->wq_head && e->tx_open == 0 && !e->rescan_due;
 }
 
 /* --- producing --------------------------------------------------------------------- */
@@ -2102,6 +2102,7 @@ static int tx_item(struct engine *e, struct wq_item *w)
 {
 	const struct tx_failure *failed = w->path ? strmap_get(e->failed, w->path) : NULL;
 	uint64_t stamp = failed ? failed->stamp : 0;
+	const struct peer_entry *pe;
 	struct stat st;
 	int r;
 
@@ -2158,6 +2159,8 @@ static int tx_item(struct engine *e, struct wq_item *w)
 		r = model_made_parents(e, w->to);
 		if (r < 0)
 			return r;
+		if ((pe = model_get(e, w->to)) && pe->kind == ENTRY_DIR)
+			e->rescan_due = true;
 		/* Work on the source still in flight or queued (a transfer, a
 		 * change noticed during it) is keyed by the old name and would
 		 * be lost: check the new name against the model once more. */
@@ -2192,6 +2195,11 @@ int tx_produce(struct engine *e)
 	       e->tx_held < TX_WINDOW) {
 		if (e->cur.f) {
 			r = tx_step_cur(e, &budget);
+			continue;
+		}
+		if (e->rescan_due && (!e->wq_head || e->wq_head->kind == WQ_BARRIER)) {
+			e->rescan_due = false;
+			r = tx_rescan(e, NULL);
 			continue;
 		}
 		if (!e->wq_head || e->tx_open >= TX_MAX_OPEN || tx_ops_blocked(e))
@@ -2273,6 +2281,25 @@ int tx_rescan(struct engine *e, const char *only)
 		struct wq_item *w;
 
 		if (pe->gen == e->scan_gen || (only && !is_under(k, only, olen)))
+			continue;
+		w = calloc(1, sizeof(*w));
+		if (!w || !(w->path = strdup(k))) {
+			wq_free(w);
+			return -ENOMEM;
+		}
+		w->kind = WQ_REMOVE;
+		wq_push_front(e, w);
+	}
+	/* A transfer in flight whose file is gone here: its FILE_ACK would
+	 * put into the model a path we do not have (renamed there in flight
+	 * while a newer directory of its old name was walked). */
+	pos = 0;
+	while (strmap_next(e->inflight, &pos, &k, &v)) {
+		struct wq_item *w;
+		struct stat st;
+
+		if ((only && !is_under(k, only, olen)) || model_get(e, k) ||
+		    (fstatat(e->rootfd, k, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)))
 			continue;
 		w = calloc(1, sizeof(*w));
 		if (!w || !(w->path = strdup(k))) {

@@ -472,7 +472,8 @@ int engine_timeout_ms(const struct engine *e)
 	if (conn_pending(e))
 		return 0;
 	if (e->st == ST_RUNNING && wbuf_len(&e->out) < OUT_HIGH_WATER && e->tx_held < TX_WINDOW &&
-	    (e->cur.f || (e->wq_head && e->tx_open < TX_MAX_OPEN && !tx_ops_blocked(e))))
+	    (e->cur.f || (e->rescan_due && (!e->wq_head || e->wq_head->kind == WQ_BARRIER)) ||
+	     (e->wq_head && e->tx_open < TX_MAX_OPEN && !tx_ops_blocked(e))))
 		return 0;
 	return tx_retry_timeout(e, engine_now_ms());
 }
