@@ -245,8 +245,8 @@ struct engine {
 	 * their turn) is followed by a look at what is there now, which may
 	 * be another directory of that name; what that sends, the renames
 	 * still queued then move where we hold nothing (t0610's stress run
-	 * with dataset/ cached by the kernel). */
-	bool rescan_due;
+	 * with dataset/ cached by the kernel). Bit i: e->own[i]. */
+	uint32_t rescan_due;
 	struct wq_item *wq_head, *wq_tail;
 	struct strmap *queued;   /* paths with a WQ_PATH pending */
 	uint64_t wq_names;       /* REMOVE and RENAME items appended so far */

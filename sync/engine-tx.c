@@ -2100,6 +2100,17 @@ static int tx_path_retried(struct engine *e, const char *path, uint64_t stamp, i
 	return r;
 }
 
+/* The bit of path's tree among e->own (rescan_due). */
+static uint32_t own_tree_bit(const struct engine *e, const char *path)
+{
+	size_t tl = strcspn(path, "/");
+
+	for (unsigned i = 0; i < 32 && e->own[i]; i++)
+		if (strlen(e->own[i]) == tl && strncmp(e->own[i], path, tl) == 0)
+			return UINT32_C(1) << i;
+	return 0;
+}
+
 static int tx_item(struct engine *e, struct wq_item *w)
 {
 	const struct tx_failure *failed = w->path ? strmap_get(e->failed, w->path) : NULL;
@@ -2162,7 +2173,7 @@ static int tx_item(struct engine *e, struct wq_item *w)
 		if (r < 0)
 			return r;
 		if ((pe = model_get(e, w->to)) && pe->kind == ENTRY_DIR)
-			e->rescan_due = true;
+			e->rescan_due |= own_tree_bit(e, w->to);
 		/* Work on the source still in flight or queued (a transfer, a
 		 * change noticed during it) is keyed by the old name and would
 		 * be lost: check the new name against the model once more. */
@@ -2200,8 +2211,12 @@ int tx_produce(struct engine *e)
 			continue;
 		}
 		if (e->rescan_due && (!e->wq_head || e->wq_head->kind == WQ_BARRIER)) {
-			e->rescan_due = false;
-			r = tx_rescan(e, NULL);
+			uint32_t due = e->rescan_due;
+
+			e->rescan_due = 0;
+			for (unsigned i = 0; r >= 0 && i < 32 && e->own[i]; i++)
+				if (due & (UINT32_C(1) << i))
+					r = tx_rescan(e, e->own[i]);
 			continue;
 		}
 		if (!e->wq_head || e->tx_open >= TX_MAX_OPEN || tx_ops_blocked(e))
