@@ -251,11 +251,14 @@ void fs_changed_behind(const char *rel, bool name)
  * attributes (st). output/ and jobs/ change only by the link, which tells
  * the kernel each time (fs_changed_behind()): it keeps them for a day.
  * dataset/, model/ and encrypted/ change only through this mount, so the
- * kernel could keep them too; but with a day, t0610's stress run under
- * load left directories and files in the enclave that the host had
- * removed or replaced (6 runs in 54; the events the mount sent were
- * checked and looked right), so until that is understood the kernel asks
- * every time there. A file of several names is asked for each time: a
+ * kernel could keep them too; but with a day, t0610's stress run leaves
+ * directories and files in the enclave that the host removed or replaced
+ * (6 runs in 54 under load at first; about 5 in 100 without load after
+ * three engine fixes that such runs found: the mount's faster operations
+ * let the engine fall further behind the events, and a look at a path
+ * then meets what later events rename away). Until the enclave's tree is
+ * checked against the host's at a barrier, the kernel asks every time
+ * there. A file of several names is asked for each time: a
  * node knows one name (nodes.c), and the kernel must not keep one the
  * node cannot reach. The virtual files change on their own. */
 #define CACHE_TIMEOUT_S 86400.0
