@@ -2274,6 +2274,20 @@ static int scan_cb(void *ud, const char *path, const struct stat *st)
 /* Compares our trees with the model and queues every difference: removals
  * first (they free space and clear type changes), then the rest in
  * pre-order so directories precede their contents. */
+/* Queues a removal of path ahead of everything. */
+static int wq_remove_front(struct engine *e, const char *path)
+{
+	struct wq_item *w = calloc(1, sizeof(*w));
+
+	if (!w || !(w->path = strdup(path))) {
+		wq_free(w);
+		return -ENOMEM;
+	}
+	w->kind = WQ_REMOVE;
+	wq_push_front(e, w);
+	return 0;
+}
+
 int tx_rescan(struct engine *e, const char *only)
 {
 	struct wq_item *rest = e->wq_head, *rest_tail = e->wq_tail;
@@ -2295,37 +2309,24 @@ int tx_rescan(struct engine *e, const char *only)
 		r = 0;
 	}
 	while (strmap_next(e->model, &pos, &k, &v)) {
-		struct peer_entry *pe = v;
-		struct wq_item *w;
+		const struct peer_entry *pe = v;
 
-		if (pe->gen == e->scan_gen || (only && !is_under(k, only, olen)))
-			continue;
-		w = calloc(1, sizeof(*w));
-		if (!w || !(w->path = strdup(k))) {
-			wq_free(w);
+		if (pe->gen != e->scan_gen && (!only || is_under(k, only, olen)) &&
+		    wq_remove_front(e, k) < 0)
 			return -ENOMEM;
-		}
-		w->kind = WQ_REMOVE;
-		wq_push_front(e, w);
 	}
 	/* A transfer in flight whose file is gone here: its FILE_ACK would
 	 * put into the model a path we do not have (renamed there in flight
 	 * while a newer directory of its old name was walked). */
 	pos = 0;
 	while (strmap_next(e->inflight, &pos, &k, &v)) {
-		struct wq_item *w;
 		struct stat st;
 
 		if ((only && !is_under(k, only, olen)) || model_get(e, k) ||
 		    (fstatat(e->rootfd, k, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)))
 			continue;
-		w = calloc(1, sizeof(*w));
-		if (!w || !(w->path = strdup(k))) {
-			wq_free(w);
+		if (wq_remove_front(e, k) < 0)
 			return -ENOMEM;
-		}
-		w->kind = WQ_REMOVE;
-		wq_push_front(e, w);
 	}
 	/* Work that was already queued keeps its place after the scan. */
 	if (rest) {
