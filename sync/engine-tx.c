@@ -2271,9 +2271,6 @@ static int scan_cb(void *ud, const char *path, const struct stat *st)
 	return tx_queue(e, WQ_PATH, path, NULL, 0);
 }
 
-/* Compares our trees with the model and queues every difference: removals
- * first (they free space and clear type changes), then the rest in
- * pre-order so directories precede their contents. */
 /* Queues a removal of path ahead of everything. */
 static int wq_remove_front(struct engine *e, const char *path)
 {
@@ -2288,6 +2285,9 @@ static int wq_remove_front(struct engine *e, const char *path)
 	return 0;
 }
 
+/* Compares our trees with the model and queues every difference: removals
+ * first (they free space and clear type changes), then the rest in
+ * pre-order so directories precede their contents. */
 int tx_rescan(struct engine *e, const char *only)
 {
 	struct wq_item *rest = e->wq_head, *rest_tail = e->wq_tail;
