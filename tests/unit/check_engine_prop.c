@@ -86,7 +86,6 @@ static const char *const mode_names[M_COUNT] = { "notify", "watch", "mount" };
 struct world {
 	uint64_t seed;
 	enum mode mode;
-	bool watch;
 	char host[256], encl[256];
 	struct engine *h, *en;
 	bool paused;
@@ -123,8 +122,7 @@ static const char *const enclave_trees[] = { "output", NULL };
 
 static void world_setup(uint64_t seed, enum mode mode)
 {
-	bool watch = mode == M_WATCH;
-	struct engine_config hc = { .role = ROLE_HOST, .name = "prop-host", .watch = watch,
+	struct engine_config hc = { .role = ROLE_HOST, .name = "prop-host", .watch = mode == M_WATCH,
 				    .own_trees = host_trees, .peer_trees = enclave_trees };
 	struct engine_config ec = { .role = ROLE_ENCLAVE, .name = "prop-enclave",
 				    .own_trees = enclave_trees, .peer_trees = host_trees };
@@ -134,7 +132,6 @@ static void world_setup(uint64_t seed, enum mode mode)
 	memset(&W, 0, sizeof(W));
 	W.seed = seed;
 	W.mode = mode;
-	W.watch = watch;
 	rng = seed * 2654435761u + 0x9e3779b97f4a7c15ull;
 	if (!rng)
 		rng = 1;
@@ -174,7 +171,7 @@ static void notify(enum watch_kind kind, bool is_dir, const char *path, const ch
 	if (trace)
 		fprintf(stderr, "  notify %d %s%s%s\n", (int)kind, path, to ? " -> " : "",
 			to ? to : "");
-	if (!W.watch)
+	if (W.mode != M_WATCH)
 		engine_notify(W.h, &ev);
 }
 
