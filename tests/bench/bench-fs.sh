@@ -425,30 +425,29 @@ cold_mount() { drop_caches; l_mount; }
 cold_pt() { drop_caches; l_pt; }
 cold_cache() { drop_caches; l_cache; }
 
+# ls_runs WHAT MOUNT PT CACHE: RUNS timed rounds of the three runners;
+# their seconds, one per run, in r_m, r_p and r_c.
+ls_runs() {
+	r_m='' r_p='' r_c=''
+	i=1
+	while [ "$i" -le "$RUNS" ]; do
+		in_turn "$i" "$2" "$3" "$4"
+		r_m="$r_m $s_lm"
+		r_p="$r_p $s_lp"
+		r_c="$r_c $s_lc"
+		say "run $i: ls -lR $1 mount ${s_lm}s passthrough ${s_lp}s cache ${s_lc}s"
+		i=$((i + 1))
+	done
+}
+
 say "3: ls -lR of $NFILES files, cold (caches dropped before each)"
-lcm='' lcp='' lcc=''
-i=1
-while [ "$i" -le "$RUNS" ]; do
-	in_turn "$i" cold_mount cold_pt cold_cache
-	lcm="$lcm $s_lm"
-	lcp="$lcp $s_lp"
-	lcc="$lcc $s_lc"
-	say "run $i: ls -lR cold mount ${s_lm}s passthrough ${s_lp}s cache ${s_lc}s"
-	i=$((i + 1))
-done
+ls_runs cold cold_mount cold_pt cold_cache
+lcm=$r_m lcp=$r_p lcc=$r_c
 
 say "3: ls -lR of $NFILES files, warm"
-lm='' lp='' lc=''
 ls -lR "$MNT/dataset/$u" "$PMNT/$u" "$CACHE/dataset/$u" >/dev/null # warm
-i=1
-while [ "$i" -le "$RUNS" ]; do
-	in_turn "$i" l_mount l_pt l_cache
-	lm="$lm $s_lm"
-	lp="$lp $s_lp"
-	lc="$lc $s_lc"
-	say "run $i: ls -lR warm mount ${s_lm}s passthrough ${s_lp}s cache ${s_lc}s"
-	i=$((i + 1))
-done
+ls_runs warm l_mount l_pt l_cache
+lm=$r_m lp=$r_p lc=$r_c
 say "3: requests of ls -lR, cold and warm (untimed)"
 drop_caches
 counted "$MNT" "$NFILES" ls -lR "$MNT/dataset/$u" >/dev/null
