@@ -123,6 +123,7 @@ void rx_reset(struct engine *e)
 	memset(e->rx_ids, 0, sizeof(e->rx_ids));
 	e->rx_open = 0;
 	e->peer_initial_done = false;
+	e->summary_again = false;
 	e->store_sent = e->store_refused = false;
 }
 
@@ -1076,6 +1077,10 @@ static int rx_run(struct engine *e)
 			log_debug("apply %s %s%s%s", msg_type_name(op->type), op->path,
 				  op->to ? " -> " : "", op->to ? op->to : "");
 			r = rx_apply_meta(e, op);
+		} else if (op->kind == RXOP_SUMMARY) {
+			log_debug("apply SUMMARY_AGAIN");
+			e->summary_again = false;
+			r = rx_send_summary(e, true);
 		} else {
 			r = msg_put_u64(&e->out, MSG_BARRIER_ACK, op->seq);
 			e->peer_initial_done = true;
@@ -1222,6 +1227,24 @@ int rx_handle(struct engine *e, const struct frame *f)
 		op->cost = rx_op_cost(NULL, NULL);
 		rx_enqueue(e, op);
 		break;
+	case MSG_SUMMARY_AGAIN:
+		/* Answered in turn, once everything sent before it is applied.
+		 * One at a time: each answer is a walk of the peer's trees. */
+		if (wbuf_len(&b))
+			return engine_fatal(e, -EBADMSG, NULL, "trailing bytes in SUMMARY_AGAIN");
+		if (e->summary_again)
+			return engine_fatal(e, -EPROTO, NULL, "SUMMARY_AGAIN before the last was answered");
+		r = rx_admit(e, rx_op_cost(NULL, NULL));
+		if (r < 0)
+			return r;
+		op = calloc(1, sizeof(*op));
+		if (!op)
+			return engine_fatal(e, -ENOMEM, NULL, "out of memory");
+		op->kind = RXOP_SUMMARY;
+		op->cost = rx_op_cost(NULL, NULL);
+		e->summary_again = true;
+		rx_enqueue(e, op);
+		break;
 	default:
 		return engine_fatal(e, -EPROTO, NULL, "unexpected %s", msg_type_name(f->type));
 	}
@@ -1302,9 +1325,12 @@ static int summary_cb(void *ud, const char *path, const struct stat *st)
 	return 0;
 }
 
-/* Sends what we hold of the peer's trees, and sets the store's limit: the
- * walk is also where we learn how much of it those trees already take. */
-int rx_send_summary(struct engine *e)
+/* Sends what we hold of the peer's trees, and on connecting sets the
+ * store's limit: the walk is also where we learn how much of it those trees
+ * already take. Asked again (SUMMARY_AGAIN), everything sent before is
+ * applied and no temporary file is held, so the walk's count is the store's
+ * figure; the limit stays. */
+int rx_send_summary(struct engine *e, bool again)
 {
 	struct summary_ctx s = { .e = e };
 	struct statvfs sv;
@@ -1320,6 +1346,13 @@ int rx_send_summary(struct engine *e)
 		if (s.in_frame)
 			msg_cancel(&e->out, s.mark);
 		return r;
+	}
+	if (again && e->rx_open == 0 && e->rx_pending == 0)
+		e->store_held = s.held;
+	if (again) {
+		e->stats.store_held = e->store_held;
+		r = msg_put_u32(&e->out, MSG_SUMMARY_END, s.total);
+		return r < 0 ? r : rx_store_report(e, false);
 	}
 	e->store_held = s.held;
 	e->rx_pending = 0;

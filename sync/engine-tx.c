@@ -565,6 +565,7 @@ static uint64_t target_hash(const char *target, size_t n)
 
 int tx_summary_entry(struct engine *e, const struct msg_entry *m)
 {
+	struct strmap *model = e->recount_model ? e->recount_model : e->model;
 	struct peer_entry *pe;
 	int r;
 
@@ -584,11 +585,11 @@ int tx_summary_entry(struct engine *e, const struct msg_entry *m)
 		pe->fp = true;
 		pe->fp_head = target_hash(m->target, m->size);
 	}
-	if (strmap_get(e->model, m->path)) {
+	if (strmap_get(model, m->path)) {
 		free(pe);
 		return -EEXIST;
 	}
-	r = strmap_put(e->model, m->path, pe, NULL);
+	r = strmap_put(model, m->path, pe, NULL);
 	if (r < 0)
 		free(pe);
 	return r;
@@ -986,11 +987,15 @@ void tx_reset(struct engine *e)
 	e->retry_at = 0;
 	e->peer_store_known = false;
 	e->peer_held = e->peer_max = 0;
+	if (e->recount_model)
+		strmap_free(e->recount_model, free);
+	e->recount_model = NULL;
+	e->recount_due = false;
 }
 
 bool tx_idle(const struct engine *e)
 {
-	return !e->cur.f && !e->wq_head && e->tx_open == 0 && !e->rescan_due;
+	return !e->cur.f && !e->wq_head && e->tx_open == 0 && !e->rescan_due && !e->recount_model;
 }
 
 /* --- producing --------------------------------------------------------------------- */
@@ -2197,6 +2202,41 @@ static int tx_item(struct engine *e, struct wq_item *w)
 	return 0;
 }
 
+/* Asks for the peer's summary: sent in turn like any operation, so the
+ * answer describes the peer after everything we sent before it. */
+static int tx_recount_ask(struct engine *e)
+{
+	int r;
+
+	e->recount_model = strmap_new();
+	if (!e->recount_model)
+		return -ENOMEM;
+	r = msg_put_empty(&e->out, MSG_SUMMARY_AGAIN);
+	if (r < 0)
+		return r;
+	tx_sent_op(e, NULL, NULL);
+	e->summary_total = e->summary_bytes = 0;
+	e->recount_due = false;
+	log_debug("summary asked for again");
+	return 0;
+}
+
+int tx_recount(struct engine *e)
+{
+	strmap_free(e->model, free);
+	e->model = e->recount_model;
+	e->recount_model = NULL;
+	/* Which of the peer's names are one file, the summary does not say:
+	 * the scan notes again those it holds as we do. */
+	strmap_clear(e->links, link_set_free);
+	strmap_clear(e->link_of, free);
+	strmap_clear(e->link_sent, NULL);
+	e->rescan_due = 0;
+	e->stats.recounts++;
+	log_debug("model rebuilt from the peer's summary (%zu entries)", strmap_count(e->model));
+	return tx_rescan(e, NULL);
+}
+
 int tx_produce(struct engine *e)
 {
 	size_t budget = STEP_BYTES;
@@ -2208,6 +2248,13 @@ int tx_produce(struct engine *e)
 	       e->tx_held < TX_WINDOW) {
 		if (e->cur.f) {
 			r = tx_step_cur(e, &budget);
+			continue;
+		}
+		if (e->recount_model)
+			break; /* the peer's summary is awaited */
+		if (e->recount_due && e->wq_head && e->wq_head->kind == WQ_BARRIER &&
+		    (e->peer_flags & HELLO_F_SUMMARY_AGAIN) && !tx_ops_blocked(e)) {
+			r = tx_recount_ask(e);
 			continue;
 		}
 		if (e->rescan_due && (!e->wq_head || e->wq_head->kind == WQ_BARRIER)) {
@@ -2362,14 +2409,21 @@ void tx_watch_event(const struct watch_event *ev, void *ud)
 	case WATCH_SPECIAL: r = tx_queue(e, WQ_PATH, ev->path, NULL, 0); break;
 	case WATCH_FILE_GROWING: r = tx_queue(e, WQ_APPEND, ev->path, NULL, 0); break;
 	case WATCH_ATTR_CHANGED: r = tx_queue(e, WQ_ATTR, ev->path, NULL, 0); break;
-	case WATCH_REMOVED: r = tx_queue(e, WQ_REMOVE, ev->path, NULL, 0); break;
-	case WATCH_MOVED: r = tx_queue(e, WQ_RENAME, ev->path, ev->to, 0); break;
+	case WATCH_REMOVED:
+		e->recount_due = true;
+		r = tx_queue(e, WQ_REMOVE, ev->path, NULL, 0);
+		break;
+	case WATCH_MOVED:
+		e->recount_due = true;
+		r = tx_queue(e, WQ_RENAME, ev->path, ev->to, 0);
+		break;
 	case WATCH_RESCAN:
 		/* A tree's name: its caller knows a change no single path
 		 * describes (a file with several names was written). */
 		if (ev->path && *ev->path && engine_rescan(e, ev->path) == 0)
 			break;
 		log_info("change notifications overflowed: rescanning");
+		e->recount_due = true;
 		r = tx_rescan(e, NULL);
 		break;
 	}

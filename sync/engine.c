@@ -377,7 +377,7 @@ int engine_attach_io(struct engine *e, int fd, const struct engine_io *io)
 	e->summary_bytes = 0;
 	e->st = ST_HELLO;
 	e->peer_flags = 0;
-	return msg_put_hello(&e->out, (uint8_t)e->cfg.role, e->cfg.readable ? HELLO_F_READABLE : 0,
+	return msg_put_hello(&e->out, (uint8_t)e->cfg.role, HELLO_F_SUMMARY_AGAIN | (e->cfg.readable ? HELLO_F_READABLE : 0),
 			     e->cfg.name ? e->cfg.name : "");
 }
 
@@ -472,8 +472,10 @@ int engine_timeout_ms(const struct engine *e)
 	if (conn_pending(e))
 		return 0;
 	if (e->st == ST_RUNNING && wbuf_len(&e->out) < OUT_HIGH_WATER && e->tx_held < TX_WINDOW &&
-	    (e->cur.f || (e->rescan_due && (!e->wq_head || e->wq_head->kind == WQ_BARRIER)) ||
-	     (e->wq_head && e->tx_open < TX_MAX_OPEN && !tx_ops_blocked(e))))
+	    (e->cur.f ||
+	     (!e->recount_model &&
+	      ((e->rescan_due && (!e->wq_head || e->wq_head->kind == WQ_BARRIER)) ||
+	       (e->wq_head && e->tx_open < TX_MAX_OPEN && !tx_ops_blocked(e))))))
 		return 0;
 	return tx_retry_timeout(e, engine_now_ms());
 }
@@ -498,7 +500,7 @@ static int engine_hello(struct engine *e, struct wbuf *b)
 	e->st = ST_SUMMARY;
 	if (e->cfg.hooks && e->cfg.hooks->connected)
 		e->cfg.hooks->connected(e->cfg.hooks_ud);
-	r = rx_send_summary(e);
+	r = rx_send_summary(e, false);
 	if (r < 0)
 		return engine_fatal(e, r, NULL, "cannot summarize %s", e->root);
 	return 0;
@@ -555,10 +557,22 @@ static int engine_app(struct engine *e, const struct frame *f)
 	return 0;
 }
 
+static int summary_end(struct engine *e, struct wbuf *b)
+{
+	uint32_t total;
+	int r = msg_decode_u32(b, &total);
+
+	if (r < 0)
+		return engine_fatal(e, r, NULL, "malformed SUMMARY_END");
+	if (total != e->summary_total)
+		return engine_fatal(e, -EBADMSG, NULL, "SUMMARY_END says %u entries, got %llu", total,
+				    (unsigned long long)e->summary_total);
+	return 0;
+}
+
 static int engine_dispatch(struct engine *e, const struct frame *f)
 {
 	struct wbuf b = f->body;
-	uint32_t total;
 	int r;
 
 	if (f->type == MSG_GOODBYE) {
@@ -575,12 +589,9 @@ static int engine_dispatch(struct engine *e, const struct frame *f)
 		if (f->type == MSG_SUMMARY)
 			return engine_summary(e, &b);
 		if (f->type == MSG_SUMMARY_END) {
-			r = msg_decode_u32(&b, &total);
+			r = summary_end(e, &b);
 			if (r < 0)
-				return engine_fatal(e, r, NULL, "malformed SUMMARY_END");
-			if (total != e->summary_total)
-				return engine_fatal(e, -EBADMSG, NULL, "SUMMARY_END says %u entries, got %llu",
-						    total, (unsigned long long)e->summary_total);
+				return r;
 			e->st = ST_RUNNING;
 			r = tx_start(e);
 			return r < 0 ? engine_fatal(e, r, NULL, "cannot scan %s", e->root) : 0;
@@ -593,9 +604,20 @@ static int engine_dispatch(struct engine *e, const struct frame *f)
 	case ST_RUNNING:
 		switch (f->type) {
 		case MSG_HELLO:
-		case MSG_SUMMARY:
-		case MSG_SUMMARY_END:
 			break;
+		case MSG_SUMMARY:
+			/* Only as the answer to our SUMMARY_AGAIN. */
+			if (!e->recount_model)
+				break;
+			return engine_summary(e, &b);
+		case MSG_SUMMARY_END:
+			if (!e->recount_model)
+				break;
+			r = summary_end(e, &b);
+			if (r < 0)
+				return r;
+			r = tx_recount(e);
+			return r < 0 ? engine_fatal(e, r, NULL, "cannot scan %s", e->root) : 0;
 		case MSG_WANT:
 		case MSG_FILE_ACK:
 		case MSG_ERROR:

@@ -106,6 +106,7 @@ struct engine_stats {
 	uint64_t hole_bytes_sent;             /* sender: bytes sent as FILE_HOLE, not as data */
 	uint64_t errors;                      /* files or operations that failed (reported) */
 	uint64_t store_held, store_max;       /* receiver: bytes held for the peer (see max_store), the limit */
+	uint64_t recounts;                    /* sender: models rebuilt from the peer's summary (SUMMARY_AGAIN) */
 };
 
 struct engine;

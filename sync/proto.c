@@ -16,6 +16,7 @@ const char *msg_type_name(uint16_t type)
 	case MSG_GOODBYE: return "GOODBYE";
 	case MSG_SUMMARY: return "SUMMARY";
 	case MSG_SUMMARY_END: return "SUMMARY_END";
+	case MSG_SUMMARY_AGAIN: return "SUMMARY_AGAIN";
 	case MSG_FILE_BEGIN: return "FILE_BEGIN";
 	case MSG_FILE_CHUNKS: return "FILE_CHUNKS";
 	case MSG_FILE_END: return "FILE_END";
@@ -126,7 +127,7 @@ int msg_decode_hello(struct wbuf *b, struct msg_hello *m)
 	    (r = wbuf_get_u8(b, &m->role)) < 0 || (r = wbuf_get_u32(b, &m->flags)) < 0 ||
 	    (r = wbuf_get_str(b, m->name, sizeof(m->name))) < 0)
 		return r;
-	if (m->flags & ~HELLO_F_READABLE)
+	if (m->flags & ~HELLO_F_ALL)
 		return -EINVAL;
 	if (m->role != ROLE_HOST && m->role != ROLE_ENCLAVE)
 		return -EINVAL;

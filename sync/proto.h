@@ -42,6 +42,7 @@ enum msg_type {
 	MSG_GOODBYE = 0x0003,
 	MSG_SUMMARY = 0x0010,
 	MSG_SUMMARY_END = 0x0011,
+	MSG_SUMMARY_AGAIN = 0x0012,
 	MSG_FILE_BEGIN = 0x0020,
 	MSG_FILE_CHUNKS = 0x0021,
 	MSG_FILE_END = 0x0022,
@@ -71,6 +72,8 @@ enum msg_type {
 
 /* HELLO flags */
 #define HELLO_F_READABLE 1u /* received files are stored readable by all (mode | 0444, dirs | 0555) */
+#define HELLO_F_SUMMARY_AGAIN 2u /* answers SUMMARY_AGAIN */
+#define HELLO_F_ALL (HELLO_F_READABLE | HELLO_F_SUMMARY_AGAIN)
 
 enum role { ROLE_HOST = 1, ROLE_ENCLAVE = 2 };
 enum entry_kind { ENTRY_FILE = 1, ENTRY_DIR = 2, ENTRY_SYMLINK = 3 };

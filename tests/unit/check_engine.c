@@ -1346,6 +1346,19 @@ static void b_symlink_empty(struct wbuf *o)
 	ck_assert_int_eq(msg_put_symlink(o, "dataset/l", "", 0), 0);
 }
 
+static void b_summary_again(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_empty(o, MSG_SUMMARY_AGAIN), 0);
+}
+
+/* The first waits behind a transfer that has not ended. */
+static void b_summary_again_twice(struct wbuf *o)
+{
+	put_small_head(o, 1, "dataset/x");
+	b_summary_again(o);
+	b_summary_again(o);
+}
+
 static const struct conv_case {
 	const char *name;
 	enum stage stage;
@@ -1366,6 +1379,9 @@ static const struct conv_case {
 	{ "second HELLO", STAGE_RUNNING, b_hello, 0, EPROTO },
 	{ "SUMMARY while running", STAGE_RUNNING, b_summary_own, 0, EPROTO },
 	{ "SUMMARY_END while running", STAGE_RUNNING, b_summary_end0, 0, EPROTO },
+	{ "SUMMARY_AGAIN during the summary", STAGE_SUMMARY, b_summary_again, 0, EPROTO },
+	{ "SUMMARY_AGAIN before the last was answered", STAGE_RUNNING, b_summary_again_twice, 0,
+	  EPROTO },
 	{ "DATA for an unknown id", STAGE_RUNNING, b_data_unknown, 0, EPROTO },
 	{ "DATA beyond the chunks", STAGE_RUNNING, b_data_beyond, 0, EPROTO },
 	{ "DATA twice", STAGE_RUNNING, b_data_twice, 0, EPROTO },
@@ -1430,6 +1446,7 @@ static const struct conv_case {
 	{ "WANT + 1", STAGE_RUNNING, b_want_unknown, 1, EBADMSG },
 	{ "FILE_ACK + 1", STAGE_RUNNING, b_ack_unknown, 1, EBADMSG },
 	{ "BARRIER + 1", STAGE_RUNNING, b_barrier, 1, EBADMSG },
+	{ "SUMMARY_AGAIN + 1", STAGE_RUNNING, b_summary_again, 1, EBADMSG },
 	{ "BARRIER_ACK + 1", STAGE_RUNNING, b_barrier_ack_again, 1, EBADMSG },
 	{ "REMOVE + 1", STAGE_RUNNING, b_remove_tree_top, 1, EBADMSG },
 	{ "RENAME + 1", STAGE_RUNNING, b_rename_into_own, 1, EBADMSG },
@@ -1473,6 +1490,69 @@ START_TEST(test_summary_duplicates)
 	peer_send(p, &o);
 	expect_fatal(p, EBADMSG);
 	check_untouched(p, NULL);
+}
+END_TEST
+
+/* SUMMARY_AGAIN is answered in turn: after the transfer sent before it is
+ * committed (its FILE_ACK first), with what the engine holds then; and
+ * again when asked again after the answer. */
+START_TEST(test_summary_again)
+{
+	static const uint8_t xdata[] = "the first file, not the small one";
+	struct peer *p = &P;
+	uint32_t idx[1];
+	struct wbuf o;
+
+	peer_start(p, STAGE_RUNNING);
+	ck_assert_uint_eq(send_file(p, 1, "dataset/x", 0600, xdata, sizeof(xdata), NULL), 0);
+	wbuf_init(&o, 1u << 20);
+	put_small_head(&o, 2, "model/y");
+	b_summary_again(&o);
+	peer_send(p, &o);
+	ck_assert_uint_eq(expect_want(p, 2, 0, idx), 1);
+	wbuf_init(&o, 1u << 20);
+	ck_assert_int_eq(msg_put_data(&o, 2, 0, small, SMALL_LEN), 0);
+	put_small_end(&o, 2, 1);
+	peer_send(p, &o);
+	ck_assert_uint_eq(expect_ack(p, 2), 0);
+	for (int round = 0; round < 2; round++) {
+		bool x = false, y = false;
+		uint32_t n = 0, count, total;
+		struct msg_entry m;
+		struct frame f;
+
+		if (round == 1) {
+			wbuf_init(&o, 1u << 20);
+			b_summary_again(&o);
+			peer_send(p, &o);
+		}
+		for (;;) {
+			ck_assert(peer_next(p, &f));
+			if (f.type != MSG_SUMMARY)
+				break;
+			ck_assert_int_eq(msg_decode_summary(&f.body, &count), 0);
+			for (uint32_t i = 0; i < count; i++, n++) {
+				ck_assert_int_eq(msg_decode_entry(&f.body, &m), 0);
+				ck_assert(strncmp(m.path, "dataset", 7) == 0 ||
+					  strncmp(m.path, "model", 5) == 0 ||
+					  strncmp(m.path, "encrypted", 9) == 0);
+				if (strcmp(m.path, "dataset/x") == 0) {
+					ck_assert_uint_eq(m.kind, ENTRY_FILE);
+					ck_assert_uint_eq(m.size, sizeof(xdata));
+					ck_assert_uint_eq(m.mode, 0600);
+					x = true;
+				}
+				y |= strcmp(m.path, "model/y") == 0;
+			}
+			ck_assert_int_eq(wbuf_end(&f.body), 0);
+		}
+		ck_assert_msg(f.type == MSG_SUMMARY_END, "got %s", msg_type_name(f.type));
+		ck_assert_int_eq(msg_decode_u32(&f.body, &total), 0);
+		ck_assert_uint_eq(total, n);
+		ck_assert(x && y);
+	}
+	barrier(p, 7);
+	ck_assert_int_eq(p->result, 0);
 }
 END_TEST
 
@@ -4012,6 +4092,49 @@ START_TEST(test_queue_change_after_remove)
 }
 END_TEST
 
+/* The enclave's tree drifts from what the host's engine believes it holds
+ * (a name gone, a name the host never had): a barrier after a removal asks
+ * for the enclave's summary again first, so the barrier finds the enclave
+ * holding what the host holds. A barrier with no removal or rename before
+ * it does not ask. */
+START_TEST(test_recount_before_barrier)
+{
+	struct pair pr;
+	char path[PATH_MAX];
+
+	pair_setup(&pr, 1u << 30);
+	PAIR_UNTIL(&pr, engine_initial_done(pr.h));
+	pair_put(&pr, "dataset/a", "alpha", 5);
+	pair_put(&pr, "dataset/b", "beta", 4);
+	pair_notify(&pr, WATCH_FILE_CHANGED, "dataset/a", NULL);
+	pair_notify(&pr, WATCH_FILE_CHANGED, "dataset/b", NULL);
+	ck_assert_int_eq(pair_barrier(&pr, path, sizeof(path)), 0);
+	pair_check(&pr, "dataset/a", "alpha", 5);
+	ck_assert_uint_eq(engine_stats(pr.h)->recounts, 0);
+
+	join(path, sizeof(path), pr.encl, "dataset/a");
+	ck_assert_int_eq(unlink(path), 0);
+	join(path, sizeof(path), pr.encl, "dataset/stale");
+	write_file(path, "old", 3, 0644);
+	join(path, sizeof(path), pr.host, "dataset/b");
+	ck_assert_int_eq(unlink(path), 0);
+	pair_notify(&pr, WATCH_REMOVED, "dataset/b", NULL);
+	ck_assert_int_eq(pair_barrier(&pr, path, sizeof(path)), 0);
+	pair_check(&pr, "dataset/a", "alpha", 5);
+	pair_check(&pr, "dataset/b", NULL, SIZE_MAX);
+	pair_check(&pr, "dataset/stale", NULL, SIZE_MAX);
+	ck_assert_uint_eq(engine_stats(pr.h)->recounts, 1);
+
+	/* Nothing removed or renamed since: no second summary. */
+	pair_put(&pr, "dataset/c", "gamma", 5);
+	pair_notify(&pr, WATCH_FILE_CHANGED, "dataset/c", NULL);
+	ck_assert_int_eq(pair_barrier(&pr, path, sizeof(path)), 0);
+	pair_check(&pr, "dataset/c", "gamma", 5);
+	ck_assert_uint_eq(engine_stats(pr.h)->recounts, 1);
+	pair_teardown(&pr);
+}
+END_TEST
+
 /* The retry timer: a refused file (the peer said nothing of its store) is
  * sent again by itself, and stored the second time. */
 START_TEST(test_failed_timer_retry)
@@ -4224,6 +4347,7 @@ static Suite *engine_suite(void)
 	tcase_add_checked_fixture(tc, peer_setup, peer_teardown);
 	tcase_add_loop_test(tc, test_conversation, 0, (int)ARRAY_SIZE(conv_cases));
 	tcase_add_test(tc, test_summary_duplicates);
+	tcase_add_test(tc, test_summary_again);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(tx, peer_setup, peer_teardown);
@@ -4265,6 +4389,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tr, test_failed_quiet_tree);
 	tcase_add_test(tr, test_failed_timer_retry);
 	tcase_add_test(tr, test_queue_change_after_remove);
+	tcase_add_test(tr, test_recount_before_barrier);
 	tcase_add_loop_test(tr, test_abort_after_barrier_sent, 0, 2);
 	tcase_add_test(tr, test_abort_relooks_links);
 	tcase_add_loop_test(tr, test_gone_relooks_links, 0, 2);

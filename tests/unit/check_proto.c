@@ -542,6 +542,16 @@ START_TEST(test_hostile_fields)
 	ck_assert_int_eq(msg_put_hello(&o, 3, 0, "x"), 0);
 	b = one_frame(&o, MSG_HELLO);
 	ck_assert_int_eq(msg_decode_hello(&b, &hello), -EINVAL);
+	/* Flags: the known ones pass, any other bit is refused. */
+	wbuf_clear(&o);
+	ck_assert_int_eq(msg_put_hello(&o, ROLE_HOST, HELLO_F_ALL, "x"), 0);
+	b = one_frame(&o, MSG_HELLO);
+	ck_assert_int_eq(msg_decode_hello(&b, &hello), 0);
+	ck_assert_uint_eq(hello.flags, HELLO_F_READABLE | HELLO_F_SUMMARY_AGAIN);
+	wbuf_clear(&o);
+	ck_assert_int_eq(msg_put_hello(&o, ROLE_HOST, HELLO_F_ALL + 1, "x"), 0);
+	b = one_frame(&o, MSG_HELLO);
+	ck_assert_int_eq(msg_decode_hello(&b, &hello), -EINVAL);
 
 	/* Chunk lists: empty, too long, zero-length and oversized chunks. */
 	for (int k = 0; k < 4; k++) {
