@@ -248,32 +248,24 @@ void fs_changed_behind(const char *rel, bool name)
 }
 
 /* How long the kernel may trust what it is told of n's name and
- * attributes (st). output/ and jobs/ change only by the link, which tells
- * the kernel each time (fs_changed_behind()): it keeps them for a day.
- * dataset/, model/ and encrypted/ change only through this mount, so the
- * kernel could keep them too; but with a day, t0610's stress run leaves
- * directories and files in the enclave that the host removed or replaced
- * (6 runs in 54 under load at first; about 5 in 100 without load after
- * three engine fixes that such runs found: the mount's faster operations
- * let the engine fall further behind the events, and a look at a path
- * then meets what later events rename away). Until the enclave's tree is
- * checked against the host's at a barrier, the kernel asks every time
- * there. A file of several names is asked for each time: a
- * node knows one name (nodes.c), and the kernel must not keep one the
- * node cannot reach. The virtual files change on their own. */
+ * attributes (st): a day. output/ and jobs/ change only by the link, which
+ * tells the kernel each time (fs_changed_behind()). dataset/, model/ and
+ * encrypted/ change only through this mount, which the kernel sees. The
+ * mount's operations then outrun the engine far more, and renames and
+ * removals handled long after the change once left the enclave holding
+ * names the host had removed (about 5 stress runs of t0610 in 100); a
+ * barrier after a removal or rename now checks the enclave's tree against
+ * the host's first (SUMMARY_AGAIN, doc/PROTOCOL.md). A file of several
+ * names is asked for each time: a node knows one name (nodes.c), and the
+ * kernel must not keep one the node cannot reach. The virtual files change
+ * on their own. */
 #define CACHE_TIMEOUT_S 86400.0
-#define WRITABLE_TIMEOUT_S 0.0
-
-static double tree_timeout(enum tree t)
-{
-	return tree_writable(t) ? WRITABLE_TIMEOUT_S : CACHE_TIMEOUT_S;
-}
 
 static double node_timeout(const struct node *n, const struct stat *st)
 {
 	if (n->kind != K_TREE || (!S_ISDIR(st->st_mode) && st->st_nlink > 1))
 		return 0.0;
-	return tree_timeout(n->tree);
+	return CACHE_TIMEOUT_S;
 }
 
 static void reply_entry(fuse_req_t req, struct node *n)
@@ -520,6 +512,10 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			return;
 		}
 		dh->job = job_dir(n);
+		/* Only this mount changes a listing there, and each change it
+		 * makes drops the kernel's copy (the directory's version moves). */
+		if (tree_writable(n->tree))
+			fi->cache_readdir = fi->keep_cache = 1;
 	}
 	fi->fh = (uintptr_t)dh;
 	if (fuse_reply_open(req, fi) != 0) {
@@ -559,15 +555,14 @@ static size_t root_entries(fuse_req_t req, bool plus, char *buf, size_t size, of
 	return used;
 }
 
-/* Looks up a listed name of p for READDIRPLUS where the kernel keeps what
- * it is told (node_timeout()); elsewhere, and for a name gone meanwhile, e
- * stays without a node, and the kernel looks it up itself when it needs
- * it. */
+/* Looks up a listed name of p for READDIRPLUS, which the kernel keeps
+ * (node_timeout()); for a name gone meanwhile, e stays without a node, and
+ * the kernel looks it up itself when it needs it. */
 static struct node *plus_entry(struct node *p, const struct dirent *de, struct fuse_entry_param *e)
 {
 	struct node *n = NULL;
 
-	if (tree_timeout(p->tree) <= 0 || strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+	if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 		return NULL;
 	pthread_rwlock_rdlock(&order_rw);
 	if (found_child(p, de->d_name, &n) < 0)
