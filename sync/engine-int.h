@@ -248,14 +248,16 @@ struct engine {
 	 * still queued then move where we hold nothing (t0610's stress run
 	 * with dataset/ cached by the kernel). Bit i: e->own[i]. */
 	uint32_t rescan_due;
-	/* The model may be wrong where names went away or moved: before the
-	 * next barrier goes, the peer is asked for its summary again
-	 * (SUMMARY_AGAIN), which replaces the model, and our trees are
-	 * compared with it (tx_recount). Renames and removals handled in
-	 * turn, long after the change, have left the peer holding names we
-	 * no longer have (t0610's stress run with dataset/ cached). While
-	 * recount_model is set, the answer is awaited: nothing new is sent. */
-	bool recount_due;
+	/* The model of a tree may be wrong where names went away or moved
+	 * in it: before the next barrier goes, the peer is asked for its
+	 * summary of that tree again (SUMMARY_AGAIN), which replaces the
+	 * tree's model, and the tree is compared with it (tx_recount).
+	 * Renames and removals handled in turn, long after the change, have
+	 * left the peer holding names we no longer have (t0610's stress run
+	 * with dataset/ cached). Bit i: e->own[i]. While recount_model is
+	 * set, the answer for recount_tree is awaited: nothing new is sent. */
+	uint32_t recount_due;
+	const char *recount_tree;
 	struct strmap *recount_model;
 	struct wq_item *wq_head, *wq_tail;
 	struct strmap *queued;   /* paths with a WQ_PATH pending */
@@ -356,8 +358,9 @@ int engine_open_read(const struct engine *e, const char *path);
 
 /* engine-rx.c */
 int rx_handle(struct engine *e, const struct frame *f);
-/* again: an answer to SUMMARY_AGAIN, which leaves the store's limit. */
-int rx_send_summary(struct engine *e, bool again);
+/* again: the answer to SUMMARY_AGAIN for that tree, which leaves the
+ * store's limit; NULL: every tree, on connecting. */
+int rx_send_summary(struct engine *e, const char *again);
 void rx_reset(struct engine *e);
 bool rx_idle(const struct engine *e);
 

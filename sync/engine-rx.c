@@ -1078,9 +1078,9 @@ static int rx_run(struct engine *e)
 				  op->to ? " -> " : "", op->to ? op->to : "");
 			r = rx_apply_meta(e, op);
 		} else if (op->kind == RXOP_SUMMARY) {
-			log_debug("apply SUMMARY_AGAIN");
+			log_debug("apply SUMMARY_AGAIN %s", op->path);
 			e->summary_again = false;
-			r = rx_send_summary(e, true);
+			r = rx_send_summary(e, op->path);
 		} else {
 			r = msg_put_u64(&e->out, MSG_BARRIER_ACK, op->seq);
 			e->peer_initial_done = true;
@@ -1227,24 +1227,35 @@ int rx_handle(struct engine *e, const struct frame *f)
 		op->cost = rx_op_cost(NULL, NULL);
 		rx_enqueue(e, op);
 		break;
-	case MSG_SUMMARY_AGAIN:
+	case MSG_SUMMARY_AGAIN: {
 		/* Answered in turn, once everything sent before it is applied.
-		 * One at a time: each answer is a walk of the peer's trees. */
-		if (wbuf_len(&b))
-			return engine_fatal(e, -EBADMSG, NULL, "trailing bytes in SUMMARY_AGAIN");
+		 * One at a time: each answer is a walk of one of the peer's trees. */
+		char tree[WIRE_NAME_MAX + 1];
+		const char *const *t;
+
+		r = msg_decode_summary_again(&b, tree);
+		if (r < 0)
+			return engine_fatal(e, r, NULL, "malformed SUMMARY_AGAIN");
+		for (t = e->peer; *t && strcmp(*t, tree) != 0; t++)
+			;
+		if (!*t)
+			return engine_fatal(e, -EPERM, tree, "SUMMARY_AGAIN of a tree the peer does not write");
 		if (e->summary_again)
 			return engine_fatal(e, -EPROTO, NULL, "SUMMARY_AGAIN before the last was answered");
-		r = rx_admit(e, rx_op_cost(NULL, NULL));
+		r = rx_admit(e, rx_op_cost(*t, NULL));
 		if (r < 0)
 			return r;
 		op = calloc(1, sizeof(*op));
-		if (!op)
+		if (!op || !(op->path = strdup(*t))) {
+			free(op);
 			return engine_fatal(e, -ENOMEM, NULL, "out of memory");
+		}
 		op->kind = RXOP_SUMMARY;
-		op->cost = rx_op_cost(NULL, NULL);
+		op->cost = rx_op_cost(*t, NULL);
 		e->summary_again = true;
 		rx_enqueue(e, op);
 		break;
+	}
 	default:
 		return engine_fatal(e, -EPROTO, NULL, "unexpected %s", msg_type_name(f->type));
 	}
@@ -1327,16 +1338,17 @@ static int summary_cb(void *ud, const char *path, const struct stat *st)
 
 /* Sends what we hold of the peer's trees, and on connecting sets the
  * store's limit: the walk is also where we learn how much of it those trees
- * already take. Asked again (SUMMARY_AGAIN), everything sent before is
- * applied and no temporary file is held, so the walk's count is the store's
- * figure; the limit stays. */
-int rx_send_summary(struct engine *e, bool again)
+ * already take. Asked again for one tree (SUMMARY_AGAIN), it sends what it
+ * holds of that tree and leaves the store's figures as they are. */
+int rx_send_summary(struct engine *e, const char *again)
 {
 	struct summary_ctx s = { .e = e };
 	struct statvfs sv;
 	int r = 0;
 
 	for (const char *const *t = e->peer; *t && r >= 0; t++) {
+		if (again && strcmp(*t, again) != 0)
+			continue;
 		(void)mkdirat(e->rootfd, *t, 0755);
 		r = tree_walk(e->rootfd, *t, summary_cb, &s);
 	}
@@ -1347,13 +1359,8 @@ int rx_send_summary(struct engine *e, bool again)
 			msg_cancel(&e->out, s.mark);
 		return r;
 	}
-	if (again && e->rx_open == 0 && e->rx_pending == 0)
-		e->store_held = s.held;
-	if (again) {
-		e->stats.store_held = e->store_held;
-		r = msg_put_u32(&e->out, MSG_SUMMARY_END, s.total);
-		return r < 0 ? r : rx_store_report(e, false);
-	}
+	if (again)
+		return msg_put_u32(&e->out, MSG_SUMMARY_END, s.total);
 	e->store_held = s.held;
 	e->rx_pending = 0;
 	if (e->cfg.max_store) {

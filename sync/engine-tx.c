@@ -569,7 +569,8 @@ int tx_summary_entry(struct engine *e, const struct msg_entry *m)
 	struct peer_entry *pe;
 	int r;
 
-	if (!engine_is_own_path(e, m->path))
+	if (!engine_is_own_path(e, m->path) ||
+	    (e->recount_model && !is_under(m->path, e->recount_tree, strlen(e->recount_tree))))
 		return -EPERM;
 	/* Never sent, so never in the model (an older peer may list it). */
 	if (tree_too_deep(m->path))
@@ -990,7 +991,8 @@ void tx_reset(struct engine *e)
 	if (e->recount_model)
 		strmap_free(e->recount_model, free);
 	e->recount_model = NULL;
-	e->recount_due = false;
+	e->recount_tree = NULL;
+	e->recount_due = 0;
 }
 
 bool tx_idle(const struct engine *e)
@@ -2202,39 +2204,55 @@ static int tx_item(struct engine *e, struct wq_item *w)
 	return 0;
 }
 
-/* Asks for the peer's summary: sent in turn like any operation, so the
- * answer describes the peer after everything we sent before it. */
+/* Asks for the peer's summary of one of our trees: sent in turn like any
+ * operation, so the answer describes the peer after everything we sent
+ * before it. */
 static int tx_recount_ask(struct engine *e)
 {
+	unsigned i = (unsigned)__builtin_ctz(e->recount_due);
 	int r;
 
+	e->recount_due &= ~(UINT32_C(1) << i);
 	e->recount_model = strmap_new();
 	if (!e->recount_model)
 		return -ENOMEM;
-	r = msg_put_empty(&e->out, MSG_SUMMARY_AGAIN);
+	e->recount_tree = e->own[i];
+	r = msg_put_summary_again(&e->out, e->recount_tree);
 	if (r < 0)
 		return r;
-	tx_sent_op(e, NULL, NULL);
+	tx_sent_op(e, e->recount_tree, NULL);
 	e->summary_total = e->summary_bytes = 0;
-	e->recount_due = false;
-	log_debug("summary asked for again");
+	log_debug("summary of %s asked for again", e->recount_tree);
 	return 0;
 }
 
 int tx_recount(struct engine *e)
 {
-	strmap_free(e->model, free);
-	e->model = e->recount_model;
+	const char *tree = e->recount_tree;
+	size_t pos = 0;
+	const char *k;
+	void *v;
+	int r = 0;
+
+	model_drop_below(e, tree);
+	while (r >= 0 && strmap_next(e->recount_model, &pos, &k, &v)) {
+		r = strmap_put(e->model, k, v, NULL);
+		if (r < 0)
+			free(v);
+	}
+	strmap_free(e->recount_model, NULL);
 	e->recount_model = NULL;
+	e->recount_tree = NULL;
+	if (r < 0)
+		return r;
 	/* Which of the peer's names are one file, the summary does not say:
 	 * the scan notes again those it holds as we do. */
-	strmap_clear(e->links, link_set_free);
-	strmap_clear(e->link_of, free);
+	link_forget_below(e, tree);
 	strmap_clear(e->link_sent, NULL);
-	e->rescan_due = 0;
+	e->rescan_due &= ~own_tree_bit(e, tree);
 	e->stats.recounts++;
-	log_debug("model rebuilt from the peer's summary (%zu entries)", strmap_count(e->model));
-	return tx_rescan(e, NULL);
+	log_debug("model of %s rebuilt from the peer's summary", tree);
+	return tx_rescan(e, tree);
 }
 
 int tx_produce(struct engine *e)
@@ -2410,20 +2428,24 @@ void tx_watch_event(const struct watch_event *ev, void *ud)
 	case WATCH_FILE_GROWING: r = tx_queue(e, WQ_APPEND, ev->path, NULL, 0); break;
 	case WATCH_ATTR_CHANGED: r = tx_queue(e, WQ_ATTR, ev->path, NULL, 0); break;
 	case WATCH_REMOVED:
-		e->recount_due = true;
+		e->recount_due |= own_tree_bit(e, ev->path);
 		r = tx_queue(e, WQ_REMOVE, ev->path, NULL, 0);
 		break;
 	case WATCH_MOVED:
-		e->recount_due = true;
+		e->recount_due |= own_tree_bit(e, ev->path) | own_tree_bit(e, ev->to);
 		r = tx_queue(e, WQ_RENAME, ev->path, ev->to, 0);
 		break;
 	case WATCH_RESCAN:
 		/* A tree's name: its caller knows a change no single path
 		 * describes (a file with several names was written). */
-		if (ev->path && *ev->path && engine_rescan(e, ev->path) == 0)
-			break;
+		if (ev->path && *ev->path) {
+			e->recount_due |= own_tree_bit(e, ev->path);
+			if (engine_rescan(e, ev->path) == 0)
+				break;
+		}
 		log_info("change notifications overflowed: rescanning");
-		e->recount_due = true;
+		for (unsigned i = 0; i < 32 && e->own[i]; i++)
+			e->recount_due |= UINT32_C(1) << i;
 		r = tx_rescan(e, NULL);
 		break;
 	}

@@ -500,7 +500,7 @@ static int engine_hello(struct engine *e, struct wbuf *b)
 	e->st = ST_SUMMARY;
 	if (e->cfg.hooks && e->cfg.hooks->connected)
 		e->cfg.hooks->connected(e->cfg.hooks_ud);
-	r = rx_send_summary(e, false);
+	r = rx_send_summary(e, NULL);
 	if (r < 0)
 		return engine_fatal(e, r, NULL, "cannot summarize %s", e->root);
 	return 0;

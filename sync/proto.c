@@ -211,6 +211,17 @@ int msg_decode_u64(struct wbuf *b, uint64_t *v)
 	return r < 0 ? undo(b, off, v, sizeof(*v), r) : 0;
 }
 
+int msg_decode_summary_again(struct wbuf *b, char tree[static WIRE_NAME_MAX + 1])
+{
+	int r = wbuf_get_str(b, tree, WIRE_NAME_MAX + 1);
+
+	if (r < 0)
+		return r;
+	if (path_check(tree) < 0 || strchr(tree, '/'))
+		return -EINVAL;
+	return wbuf_end(b);
+}
+
 int msg_decode_store(struct wbuf *b, uint64_t *held, uint64_t *max)
 {
 	size_t off = b->off;
@@ -488,6 +499,13 @@ int msg_put_u64(struct wbuf *o, uint16_t type, uint64_t v)
 {
 	BEGIN(o, type);
 	TRY(wbuf_put_u64(o, v));
+	FINISH(o);
+}
+
+int msg_put_summary_again(struct wbuf *o, const char *tree)
+{
+	BEGIN(o, MSG_SUMMARY_AGAIN);
+	TRY(wbuf_put_str(o, tree));
 	FINISH(o);
 }
 

@@ -184,6 +184,8 @@ int msg_decode_u64(struct wbuf *b, uint64_t *v); /* BARRIER, BARRIER_ACK */
 /* STORE: u64 held, u64 max (the receiver's store for the sender's trees;
  * held may exceed max). Consumes nothing on failure. */
 int msg_decode_store(struct wbuf *b, uint64_t *held, uint64_t *max);
+/* SUMMARY_AGAIN: one tree's name (a canonical path of one component). */
+int msg_decode_summary_again(struct wbuf *b, char tree[static WIRE_NAME_MAX + 1]);
 int msg_decode_file_begin(struct wbuf *b, struct msg_file_begin *m);
 int msg_decode_chunks(struct wbuf *b, struct msg_chunks *m);
 void msg_chunk_at(const struct msg_chunks *m, uint32_t i, struct hash128 *h, uint32_t *len);
@@ -211,6 +213,7 @@ int msg_put_empty(struct wbuf *o, uint16_t type);
 int msg_put_u32(struct wbuf *o, uint16_t type, uint32_t v);
 int msg_put_u64(struct wbuf *o, uint16_t type, uint64_t v);
 int msg_put_store(struct wbuf *o, uint64_t held, uint64_t max);
+int msg_put_summary_again(struct wbuf *o, const char *tree);
 int msg_put_file_begin(struct wbuf *o, uint32_t id, const char *path, uint32_t mode, uint64_t size,
 		       uint64_t mtime);
 int msg_put_file_end(struct wbuf *o, uint32_t id, uint32_t nchunks, const struct hash128 *h);

@@ -15,7 +15,7 @@ static void decode_all(const struct frame *f)
 					  MSG_FILE_END, MSG_WANT, MSG_DATA, MSG_FILE_ACK,
 					  MSG_APPEND, MSG_MKDIR, MSG_RENAME, MSG_REMOVE,
 					  MSG_SUMMARY, MSG_FILE_HOLE, MSG_SYMLINK, MSG_LINK,
-					  MSG_STORE };
+					  MSG_STORE, MSG_SUMMARY_AGAIN };
 	struct msg_hello h;
 	struct msg_error e;
 	struct msg_file_begin fb;
@@ -31,6 +31,7 @@ static void decode_all(const struct frame *f)
 	struct hash128 hh;
 	uint32_t count, len;
 	uint64_t held, max;
+	char tree[WIRE_NAME_MAX + 1];
 
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		struct wbuf b = f->body;
@@ -75,6 +76,11 @@ static void decode_all(const struct frame *f)
 		case MSG_STORE:
 			r = msg_decode_store(&b, &held, &max);
 			if (r < 0 && (b.off != before || held || max))
+				abort();
+			break;
+		case MSG_SUMMARY_AGAIN:
+			r = msg_decode_summary_again(&b, tree);
+			if (r == 0 && (!tree[0] || strchr(tree, '/') || strlen(tree) > WIRE_NAME_MAX))
 				abort();
 			break;
 		case MSG_SUMMARY:

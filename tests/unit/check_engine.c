@@ -1348,6 +1348,31 @@ static void b_symlink_empty(struct wbuf *o)
 
 static void b_summary_again(struct wbuf *o)
 {
+	ck_assert_int_eq(msg_put_summary_again(o, "dataset"), 0);
+}
+
+static void b_summary_again_own(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_summary_again(o, "output"), 0);
+}
+
+static void b_summary_again_unknown(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_summary_again(o, "nosuch"), 0);
+}
+
+static void b_summary_again_path(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_summary_again(o, "dataset/x"), 0);
+}
+
+static void b_summary_again_dotdot(struct wbuf *o)
+{
+	ck_assert_int_eq(msg_put_summary_again(o, ".."), 0);
+}
+
+static void b_summary_again_empty(struct wbuf *o)
+{
 	ck_assert_int_eq(msg_put_empty(o, MSG_SUMMARY_AGAIN), 0);
 }
 
@@ -1382,6 +1407,11 @@ static const struct conv_case {
 	{ "SUMMARY_AGAIN during the summary", STAGE_SUMMARY, b_summary_again, 0, EPROTO },
 	{ "SUMMARY_AGAIN before the last was answered", STAGE_RUNNING, b_summary_again_twice, 0,
 	  EPROTO },
+	{ "SUMMARY_AGAIN of the enclave's tree", STAGE_RUNNING, b_summary_again_own, 0, EPERM },
+	{ "SUMMARY_AGAIN of no tree", STAGE_RUNNING, b_summary_again_unknown, 0, EPERM },
+	{ "SUMMARY_AGAIN of a path in a tree", STAGE_RUNNING, b_summary_again_path, 0, EINVAL },
+	{ "SUMMARY_AGAIN of ..", STAGE_RUNNING, b_summary_again_dotdot, 0, EINVAL },
+	{ "SUMMARY_AGAIN without a name", STAGE_RUNNING, b_summary_again_empty, 0, EBADMSG },
 	{ "DATA for an unknown id", STAGE_RUNNING, b_data_unknown, 0, EPROTO },
 	{ "DATA beyond the chunks", STAGE_RUNNING, b_data_beyond, 0, EPROTO },
 	{ "DATA twice", STAGE_RUNNING, b_data_twice, 0, EPROTO },
@@ -1447,6 +1477,7 @@ static const struct conv_case {
 	{ "FILE_ACK + 1", STAGE_RUNNING, b_ack_unknown, 1, EBADMSG },
 	{ "BARRIER + 1", STAGE_RUNNING, b_barrier, 1, EBADMSG },
 	{ "SUMMARY_AGAIN + 1", STAGE_RUNNING, b_summary_again, 1, EBADMSG },
+	{ "SUMMARY_AGAIN - 1", STAGE_RUNNING, b_summary_again, -1, EBADMSG },
 	{ "BARRIER_ACK + 1", STAGE_RUNNING, b_barrier_ack_again, 1, EBADMSG },
 	{ "REMOVE + 1", STAGE_RUNNING, b_remove_tree_top, 1, EBADMSG },
 	{ "RENAME + 1", STAGE_RUNNING, b_rename_into_own, 1, EBADMSG },
@@ -1494,8 +1525,9 @@ START_TEST(test_summary_duplicates)
 END_TEST
 
 /* SUMMARY_AGAIN is answered in turn: after the transfer sent before it is
- * committed (its FILE_ACK first), with what the engine holds then; and
- * again when asked again after the answer. */
+ * committed (its FILE_ACK first), with what the engine holds then of the
+ * tree asked for, and of nothing else; and again when asked again after the
+ * answer. */
 START_TEST(test_summary_again)
 {
 	static const uint8_t xdata[] = "the first file, not the small one";
@@ -1506,7 +1538,7 @@ START_TEST(test_summary_again)
 	peer_start(p, STAGE_RUNNING);
 	ck_assert_uint_eq(send_file(p, 1, "dataset/x", 0600, xdata, sizeof(xdata), NULL), 0);
 	wbuf_init(&o, 1u << 20);
-	put_small_head(&o, 2, "model/y");
+	put_small_head(&o, 2, "dataset/y");
 	b_summary_again(&o);
 	peer_send(p, &o);
 	ck_assert_uint_eq(expect_want(p, 2, 0, idx), 1);
@@ -1522,8 +1554,9 @@ START_TEST(test_summary_again)
 		struct frame f;
 
 		if (round == 1) {
+			send_file(p, 3, "model/m", 0644, xdata, 5, NULL);
 			wbuf_init(&o, 1u << 20);
-			b_summary_again(&o);
+			ck_assert_int_eq(msg_put_summary_again(&o, "model"), 0);
 			peer_send(p, &o);
 		}
 		for (;;) {
@@ -1533,16 +1566,19 @@ START_TEST(test_summary_again)
 			ck_assert_int_eq(msg_decode_summary(&f.body, &count), 0);
 			for (uint32_t i = 0; i < count; i++, n++) {
 				ck_assert_int_eq(msg_decode_entry(&f.body, &m), 0);
-				ck_assert(strncmp(m.path, "dataset", 7) == 0 ||
-					  strncmp(m.path, "model", 5) == 0 ||
-					  strncmp(m.path, "encrypted", 9) == 0);
+				ck_assert_msg(strncmp(m.path, round ? "model/" : "dataset/",
+						      round ? 6 : 8) == 0,
+					      "%s in the summary of %s", m.path,
+					      round ? "model" : "dataset");
 				if (strcmp(m.path, "dataset/x") == 0) {
 					ck_assert_uint_eq(m.kind, ENTRY_FILE);
 					ck_assert_uint_eq(m.size, sizeof(xdata));
 					ck_assert_uint_eq(m.mode, 0600);
 					x = true;
 				}
-				y |= strcmp(m.path, "model/y") == 0;
+				y |= strcmp(m.path, "dataset/y") == 0;
+				x |= round == 1 && strcmp(m.path, "model/m") == 0;
+				y |= round == 1 && strcmp(m.path, "model/m") == 0;
 			}
 			ck_assert_int_eq(wbuf_end(&f.body), 0);
 		}

@@ -542,6 +542,30 @@ START_TEST(test_hostile_fields)
 	ck_assert_int_eq(msg_put_hello(&o, 3, 0, "x"), 0);
 	b = one_frame(&o, MSG_HELLO);
 	ck_assert_int_eq(msg_decode_hello(&b, &hello), -EINVAL);
+	/* SUMMARY_AGAIN names one tree: one canonical component. */
+	{
+		static const char *const bad[] = { "", ".", "..", "a/b", "/a", "a/" };
+		char tree[WIRE_NAME_MAX + 1], longname[WIRE_NAME_MAX + 2];
+
+		wbuf_clear(&o);
+		ck_assert_int_eq(msg_put_summary_again(&o, "dataset"), 0);
+		b = one_frame(&o, MSG_SUMMARY_AGAIN);
+		ck_assert_int_eq(msg_decode_summary_again(&b, tree), 0);
+		ck_assert_str_eq(tree, "dataset");
+		for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+			wbuf_clear(&o);
+			ck_assert_int_eq(msg_put_summary_again(&o, bad[k]), 0);
+			b = one_frame(&o, MSG_SUMMARY_AGAIN);
+			ck_assert_msg(msg_decode_summary_again(&b, tree) < 0, "%s taken", bad[k]);
+		}
+		memset(longname, 'n', WIRE_NAME_MAX + 1);
+		longname[WIRE_NAME_MAX + 1] = '\0';
+		wbuf_clear(&o);
+		ck_assert_int_eq(msg_put_summary_again(&o, longname), 0);
+		b = one_frame(&o, MSG_SUMMARY_AGAIN);
+		ck_assert_int_eq(msg_decode_summary_again(&b, tree), -EMSGSIZE);
+	}
+
 	/* Flags: the known ones pass, any other bit is refused. */
 	wbuf_clear(&o);
 	ck_assert_int_eq(msg_put_hello(&o, ROLE_HOST, HELLO_F_ALL, "x"), 0);
