@@ -21,7 +21,9 @@
 #      against `enclave-sync --once` of the same file into a standalone
 #      `enclaved --dev`;
 #   3. untar of 20,000 files of 4 KiB (100 dirs) into MNT/dataset/, against
-#      passthrough and a plain directory, then a .run barrier; then `ls -lR`
+#      passthrough and a plain directory, then a .run barrier, then one
+#      file removed and a .run barrier again (the removal makes that
+#      barrier check the whole tree against the enclave's); then `ls -lR`
 #      of the 20,000 files, cold (page, dentry and inode caches dropped) and
 #      warm, through the mount, through passthrough and in the cache;
 #   4. `git status` (warm) in a committed tree of 5,000 of those files in
@@ -360,8 +362,9 @@ done
 
 # --- 3: untar of many small files, a barrier, ls -lR -----------------------------------
 say "3: untar of $NFILES files of 4 KiB"
-um='' up='' un='' ub=''
+um='' up='' un='' ub='' ur=''
 u_mount() {
+	echo x >"$MNT/dataset/gone.$i"
 	drop_caches
 	timeit tar xf "$TAR" -C "$MNT/dataset/u.$i"
 	s_um=$s
@@ -369,6 +372,12 @@ u_mount() {
 	s_ub=$s
 	[ "$i" -gt 1 ] || [ "$(find "$ENC/dataset/u.$i" -type f | wc -l)" = "$NFILES" ] ||
 		die "untar: the enclave did not get all files"
+	# After a removal the barrier first checks the host's whole tree
+	# against the enclave's (SUMMARY_AGAIN: doc/PROTOCOL.md).
+	rm "$MNT/dataset/gone.$i"
+	timeit barrier
+	s_ur=$s
+	[ ! -e "$ENC/dataset/gone.$i" ] || die "untar: the removal did not reach the enclave"
 }
 u_pt() {
 	drop_caches
@@ -392,7 +401,8 @@ while [ "$i" -le "$RUNS" ]; do
 	up="$up $(calc %.0f "$NFILES / $s_up")"
 	un="$un $(calc %.0f "$NFILES / $s_un")"
 	ub="$ub $s_ub"
-	say "run $i: untar mount ${s_um}s passthrough ${s_up}s native ${s_un}s; .run barrier ${s_ub}s"
+	ur="$ur $s_ur $((i * NFILES))"
+	say "run $i: untar mount ${s_um}s passthrough ${s_up}s native ${s_un}s; .run barrier ${s_ub}s; after a removal ${s_ur}s"
 	i=$((i + 1))
 done
 say "3: requests of an untar (untimed)"
@@ -562,6 +572,8 @@ line "$sz read (dd bs=1M, cold):" "$rm__m MB/s" "cache file" "$rc_m MB/s" "$(cal
 line "$sz cp + .run, into the enclave:" "$em_m MB/s" "enclave-sync --once" "$es_m MB/s" "$(calc %.4f "$em_m / $es_m")"
 line "$NFILES x 4 KiB, tar xf:" "$um_m files/s" "native dir" "$un_m files/s" "$(calc %.4f "$um_m / $un_m")"
 printf '%-36s %s s\n' "  then a .run barrier:" "$ub_m"
+printf '%-36s %s s, dataset/ holding about %d files (the tree checked whole)\n' "  a .run after removing one file:" \
+	"$(echo "$ur" | awk '{print $(NF-1)}')" "$(echo "$ur" | awk '{print $NF}')"
 line "ls -lR of them (cold):" "$lcm_m s" "cache dir" "$lcc_m s" "$(calc %.4f "$lcc_m / $lcm_m")"
 line "ls -lR of them (warm):" "$lm_m s" "cache dir" "$lc_m s" "$(calc %.4f "$lc_m / $lm_m")"
 line "git status, $GIT_N files (warm):" "$gm_m s" "native dir" "$gn_m s" "$(calc %.4f "$gn_m / $gm_m")"
@@ -592,6 +604,7 @@ printf '  into the enclave MB/s mount%s (%s%%), enclave-sync%s (%s%%); mount s c
 	"$em" "$(echo "$em" | spread)" "$es" "$(echo "$es" | spread)" "$cpb"
 runs "untar files/s:" mount "$um" passthrough "$up" native "$un"
 printf '  .run barrier s%s\n' "$ub"
+printf '  .run after one removal s (and the files then in dataset/):%s\n' "$ur"
 runs "ls -lR cold s:" mount "$lcm" passthrough "$lcp" cache "$lcc"
 runs "ls -lR warm s:" mount "$lm" passthrough "$lp" cache "$lc"
 runs "git status s:" mount "$gm" passthrough "$gp" native "$gn"
