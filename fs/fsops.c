@@ -295,7 +295,9 @@ static uint32_t job_dir(const struct node *n)
 }
 
 /* name in the tree directory p: a new lookup of its node (order_rw held). */
-static int found_child(struct node *p, const char *name, struct node **out)
+/* Looks name up in p, by the cache's file there now: its node (a new
+ * lookup of it) and its attributes in *stp (as stat gives them). */
+static int found_child(struct node *p, const char *name, struct node **out, struct stat *stp)
 {
 	struct stat st;
 	int fd = -1;
@@ -313,6 +315,8 @@ static int found_child(struct node *p, const char *name, struct node **out)
 		}
 	}
 	*out = node_found(p, name, fd, &st);
+	if (stp)
+		*stp = st;
 	return *out ? 0 : -ENOMEM;
 }
 
@@ -343,7 +347,7 @@ static int find_child(struct node *p, const char *name, struct node **out)
 	if (job && strcmp(name, "wait") == 0)
 		return (*out = node_job_file(K_WAIT, job)) ? 0 : -ENOMEM;
 	pthread_rwlock_rdlock(&order_rw);
-	r = found_child(p, name, out);
+	r = found_child(p, name, out, NULL);
 	pthread_rwlock_unlock(&order_rw);
 	return r;
 }
@@ -565,14 +569,11 @@ static struct node *plus_entry(struct node *p, const struct dirent *de, struct f
 	if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 		return NULL;
 	pthread_rwlock_rdlock(&order_rw);
-	if (found_child(p, de->d_name, &n) < 0)
+	if (found_child(p, de->d_name, &n, &e->attr) < 0)
 		n = NULL;
 	pthread_rwlock_unlock(&order_rw);
-	if (n && node_attr(n, NULL, &e->attr) < 0) {
-		node_forget(n, 1);
-		return NULL;
-	}
 	if (n) {
+		tree_attr(n, &e->attr); /* as node_attr() gives them, without a second stat */
 		e->ino = node_id(n);
 		e->generation = n->gen;
 		e->attr_timeout = e->entry_timeout = node_timeout(n, &e->attr);
