@@ -2234,11 +2234,16 @@ int tx_recount(struct engine *e)
 	void *v;
 	int r = 0;
 
+	/* The entries lie below the tree (tx_summary_entry), where the
+	 * model now holds nothing: each is moved, or freed if it cannot be. */
 	model_drop_below(e, tree);
-	while (r >= 0 && strmap_next(e->recount_model, &pos, &k, &v)) {
-		r = strmap_put(e->model, k, v, NULL);
-		if (r < 0)
+	while (strmap_next(e->recount_model, &pos, &k, &v)) {
+		int p = r < 0 ? r : strmap_put(e->model, k, v, NULL);
+
+		if (p < 0) {
 			free(v);
+			r = p;
+		}
 	}
 	strmap_free(e->recount_model, NULL);
 	e->recount_model = NULL;
