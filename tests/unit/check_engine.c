@@ -4171,6 +4171,48 @@ START_TEST(test_recount_before_barrier)
 }
 END_TEST
 
+/* A check asked for while a large transfer is still in flight (its
+ * FILE_END went before the request, its chunks not yet): the enclave
+ * answers once that file is committed, so the rebuilt model holds it, and
+ * a later removal of it reaches the enclave. */
+START_TEST(test_recount_transfer_in_flight)
+{
+	const size_t n = 4u << 20;
+	uint8_t *data = malloc(n);
+	struct pair pr;
+	char path[PATH_MAX];
+
+	ck_assert_ptr_nonnull(data);
+	fill_random(data, n, 26);
+	pair_setup(&pr, 1u << 30);
+	PAIR_UNTIL(&pr, engine_initial_done(pr.h));
+	pair_put(&pr, "dataset/b", "beta", 4);
+	pair_notify(&pr, WATCH_FILE_CHANGED, "dataset/b", NULL);
+	ck_assert_int_eq(pair_barrier(&pr, path, sizeof(path)), 0);
+
+	pair_put(&pr, "dataset/big", data, n);
+	pair_notify(&pr, WATCH_FILE_CHANGED, "dataset/big", NULL);
+	join(path, sizeof(path), pr.host, "dataset/b");
+	ck_assert_int_eq(unlink(path), 0);
+	pair_notify(&pr, WATCH_REMOVED, "dataset/b", NULL);
+	ck_assert_int_eq(pair_barrier(&pr, path, sizeof(path)), 0);
+	ck_assert_uint_eq(engine_stats(pr.h)->recounts, 1);
+	pair_check(&pr, "dataset/big", data, n);
+	pair_check(&pr, "dataset/b", NULL, SIZE_MAX);
+
+	join(path, sizeof(path), pr.host, "dataset/big");
+	ck_assert_int_eq(unlink(path), 0);
+	pair_notify(&pr, WATCH_REMOVED, "dataset/big", NULL);
+	ck_assert_int_eq(pair_barrier(&pr, path, sizeof(path)), 0);
+	ck_assert_uint_eq(engine_stats(pr.h)->recounts, 2);
+	pair_check(&pr, "dataset/big", NULL, SIZE_MAX);
+	/* Sent once: the check found it held, and did not send it again. */
+	ck_assert_uint_eq(engine_stats(pr.h)->files_sent, 2);
+	pair_teardown(&pr);
+	free(data);
+}
+END_TEST
+
 /* The retry timer: a refused file (the peer said nothing of its store) is
  * sent again by itself, and stored the second time. */
 START_TEST(test_failed_timer_retry)
@@ -4426,6 +4468,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tr, test_failed_timer_retry);
 	tcase_add_test(tr, test_queue_change_after_remove);
 	tcase_add_test(tr, test_recount_before_barrier);
+	tcase_add_test(tr, test_recount_transfer_in_flight);
 	tcase_add_loop_test(tr, test_abort_after_barrier_sent, 0, 2);
 	tcase_add_test(tr, test_abort_relooks_links);
 	tcase_add_loop_test(tr, test_gone_relooks_links, 0, 2);
