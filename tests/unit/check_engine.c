@@ -3812,6 +3812,16 @@ static void pair_put(struct pair *pr, const char *rel, const void *data, size_t 
 	write_file(path, data, n, 0644);
 }
 
+/* The host removes rel and reports it. */
+static void pair_remove(struct pair *pr, const char *rel)
+{
+	char path[512];
+
+	join(path, sizeof(path), pr->host, rel);
+	ck_assert_int_eq(unlink(path), 0);
+	pair_notify(pr, WATCH_REMOVED, rel, NULL);
+}
+
 /* The enclave holds rel with these bytes (n == SIZE_MAX: not at all). */
 static void pair_check(struct pair *pr, const char *rel, const void *data, size_t n)
 {
@@ -4152,9 +4162,7 @@ START_TEST(test_recount_before_barrier)
 	ck_assert_int_eq(unlink(path), 0);
 	join(path, sizeof(path), pr.encl, "dataset/stale");
 	write_file(path, "old", 3, 0644);
-	join(path, sizeof(path), pr.host, "dataset/b");
-	ck_assert_int_eq(unlink(path), 0);
-	pair_notify(&pr, WATCH_REMOVED, "dataset/b", NULL);
+	pair_remove(&pr, "dataset/b");
 	ck_assert_int_eq(pair_barrier(&pr, path, sizeof(path)), 0);
 	pair_check(&pr, "dataset/a", "alpha", 5);
 	pair_check(&pr, "dataset/b", NULL, SIZE_MAX);
@@ -4192,17 +4200,13 @@ START_TEST(test_recount_transfer_in_flight)
 
 	pair_put(&pr, "dataset/big", data, n);
 	pair_notify(&pr, WATCH_FILE_CHANGED, "dataset/big", NULL);
-	join(path, sizeof(path), pr.host, "dataset/b");
-	ck_assert_int_eq(unlink(path), 0);
-	pair_notify(&pr, WATCH_REMOVED, "dataset/b", NULL);
+	pair_remove(&pr, "dataset/b");
 	ck_assert_int_eq(pair_barrier(&pr, path, sizeof(path)), 0);
 	ck_assert_uint_eq(engine_stats(pr.h)->recounts, 1);
 	pair_check(&pr, "dataset/big", data, n);
 	pair_check(&pr, "dataset/b", NULL, SIZE_MAX);
 
-	join(path, sizeof(path), pr.host, "dataset/big");
-	ck_assert_int_eq(unlink(path), 0);
-	pair_notify(&pr, WATCH_REMOVED, "dataset/big", NULL);
+	pair_remove(&pr, "dataset/big");
 	ck_assert_int_eq(pair_barrier(&pr, path, sizeof(path)), 0);
 	ck_assert_uint_eq(engine_stats(pr.h)->recounts, 2);
 	pair_check(&pr, "dataset/big", NULL, SIZE_MAX);
