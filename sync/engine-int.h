@@ -378,7 +378,7 @@ bool tx_ops_blocked(const struct engine *e);
 int tx_produce(struct engine *e);
 int tx_summary_entry(struct engine *e, const struct msg_entry *m);
 /* The peer's SUMMARY_END after our SUMMARY_AGAIN: its summary becomes the
- * model, and our trees are compared with it. */
+ * model of the tree asked for, and that tree is compared with it. */
 int tx_recount(struct engine *e);
 void tx_reset(struct engine *e);
 bool tx_idle(const struct engine *e);

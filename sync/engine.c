@@ -377,7 +377,8 @@ int engine_attach_io(struct engine *e, int fd, const struct engine_io *io)
 	e->summary_bytes = 0;
 	e->st = ST_HELLO;
 	e->peer_flags = 0;
-	return msg_put_hello(&e->out, (uint8_t)e->cfg.role, HELLO_F_SUMMARY_AGAIN | (e->cfg.readable ? HELLO_F_READABLE : 0),
+	return msg_put_hello(&e->out, (uint8_t)e->cfg.role,
+			     HELLO_F_SUMMARY_AGAIN | (e->cfg.readable ? HELLO_F_READABLE : 0),
 			     e->cfg.name ? e->cfg.name : "");
 }
 
