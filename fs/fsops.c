@@ -294,9 +294,9 @@ static uint32_t job_dir(const struct node *n)
 	return (uint32_t)job;
 }
 
-/* name in the tree directory p: a new lookup of its node (order_rw held). */
-/* Looks name up in p, by the cache's file there now: its node (a new
- * lookup of it) and its attributes in *stp (as stat gives them). */
+/* name in the tree directory p, by the cache's file there now: a new
+ * lookup of its node, and its attributes as stat gives them in *stp when
+ * stp is not NULL (order_rw held). */
 static int found_child(struct node *p, const char *name, struct node **out, struct stat *stp)
 {
 	struct stat st;
