@@ -376,6 +376,8 @@ int tx_rescan(struct engine *e, const char *only); /* only: one owned tree, or N
 /* Too many operations may wait in the receiver's queue: produce nothing new. */
 bool tx_ops_blocked(const struct engine *e);
 int tx_produce(struct engine *e);
+/* Connected, room for output, and something tx_produce() can do now. */
+bool tx_can_produce(const struct engine *e);
 int tx_summary_entry(struct engine *e, const struct msg_entry *m);
 /* The peer's SUMMARY_END after our SUMMARY_AGAIN: its summary becomes the
  * model of the tree asked for, and that tree is compared with it. */

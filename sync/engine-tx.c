@@ -2107,7 +2107,17 @@ static int tx_path_retried(struct engine *e, const char *path, uint64_t stamp, i
 	return r;
 }
 
-/* The bit of path's tree among e->own (rescan_due). */
+/* Every tree's bit (rescan_due, recount_due). */
+static uint32_t own_trees_all(const struct engine *e)
+{
+	uint32_t all = 0;
+
+	for (unsigned i = 0; i < 32 && e->own[i]; i++)
+		all |= UINT32_C(1) << i;
+	return all;
+}
+
+/* The bit of path's tree among e->own (rescan_due, recount_due). */
 static uint32_t own_tree_bit(const struct engine *e, const char *path)
 {
 	size_t tl = strcspn(path, "/");
@@ -2260,45 +2270,69 @@ int tx_recount(struct engine *e)
 	return tx_rescan(e, tree);
 }
 
+enum tx_step { TX_WAIT, TX_CUR, TX_ASK, TX_RESCAN, TX_ITEM };
+
+/* What tx_produce() does next, leaving out the output's and the window's
+ * limits: TX_WAIT when it can do nothing until the peer answers. */
+static enum tx_step tx_next(const struct engine *e)
+{
+	bool at_barrier = e->wq_head && e->wq_head->kind == WQ_BARRIER;
+
+	if (e->cur.f)
+		return TX_CUR;
+	if (e->recount_model)
+		return TX_WAIT; /* the peer's summary is awaited */
+	if (e->recount_due && at_barrier && (e->peer_flags & HELLO_F_SUMMARY_AGAIN) &&
+	    !tx_ops_blocked(e))
+		return TX_ASK;
+	if (e->rescan_due && (!e->wq_head || at_barrier))
+		return TX_RESCAN;
+	if (!e->wq_head || e->tx_open >= TX_MAX_OPEN || tx_ops_blocked(e))
+		return TX_WAIT;
+	return TX_ITEM;
+}
+
+bool tx_can_produce(const struct engine *e)
+{
+	return e->st == ST_RUNNING && wbuf_len(&e->out) < OUT_HIGH_WATER && e->tx_held < TX_WINDOW &&
+	       tx_next(e) != TX_WAIT;
+}
+
 int tx_produce(struct engine *e)
 {
 	size_t budget = STEP_BYTES;
 	int items = STEP_ITEMS, r = 0;
 
-	if (e->st != ST_RUNNING)
-		return 0;
-	while (r >= 0 && budget > 0 && items > 0 && wbuf_len(&e->out) < OUT_HIGH_WATER &&
-	       e->tx_held < TX_WINDOW) {
-		if (e->cur.f) {
+	while (r >= 0 && budget > 0 && items > 0 && tx_can_produce(e)) {
+		switch (tx_next(e)) {
+		case TX_CUR:
 			r = tx_step_cur(e, &budget);
-			continue;
-		}
-		if (e->recount_model)
-			break; /* the peer's summary is awaited */
-		if (e->recount_due && e->wq_head && e->wq_head->kind == WQ_BARRIER &&
-		    (e->peer_flags & HELLO_F_SUMMARY_AGAIN) && !tx_ops_blocked(e)) {
+			break;
+		case TX_ASK:
 			r = tx_recount_ask(e);
-			continue;
-		}
-		if (e->rescan_due && (!e->wq_head || e->wq_head->kind == WQ_BARRIER)) {
+			break;
+		case TX_RESCAN: {
 			uint32_t due = e->rescan_due;
 
 			e->rescan_due = 0;
 			for (unsigned i = 0; r >= 0 && i < 32 && e->own[i]; i++)
 				if (due & (UINT32_C(1) << i))
 					r = tx_rescan(e, e->own[i]);
-			continue;
-		}
-		if (!e->wq_head || e->tx_open >= TX_MAX_OPEN || tx_ops_blocked(e))
 			break;
-		{
+		}
+		case TX_ITEM: {
 			struct wq_item *w = wq_pop(e);
+
 			e->wq_in_item = true;
 			e->wq_follow = NULL;
 			r = tx_item(e, w);
 			e->wq_in_item = false;
 			wq_free(w);
 			items--;
+			break;
+		}
+		case TX_WAIT:
+			break;
 		}
 	}
 	if (r < 0)
@@ -2449,8 +2483,7 @@ void tx_watch_event(const struct watch_event *ev, void *ud)
 				break;
 		}
 		log_info("change notifications overflowed: rescanning");
-		for (unsigned i = 0; i < 32 && e->own[i]; i++)
-			e->recount_due |= UINT32_C(1) << i;
+		e->recount_due |= own_trees_all(e);
 		r = tx_rescan(e, NULL);
 		break;
 	}

@@ -472,11 +472,7 @@ int engine_timeout_ms(const struct engine *e)
 	 * transfers wait for their retry. */
 	if (conn_pending(e))
 		return 0;
-	if (e->st == ST_RUNNING && wbuf_len(&e->out) < OUT_HIGH_WATER && e->tx_held < TX_WINDOW &&
-	    (e->cur.f ||
-	     (!e->recount_model &&
-	      ((e->rescan_due && (!e->wq_head || e->wq_head->kind == WQ_BARRIER)) ||
-	       (e->wq_head && e->tx_open < TX_MAX_OPEN && !tx_ops_blocked(e))))))
+	if (tx_can_produce(e))
 		return 0;
 	return tx_retry_timeout(e, engine_now_ms());
 }
