@@ -98,8 +98,21 @@ void chunker_reset(struct chunker *c)
 static inline size_t gear_find(uint64_t *hp, const uint8_t *b, size_t n, uint64_t mask)
 {
 	uint64_t h = *hp;
+	size_t i = 0;
 
-	for (size_t i = 0; i < n; i++) {
+	/* Eight bytes a round, each still hashed and tested in order: the loop's
+	 * own count and branch were a third of the instructions per byte. */
+	for (; n - i >= 8; i += 8) {
+#pragma GCC unroll 8
+		for (size_t k = 0; k < 8; k++) {
+			h = (h << 1) + gear[b[i + k]];
+			if (!(h & mask)) {
+				*hp = h;
+				return i + k + 1;
+			}
+		}
+	}
+	for (; i < n; i++) {
 		h = (h << 1) + gear[b[i]];
 		if (!(h & mask)) {
 			*hp = h;

@@ -243,6 +243,33 @@ START_TEST(test_mask_boundaries)
 }
 END_TEST
 
+/* The scan tests bytes eight at a time: a cut lands exactly at each of
+ * sixteen consecutive lengths in both regions, found whole or fed in 3-byte
+ * pieces (every alignment of the round and of the bytes left over). */
+START_TEST(test_cut_at_every_offset)
+{
+	static const size_t base[] = { CHUNK_MIN_SIZE + 1000, CHUNK_AVG_SIZE + 1000 };
+	static uint8_t b[CHUNK_MAX_SIZE];
+
+	for (size_t r = 0; r < ARRAY_SIZE(base); r++)
+		for (size_t end = base[r]; end < base[r] + 16; end++) {
+			uint64_t seed = r ? LOOSE_WINDOW_SEED : STRICT_WINDOW_SEED;
+			struct chunker c = CHUNKER_INIT;
+			size_t off = 0, k = 0;
+
+			ck_assert_uint_eq(cut_with_window(seed, end), end);
+			memset(b, 0, sizeof(b));
+			for (size_t i = end - 64; i < end; i += 8) {
+				uint64_t v = test_rng_next(&seed);
+				memcpy(b + i, &v, 8);
+			}
+			while (off < sizeof(b) && !(k = chunker_scan(&c, b + off, MIN(3, sizeof(b) - off))))
+				off += 3;
+			ck_assert_uint_eq(off + k, end);
+		}
+}
+END_TEST
+
 /* The cut points are part of the protocol (both peers must agree on them): a
  * change to the gear table, the masks or the sizes fails here. */
 START_TEST(test_pinned_cut_points)
@@ -277,6 +304,7 @@ static Suite *chunker_suite(void)
 	tcase_add_test(tc, test_locality);
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_mask_boundaries);
+	tcase_add_test(tc, test_cut_at_every_offset);
 	tcase_add_test(tc, test_pinned_cut_points);
 	suite_add_tcase(s, tc);
 	return s;
