@@ -643,7 +643,8 @@ static int engine_read(struct engine *e)
 		ssize_t n;
 		int r;
 
-		wbuf_compact(&e->in);
+		/* wbuf_reserve moves the partial frame left over down only
+		 * when the room after it runs out, not before every read. */
 		r = wbuf_reserve(&e->in, READ_STEP, &p);
 		if (r < 0)
 			return engine_fatal(e, r, NULL, "input buffer full");
