@@ -10,7 +10,9 @@
 #   2. wire bytes for three small changes to a synced 256 MiB file, against
 #      rsync --no-whole-file;
 #   3. 10,000 files of 4 KiB into an empty enclave, against rsync -a;
-#   4. peak RSS of both sides while moving the 1 GiB file;
+#   4. peak RSS and CPU seconds of both sides while moving the 1 GiB file,
+#      and the CPU seconds of rawcopy's two sides (on 2 cores, the sum of
+#      the two sides' CPU bounds the time);
 #   5. the attested session: connect-to-ready time (attestation + TLS
 #      handshake + verdict, median of 20), and `openssl speed -evp
 #      aes-256-gcm` beside figure 1 (every byte of 1 travels encrypted).
@@ -88,7 +90,7 @@ rsync_field() { # rsync_field FILE LABEL: a number from rsync --stats
 # (KiB) in ./host.rss.
 once() {
 	t0=$(now_ns)
-	/usr/bin/time -f %M -o host.rss "$ES" $CONNECT_OPTS --connect "unix:$W/es.sock" --once --stats "$1" 2>"$2" ||
+	/usr/bin/time -f '%M %U %S' -o host.rss "$ES" $CONNECT_OPTS --connect "unix:$W/es.sock" --once --stats "$1" 2>"$2" ||
 		{ cat "$2" >&2; die "enclave-sync --once failed"; }
 	t1=$(now_ns)
 	calc %.6f "($t1 - $t0) / 1e9"
@@ -99,7 +101,7 @@ say "generating ${BIG_MIB} MiB of random data"
 BIG_BYTES=$((BIG_MIB * 1048576))
 mkdir -p big/dataset
 head -c "$BIG_BYTES" /dev/urandom >big/dataset/data
-es_mbs='' raw_mbs='' host_rss=0 encl_rss=0
+es_mbs='' raw_mbs='' host_rss=0 encl_rss=0 cpu_es_h='' cpu_es_e='' cpu_raw_s='' cpu_raw_r=
 i=1
 while [ "$i" -le "$RUNS" ]; do
 	rm -rf enc1 raw.out
@@ -110,13 +112,15 @@ while [ "$i" -le "$RUNS" ]; do
 	secs=$(once big stats1)
 	[ "$(stat_field stats1 'files sent' | head -1)" = 1 ] || die "1 GiB: file not sent"
 	rss=$(vmhwm "$pid")
+	cpu_es_e="$cpu_es_e $(cpu_s "$pid")"
 	stop_bg "$pid" TERM
 	[ "$i" -gt 1 ] || cmp big/dataset/data enc1/dataset/data || die "1 GiB: enclave copy differs"
 	[ "$(stat -c %s enc1/dataset/data)" = "$BIG_BYTES" ] || die "1 GiB: enclave copy has the wrong size"
 	mbs=$(calc %.1f "$BIG_BYTES / 1e6 / $secs")
 	es_mbs="$es_mbs $mbs"
 	[ "$rss" -le "$encl_rss" ] || encl_rss=$rss
-	hr=$(tail -1 host.rss)
+	hr=$(tail -1 host.rss | cut -d' ' -f1)
+	cpu_es_h="$cpu_es_h $(tail -1 host.rss | awk '{ print $2 + $3 }')"
 	[ "$hr" -le "$host_rss" ] || host_rss=$hr
 	rm -rf enc1
 
@@ -124,9 +128,11 @@ while [ "$i" -le "$RUNS" ]; do
 	pid=$bg_pid
 	sync
 	t0=$(now_ns)
-	./rawcopy --connect "$W/raw.sock" big/dataset/data
+	/usr/bin/time -f '%U %S' -o raw.cpu ./rawcopy --connect "$W/raw.sock" big/dataset/data
 	t1=$(now_ns)
 	stop_bg "$pid"
+	cpu_raw_s="$cpu_raw_s $(tail -1 raw.cpu | awk '{ print $1 + $2 }')"
+	cpu_raw_r="$cpu_raw_r $(awk '/^cpu / { print $2 + $3 }' raw.log)"
 	[ "$i" -gt 1 ] || cmp big/dataset/data raw.out || die "rawcopy: copy differs"
 	rmbs=$(calc %.1f "$BIG_BYTES / 1e6 / (($t1 - $t0) / 1e9)")
 	raw_mbs="$raw_mbs $rmbs"
@@ -281,6 +287,11 @@ printf '%-29s enclave-sync %6.0f files/s   rsync -a %6.0f files/s   ratio %.2f\n
 	"10,000 x 4 KiB:" "$esf_m" "$rsf_m" "$(calc %.4f "$esf_m / $rsf_m")"
 printf '%-29s host %d MiB   enclave %d MiB\n' \
 	"peak RSS ($(size "$BIG_MIB")):" $((host_rss / 1024)) $((encl_rss / 1024))
+gib=$(calc %.6f "$BIG_BYTES / 1073741824")
+printf '%-29s enclave-sync host %.2f + enclave %.2f   raw socket copy sender %.2f + receiver %.2f\n' \
+	"CPU s per GiB (medians):" "$(calc %.4f "$(echo "$cpu_es_h" | median) / $gib")" \
+	"$(calc %.4f "$(echo "$cpu_es_e" | median) / $gib")" "$(calc %.4f "$(echo "$cpu_raw_s" | median) / $gib")" \
+	"$(calc %.4f "$(echo "$cpu_raw_r" | median) / $gib")"
 printf '%-29s median %.2f ms of 20 (min %s, max %s)\n' "connect-to-ready (session):" \
 	"$(echo "$sess_ms" | median)" "$(echo "$sess_ms" | tr ' ' '\n' | sed '/^$/d' | sort -g | head -1)" \
 	"$(echo "$sess_ms" | tr ' ' '\n' | sed '/^$/d' | sort -g | tail -1)"

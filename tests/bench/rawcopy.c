@@ -13,6 +13,8 @@
  * only once the enclave has applied everything. Plain read/write loops with
  * 1 MiB buffers; the socket buffers are left at the system defaults unless
  * --tune is given (SO_SNDBUF/SO_RCVBUF as enclave-sync's transport sets them).
+ * The listener prints its CPU time ("cpu USER_S SYS_S") on stdout before it
+ * closes the connection.
  * Built by the benchmark with `cc -O2`, outside the autotools build.
  */
 #define _GNU_SOURCE
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -95,6 +98,16 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
+static void print_cpu(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		printf("cpu %.3f %.3f\n", ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
+		       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+	fflush(stdout);
+}
+
 /* Copies in to out until EOF on in; returns 0 or -1 with errno set. */
 static int copy(int in, int out)
 {
@@ -138,6 +151,7 @@ static int do_listen(const char *path, const char *outfile, int do_tune)
 		return die("copy");
 	if (close(out) < 0)
 		return die(outfile);
+	print_cpu();
 	close(fd);
 	return 0;
 }
