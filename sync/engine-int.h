@@ -12,6 +12,7 @@
 #include "engine.h"
 #include "hash.h"
 #include "index.h"
+#include "scanner.h"
 #include "strmap.h"
 #include "watch.h"
 #include "wire.h"
@@ -37,7 +38,6 @@
 #define ID_BUCKETS 4096
 #define FLOW_SAMPLES 8      /* engine_progress's rate: about the last 4 s */
 #define FLOW_SAMPLE_MS 500
-#define READ_BUF (2u << 20)
 
 enum conn_state { ST_IDLE, ST_HELLO, ST_SUMMARY, ST_RUNNING, ST_CLOSED };
 
@@ -147,19 +147,13 @@ struct tx_file {
 	struct tx_file *older, *newer; /* open files in the order they began */
 };
 
-/* The file being read and chunked now. */
+/* The file being read and chunked now; the scanner reads it. */
 struct tx_cur {
-	struct tx_file *f;      /* NULL: none; reads f->fd */
-	uint64_t off;           /* bytes read (or passed over as holes) so far */
-	uint64_t data_end;      /* read on up to here before looking for a hole */
-	struct chunker ck;
-	struct hash_stream *hs;
-	uint8_t *buf;
-	size_t start, scanned, have; /* current chunk is buf[start, ...); scanned up to; read up to */
+	struct tx_file *f;      /* NULL: none; sc reads f->fd */
+	struct scanner *sc;
 	uint32_t nchunks;
 	struct tx_batch *batch;
 };
-
 
 struct wq_item {
 	enum wq_kind kind;

@@ -950,6 +950,7 @@ static void tx_cur_close(struct engine *e)
 {
 	struct tx_cur *c = &e->cur;
 
+	scanner_stop(c->sc);
 	if (c->batch) {
 		tx_batch_free(e, c->batch);
 		c->batch = NULL;
@@ -1118,8 +1119,8 @@ fail:
 	return r;
 }
 
-/* Records the chunk p[0, len) that starts at file offset off. */
-static int tx_emit_chunk(struct engine *e, const uint8_t *p, size_t len, uint64_t off)
+/* Records the chunk of len bytes named h that starts at file offset off. */
+static int tx_emit_chunk(struct engine *e, const struct hash128 *h, size_t len, uint64_t off)
 {
 	struct tx_cur *c = &e->cur;
 	struct tx_batch *b = c->batch;
@@ -1131,7 +1132,7 @@ static int tx_emit_chunk(struct engine *e, const uint8_t *p, size_t len, uint64_
 		b->first = c->nchunks;
 		c->batch = b;
 	}
-	hash128_buf(p, len, &b->h[b->count]);
+	b->h[b->count] = *h;
 	b->off[b->count] = off;
 	b->len[b->count] = (uint32_t)len;
 	b->count++;
@@ -1299,24 +1300,17 @@ static int tx_abort(struct engine *e, struct tx_file *f, int err)
 	return r;
 }
 
-static int tx_finish_cur(struct engine *e)
+/* The scanner gave the file's digest: the last batch and FILE_END go. */
+static int tx_finish_cur(struct engine *e, const struct hash128 *h)
 {
 	struct tx_cur *c = &e->cur;
 	struct tx_file *f = c->f;
-	struct hash128 h;
 	int r;
 
-	if (c->start < c->have) {
-		r = tx_emit_chunk(e, c->buf + c->start, c->have - c->start,
-				  c->off - (c->have - c->start));
-		if (r < 0)
-			return r;
-	}
 	r = tx_flush_batch(e);
 	if (r < 0)
 		return r;
-	hash_stream_digest(c->hs, &h);
-	r = msg_put_file_end(&e->out, f->id, c->nchunks, &h);
+	r = msg_put_file_end(&e->out, f->id, c->nchunks, h);
 	if (r < 0)
 		return r;
 	if (file_fingerprint(f->fd, (uint64_t)f->st.st_size, &f->fp_head, &f->fp_tail) < 0)
@@ -1328,99 +1322,48 @@ static int tx_finish_cur(struct engine *e)
 	return 0;
 }
 
-/* At c->data_end: if a hole of at least HOLE_MIN_SIZE starts at c->off, the
- * chunk in progress ends there, the hole is sent as FILE_HOLE and skipped.
- * Then c->data_end is set to the end of the data that follows (shorter holes
- * inside it are read as zeros). File systems without SEEK_DATA read as data. */
-static int tx_next_extent(struct engine *e, uint64_t size)
+/* A hole the scanner passed over goes as FILE_HOLE, after the chunks
+ * before it. */
+static int tx_hole(struct engine *e, uint64_t off, uint64_t len)
 {
-	static const uint8_t zeros[64 * 1024];
 	struct tx_cur *c = &e->cur;
-	off_t d = lseek(c->f->fd, (off_t)c->off, SEEK_DATA), h;
-	int r;
+	int r = tx_flush_batch(e);
 
-	if (d < 0)
-		d = errno == ENXIO ? (off_t)size : (off_t)c->off;
-	if ((uint64_t)d > size)
-		d = (off_t)size;
-	if ((uint64_t)d - c->off >= HOLE_MIN_SIZE) {
-		uint64_t len = (uint64_t)d - c->off;
-
-		if (c->start < c->have) {
-			r = tx_emit_chunk(e, c->buf + c->start, c->have - c->start,
-					  c->off - (c->have - c->start));
-			if (r < 0)
-				return r;
-		}
-		c->start = c->scanned = c->have = 0;
-		chunker_reset(&c->ck);
-		r = tx_flush_batch(e);
-		if (r == 0)
-			r = msg_put_hole(&e->out, c->f->id, c->off, len);
-		if (r < 0)
-			return r;
-		for (uint64_t n = 0; n < len; n += sizeof(zeros))
-			hash_stream_update(c->hs, zeros,
-					   (size_t)MIN(len - n, (uint64_t)sizeof(zeros)));
-		c->off = (uint64_t)d;
-		e->stats.hole_bytes_sent += len;
-		c->f->done += len;
-		engine_flow_moved(e, FLOW_TX, len);
-	}
-	h = c->off < size ? lseek(c->f->fd, (off_t)MAX(c->off, (uint64_t)d), SEEK_HOLE) : -1;
-	c->data_end = h < 0 || (uint64_t)h <= c->off || (uint64_t)h > size ? size : (uint64_t)h;
+	if (r == 0)
+		r = msg_put_hole(&e->out, c->f->id, off, len);
+	if (r < 0)
+		return r;
+	e->stats.hole_bytes_sent += len;
+	c->f->done += len;
+	engine_flow_moved(e, FLOW_TX, len);
 	return 0;
 }
 
-/* Reads and chunks up to `budget` bytes of the current file. */
+/* Takes the current file's chunks from the scanner, up to `budget` bytes. */
 static int tx_step_cur(struct engine *e, size_t *budget)
 {
 	struct tx_cur *c = &e->cur;
-	uint64_t size = (uint64_t)c->f->st.st_size;
 
-	while (c->f && *budget > 0 && e->tx_held < TX_WINDOW &&
-	       wbuf_len(&e->out) < OUT_HIGH_WATER) {
-		size_t k;
+	while (c->f && *budget > 0 && e->tx_held < TX_WINDOW && wbuf_len(&e->out) < OUT_HIGH_WATER) {
+		struct scan_item it;
+		int r;
 
-		if (c->scanned == c->have) {
-			size_t want;
-			ssize_t n;
-
-			if (c->off == c->data_end && c->off < size) {
-				int r = tx_next_extent(e, size);
-				if (r < 0)
-					return r;
-			}
-			if (c->off == size)
-				return tx_finish_cur(e);
-			if (c->have == READ_BUF) {
-				memmove(c->buf, c->buf + c->start, c->have - c->start);
-				c->have -= c->start;
-				c->scanned -= c->start;
-				c->start = 0;
-			}
-			want = (size_t)MIN((uint64_t)(READ_BUF - c->have), c->data_end - c->off);
-			n = io_pread_all(c->f->fd, c->buf + c->have, want, (off_t)c->off);
-			if (n <= 0)
-				return tx_abort(e, c->f, n < 0 ? (int)n : -ESTALE);
-			hash_stream_update(c->hs, c->buf + c->have, (size_t)n);
-			c->have += (size_t)n;
-			c->off += (uint64_t)n;
-			*budget = *budget > (size_t)n ? *budget - (size_t)n : 0;
+		scanner_next(c->sc, &it);
+		switch (it.kind) {
+		case SCAN_CHUNK:
+			*budget = *budget > it.len ? *budget - (size_t)it.len : 0;
+			r = tx_emit_chunk(e, &it.h, (size_t)it.len, it.off);
+			break;
+		case SCAN_HOLE:
+			r = tx_hole(e, it.off, it.len);
+			break;
+		case SCAN_END:
+			return tx_finish_cur(e, &it.h);
+		default:
+			return tx_abort(e, c->f, it.err);
 		}
-		k = chunker_scan(&c->ck, c->buf + c->scanned, c->have - c->scanned);
-		if (k == 0) {
-			c->scanned = c->have;
-			continue;
-		}
-		c->scanned += k;
-		{
-			int r = tx_emit_chunk(e, c->buf + c->start, c->scanned - c->start,
-					      c->off - (c->have - c->start));
-			if (r < 0)
-				return r;
-		}
-		c->start = c->scanned;
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }
@@ -1466,12 +1409,8 @@ static int tx_start_file(struct engine *e, const char *path, int fd, const struc
 	(void)strmap_put(e->inflight, path, f, NULL);
 	r = model_made_parents(e, path); /* ENOMEM: fatal, f is registered */
 	c->f = f;
-	c->off = 0;
-	c->data_end = 0;
-	c->start = c->scanned = c->have = 0;
 	c->nchunks = 0;
-	chunker_reset(&c->ck);
-	hash_stream_reset(c->hs);
+	scanner_start(c->sc, f->fd, (uint64_t)st->st_size);
 	if (r < 0)
 		return r;
 	/* The receiver's commit gives path an inode of its own. */

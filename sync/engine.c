@@ -279,10 +279,9 @@ int engine_new(const struct engine_config *cfg, struct engine **out)
 	e->nolink = strmap_new();
 	e->failed = strmap_new();
 	e->link_sent = strmap_new();
-	e->cur.buf = malloc(READ_BUF);
-	e->cur.hs = hash_stream_new();
+	e->cur.sc = scanner_new(cfg->scan_thread);
 	if (!e->ix || !e->model || !e->queued || !e->inflight || !e->appended || !e->skipped ||
-	    !e->links || !e->link_of || !e->nolink || !e->link_sent || !e->failed || !e->cur.buf || !e->cur.hs) {
+	    !e->links || !e->link_of || !e->nolink || !e->link_sent || !e->failed || !e->cur.sc) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -321,8 +320,7 @@ void engine_free(struct engine *e)
 	for (int i = 0; i < BARRIER_FAILS_KEPT; i++)
 		free(e->bar_fails[i].path);
 	strmap_free(e->link_sent, NULL);
-	free(e->cur.buf);
-	hash_stream_free(e->cur.hs);
+	scanner_free(e->cur.sc);
 	wbuf_release(&e->in);
 	wbuf_release(&e->out);
 	safe_close(e->stagefd);
@@ -815,6 +813,11 @@ void engine_notify(struct engine *e, const struct watch_event *ev)
 const struct engine_stats *engine_stats(const struct engine *e)
 {
 	return &e->stats;
+}
+
+uint64_t engine_scan_cpu_ns(const struct engine *e)
+{
+	return scanner_cpu_ns(e->cur.sc);
 }
 
 struct wbuf *engine_out(struct engine *e)

@@ -64,6 +64,10 @@ struct engine_config {
 	bool watch;       /* watch owned subtrees with inotify */
 	bool fsync;       /* fsync received files before they are renamed into place */
 	bool readable;    /* store received files readable by all (HELLO_F_READABLE) */
+	/* Read and chunk files of SCAN_THREAD_MIN bytes and more on a thread
+	 * of the engine's own while it sends (sync/scanner.h). For a process
+	 * that never forks while the engine lives. */
+	bool scan_thread;
 	const struct engine_hooks *hooks;
 	void *hooks_ud;
 	/* Bytes the peer may make us hold in the trees it writes: its files,
@@ -213,6 +217,8 @@ int engine_path_changed(struct engine *e, const char *path);
 void engine_notify(struct engine *e, const struct watch_event *ev);
 
 const struct engine_stats *engine_stats(const struct engine *e);
+/* CPU time of the engine's scanner thread so far, in ns (0 without one). */
+uint64_t engine_scan_cpu_ns(const struct engine *e);
 
 /* File transfers in one direction, for a progress display. A file counts
  * as active from its FILE_BEGIN (sent, or received: the sender's message

@@ -3713,10 +3713,12 @@ static const char *const *pair_quiet; /* the host's barrier_quiet */
 
 static void pair_setup(struct pair *pr, uint64_t max_store)
 {
+	/* Files of SCAN_THREAD_MIN bytes and more are read on a scanner
+	 * thread, as enclave-sync does. */
 	struct engine_config hc = { .role = ROLE_HOST, .name = "h", .barrier_quiet = pair_quiet,
-				    .own_trees = host_trees, .peer_trees = enclave_trees };
+				    .own_trees = host_trees, .peer_trees = enclave_trees, .scan_thread = true };
 	struct engine_config ec = { .role = ROLE_ENCLAVE, .name = "e", .max_store = max_store,
-				    .own_trees = enclave_trees, .peer_trees = host_trees };
+				    .own_trees = enclave_trees, .peer_trees = host_trees, .scan_thread = true };
 	int sv[2];
 
 	memset(pr, 0, sizeof(*pr));

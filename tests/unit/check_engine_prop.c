@@ -123,7 +123,7 @@ static const char *const enclave_trees[] = { "output", NULL };
 static void world_setup(uint64_t seed, enum mode mode)
 {
 	struct engine_config hc = { .role = ROLE_HOST, .name = "prop-host", .watch = mode == M_WATCH,
-				    .own_trees = host_trees, .peer_trees = enclave_trees };
+				    .own_trees = host_trees, .peer_trees = enclave_trees, .scan_thread = true };
 	struct engine_config ec = { .role = ROLE_ENCLAVE, .name = "prop-enclave",
 				    .own_trees = enclave_trees, .peer_trees = host_trees };
 	char dir[256];
