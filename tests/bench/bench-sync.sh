@@ -78,7 +78,7 @@ T_START=$(date +%s)
 . "$BENCH_DIR/lib.sh"
 
 stat_field() { # stat_field FILE LABEL: a number from enclave-sync --stats
-	sed -n "s/^  $2: *\([0-9]*\).*/\1/p" "$1"
+	sed -n "s/^  $2: *\([0-9.]*\).*/\1/p" "$1"
 }
 
 rsync_field() { # rsync_field FILE LABEL: a number from rsync --stats
@@ -101,7 +101,7 @@ say "generating ${BIG_MIB} MiB of random data"
 BIG_BYTES=$((BIG_MIB * 1048576))
 mkdir -p big/dataset
 head -c "$BIG_BYTES" /dev/urandom >big/dataset/data
-es_mbs='' raw_mbs='' host_rss=0 encl_rss=0 cpu_es_h='' cpu_es_e='' cpu_raw_s='' cpu_raw_r=
+es_mbs='' raw_mbs='' host_rss=0 encl_rss=0 cpu_es_h='' cpu_es_e='' cpu_es_t='' cpu_es_s='' cpu_raw_s='' cpu_raw_r=
 i=1
 while [ "$i" -le "$RUNS" ]; do
 	rm -rf enc1 raw.out
@@ -113,6 +113,8 @@ while [ "$i" -le "$RUNS" ]; do
 	[ "$(stat_field stats1 'files sent' | head -1)" = 1 ] || die "1 GiB: file not sent"
 	rss=$(vmhwm "$pid")
 	cpu_es_e="$cpu_es_e $(cpu_s "$pid")"
+	cpu_es_t="$cpu_es_t $(stat_field stats1 'cpu s, engine')"
+	cpu_es_s="$cpu_es_s $(stat_field stats1 'cpu s, scanner')"
 	stop_bg "$pid" TERM
 	[ "$i" -gt 1 ] || cmp big/dataset/data enc1/dataset/data || die "1 GiB: enclave copy differs"
 	[ "$(stat -c %s enc1/dataset/data)" = "$BIG_BYTES" ] || die "1 GiB: enclave copy has the wrong size"
@@ -288,10 +290,10 @@ printf '%-29s enclave-sync %6.0f files/s   rsync -a %6.0f files/s   ratio %.2f\n
 printf '%-29s host %d MiB   enclave %d MiB\n' \
 	"peak RSS ($(size "$BIG_MIB")):" $((host_rss / 1024)) $((encl_rss / 1024))
 gib=$(calc %.6f "$BIG_BYTES / 1073741824")
-printf '%-29s enclave-sync host %.2f + enclave %.2f   raw socket copy sender %.2f + receiver %.2f\n' \
-	"CPU s per GiB (medians):" "$(calc %.4f "$(echo "$cpu_es_h" | median) / $gib")" \
-	"$(calc %.4f "$(echo "$cpu_es_e" | median) / $gib")" "$(calc %.4f "$(echo "$cpu_raw_s" | median) / $gib")" \
-	"$(calc %.4f "$(echo "$cpu_raw_r" | median) / $gib")"
+per_gib() { calc %.4f "$(echo "$1" | median) / $gib"; }
+printf '%-29s enclave-sync host %.2f (engine thread %.2f, scanner thread %.2f) + enclave %.2f   raw socket copy sender %.2f + receiver %.2f\n' \
+	"CPU s per GiB (medians):" "$(per_gib "$cpu_es_h")" "$(per_gib "$cpu_es_t")" "$(per_gib "$cpu_es_s")" \
+	"$(per_gib "$cpu_es_e")" "$(per_gib "$cpu_raw_s")" "$(per_gib "$cpu_raw_r")"
 printf '%-29s median %.2f ms of 20 (min %s, max %s)\n' "connect-to-ready (session):" \
 	"$(echo "$sess_ms" | median)" "$(echo "$sess_ms" | tr ' ' '\n' | sed '/^$/d' | sort -g | head -1)" \
 	"$(echo "$sess_ms" | tr ' ' '\n' | sed '/^$/d' | sort -g | tail -1)"
