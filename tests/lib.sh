@@ -351,10 +351,11 @@ start_daemon() {
 	name=$1
 	shift
 	# A daemon started again under its name: the old one must be gone (a
-	# test killed it on purpose); reap it.
+	# test killed it on purpose; a SIGKILL takes a moment to finish the
+	# process, after it closed its sockets); reap it.
 	eval "sd_old=\${${name}_pid:-}"
 	if [ -n "$sd_old" ]; then
-		if proc_running "$sd_old"; then
+		if ! wait_gone 10 "$sd_old"; then
 			harness_error "daemon $name started again while still running"
 		else
 			wait "$sd_old" 2>/dev/null
