@@ -36,7 +36,9 @@ struct scanner {
 	struct scan_file f;
 	bool with_thread, threaded, started;
 	pthread_t th;
-	/* mu guards what follows; cv is broadcast on every change of it. */
+	/* mu guards what follows; cv is broadcast when the other side may
+	 * wait for the change: an item (waiting), room (full, at half), a
+	 * job, stop, quit, the job's end. */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct scan_item ring[SCAN_AHEAD];
@@ -274,7 +276,7 @@ void scanner_stop(struct scanner *s)
 		pthread_cond_broadcast(&s->cv);
 		while (s->job)
 			pthread_cond_wait(&s->cv, &s->mu);
-		s->stop = false;
+		s->stop = s->full = false;
 		s->head = s->count = 0;
 		pthread_mutex_unlock(&s->mu);
 		s->threaded = false;
