@@ -188,6 +188,16 @@ test_expect_success 'a job never follows the host'\''s symlinks in /dataset (to 
 	PY
 '
 
+# job_pid UID COMM: the live process COMM of uid UID below this script's
+# enclaved (pgrep -u would also find another script's job of the same
+# application, which has the same uid, when tests run in parallel).
+job_pid() {
+	for p in $(descendants "$enclave_pid"); do
+		[ "$(ps -o uid=,comm= -p "$p" | tr -s ' ' | sed 's/^ //')" = "$1 $2" ] && echo "$p"
+	done
+	:
+}
+
 mkfifo go
 test_expect_success 'a host process of uid nobody cannot read a running job'\''s files' '
 	host >host.out <<-'\''PY'\'' &
@@ -204,8 +214,8 @@ test_expect_success 'a host process of uid nobody cannot read a running job'\''s
 	test_when_finished "test -e go.done || timeout 10 sh -c \"echo >go\" || :" &&
 	waitline -t 60 host.out sleeping &&
 	uid=$(cat state/output/alpha.uid) &&
-	pid=$(pgrep -u "$uid" -x sleep) &&
-	test -n "$pid" &&
+	pid=$(job_pid "$uid" sleep) &&
+	test -n "$pid" && test "$(echo "$pid" | wc -l)" = 1 &&
 	test_must_fail setpriv --reuid=65534 --regid=65534 --clear-groups \
 		cat "/proc/$pid/root/app/code.txt" &&
 	test_must_fail setpriv --reuid=65534 --regid=65534 --clear-groups ls "/proc/$pid/cwd/" &&
