@@ -6,9 +6,11 @@
 #   2. decrypt + extract of a 1 GiB package inside enclaved (its own timing,
 #      from the install's start to the app being in the installed set: unwrap,
 #      decryption, extraction, manifest check), median of BENCH_PKG_RUNS opens
-#      (default 3): the first after enclave-sync sent the package, the others
-#      when enclaved, started again on the same state, opens it again; the
-#      ratio of that median to the openssl AES-256-GCM figure;
+#      (default 5: single opens swing 2-4x on this kind of VM, where the
+#      first touch of fresh memory is slow): the first after enclave-sync
+#      sent the package, the others when enclaved, started again on the same
+#      state, opens it again; the ratio of that median to the openssl
+#      AES-256-GCM figure;
 #   3. a plain `dd bs=1M` of the sealed file into the same file system, as the
 #      ceiling that writing the extracted files sets;
 #   4. time from the RUN message to the job's exec for a trivial entry
@@ -38,7 +40,7 @@ for b in enclaved enclave-seal enclave-sync tests/helpers/readywait tests/helper
 done
 PATH="$build:$build/tests/helpers:$PATH"
 size_mib=${BENCH_PKG_MIB:-1024}
-runs=${BENCH_PKG_RUNS:-3}
+runs=${BENCH_PKG_RUNS:-5}
 
 if [ -z "${TMPDIR:-}" ] && [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ]; then
 	TMPDIR=/dev/shm
