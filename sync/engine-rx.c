@@ -208,12 +208,9 @@ static int rx_tmpfile(struct engine *e, struct rx_file *f)
 /* Feeds the whole-file hash with the zeros of a hole, up to offset `to`. */
 static void rx_hash_hole(struct rx_file *f, uint64_t to)
 {
-	static const uint8_t zeros[64 * 1024];
-
-	while (f->hashed < to) {
-		size_t n = (size_t)MIN(to - f->hashed, (uint64_t)sizeof(zeros));
-		hash_stream_update(f->hs, zeros, n);
-		f->hashed += n;
+	if (f->hashed < to) {
+		hash_stream_zeros(f->hs, to - f->hashed);
+		f->hashed = to;
 	}
 }
 

@@ -73,6 +73,18 @@ void hash_stream_update(struct hash_stream *s, const void *p, size_t n)
 	(void)xxh128_update(s->st, p, n);
 }
 
+void hash_stream_zeros(struct hash_stream *s, uint64_t n)
+{
+	static const uint8_t zeros[64 * 1024];
+
+	while (n > 0) {
+		size_t k = n < sizeof(zeros) ? (size_t)n : sizeof(zeros);
+
+		(void)xxh128_update(s->st, zeros, k);
+		n -= k;
+	}
+}
+
 void hash_stream_digest(const struct hash_stream *s, struct hash128 *out)
 {
 	hash128_from(XXH3_128bits_digest(s->st), out);

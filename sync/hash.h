@@ -36,6 +36,8 @@ static inline bool hash128_eq(const struct hash128 *a, const struct hash128 *b)
 struct hash_stream *hash_stream_new(void);
 void hash_stream_reset(struct hash_stream *s);
 void hash_stream_update(struct hash_stream *s, const void *p, size_t n);
+/* The same as n zero bytes (a hole). */
+void hash_stream_zeros(struct hash_stream *s, uint64_t n);
 void hash_stream_digest(const struct hash_stream *s, struct hash128 *out);
 void hash_stream_free(struct hash_stream *s);
 

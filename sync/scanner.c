@@ -103,14 +103,6 @@ static void set_data_end(struct scan_file *f, uint64_t d)
 	f->data_end = h < 0 || (uint64_t)h <= f->off || (uint64_t)h > f->size ? f->size : (uint64_t)h;
 }
 
-static void hash_zeros(struct hash_stream *hs, uint64_t len)
-{
-	static const uint8_t zeros[64 * 1024];
-
-	for (uint64_t n = 0; n < len; n += sizeof(zeros))
-		hash_stream_update(hs, zeros, (size_t)MIN(len - n, (uint64_t)sizeof(zeros)));
-}
-
 /* Makes the file's next item. */
 static void scan_step(struct scan_file *f, struct scan_item *it)
 {
@@ -140,7 +132,7 @@ static void scan_step(struct scan_file *f, struct scan_item *it)
 					next.kind = SCAN_HOLE;
 					next.off = f->off;
 					next.len = d - f->off;
-					hash_zeros(f->hs, next.len);
+					hash_stream_zeros(f->hs, next.len);
 					flush_then(f, &next, it);
 					f->off = d;
 					set_data_end(f, d);
@@ -228,23 +220,21 @@ struct scanner *scanner_new(bool with_thread)
 		return NULL;
 	s->f.buf = malloc(READ_SIZE);
 	s->f.hs = hash_stream_new();
-	if (!s->f.buf || !s->f.hs || pthread_mutex_init(&s->mu, NULL) != 0) {
-		free(s->f.buf);
-		hash_stream_free(s->f.hs);
-		free(s);
-		return NULL;
-	}
+	if (!s->f.buf || !s->f.hs || pthread_mutex_init(&s->mu, NULL) != 0)
+		goto fail;
 	if (pthread_cond_init(&s->cv, NULL) != 0) {
 		pthread_mutex_destroy(&s->mu);
-		free(s->f.buf);
-		hash_stream_free(s->f.hs);
-		free(s);
-		return NULL;
+		goto fail;
 	}
 	s->with_thread = with_thread;
 	s->f.done = true;
 	s->f.fd = -1;
 	return s;
+fail:
+	free(s->f.buf);
+	hash_stream_free(s->f.hs);
+	free(s);
+	return NULL;
 }
 
 void scanner_free(struct scanner *s)

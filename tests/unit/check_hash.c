@@ -142,6 +142,33 @@ START_TEST(test_stream_split)
 }
 END_TEST
 
+/* hash_stream_zeros(n) is n zero bytes, between data, across its 64 KiB
+ * pieces. */
+START_TEST(test_stream_zeros)
+{
+	static const size_t lens[] = { 0, 1, 65535, 65536, 65537, 200000 };
+	uint8_t *b = calloc(1, 200000 + 2);
+	struct hash_stream *s = hash_stream_new();
+	struct hash128 one, st;
+
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_nonnull(s);
+	for (size_t i = 0; i < ARRAY_SIZE(lens); i++) {
+		b[0] = b[lens[i] + 1] = 0x5a;
+		hash128_buf(b, lens[i] + 2, &one);
+		hash_stream_reset(s);
+		hash_stream_update(s, b, 1);
+		hash_stream_zeros(s, lens[i]);
+		hash_stream_update(s, b + lens[i] + 1, 1);
+		hash_stream_digest(s, &st);
+		ck_assert(hash128_eq(&one, &st));
+		b[lens[i] + 1] = 0;
+	}
+	hash_stream_free(s);
+	free(b);
+}
+END_TEST
+
 START_TEST(test_fd)
 {
 	char path[] = "/tmp/check_hash.XXXXXX";
@@ -174,6 +201,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_known_digests, 0, (int)(sizeof(known) / sizeof(known[0])));
 	tcase_add_test(tc, test_same_as_plain);
 	tcase_add_test(tc, test_stream_split);
+	tcase_add_test(tc, test_stream_zeros);
 	tcase_add_test(tc, test_fd);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
