@@ -50,20 +50,24 @@ struct scanner {
 	bool waiting; /* the caller waits for an item */
 };
 
+static void set_item(struct scan_item *it, enum scan_kind kind, uint64_t off, uint64_t len, int err)
+{
+	memset(it, 0, sizeof(*it));
+	it->kind = kind;
+	it->off = off;
+	it->len = len;
+	it->err = err;
+}
+
 static void chunk_item(struct scan_file *f, size_t a, size_t b, struct scan_item *it)
 {
-	it->kind = SCAN_CHUNK;
-	it->off = f->off - (f->have - a);
-	it->len = b - a;
-	it->err = 0;
+	set_item(it, SCAN_CHUNK, f->off - (f->have - a), b - a, 0);
 	hash128_buf(f->buf + a, b - a, &it->h);
 }
 
 static void end_item(struct scan_file *f, enum scan_kind kind, int err, struct scan_item *it)
 {
-	memset(it, 0, sizeof(*it));
-	it->kind = kind;
-	it->err = err;
+	set_item(it, kind, 0, 0, err);
 	if (kind == SCAN_END)
 		hash_stream_digest(f->hs, &it->h);
 	f->done = true;
@@ -112,9 +116,7 @@ static void scan_step(struct scan_file *f, struct scan_item *it)
 		return;
 	}
 	if (f->done) {
-		memset(it, 0, sizeof(*it));
-		it->kind = SCAN_ERROR;
-		it->err = -EINVAL;
+		set_item(it, SCAN_ERROR, 0, 0, -EINVAL);
 		return;
 	}
 	for (;;) {
@@ -128,10 +130,7 @@ static void scan_step(struct scan_file *f, struct scan_item *it)
 
 				if (d - f->off >= HOLE_MIN_SIZE) {
 					/* The chunk in progress ends where the hole starts. */
-					memset(&next, 0, sizeof(next));
-					next.kind = SCAN_HOLE;
-					next.off = f->off;
-					next.len = d - f->off;
+					set_item(&next, SCAN_HOLE, f->off, d - f->off, 0);
 					hash_stream_zeros(f->hs, next.len);
 					flush_then(f, &next, it);
 					f->off = d;
@@ -331,9 +330,7 @@ void scanner_next(struct scanner *s, struct scan_item *it)
 			pthread_cond_broadcast(&s->cv);
 		}
 	} else {
-		memset(it, 0, sizeof(*it));
-		it->kind = SCAN_ERROR;
-		it->err = -EINVAL;
+		set_item(it, SCAN_ERROR, 0, 0, -EINVAL);
 	}
 	pthread_mutex_unlock(&s->mu);
 }
